@@ -1,0 +1,256 @@
+//! The `handoff` command line: `serve`, `send`, `get`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use age::secrecy::SecretString;
+use anyhow::{Context, anyhow, bail};
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::client::{ApiFailure, Client};
+use crate::clock::Clock;
+use crate::config::ServeArgs;
+use crate::credential::{self, Level};
+use crate::http::{self, AppState};
+use crate::link::{self, Link};
+use crate::payload::{self, Payload};
+use crate::store::Store;
+use crate::{purge, template};
+
+#[derive(Parser)]
+#[command(name = "handoff", version, about = "Hand credentials to a SOC: encrypted in the browser or here, read once.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Encrypt a secret here and print its link (text from stdin, or --field k=v).
+    Send(SendArgs),
+    /// Reveal a link's secret once, decrypt it here and print it.
+    Get(GetArgs),
+}
+
+#[derive(clap::Args)]
+struct SendArgs {
+    /// The handoff server.
+    #[arg(long, env = "HANDOFF_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// `text`, or `entra-app` (fields from --field, or the JSON of `az ad app credential reset` on stdin).
+    #[arg(long)]
+    template: Option<String>,
+    /// A field of the template, `name=value`; repeatable.
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    fields: Vec<String>,
+    /// A note for the recipient, encrypted with the rest.
+    #[arg(long)]
+    note: Option<String>,
+    /// How long the link lives (e.g. 1h, 3d).
+    #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+    expires: Duration,
+    /// Lock the link's key with a passphrase (from HANDOFF_PASSPHRASE, or asked for).
+    #[arg(long)]
+    passphrase: bool,
+}
+
+#[derive(clap::Args)]
+struct GetArgs {
+    /// The whole link, including the part after '#'.
+    link: String,
+    /// Print the decrypted payload as JSON instead of its fields.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Send(args) => send(args).await,
+            Command::Get(args) => get(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = args.settings().map_err(|e| anyhow!(e))?;
+    let store = Store::connect(&args.database_url)
+        .await
+        .with_context(|| format!("cannot open the database ({})", redact_url(&args.database_url)))?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let clock = Clock::system();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let purger = tokio::spawn(purge::run(store.clone(), clock.clone(), args.purge_interval, stop_rx));
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        public_url = %settings.public_url,
+        database = store.backend(),
+        "handoff is serving"
+    );
+    let state = AppState { store: store.clone(), clock, settings: std::sync::Arc::new(settings) };
+    http::serve(listener, state, shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    let _ = purger.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// The database URL without its password, for error messages.
+fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn passphrase_from_env_or_prompt(prompt: &str) -> anyhow::Result<SecretString> {
+    if let Ok(p) = std::env::var("HANDOFF_PASSPHRASE") {
+        return Ok(SecretString::from(p));
+    }
+    let p = rpassword::prompt_password(prompt).context("cannot read the passphrase (set HANDOFF_PASSPHRASE when there is no terminal)")?;
+    Ok(SecretString::from(p))
+}
+
+async fn send(args: SendArgs) -> anyhow::Result<()> {
+    let template_id = args.template.clone().unwrap_or_else(|| if args.fields.is_empty() { "text" } else { "entra-app" }.to_owned());
+    let tpl = template::find(&template_id).ok_or_else(|| anyhow!("unknown template {template_id:?} (known: entra-app, text)"))?;
+    let mut fields = BTreeMap::new();
+    if tpl.kind == template::Kind::Text {
+        if !args.fields.is_empty() {
+            bail!("the text template reads its text from stdin; --field is for entra-app");
+        }
+        fields.insert("text".to_owned(), read_stdin("the secret text")?);
+    } else {
+        if !std::io::stdin().is_terminal() {
+            let input = read_stdin("")?;
+            if !input.trim().is_empty() {
+                let az = payload::fields_from_az_output(&input)
+                    .ok_or_else(|| anyhow!("stdin is not the JSON that `az ad app credential reset` prints"))?;
+                fields.extend(az);
+            }
+        }
+        for kv in &args.fields {
+            let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--field takes NAME=VALUE, not {kv:?}"))?;
+            if !tpl.fields.iter().any(|f| f.name == k) {
+                bail!("{template_id} has no field {k:?}");
+            }
+            fields.insert(k.to_owned(), v.to_owned());
+        }
+        fields.entry("cloud".to_owned()).or_insert_with(|| "commercial".to_owned());
+        let today = time::OffsetDateTime::now_utc().date();
+        let findings = credential::check(&fields, today);
+        for f in &findings {
+            let level = if f.level == Level::Error { "error" } else { "warning" };
+            eprintln!("{level}: {}: {}", f.field, f.message);
+        }
+        if findings.iter().any(|f| f.level == Level::Error) {
+            bail!("nothing was sent; fix the fields above");
+        }
+    }
+    let payload = Payload { v: 1, template: template_id.clone(), fields, note: args.note.clone() };
+    let passphrase = if args.passphrase { Some(passphrase_from_env_or_prompt("Passphrase for the link: ")?) } else { None };
+    let (ciphertext, key) = link::seal(&serde_json::to_vec(&payload)?, passphrase.as_ref())?;
+    let client = Client::new(&args.server)?;
+    let expires_in = i64::try_from(args.expires.as_secs()).unwrap_or(i64::MAX);
+    let created = client.create(&ciphertext, expires_in, passphrase.is_some(), &template_id).await?;
+    println!("{}#{}", created.url, key.to_fragment());
+    eprintln!("Expires: {}", created.expires_at);
+    eprintln!("Status page (keep it private): {}", created.status_url);
+    Ok(())
+}
+
+fn read_stdin(what: &str) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() && !what.is_empty() {
+        eprintln!("Type or paste {what}, then press Ctrl-D:");
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
+    Ok(s)
+}
+
+async fn get(args: GetArgs) -> anyhow::Result<()> {
+    let link = Link::parse(&args.link)?;
+    let client = Client::new(&link.base)?;
+    let meta = client.meta(link.id.as_str()).await.map_err(explain_gone)?;
+    // Unlock before revealing: a wrong passphrase must not use up the link.
+    let identity = if link.key.is_locked() || meta.passphrase {
+        let pass = passphrase_from_env_or_prompt("Passphrase: ")?;
+        link.key.unlock(Some(&pass)).context("nothing was revealed")?
+    } else {
+        link.key.unlock(None)?
+    };
+    let ciphertext = client.reveal(link.id.as_str()).await.map_err(explain_gone)?;
+    let plain = link::open(&ciphertext, &identity)?;
+    if args.json {
+        println!("{}", String::from_utf8_lossy(&plain));
+        return Ok(());
+    }
+    let payload: Payload = serde_json::from_slice(&plain).context("the secret is not a handoff payload; try --json")?;
+    if payload.template == "text" {
+        print!("{}", payload.fields.get("text").map(String::as_str).unwrap_or(""));
+    } else {
+        for (k, v) in &payload.fields {
+            println!("{k}: {v}");
+        }
+    }
+    if let Some(note) = payload.note {
+        eprintln!("Note: {note}");
+    }
+    Ok(())
+}
+
+fn explain_gone(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast_ref::<ApiFailure>() {
+        Some(f) if f.status == 404 => anyhow!("this link is gone: it was already read, destroyed, has expired, or is mistyped"),
+        _ => e,
+    }
+}

@@ -1,0 +1,124 @@
+//! `handoff serve`'s configuration: flags with `HANDOFF_*` / `DATABASE_URL`
+//! fallbacks, checked once at start so that a wrong value stops the server
+//! with a sentence instead of surfacing later.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use reqwest::Url;
+
+use crate::expiry::ExpiryPolicy;
+use crate::http::client_ip::TrustedProxies;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "HANDOFF_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://handoff.db")]
+    pub database_url: String,
+    /// Base of the links the server hands out, as users reach it (e.g.
+    /// https://handoff.example.com). Defaults to http:// and the listen address.
+    #[arg(long, env = "HANDOFF_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Longest lifetime a secret may be given (at most 30 days).
+    #[arg(long, env = "HANDOFF_MAX_EXPIRY", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub max_expiry: Duration,
+    /// Largest ciphertext accepted, in bytes.
+    #[arg(long, env = "HANDOFF_MAX_SECRET_BYTES", default_value_t = 64 * 1024)]
+    pub max_secret_bytes: usize,
+    /// Secrets one client address may create per minute (0: no limit).
+    #[arg(long, env = "HANDOFF_CREATE_LIMIT", default_value_t = 20)]
+    pub create_limit: u32,
+    /// Reveals one client address may attempt per minute (0: no limit).
+    #[arg(long, env = "HANDOFF_REVEAL_LIMIT", default_value_t = 60)]
+    pub reveal_limit: u32,
+    /// Reverse proxies (addresses or CIDR ranges, comma-separated) whose
+    /// X-Forwarded-For names the client. Without one, the peer address is the client.
+    #[arg(long, env = "HANDOFF_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+    /// How often expired secrets are purged.
+    #[arg(long, env = "HANDOFF_PURGE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub purge_interval: Duration,
+}
+
+/// The checked configuration the HTTP layer runs with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Base URL for links, without a trailing slash.
+    pub public_url: String,
+    /// Served over HTTPS (by a proxy in front): enables HSTS.
+    pub https: bool,
+    pub expiry: ExpiryPolicy,
+    pub max_secret_bytes: usize,
+    pub create_limit: u32,
+    pub reveal_limit: u32,
+    pub trusted_proxies: TrustedProxies,
+}
+
+impl Settings {
+    /// Settings for a server reachable at `public_url`, with default limits.
+    pub fn new(public_url: &str) -> Result<Settings, String> {
+        let url = Url::parse(public_url).map_err(|e| format!("public URL {public_url:?} is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(format!("public URL {public_url:?} must be http:// or https:// with a host"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("public URL {public_url:?} must not have a query or fragment"));
+        }
+        Ok(Settings {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            https: url.scheme() == "https",
+            expiry: ExpiryPolicy::default(),
+            max_secret_bytes: 64 * 1024,
+            create_limit: 20,
+            reveal_limit: 60,
+            trusted_proxies: TrustedProxies::default(),
+        })
+    }
+
+    /// Same limits, but none on rates: for tests and benchmarks.
+    pub fn without_rate_limits(mut self) -> Settings {
+        self.create_limit = 0;
+        self.reveal_limit = 0;
+        self
+    }
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> Result<Settings, String> {
+        let public = match &self.public_url {
+            Some(u) => u.clone(),
+            None => format!("http://{}", self.listen),
+        };
+        if !(1_024..=16 * 1024 * 1024).contains(&self.max_secret_bytes) {
+            return Err("--max-secret-bytes must be between 1024 and 16777216".into());
+        }
+        Ok(Settings {
+            expiry: ExpiryPolicy::new(self.max_expiry)?,
+            max_secret_bytes: self.max_secret_bytes,
+            create_limit: self.create_limit,
+            reveal_limit: self.reveal_limit,
+            trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
+            ..Settings::new(&public)?
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_is_checked_and_trimmed() {
+        let s = Settings::new("https://handoff.example.com/").unwrap();
+        assert_eq!(s.public_url, "https://handoff.example.com");
+        assert!(s.https);
+        assert!(!Settings::new("http://127.0.0.1:8080").unwrap().https);
+        for bad in ["ftp://x", "not a url", "https://x/?a=b", "https://x/#k"] {
+            assert!(Settings::new(bad).is_err(), "{bad}");
+        }
+    }
+}

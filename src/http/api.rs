@@ -1,0 +1,220 @@
+//! The JSON API (v1): create a secret, read its metadata, reveal it once, and
+//! the creator's status endpoints. See `openapi.json` for the contract.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::{ApiError, ApiJson};
+use crate::clock::rfc3339;
+use crate::id::Id;
+use crate::store::{NewSecret, Receipt, SecretMeta};
+use crate::template;
+use crate::upload::AgeFile;
+
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// Routes without rate limits; create and reveal are added, limited, in `http::router`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/secrets/{id}", get(secret_meta))
+        .route("/api/v1/status/{token}", get(status))
+        .route("/api/v1/status/{token}/destroy", post(destroy))
+        .route("/api/openapi.json", get(openapi))
+        .route("/healthz", get(healthz))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSecret {
+    /// Base64 (standard alphabet) of a binary age file.
+    pub ciphertext: String,
+    pub expires_in: i64,
+    #[serde(default)]
+    pub passphrase: bool,
+    #[serde(default = "default_template")]
+    pub template: String,
+}
+
+fn default_template() -> String {
+    "text".to_owned()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Created {
+    pub id: String,
+    pub url: String,
+    pub expires_at: String,
+    pub status_url: String,
+}
+
+pub async fn create_secret(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateSecret>,
+) -> Result<impl IntoResponse, ApiError> {
+    let settings = &state.settings;
+    if template::find(&req.template).is_none() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "unknown_template", format!("There is no template {:?}.", req.template)));
+    }
+    let lifetime = settings
+        .expiry
+        .check(req.expires_in)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_expiry", e.to_string()))?;
+    // Base64 is 4 characters per 3 bytes: refuse before decoding what cannot fit.
+    if req.ciphertext.len() > settings.max_secret_bytes.div_ceil(3) * 4 {
+        return Err(ApiError::too_large(settings.max_secret_bytes));
+    }
+    let bytes = STANDARD.decode(req.ciphertext.as_bytes()).map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_base64", "The ciphertext is not valid base64 (standard alphabet, with padding).")
+    })?;
+    if bytes.len() > settings.max_secret_bytes {
+        return Err(ApiError::too_large(settings.max_secret_bytes));
+    }
+    let file = AgeFile::parse(bytes)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_age_file", format!("The ciphertext is not an age file this server accepts: {e}.")))?;
+
+    let id = Id::random();
+    let status_token = Id::random();
+    let now = state.clock.now();
+    let expires_at = now + lifetime;
+    state
+        .store
+        .insert_secret(&NewSecret {
+            id: &id,
+            template: &req.template,
+            passphrase: req.passphrase,
+            created_at: now,
+            expires_at,
+            status_hash: status_token.digest(),
+            ciphertext: file.as_bytes(),
+        })
+        .await?;
+    tracing::info!(template = %req.template, bytes = file.as_bytes().len(), "secret created");
+    let created = Created {
+        url: format!("{}/s/{id}", settings.public_url),
+        status_url: format!("{}/status/{status_token}", settings.public_url),
+        expires_at: rfc3339(expires_at),
+        id: id.to_string(),
+    };
+    let location = format!("/api/v1/secrets/{id}");
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Meta {
+    pub id: String,
+    pub template: String,
+    pub passphrase: bool,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+impl From<SecretMeta> for Meta {
+    fn from(m: SecretMeta) -> Meta {
+        Meta {
+            id: m.id,
+            template: m.template,
+            passphrase: m.passphrase,
+            created_at: rfc3339(m.created_at),
+            expires_at: rfc3339(m.expires_at),
+        }
+    }
+}
+
+async fn secret_meta(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Meta>, ApiError> {
+    let id = Id::parse(&id).ok_or_else(ApiError::gone)?;
+    let meta = state.store.secret_meta(&id, state.clock.now()).await?.ok_or_else(ApiError::gone)?;
+    Ok(Json(meta.into()))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Revealed {
+    pub ciphertext: String,
+}
+
+pub async fn reveal_secret(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Revealed>, ApiError> {
+    let id = Id::parse(&id).ok_or_else(ApiError::gone)?;
+    let bytes = state.store.reveal(&id, state.clock.now()).await?.ok_or_else(ApiError::gone)?;
+    tracing::info!("secret revealed");
+    Ok(Json(Revealed { ciphertext: STANDARD.encode(bytes) }))
+}
+
+/// What the creator's status endpoints answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Status {
+    pub id: String,
+    pub template: String,
+    /// `waiting`, `read`, `destroyed` or `expired`.
+    pub state: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub read_at: Option<String>,
+    pub destroyed_at: Option<String>,
+}
+
+/// The receipt's state in one word.
+pub fn receipt_state(r: &Receipt, now: i64) -> &'static str {
+    if r.destroyed_at.is_some() {
+        "destroyed"
+    } else if r.read_at.is_some() {
+        "read"
+    } else if r.expires_at <= now {
+        "expired"
+    } else {
+        "waiting"
+    }
+}
+
+impl Status {
+    fn new(r: Receipt, now: i64) -> Status {
+        Status {
+            state: receipt_state(&r, now).to_owned(),
+            id: r.id,
+            template: r.template,
+            created_at: rfc3339(r.created_at),
+            expires_at: rfc3339(r.expires_at),
+            read_at: r.read_at.map(rfc3339),
+            destroyed_at: r.destroyed_at.map(rfc3339),
+        }
+    }
+}
+
+fn unknown_status() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such status link, or its record has been purged.")
+}
+
+async fn status(State(state): State<AppState>, Path(token): Path<String>) -> Result<Json<Status>, ApiError> {
+    let token = Id::parse(&token).ok_or_else(unknown_status)?;
+    let receipt = state.store.receipt(&token).await?.ok_or_else(unknown_status)?;
+    Ok(Json(Status::new(receipt, state.clock.now())))
+}
+
+async fn destroy(State(state): State<AppState>, Path(token): Path<String>) -> Result<Json<Status>, ApiError> {
+    let token = Id::parse(&token).ok_or_else(unknown_status)?;
+    let now = state.clock.now();
+    if state.store.destroy(&token, now).await? {
+        tracing::info!("secret destroyed by its creator");
+    }
+    let receipt = state.store.receipt(&token).await?.ok_or_else(unknown_status)?;
+    Ok(Json(Status::new(receipt, now)))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let backend = state.store.backend();
+    if state.store.ping().await {
+        (StatusCode::OK, Json(serde_json::json!({"status": "ok", "database": backend})))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "unavailable", "database": backend})))
+    }
+}

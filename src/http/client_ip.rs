@@ -1,0 +1,82 @@
+//! Who is asking: the peer address, or, behind a configured trusted proxy,
+//! the address that proxy reports. Rate limits are keyed on it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request};
+use ipnet::IpNet;
+use tower_governor::GovernorError;
+use tower_governor::key_extractor::KeyExtractor;
+
+/// Proxies whose `X-Forwarded-For` is believed. Empty: the header is ignored,
+/// so a client cannot dodge a limit by inventing addresses.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(Arc<Vec<IpNet>>);
+
+impl TrustedProxies {
+    pub fn new(nets: Vec<IpNet>) -> TrustedProxies {
+        TrustedProxies(Arc::new(nets))
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client's address: walks `X-Forwarded-For` from the right (the entry
+    /// our proxy appended) past trusted hops; the first untrusted one is the client.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .collect::<Vec<_>>();
+        hops.iter().rev().copied().find(|ip| !self.trusts(*ip)).unwrap_or(peer)
+    }
+}
+
+impl KeyExtractor for TrustedProxies {
+    type Key = IpAddr;
+
+    fn extract<T>(&self, req: &Request<T>) -> Result<IpAddr, GovernorError> {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or(GovernorError::UnableToExtractKey)?;
+        Ok(self.client_ip(peer, req.headers()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_header_is_ignored_without_a_trusted_proxy() {
+        let none = TrustedProxies::default();
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(none.client_ip(peer, &headers("198.51.100.1")), peer);
+    }
+
+    #[test]
+    fn trusted_proxy_reports_the_rightmost_untrusted_hop() {
+        let t = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let got = t.client_ip(peer, &headers("1.2.3.4, 198.51.100.7, 10.0.0.5"));
+        assert_eq!(got, "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(t.client_ip(peer, &HeaderMap::new()), peer);
+    }
+}

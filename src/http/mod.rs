@@ -1,0 +1,130 @@
+//! The web layer: the JSON API, the pages, the embedded assets, and the
+//! middleware every response passes through (security headers, rate limits,
+//! request logging that never records a path's secrets).
+
+pub mod api;
+pub mod assets;
+pub mod client_ip;
+pub mod error;
+pub mod pages;
+pub mod security;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tower_governor::GovernorLayer;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::store::Store;
+use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Clock,
+    pub settings: Arc<Settings>,
+}
+
+/// The whole application as one router.
+pub fn router(state: AppState) -> Router {
+    let create = rate_limited(
+        Router::new().route("/api/v1/secrets", axum::routing::post(api::create_secret)),
+        &state.settings,
+        state.settings.create_limit,
+    );
+    let reveal = rate_limited(
+        Router::new().route("/api/v1/secrets/{id}/reveal", axum::routing::post(api::reveal_secret)),
+        &state.settings,
+        state.settings.reveal_limit,
+    );
+    Router::new()
+        .merge(create)
+        .merge(reveal)
+        .merge(api::router())
+        .merge(pages::router())
+        .merge(assets::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), security::headers))
+        .layer(middleware::from_fn(security::refuse_cross_site_writes))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on the server.").into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // The route's pattern, never the path: paths carry ids and status tokens.
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| "(unmatched)".to_owned());
+            tracing::info_span!("request", method = %req.method(), route = %route)
+        }))
+        .with_state(state)
+}
+
+/// Adds a per-client limit of `per_minute` POSTs to `routes` (none if 0).
+fn rate_limited(routes: Router<AppState>, settings: &Settings, per_minute: u32) -> Router<AppState> {
+    if per_minute == 0 {
+        return routes;
+    }
+    let config = GovernorConfigBuilder::default()
+        .key_extractor(settings.trusted_proxies.clone())
+        .period(Duration::from_millis(60_000 / u64::from(per_minute)))
+        .burst_size(per_minute)
+        .methods(vec![Method::POST])
+        .finish();
+    let Some(config) = config else { return routes };
+    let limiter = config.limiter().clone();
+    // Forget idle clients now and then, so the table does not grow without bound.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.retain_recent();
+        }
+    });
+    routes.layer(GovernorLayer::new(config).error_handler(|e| match e {
+        tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+            ApiError::rate_limited(wait_time).into_response()
+        }
+        _ => ApiError::bad_request("The client address could not be determined.").into_response(),
+    }))
+}
+
+async fn not_found(req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such API endpoint.").into_response()
+    } else {
+        pages::not_found_page()
+    }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This endpoint does not accept that method.")
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then finishes the
+/// requests under way. Tests bind port 0 and stop it at will.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,194 @@
+//! The pages people see. All of them work without inline script or style;
+//! the encryption itself happens in `static/js/*.js`.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use super::AppState;
+use super::api::receipt_state;
+use crate::clock::rfc3339;
+use crate::id::Id;
+use crate::template::{self, Template as CredentialTemplate};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/s/{id}", get(secret))
+        .route("/status/{token}", get(status))
+        .route("/status/{token}/destroy", post(destroy))
+}
+
+/// Facts every page's frame needs.
+struct Frame {
+    /// Plain HTTP on a host other than this machine: browsers refuse WebCrypto
+    /// there, so the page says so up front (the script checks again).
+    insecure: bool,
+}
+
+impl Frame {
+    fn new(state: &AppState, headers: &HeaderMap) -> Frame {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        Frame { insecure: !state.settings.https && !is_loopback_host(host) }
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage {
+    frame: Frame,
+    templates: &'static [CredentialTemplate],
+    choices: Vec<(i64, String)>,
+    default_choice: i64,
+    max_secret_bytes: usize,
+}
+
+#[derive(Template)]
+#[template(path = "secret.html")]
+struct SecretPage {
+    frame: Frame,
+    id: String,
+    template_id: String,
+    template_title: String,
+    passphrase: bool,
+    expires_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "gone.html")]
+struct GonePage {
+    frame: Frame,
+}
+
+#[derive(Template)]
+#[template(path = "status.html")]
+struct StatusPage {
+    frame: Frame,
+    token: String,
+    template_title: String,
+    state: &'static str,
+    created_at: String,
+    expires_at: String,
+    read_at: String,
+    destroyed_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage {
+    frame: Frame,
+}
+
+fn render(status: StatusCode, page: impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be shown.").into_response()
+        }
+    }
+}
+
+pub fn not_found_page() -> Response {
+    render(StatusCode::NOT_FOUND, NotFoundPage { frame: Frame { insecure: false } })
+}
+
+async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let policy = state.settings.expiry;
+    render(
+        StatusCode::OK,
+        IndexPage {
+            frame: Frame::new(&state, &headers),
+            templates: template::BUILTIN,
+            choices: policy.choices(),
+            default_choice: policy.default_choice(),
+            max_secret_bytes: state.settings.max_secret_bytes,
+        },
+    )
+}
+
+/// The interstitial: shows what is waiting and consumes nothing. Mail
+/// scanners and link previews may fetch it as often as they like.
+async fn secret(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, crate::http::error::ApiError> {
+    let frame = Frame::new(&state, &headers);
+    let meta = match Id::parse(&id) {
+        Some(id) => state.store.secret_meta(&id, state.clock.now()).await?,
+        None => None,
+    };
+    let Some(meta) = meta else {
+        return Ok(render(StatusCode::NOT_FOUND, GonePage { frame }));
+    };
+    let title = template::find(&meta.template).map_or("Secret", |t| t.title);
+    Ok(render(
+        StatusCode::OK,
+        SecretPage {
+            frame,
+            template_title: title.to_owned(),
+            template_id: meta.template,
+            id: meta.id,
+            passphrase: meta.passphrase,
+            expires_at: rfc3339(meta.expires_at),
+        },
+    ))
+}
+
+async fn status(State(state): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> Result<Response, crate::http::error::ApiError> {
+    let frame = Frame::new(&state, &headers);
+    let receipt = match Id::parse(&token) {
+        Some(t) => state.store.receipt(&t).await?,
+        None => None,
+    };
+    let Some(r) = receipt else {
+        return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
+    };
+    let when = |t: Option<i64>| t.map(rfc3339).unwrap_or_default();
+    Ok(render(
+        StatusCode::OK,
+        StatusPage {
+            frame,
+            token,
+            template_title: template::find(&r.template).map_or("Secret", |t| t.title).to_owned(),
+            state: receipt_state(&r, state.clock.now()),
+            created_at: rfc3339(r.created_at),
+            expires_at: rfc3339(r.expires_at),
+            read_at: when(r.read_at),
+            destroyed_at: when(r.destroyed_at),
+        },
+    ))
+}
+
+async fn destroy(State(state): State<AppState>, Path(token): Path<String>) -> Result<Response, crate::http::error::ApiError> {
+    let Some(t) = Id::parse(&token) else {
+        return Ok(not_found_page());
+    };
+    if state.store.destroy(&t, state.clock.now()).await? {
+        tracing::info!("secret destroyed by its creator");
+    }
+    Ok(Redirect::to(&format!("/status/{t}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for h in ["localhost", "localhost:8080", "127.0.0.1:8080", "[::1]:8080", "app.localhost"] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in ["handoff.example.com", "10.0.0.1:8080", "", "[2001:db8::1]:80"] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+}

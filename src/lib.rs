@@ -1,0 +1,47 @@
+//! handoff: a customer hands a SOC the credentials it needs to collect their
+//! logs, encrypted end to end, read once.
+//!
+//! A tour, from the inside out:
+//!
+//! - Domain (no HTTP, no SQL): [`id`] makes and parses random ids and tokens;
+//!   [`expiry`] bounds lifetimes; [`upload`] checks that an upload is a
+//!   well-formed age file; [`template`] lists what a payload can hold;
+//!   [`credential`] catches the usual mistakes in Entra credentials;
+//!   [`payload`] and [`link`] are the formats a client encrypts and shares;
+//!   [`clock`] is where "now" comes from.
+//! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
+//!   consuming a secret is one atomic, durable statement.
+//! - [`http`] is the axum layer: the JSON API, the pages, the embedded browser
+//!   assets, security headers and rate limits. [`config`] is `serve`'s
+//!   configuration, [`purge`] the task that deletes what has expired.
+//! - [`cli`] is the `handoff` binary's commands; [`client`] talks to a
+//!   server's API for `send`, `get` and the benchmark.
+
+/// The `handoff` command line.
+pub mod cli;
+/// A small client of the HTTP API.
+pub mod client;
+/// Where "now" comes from.
+pub mod clock;
+/// `serve`'s configuration.
+pub mod config;
+/// Checks on Entra app credentials.
+pub mod credential;
+/// Secret lifetimes.
+pub mod expiry;
+/// The web layer.
+pub mod http;
+/// Random ids and capability tokens.
+pub mod id;
+/// Links and the key in their fragment.
+pub mod link;
+/// The plaintext a client encrypts.
+pub mod payload;
+/// Deleting what has expired.
+pub mod purge;
+/// SQLite and PostgreSQL.
+pub mod store;
+/// What a payload can hold.
+pub mod template;
+/// Checking uploads.
+pub mod upload;

@@ -1,0 +1,36 @@
+//! The background task that deletes expired secrets.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::store::Store;
+
+/// Purges every `interval` until `stop` changes: expired ciphertext at once,
+/// expired receipts after their retention, and then a SQLite checkpoint so
+/// that deleted ciphertext does not linger in the write-ahead log.
+pub async fn run(store: Store, clock: Clock, interval: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => purge_once(&store, &clock).await,
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// One pass; failures are logged and retried at the next tick.
+pub async fn purge_once(store: &Store, clock: &Clock) {
+    match store.purge_secrets(clock.now()).await {
+        Ok(p) if p.ciphertexts + p.receipts > 0 => {
+            tracing::info!(ciphertexts = p.ciphertexts, receipts = p.receipts, "purged expired secrets");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purge failed"),
+    }
+    if let Err(e) = store.checkpoint().await {
+        tracing::warn!(error = %e, "checkpoint failed");
+    }
+}

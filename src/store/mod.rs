@@ -1,0 +1,118 @@
+//! The database: SQLite (embedded default) or PostgreSQL (several instances).
+//!
+//! One [`Store`] type over both pools. The SQL text is shared: both engines
+//! accept `$1` parameters and `DELETE ... RETURNING`. Consuming a secret is one
+//! `DELETE ... RETURNING` inside a transaction that commits before the
+//! ciphertext is handed back, so under any number of concurrent reveals (and
+//! server instances on one PostgreSQL) exactly one gets it, and a crash after
+//! the response cannot resurrect it.
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous=FULL`, so every commit
+//! is fsynced to the WAL; PostgreSQL connections set `synchronous_commit=on`,
+//! so a commit returns only once its WAL record is flushed.
+
+mod secrets;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use secrets::{NewSecret, Receipt, SecretMeta};
+
+/// Runs the same expression on whichever pool the store holds. Each arm is
+/// type-checked on its own, so generic sqlx calls work with both backends.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DATABASE_URL must start with sqlite: or postgres:// (got {0:?})")]
+    UnknownScheme(String),
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:PATH`, `sqlite://PATH` or `postgres://...`)
+    /// and brings its schema up to date.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "on")]);
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Store::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .pragma("secure_delete", "ON")
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30));
+            // An in-memory database exists once per connection: keep exactly one.
+            let max = if url.contains(":memory:") || url.contains("mode=memory") { 1 } else { 8 };
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max)
+                .min_connections(if max == 1 { 1 } else { 0 })
+                .idle_timeout(if max == 1 { None } else { Some(Duration::from_secs(600)) })
+                .max_lifetime(if max == 1 { None } else { Some(Duration::from_secs(1800)) })
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            Store::Sqlite(pool)
+        } else {
+            return Err(StoreError::UnknownScheme(url.chars().take(20).collect()));
+        };
+        Ok(store)
+    }
+
+    /// True when a trivial query succeeds: what `/healthz` reports.
+    pub async fn ping(&self) -> bool {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    }
+
+    /// Copies the SQLite WAL into the database file and truncates the WAL, so
+    /// that deleted ciphertext (zeroed by `secure_delete`) does not linger in
+    /// old WAL frames. A no-op on PostgreSQL, whose storage the operator manages.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if let Store::Sqlite(pool) = self {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+}
