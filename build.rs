@@ -10,19 +10,41 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    for path in ["migrations", "static", "templates", "package.json", "package-lock.json", "openapi.json"] {
+    for path in [
+        "migrations",
+        "static",
+        "templates",
+        "package.json",
+        "package-lock.json",
+        "openapi.json",
+    ] {
         println!("cargo:rerun-if-changed={path}");
     }
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let out = PathBuf::from(env::var("OUT_DIR")?);
     let esbuild = root.join("node_modules/.bin/esbuild");
-    if !esbuild.exists() || !root.join("node_modules/age-encryption/package.json").exists() {
-        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&root), "npm ci")?;
+    if !esbuild.exists()
+        || !root
+            .join("node_modules/age-encryption/package.json")
+            .exists()
+    {
+        run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&root),
+            "npm ci",
+        )?;
     }
     run(
         Command::new(&esbuild)
             .arg(root.join("static/js/age-entry.js"))
-            .args(["--bundle", "--format=esm", "--minify", "--log-level=warning", "--legal-comments=eof"])
+            .args([
+                "--bundle",
+                "--format=esm",
+                "--minify",
+                "--log-level=warning",
+                "--legal-comments=eof",
+            ])
             .arg(format!("--outfile={}", out.join("age.js").display()))
             .current_dir(&root),
         "esbuild",

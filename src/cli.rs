@@ -22,7 +22,11 @@ use crate::store::Store;
 use crate::{purge, template};
 
 #[derive(Parser)]
-#[command(name = "handoff", version, about = "Hand credentials to a SOC: encrypted in the browser or here, read once.")]
+#[command(
+    name = "handoff",
+    version,
+    about = "Hand credentials to a SOC: encrypted in the browser or here, read once."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -96,24 +100,40 @@ pub fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let settings = args.settings().map_err(|e| anyhow!(e))?;
-    let store = Store::connect(&args.database_url)
+    let store = Store::connect(&args.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database ({})",
+            redact_url(&args.database_url)
+        )
+    })?;
+    let listener = TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot open the database ({})", redact_url(&args.database_url)))?;
-    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let clock = Clock::system();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let purger = tokio::spawn(purge::run(store.clone(), clock.clone(), args.purge_interval, stop_rx));
+    let purger = tokio::spawn(purge::run(
+        store.clone(),
+        clock.clone(),
+        args.purge_interval,
+        stop_rx,
+    ));
     tracing::info!(
         listen = %listener.local_addr()?,
         public_url = %settings.public_url,
         database = store.backend(),
         "handoff is serving"
     );
-    let state = AppState { store: store.clone(), clock, settings: std::sync::Arc::new(settings) };
+    let state = AppState {
+        store: store.clone(),
+        clock,
+        settings: std::sync::Arc::new(settings),
+    };
     http::serve(listener, state, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     let _ = purger.await;
@@ -156,13 +176,22 @@ fn passphrase_from_env_or_prompt(prompt: &str) -> anyhow::Result<SecretString> {
     if let Ok(p) = std::env::var("HANDOFF_PASSPHRASE") {
         return Ok(SecretString::from(p));
     }
-    let p = rpassword::prompt_password(prompt).context("cannot read the passphrase (set HANDOFF_PASSPHRASE when there is no terminal)")?;
+    let p = rpassword::prompt_password(prompt)
+        .context("cannot read the passphrase (set HANDOFF_PASSPHRASE when there is no terminal)")?;
     Ok(SecretString::from(p))
 }
 
 async fn send(args: SendArgs) -> anyhow::Result<()> {
-    let template_id = args.template.clone().unwrap_or_else(|| if args.fields.is_empty() { "text" } else { "entra-app" }.to_owned());
-    let tpl = template::find(&template_id).ok_or_else(|| anyhow!("unknown template {template_id:?} (known: entra-app, text)"))?;
+    let template_id = args.template.clone().unwrap_or_else(|| {
+        if args.fields.is_empty() {
+            "text"
+        } else {
+            "entra-app"
+        }
+        .to_owned()
+    });
+    let tpl = template::find(&template_id)
+        .ok_or_else(|| anyhow!("unknown template {template_id:?} (known: entra-app, text)"))?;
     let mut fields = BTreeMap::new();
     if tpl.kind == template::Kind::Text {
         if !args.fields.is_empty() {
@@ -173,35 +202,55 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         if !std::io::stdin().is_terminal() {
             let input = read_stdin("")?;
             if !input.trim().is_empty() {
-                let az = payload::fields_from_az_output(&input)
-                    .ok_or_else(|| anyhow!("stdin is not the JSON that `az ad app credential reset` prints"))?;
+                let az = payload::fields_from_az_output(&input).ok_or_else(|| {
+                    anyhow!("stdin is not the JSON that `az ad app credential reset` prints")
+                })?;
                 fields.extend(az);
             }
         }
         for kv in &args.fields {
-            let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--field takes NAME=VALUE, not {kv:?}"))?;
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--field takes NAME=VALUE, not {kv:?}"))?;
             if !tpl.fields.iter().any(|f| f.name == k) {
                 bail!("{template_id} has no field {k:?}");
             }
             fields.insert(k.to_owned(), v.to_owned());
         }
-        fields.entry("cloud".to_owned()).or_insert_with(|| "commercial".to_owned());
+        fields
+            .entry("cloud".to_owned())
+            .or_insert_with(|| "commercial".to_owned());
         let today = time::OffsetDateTime::now_utc().date();
         let findings = credential::check(&fields, today);
         for f in &findings {
-            let level = if f.level == Level::Error { "error" } else { "warning" };
+            let level = if f.level == Level::Error {
+                "error"
+            } else {
+                "warning"
+            };
             eprintln!("{level}: {}: {}", f.field, f.message);
         }
         if findings.iter().any(|f| f.level == Level::Error) {
             bail!("nothing was sent; fix the fields above");
         }
     }
-    let payload = Payload { v: 1, template: template_id.clone(), fields, note: args.note.clone() };
-    let passphrase = if args.passphrase { Some(passphrase_from_env_or_prompt("Passphrase for the link: ")?) } else { None };
+    let payload = Payload {
+        v: 1,
+        template: template_id.clone(),
+        fields,
+        note: args.note.clone(),
+    };
+    let passphrase = if args.passphrase {
+        Some(passphrase_from_env_or_prompt("Passphrase for the link: ")?)
+    } else {
+        None
+    };
     let (ciphertext, key) = link::seal(&serde_json::to_vec(&payload)?, passphrase.as_ref())?;
     let client = Client::new(&args.server)?;
     let expires_in = i64::try_from(args.expires.as_secs()).unwrap_or(i64::MAX);
-    let created = client.create(&ciphertext, expires_in, passphrase.is_some(), &template_id).await?;
+    let created = client
+        .create(&ciphertext, expires_in, passphrase.is_some(), &template_id)
+        .await?;
     println!("{}#{}", created.url, key.to_fragment());
     eprintln!("Expires: {}", created.expires_at);
     eprintln!("Status page (keep it private): {}", created.status_url);
@@ -213,7 +262,9 @@ fn read_stdin(what: &str) -> anyhow::Result<String> {
         eprintln!("Type or paste {what}, then press Ctrl-D:");
     }
     let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("cannot read stdin")?;
     Ok(s)
 }
 
@@ -224,19 +275,28 @@ async fn get(args: GetArgs) -> anyhow::Result<()> {
     // Unlock before revealing: a wrong passphrase must not use up the link.
     let identity = if link.key.is_locked() || meta.passphrase {
         let pass = passphrase_from_env_or_prompt("Passphrase: ")?;
-        link.key.unlock(Some(&pass)).context("nothing was revealed")?
+        link.key
+            .unlock(Some(&pass))
+            .context("nothing was revealed")?
     } else {
         link.key.unlock(None)?
     };
-    let ciphertext = client.reveal(link.id.as_str()).await.map_err(explain_gone)?;
+    let ciphertext = client
+        .reveal(link.id.as_str())
+        .await
+        .map_err(explain_gone)?;
     let plain = link::open(&ciphertext, &identity)?;
     if args.json {
         println!("{}", String::from_utf8_lossy(&plain));
         return Ok(());
     }
-    let payload: Payload = serde_json::from_slice(&plain).context("the secret is not a handoff payload; try --json")?;
+    let payload: Payload = serde_json::from_slice(&plain)
+        .context("the secret is not a handoff payload; try --json")?;
     if payload.template == "text" {
-        print!("{}", payload.fields.get("text").map(String::as_str).unwrap_or(""));
+        print!(
+            "{}",
+            payload.fields.get("text").map(String::as_str).unwrap_or("")
+        );
     } else {
         for (k, v) in &payload.fields {
             println!("{k}: {v}");
@@ -250,7 +310,9 @@ async fn get(args: GetArgs) -> anyhow::Result<()> {
 
 fn explain_gone(e: anyhow::Error) -> anyhow::Error {
     match e.downcast_ref::<ApiFailure>() {
-        Some(f) if f.status == 404 => anyhow!("this link is gone: it was already read, destroyed, has expired, or is mistyped"),
+        Some(f) if f.status == 404 => anyhow!(
+            "this link is gone: it was already read, destroyed, has expired, or is mistyped"
+        ),
         _ => e,
     }
 }

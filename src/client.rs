@@ -34,41 +34,76 @@ impl Client {
             .user_agent(concat!("handoff/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(60))
             .build()?;
-        Ok(Client { http, base: base.trim_end_matches('/').to_owned() })
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
     }
 
-    pub async fn create(&self, ciphertext: &[u8], expires_in: i64, passphrase: bool, template: &str) -> anyhow::Result<Created> {
+    pub async fn create(
+        &self,
+        ciphertext: &[u8],
+        expires_in: i64,
+        passphrase: bool,
+        template: &str,
+    ) -> anyhow::Result<Created> {
         let body = serde_json::json!({
             "ciphertext": STANDARD.encode(ciphertext),
             "expires_in": expires_in,
             "passphrase": passphrase,
             "template": template,
         });
-        let res = self.send(self.http.post(format!("{}/api/v1/secrets", self.base)).json(&body)).await?;
+        let res = self
+            .send(
+                self.http
+                    .post(format!("{}/api/v1/secrets", self.base))
+                    .json(&body),
+            )
+            .await?;
         Ok(res.json().await?)
     }
 
     pub async fn meta(&self, id: &str) -> anyhow::Result<Meta> {
-        let res = self.send(self.http.get(format!("{}/api/v1/secrets/{id}", self.base))).await?;
+        let res = self
+            .send(self.http.get(format!("{}/api/v1/secrets/{id}", self.base)))
+            .await?;
         Ok(res.json().await?)
     }
 
     pub async fn reveal(&self, id: &str) -> anyhow::Result<Vec<u8>> {
-        let res = self.send(self.http.post(format!("{}/api/v1/secrets/{id}/reveal", self.base))).await?;
+        let res = self
+            .send(
+                self.http
+                    .post(format!("{}/api/v1/secrets/{id}/reveal", self.base)),
+            )
+            .await?;
         let revealed: Revealed = res.json().await?;
-        STANDARD.decode(revealed.ciphertext).context("the server sent damaged base64")
+        STANDARD
+            .decode(revealed.ciphertext)
+            .context("the server sent damaged base64")
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
-        let res = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        let res = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
         if res.status().is_success() {
             return Ok(res);
         }
         let status = res.status().as_u16();
         let body = res.text().await.unwrap_or_default();
         Err(match serde_json::from_str::<ErrorBody>(&body) {
-            Ok(e) => ApiFailure { status, code: e.error, message: e.message }.into(),
-            Err(_) => anyhow!("the server answered {status}: {}", body.chars().take(200).collect::<String>()),
+            Ok(e) => ApiFailure {
+                status,
+                code: e.error,
+                message: e.message,
+            }
+            .into(),
+            Err(_) => anyhow!(
+                "the server answered {status}: {}",
+                body.chars().take(200).collect::<String>()
+            ),
         })
     }
 }

@@ -37,11 +37,19 @@ pub struct ServeArgs {
     pub reveal_limit: u32,
     /// Reverse proxies (addresses or CIDR ranges, comma-separated) whose
     /// X-Forwarded-For names the client. Without one, the peer address is the client.
-    #[arg(long, env = "HANDOFF_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(long, env = "HANDOFF_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
     pub trusted_proxies: Vec<IpNet>,
     /// How often expired secrets are purged.
     #[arg(long, env = "HANDOFF_PURGE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub purge_interval: Duration,
+}
+
+/// `10.0.0.0/8`, or a single address (`127.0.0.1`, `::1`), spaces ignored.
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is neither an IP address nor a CIDR range"))
 }
 
 /// The checked configuration the HTTP layer runs with.
@@ -61,12 +69,18 @@ pub struct Settings {
 impl Settings {
     /// Settings for a server reachable at `public_url`, with default limits.
     pub fn new(public_url: &str) -> Result<Settings, String> {
-        let url = Url::parse(public_url).map_err(|e| format!("public URL {public_url:?} is not a URL: {e}"))?;
+        let url = Url::parse(public_url)
+            .map_err(|e| format!("public URL {public_url:?} is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(format!("public URL {public_url:?} must be http:// or https:// with a host"));
+            return Err(format!(
+                "public URL {public_url:?} must be http:// or https:// with a host"
+            ));
         }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(format!("public URL {public_url:?} must not have a query or fragment"));
+        if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {
+            return Err(format!(
+                "public URL {public_url:?} must be the root of a host (no path, query or fragment): \
+                 the pages and API live at /, so serve handoff on a host of its own"
+            ));
         }
         Ok(Settings {
             public_url: public_url.trim_end_matches('/').to_owned(),
@@ -96,6 +110,9 @@ impl ServeArgs {
         if !(1_024..=16 * 1024 * 1024).contains(&self.max_secret_bytes) {
             return Err("--max-secret-bytes must be between 1024 and 16777216".into());
         }
+        if self.create_limit > 6_000 || self.reveal_limit > 6_000 {
+            return Err("--create-limit and --reveal-limit must be at most 6000 per minute (0 turns a limit off)".into());
+        }
         Ok(Settings {
             expiry: ExpiryPolicy::new(self.max_expiry)?,
             max_secret_bytes: self.max_secret_bytes,
@@ -112,12 +129,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        assert_eq!(
+            parse_net("127.0.0.1").unwrap(),
+            "127.0.0.1/32".parse::<IpNet>().unwrap()
+        );
+        assert_eq!(
+            parse_net(" 10.0.0.0/8").unwrap(),
+            "10.0.0.0/8".parse::<IpNet>().unwrap()
+        );
+        assert_eq!(
+            parse_net("::1").unwrap(),
+            "::1/128".parse::<IpNet>().unwrap()
+        );
+        assert!(parse_net("proxy.local").is_err());
+    }
+
+    #[test]
     fn public_url_is_checked_and_trimmed() {
         let s = Settings::new("https://handoff.example.com/").unwrap();
         assert_eq!(s.public_url, "https://handoff.example.com");
         assert!(s.https);
         assert!(!Settings::new("http://127.0.0.1:8080").unwrap().https);
-        for bad in ["ftp://x", "not a url", "https://x/?a=b", "https://x/#k"] {
+        for bad in [
+            "ftp://x",
+            "not a url",
+            "https://x/?a=b",
+            "https://x/#k",
+            "https://x/prefix",
+        ] {
             assert!(Settings::new(bad).is_err(), "{bad}");
         }
     }

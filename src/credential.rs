@@ -34,7 +34,12 @@ pub struct Finding {
 }
 
 fn finding(field: &'static str, level: Level, code: &'static str, message: &str) -> Finding {
-    Finding { field, level, code, message: message.to_owned() }
+    Finding {
+        field,
+        level,
+        code,
+        message: message.to_owned(),
+    }
 }
 
 /// Checks every field and returns all findings, errors and warnings, in field order.
@@ -97,8 +102,12 @@ pub fn check(fields: &BTreeMap<String, String>, today: Date) -> Vec<Finding> {
 
     let cloud = get("cloud");
     if !CLOUDS.contains(&cloud) {
-        out.push(finding("cloud", Level::Error, "cloud_unknown",
-            "Choose the cloud the tenant lives in: commercial, gcc, gcc-high, dod or china."));
+        out.push(finding(
+            "cloud",
+            Level::Error,
+            "cloud_unknown",
+            "Choose the cloud the tenant lives in: commercial, gcc, gcc-high, dod or china.",
+        ));
     }
     out
 }
@@ -106,12 +115,31 @@ pub fn check(fields: &BTreeMap<String, String>, today: Date) -> Vec<Finding> {
 /// Mistakes any pasted value can have: nothing there, whitespace, quotes.
 fn common(field: &'static str, value: &str) -> Option<Finding> {
     if value.is_empty() {
-        Some(finding(field, Level::Error, "required", "This field is required."))
+        Some(finding(
+            field,
+            Level::Error,
+            "required",
+            "This field is required.",
+        ))
     } else if value.chars().any(char::is_whitespace) {
-        Some(finding(field, Level::Error, "whitespace",
-            "Remove the spaces or line breaks that came with the copy; none of these values contains any."))
-    } else if value.chars().any(|c| matches!(c, '"' | '\'' | '\u{201c}' | '\u{201d}' | '\u{2018}' | '\u{2019}' | '`')) {
-        Some(finding(field, Level::Error, "quotes", "Remove the quotation marks around the value."))
+        Some(finding(
+            field,
+            Level::Error,
+            "whitespace",
+            "Remove the spaces or line breaks that came with the copy; none of these values contains any.",
+        ))
+    } else if value.chars().any(|c| {
+        matches!(
+            c,
+            '"' | '\'' | '\u{201c}' | '\u{201d}' | '\u{2018}' | '\u{2019}' | '`'
+        )
+    }) {
+        Some(finding(
+            field,
+            Level::Error,
+            "quotes",
+            "Remove the quotation marks around the value.",
+        ))
     } else {
         None
     }
@@ -136,7 +164,9 @@ fn is_domain(s: &str) -> bool {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
 /// Current secrets: three characters, a digit, `Q~`, then 31 to 34 more, all
@@ -190,9 +220,20 @@ mod tests {
             }
             let got: Vec<(String, String, String)> = check(&fields, today)
                 .into_iter()
-                .map(|f| (f.field.to_owned(), serde_json::to_value(f.level).unwrap().as_str().unwrap().to_owned(), f.code.to_owned()))
+                .map(|f| {
+                    (
+                        f.field.to_owned(),
+                        serde_json::to_value(f.level)
+                            .unwrap()
+                            .as_str()
+                            .unwrap()
+                            .to_owned(),
+                        f.code.to_owned(),
+                    )
+                })
                 .collect();
-            let want: Vec<(String, String, String)> = serde_json::from_value(case["expect"].clone()).unwrap();
+            let want: Vec<(String, String, String)> =
+                serde_json::from_value(case["expect"].clone()).unwrap();
             assert_eq!(got, want, "case: {}", case["name"]);
         }
     }
@@ -201,6 +242,9 @@ mod tests {
     fn months_later_clamps_to_the_month_end() {
         let d = parse_date("2026-08-31").unwrap();
         assert_eq!(months_later(d, 6), parse_date("2027-02-28").unwrap());
-        assert_eq!(months_later(parse_date("2026-11-22").unwrap(), 24), parse_date("2028-11-22").unwrap());
+        assert_eq!(
+            months_later(parse_date("2026-11-22").unwrap(), 24),
+            parse_date("2028-11-22").unwrap()
+        );
     }
 }

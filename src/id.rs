@@ -81,7 +81,14 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_rejected() {
-        for bad in ["", "short", "AAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAA+/", "AAAAAAAAAAAAAAAAAAAAAB"] {
+        for bad in [
+            "",
+            "short",
+            "AAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAA+/",
+            "AAAAAAAAAAAAAAAAAAAAAB",
+        ] {
             assert!(Id::parse(bad).is_none(), "{bad:?} should not parse");
         }
         assert!(Id::parse("AAAAAAAAAAAAAAAAAAAAAA").is_some());

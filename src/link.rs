@@ -42,7 +42,9 @@ impl Key {
 
     pub fn from_fragment(fragment: &str) -> anyhow::Result<Key> {
         if let Some(b64) = fragment.strip_prefix(LOCKED_PREFIX) {
-            let file = URL_SAFE_NO_PAD.decode(b64).context("the link's key is damaged (bad base64)")?;
+            let file = URL_SAFE_NO_PAD
+                .decode(b64)
+                .context("the link's key is damaged (bad base64)")?;
             Ok(Key::Locked(file))
         } else if fragment.starts_with("AGE-SECRET-KEY-1") {
             Ok(Key::Identity(SecretString::from(fragment.to_owned())))
@@ -56,18 +58,23 @@ impl Key {
     }
 
     /// The identity that decrypts the secret; for a locked key, only with the right passphrase.
-    pub fn unlock(&self, passphrase: Option<&SecretString>) -> anyhow::Result<age::x25519::Identity> {
+    pub fn unlock(
+        &self,
+        passphrase: Option<&SecretString>,
+    ) -> anyhow::Result<age::x25519::Identity> {
         let text = match self {
             Key::Identity(s) => s.clone(),
             Key::Locked(file) => {
                 let pass = passphrase.ok_or_else(|| anyhow!("this link needs a passphrase"))?;
                 let mut identity = age::scrypt::Identity::new(pass.clone());
                 identity.set_max_work_factor(SCRYPT_MAX_WORK_FACTOR);
-                let plain = age::decrypt(&identity, file).map_err(|_| anyhow!("wrong passphrase"))?;
+                let plain =
+                    age::decrypt(&identity, file).map_err(|_| anyhow!("wrong passphrase"))?;
                 SecretString::from(String::from_utf8(plain).context("the link's key is damaged")?)
             }
         };
-        age::x25519::Identity::from_str(text.expose_secret().trim()).map_err(|_| anyhow!("the link's key is damaged"))
+        age::x25519::Identity::from_str(text.expose_secret().trim())
+            .map_err(|_| anyhow!("the link's key is damaged"))
     }
 }
 
@@ -82,10 +89,19 @@ pub struct Link {
 impl Link {
     pub fn parse(text: &str) -> anyhow::Result<Link> {
         let text = text.trim();
-        let (url, fragment) = text.split_once('#').ok_or_else(|| anyhow!("the link has no key after '#'; copy the whole link"))?;
-        let (base, id) = url.rsplit_once("/s/").ok_or_else(|| anyhow!("this is not a handoff link (no /s/ in it)"))?;
-        let id = Id::parse(id.trim_end_matches('/')).ok_or_else(|| anyhow!("the link's id is damaged"))?;
-        Ok(Link { base: base.to_owned(), id, key: Key::from_fragment(fragment)? })
+        let (url, fragment) = text
+            .split_once('#')
+            .ok_or_else(|| anyhow!("the link has no key after '#'; copy the whole link"))?;
+        let (base, id) = url
+            .rsplit_once("/s/")
+            .ok_or_else(|| anyhow!("this is not a handoff link (no /s/ in it)"))?;
+        let id = Id::parse(id.trim_end_matches('/'))
+            .ok_or_else(|| anyhow!("the link's id is damaged"))?;
+        Ok(Link {
+            base: base.to_owned(),
+            id,
+            key: Key::from_fragment(fragment)?,
+        })
     }
 
     pub fn to_url(&self) -> String {
@@ -104,8 +120,9 @@ pub fn seal(plaintext: &[u8], passphrase: Option<&SecretString>) -> anyhow::Resu
         Some(pass) => {
             let mut recipient = age::scrypt::Recipient::new(pass.clone());
             recipient.set_work_factor(SCRYPT_WORK_FACTOR);
-            let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-                .context("encryption failed")?;
+            let encryptor =
+                age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                    .context("encryption failed")?;
             let mut locked = vec![];
             let mut w = encryptor.wrap_output(&mut locked)?;
             w.write_all(secret.expose_secret().as_bytes())?;
@@ -118,7 +135,8 @@ pub fn seal(plaintext: &[u8], passphrase: Option<&SecretString>) -> anyhow::Resu
 
 /// Decrypts a revealed ciphertext.
 pub fn open(ciphertext: &[u8], identity: &age::x25519::Identity) -> anyhow::Result<Vec<u8>> {
-    age::decrypt(identity, ciphertext).map_err(|e| anyhow!("the secret could not be decrypted with this link's key: {e}"))
+    age::decrypt(identity, ciphertext)
+        .map_err(|e| anyhow!("the secret could not be decrypted with this link's key: {e}"))
 }
 
 #[cfg(test)]
@@ -128,7 +146,10 @@ mod tests {
     #[test]
     fn sealed_secret_opens_with_its_key() {
         let (c, key) = seal(b"hello", None).unwrap();
-        let identity = Key::from_fragment(&key.to_fragment()).unwrap().unlock(None).unwrap();
+        let identity = Key::from_fragment(&key.to_fragment())
+            .unwrap()
+            .unlock(None)
+            .unwrap();
         assert_eq!(open(&c, &identity).unwrap(), b"hello");
     }
 
@@ -139,9 +160,15 @@ mod tests {
         let fragment = key.to_fragment();
         assert!(fragment.starts_with("scrypt."));
         let key = Key::from_fragment(&fragment).unwrap();
-        assert!(key.unlock(Some(&SecretString::from("wrong".to_owned()))).is_err());
+        assert!(
+            key.unlock(Some(&SecretString::from("wrong".to_owned())))
+                .is_err()
+        );
         assert!(key.unlock(None).is_err());
-        assert_eq!(open(&c, &key.unlock(Some(&pass)).unwrap()).unwrap(), b"hello");
+        assert_eq!(
+            open(&c, &key.unlock(Some(&pass)).unwrap()).unwrap(),
+            b"hello"
+        );
     }
 
     #[test]

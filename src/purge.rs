@@ -25,7 +25,11 @@ pub async fn run(store: Store, clock: Clock, interval: Duration, mut stop: watch
 pub async fn purge_once(store: &Store, clock: &Clock) {
     match store.purge_secrets(clock.now()).await {
         Ok(p) if p.ciphertexts + p.receipts > 0 => {
-            tracing::info!(ciphertexts = p.ciphertexts, receipts = p.receipts, "purged expired secrets");
+            tracing::info!(
+                ciphertexts = p.ciphertexts,
+                receipts = p.receipts,
+                "purged expired secrets"
+            );
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "purge failed"),

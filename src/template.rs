@@ -33,11 +33,31 @@ pub struct Template {
 }
 
 pub const ENTRA_FIELDS: &[Field] = &[
-    Field { name: "tenant_id", label: "Directory (tenant) ID", secret: false },
-    Field { name: "client_id", label: "Application (client) ID", secret: false },
-    Field { name: "client_secret", label: "Client secret value", secret: true },
-    Field { name: "secret_expires_on", label: "Secret expires on", secret: false },
-    Field { name: "cloud", label: "Cloud", secret: false },
+    Field {
+        name: "tenant_id",
+        label: "Directory (tenant) ID",
+        secret: false,
+    },
+    Field {
+        name: "client_id",
+        label: "Application (client) ID",
+        secret: false,
+    },
+    Field {
+        name: "client_secret",
+        label: "Client secret value",
+        secret: true,
+    },
+    Field {
+        name: "secret_expires_on",
+        label: "Secret expires on",
+        secret: false,
+    },
+    Field {
+        name: "cloud",
+        label: "Cloud",
+        secret: false,
+    },
 ];
 
 pub const BUILTIN: &[Template] = &[
@@ -51,7 +71,11 @@ pub const BUILTIN: &[Template] = &[
         id: "text",
         title: "Text",
         kind: Kind::Text,
-        fields: &[Field { name: "text", label: "Text", secret: true }],
+        fields: &[Field {
+            name: "text",
+            label: "Text",
+            secret: true,
+        }],
     },
 ];
 

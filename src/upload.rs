@@ -38,12 +38,16 @@ fn bad<T>(why: impl Into<String>) -> Result<T, NotAgeFile> {
 impl AgeFile {
     pub fn parse(bytes: Vec<u8>) -> Result<AgeFile, NotAgeFile> {
         if bytes.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----") {
-            return bad("the ciphertext is ASCII-armored; send the binary age file, base64-encoded");
+            return bad(
+                "the ciphertext is ASCII-armored; send the binary age file, base64-encoded",
+            );
         }
         let Some(mut rest) = bytes.strip_prefix(VERSION_LINE) else {
-            return bad("the ciphertext does not start with the age v1 header (age-encryption.org/v1)");
+            return bad(
+                "the ciphertext does not start with the age v1 header (age-encryption.org/v1)",
+            );
         };
-        let mut recipients = 0;
+        let (mut stanzas, mut recipients) = (0, 0);
         loop {
             let (line, after) = split_line(rest)?;
             if let Some(mac) = line.strip_prefix(b"--- ") {
@@ -54,17 +58,24 @@ impl AgeFile {
                 break;
             }
             let Some(stanza) = line.strip_prefix(b"-> ") else {
-                return bad("the age header has a line that is neither a recipient stanza nor the MAC");
+                return bad(
+                    "the age header has a line that is neither a recipient stanza nor the MAC",
+                );
             };
-            recipients += 1;
-            if recipients > MAX_STANZAS {
-                return bad(format!("the age header names more than {MAX_STANZAS} recipients"));
+            stanzas += 1;
+            if stanzas > MAX_STANZAS {
+                return bad(format!(
+                    "the age header has more than {MAX_STANZAS} stanzas"
+                ));
             }
-            check_stanza_args(stanza)?;
-            rest = check_stanza_body(after)?;
+            let (body, after) = stanza_body(after)?;
+            if check_stanza(stanza, body)? {
+                recipients += 1;
+            }
+            rest = after;
         }
         if recipients == 0 {
-            return bad("the age header names no recipient");
+            return bad("the age header names no X25519 recipient");
         }
         check_payload_len(rest.len())?;
         Ok(AgeFile { bytes, recipients })
@@ -90,31 +101,47 @@ fn split_line(data: &[u8]) -> Result<(&[u8], &[u8]), NotAgeFile> {
     }
 }
 
-/// Only X25519 stanzas are accepted: one argument, a 32-byte ephemeral share.
-fn check_stanza_args(stanza: &[u8]) -> Result<(), NotAgeFile> {
-    let mut args = stanza.split(|b| *b == b' ');
-    let kind = args.next().unwrap_or_default();
-    let args: Vec<&[u8]> = args.collect();
+/// Checks one stanza; true if it is an X25519 recipient. Only X25519 is
+/// accepted, apart from GREASE stanzas (`*-grease`), which age writes at random
+/// so that readers stay tolerant of unknown types, and which every reader skips.
+fn check_stanza(stanza: &[u8], body: usize) -> Result<bool, NotAgeFile> {
+    let mut parts = stanza.split(|b| *b == b' ');
+    let kind = parts.next().unwrap_or_default();
+    let args: Vec<&[u8]> = parts.collect();
+    if args
+        .iter()
+        .any(|a| a.is_empty() || !a.iter().all(|c| (0x21..=0x7e).contains(c)))
+    {
+        return bad("a stanza has an empty or non-printable argument");
+    }
+    if kind.ends_with(b"-grease") {
+        return Ok(false);
+    }
     if kind != b"X25519" {
         let kind = String::from_utf8_lossy(kind);
         return bad(format!(
             "recipient type {kind:?} is not accepted; encrypt to X25519 recipients (age1...) only"
         ));
     }
-    if args.len() != 1 || decoded_len(args[0]) != Some(32) {
-        return bad("an X25519 stanza must carry exactly one 32-byte argument");
+    if args.len() != 1 || decoded_len(args[0]) != Some(32) || body != 32 {
+        return bad("an X25519 stanza must carry one 32-byte argument and a 32-byte wrapped key");
     }
-    Ok(())
+    Ok(true)
 }
 
-/// The body is base64 wrapped at 64 columns and ends with a shorter line; an
-/// X25519 body is the 32-byte wrapped file key, so it fits on that one line.
-fn check_stanza_body(data: &[u8]) -> Result<&[u8], NotAgeFile> {
-    let (line, after) = split_line(data)?;
-    if line.len() >= STANZA_BODY_COLUMNS || decoded_len(line) != Some(32) {
-        return bad("an X25519 stanza's body must be a 32-byte wrapped key");
+/// A stanza's body: base64 lines of 64 columns, ended by a shorter (maybe
+/// empty) line. Returns the decoded length and what follows.
+fn stanza_body(mut data: &[u8]) -> Result<(usize, &[u8]), NotAgeFile> {
+    let mut len = 0;
+    loop {
+        let (line, after) = split_line(data)?;
+        len += decoded_len(line)
+            .ok_or_else(|| NotAgeFile("a stanza body is not canonical base64".into()))?;
+        data = after;
+        if line.len() < STANZA_BODY_COLUMNS {
+            return Ok((len, data));
+        }
     }
-    Ok(after)
 }
 
 /// A payload is a 16-byte nonce and STREAM chunks of 64 KiB plus a tag; only
@@ -138,15 +165,25 @@ fn decoded_len(text: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
 
     fn encrypt_to(recipients: &[age::x25519::Recipient], plaintext: &[u8]) -> Vec<u8> {
-        let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).unwrap();
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .unwrap();
         let mut out = vec![];
         let mut w = encryptor.wrap_output(&mut out).unwrap();
         std::io::Write::write_all(&mut w, plaintext).unwrap();
         w.finish().unwrap();
         out
+    }
+
+    /// Replaces the first `from` in the file's bytes (the payload is binary, so no strings).
+    fn replace(file: &[u8], from: &str, to: &str) -> Vec<u8> {
+        let at = file
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .unwrap();
+        [&file[..at], to.as_bytes(), &file[at + from.len()..]].concat()
     }
 
     fn recipient() -> age::x25519::Recipient {
@@ -165,16 +202,38 @@ mod tests {
 
     #[test]
     fn refuses_passphrase_armored_and_foreign_files() {
-        let pass = age::scrypt::Recipient::new(age::secrecy::SecretString::from("pw".to_owned()));
+        let mut pass =
+            age::scrypt::Recipient::new(age::secrecy::SecretString::from("pw".to_owned()));
+        pass.set_work_factor(2);
         let scrypt = age::encrypt(&pass, b"x").unwrap();
         assert!(AgeFile::parse(scrypt).unwrap_err().0.contains("scrypt"));
 
-        let armored = age::encrypt_and_armor(&recipient(), b"x").unwrap().into_bytes();
+        let armored = age::encrypt_and_armor(&recipient(), b"x")
+            .unwrap()
+            .into_bytes();
         assert!(AgeFile::parse(armored).unwrap_err().0.contains("armored"));
 
-        for junk in [&b""[..], b"hello", b"age-encryption.org/v1\n", b"age-encryption.org/v1\n--- AAAA\n"] {
+        for junk in [
+            &b""[..],
+            b"hello",
+            b"age-encryption.org/v1\n",
+            b"age-encryption.org/v1\n--- AAAA\n",
+        ] {
             assert!(AgeFile::parse(junk.to_vec()).is_err());
         }
+    }
+
+    #[test]
+    fn grease_stanzas_are_skipped_but_not_counted() {
+        let file = encrypt_to(&[recipient()], b"x");
+        let greased = replace(
+            &file,
+            "-> X25519",
+            "-> 9r~-grease a! b\nZm9vYmFy\n-> X25519",
+        );
+        assert_eq!(AgeFile::parse(greased).unwrap().recipients(), 1);
+        let empty_body = replace(&file, "-> X25519", "-> x-grease\n\n-> X25519");
+        assert!(AgeFile::parse(empty_body).is_ok());
     }
 
     #[test]
@@ -182,16 +241,19 @@ mod tests {
         let file = encrypt_to(&[recipient()], b"a secret");
         let mut short = file.clone();
         short.truncate(short.len() - 20);
-        assert!(AgeFile::parse(short).is_err(), "payload cut inside the last tag");
+        assert!(
+            AgeFile::parse(short).is_err(),
+            "payload cut inside the last tag"
+        );
 
-        let text = String::from_utf8_lossy(&file).into_owned();
-        let renamed = text.replacen("-> X25519", "-> piv-p256", 1).into_bytes();
-        assert!(AgeFile::parse(renamed).is_err());
+        let renamed = replace(&file, "-> X25519", "-> piv-p256");
+        assert!(AgeFile::parse(renamed).unwrap_err().0.contains("piv-p256"));
+        let bad_arg = replace(&file, "-> X25519 ", "-> X25519 AAAA");
+        assert!(AgeFile::parse(bad_arg).is_err());
 
-        let recipient = age::x25519::Recipient::from_str(&recipient().to_string()).unwrap();
-        let no_mac = encrypt_to(&[recipient], b"x");
-        let cut = no_mac.iter().position(|b| *b == b'-').unwrap();
-        let header_only: Vec<u8> = no_mac[..no_mac.len().min(cut + 60)].to_vec();
-        assert!(AgeFile::parse(header_only).is_err());
+        let no_mac = encrypt_to(&[recipient()], b"x");
+        let cut = no_mac.windows(4).position(|w| w == b"\n---").unwrap();
+        let header_only = no_mac[..cut + 1].to_vec();
+        assert!(AgeFile::parse(header_only).unwrap_err().0.contains("MAC"));
     }
 }

@@ -61,7 +61,11 @@ pub async fn create_secret(
 ) -> Result<impl IntoResponse, ApiError> {
     let settings = &state.settings;
     if template::find(&req.template).is_none() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "unknown_template", format!("There is no template {:?}.", req.template)));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_template",
+            format!("There is no template {:?}.", req.template),
+        ));
     }
     let lifetime = settings
         .expiry
@@ -72,13 +76,22 @@ pub async fn create_secret(
         return Err(ApiError::too_large(settings.max_secret_bytes));
     }
     let bytes = STANDARD.decode(req.ciphertext.as_bytes()).map_err(|_| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_base64", "The ciphertext is not valid base64 (standard alphabet, with padding).")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_base64",
+            "The ciphertext is not valid base64 (standard alphabet, with padding).",
+        )
     })?;
     if bytes.len() > settings.max_secret_bytes {
         return Err(ApiError::too_large(settings.max_secret_bytes));
     }
-    let file = AgeFile::parse(bytes)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_age_file", format!("The ciphertext is not an age file this server accepts: {e}.")))?;
+    let file = AgeFile::parse(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_age_file",
+            format!("The ciphertext is not an age file this server accepts: {e}."),
+        )
+    })?;
 
     let id = Id::random();
     let status_token = Id::random();
@@ -104,7 +117,11 @@ pub async fn create_secret(
         id: id.to_string(),
     };
     let location = format!("/api/v1/secrets/{id}");
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(created),
+    ))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -128,9 +145,16 @@ impl From<SecretMeta> for Meta {
     }
 }
 
-async fn secret_meta(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Meta>, ApiError> {
+async fn secret_meta(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Meta>, ApiError> {
     let id = Id::parse(&id).ok_or_else(ApiError::gone)?;
-    let meta = state.store.secret_meta(&id, state.clock.now()).await?.ok_or_else(ApiError::gone)?;
+    let meta = state
+        .store
+        .secret_meta(&id, state.clock.now())
+        .await?
+        .ok_or_else(ApiError::gone)?;
     Ok(Json(meta.into()))
 }
 
@@ -139,11 +163,20 @@ pub struct Revealed {
     pub ciphertext: String,
 }
 
-pub async fn reveal_secret(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Revealed>, ApiError> {
+pub async fn reveal_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Revealed>, ApiError> {
     let id = Id::parse(&id).ok_or_else(ApiError::gone)?;
-    let bytes = state.store.reveal(&id, state.clock.now()).await?.ok_or_else(ApiError::gone)?;
+    let bytes = state
+        .store
+        .reveal(&id, state.clock.now())
+        .await?
+        .ok_or_else(ApiError::gone)?;
     tracing::info!("secret revealed");
-    Ok(Json(Revealed { ciphertext: STANDARD.encode(bytes) }))
+    Ok(Json(Revealed {
+        ciphertext: STANDARD.encode(bytes),
+    }))
 }
 
 /// What the creator's status endpoints answer.
@@ -187,22 +220,40 @@ impl Status {
 }
 
 fn unknown_status() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such status link, or its record has been purged.")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "There is no such status link, or its record has been purged.",
+    )
 }
 
-async fn status(State(state): State<AppState>, Path(token): Path<String>) -> Result<Json<Status>, ApiError> {
+async fn status(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<Status>, ApiError> {
     let token = Id::parse(&token).ok_or_else(unknown_status)?;
-    let receipt = state.store.receipt(&token).await?.ok_or_else(unknown_status)?;
+    let receipt = state
+        .store
+        .receipt(&token)
+        .await?
+        .ok_or_else(unknown_status)?;
     Ok(Json(Status::new(receipt, state.clock.now())))
 }
 
-async fn destroy(State(state): State<AppState>, Path(token): Path<String>) -> Result<Json<Status>, ApiError> {
+async fn destroy(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<Status>, ApiError> {
     let token = Id::parse(&token).ok_or_else(unknown_status)?;
     let now = state.clock.now();
     if state.store.destroy(&token, now).await? {
         tracing::info!("secret destroyed by its creator");
     }
-    let receipt = state.store.receipt(&token).await?.ok_or_else(unknown_status)?;
+    let receipt = state
+        .store
+        .receipt(&token)
+        .await?
+        .ok_or_else(unknown_status)?;
     Ok(Json(Status::new(receipt, now)))
 }
 
@@ -213,8 +264,14 @@ async fn openapi() -> impl IntoResponse {
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     let backend = state.store.backend();
     if state.store.ping().await {
-        (StatusCode::OK, Json(serde_json::json!({"status": "ok", "database": backend})))
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ok", "database": backend})),
+        )
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "unavailable", "database": backend})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unavailable", "database": backend})),
+        )
     }
 }

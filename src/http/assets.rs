@@ -14,13 +14,29 @@ const JS: &str = "text/javascript; charset=utf-8";
 
 /// `(name, content type, bytes)` of every asset.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("age.js", JS, include_bytes!(concat!(env!("OUT_DIR"), "/age.js"))),
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../../static/app.css")),
+    (
+        "age.js",
+        JS,
+        include_bytes!(concat!(env!("OUT_DIR"), "/age.js")),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../static/app.css"),
+    ),
     ("common.js", JS, include_bytes!("../../static/js/common.js")),
-    ("credential.js", JS, include_bytes!("../../static/js/credential.js")),
+    (
+        "credential.js",
+        JS,
+        include_bytes!("../../static/js/credential.js"),
+    ),
     ("create.js", JS, include_bytes!("../../static/js/create.js")),
     ("reveal.js", JS, include_bytes!("../../static/js/reveal.js")),
-    ("favicon.svg", "image/svg+xml", include_bytes!("../../static/favicon.svg")),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../../static/favicon.svg"),
+    ),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -29,7 +45,9 @@ pub fn router() -> Router<AppState> {
 
 async fn asset(Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, content_type, bytes)) => ([(header::CONTENT_TYPE, *content_type)], *bytes).into_response(),
+        Some((_, content_type, bytes)) => {
+            ([(header::CONTENT_TYPE, *content_type)], *bytes).into_response()
+        }
         None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
     }
 }

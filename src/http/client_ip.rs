@@ -37,7 +37,11 @@ impl TrustedProxies {
             .flat_map(|v| v.split(','))
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
             .collect::<Vec<_>>();
-        hops.iter().rev().copied().find(|ip| !self.trusts(*ip)).unwrap_or(peer)
+        hops.iter()
+            .rev()
+            .copied()
+            .find(|ip| !self.trusts(*ip))
+            .unwrap_or(peer)
     }
 }
 

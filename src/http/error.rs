@@ -25,7 +25,11 @@ struct Body<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -54,14 +58,20 @@ impl ApiError {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("Too many requests from your address; try again in {wait_seconds} seconds."),
+            format!(
+                "Too many requests from your address; try again in {wait_seconds} second{}.",
+                if wait_seconds == 1 { "" } else { "s" }
+            ),
         )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(Body { error: self.code, message: &self.message });
+        let body = Json(Body {
+            error: self.code,
+            message: &self.message,
+        });
         (self.status, body).into_response()
     }
 }
@@ -91,11 +101,23 @@ impl From<JsonRejection> for ApiError {
                 "Send the body as JSON with Content-Type: application/json.",
             ),
             JsonRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "The request body is too large.")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "The request body is too large.",
+                )
             }
-            JsonRejection::JsonDataError(e) => ApiError::bad_request(format!("The JSON body has a wrong or missing field: {}", e.body_text())),
-            JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("The body is not valid JSON."),
-            other => ApiError::bad_request(format!("The request body could not be read: {}", other.body_text())),
+            JsonRejection::JsonDataError(e) => ApiError::bad_request(format!(
+                "The JSON body has a wrong or missing field: {}",
+                e.body_text()
+            )),
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::bad_request("The body is not valid JSON.")
+            }
+            other => ApiError::bad_request(format!(
+                "The request body could not be read: {}",
+                other.body_text()
+            )),
         }
     }
 }

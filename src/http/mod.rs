@@ -15,21 +15,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode};
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::store::Store;
 use error::ApiError;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -41,13 +43,20 @@ pub struct AppState {
 
 /// The whole application as one router.
 pub fn router(state: AppState) -> Router {
+    // Base64 is 4 characters per 3 bytes; the rest of the JSON is small.
+    let body_limit = state.settings.max_secret_bytes.div_ceil(3) * 4 + 4096;
     let create = rate_limited(
-        Router::new().route("/api/v1/secrets", axum::routing::post(api::create_secret)),
+        Router::new()
+            .route("/api/v1/secrets", axum::routing::post(api::create_secret))
+            .layer(DefaultBodyLimit::max(body_limit)),
         &state.settings,
         state.settings.create_limit,
     );
     let reveal = rate_limited(
-        Router::new().route("/api/v1/secrets/{id}/reveal", axum::routing::post(api::reveal_secret)),
+        Router::new().route(
+            "/api/v1/secrets/{id}/reveal",
+            axum::routing::post(api::reveal_secret),
+        ),
         &state.settings,
         state.settings.reveal_limit,
     );
@@ -59,12 +68,21 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), security::headers))
         .layer(middleware::from_fn(security::refuse_cross_site_writes))
+        .layer(middleware::from_fn(time_limit))
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on the server.").into_response()
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Something went wrong on the server.",
+            )
+            .into_response()
         }))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        // Outermost, so that every answer, refusals and failures included, carries them.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::headers,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The route's pattern, never the path: paths carry ids and status tokens.
             let route = req
@@ -78,13 +96,19 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Adds a per-client limit of `per_minute` POSTs to `routes` (none if 0).
-fn rate_limited(routes: Router<AppState>, settings: &Settings, per_minute: u32) -> Router<AppState> {
+fn rate_limited(
+    routes: Router<AppState>,
+    settings: &Settings,
+    per_minute: u32,
+) -> Router<AppState> {
     if per_minute == 0 {
         return routes;
     }
     let config = GovernorConfigBuilder::default()
         .key_extractor(settings.trusted_proxies.clone())
-        .period(Duration::from_millis(60_000 / u64::from(per_minute)))
+        .period(Duration::from_millis(
+            (60_000 / u64::from(per_minute)).max(1),
+        ))
         .burst_size(per_minute)
         .methods(vec![Method::POST])
         .finish();
@@ -100,7 +124,11 @@ fn rate_limited(routes: Router<AppState>, settings: &Settings, per_minute: u32) 
     });
     routes.layer(GovernorLayer::new(config).error_handler(|e| match e {
         tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
-            ApiError::rate_limited(wait_time).into_response()
+            let wait = wait_time.max(1);
+            let mut res = ApiError::rate_limited(wait).into_response();
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, wait.into());
+            res
         }
         _ => ApiError::bad_request("The client address could not be determined.").into_response(),
     }))
@@ -108,14 +136,36 @@ fn rate_limited(routes: Router<AppState>, settings: &Settings, per_minute: u32) 
 
 async fn not_found(req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such API endpoint.").into_response()
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "There is no such API endpoint.",
+        )
+        .into_response()
     } else {
         pages::not_found_page()
     }
 }
 
+/// No request may hold a connection and a database slot for long.
+async fn time_limit(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "The server took too long to answer; nothing was revealed. Try again.",
+        )
+        .into_response(),
+    }
+}
+
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This endpoint does not accept that method.")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This endpoint does not accept that method.",
+    )
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then finishes the
@@ -126,5 +176,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -31,8 +31,13 @@ struct Frame {
 
 impl Frame {
     fn new(state: &AppState, headers: &HeaderMap) -> Frame {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-        Frame { insecure: !state.settings.https && !is_loopback_host(host) }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        Frame {
+            insecure: !state.settings.https && !is_loopback_host(host),
+        }
     }
 }
 
@@ -41,7 +46,11 @@ fn is_loopback_host(host: &str) -> bool {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(n, _)| n),
     };
-    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Template)]
@@ -95,13 +104,22 @@ fn render(status: StatusCode, page: impl Template) -> Response {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "page failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be shown.").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be shown.",
+            )
+                .into_response()
         }
     }
 }
 
 pub fn not_found_page() -> Response {
-    render(StatusCode::NOT_FOUND, NotFoundPage { frame: Frame { insecure: false } })
+    render(
+        StatusCode::NOT_FOUND,
+        NotFoundPage {
+            frame: Frame { insecure: false },
+        },
+    )
 }
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -120,7 +138,11 @@ async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
 
 /// The interstitial: shows what is waiting and consumes nothing. Mail
 /// scanners and link previews may fetch it as often as they like.
-async fn secret(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, crate::http::error::ApiError> {
+async fn secret(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, crate::http::error::ApiError> {
     let frame = Frame::new(&state, &headers);
     let meta = match Id::parse(&id) {
         Some(id) => state.store.secret_meta(&id, state.clock.now()).await?,
@@ -143,7 +165,11 @@ async fn secret(State(state): State<AppState>, headers: HeaderMap, Path(id): Pat
     ))
 }
 
-async fn status(State(state): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> Result<Response, crate::http::error::ApiError> {
+async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, crate::http::error::ApiError> {
     let frame = Frame::new(&state, &headers);
     let receipt = match Id::parse(&token) {
         Some(t) => state.store.receipt(&t).await?,
@@ -158,7 +184,9 @@ async fn status(State(state): State<AppState>, headers: HeaderMap, Path(token): 
         StatusPage {
             frame,
             token,
-            template_title: template::find(&r.template).map_or("Secret", |t| t.title).to_owned(),
+            template_title: template::find(&r.template)
+                .map_or("Secret", |t| t.title)
+                .to_owned(),
             state: receipt_state(&r, state.clock.now()),
             created_at: rfc3339(r.created_at),
             expires_at: rfc3339(r.expires_at),
@@ -168,7 +196,10 @@ async fn status(State(state): State<AppState>, headers: HeaderMap, Path(token): 
     ))
 }
 
-async fn destroy(State(state): State<AppState>, Path(token): Path<String>) -> Result<Response, crate::http::error::ApiError> {
+async fn destroy(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, crate::http::error::ApiError> {
     let Some(t) = Id::parse(&token) else {
         return Ok(not_found_page());
     };
@@ -184,10 +215,21 @@ mod tests {
 
     #[test]
     fn loopback_hosts_are_recognised() {
-        for h in ["localhost", "localhost:8080", "127.0.0.1:8080", "[::1]:8080", "app.localhost"] {
+        for h in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "app.localhost",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["handoff.example.com", "10.0.0.1:8080", "", "[2001:db8::1]:80"] {
+        for h in [
+            "handoff.example.com",
+            "10.0.0.1:8080",
+            "",
+            "[2001:db8::1]:80",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
     }

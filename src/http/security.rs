@@ -23,14 +23,34 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
     set(h, header::REFERRER_POLICY, "no-referrer");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set(h, HeaderName::from_static("cross-origin-resource-policy"), "same-origin");
-    set(h, HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), interest-cohort=()");
+    set(
+        h,
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        h,
+        HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
+    set(
+        h,
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    );
     // Pages and API answers can carry secret material or status: never store them.
     // Assets are public code; revalidating them is enough.
-    set(h, header::CACHE_CONTROL, if is_asset { "no-cache" } else { "no-store" });
+    set(
+        h,
+        header::CACHE_CONTROL,
+        if is_asset { "no-cache" } else { "no-store" },
+    );
     if state.settings.https {
-        set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
+        set(
+            h,
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        );
     }
     res
 }
@@ -45,7 +65,12 @@ pub async fn refuse_cross_site_writes(req: Request, next: Next) -> Response {
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
     if is_write && cross_site {
-        return ApiError::new(StatusCode::FORBIDDEN, "cross_site", "Requests from other sites are refused.").into_response();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "Requests from other sites are refused.",
+        )
+        .into_response();
     }
     next.run(req).await
 }

@@ -21,7 +21,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use secrets::{NewSecret, Receipt, SecretMeta};
+pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 
 /// Runs the same expression on whichever pool the store holds. Each arm is
 /// type-checked on its own, so generic sqlx calls work with both backends.
@@ -73,12 +73,24 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
             // An in-memory database exists once per connection: keep exactly one.
-            let max = if url.contains(":memory:") || url.contains("mode=memory") { 1 } else { 8 };
+            let max = if url.contains(":memory:") || url.contains("mode=memory") {
+                1
+            } else {
+                8
+            };
             let pool = SqlitePoolOptions::new()
                 .max_connections(max)
                 .min_connections(if max == 1 { 1 } else { 0 })
-                .idle_timeout(if max == 1 { None } else { Some(Duration::from_secs(600)) })
-                .max_lifetime(if max == 1 { None } else { Some(Duration::from_secs(1800)) })
+                .idle_timeout(if max == 1 {
+                    None
+                } else {
+                    Some(Duration::from_secs(600))
+                })
+                .max_lifetime(if max == 1 {
+                    None
+                } else {
+                    Some(Duration::from_secs(1800))
+                })
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options)
                 .await?;
@@ -100,7 +112,9 @@ impl Store {
     /// old WAL frames. A no-op on PostgreSQL, whose storage the operator manages.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         if let Store::Sqlite(pool) = self {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await?;
         }
         Ok(())
     }

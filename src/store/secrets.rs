@@ -128,9 +128,10 @@ impl Store {
             let mut tx = pool.begin().await?;
             let id: Option<(String,)> = sqlx::query_as(
                 "DELETE FROM secret_ciphertexts WHERE secret_id = \
-                 (SELECT id FROM secrets WHERE status_hash = $1) RETURNING secret_id",
+                 (SELECT id FROM secrets WHERE status_hash = $1) AND expires_at > $2 RETURNING secret_id",
             )
             .bind(status.digest())
+            .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
             if let Some((id,)) = &id {

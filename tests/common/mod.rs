@@ -1,0 +1,386 @@
+//! One way to get a running app for a test: `spawn_app(Backend::X)` gives a
+//! server on a free loopback port over a database of its own (a temp SQLite
+//! file, or a fresh PostgreSQL database dropped afterwards), a manual clock,
+//! and one method per user action.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use handoff::clock::Clock;
+use handoff::config::Settings;
+use handoff::http::{self, AppState};
+use handoff::link::{self, Key};
+use handoff::payload::Payload;
+use handoff::store::Store;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// 2026-11-22T00:00:00Z: tests run at a fixed time.
+pub const T0: i64 = 1_795_305_600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each named `async fn(TestApp)`.
+/// `crate` here is the test binary that calls it, which is what is meant.
+#[macro_export]
+#[allow(clippy::crate_in_macro_def)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::spawn_app(crate::common::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::spawn_app(crate::common::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// The server every PostgreSQL test creates its own database in.
+pub fn postgres_admin_url() -> String {
+    std::env::var("HANDOFF_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A database that exists for one test.
+pub enum TestDb {
+    Sqlite { dir: tempfile::TempDir, url: String },
+    Postgres { name: String, url: String },
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("handoff.db").display());
+                TestDb::Sqlite { dir, url }
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let admin = postgres_admin_url();
+                let name = format!(
+                    "handoff_test_{}",
+                    handoff::id::Id::random()
+                        .as_str()
+                        .to_lowercase()
+                        .replace(['-', '_'], "x")
+                );
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL is needed at {admin} (set HANDOFF_TEST_POSTGRES_URL, or run .ci/run): {e}"));
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let (base, _) = admin.rsplit_once('/').unwrap();
+                TestDb::Postgres {
+                    url: format!("{base}/{name}"),
+                    name,
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+        }
+    }
+
+    /// The SQLite file (its `-wal` sits beside it); `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        match self {
+            TestDb::Sqlite { dir, .. } => Some(dir.path().join("handoff.db")),
+            TestDb::Postgres { .. } => None,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { name, .. } = self {
+            let name = name.clone();
+            // Drop runs inside the test's runtime; a fresh thread may block.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut conn)
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub clock: Clock,
+    pub db: TestDb,
+    pub backend: Backend,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |s| s.without_rate_limits()).await
+}
+
+/// Like [`spawn_app`], with settings adjusted by `configure` (which receives
+/// the defaults, rate limits included).
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(Settings) -> Settings,
+) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let settings = configure(Settings::new(&base).unwrap());
+    let clock = Clock::manual(T0);
+    let state = AppState {
+        store: store.clone(),
+        clock: clock.clone(),
+        settings: Arc::new(settings),
+    };
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(http::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        addr,
+        base,
+        http,
+        store,
+        clock,
+        db,
+        backend,
+        shutdown: Some(tx),
+    }
+}
+
+/// A secret created through the API, with what only its creator knows.
+pub struct Made {
+    pub id: String,
+    pub url: String,
+    pub status_url: String,
+    pub key: Key,
+    pub plaintext: Vec<u8>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn head(&self, path: &str) -> reqwest::Response {
+        self.http.head(self.url(path)).send().await.unwrap()
+    }
+
+    /// Seals `text` as a text payload and uploads it, as a client would.
+    pub async fn create_text(&self, text: &str) -> Made {
+        self.create(&Payload::text(text), 3_600, None).await
+    }
+
+    pub async fn create(
+        &self,
+        payload: &Payload,
+        expires_in: i64,
+        passphrase: Option<&str>,
+    ) -> Made {
+        let plaintext = serde_json::to_vec(payload).unwrap();
+        let pass = passphrase.map(|p| age::secrecy::SecretString::from(p.to_owned()));
+        let (ciphertext, key) = link::seal(&plaintext, pass.as_ref()).unwrap();
+        let res = self
+            .post_json(
+                "/api/v1/secrets",
+                &json!({
+                    "ciphertext": STANDARD.encode(&ciphertext),
+                    "expires_in": expires_in,
+                    "passphrase": passphrase.is_some(),
+                    "template": payload.template,
+                }),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            201,
+            "create failed: {}",
+            res.text().await.unwrap()
+        );
+        let body: Value = res.json().await.unwrap();
+        Made {
+            id: body["id"].as_str().unwrap().to_owned(),
+            url: body["url"].as_str().unwrap().to_owned(),
+            status_url: body["status_url"].as_str().unwrap().to_owned(),
+            key,
+            plaintext,
+        }
+    }
+
+    pub async fn reveal(&self, id: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/api/v1/secrets/{id}/reveal")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The status token from a status URL.
+    pub fn status_path(&self, made: &Made) -> String {
+        made.status_url.strip_prefix(&self.base).unwrap().to_owned()
+    }
+}
+
+/// A valid age file (encrypted to a throwaway recipient), base64-encoded.
+pub fn some_ciphertext(plaintext_len: usize) -> String {
+    let identity = age::x25519::Identity::generate();
+    STANDARD.encode(age::encrypt(&identity.to_public(), &vec![b'x'; plaintext_len]).unwrap())
+}
+
+/// Asserts a JSON error answer with this status and code.
+pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(res.status(), status, "expected {status} {code}");
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "error bodies are JSON"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], code, "body: {body}");
+    let message = body["message"].as_str().unwrap().to_owned();
+    assert!(message.len() > 10, "the message is a sentence: {message:?}");
+    message
+}
+
+/// Rows in the `secrets` table, read directly.
+pub async fn count_secrets(store: &Store) -> i64 {
+    const SQL: &str = "SELECT COUNT(*) FROM secrets";
+    match store {
+        Store::Sqlite(p) => sqlx::query_scalar(SQL).fetch_one(p).await.unwrap(),
+        Store::Postgres(p) => sqlx::query_scalar(SQL).fetch_one(p).await.unwrap(),
+    }
+}
+
+/// The real `handoff` binary serving on a free loopback port, its output
+/// captured in a log file: for crashes, several instances, and log checks.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `handoff serve` on `database_url` with no rate limits and debug
+    /// logging, and waits until `/healthz` answers.
+    pub async fn start(database_url: &str, log_dir: &std::path::Path) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = log_dir.join(format!("server-{port}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                database_url,
+            ])
+            .args(["--create-limit", "0", "--reveal-limit", "0"])
+            .env("RUST_LOG", "debug")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let server = ServerProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        for _ in 0..200 {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await
+                && r.status() == 200
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "handoff did not start: {}",
+            std::fs::read_to_string(&server.log).unwrap_or_default()
+        );
+    }
+
+    /// SIGKILL: no shutdown code runs, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
