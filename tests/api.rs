@@ -167,12 +167,7 @@ async fn expired_secret_is_never_served(app: TestApp) {
     .await;
     assert_eq!(app.get(&format!("/s/{}", made.id)).await.status(), 404);
     assert_error(app.reveal(&made.id).await, 404, "not_found").await;
-    let status: Value = app
-        .get(&format!("/api/v1{}", app.status_path(&made)))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = app.status(&made).await;
     assert_eq!(status["state"], "expired");
 }
 
@@ -225,12 +220,7 @@ async fn creator_can_destroy_an_unread_secret(app: TestApp) {
         .unwrap();
     assert_eq!(res.status(), 303);
     assert_error(app.reveal(&made.id).await, 404, "not_found").await;
-    let status: Value = app
-        .get(&format!("/api/v1{}", app.status_path(&made)))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = app.status(&made).await;
     assert_eq!(status["state"], "destroyed");
     assert_eq!(status["destroyed_at"], "2026-11-22T00:00:00Z");
 

@@ -282,7 +282,16 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The status token from a status URL.
+    /// The creator's status, as the API reports it.
+    pub async fn status(&self, made: &Made) -> Value {
+        self.get(&format!("/api/v1{}", self.status_path(made)))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The status page's path, from a status URL.
     pub fn status_path(&self, made: &Made) -> String {
         made.status_url.strip_prefix(&self.base).unwrap().to_owned()
     }

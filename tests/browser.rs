@@ -1,0 +1,841 @@
+//! Browser tests: the real `handoff` binary, driven by the system Chromium.
+//!
+//! Each test starts `handoff serve` on a free port with its own SQLite file and
+//! log in a temporary directory, then runs scripts from `tests/browser/*.mjs`
+//! (Node.js with npm `playwright-core`) that act as the admin and the
+//! recipient would. A script prints one JSON object on its last stdout line;
+//! the checks that need the server's side (its database, its log, the API)
+//! are made here.
+//!
+//! Needs Node.js, `npm ci` (for playwright-core) and Chromium at
+//! `/usr/bin/chromium` (or `HANDOFF_CHROMIUM`). Without them these tests fail
+//! and say so: run `.ci/run`, or `apt-get install chromium`.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------
+// The server under test
+
+/// A running `handoff serve`, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Server {
+        let mut dir = tempfile::tempdir().expect("temporary directory");
+        // The binary cannot report a port it chose, so pick one here. Another
+        // process may take it between the check and the bind: then try again.
+        for _ in 0..5 {
+            let port = free_port();
+            let log = File::create(dir.path().join("server.log")).expect("log file");
+            let db = format!("sqlite://{}", dir.path().join("handoff.db").display());
+            let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--database-url",
+                    &db,
+                ])
+                .args(["--create-limit", "0", "--reveal-limit", "0"])
+                .args(extra)
+                .env("RUST_LOG", "debug")
+                .env_remove("HANDOFF_PUBLIC_URL")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log file"))
+                .stderr(log)
+                .spawn()
+                .expect("start target/debug/handoff");
+            let mut server = Server {
+                child,
+                port,
+                base: format!("http://127.0.0.1:{port}"),
+                dir,
+            };
+            if server.wait_until_healthy() {
+                return server;
+            }
+            dir = server.stop_and_keep_dir();
+        }
+        panic!("handoff serve did not become healthy on any port");
+    }
+
+    /// True once GET /healthz answers 200; false if the process exited first.
+    fn wait_until_healthy(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok((200, _)) = self.try_request("GET", "/healthz", None) {
+                return true;
+            }
+            sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "handoff serve did not answer /healthz within 30 s; its log:\n{}",
+            self.log()
+        );
+    }
+
+    fn stop_and_keep_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.dir.path().join("handoff.db")
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// `(status, body)` of a plain HTTP/1.1 request; `host` overrides the Host header.
+    fn request(&self, method: &str, path: &str, host: Option<&str>) -> (u16, String) {
+        self.try_request(method, path, host)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        host: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let host = host.map_or_else(|| format!("127.0.0.1:{}", self.port), str::to_owned);
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        )?;
+        let mut raw = vec![];
+        stream.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {text:?}")))?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        Ok((status, body))
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, None)
+    }
+
+    /// Status of the metadata endpoint, which never consumes.
+    fn meta_status(&self, id: &str) -> u16 {
+        self.get(&format!("/api/v1/secrets/{id}")).0
+    }
+
+    /// The bytes of every file the server wrote: the database, its WAL, the log.
+    fn files_on_disk(&self) -> Vec<(String, Vec<u8>)> {
+        let db = self.db_path();
+        assert!(db.exists(), "no database file at {}", db.display());
+        let mut files = vec![];
+        for entry in fs::read_dir(self.dir.path()).expect("read the temporary directory") {
+            let path = entry.expect("directory entry").path();
+            files.push((
+                path.display().to_string(),
+                fs::read(&path).expect("read a server file"),
+            ));
+        }
+        assert!(
+            files.iter().any(|(n, _)| n.ends_with("handoff.db-wal")),
+            "no WAL file: is SQLite not in WAL mode?"
+        );
+        files
+    }
+
+    /// Fails if any of `needles` appears in the database, its WAL or the log.
+    fn assert_nothing_on_disk(&self, needles: &[(&str, &str)]) {
+        for (name, bytes) in self.files_on_disk() {
+            for (what, needle) in needles {
+                assert!(!needle.is_empty());
+                assert!(
+                    !contains(&bytes, needle.as_bytes()),
+                    "the {what} is in plaintext in {name}"
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------
+// The browser scripts and the CLI
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails, with what to do, when the browser tests cannot run here.
+fn require_browser() {
+    let chromium =
+        std::env::var("HANDOFF_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium is not installed at {chromium}; the browser tests need it: run .ci/run, or `apt-get install chromium` \
+         (or point HANDOFF_CHROMIUM at a Chromium binary)"
+    );
+    assert!(
+        repo()
+            .join("node_modules/playwright-core/package.json")
+            .exists(),
+        "npm package playwright-core is missing: run `npm ci` in {} (or .ci/run)",
+        repo().display()
+    );
+}
+
+/// Runs `tests/browser/{script}` with `env` and returns its JSON result.
+fn node(script: &str, env: &[(&str, &str)]) -> Value {
+    require_browser();
+    let out = Command::new("node")
+        .arg(repo().join("tests/browser").join(script))
+        .envs(env.iter().copied())
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run node ({e}); the browser tests need Node.js 20+: run .ci/run")
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\n{stderr}\n--- stdout:\n{stdout}",
+        out.status
+    );
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("{script} did not end with JSON ({e}): {stdout}"))
+}
+
+/// Runs the `handoff` binary with `stdin`.
+fn handoff(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(args)
+        .env_remove("HANDOFF_PASSPHRASE")
+        .env_remove("HANDOFF_SERVER")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run target/debug/handoff");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("handoff output")
+}
+
+fn handoff_ok(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> String {
+    let out = handoff(args, stdin, env);
+    assert!(
+        out.status.success(),
+        "handoff {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// `handoff send` of a text secret; returns the link.
+fn cli_send_text(server: &Server, text: &str, passphrase: Option<&str>) -> String {
+    let mut args = vec!["send", "--server", &server.base];
+    let mut env = vec![];
+    if let Some(p) = passphrase {
+        args.push("--passphrase");
+        env.push(("HANDOFF_PASSPHRASE", p));
+    }
+    handoff_ok(&args, text, &env).trim().to_owned()
+}
+
+/// The id and the key (fragment) of a link.
+fn split_link(link: &str) -> (String, String) {
+    let (url, fragment) = link
+        .split_once('#')
+        .unwrap_or_else(|| panic!("no key in {link}"));
+    let id = url
+        .rsplit_once("/s/")
+        .unwrap_or_else(|| panic!("no id in {link}"))
+        .1;
+    (id.to_owned(), fragment.to_owned())
+}
+
+fn path_of(server: &Server, link: &str) -> String {
+    link.strip_prefix(&server.base)
+        .unwrap_or_else(|| panic!("{link} is not on {}", server.base))
+        .to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Fresh values for every run, so that a leak cannot hide behind a constant
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("/dev/urandom");
+    b
+}
+
+fn random_hex(bytes: usize) -> String {
+    random_bytes::<32>()[..bytes]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn random_guid() -> String {
+    let h = random_hex(16);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// A client secret of the current shape: 3 characters, a digit, `Q~`, 34 more.
+fn random_client_secret() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+    let r = random_bytes::<35>();
+    let tail: String = r[1..]
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    format!("Ab1{}Q~{tail}", r[0] % 10)
+}
+
+fn in_six_months() -> String {
+    let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(180);
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key:?} in {v}"))
+}
+
+// ---------------------------------------------------------------------------
+// The tests
+
+#[test]
+fn browser_entra_round_trip_leaves_no_plaintext_on_server() {
+    let server = Server::start();
+    let (tenant, client, secret) = (random_guid(), random_guid(), random_client_secret());
+    let secret_id = random_guid();
+    let expires = in_six_months();
+    let note = format!("collector-{}", random_hex(6));
+    let fields = json!({
+        "tenant_id": tenant, "client_id": client, "client_secret": secret,
+        "secret_expires_on": expires, "cloud": "gcc-high",
+    })
+    .to_string();
+    let first_try = json!({ "client_secret": secret_id }).to_string();
+
+    // The Secret ID pasted as the secret is refused in the page, without a request.
+    let created = node(
+        "create.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_TEMPLATE", "entra-app"),
+            ("HANDOFF_FIELDS", &fields),
+            ("HANDOFF_NOTE", &note),
+            ("HANDOFF_FIRST_TRY", &first_try),
+            (
+                "HANDOFF_FIRST_TRY_FINDING",
+                "client_secret:error:This is the Secret ID, not the secret.",
+            ),
+        ],
+    );
+    assert_eq!(created["refused_first"], true);
+    let link = s(&created, "link");
+    let (id, key) = split_link(link);
+    assert!(
+        key.starts_with("AGE-SECRET-KEY-1"),
+        "unexpected key form: {key}"
+    );
+    assert!(link.starts_with(&format!("{}/s/", server.base)));
+
+    // What went over the wire is ciphertext and metadata, nothing else.
+    let upload: Value = serde_json::from_str(s(&created, "upload")).expect("upload JSON");
+    assert_eq!(upload["template"], "entra-app");
+    assert_eq!(upload["passphrase"], false);
+    let ciphertext = STANDARD
+        .decode(s(&upload, "ciphertext"))
+        .expect("standard base64 with padding");
+    assert!(
+        ciphertext.starts_with(b"age-encryption.org/v1\n-> X25519 "),
+        "not a binary X25519 age file"
+    );
+    let plaintexts = [
+        ("client secret", secret.as_str()),
+        ("tenant ID", tenant.as_str()),
+        ("client ID", client.as_str()),
+        ("note", note.as_str()),
+        ("link key", key.as_str()),
+    ];
+    let body = s(&created, "upload");
+    for (what, value) in plaintexts {
+        assert!(
+            !body.contains(value),
+            "the upload carries the {what} in plaintext"
+        );
+    }
+
+    // The ciphertext reached the server's disk: the search below can find bytes there.
+    assert!(
+        server.log().contains("secret created"),
+        "the log does not show the upload:\n{}",
+        server.log()
+    );
+    assert!(
+        server
+            .files_on_disk()
+            .iter()
+            .any(|(_, bytes)| contains(bytes, &ciphertext)),
+        "the uploaded ciphertext is not in the database or its WAL, so the leak search proves nothing"
+    );
+    server.assert_nothing_on_disk(&plaintexts);
+
+    // The recipient, in another browser: the interstitial, then the values, exactly.
+    let revealed = node(
+        "reveal.mjs",
+        &[("HANDOFF_LINK", link), ("HANDOFF_EXPECT", "revealed")],
+    );
+    let got = &revealed["fields"];
+    assert_eq!(
+        got,
+        &json!({
+            "tenant_id": tenant, "client_id": client, "client_secret": secret,
+            "secret_expires_on": expires, "cloud": "gcc-high", "note": note,
+        })
+    );
+    assert_eq!(
+        revealed["hash_after"], "",
+        "the key stayed in the address bar"
+    );
+    assert_eq!(revealed["gone_after_reload"], true);
+
+    // Read once: the link is gone for everyone after that.
+    node(
+        "reveal.mjs",
+        &[("HANDOFF_LINK", link), ("HANDOFF_EXPECT", "gone")],
+    );
+    assert_eq!(server.meta_status(&id), 404);
+    assert!(server.log().contains("secret revealed"));
+    server.assert_nothing_on_disk(&plaintexts);
+}
+
+#[test]
+fn browser_az_json_paste_fills_fields() {
+    let server = Server::start();
+    let (tenant, client, secret) = (random_guid(), random_guid(), random_client_secret());
+    // As `az ad app credential reset` prints it (newer versions add displayName).
+    let az = format!(
+        "{{\n  \"appId\": \"{client}\",\n  \"displayName\": \"log-collector\",\n  \"password\": \"{secret}\",\n  \"tenant\": \"{tenant}\"\n}}\n"
+    );
+    for target in ["client_secret", "tenant_id"] {
+        let out = node(
+            "az-paste.mjs",
+            &[
+                ("HANDOFF_URL", &server.base),
+                ("HANDOFF_AZ_JSON", &az),
+                ("HANDOFF_PASTE_INTO", target),
+            ],
+        );
+        assert_eq!(
+            out["fields"],
+            json!({ "tenant_id": tenant, "client_id": client, "client_secret": secret }),
+            "pasting into {target}"
+        );
+        assert_eq!(
+            out["findings"],
+            json!({ "tenant_id": "", "client_id": "", "client_secret": "" }),
+            "pasting into {target}"
+        );
+    }
+}
+
+#[test]
+fn browser_wrong_passphrase_never_burns() {
+    let server = Server::start();
+    let text = format!("text-secret-{}", random_hex(12));
+    let passphrase = format!("pass-{}", random_hex(6));
+    let wrong = format!("not-{passphrase}");
+    let created = node(
+        "create.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_TEMPLATE", "text"),
+            ("HANDOFF_FIELDS", &json!({ "text": text }).to_string()),
+            ("HANDOFF_PASSPHRASE", &passphrase),
+        ],
+    );
+    let link = s(&created, "link");
+    let (id, key) = split_link(link);
+    assert!(
+        key.starts_with("scrypt."),
+        "a passphrase link must carry a locked key, not {key}"
+    );
+    let upload: Value = serde_json::from_str(s(&created, "upload")).expect("upload JSON");
+    assert_eq!(upload["passphrase"], true);
+
+    // A wrong passphrase is refused in the browser; no reveal request is sent.
+    node(
+        "reveal.mjs",
+        &[
+            ("HANDOFF_LINK", link),
+            ("HANDOFF_EXPECT", "wrong-passphrase"),
+            ("HANDOFF_WRONG_PASSPHRASE", &wrong),
+        ],
+    );
+    let (status, meta) = server.get(&format!("/api/v1/secrets/{id}"));
+    assert_eq!(status, 200, "a wrong passphrase used up the link: {meta}");
+    assert!(meta.contains("\"passphrase\":true"), "{meta}");
+
+    // Wrong once more, then right, on the same page: the text appears.
+    let revealed = node(
+        "reveal.mjs",
+        &[
+            ("HANDOFF_LINK", link),
+            ("HANDOFF_EXPECT", "revealed"),
+            ("HANDOFF_WRONG_PASSPHRASE", &wrong),
+            ("HANDOFF_PASSPHRASE", &passphrase),
+        ],
+    );
+    assert_eq!(revealed["fields"], json!({ "text": text }));
+    assert_eq!(server.meta_status(&id), 404);
+    server.assert_nothing_on_disk(&[
+        ("text", &text),
+        ("passphrase", &passphrase),
+        ("locked key", &key),
+    ]);
+}
+
+#[test]
+fn browser_link_made_by_cli_opens_in_browser() {
+    let server = Server::start();
+
+    let text = format!("from-the-cli-{}", random_hex(10));
+    let link = cli_send_text(&server, &text, None);
+    let revealed = node(
+        "reveal.mjs",
+        &[("HANDOFF_LINK", &link), ("HANDOFF_EXPECT", "revealed")],
+    );
+    assert_eq!(revealed["fields"], json!({ "text": text }));
+
+    let text = format!("locked-by-the-cli-{}", random_hex(10));
+    let passphrase = format!("cli-pass-{}", random_hex(6));
+    let link = cli_send_text(&server, &text, Some(&passphrase));
+    assert!(split_link(&link).1.starts_with("scrypt."), "{link}");
+    let revealed = node(
+        "reveal.mjs",
+        &[
+            ("HANDOFF_LINK", &link),
+            ("HANDOFF_EXPECT", "revealed"),
+            ("HANDOFF_WRONG_PASSPHRASE", "wrong"),
+            ("HANDOFF_PASSPHRASE", &passphrase),
+        ],
+    );
+    assert_eq!(revealed["fields"], json!({ "text": text }));
+
+    let (tenant, client, secret, expires) = (
+        random_guid(),
+        random_guid(),
+        random_client_secret(),
+        in_six_months(),
+    );
+    let f = |k: &str, v: &str| format!("{k}={v}");
+    let (a, b, c, d) = (
+        f("tenant_id", &tenant),
+        f("client_id", &client),
+        f("client_secret", &secret),
+        f("secret_expires_on", &expires),
+    );
+    let link = handoff_ok(
+        &[
+            "send",
+            "--server",
+            &server.base,
+            "--template",
+            "entra-app",
+            "--note",
+            "via cli",
+            "--field",
+            &a,
+            "--field",
+            &b,
+            "--field",
+            &c,
+            "--field",
+            &d,
+        ],
+        "",
+        &[],
+    );
+    let revealed = node(
+        "reveal.mjs",
+        &[
+            ("HANDOFF_LINK", link.trim()),
+            ("HANDOFF_EXPECT", "revealed"),
+        ],
+    );
+    assert_eq!(
+        revealed["fields"],
+        json!({
+            "tenant_id": tenant, "client_id": client, "client_secret": secret,
+            "secret_expires_on": expires, "cloud": "commercial", "note": "via cli",
+        })
+    );
+}
+
+#[test]
+fn cli_reads_link_made_in_browser() {
+    let server = Server::start();
+
+    let text = format!("from-the-browser-{}", random_hex(10));
+    let created = node(
+        "create.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_TEMPLATE", "text"),
+            ("HANDOFF_FIELDS", &json!({ "text": text }).to_string()),
+        ],
+    );
+    assert_eq!(handoff_ok(&["get", s(&created, "link")], "", &[]), text);
+
+    let (tenant, client, secret, expires) = (
+        random_guid(),
+        random_guid(),
+        random_client_secret(),
+        in_six_months(),
+    );
+    let passphrase = format!("browser-pass-{}", random_hex(6));
+    let fields = json!({
+        "tenant_id": tenant, "client_id": client, "client_secret": secret,
+        "secret_expires_on": expires, "cloud": "dod",
+    });
+    let created = node(
+        "create.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_TEMPLATE", "entra-app"),
+            ("HANDOFF_FIELDS", &fields.to_string()),
+            ("HANDOFF_PASSPHRASE", &passphrase),
+        ],
+    );
+    let link = s(&created, "link");
+    let (id, _) = split_link(link);
+
+    // The CLI refuses a wrong passphrase before revealing, too.
+    let wrong = handoff(&["get", link], "", &[("HANDOFF_PASSPHRASE", "wrong")]);
+    assert!(!wrong.status.success());
+    assert_eq!(server.meta_status(&id), 200);
+
+    let out = handoff_ok(
+        &["get", "--json", link],
+        "",
+        &[("HANDOFF_PASSPHRASE", &passphrase)],
+    );
+    let payload: Value = serde_json::from_str(&out).expect("payload JSON");
+    assert_eq!(
+        payload,
+        json!({ "v": 1, "template": "entra-app", "fields": fields })
+    );
+    assert_eq!(server.meta_status(&id), 404);
+}
+
+#[test]
+fn browser_scanner_preview_does_not_consume() {
+    let server = Server::start();
+    let text = format!("scanned-{}", random_hex(10));
+    let link = cli_send_text(&server, &text, None);
+    let (id, _) = split_link(&link);
+    let page = format!("/s/{id}");
+
+    // Mail scanners and unfurlers fetch, and fetch again; none of it counts.
+    for _ in 0..3 {
+        let (status, body) = server.get(&page);
+        assert_eq!(status, 200);
+        assert!(
+            body.contains("id=\"reveal-button\""),
+            "the interstitial has no Reveal button"
+        );
+        assert!(!body.contains(&text));
+        assert_eq!(server.request("HEAD", &page, None).0, 200);
+        assert_eq!(server.meta_status(&id), 200);
+    }
+    // A browser that loads the page (with and without its key) and clicks nothing.
+    node(
+        "reveal.mjs",
+        &[("HANDOFF_LINK", &link), ("HANDOFF_EXPECT", "interstitial")],
+    );
+    node(
+        "reveal.mjs",
+        &[
+            ("HANDOFF_LINK", &format!("{}{page}", server.base)),
+            ("HANDOFF_EXPECT", "missing-key"),
+        ],
+    );
+    assert_eq!(
+        server.meta_status(&id),
+        200,
+        "a page load consumed the link"
+    );
+
+    let revealed = node(
+        "reveal.mjs",
+        &[("HANDOFF_LINK", &link), ("HANDOFF_EXPECT", "revealed")],
+    );
+    assert_eq!(revealed["fields"], json!({ "text": text }));
+    assert_eq!(server.get(&page).0, 404);
+    assert_eq!(server.request("HEAD", &page, None).0, 404);
+}
+
+#[test]
+fn plain_http_on_remote_host_explains_https_is_needed() {
+    let server = Server::start();
+    let link = cli_send_text(&server, "not over plain http", None);
+    let (id, _) = split_link(&link);
+    let secret_path = path_of(&server, &link);
+
+    // The server already says so in the page it renders for a remote host name...
+    let remote = format!("handoff.test:{}", server.port);
+    let (_, html) = server.request("GET", "/", Some(&remote));
+    assert!(
+        html.contains("<div id=\"insecure-banner\" class=\"banner danger\">"),
+        "banner hidden for {remote}"
+    );
+    let (_, html) = server.get("/");
+    assert!(
+        html.contains("<div id=\"insecure-banner\" class=\"banner danger\" hidden>"),
+        "banner shown for 127.0.0.1"
+    );
+
+    // ...and the browser, where WebCrypto is missing, switches the forms off.
+    let insecure = node(
+        "insecure.mjs",
+        &[
+            ("HANDOFF_URL", &format!("http://{remote}")),
+            ("HANDOFF_HOST_RULES", "MAP handoff.test 127.0.0.1"),
+            ("HANDOFF_EXPECT_SECURE", "0"),
+            ("HANDOFF_SECRET_PATH", &secret_path),
+        ],
+    );
+    assert_eq!(insecure["secure_context"], false);
+    assert!(s(&insecure["create"], "banner_text").contains("not served over HTTPS"));
+    let local = node(
+        "insecure.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_EXPECT_SECURE", "1"),
+            ("HANDOFF_SECRET_PATH", &secret_path),
+        ],
+    );
+    assert_eq!(local["create"]["banner"], false);
+    assert_eq!(
+        server.meta_status(&id),
+        200,
+        "the insecure page consumed the link"
+    );
+}
+
+#[test]
+fn browser_pages_have_no_csp_violations() {
+    let server = Server::start();
+    let out = node("csp.mjs", &[("HANDOFF_URL", &server.base)]);
+    let pages = out["pages"].as_array().expect("pages");
+    let names: Vec<&str> = pages.iter().map(|p| s(p, "name")).collect();
+    assert_eq!(
+        names,
+        [
+            "create",
+            "reveal",
+            "gone",
+            "missing key",
+            "status",
+            "not found"
+        ]
+    );
+    for p in pages {
+        for key in ["console_errors", "csp", "page_errors"] {
+            assert_eq!(p[key], json!([]), "{}: {key}", s(p, "name"));
+        }
+    }
+}
+
+#[test]
+fn browser_refuses_oversized_secret_before_upload() {
+    let server = Server::start_with(&["--max-secret-bytes", "1024"]);
+    let text = "x".repeat(4000);
+    let out = node(
+        "create.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_TEMPLATE", "text"),
+            ("HANDOFF_FIELDS", &json!({ "text": text }).to_string()),
+            ("HANDOFF_EXPECT_ERROR", "too large to send"),
+        ],
+    );
+    assert_eq!(out["uploads"], 0);
+    assert!(
+        s(&out, "form_error").contains("1,024") || s(&out, "form_error").contains("1024"),
+        "{out}"
+    );
+    assert!(!server.log().contains("secret created"));
+}
