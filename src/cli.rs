@@ -271,9 +271,10 @@ fn read_stdin(what: &str) -> anyhow::Result<String> {
 async fn get(args: GetArgs) -> anyhow::Result<()> {
     let link = Link::parse(&args.link)?;
     let client = Client::new(&link.base)?;
-    let meta = client.meta(link.id.as_str()).await.map_err(explain_gone)?;
-    // Unlock before revealing: a wrong passphrase must not use up the link.
-    let identity = if link.key.is_locked() || meta.passphrase {
+    // Check the link is still there, then unlock before revealing: a wrong
+    // passphrase must not use up the link.
+    client.meta(link.id.as_str()).await.map_err(explain_gone)?;
+    let identity = if link.key.is_locked() {
         let pass = passphrase_from_env_or_prompt("Passphrase: ")?;
         link.key
             .unlock(Some(&pass))

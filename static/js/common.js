@@ -1,0 +1,167 @@
+// What the create and reveal pages share: the link's key format, base64,
+// talking to the API, copy buttons and the secure-context check.
+
+// The two forms of the key after '#' (see src/link.rs, which reads and writes
+// the same): the X25519 identity itself, or, with a passphrase, that identity
+// encrypted to an age scrypt recipient, as unpadded base64url.
+export const IDENTITY_PREFIX = "AGE-SECRET-KEY-1";
+export const LOCKED_PREFIX = "scrypt.";
+
+export const $ = (id) => document.getElementById(id);
+
+/**
+ * WebCrypto exists only in secure contexts (HTTPS, or this machine). Without
+ * it nothing can be encrypted, so say so plainly and switch `controls` off
+ * instead of failing with an obscure error on submit.
+ */
+export function requireSecureContext(...controls) {
+  if (window.isSecureContext && globalThis.crypto?.subtle) return true;
+  $("insecure-banner").hidden = false;
+  for (const c of controls) if (c) c.disabled = true;
+  return false;
+}
+
+/** The key in a link's fragment, or null when it is missing or malformed. */
+export function parseFragment(hash) {
+  const fragment = hash.startsWith("#") ? hash.slice(1) : hash;
+  if (fragment.startsWith(LOCKED_PREFIX)) {
+    const file = fromBase64Url(fragment.slice(LOCKED_PREFIX.length));
+    return file && file.length > 0 ? { locked: true, file } : null;
+  }
+  // Bech32 is letters and digits only; anything else was damaged on the way.
+  if (/^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(fragment)) return { locked: false, identity: fragment };
+  return null;
+}
+
+export function lockedFragment(file) {
+  return LOCKED_PREFIX + toBase64Url(file);
+}
+
+// Built on btoa/atob over binary strings: small inputs (a secret is a few KB),
+// and no dependency on Uint8Array.toBase64, which older browsers lack.
+export function toBase64(bytes) {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin);
+}
+
+export function fromBase64(text) {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export function toBase64Url(bytes) {
+  return toBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** Unpadded base64url to bytes, or null if it is not that. */
+export function fromBase64Url(text) {
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  try {
+    return fromBase64(text.replace(/-/g, "+").replace(/_/g, "/"));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * POSTs `body` (JSON, or nothing) and returns `{ok, status, data}`. API errors
+ * are `{"error", "message"}`; `message` is a sentence meant for people, so
+ * callers show it as it is. A network failure or a non-JSON answer (a proxy's
+ * error page) becomes a message of our own rather than an exception.
+ */
+export async function postJson(url, body) {
+  const init = { method: "POST", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(url, init);
+  } catch {
+    return { ok: false, status: 0, data: { message: "The server could not be reached. Check your connection and try again." } };
+  }
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok && typeof data?.message !== "string") {
+    data = { message: `The server answered ${res.status} ${res.statusText}. Try again in a moment.` };
+  }
+  return { ok: res.ok, status: res.status, data };
+}
+
+/**
+ * Makes `button` copy what `text()` returns, and say so briefly. The
+ * clipboard API needs permission and focus; when it refuses, a hidden
+ * textarea and execCommand still work in most browsers. (Selecting the field
+ * itself would not: browsers will not copy from a password input.)
+ */
+export function wireCopy(button, text) {
+  const label = button.textContent;
+  let timer;
+  button.addEventListener("click", async () => {
+    const value = text();
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(value);
+      copied = true;
+    } catch {
+      copied = copyWithSelection(value);
+    }
+    button.textContent = copied ? "Copied" : "Copy failed: select and copy by hand";
+    button.classList.toggle("done", copied);
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      button.textContent = label;
+      button.classList.remove("done");
+    }, 1500);
+  });
+}
+
+function copyWithSelection(value) {
+  const area = document.createElement("textarea");
+  area.value = value;
+  area.setAttribute("readonly", "");
+  area.className = "offscreen";
+  document.body.append(area);
+  area.select();
+  let ok = false;
+  try {
+    ok = document.execCommand("copy");
+  } catch {
+    ok = false;
+  }
+  area.remove();
+  return ok;
+}
+
+/** Shows `message` in the banner `el`, or hides it for an empty message. */
+export function showError(el, message) {
+  el.textContent = message || "";
+  el.hidden = !message;
+}
+
+/** Lets the browser paint (a "Working…" label) before a long synchronous step such as scrypt. */
+export const nextPaint = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+
+/** A local, readable form of an RFC 3339 time. */
+export function formatTime(rfc3339) {
+  const d = new Date(rfc3339);
+  if (Number.isNaN(d.getTime())) return rfc3339;
+  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+// Pages render times as RFC 3339 (the server does not know the reader's time
+// zone); show them in the reader's own. Runs on every page that loads this module.
+for (const t of document.querySelectorAll("time[datetime]")) {
+  t.title = t.dateTime;
+  t.textContent = formatTime(t.dateTime);
+}

@@ -1,0 +1,193 @@
+// The reveal page (/s/{id}). Loading it consumes nothing: scanners and link
+// previews may fetch it at will. Only the Reveal button's POST burns the link,
+// and only after everything that can fail here (a missing or damaged key, a
+// wrong passphrase) has been checked, so that a mistake never uses it up.
+
+import { Decrypter, identityToRecipient } from "/assets/age.js";
+import { $, fromBase64, nextPaint, parseFragment, postJson, requireSecureContext, showError, wireCopy } from "/assets/common.js";
+
+// Labels and order of the fields the built-in templates carry (as in
+// src/template.rs); `secret` ones start masked.
+const FIELDS = {
+  tenant_id: { label: "Directory (tenant) ID" },
+  client_id: { label: "Application (client) ID" },
+  client_secret: { label: "Client secret value", secret: true },
+  secret_expires_on: { label: "Secret expires on" },
+  cloud: { label: "Cloud" },
+  text: { label: "Text", secret: true, multiline: true },
+};
+
+const section = $("reveal");
+const form = $("reveal-form");
+const button = $("reveal-button");
+const errorBox = $("reveal-error");
+const passInput = $("passphrase");
+const buttonLabel = button.textContent;
+const id = section.dataset.id;
+
+const key = parseFragment(location.hash);
+const secure = requireSecureContext(button, passInput);
+
+// The fragment decides whether a passphrase is needed, not the page: it is
+// what actually has to be unlocked.
+$("passphrase-field").hidden = !key?.locked;
+if (!key) {
+  $("missing-key").hidden = false;
+  form.hidden = true;
+} else if (key.locked && secure) {
+  passInput.focus();
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!key || !secure || button.disabled) return;
+  showError(errorBox, "");
+  button.disabled = true;
+  try {
+    await reveal();
+  } catch (e) {
+    showError(errorBox, `Something went wrong in this browser: ${e?.message ?? e}`);
+  } finally {
+    button.disabled = false;
+    button.textContent = buttonLabel;
+  }
+});
+
+async function reveal() {
+  // 1. Get the identity, entirely here. Nothing has been sent yet.
+  let identity = key.identity;
+  if (key.locked) {
+    const pass = passInput.value;
+    if (!pass) {
+      showError(errorBox, "Enter the passphrase the sender gave you.");
+      passInput.focus();
+      return;
+    }
+    button.textContent = "Unlocking…";
+    await nextPaint(); // scrypt blocks the page for about a second
+    try {
+      const d = new Decrypter();
+      d.addPassphrase(pass);
+      identity = (await d.decrypt(key.file, "text")).trim();
+    } catch {
+      showError(errorBox, "That passphrase is not right. Nothing was revealed and the link still works; try again.");
+      passInput.select();
+      return;
+    }
+  }
+  try {
+    await identityToRecipient(identity); // throws on a damaged key (bad checksum)
+  } catch {
+    showError(errorBox, "The key in this link is damaged, so the secret could not be opened. Nothing was revealed; ask the sender for the link again.");
+    return;
+  }
+
+  // 2. Burn the link and receive the ciphertext, exactly once.
+  button.textContent = "Revealing…";
+  const res = await postJson(`/api/v1/secrets/${encodeURIComponent(id)}/reveal`);
+  if (res.status === 404) {
+    form.hidden = true;
+    forgetKey();
+    showGone();
+    return;
+  }
+  if (!res.ok) {
+    showError(errorBox, res.data.message);
+    return;
+  }
+
+  // 3. Decrypt here.
+  let payload;
+  try {
+    const d = new Decrypter();
+    d.addIdentity(identity);
+    payload = JSON.parse(await d.decrypt(fromBase64(res.data.ciphertext), "text"));
+  } catch {
+    forgetKey();
+    form.hidden = true;
+    showError(errorBox, "The secret was received but could not be decrypted with this link's key. It is now deleted from the server; ask the sender to send it again.");
+    return;
+  }
+  forgetKey();
+  showPayload(payload);
+}
+
+// The key has done its job; take it out of the address bar and history entry.
+function forgetKey() {
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+function showGone() {
+  section.querySelector(".lead").hidden = true;
+  $("reveal-gone").hidden = false;
+}
+
+function showPayload(payload) {
+  const fields = payload && typeof payload.fields === "object" && payload.fields ? payload.fields : {};
+  const known = Object.keys(FIELDS).filter((name) => name in fields);
+  const others = Object.keys(fields).filter((name) => !(name in FIELDS));
+  const list = $("fields");
+  list.replaceChildren();
+  for (const name of [...known, ...others]) {
+    const spec = FIELDS[name] ?? { label: name };
+    list.append(row(name, spec, String(fields[name])));
+  }
+  if (typeof payload?.note === "string" && payload.note) {
+    list.append(row("note", { label: "Note from the sender", multiline: true }, payload.note));
+  }
+  section.hidden = true;
+  $("revealed").hidden = false;
+  list.querySelector("button.copy")?.focus();
+}
+
+function row(name, spec, value) {
+  const div = document.createElement("div");
+  div.className = "field revealed-field";
+  const label = document.createElement("label");
+  label.htmlFor = `out-${name}`;
+  label.textContent = spec.label;
+
+  const multiline = spec.multiline || value.includes("\n");
+  const out = document.createElement(multiline ? "textarea" : "input");
+  out.id = `out-${name}`;
+  out.readOnly = true;
+  out.spellcheck = false;
+  out.autocomplete = "off";
+  out.value = value;
+  if (multiline) out.rows = Math.min(12, Math.max(3, value.split("\n").length + 1));
+  out.addEventListener("focus", () => out.select());
+
+  const actions = document.createElement("div");
+  actions.className = "copyable";
+  actions.append(out);
+  if (spec.secret) {
+    const toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "toggle";
+    let masked = true;
+    const mask = () => {
+      // A password input for one line; a textarea has no such type, so it is
+      // masked with a class (text-security) instead.
+      if (multiline) out.classList.toggle("masked", masked);
+      else out.type = masked ? "password" : "text";
+      toggle.textContent = masked ? "Show" : "Hide";
+      toggle.setAttribute("aria-pressed", String(!masked));
+    };
+    toggle.addEventListener("click", () => {
+      masked = !masked;
+      mask();
+    });
+    mask();
+    actions.append(toggle);
+  }
+  const copy = document.createElement("button");
+  copy.type = "button";
+  copy.className = "copy";
+  copy.textContent = "Copy";
+  copy.setAttribute("aria-label", `Copy ${spec.label}`);
+  wireCopy(copy, () => out.value);
+  actions.append(copy);
+
+  div.append(label, actions);
+  return div;
+}

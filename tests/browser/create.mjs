@@ -54,7 +54,12 @@ await run(async (browser) => {
     await fill(page, { ...fields, ...JSON.parse(firstTry) });
     await page.locator("#create-button").click();
     const finding = page.locator(`#${field}-finding`);
-    await finding.waitFor({ state: "visible" });
+    try {
+      await finding.waitFor({ state: "visible", timeout: 5_000 });
+    } catch {
+      const shown = await page.locator(".finding:not(:empty)").allTextContents();
+      throw new Error(`no finding for ${field} appeared after submitting; the page shows ${JSON.stringify(shown)}`);
+    }
     const shown = await finding.textContent();
     check(shown.includes(text), `the ${field} finding says ${JSON.stringify(shown)}, not ${JSON.stringify(text)}`);
     check(await finding.evaluate((el, l) => el.classList.contains(l), level), `the ${field} finding is not marked ${level}`);
