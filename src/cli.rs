@@ -1,4 +1,4 @@
-//! The `handoff` command line: `serve`, `send`, `get`.
+//! The `handoff` command line: `serve`, `send`, `get`, `keygen`, `audit`, ...
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::client::{ApiFailure, Client};
 use crate::clock::Clock;
-use crate::config::ServeArgs;
+use crate::config::{DbArgs, ServeArgs};
 use crate::credential::{self, Level};
 use crate::http::{self, AppState};
 use crate::link::{self, Link};
@@ -40,6 +40,27 @@ enum Command {
     Send(SendArgs),
     /// Reveal a link's secret once, decrypt it here and print it.
     Get(GetArgs),
+    /// Make an age identity for the SOC's collector: writes it to a file
+    /// (mode 0600) and prints its recipient for HANDOFF_SOC_RECIPIENTS.
+    Keygen(KeygenArgs),
+    /// The audit trail: verify its hash chain, or export it as NDJSON.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(clap::Args)]
+struct KeygenArgs {
+    /// Where to write the identity; must not exist yet.
+    #[arg(long, short)]
+    output: std::path::PathBuf,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every event's hash and link; report the first break.
+    Verify(DbArgs),
+    /// Write every event as one JSON object per line to stdout.
+    Export(DbArgs),
 }
 
 #[derive(clap::Args)]
@@ -87,6 +108,9 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Send(args) => send(args).await,
             Command::Get(args) => get(args).await,
+            Command::Keygen(args) => keygen(&args),
+            Command::Audit(AuditCommand::Verify(db)) => audit_verify(&db).await,
+            Command::Audit(AuditCommand::Export(db)) => audit_export(&db).await,
         }
     });
     match result {
@@ -139,6 +163,78 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = purger.await;
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
+    use age::secrecy::ExposeSecret;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let created = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&args.output)
+        .with_context(|| {
+            format!(
+                "cannot create {} (it must not exist yet)",
+                args.output.display()
+            )
+        })?;
+    let text = format!(
+        "# created: {created}\n# public key: {recipient}\n{}\n",
+        identity.to_string().expose_secret()
+    );
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    eprintln!(
+        "wrote the identity to {} (mode 0600); keep it on the collector host only.",
+        args.output.display()
+    );
+    eprintln!("give the server this recipient (HANDOFF_SOC_RECIPIENTS):");
+    println!("{recipient}");
+    Ok(())
+}
+
+async fn audit_verify(db: &DbArgs) -> anyhow::Result<()> {
+    let store = db.connect().await?;
+    let report = store.verify_chain().await?;
+    store.close().await;
+    match report.result {
+        Ok(()) => {
+            println!("ok: {} events, the chain is intact", report.checked);
+            Ok(())
+        }
+        Err(b) => bail!(
+            "the audit trail is broken: {b} ({} events before it verified)",
+            report.checked
+        ),
+    }
+}
+
+async fn audit_export(db: &DbArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = db.connect().await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut after = 0;
+    loop {
+        let page = store.events_after(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in &page {
+            serde_json::to_writer(&mut out, event)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    store.close().await;
     Ok(())
 }
 

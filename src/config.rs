@@ -42,6 +42,31 @@ pub struct ServeArgs {
     /// How often expired secrets are purged.
     #[arg(long, env = "HANDOFF_PURGE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub purge_interval: Duration,
+    /// The SOC's age recipients (`age1...`, comma-separated): answers to
+    /// requests are also sealed to them, for `handoff collect`.
+    #[arg(long, env = "HANDOFF_SOC_RECIPIENTS", value_delimiter = ',')]
+    pub soc_recipients: Vec<String>,
+    /// A file of SOC recipients, one per line (`#` starts a comment), as
+    /// `handoff keygen` prints them. Added to `--soc-recipients`.
+    #[arg(long, env = "HANDOFF_SOC_RECIPIENTS_FILE")]
+    pub soc_recipients_file: Option<std::path::PathBuf>,
+}
+
+/// The database the admin commands (`user`, `token`, `audit`, ...) act on:
+/// the same one `serve` uses.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DbArgs {
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://handoff.db")]
+    pub database_url: String,
+}
+
+impl DbArgs {
+    pub async fn connect(&self) -> anyhow::Result<crate::store::Store> {
+        crate::store::Store::connect(&self.database_url)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))
+    }
 }
 
 /// `10.0.0.0/8`, or a single address (`127.0.0.1`, `::1`), spaces ignored.
@@ -64,6 +89,8 @@ pub struct Settings {
     pub create_limit: u32,
     pub reveal_limit: u32,
     pub trusted_proxies: TrustedProxies,
+    /// The SOC's X25519 recipients for sealed copies; empty: no sealed copy.
+    pub soc_recipients: Vec<String>,
 }
 
 impl Settings {
@@ -90,6 +117,7 @@ impl Settings {
             create_limit: 20,
             reveal_limit: 60,
             trusted_proxies: TrustedProxies::default(),
+            soc_recipients: Vec::new(),
         })
     }
 
@@ -101,7 +129,57 @@ impl Settings {
     }
 }
 
+/// Checks that each line is an X25519 age recipient; post-quantum and
+/// plugin recipients are refused, because the collector's `age` crate cannot
+/// decrypt for them.
+pub fn parse_recipients<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+    source: &str,
+) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (n, line) in lines.into_iter().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.parse::<age::x25519::Recipient>().is_err() {
+            let shown: String = line.chars().take(24).collect();
+            return Err(format!(
+                "{source} entry {} ({shown:?}) is not an X25519 age recipient (age1...); \
+                 make one with `handoff keygen`",
+                n + 1
+            ));
+        }
+        if !out.iter().any(|r| r == line) {
+            out.push(line.to_owned());
+        }
+    }
+    Ok(out)
+}
+
 impl ServeArgs {
+    fn soc_recipients(&self) -> Result<Vec<String>, String> {
+        let mut all = parse_recipients(
+            self.soc_recipients.iter().map(String::as_str),
+            "--soc-recipients",
+        )?;
+        if let Some(path) = &self.soc_recipients_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!("cannot read --soc-recipients-file {}: {e}", path.display())
+            })?;
+            let from_file = parse_recipients(text.lines(), &path.display().to_string())?;
+            if from_file.is_empty() {
+                return Err(format!("{} holds no recipients", path.display()));
+            }
+            for r in from_file {
+                if !all.contains(&r) {
+                    all.push(r);
+                }
+            }
+        }
+        Ok(all)
+    }
+
     pub fn settings(&self) -> Result<Settings, String> {
         let public = match &self.public_url {
             Some(u) => u.clone(),
@@ -119,6 +197,7 @@ impl ServeArgs {
             create_limit: self.create_limit,
             reveal_limit: self.reveal_limit,
             trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
+            soc_recipients: self.soc_recipients()?,
             ..Settings::new(&public)?
         })
     }
@@ -143,6 +222,19 @@ mod tests {
             "::1/128".parse::<IpNet>().unwrap()
         );
         assert!(parse_net("proxy.local").is_err());
+    }
+
+    #[test]
+    fn soc_recipients_must_be_x25519() {
+        let r = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        let text = format!("# SOC collector\n{r}\n\n{r}\n");
+        assert_eq!(
+            parse_recipients(text.lines(), "f").unwrap(),
+            vec![r.to_owned()]
+        );
+        let err = parse_recipients(["AGE-SECRET-KEY-1XYZ"], "f").unwrap_err();
+        assert!(err.contains("entry 1"), "{err}");
+        assert!(parse_recipients(["age1pq1abc"], "f").is_err());
     }
 
     #[test]

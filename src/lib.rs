@@ -17,6 +17,8 @@
 //! - [`cli`] is the `handoff` binary's commands; [`client`] talks to a
 //!   server's API for `send`, `get` and the benchmark.
 
+/// The hash-chained trail of every state change.
+pub mod audit;
 /// The `handoff` command line.
 pub mod cli;
 /// A small client of the HTTP API.

@@ -1,4 +1,4 @@
-//! The background task that deletes expired secrets.
+//! The background task that deletes expired secrets and request copies.
 
 use std::time::Duration;
 
@@ -33,6 +33,17 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "purge failed"),
+    }
+    match store.purge_requests(clock.now()).await {
+        Ok(p) if p.expired + p.copies > 0 => {
+            tracing::info!(
+                expired = p.expired,
+                copies = p.copies,
+                "marked expired requests and purged their copies"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "request purge failed"),
     }
     if let Err(e) = store.checkpoint().await {
         tracing::warn!(error = %e, "checkpoint failed");

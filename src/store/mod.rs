@@ -11,6 +11,8 @@
 //! is fsynced to the WAL; PostgreSQL connections set `synchronous_commit=on`,
 //! so a commit returns only once its WAL record is flushed.
 
+pub(crate) mod events;
+mod requests;
 mod secrets;
 
 use std::str::FromStr;
@@ -21,6 +23,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use events::ChainReport;
+pub use requests::{
+    Answer, AnswerRefused, NewRequest, Request, RequestsPurged, State as RequestState, Withdrawal,
+};
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 
 /// Runs the same expression on whichever pool the store holds. Each arm is

@@ -1,0 +1,94 @@
+-- Staff accounts. Without any row here the request features stay off.
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    name          TEXT NOT NULL UNIQUE,
+    -- argon2id PHC string.
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+
+-- Browser sessions of staff. Only the SHA-256 of the cookie's token is kept.
+CREATE TABLE sessions (
+    token_hash   BLOB PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    -- Echoed in every staff form; compared in constant time.
+    csrf_token   TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+-- A SOC's request for credentials. The row is metadata only: no secret
+-- material ever sits here. Timestamps record each step once.
+CREATE TABLE requests (
+    id            TEXT PRIMARY KEY,          -- in the customer's link /r/{id}
+    retrieval_id  TEXT NOT NULL UNIQUE,      -- in the PM's private link /p/{id}
+    customer      TEXT NOT NULL,
+    template      TEXT NOT NULL,
+    note          TEXT NOT NULL,
+    -- age1... recipient of the PM's copy; its identity is only in the PM's link.
+    recipient     TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    reissued_from TEXT,
+    opened_at     INTEGER,
+    answered_at   INTEGER,
+    -- SHA-256 of the customer's receipt token, set when the request is answered.
+    status_hash   BLOB UNIQUE,
+    -- When the answer's copies expire if nobody retrieves or imports them.
+    copies_expire_at INTEGER,
+    retrieved_at  INTEGER,
+    withdrawn_at  INTEGER,
+    cancelled_at  INTEGER,
+    expired_at    INTEGER,
+    imported_at   INTEGER,
+    verified_at   INTEGER,
+    verify_ok     INTEGER,
+    verify_detail TEXT
+);
+CREATE INDEX requests_created_at ON requests (created_at);
+CREATE INDEX requests_expires_at ON requests (expires_at);
+
+-- The answer's ciphertexts: 'pm' (to the request's recipient, revealed once
+-- through the retrieval link) and 'sealed' (to the SOC's recipients, for the
+-- collector). Deleting a row is what consuming a copy means.
+CREATE TABLE request_copies (
+    request_id  TEXT NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL CHECK (kind IN ('pm', 'sealed')),
+    expires_at  INTEGER NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    lease_id    TEXT,
+    lease_until INTEGER,
+    PRIMARY KEY (request_id, kind)
+);
+CREATE INDEX request_copies_expires_at ON request_copies (expires_at);
+
+-- The trail: append-only, hash-chained. seq comes from audit_head, which
+-- every append updates first, so appends are serialised and gap-free.
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    request_id  TEXT,
+    actor       TEXT NOT NULL,
+    client_addr TEXT,
+    detail      TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE INDEX events_request_id ON events (request_id);
+
+CREATE TABLE audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash)
+VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;

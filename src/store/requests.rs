@@ -1,0 +1,473 @@
+//! Requests: a SOC asks a customer for credentials; the customer answers once
+//! with two ciphertexts (the PM's copy and the sealed copy); the PM retrieves
+//! theirs once; the customer may withdraw until then. Every change appends its
+//! audit event in the same transaction, so the trail and the state agree.
+//!
+//! Each transaction starts with a write (an UPDATE or DELETE that decides
+//! whether the change applies), never with a read: on SQLite a deferred
+//! transaction that reads first can fail to upgrade to a writer under load.
+
+use sqlx::FromRow;
+
+use super::events::append_event;
+use super::{Store, StoreError, on_pool};
+use crate::audit::{Actor, Kind, NewEvent};
+use crate::id::Id;
+
+/// Everything the store needs to open a request.
+pub struct NewRequest<'a> {
+    pub id: &'a Id,
+    pub retrieval_id: &'a Id,
+    pub customer: &'a str,
+    pub template: &'a str,
+    pub note: &'a str,
+    pub recipient: &'a str,
+    pub created_by: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub reissued_from: Option<&'a str>,
+}
+
+/// A request as staff see it: metadata and the time of every step.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct Request {
+    pub id: String,
+    pub customer: String,
+    pub template: String,
+    pub note: String,
+    pub recipient: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub reissued_from: Option<String>,
+    pub opened_at: Option<i64>,
+    pub answered_at: Option<i64>,
+    pub copies_expire_at: Option<i64>,
+    pub retrieved_at: Option<i64>,
+    pub withdrawn_at: Option<i64>,
+    pub cancelled_at: Option<i64>,
+    pub expired_at: Option<i64>,
+    pub imported_at: Option<i64>,
+    pub verified_at: Option<i64>,
+    pub verify_ok: Option<bool>,
+    pub verify_detail: Option<String>,
+}
+
+/// `SELECT <every Request column> FROM requests` followed by `$tail`.
+macro_rules! select_requests {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, customer, template, note, recipient, created_by, created_at, expires_at, \
+             reissued_from, opened_at, answered_at, copies_expire_at, retrieved_at, withdrawn_at, \
+             cancelled_at, expired_at, imported_at, verified_at, verify_ok, verify_detail FROM requests",
+            $tail
+        )
+    };
+}
+
+/// Where a request stands, derived from its step times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Open,
+    Answered,
+    Retrieved,
+    Imported,
+    Verified,
+    Failed,
+    Expired,
+    Withdrawn,
+    Cancelled,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Answered => "answered",
+            State::Retrieved => "retrieved",
+            State::Imported => "imported",
+            State::Verified => "verified",
+            State::Failed => "failed",
+            State::Expired => "expired",
+            State::Withdrawn => "withdrawn",
+            State::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl Request {
+    /// The furthest step reached. Retrieval by the PM and import by the
+    /// collector are independent; verification follows import.
+    pub fn state(&self, now: i64) -> State {
+        if self.cancelled_at.is_some() {
+            State::Cancelled
+        } else if self.withdrawn_at.is_some() {
+            State::Withdrawn
+        } else if self.verified_at.is_some() {
+            if self.verify_ok == Some(true) {
+                State::Verified
+            } else {
+                State::Failed
+            }
+        } else if self.imported_at.is_some() {
+            State::Imported
+        } else if self.retrieved_at.is_some() {
+            State::Retrieved
+        } else if self.answered_at.is_some() {
+            State::Answered
+        } else if self.expired_at.is_some() || self.expires_at <= now {
+            State::Expired
+        } else {
+            State::Open
+        }
+    }
+
+    /// Whether the customer may still answer.
+    pub fn answerable(&self, now: i64) -> bool {
+        self.state(now) == State::Open
+    }
+}
+
+/// Why an answer was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerRefused {
+    Unknown,
+    AlreadyAnswered,
+    Expired,
+    Cancelled,
+}
+
+/// The answer's two copies and the customer's receipt token.
+pub struct Answer<'a> {
+    pub pm_copy: &'a [u8],
+    pub sealed_copy: Option<&'a [u8]>,
+    /// [`Id::digest`] of the customer's status token.
+    pub status_hash: Vec<u8>,
+    pub copies_expire_at: i64,
+}
+
+/// What withdrawing found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Withdrawal {
+    Done,
+    Unknown,
+    /// The PM has retrieved it (or it was already withdrawn or cancelled).
+    TooLate,
+}
+
+/// Rows removed or marked by one purge pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestsPurged {
+    pub expired: u64,
+    pub copies: u64,
+}
+
+impl Store {
+    pub async fn create_request(
+        &self,
+        r: &NewRequest<'_>,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO requests (id, retrieval_id, customer, template, note, recipient, created_by, \
+                 created_at, expires_at, reissued_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(r.id.as_str())
+            .bind(r.retrieval_id.as_str())
+            .bind(r.customer)
+            .bind(r.template)
+            .bind(r.note)
+            .bind(r.recipient)
+            .bind(r.created_by)
+            .bind(r.created_at)
+            .bind(r.expires_at)
+            .bind(r.reissued_from)
+            .execute(&mut *tx)
+            .await?;
+            append_event!(tx, event, r.created_at).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn request(&self, id: &str) -> Result<Option<Request>, StoreError> {
+        const SQL: &str = select_requests!(" WHERE id = $1");
+        let r = on_pool!(self, pool =>
+            sqlx::query_as::<_, Request>(SQL).bind(id).fetch_optional(pool).await?
+        );
+        Ok(r)
+    }
+
+    pub async fn request_by_retrieval(
+        &self,
+        retrieval_id: &Id,
+    ) -> Result<Option<Request>, StoreError> {
+        const SQL: &str = select_requests!(" WHERE retrieval_id = $1");
+        let r = on_pool!(self, pool =>
+            sqlx::query_as::<_, Request>(SQL).bind(retrieval_id.as_str()).fetch_optional(pool).await?
+        );
+        Ok(r)
+    }
+
+    pub async fn request_by_status(&self, status: &Id) -> Result<Option<Request>, StoreError> {
+        const SQL: &str = select_requests!(" WHERE status_hash = $1");
+        let r = on_pool!(self, pool =>
+            sqlx::query_as::<_, Request>(SQL).bind(status.digest()).fetch_optional(pool).await?
+        );
+        Ok(r)
+    }
+
+    /// The newest `limit` requests, newest first.
+    pub async fn list_requests(&self, limit: i64) -> Result<Vec<Request>, StoreError> {
+        const SQL: &str = select_requests!(" ORDER BY created_at DESC, id LIMIT $1");
+        let r = on_pool!(self, pool =>
+            sqlx::query_as::<_, Request>(SQL).bind(limit).fetch_all(pool).await?
+        );
+        Ok(r)
+    }
+
+    /// Whether a copy of `kind` (`pm` or `sealed`) is still held.
+    pub async fn has_copy(
+        &self,
+        request_id: &str,
+        kind: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT COUNT(*) FROM request_copies WHERE request_id = $1 AND kind = $2 AND expires_at > $3";
+        let (n,): (i64,) = on_pool!(self, pool =>
+            sqlx::query_as(SQL).bind(request_id).bind(kind).bind(now).fetch_one(pool).await?
+        );
+        Ok(n > 0)
+    }
+
+    /// Records the first time the customer's browser opened the request
+    /// (once; later opens change nothing). True if this was the first.
+    pub async fn mark_opened(
+        &self,
+        id: &str,
+        now: i64,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        let first = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE requests SET opened_at = $2 WHERE id = $1 AND opened_at IS NULL \
+                 AND answered_at IS NULL AND cancelled_at IS NULL AND expires_at > $2",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                append_event!(tx, event, now).await?;
+            }
+            tx.commit().await?;
+            n == 1
+        });
+        Ok(first)
+    }
+
+    /// Takes the customer's answer, once, while the request is open.
+    pub async fn answer_request(
+        &self,
+        id: &str,
+        now: i64,
+        answer: &Answer<'_>,
+        event: &NewEvent,
+    ) -> Result<Result<(), AnswerRefused>, StoreError> {
+        let taken = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE requests SET answered_at = $2, status_hash = $3, copies_expire_at = $4 \
+                 WHERE id = $1 AND answered_at IS NULL AND cancelled_at IS NULL \
+                 AND expired_at IS NULL AND expires_at > $2",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(&answer.status_hash)
+            .bind(answer.copies_expire_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                let copies = [("pm", Some(answer.pm_copy)), ("sealed", answer.sealed_copy)];
+                for (kind, copy) in copies {
+                    let Some(copy) = copy else { continue };
+                    sqlx::query(
+                        "INSERT INTO request_copies (request_id, kind, expires_at, ciphertext) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(id)
+                    .bind(kind)
+                    .bind(answer.copies_expire_at)
+                    .bind(copy)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                append_event!(tx, event, now).await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            n == 1
+        });
+        if taken {
+            return Ok(Ok(()));
+        }
+        // Not taken: say why, from a fresh read.
+        let refusal = match self.request(id).await? {
+            None => AnswerRefused::Unknown,
+            Some(r) if r.answered_at.is_some() => AnswerRefused::AlreadyAnswered,
+            Some(r) if r.cancelled_at.is_some() => AnswerRefused::Cancelled,
+            Some(_) => AnswerRefused::Expired,
+        };
+        Ok(Err(refusal))
+    }
+
+    /// Hands the PM's copy out exactly once, like a link's reveal: one
+    /// `DELETE ... RETURNING` and the step time, committed before returning.
+    /// The sealed copy is not touched.
+    pub async fn retrieve(
+        &self,
+        retrieval_id: &Id,
+        now: i64,
+        event: NewEvent,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let taken = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let taken: Option<(String, Vec<u8>)> = sqlx::query_as(
+                "DELETE FROM request_copies WHERE kind = 'pm' AND expires_at > $2 AND request_id = \
+                 (SELECT id FROM requests WHERE retrieval_id = $1) RETURNING request_id, ciphertext",
+            )
+            .bind(retrieval_id.as_str())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((id, _)) = &taken {
+                sqlx::query("UPDATE requests SET retrieved_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let event = event.clone().request(id);
+                append_event!(tx, &event, now).await?;
+            }
+            tx.commit().await?;
+            taken.map(|(_, c)| c)
+        });
+        Ok(taken)
+    }
+
+    /// The customer takes their answer back: both copies are deleted. Only
+    /// until the PM has retrieved it and the collector has imported it.
+    pub async fn withdraw(
+        &self,
+        status: &Id,
+        now: i64,
+        event: NewEvent,
+    ) -> Result<Withdrawal, StoreError> {
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: Option<(String,)> = sqlx::query_as(
+                "UPDATE requests SET withdrawn_at = $2 WHERE status_hash = $1 AND retrieved_at IS NULL \
+                 AND imported_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL RETURNING id",
+            )
+            .bind(status.digest())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((id,)) = &id {
+                sqlx::query("DELETE FROM request_copies WHERE request_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let event = event.clone().request(id);
+                append_event!(tx, &event, now).await?;
+            }
+            tx.commit().await?;
+            id.is_some()
+        });
+        if done {
+            return Ok(Withdrawal::Done);
+        }
+        Ok(match self.request_by_status(status).await? {
+            None => Withdrawal::Unknown,
+            Some(_) => Withdrawal::TooLate,
+        })
+    }
+
+    /// Staff call a request off: it can no longer be answered, and any copies
+    /// not yet taken are deleted. False if it was already cancelled or withdrawn.
+    pub async fn cancel_request(
+        &self,
+        id: &str,
+        now: i64,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE requests SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL AND withdrawn_at IS NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query("DELETE FROM request_copies WHERE request_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                append_event!(tx, event, now).await?;
+            }
+            tx.commit().await?;
+            n == 1
+        });
+        Ok(done)
+    }
+
+    /// Marks requests that expired unanswered (one `request.expired` event
+    /// each) and deletes copies past their time (one `request.purged` event per
+    /// request whose copies went).
+    pub async fn purge_requests(&self, now: i64) -> Result<RequestsPurged, StoreError> {
+        let purged = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let expired: Vec<(String, String, String)> = sqlx::query_as(
+                "UPDATE requests SET expired_at = $1 WHERE expires_at <= $1 AND answered_at IS NULL \
+                 AND cancelled_at IS NULL AND expired_at IS NULL RETURNING id, customer, template",
+            )
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, customer, template) in &expired {
+                let event = NewEvent::new(Kind::RequestExpired, Actor::System)
+                    .request(id)
+                    .detail(serde_json::json!({ "customer": customer, "template": template }));
+                append_event!(tx, &event, now).await?;
+            }
+            let mut copies: Vec<(String, String)> = sqlx::query_as(
+                "DELETE FROM request_copies WHERE expires_at <= $1 RETURNING request_id, kind",
+            )
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            let removed = copies.len() as u64;
+            copies.sort();
+            let mut ids: Vec<&str> = copies.iter().map(|(id, _)| id.as_str()).collect();
+            ids.dedup();
+            for id in ids {
+                let kinds: Vec<&str> = copies.iter().filter(|(i, _)| i == id).map(|(_, k)| k.as_str()).collect();
+                let event = NewEvent::new(Kind::RequestPurged, Actor::System)
+                    .request(id)
+                    .detail(serde_json::json!({ "copies": kinds }));
+                append_event!(tx, &event, now).await?;
+            }
+            tx.commit().await?;
+            RequestsPurged { expired: expired.len() as u64, copies: removed }
+        });
+        Ok(purged)
+    }
+}
