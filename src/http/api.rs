@@ -71,27 +71,7 @@ pub async fn create_secret(
         .expiry
         .check(req.expires_in)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_expiry", e.to_string()))?;
-    // Base64 is 4 characters per 3 bytes: refuse before decoding what cannot fit.
-    if req.ciphertext.len() > settings.max_secret_bytes.div_ceil(3) * 4 {
-        return Err(ApiError::too_large(settings.max_secret_bytes));
-    }
-    let bytes = STANDARD.decode(req.ciphertext.as_bytes()).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_base64",
-            "The ciphertext is not valid base64 (standard alphabet, with padding).",
-        )
-    })?;
-    if bytes.len() > settings.max_secret_bytes {
-        return Err(ApiError::too_large(settings.max_secret_bytes));
-    }
-    let file = AgeFile::parse(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not_age_file",
-            format!("The ciphertext is not an age file this server accepts: {e}."),
-        )
-    })?;
+    let file = decode_upload(&req.ciphertext, settings.max_secret_bytes)?;
 
     let id = Id::random();
     let status_token = Id::random();
@@ -122,6 +102,32 @@ pub async fn create_secret(
         [(header::LOCATION, location)],
         Json(created),
     ))
+}
+
+/// Decodes a base64 age file from a JSON body and checks it: size first
+/// (before decoding what cannot fit), then base64, then the age header.
+pub fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
+    // Base64 is 4 characters per 3 bytes.
+    if b64.len() > max_bytes.div_ceil(3) * 4 {
+        return Err(ApiError::too_large(max_bytes));
+    }
+    let bytes = STANDARD.decode(b64.as_bytes()).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_base64",
+            "The ciphertext is not valid base64 (standard alphabet, with padding).",
+        )
+    })?;
+    if bytes.len() > max_bytes {
+        return Err(ApiError::too_large(max_bytes));
+    }
+    AgeFile::parse(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_age_file",
+            format!("The ciphertext is not an age file this server accepts: {e}."),
+        )
+    })
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -33,6 +33,22 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("create.js", JS, include_bytes!("../../static/js/create.js")),
     ("reveal.js", JS, include_bytes!("../../static/js/reveal.js")),
     (
+        "findings.js",
+        JS,
+        include_bytes!("../../static/js/findings.js"),
+    ),
+    (
+        "payload-view.js",
+        JS,
+        include_bytes!("../../static/js/payload-view.js"),
+    ),
+    ("answer.js", JS, include_bytes!("../../static/js/answer.js")),
+    (
+        "retrieve.js",
+        JS,
+        include_bytes!("../../static/js/retrieve.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../static/favicon.svg"),

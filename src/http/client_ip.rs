@@ -84,3 +84,30 @@ mod tests {
         assert_eq!(t.client_ip(peer, &HeaderMap::new()), peer);
     }
 }
+
+/// The client's address as the audit trail records it (see
+/// [`TrustedProxies::client_ip`]).
+#[derive(Clone, Debug)]
+pub struct ClientAddr(pub String);
+
+impl axum::extract::FromRequestParts<super::AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &super::AppState,
+    ) -> Result<ClientAddr, Self::Rejection> {
+        let addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| {
+                state
+                    .settings
+                    .trusted_proxies
+                    .client_ip(c.0.ip(), &parts.headers)
+                    .to_string()
+            })
+            .unwrap_or_default();
+        Ok(ClientAddr(addr))
+    }
+}

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod client_ip;
 pub mod error;
 pub mod pages;
+pub mod requests;
 pub mod security;
 
 use std::future::Future;
@@ -60,9 +61,18 @@ pub fn router(state: AppState) -> Router {
         &state.settings,
         state.settings.reveal_limit,
     );
+    // Answers carry two ciphertexts.
+    let answer_limit = 2 * body_limit;
+    let request_posts = rate_limited(
+        requests::limited_router().layer(DefaultBodyLimit::max(answer_limit)),
+        &state.settings,
+        state.settings.reveal_limit,
+    );
     Router::new()
         .merge(create)
         .merge(reveal)
+        .merge(request_posts)
+        .merge(requests::router())
         .merge(api::router())
         .merge(pages::router())
         .merge(assets::router())

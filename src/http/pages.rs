@@ -23,14 +23,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Facts every page's frame needs.
-struct Frame {
+pub struct Frame {
     /// Plain HTTP on a host other than this machine: browsers refuse WebCrypto
     /// there, so the page says so up front (the script checks again).
-    insecure: bool,
+    pub insecure: bool,
 }
 
 impl Frame {
-    fn new(state: &AppState, headers: &HeaderMap) -> Frame {
+    pub fn new(state: &AppState, headers: &HeaderMap) -> Frame {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -95,11 +95,11 @@ struct StatusPage {
 
 #[derive(Template)]
 #[template(path = "not_found.html")]
-struct NotFoundPage {
-    frame: Frame,
+pub struct NotFoundPage {
+    pub frame: Frame,
 }
 
-fn render(status: StatusCode, page: impl Template) -> Response {
+pub fn render(status: StatusCode, page: impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {

@@ -2,13 +2,11 @@
 // ciphertext, and show the link with its key after '#'.
 
 import { Encrypter, generateX25519Identity, identityToRecipient } from "/assets/age.js";
-import { check, fieldsFromAzOutput } from "/assets/credential.js";
+import { check } from "/assets/credential.js";
+import { ENTRA_FIELDS, today, wireFindings } from "/assets/findings.js";
 import {
   $, formatTime, lockedFragment, nextPaint, postJson, requireSecureContext, showError, toBase64, wireCopy,
 } from "/assets/common.js";
-
-const ENTRA_FIELDS = ["tenant_id", "client_id", "client_secret", "secret_expires_on", "cloud"];
-const AZ_FIELDS = ["tenant_id", "client_id", "client_secret"];
 
 const form = $("create-form");
 const button = $("create-button");
@@ -16,21 +14,11 @@ const formError = $("form-error");
 const buttonLabel = button.textContent;
 const maxBytes = Number(form.dataset.maxBytes) || Infinity;
 
-// Findings appear for a field once it has been left (or on submit), and then
-// follow every keystroke; shouting "required" while someone types is noise.
-const touched = new Set();
 const CHECKED = [...ENTRA_FIELDS, "text", "passphrase", "passphrase_confirm"];
 
 const secure = requireSecureContext(button, ...form.elements);
 
 const templateId = () => form.querySelector('input[name="template"]:checked')?.value ?? "text";
-
-// The local date: the admin compares the expiry with their own calendar.
-function today() {
-  const d = new Date();
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-}
 
 function showTemplate() {
   const id = templateId();
@@ -39,7 +27,7 @@ function showTemplate() {
 }
 
 /** Every finding of the current form, {field, level, message}, in field order. */
-function findings() {
+function findings(touched) {
   const out = [];
   if (templateId() === "entra-app") {
     const fields = Object.fromEntries(ENTRA_FIELDS.map((n) => [n, $(n).value]));
@@ -58,59 +46,12 @@ function findings() {
   return out;
 }
 
-// The passphrase pair shares one finding line; it shows once either was left.
-const shown = (field) => touched.has(field) || (field === "passphrase" && touched.has("passphrase_confirm"));
-
-function render() {
-  const all = findings();
-  const names = [...ENTRA_FIELDS, "text", "passphrase"];
-  for (const name of names) {
-    const f = all.find((x) => x.field === name);
-    const out = $(`${name}-finding`);
-    const visible = f && shown(name);
-    out.textContent = visible ? f.message : "";
-    out.className = `finding${visible ? ` ${f.level}` : ""}`;
-    const input = $(name);
-    if (visible && f.level === "error") input.setAttribute("aria-invalid", "true");
-    else input.removeAttribute("aria-invalid");
-    if (name === "passphrase") {
-      if (visible && f.level === "error") $("passphrase_confirm").setAttribute("aria-invalid", "true");
-      else $("passphrase_confirm").removeAttribute("aria-invalid");
-    }
-  }
-  return all;
-}
-
-for (const name of CHECKED) {
-  const input = $(name);
-  input.setAttribute("aria-describedby", `${name === "passphrase_confirm" ? "passphrase" : name}-finding`);
-  input.addEventListener("blur", () => {
-    touched.add(name);
-    render();
-  });
-  input.addEventListener("change", () => {
-    touched.add(name);
-    render();
-  });
-  input.addEventListener("input", () => {
-    if (AZ_FIELDS.includes(name) && fillFromAz(input.value)) return;
-    render();
-  });
-}
-
-// `az ad app credential reset` prints {"appId", "password", "tenant"}: pasted
-// into any of the three fields, it fills all three, so nothing is retyped.
-function fillFromAz(text) {
-  const az = fieldsFromAzOutput(text);
-  if (!az) return false;
-  for (const name of AZ_FIELDS) {
-    $(name).value = az[name];
-    touched.add(name);
-  }
-  render();
-  $("secret_expires_on").focus();
-  return true;
-}
+// The passphrase pair shares one finding line.
+const { render, touchAll, reset } = wireFindings({
+  inputs: CHECKED,
+  findings,
+  outputOf: (name) => (name === "passphrase_confirm" ? "passphrase" : name),
+});
 
 for (const radio of form.querySelectorAll('input[name="template"]')) radio.addEventListener("change", showTemplate);
 
@@ -118,8 +59,7 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   if (!secure) return;
   showError(formError, "");
-  for (const name of CHECKED) touched.add(name);
-  const all = render();
+  const all = touchAll();
   const firstError = all.find((f) => f.level === "error");
   if (firstError) {
     $(firstError.field).focus();
@@ -201,7 +141,7 @@ function clearForm() {
   const keepTemplate = templateId();
   form.reset();
   form.querySelector(`input[name="template"][value="${keepTemplate}"]`).checked = true;
-  touched.clear();
+  reset();
   showTemplate();
 }
 

@@ -4,18 +4,8 @@
 // wrong passphrase) has been checked, so that a mistake never uses it up.
 
 import { Decrypter, identityToRecipient } from "/assets/age.js";
-import { $, fromBase64, nextPaint, parseFragment, postJson, requireSecureContext, showError, wireCopy } from "/assets/common.js";
-
-// Labels and order of the fields the built-in templates carry (as in
-// src/template.rs); `secret` ones start masked.
-const FIELDS = {
-  tenant_id: { label: "Directory (tenant) ID" },
-  client_id: { label: "Application (client) ID" },
-  client_secret: { label: "Client secret value", secret: true },
-  secret_expires_on: { label: "Secret expires on" },
-  cloud: { label: "Cloud" },
-  text: { label: "Text", secret: true, multiline: true },
-};
+import { $, fromBase64, nextPaint, parseFragment, postJson, requireSecureContext, showError } from "/assets/common.js";
+import { renderPayload } from "/assets/payload-view.js";
 
 const section = $("reveal");
 const form = $("reveal-form");
@@ -117,77 +107,14 @@ function forgetKey() {
   history.replaceState(null, "", location.pathname + location.search);
 }
 
+function showPayload(payload) {
+  renderPayload($("fields"), payload);
+  section.hidden = true;
+  $("revealed").hidden = false;
+  $("fields").querySelector("button.copy")?.focus();
+}
+
 function showGone() {
   section.querySelector(".lead").hidden = true;
   $("reveal-gone").hidden = false;
-}
-
-function showPayload(payload) {
-  const fields = payload && typeof payload.fields === "object" && payload.fields ? payload.fields : {};
-  const known = Object.keys(FIELDS).filter((name) => name in fields);
-  const others = Object.keys(fields).filter((name) => !(name in FIELDS));
-  const list = $("fields");
-  list.replaceChildren();
-  for (const name of [...known, ...others]) {
-    const spec = FIELDS[name] ?? { label: name };
-    list.append(row(name, spec, String(fields[name])));
-  }
-  if (typeof payload?.note === "string" && payload.note) {
-    list.append(row("note", { label: "Note from the sender", multiline: true }, payload.note));
-  }
-  section.hidden = true;
-  $("revealed").hidden = false;
-  list.querySelector("button.copy")?.focus();
-}
-
-function row(name, spec, value) {
-  const div = document.createElement("div");
-  div.className = "field revealed-field";
-  const label = document.createElement("label");
-  label.htmlFor = `out-${name}`;
-  label.textContent = spec.label;
-
-  const multiline = spec.multiline || value.includes("\n");
-  const out = document.createElement(multiline ? "textarea" : "input");
-  out.id = `out-${name}`;
-  out.readOnly = true;
-  out.spellcheck = false;
-  out.autocomplete = "off";
-  out.value = value;
-  if (multiline) out.rows = Math.min(12, Math.max(3, value.split("\n").length + 1));
-  out.addEventListener("focus", () => out.select());
-
-  const actions = document.createElement("div");
-  actions.className = "copyable";
-  actions.append(out);
-  if (spec.secret) {
-    const toggle = document.createElement("button");
-    toggle.type = "button";
-    toggle.className = "toggle";
-    let masked = true;
-    const mask = () => {
-      // A password input for one line; a textarea has no such type, so it is
-      // masked with a class (text-security) instead.
-      if (multiline) out.classList.toggle("masked", masked);
-      else out.type = masked ? "password" : "text";
-      toggle.textContent = masked ? "Show" : "Hide";
-      toggle.setAttribute("aria-pressed", String(!masked));
-    };
-    toggle.addEventListener("click", () => {
-      masked = !masked;
-      mask();
-    });
-    mask();
-    actions.append(toggle);
-  }
-  const copy = document.createElement("button");
-  copy.type = "button";
-  copy.className = "copy";
-  copy.textContent = "Copy";
-  copy.setAttribute("aria-label", `Copy ${spec.label}`);
-  wireCopy(copy, () => out.value);
-  actions.append(copy);
-
-  div.append(label, actions);
-  return div;
 }

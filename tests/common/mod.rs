@@ -53,6 +53,30 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Like [`on_both_backends!`], for tests that set their app up themselves:
+/// each named `async fn(Backend)` runs once per backend.
+#[macro_export]
+macro_rules! with_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 /// The server every PostgreSQL test creates its own database in.
 pub fn postgres_admin_url() -> String {
     std::env::var("HANDOFF_TEST_POSTGRES_URL")

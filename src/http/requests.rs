@@ -1,0 +1,596 @@
+//! Requests, from the customer's and the PM's side: the customer's request
+//! page and its API (metadata, "opened", the answer), the customer's receipt
+//! (status and withdrawal), and the PM's once-only retrieval.
+//!
+//! Capabilities, as in the core: the request id lets its holder answer once;
+//! the receipt token (stored as a hash) lets the customer follow and withdraw;
+//! the retrieval id hands out the PM's copy once, and the key to open it
+//! stays in the PM's link fragment.
+
+use askama::Template;
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::api::decode_upload;
+use super::client_ip::ClientAddr;
+use super::error::{ApiError, ApiJson};
+use super::pages::{Frame, NotFoundPage, render};
+use crate::audit::{Actor, Kind, NewEvent};
+use crate::clock::rfc3339;
+use crate::id::Id;
+use crate::store::{Answer, AnswerRefused, Request, RequestState, Withdrawal};
+
+/// Routes without rate limits; `answer` and `retrieve` are added, limited, in
+/// `http::router`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/requests/{id}", get(request_meta))
+        .route("/api/v1/requests/{id}/opened", post(opened))
+        .route("/api/v1/request-status/{token}", get(status))
+        .route("/api/v1/request-status/{token}/withdraw", post(withdraw))
+        .route("/r/{id}", get(request_page))
+        .route("/rs/{token}", get(status_page))
+        .route("/rs/{token}/withdraw", post(withdraw_form))
+        .route("/p/{id}", get(retrieval_page))
+}
+
+/// The limited POSTs: answering and retrieving.
+pub fn limited_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/requests/{id}/answer", post(answer))
+        .route("/api/v1/retrievals/{id}/reveal", post(retrieve))
+}
+
+/// A readable name for a request's template.
+pub fn template_title(_state: &AppState, id: &str) -> String {
+    crate::template::find(id).map_or_else(|| id.to_owned(), |t| t.title.to_owned())
+}
+
+fn unknown_request() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "There is no such request. Check that the whole link was copied.",
+    )
+}
+
+/// What the customer's page and client need to answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RequestMeta {
+    pub id: String,
+    pub customer: String,
+    pub template: String,
+    pub note: String,
+    pub expires_at: String,
+    /// `open`, `answered`, `expired` or `cancelled`: whether it can be answered.
+    pub state: String,
+    /// The recipient of the PM's copy.
+    pub recipient: String,
+    /// The recipients of the sealed copy (the SOC's collector); empty if the
+    /// server has none, and then no sealed copy is sent.
+    pub soc_recipients: Vec<String>,
+}
+
+/// The customer-facing state: the SOC's later steps are not the customer's
+/// business here (the receipt shows them), only whether answering is possible.
+fn customer_state(r: &Request, now: i64) -> &'static str {
+    match r.state(now) {
+        RequestState::Open => "open",
+        RequestState::Cancelled => "cancelled",
+        RequestState::Expired => "expired",
+        RequestState::Withdrawn => "withdrawn",
+        _ => "answered",
+    }
+}
+
+async fn request_meta(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RequestMeta>, ApiError> {
+    let r = find_request(&state, &id)
+        .await?
+        .ok_or_else(unknown_request)?;
+    let now = state.clock.now();
+    Ok(Json(RequestMeta {
+        state: customer_state(&r, now).to_owned(),
+        id: r.id,
+        customer: r.customer,
+        template: r.template,
+        note: r.note,
+        expires_at: rfc3339(r.expires_at),
+        recipient: r.recipient,
+        soc_recipients: state.settings.soc_recipients.clone(),
+    }))
+}
+
+async fn find_request(state: &AppState, id: &str) -> Result<Option<Request>, ApiError> {
+    match Id::parse(id) {
+        Some(id) => Ok(state.store.request(id.as_str()).await?),
+        None => Ok(None),
+    }
+}
+
+/// The customer's browser says it has the page open (sent by script, so link
+/// scanners that only fetch do not count). Recorded once.
+async fn opened(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let r = find_request(&state, &id)
+        .await?
+        .ok_or_else(unknown_request)?;
+    let event = NewEvent::new(Kind::RequestOpened, Actor::Anonymous)
+        .request(&r.id)
+        .from_addr(Some(addr));
+    state
+        .store
+        .mark_opened(&r.id, state.clock.now(), &event)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBody {
+    /// Base64 age file to the request's recipient (the PM's copy).
+    pub pm_ciphertext: String,
+    /// Base64 age file to the SOC's recipients; required exactly when the
+    /// server has SOC recipients.
+    #[serde(default)]
+    pub sealed_ciphertext: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Answered {
+    /// The customer's receipt page: later steps, and withdrawal.
+    pub status_url: String,
+}
+
+async fn answer(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AnswerBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let settings = &state.settings;
+    let r = find_request(&state, &id)
+        .await?
+        .ok_or_else(unknown_request)?;
+    let pm = decode_upload(&body.pm_ciphertext, settings.max_secret_bytes)?;
+    if pm.recipients() != 1 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_recipients",
+            "The PM's copy must be encrypted to the request's one recipient only.",
+        ));
+    }
+    let sealed = match (&body.sealed_ciphertext, settings.soc_recipients.len()) {
+        (None, 0) => None,
+        (Some(_), 0) => {
+            return Err(ApiError::bad_request(
+                "This server has no SOC recipients, so send no sealed_ciphertext.",
+            ));
+        }
+        (None, _) => {
+            return Err(ApiError::bad_request(
+                "sealed_ciphertext is missing: this server expects a copy sealed to its SOC recipients.",
+            ));
+        }
+        (Some(b64), expected) => {
+            let file = decode_upload(b64, settings.max_secret_bytes)?;
+            if file.recipients() != expected {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "wrong_recipients",
+                    format!(
+                        "The sealed copy must be encrypted to the server's {expected} SOC recipient(s); \
+                         reload the page to get the current list."
+                    ),
+                ));
+            }
+            Some(file)
+        }
+    };
+    let now = state.clock.now();
+    let status_token = Id::random();
+    let event = NewEvent::new(Kind::RequestAnswered, Actor::Anonymous)
+        .request(&r.id)
+        .from_addr(Some(addr))
+        .detail(serde_json::json!({
+            "customer": r.customer,
+            "template": r.template,
+            "sealed_copy": sealed.is_some(),
+        }));
+    let outcome = state
+        .store
+        .answer_request(
+            &r.id,
+            now,
+            &Answer {
+                pm_copy: pm.as_bytes(),
+                sealed_copy: sealed.as_ref().map(|f| f.as_bytes()),
+                status_hash: status_token.digest(),
+                copies_expire_at: now + settings.expiry.max_seconds(),
+            },
+            &event,
+        )
+        .await?;
+    match outcome {
+        Ok(()) => {
+            tracing::info!(template = %r.template, sealed = sealed.is_some(), "request answered");
+            Ok((
+                StatusCode::CREATED,
+                Json(Answered {
+                    status_url: format!("{}/rs/{status_token}", settings.public_url),
+                }),
+            ))
+        }
+        Err(AnswerRefused::Unknown) => Err(unknown_request()),
+        Err(AnswerRefused::AlreadyAnswered) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_answered",
+            "This request has already been answered; it can be answered only once. \
+             If that was not you, tell the SOC at once.",
+        )),
+        Err(AnswerRefused::Cancelled) => Err(ApiError::new(
+            StatusCode::GONE,
+            "cancelled",
+            "The SOC has cancelled this request; ask them for a new one.",
+        )),
+        Err(AnswerRefused::Expired) => Err(ApiError::new(
+            StatusCode::GONE,
+            "expired",
+            "This request has expired; ask the SOC for a new one.",
+        )),
+    }
+}
+
+/// The customer's receipt: each later step.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RequestStatus {
+    pub customer: String,
+    pub template: String,
+    /// `answered`, `retrieved`, `imported`, `verified`, `failed`, `withdrawn`,
+    /// `cancelled` (or `expired`, if the copies lapsed untouched).
+    pub state: String,
+    pub answered_at: Option<String>,
+    pub retrieved_at: Option<String>,
+    pub imported_at: Option<String>,
+    pub verified_at: Option<String>,
+    pub verify_ok: Option<bool>,
+    pub withdrawn_at: Option<String>,
+    /// Whether the answer can still be withdrawn.
+    pub can_withdraw: bool,
+}
+
+impl RequestStatus {
+    fn new(r: Request, now: i64) -> RequestStatus {
+        let can_withdraw = can_withdraw(&r);
+        RequestStatus {
+            state: r.state(now).as_str().to_owned(),
+            customer: r.customer,
+            template: r.template,
+            answered_at: r.answered_at.map(rfc3339),
+            retrieved_at: r.retrieved_at.map(rfc3339),
+            imported_at: r.imported_at.map(rfc3339),
+            verified_at: r.verified_at.map(rfc3339),
+            verify_ok: r.verify_ok,
+            withdrawn_at: r.withdrawn_at.map(rfc3339),
+            can_withdraw,
+        }
+    }
+}
+
+fn can_withdraw(r: &Request) -> bool {
+    r.answered_at.is_some()
+        && r.retrieved_at.is_none()
+        && r.imported_at.is_none()
+        && r.withdrawn_at.is_none()
+        && r.cancelled_at.is_none()
+}
+
+fn unknown_receipt() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "There is no such receipt link. Check that the whole link was copied.",
+    )
+}
+
+async fn find_by_status(state: &AppState, token: &str) -> Result<Option<(Id, Request)>, ApiError> {
+    let Some(token) = Id::parse(token) else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .request_by_status(&token)
+        .await?
+        .map(|r| (token, r)))
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<RequestStatus>, ApiError> {
+    let (_, r) = find_by_status(&state, &token)
+        .await?
+        .ok_or_else(unknown_receipt)?;
+    Ok(Json(RequestStatus::new(r, state.clock.now())))
+}
+
+/// Withdraws for the API and the form alike; `Ok(false)` if it is too late.
+async fn do_withdraw(state: &AppState, token: &str, addr: String) -> Result<bool, ApiError> {
+    let token = Id::parse(token).ok_or_else(unknown_receipt)?;
+    let event = NewEvent::new(Kind::RequestWithdrawn, Actor::Anonymous).from_addr(Some(addr));
+    match state
+        .store
+        .withdraw(&token, state.clock.now(), event)
+        .await?
+    {
+        Withdrawal::Done => {
+            tracing::info!("request answer withdrawn by the customer");
+            Ok(true)
+        }
+        Withdrawal::TooLate => Ok(false),
+        Withdrawal::Unknown => Err(unknown_receipt()),
+    }
+}
+
+async fn withdraw(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Path(token): Path<String>,
+) -> Result<Json<RequestStatus>, ApiError> {
+    if !do_withdraw(&state, &token, addr).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_late",
+            "The SOC has already retrieved or imported these credentials, so they cannot be \
+             withdrawn. If they must not be used, rotate the secret in Entra ID and tell the SOC.",
+        ));
+    }
+    status(State(state), Path(token)).await
+}
+
+async fn withdraw_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientAddr(addr): ClientAddr,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    match do_withdraw(&state, &token, addr).await {
+        // Too late or done: the receipt page says which.
+        Ok(_) => Ok(Redirect::to(&format!("/rs/{token}")).into_response()),
+        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(render(
+            StatusCode::NOT_FOUND,
+            NotFoundPage {
+                frame: Frame::new(&state, &headers),
+            },
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Retrieved {
+    pub ciphertext: String,
+    pub customer: String,
+    pub template: String,
+}
+
+fn retrieval_gone() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Nothing to retrieve: the answer was already retrieved, withdrawn, cancelled or has \
+         expired, the request is not answered yet, or the link is wrong.",
+    )
+}
+
+/// The PM's copy, exactly once.
+async fn retrieve(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<String>,
+) -> Result<Json<Retrieved>, ApiError> {
+    let id = Id::parse(&id).ok_or_else(retrieval_gone)?;
+    let event = NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous).from_addr(Some(addr));
+    let now = state.clock.now();
+    let bytes = state
+        .store
+        .retrieve(&id, now, event)
+        .await?
+        .ok_or_else(retrieval_gone)?;
+    let r = state
+        .store
+        .request_by_retrieval(&id)
+        .await?
+        .ok_or_else(retrieval_gone)?;
+    tracing::info!(template = %r.template, "request answer retrieved");
+    Ok(Json(Retrieved {
+        ciphertext: STANDARD.encode(bytes),
+        customer: r.customer,
+        template: r.template,
+    }))
+}
+
+// ---- pages ----
+
+#[derive(Template)]
+#[template(path = "request.html")]
+struct RequestPage {
+    frame: Frame,
+    id: String,
+    customer: String,
+    template_id: String,
+    template_title: String,
+    note: String,
+    expires_at: String,
+    recipient: String,
+    soc_recipients: String,
+    max_secret_bytes: usize,
+}
+
+#[derive(Template)]
+#[template(path = "request_closed.html")]
+struct RequestClosedPage {
+    frame: Frame,
+    customer: String,
+    template_title: String,
+    /// `answered`, `expired`, `cancelled` or `withdrawn`.
+    state: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "request_status.html")]
+struct RequestStatusPage {
+    frame: Frame,
+    token: String,
+    customer: String,
+    template_title: String,
+    state: &'static str,
+    steps: Vec<(&'static str, String)>,
+    can_withdraw: bool,
+    verify_ok: Option<bool>,
+}
+
+#[derive(Template)]
+#[template(path = "retrieval.html")]
+struct RetrievalPage {
+    frame: Frame,
+    id: String,
+    customer: String,
+    template_title: String,
+    /// `waiting` (not answered yet), `ready`, or `gone`.
+    state: &'static str,
+}
+
+async fn request_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let frame = Frame::new(&state, &headers);
+    let Some(r) = find_request(&state, &id).await? else {
+        return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
+    };
+    let now = state.clock.now();
+    let title = template_title(&state, &r.template);
+    let closed = customer_state(&r, now);
+    if closed != "open" {
+        let status = if closed == "answered" {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::GONE
+        };
+        return Ok(render(
+            status,
+            RequestClosedPage {
+                frame,
+                customer: r.customer,
+                template_title: title,
+                state: closed,
+            },
+        ));
+    }
+    Ok(render(
+        StatusCode::OK,
+        RequestPage {
+            frame,
+            id: r.id,
+            customer: r.customer,
+            template_id: r.template,
+            template_title: title,
+            note: r.note,
+            expires_at: rfc3339(r.expires_at),
+            recipient: r.recipient,
+            soc_recipients: state.settings.soc_recipients.join(","),
+            max_secret_bytes: state.settings.max_secret_bytes,
+        },
+    ))
+}
+
+async fn status_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let frame = Frame::new(&state, &headers);
+    let Some((token, r)) = find_by_status(&state, &token).await? else {
+        return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
+    };
+    let now = state.clock.now();
+    let mut steps = Vec::new();
+    let mut step = |label: &'static str, at: Option<i64>| {
+        if let Some(at) = at {
+            steps.push((label, rfc3339(at)));
+        }
+    };
+    step("Answered (encrypted in your browser)", r.answered_at);
+    step("Retrieved by the SOC's project manager", r.retrieved_at);
+    step("Imported into the SOC's log collector", r.imported_at);
+    step("Checked against Entra ID", r.verified_at);
+    step("Withdrawn by you", r.withdrawn_at);
+    step("Cancelled by the SOC", r.cancelled_at);
+    Ok(render(
+        StatusCode::OK,
+        RequestStatusPage {
+            frame,
+            token: token.to_string(),
+            template_title: template_title(&state, &r.template),
+            state: r.state(now).as_str(),
+            can_withdraw: can_withdraw(&r),
+            verify_ok: r.verify_ok,
+            customer: r.customer,
+            steps,
+        },
+    ))
+}
+
+/// The PM's interstitial: consumes nothing (scanner-safe); the script posts
+/// the reveal once the key in the fragment has been checked.
+async fn retrieval_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let frame = Frame::new(&state, &headers);
+    let found = match Id::parse(&id) {
+        Some(id) => state.store.request_by_retrieval(&id).await?,
+        None => None,
+    };
+    let Some(r) = found else {
+        return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
+    };
+    let now = state.clock.now();
+    let page_state = if r.answered_at.is_none() && r.state(now) == RequestState::Open {
+        "waiting"
+    } else if state.store.has_copy(&r.id, "pm", now).await? {
+        "ready"
+    } else {
+        "gone"
+    };
+    Ok(render(
+        if page_state == "gone" {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::OK
+        },
+        RetrievalPage {
+            frame,
+            id,
+            template_title: template_title(&state, &r.template),
+            customer: r.customer,
+            state: page_state,
+        },
+    ))
+}

@@ -1,0 +1,86 @@
+// Live findings under form fields, shared by the create page and the
+// customer's request page. A finding shows for a field once it has been left
+// (or on submit), and then follows every keystroke; shouting "required"
+// while someone types is noise. Pasting the JSON of `az ad app credential
+// reset` into any of its three fields fills all three.
+
+import { fieldsFromAzOutput } from "/assets/credential.js";
+import { $ } from "/assets/common.js";
+
+export const ENTRA_FIELDS = ["tenant_id", "client_id", "client_secret", "secret_expires_on", "cloud"];
+const AZ_FIELDS = ["tenant_id", "client_id", "client_secret"];
+
+/** The local date: the admin compares the expiry with their own calendar. */
+export function today() {
+  const d = new Date();
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/**
+ * Wires findings for `inputs` (element ids). `findings(touched)` returns
+ * `[{field, level, message}]` for the whole form; each shows in the element
+ * `<field>-finding`. `outputOf` maps an input to the field whose finding it
+ * shares (a confirmation box and its passphrase). Returns `{render, touchAll,
+ * reset}`; `render` returns every finding.
+ */
+export function wireFindings({ inputs, findings, outputOf = (name) => name }) {
+  const touched = new Set();
+  const outputs = [...new Set(inputs.map(outputOf))];
+  const shown = (field) => inputs.some((name) => outputOf(name) === field && touched.has(name));
+
+  function render() {
+    const all = findings(touched);
+    for (const field of outputs) {
+      const f = all.find((x) => x.field === field);
+      const visible = f && shown(field);
+      const out = $(`${field}-finding`);
+      out.textContent = visible ? f.message : "";
+      out.className = `finding${visible ? ` ${f.level}` : ""}`;
+      for (const name of inputs.filter((n) => outputOf(n) === field)) {
+        if (visible && f.level === "error") $(name).setAttribute("aria-invalid", "true");
+        else $(name).removeAttribute("aria-invalid");
+      }
+    }
+    return all;
+  }
+
+  function fillFromAz(text) {
+    const az = fieldsFromAzOutput(text);
+    if (!az) return false;
+    for (const name of AZ_FIELDS) {
+      $(name).value = az[name];
+      touched.add(name);
+    }
+    render();
+    $("secret_expires_on").focus();
+    return true;
+  }
+
+  for (const name of inputs) {
+    const input = $(name);
+    input.setAttribute("aria-describedby", `${outputOf(name)}-finding`);
+    for (const type of ["blur", "change"]) {
+      input.addEventListener(type, () => {
+        touched.add(name);
+        render();
+      });
+    }
+    input.addEventListener("input", () => {
+      if (AZ_FIELDS.includes(name) && fillFromAz(input.value)) return;
+      render();
+    });
+  }
+
+  return {
+    render,
+    touchAll() {
+      for (const name of inputs) touched.add(name);
+      return render();
+    },
+    reset() {
+      touched.clear();
+      render();
+    },
+  };
+}
