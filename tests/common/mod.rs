@@ -56,6 +56,7 @@ macro_rules! on_both_backends {
 /// Like [`on_both_backends!`], for tests that set their app up themselves:
 /// each named `async fn(Backend)` runs once per backend.
 #[macro_export]
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! with_each_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
