@@ -601,6 +601,12 @@ async fn openapi_documents_every_api_route() {
         "/api/v1/secrets/{id}/reveal",
         "/api/v1/status/{token}",
         "/api/v1/status/{token}/destroy",
+        "/api/v1/requests/{id}",
+        "/api/v1/requests/{id}/opened",
+        "/api/v1/requests/{id}/answer",
+        "/api/v1/request-status/{token}",
+        "/api/v1/request-status/{token}/withdraw",
+        "/api/v1/retrievals/{id}/reveal",
         "/healthz",
         "/api/openapi.json",
     ] {
