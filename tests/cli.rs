@@ -181,3 +181,86 @@ async fn serve_refuses_a_wrong_configuration_with_a_sentence() {
         assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
     }
 }
+
+#[tokio::test]
+async fn keygen_writes_a_private_identity_and_prints_its_recipient() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("soc.key");
+    let p = path.to_str().unwrap();
+    let out = handoff(&["keygen", "--output", p], "", None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recipient = text(&out.stdout).trim().to_owned();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // The file is what `age -i` reads, and its key matches the printed recipient.
+    let file = std::fs::read_to_string(&path).unwrap();
+    let identities = age::IdentityFile::from_buffer(file.as_bytes()).unwrap();
+    assert_eq!(identities.into_identities().unwrap().len(), 1);
+    assert!(file.contains(&format!("# public key: {recipient}")));
+    let key_line = file
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap();
+    let identity: age::x25519::Identity = key_line.parse().unwrap();
+    assert_eq!(identity.to_public().to_string(), recipient);
+    // Never overwritten.
+    let again = handoff(&["keygen", "--output", p], "", None).await;
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("must not exist"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), file);
+}
+
+#[tokio::test]
+async fn audit_verify_and_export_read_the_trail() {
+    use handoff::audit::{Actor, Kind, NewEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("h.db").display());
+    let store = handoff::store::Store::connect(&url).await.unwrap();
+    for i in 0..3 {
+        let e = NewEvent::new(Kind::RequestOpened, Actor::Anonymous).request(&format!("r{i}"));
+        store.append_event(&e, common::T0 + i).await.unwrap();
+    }
+    let out = handoff(&["audit", "verify", "--database-url", &url], "", None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("3 events"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = handoff(&["audit", "export", "--database-url", &url], "", None).await;
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["seq"], 2);
+    assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+    assert_eq!(lines[2]["kind"], "request.opened");
+
+    if let handoff::store::Store::Sqlite(p) = &store {
+        sqlx::query("DROP TRIGGER events_no_update")
+            .execute(p)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE events SET actor = 'staff:mallory' WHERE seq = 2")
+            .execute(p)
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    let out = handoff(&["audit", "verify", "--database-url", &url], "", None).await;
+    assert!(!out.status.success(), "a tampered trail fails verification");
+    assert!(
+        text(&out.stderr).contains("event 2"),
+        "{}",
+        text(&out.stderr)
+    );
+}
