@@ -839,3 +839,94 @@ fn browser_refuses_oversized_secret_before_upload() {
     );
     assert!(!server.log().contains("secret created"));
 }
+
+/// The sealed copy of the only answered request, read from the database file.
+fn sealed_copy_on_disk(server: &Server) -> Vec<u8> {
+    let url = format!("sqlite://{}", server.db_path().display());
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let store = handoff::store::Store::connect(&url).await.expect("open the database");
+        let handoff::store::Store::Sqlite(pool) = &store else {
+            unreachable!("the browser tests run on SQLite")
+        };
+        let copy: Vec<u8> =
+            sqlx::query_scalar("SELECT ciphertext FROM request_copies WHERE kind = 'sealed'")
+                .fetch_one(pool)
+                .await
+                .expect("one sealed copy");
+        store.close().await;
+        copy
+    })
+}
+
+#[test]
+fn browser_request_round_trip_staff_customer_pm() {
+    let soc = age::x25519::Identity::generate();
+    let soc_recipient = soc.to_public().to_string();
+    let server = Server::start_with(&["--soc-recipients", &soc_recipient]);
+    let db = format!("sqlite://{}", server.db_path().display());
+    let password = format!("pw-{}", random_hex(12));
+    handoff_ok(
+        &["user", "add", "pm", "--database-url", &db],
+        "",
+        &[("HANDOFF_PASSWORD", &password)],
+    );
+
+    let (tenant, client, secret) = (random_guid(), random_guid(), random_client_secret());
+    let expires = in_six_months();
+    let fields = json!({
+        "tenant_id": tenant, "client_id": client, "client_secret": secret,
+        "secret_expires_on": expires, "cloud": "commercial",
+    });
+    let customer = format!("Contoso {}", random_hex(3));
+    let out = node(
+        "request-flow.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_STAFF", "pm"),
+            ("HANDOFF_STAFF_PASSWORD", &password),
+            ("HANDOFF_CUSTOMER", &customer),
+            ("HANDOFF_TEMPLATE", "o365-management"),
+            ("HANDOFF_FIELDS", &fields.to_string()),
+            ("HANDOFF_SECRET_ID", &random_guid()),
+        ],
+    );
+    assert_eq!(out["refused_first"], true);
+    assert_eq!(out["dashboard_state"], "answered");
+    // The PM got exactly what the customer typed.
+    assert_eq!(out["revealed"], fields);
+    assert!(
+        s(&out, "second_try").contains("nothing to retrieve"),
+        "{}",
+        s(&out, "second_try")
+    );
+    let retrieval = s(&out, "retrieval_link");
+    let (url, identity) = retrieval.split_once('#').expect("a key in the PM's link");
+    let retrieval_id = url.rsplit('/').next().expect("an id");
+    let (status, _) = server.request("POST", &format!("/api/v1/retrievals/{retrieval_id}/reveal"), None);
+    assert_eq!(status, 404, "a second retrieval through the API finds nothing");
+
+    // The sealed copy, untouched by the retrieval, opens with the SOC's identity.
+    let sealed = sealed_copy_on_disk(&server);
+    let decryptor = age::Decryptor::new(&sealed[..]).expect("an age file");
+    let mut reader = decryptor
+        .decrypt(std::iter::once(&soc as &dyn age::Identity))
+        .expect("the SOC identity opens the sealed copy");
+    let mut plain = String::new();
+    reader.read_to_string(&mut plain).expect("UTF-8");
+    let payload: Value = serde_json::from_str(&plain).expect("a JSON payload");
+    assert_eq!(payload["v"], 1);
+    assert_eq!(payload["template"], "o365-management");
+    assert_eq!(payload["fields"], fields);
+
+    // Nothing secret reached the server's files, and the trail holds.
+    server.assert_nothing_on_disk(&[
+        ("client secret", secret.as_str()),
+        ("tenant ID", tenant.as_str()),
+        ("client ID", client.as_str()),
+        ("request identity", identity),
+        ("staff password", password.as_str()),
+    ]);
+    let verified = handoff_ok(&["audit", "verify", "--database-url", &db], "", &[]);
+    assert!(verified.starts_with("ok:"), "{verified}");
+}

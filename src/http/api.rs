@@ -252,15 +252,22 @@ async fn destroy(
 ) -> Result<Json<Status>, ApiError> {
     let token = Id::parse(&token).ok_or_else(unknown_status)?;
     let now = state.clock.now();
-    if state.store.destroy(&token, now).await? {
-        tracing::info!("secret destroyed by its creator");
-    }
+    destroy_for_creator(&state, &token).await?;
     let receipt = state
         .store
         .receipt(&token)
         .await?
         .ok_or_else(unknown_status)?;
     Ok(Json(Status::new(receipt, now)))
+}
+
+/// Destroys an unread secret for the holder of its status token (the API
+/// and the status page's form both come here).
+pub async fn destroy_for_creator(state: &AppState, token: &Id) -> Result<(), ApiError> {
+    if state.store.destroy(token, state.clock.now()).await? {
+        tracing::info!("secret destroyed by its creator");
+    }
+    Ok(())
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -203,9 +203,7 @@ async fn destroy(
     let Some(t) = Id::parse(&token) else {
         return Ok(not_found_page());
     };
-    if state.store.destroy(&t, state.clock.now()).await? {
-        tracing::info!("secret destroyed by its creator");
-    }
+    super::api::destroy_for_creator(&state, &t).await?;
     Ok(Redirect::to(&format!("/status/{t}")).into_response())
 }
 

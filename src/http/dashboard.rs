@@ -1,0 +1,437 @@
+//! The staff side of requests: the dashboard, creating a request (the
+//! browser makes its age identity; only the recipient reaches us), a
+//! request's page with its trail, cancelling and re-issuing.
+//!
+//! Every route here needs a signed-in [`Staff`] session; every change checks
+//! the session's CSRF token (a form field, or the `X-CSRF-Token` header for
+//! the JSON create call).
+
+use askama::Template;
+use axum::Form;
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::client_ip::ClientAddr;
+use super::error::{ApiError, ApiJson};
+use super::pages::{Frame, NotFoundPage, render};
+use super::requests::template_title;
+use super::staff::Staff;
+use crate::audit::{Actor, Kind, NewEvent};
+use crate::clock::rfc3339;
+use crate::id::Id;
+use crate::store::{NewRequest, Request};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff", get(dashboard))
+        .route("/staff/requests/new", get(new_request_page))
+        .route("/staff/requests/{id}", get(request_page))
+        .route("/staff/requests/{id}/cancel", post(cancel))
+        .route("/api/v1/requests", post(create_request))
+}
+
+/// Longest customer label and note we keep.
+const MAX_CUSTOMER: usize = 100;
+const MAX_NOTE: usize = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    pub customer: String,
+    pub template: String,
+    pub expires_in: i64,
+    #[serde(default)]
+    pub note: String,
+    /// The X25519 recipient of the PM's copy; its identity stays in the
+    /// staff member's browser and the PM's link.
+    pub recipient: String,
+    #[serde(default)]
+    pub reissued_from: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreatedRequest {
+    pub id: String,
+    /// The customer's link.
+    pub url: String,
+    /// The PM's link, without its key: the client appends `#` and the identity.
+    pub retrieval_url: String,
+    pub expires_at: String,
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+/// A label fit to show on pages and in notifications: trimmed, no control
+/// characters, not empty, not too long.
+fn clean_text(text: &str, max: usize, what: &str, required: bool) -> Result<String, ApiError> {
+    let text = text.trim();
+    if required && text.is_empty() {
+        return Err(invalid("invalid_field", format!("The {what} is required.")));
+    }
+    if text.chars().count() > max {
+        return Err(invalid(
+            "invalid_field",
+            format!("The {what} is longer than {max} characters."),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(invalid(
+            "invalid_field",
+            format!("The {what} contains control characters (such as line breaks)."),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+async fn create_request(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(req): ApiJson<CreateRequest>,
+) -> Result<impl IntoResponse, Response> {
+    let submitted = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    staff.check_csrf(submitted).map_err(IntoResponse::into_response)?;
+    create(&state, &staff, addr, req)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+async fn create(
+    state: &AppState,
+    staff: &Staff,
+    addr: String,
+    req: CreateRequest,
+) -> Result<impl IntoResponse + use<>, ApiError> {
+    let settings = &state.settings;
+    let customer = clean_text(&req.customer, MAX_CUSTOMER, "customer label", true)?;
+    let note = clean_text(&req.note, MAX_NOTE, "note", false)?;
+    if !state.integrations.contains(&req.template) {
+        return Err(invalid(
+            "unknown_template",
+            format!("There is no integration template {:?}.", req.template),
+        ));
+    }
+    let lifetime = settings
+        .expiry
+        .check(req.expires_in)
+        .map_err(|e| invalid("invalid_expiry", e.to_string()))?;
+    let recipient = req.recipient.trim();
+    if recipient.parse::<age::x25519::Recipient>().is_err() {
+        return Err(invalid(
+            "invalid_recipient",
+            "The recipient is not an X25519 age recipient (age1...).",
+        ));
+    }
+    let reissued_from = match req.reissued_from.as_deref() {
+        None | Some("") => None,
+        Some(id) => {
+            let known = match Id::parse(id) {
+                Some(id) => state.store.request(id.as_str()).await?.is_some(),
+                None => false,
+            };
+            if !known {
+                return Err(invalid(
+                    "unknown_request",
+                    "The request to re-issue does not exist.",
+                ));
+            }
+            Some(id.to_owned())
+        }
+    };
+
+    let id = Id::random();
+    let retrieval_id = Id::random();
+    let now = state.clock.now();
+    let expires_at = now + lifetime;
+    let event = NewEvent::new(Kind::RequestCreated, Actor::Staff(staff.name.clone()))
+        .request(id.as_str())
+        .from_addr(Some(addr))
+        .detail(serde_json::json!({
+            "customer": customer,
+            "template": req.template,
+            "expires_at": expires_at,
+            "reissued_from": reissued_from,
+        }));
+    state
+        .store
+        .create_request(
+            &NewRequest {
+                id: &id,
+                retrieval_id: &retrieval_id,
+                customer: &customer,
+                template: &req.template,
+                note: &note,
+                recipient,
+                created_by: &staff.name,
+                created_at: now,
+                expires_at,
+                reissued_from: reissued_from.as_deref(),
+            },
+            &event,
+        )
+        .await?;
+    tracing::info!(template = %req.template, "request created");
+    let body = CreatedRequest {
+        url: format!("{}/r/{id}", settings.public_url),
+        retrieval_url: format!("{}/p/{retrieval_id}", settings.public_url),
+        expires_at: rfc3339(expires_at),
+        id: id.to_string(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/staff/requests/{id}"))],
+        Json(body),
+    ))
+}
+
+/// One row of the dashboard.
+struct Row {
+    id: String,
+    customer: String,
+    template_title: String,
+    state: &'static str,
+    created_at: String,
+    created_by: String,
+    /// The latest step's time.
+    updated_at: String,
+}
+
+fn latest_step(r: &Request) -> i64 {
+    [
+        Some(r.created_at),
+        r.opened_at,
+        r.answered_at,
+        r.retrieved_at,
+        r.imported_at,
+        r.verified_at,
+        r.withdrawn_at,
+        r.cancelled_at,
+        r.expired_at,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(r.created_at)
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    frame: Frame,
+    staff: String,
+    csrf: String,
+    rows: Vec<Row>,
+    sealed: bool,
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let rows = state
+        .store
+        .list_requests(500)
+        .await?
+        .into_iter()
+        .map(|r| Row {
+            state: r.state(now).as_str(),
+            template_title: template_title(&state, &r.template),
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(latest_step(&r)),
+            id: r.id,
+            customer: r.customer,
+            created_by: r.created_by,
+        })
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        DashboardPage {
+            frame: Frame::new(&state, &headers),
+            staff: staff.name,
+            csrf: staff.csrf,
+            rows,
+            sealed: !state.settings.soc_recipients.is_empty(),
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct NewQuery {
+    reissue: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "request_new.html")]
+struct NewRequestPage {
+    frame: Frame,
+    staff: String,
+    csrf: String,
+    /// `(id, title)` of every integration template.
+    templates: Vec<(String, String)>,
+    choices: Vec<(i64, String)>,
+    default_choice: i64,
+    customer: String,
+    template: String,
+    reissued_from: String,
+}
+
+async fn new_request_page(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    Query(q): Query<NewQuery>,
+) -> Result<Response, ApiError> {
+    let from = match q.reissue.as_deref().and_then(Id::parse) {
+        Some(id) => state.store.request(id.as_str()).await?,
+        None => None,
+    };
+    let policy = state.settings.expiry;
+    Ok(render(
+        StatusCode::OK,
+        NewRequestPage {
+            frame: Frame::new(&state, &headers),
+            staff: staff.name,
+            csrf: staff.csrf,
+            templates: state.integrations.choices(),
+            choices: policy.choices(),
+            default_choice: policy.default_choice(),
+            customer: from.as_ref().map(|r| r.customer.clone()).unwrap_or_default(),
+            template: from.as_ref().map(|r| r.template.clone()).unwrap_or_default(),
+            reissued_from: from.map(|r| r.id).unwrap_or_default(),
+        },
+    ))
+}
+
+/// An event as the request's page lists it.
+struct EventRow {
+    at: String,
+    kind: String,
+    actor: String,
+    client_addr: String,
+}
+
+#[derive(Template)]
+#[template(path = "request_detail.html")]
+struct RequestDetailPage {
+    frame: Frame,
+    staff: String,
+    csrf: String,
+    id: String,
+    customer: String,
+    template_id: String,
+    template_title: String,
+    note: String,
+    state: &'static str,
+    customer_url: String,
+    facts: Vec<(&'static str, String)>,
+    events: Vec<EventRow>,
+    can_cancel: bool,
+    verify_detail: String,
+}
+
+async fn request_page(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let frame = Frame::new(&state, &headers);
+    let found = match Id::parse(&id) {
+        Some(id) => state.store.request(id.as_str()).await?,
+        None => None,
+    };
+    let Some(r) = found else {
+        return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
+    };
+    let now = state.clock.now();
+    let mut facts = vec![("Created", format!("{} by {}", rfc3339(r.created_at), r.created_by))];
+    let mut fact = |label: &'static str, at: Option<i64>| {
+        if let Some(at) = at {
+            facts.push((label, rfc3339(at)));
+        }
+    };
+    fact("Expires", Some(r.expires_at));
+    fact("Opened by the customer", r.opened_at);
+    fact("Answered", r.answered_at);
+    fact("Copies expire", r.copies_expire_at);
+    fact("Retrieved by the PM", r.retrieved_at);
+    fact("Imported by the collector", r.imported_at);
+    fact("Verified", r.verified_at);
+    fact("Withdrawn by the customer", r.withdrawn_at);
+    fact("Cancelled", r.cancelled_at);
+    fact("Expired unanswered", r.expired_at);
+    let events = state
+        .store
+        .request_events(&r.id)
+        .await?
+        .into_iter()
+        .map(|e| EventRow {
+            at: rfc3339(e.at),
+            kind: e.kind,
+            actor: e.actor,
+            client_addr: e.client_addr.unwrap_or_default(),
+        })
+        .collect();
+    let request_state = r.state(now);
+    Ok(render(
+        StatusCode::OK,
+        RequestDetailPage {
+            frame,
+            staff: staff.name,
+            csrf: staff.csrf,
+            template_title: template_title(&state, &r.template),
+            customer_url: format!("{}/r/{}", state.settings.public_url, r.id),
+            state: request_state.as_str(),
+            can_cancel: r.cancelled_at.is_none() && r.withdrawn_at.is_none(),
+            verify_detail: r.verify_detail.unwrap_or_default(),
+            facts,
+            events,
+            id: r.id,
+            customer: r.customer,
+            template_id: r.template,
+            note: r.note,
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    staff: Staff,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, Response> {
+    staff.check_csrf(&form.csrf).map_err(IntoResponse::into_response)?;
+    let Some(id) = Id::parse(&id) else {
+        return Ok(super::pages::not_found_page());
+    };
+    let event = NewEvent::new(Kind::RequestCancelled, Actor::Staff(staff.name.clone()))
+        .request(id.as_str())
+        .from_addr(Some(addr));
+    state
+        .store
+        .cancel_request(id.as_str(), state.clock.now(), &event)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(Redirect::to(&format!("/staff/requests/{id}")).into_response())
+}

@@ -1,0 +1,75 @@
+// Staff create a request. The request's age identity is made here and never
+// sent: the server gets its recipient, and the identity goes into the PM's
+// retrieval link fragment, shown once.
+
+import { generateX25519Identity, identityToRecipient } from "/assets/age.js";
+import { $, requireSecureContext, showError, wireCopy } from "/assets/common.js";
+
+const form = $("request-form");
+const button = $("request-button");
+const formError = $("form-error");
+const secure = requireSecureContext(button, ...form.elements);
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!secure || button.disabled) return;
+  showError(formError, "");
+  const customer = $("customer").value.trim();
+  const finding = $("customer-finding");
+  if (!customer) {
+    finding.textContent = "Name the customer, so that you and the customer recognise the request.";
+    finding.className = "finding error";
+    $("customer").focus();
+    return;
+  }
+  finding.textContent = "";
+  finding.className = "finding";
+  button.disabled = true;
+  try {
+    await create(customer);
+  } catch (e) {
+    showError(formError, `Something went wrong in this browser: ${e?.message ?? e}. No request was created.`);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+async function create(customer) {
+  const identity = await generateX25519Identity();
+  const body = {
+    customer,
+    template: $("template").value,
+    expires_in: Number.parseInt($("expires_in").value, 10),
+    note: $("note").value.trim(),
+    recipient: await identityToRecipient(identity),
+  };
+  const reissued = $("reissued_from").value;
+  if (reissued) body.reissued_from = reissued;
+  let res;
+  try {
+    res = await fetch("/api/v1/requests", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": form.dataset.csrf },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    showError(formError, "The server could not be reached. No request was created.");
+    return;
+  }
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    showError(formError, data?.message ?? `The server answered ${res.status}. No request was created.`);
+    return;
+  }
+  $("customer-link").value = data.url;
+  $("retrieval-link").value = `${data.retrieval_url}#${identity}`;
+  $("request-page").href = `/staff/requests/${data.id}`;
+  form.reset();
+  $("compose").hidden = true;
+  $("result").hidden = false;
+  $("customer-link").focus();
+}
+
+wireCopy(document.querySelector('[data-copy="customer"]'), () => $("customer-link").value);
+wireCopy(document.querySelector('[data-copy="retrieval"]'), () => $("retrieval-link").value);
+for (const id of ["customer-link", "retrieval-link"]) $(id).addEventListener("focus", (e) => e.target.select());

@@ -1,0 +1,115 @@
+// The whole request round trip, in Chromium, as its three people do it:
+// staff sign in and create a request; the customer opens the link, makes the
+// classic mistake (the Secret ID in the secret field), is stopped by the form
+// with nothing sent, corrects it and answers; the PM retrieves the answer once
+// through the private link, and a second retrieval finds nothing.
+//
+// Inputs:
+//   HANDOFF_URL        server base
+//   HANDOFF_STAFF      staff user name;  HANDOFF_STAFF_PASSWORD its password
+//   HANDOFF_CUSTOMER   customer label;   HANDOFF_TEMPLATE integration id
+//   HANDOFF_FIELDS     JSON of the Entra fields the customer enters
+//   HANDOFF_SECRET_ID  a GUID typed into the secret field first
+// Output: {"customer_link", "retrieval_link", "receipt_url", "revealed": {field: value},
+//          "refused_first": bool, "dashboard_state", "second_try": "<text>"}
+
+import { check, checkClean, env, posts, run, watch } from "./lib.mjs";
+
+const base = env("HANDOFF_URL");
+const fields = JSON.parse(env("HANDOFF_FIELDS"));
+const secretId = env("HANDOFF_SECRET_ID");
+
+async function fill(page, values) {
+  for (const [name, value] of Object.entries(values)) {
+    const el = page.locator(`#${name}`);
+    if (name === "cloud") await el.selectOption(value);
+    else await el.fill(value);
+    await el.blur();
+  }
+}
+
+await run(async (browser) => {
+  // 1. Staff sign in and create the request.
+  const staffContext = await browser.newContext();
+  const staff = await staffContext.newPage();
+  const staffLog = await watch(staff);
+  await staff.goto(`${base}/staff`);
+  check(new URL(staff.url()).pathname === "/login", `an anonymous visit to /staff went to ${staff.url()}, not the login page`);
+  await staff.locator("#name").fill(env("HANDOFF_STAFF"));
+  await staff.locator("#password").fill(env("HANDOFF_STAFF_PASSWORD"));
+  await Promise.all([staff.waitForURL(`${base}/staff`), staff.locator('button[type="submit"]').first().click()]);
+  await staff.locator('a[href="/staff/requests/new"]').first().click();
+  await staff.locator("#customer").fill(env("HANDOFF_CUSTOMER"));
+  await staff.locator("#template").selectOption(env("HANDOFF_TEMPLATE"));
+  await staff.locator("#request-button").click();
+  await staff.locator("#result").waitFor({ state: "visible" });
+  const customerLink = await staff.locator("#customer-link").inputValue();
+  const retrievalLink = await staff.locator("#retrieval-link").inputValue();
+  check(retrievalLink.includes("#AGE-SECRET-KEY-1"), `the retrieval link has no key: ${retrievalLink}`);
+  const created = posts(staffLog, /^\/api\/v1\/requests$/);
+  check(created.length === 1, "the request was not created with one POST");
+  check(!created[0].body.includes("AGE-SECRET-KEY"), "the request's identity was sent to the server");
+
+  // 2. The customer, in a browser of their own.
+  const customerContext = await browser.newContext();
+  const customer = await customerContext.newPage();
+  const log = await watch(customer);
+  await customer.goto(customerLink);
+  check(await customer.locator("#guide").isVisible(), "the integration's guide is not shown to the customer");
+  await fill(customer, { ...fields, client_secret: secretId });
+  for (const box of await customer.locator('input[type="checkbox"][data-checklist]').all()) await box.check();
+  await customer.locator("#answer-button").click();
+  const finding = customer.locator("#client_secret-finding");
+  await finding.waitFor({ state: "visible", timeout: 5_000 });
+  const said = await finding.textContent();
+  check(/Secret ID/i.test(said), `the Secret-ID mistake was not explained: ${JSON.stringify(said)}`);
+  await customer.waitForTimeout(300);
+  check(posts(log, /\/answer$/).length === 0, "an answer was sent although the form showed an error");
+  const refusedFirst = true;
+
+  await fill(customer, { client_secret: fields.client_secret });
+  await customer.locator("#answer-button").click();
+  await customer.locator("#result").waitFor({ state: "visible" });
+  const receiptUrl = await customer.locator("#receipt-link").inputValue();
+  const answers = posts(log, /\/answer$/);
+  check(answers.length === 1, `expected one answer POST, saw ${answers.length}`);
+  for (const value of Object.values(fields)) {
+    if (value.length > 8) check(!answers[0].body.includes(value), "a credential went to the server in plaintext");
+  }
+  // Answered once: the link now says so.
+  await customer.goto(customerLink);
+  check(await customer.locator("#request-closed").isVisible(), "the answered request's link still shows the form");
+  checkClean(log, "customer page");
+
+  // 3. The dashboard shows the answer.
+  await staff.goto(`${base}/staff`);
+  const dashboardState = await staff.locator("tr[data-state]").first().getAttribute("data-state");
+
+  // 4. The PM retrieves once.
+  const pm = await staffContext.newPage();
+  const pmLog = await watch(pm);
+  await pm.goto(retrievalLink);
+  await pm.locator("#reveal-button").click();
+  await pm.locator("#revealed").waitFor({ state: "visible" });
+  const revealed = {};
+  for (const name of Object.keys(fields)) revealed[name] = await pm.locator(`#out-${name}`).inputValue();
+  check(!pm.url().includes("#"), "the key stayed in the address bar after retrieval");
+  checkClean(pmLog, "retrieval page");
+
+  // 5. A second retrieval finds nothing.
+  const again = await staffContext.newPage();
+  await again.goto(retrievalLink);
+  check(await again.locator("#reveal-form").isHidden(), "a second retrieval still offers the button");
+  const secondTry = await again.locator("#reveal .lead").textContent();
+  checkClean(staffLog, "staff pages");
+
+  return {
+    customer_link: customerLink,
+    retrieval_link: retrievalLink,
+    receipt_url: receiptUrl,
+    revealed,
+    refused_first: refusedFirst,
+    dashboard_state: dashboardState,
+    second_try: secondTry.trim(),
+  };
+});
