@@ -1212,11 +1212,9 @@ commercial = "https://graph.microsoft.com/.default"
 
     #[test]
     fn entra_templates_need_permissions_with_token_scopes() {
-        let no_perms = format!(
-            "id = \"x\"\ntitle = \"T\"\nsummary = \"S\"\nkind = \"entra-app\"\ntargets = [\"json\"]\nsteps = [\"s\"]\n"
-        );
+        let no_perms = "id = \"x\"\ntitle = \"T\"\nsummary = \"S\"\nkind = \"entra-app\"\ntargets = [\"json\"]\nsteps = [\"s\"]\n";
         assert!(
-            check_text(&no_perms)
+            check_text(no_perms)
                 .unwrap_err()
                 .contains("at least one permission")
         );
