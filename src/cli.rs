@@ -46,6 +46,28 @@ enum Command {
     /// The audit trail: verify its hash chain, or export it as NDJSON.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// List the integration templates, or show one's full guide (`show ID`).
+    Templates(TemplatesCmd),
+}
+
+#[derive(clap::Args)]
+struct TemplatesCmd {
+    #[command(flatten)]
+    dir: crate::integration::TemplatesArgs,
+    /// Print the registry (or the one template) as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    show: Option<TemplatesShow>,
+}
+
+#[derive(Subcommand)]
+enum TemplatesShow {
+    /// The full guide: permissions, portal steps, checklist, notes, az commands.
+    Show {
+        /// The template's id, as `handoff templates` lists it.
+        id: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -111,6 +133,7 @@ pub fn main() -> ExitCode {
             Command::Keygen(args) => keygen(&args),
             Command::Audit(AuditCommand::Verify(db)) => audit_verify(&db).await,
             Command::Audit(AuditCommand::Export(db)) => audit_export(&db).await,
+            Command::Templates(args) => templates(&args),
         }
     });
     match result {
@@ -235,6 +258,47 @@ async fn audit_export(db: &DbArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     store.close().await;
+    Ok(())
+}
+
+fn templates(args: &TemplatesCmd) -> anyhow::Result<()> {
+    use crate::integration::guide;
+    let all = args.dir.load().map_err(|e| anyhow!(e))?;
+    for notice in all.notices() {
+        eprintln!("note: {notice}");
+    }
+    match &args.show {
+        Some(TemplatesShow::Show { id }) => {
+            let Some(i) = all.get(id) else {
+                let known: Vec<&str> = all.all().iter().map(|i| i.id.as_str()).collect();
+                bail!("no template {id:?} (known: {})", known.join(", "));
+            };
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(i)?);
+            } else {
+                print!("{}", guide(&all, i));
+            }
+        }
+        None if args.json => println!("{}", serde_json::to_string_pretty(&all)?),
+        None => {
+            for i in all.all() {
+                let custom = match &i.origin {
+                    crate::integration::Origin::Builtin => "",
+                    crate::integration::Origin::Custom {
+                        replaces_builtin: true,
+                        ..
+                    } => " [custom, replaces built-in]",
+                    crate::integration::Origin::Custom { .. } => " [custom]",
+                };
+                let perms: Vec<&str> = i.permissions.iter().map(|p| p.name.as_str()).collect();
+                let targets: Vec<&str> = i.targets.iter().map(|t| t.as_str()).collect();
+                println!("{}{custom}\n  {}", i.id, i.title);
+                println!("  permissions: {}", perms.join(", "));
+                println!("  targets: {}", targets.join(", "));
+            }
+            println!("\n`handoff templates show ID` prints a template's full guide.");
+        }
+    }
     Ok(())
 }
 

@@ -8,7 +8,8 @@
 //!   well-formed age file; [`template`] lists what a payload can hold;
 //!   [`credential`] catches the usual mistakes in Entra credentials;
 //!   [`payload`] and [`link`] are the formats a client encrypts and shares;
-//!   [`clock`] is where "now" comes from.
+//!   [`clock`] is where "now" comes from; [`integration`] holds the
+//!   integration templates (permissions, portal steps, `az` commands).
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
 //!   consuming a secret is one atomic, durable statement.
 //! - [`http`] is the axum layer: the JSON API, the pages, the embedded browser
@@ -35,6 +36,8 @@ pub mod expiry;
 pub mod http;
 /// Random ids and capability tokens.
 pub mod id;
+/// Integration templates: what a SOC asks a customer to set up, as data.
+pub mod integration;
 /// Links and the key in their fragment.
 pub mod link;
 /// The plaintext a client encrypts.

@@ -1,0 +1,188 @@
+//! `handoff templates` from a terminal: the list, one template's guide, a
+//! SOC's own directory, and a broken file.
+
+use std::process::{Command, Output};
+
+fn handoff(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(args)
+        .env_remove("HANDOFF_TEMPLATES_DIR")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const CUSTOM: &str = r#"
+id = "entra-sign-ins"
+title = "Entra ID sign-in logs"
+summary = "Sign-in logs through Microsoft Graph."
+kind = "entra-app"
+targets = ["wazuh-ms-graph", "json"]
+steps = ["Register an app.", "Add AuditLog.Read.All as an Application permission and grant consent."]
+checklist = ["Admin consent is granted."]
+notes = ["Sign-in logs need Entra ID P1."]
+
+[[fields]]
+name = "workspace_id"
+label = "Log Analytics workspace ID"
+help = "Only if the SOC asked for it."
+pattern = "^[0-9a-f-]{36}$"
+pattern_message = "A workspace ID is a GUID."
+
+[[permissions]]
+api = "Microsoft Graph"
+api_app_id = "00000003-0000-0000-c000-000000000000"
+name = "AuditLog.Read.All"
+id = "b0afded3-3588-46d8-8b3d-9842eff778da"
+reason = "Reads sign-in logs."
+
+[[tokens]]
+api_app_id = "00000003-0000-0000-c000-000000000000"
+commercial = "https://graph.microsoft.com/.default"
+
+[collect]
+graph_resources = [{ name = "auditLogs", relationships = ["signIns"] }]
+"#;
+
+#[test]
+fn templates_lists_the_builtins() {
+    let out = handoff(&["templates"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for id in [
+        "o365-management",
+        "graph-security-alerts",
+        "defender-incidents",
+        "identity-protection",
+        "m365-posture",
+    ] {
+        assert!(stdout.lines().any(|l| l == id), "{id} is listed:\n{stdout}");
+    }
+    assert!(stdout.contains("  permissions: ActivityFeed.Read, ActivityFeed.ReadDlp\n"));
+    assert!(stdout.contains("  targets: wazuh-office365, filebeat-o365, env, json\n"));
+    assert!(!stdout.contains("[custom"));
+}
+
+#[test]
+fn show_prints_the_full_guide_and_az_commands() {
+    let out = handoff(&["templates", "show", "o365-management"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for part in [
+        "Application permissions (type Application, admin consent required):",
+        "Office 365 Management APIs  ActivityFeed.Read     594c1fb6-4f81-4475-ae41-0c394909246c",
+        "In the portal:\n  1. ",
+        "Before you submit:\n  [ ] ",
+        "Notes:\n  - ",
+        "wazuh-office365: content types Audit.AzureActiveDirectory, Audit.Exchange, Audit.SharePoint, Audit.General, DLP.All",
+        "commercial: https://manage.office.com/.default",
+        "az ad app permission add --id \"$APP_ID\" --api c5393580-f805-4401-95e8-94b7a6ef2fc2 --api-permissions 594c1fb6-4f81-4475-ae41-0c394909246c=Role 4807a72c-ad38-4250-94c9-4eabfe26cd55=Role\n",
+        "az ad app permission admin-consent --id \"$APP_ID\"\n",
+        "az ad app credential reset --id \"$APP_ID\" --years 1\n",
+    ] {
+        assert!(stdout.contains(part), "missing {part:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn show_an_unknown_id_fails_and_lists_the_known_ones() {
+    let out = handoff(&["templates", "show", "splunk"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no template \"splunk\""), "{stderr}");
+    assert!(stderr.contains("m365-posture"), "{stderr}");
+}
+
+#[test]
+fn json_prints_the_registry() {
+    let out = handoff(&["templates", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = json["integrations"].as_array().unwrap();
+    assert_eq!(list.len(), 5);
+    assert_eq!(list[0]["permissions"][1]["name"], "ActivityFeed.ReadDlp");
+    assert_eq!(
+        list[0]["permissions"][1]["id"],
+        "4807a72c-ad38-4250-94c9-4eabfe26cd55"
+    );
+
+    let one = handoff(&["templates", "show", "defender-incidents", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(json["id"], "defender-incidents");
+    assert_eq!(json["permissions"][2]["verified"], false);
+}
+
+#[test]
+fn a_templates_dir_adds_and_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sign-ins.toml"), CUSTOM).unwrap();
+    std::fs::write(
+        dir.path().join("posture.toml"),
+        CUSTOM.replace("id = \"entra-sign-ins\"", "id = \"m365-posture\""),
+    )
+    .unwrap();
+    let path = dir.path().to_str().unwrap();
+
+    let out = handoff(&["templates", "--templates-dir", path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("entra-sign-ins [custom]\n"), "{stdout}");
+    assert!(
+        stdout.contains("m365-posture [custom, replaces built-in]\n  Entra ID sign-in logs\n"),
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("posture.toml replaces the built-in template \"m365-posture\""),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The directory also comes from the environment, and `show` sees it.
+    let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(["templates", "show", "entra-sign-ins"])
+        .env("HANDOFF_TEMPLATES_DIR", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("(custom)"), "{stdout}");
+    assert!(stdout.contains("Log Analytics workspace ID (workspace_id, optional)"));
+    assert!(stdout.contains("wazuh-ms-graph: auditLogs (signIns)"));
+    assert!(stdout.contains("--api-permissions b0afded3-3588-46d8-8b3d-9842eff778da=Role\n"));
+}
+
+#[test]
+fn a_broken_file_stops_with_a_readable_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        CUSTOM.replace("title = \"Entra ID sign-in logs\"", "title = Entra ID"),
+    )
+    .unwrap();
+    let out = handoff(&["templates", "--templates-dir", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("broken.toml"), "{stderr}");
+    assert!(stderr.contains("line 3"), "{stderr}");
+
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        CUSTOM.replace(
+            "targets = [\"wazuh-ms-graph\", \"json\"]",
+            "targets = [\"qradar\"]",
+        ),
+    )
+    .unwrap();
+    let out = handoff(&["templates", "--templates-dir", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("broken.toml") && stderr.contains("qradar"),
+        "{stderr}"
+    );
+}
