@@ -153,6 +153,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let settings = args.settings().map_err(|e| anyhow!(e))?;
+    for notice in settings.integrations.notices() {
+        tracing::info!("{notice}");
+    }
     let store = Store::connect(&args.database_url).await.with_context(|| {
         format!(
             "cannot open the database ({})",

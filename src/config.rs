@@ -50,6 +50,8 @@ pub struct ServeArgs {
     /// `handoff keygen` prints them. Added to `--soc-recipients`.
     #[arg(long, env = "HANDOFF_SOC_RECIPIENTS_FILE")]
     pub soc_recipients_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub templates: crate::integration::TemplatesArgs,
 }
 
 /// The database the admin commands (`user`, `token`, `audit`, ...) act on:
@@ -91,6 +93,8 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// The SOC's X25519 recipients for sealed copies; empty: no sealed copy.
     pub soc_recipients: Vec<String>,
+    /// The integration templates requests can use.
+    pub integrations: std::sync::Arc<crate::integration::Integrations>,
 }
 
 impl Settings {
@@ -118,6 +122,7 @@ impl Settings {
             reveal_limit: 60,
             trusted_proxies: TrustedProxies::default(),
             soc_recipients: Vec::new(),
+            integrations: std::sync::Arc::new(crate::integration::Integrations::builtin()),
         })
     }
 
@@ -198,6 +203,7 @@ impl ServeArgs {
             reveal_limit: self.reveal_limit,
             trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
             soc_recipients: self.soc_recipients()?,
+            integrations: std::sync::Arc::new(self.templates.load()?),
             ..Settings::new(&public)?
         })
     }

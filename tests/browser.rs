@@ -845,7 +845,9 @@ fn sealed_copy_on_disk(server: &Server) -> Vec<u8> {
     let url = format!("sqlite://{}", server.db_path().display());
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
-        let store = handoff::store::Store::connect(&url).await.expect("open the database");
+        let store = handoff::store::Store::connect(&url)
+            .await
+            .expect("open the database");
         let handoff::store::Store::Sqlite(pool) = &store else {
             unreachable!("the browser tests run on SQLite")
         };
@@ -903,8 +905,15 @@ fn browser_request_round_trip_staff_customer_pm() {
     let retrieval = s(&out, "retrieval_link");
     let (url, identity) = retrieval.split_once('#').expect("a key in the PM's link");
     let retrieval_id = url.rsplit('/').next().expect("an id");
-    let (status, _) = server.request("POST", &format!("/api/v1/retrievals/{retrieval_id}/reveal"), None);
-    assert_eq!(status, 404, "a second retrieval through the API finds nothing");
+    let (status, _) = server.request(
+        "POST",
+        &format!("/api/v1/retrievals/{retrieval_id}/reveal"),
+        None,
+    );
+    assert_eq!(
+        status, 404,
+        "a second retrieval through the API finds nothing"
+    );
 
     // The sealed copy, untouched by the retrieval, opens with the SOC's identity.
     let sealed = sealed_copy_on_disk(&server);

@@ -23,6 +23,10 @@ struct Opened {
 }
 
 async fn open_request(store: &Store, now: i64, expires_in: i64) -> Opened {
+    open_request_for(store, now, expires_in, "entra-app").await
+}
+
+async fn open_request_for(store: &Store, now: i64, expires_in: i64, template: &str) -> Opened {
     let id = Id::random();
     let retrieval = Id::random();
     let identity = age::x25519::Identity::generate();
@@ -35,7 +39,7 @@ async fn open_request(store: &Store, now: i64, expires_in: i64) -> Opened {
                 id: &id,
                 retrieval_id: &retrieval,
                 customer: "Contoso",
-                template: "entra-app",
+                template,
                 note: "",
                 recipient: &identity.to_public().to_string(),
                 created_by: "pm",

@@ -117,7 +117,7 @@ async fn create(
     let settings = &state.settings;
     let customer = clean_text(&req.customer, MAX_CUSTOMER, "customer label", true)?;
     let note = clean_text(&req.note, MAX_NOTE, "note", false)?;
-    if !state.integrations.contains(&req.template) {
+    if state.settings.integrations.get(&req.template).is_none() {
         return Err(invalid(
             "unknown_template",
             format!("There is no integration template {:?}.", req.template),
@@ -306,7 +306,13 @@ async fn new_request_page(
             frame: Frame::new(&state, &headers),
             staff: staff.name,
             csrf: staff.csrf,
-            templates: state.integrations.choices(),
+            templates: state
+                .settings
+                .integrations
+                .all()
+                .iter()
+                .map(|i| (i.id.clone(), i.title.clone()))
+                .collect(),
             choices: policy.choices(),
             default_choice: policy.default_choice(),
             customer: from.as_ref().map(|r| r.customer.clone()).unwrap_or_default(),

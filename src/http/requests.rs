@@ -26,6 +26,7 @@ use super::pages::{Frame, NotFoundPage, render};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
+use crate::integration::Integration;
 use crate::store::{Answer, AnswerRefused, Request, RequestState, Withdrawal};
 
 /// Routes without rate limits; `answer` and `retrieve` are added, limited, in
@@ -50,8 +51,11 @@ pub fn limited_router() -> Router<AppState> {
 }
 
 /// A readable name for a request's template.
-pub fn template_title(_state: &AppState, id: &str) -> String {
-    crate::template::find(id).map_or_else(|| id.to_owned(), |t| t.title.to_owned())
+pub fn template_title(state: &AppState, id: &str) -> String {
+    match state.settings.integrations.get(id) {
+        Some(i) => i.title.clone(),
+        None => crate::template::find(id).map_or_else(|| id.to_owned(), |t| t.title.to_owned()),
+    }
 }
 
 fn unknown_request() -> ApiError {
@@ -438,6 +442,10 @@ struct RequestPage {
     recipient: String,
     soc_recipients: String,
     max_secret_bytes: usize,
+    /// The integration's guide, checklist and extra fields (none for a
+    /// template that is no longer configured).
+    guide: Option<Integration>,
+    az: String,
 }
 
 #[derive(Template)]
@@ -502,10 +510,17 @@ async fn request_page(
             },
         ));
     }
+    let guide = state.settings.integrations.get(&r.template).cloned();
+    let az = guide
+        .as_ref()
+        .map(|g| state.settings.integrations.az_commands(g))
+        .unwrap_or_default();
     Ok(render(
         StatusCode::OK,
         RequestPage {
             frame,
+            guide,
+            az,
             id: r.id,
             customer: r.customer,
             template_id: r.template,
