@@ -8,7 +8,8 @@
 //!   well-formed age file; [`template`] lists what a payload can hold;
 //!   [`credential`] catches the usual mistakes in Entra credentials;
 //!   [`payload`] and [`link`] are the formats a client encrypts and shares;
-//!   [`clock`] is where "now" comes from.
+//!   [`clock`] is where "now" comes from; [`staff`] checks staff names and
+//!   hashes their passwords.
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
 //!   consuming a secret is one atomic, durable statement.
 //! - [`http`] is the axum layer: the JSON API, the pages, the embedded browser
@@ -41,6 +42,8 @@ pub mod link;
 pub mod payload;
 /// Deleting what has expired.
 pub mod purge;
+/// Staff accounts: names, password hashes, session tokens.
+pub mod staff;
 /// SQLite and PostgreSQL.
 pub mod store;
 /// What a payload can hold.

@@ -23,14 +23,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Facts every page's frame needs.
-struct Frame {
+pub(crate) struct Frame {
     /// Plain HTTP on a host other than this machine: browsers refuse WebCrypto
     /// there, so the page says so up front (the script checks again).
-    insecure: bool,
+    pub(crate) insecure: bool,
 }
 
 impl Frame {
-    fn new(state: &AppState, headers: &HeaderMap) -> Frame {
+    pub(crate) fn new(state: &AppState, headers: &HeaderMap) -> Frame {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -99,7 +99,7 @@ struct NotFoundPage {
     frame: Frame,
 }
 
-fn render(status: StatusCode, page: impl Template) -> Response {
+pub(crate) fn render(status: StatusCode, page: impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -123,6 +123,9 @@ pub fn not_found_page() -> Response {
 }
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !state.settings.public_page {
+        return super::staff::public_page_off(&state, &headers);
+    }
     let policy = state.settings.expiry;
     render(
         StatusCode::OK,
