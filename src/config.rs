@@ -52,6 +52,19 @@ pub struct ServeArgs {
     pub soc_recipients_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub templates: crate::integration::TemplatesArgs,
+    /// Staff login attempts one client address may make per minute (0: no limit).
+    #[arg(long, env = "HANDOFF_LOGIN_LIMIT", default_value_t = 10)]
+    pub login_limit: u32,
+    /// Longest a staff login session lasts, however busy.
+    #[arg(long, env = "HANDOFF_SESSION_LIFETIME", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub session_lifetime: Duration,
+    /// A staff session unused this long ends.
+    #[arg(long, env = "HANDOFF_SESSION_IDLE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub session_idle: Duration,
+    /// Serve the public page where anyone may create a secret (true or false).
+    /// False: only staff requests are answered; existing links still work.
+    #[arg(long, env = "HANDOFF_PUBLIC_PAGE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub public_page: bool,
 }
 
 /// The database the admin commands (`user`, `token`, `audit`, ...) act on:
@@ -95,6 +108,14 @@ pub struct Settings {
     pub soc_recipients: Vec<String>,
     /// The integration templates requests can use.
     pub integrations: std::sync::Arc<crate::integration::Integrations>,
+    /// Staff login attempts per client address per minute; 0: no limit.
+    pub login_limit: u32,
+    /// How long staff sessions live: in all, and unused.
+    pub session_lifetime: Duration,
+    pub session_idle: Duration,
+    /// False: `/` and `POST /api/v1/secrets` answer 404, for SOCs that only
+    /// take credentials through their own requests.
+    pub public_page: bool,
 }
 
 impl Settings {
@@ -123,6 +144,10 @@ impl Settings {
             trusted_proxies: TrustedProxies::default(),
             soc_recipients: Vec::new(),
             integrations: std::sync::Arc::new(crate::integration::Integrations::builtin()),
+            login_limit: 10,
+            session_lifetime: Duration::from_secs(12 * 3600),
+            session_idle: Duration::from_secs(3600),
+            public_page: true,
         })
     }
 
@@ -130,7 +155,17 @@ impl Settings {
     pub fn without_rate_limits(mut self) -> Settings {
         self.create_limit = 0;
         self.reveal_limit = 0;
+        self.login_limit = 0;
         self
+    }
+
+    /// The session lifetimes in the store's unit.
+    pub fn session_limits(&self) -> crate::store::SessionLimits {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        crate::store::SessionLimits {
+            lifetime: secs(self.session_lifetime),
+            idle: secs(self.session_idle),
+        }
     }
 }
 
@@ -193,9 +228,10 @@ impl ServeArgs {
         if !(1_024..=16 * 1024 * 1024).contains(&self.max_secret_bytes) {
             return Err("--max-secret-bytes must be between 1024 and 16777216".into());
         }
-        if self.create_limit > 6_000 || self.reveal_limit > 6_000 {
-            return Err("--create-limit and --reveal-limit must be at most 6000 per minute (0 turns a limit off)".into());
+        if self.create_limit > 6_000 || self.reveal_limit > 6_000 || self.login_limit > 6_000 {
+            return Err("--create-limit, --reveal-limit and --login-limit must be at most 6000 per minute (0 turns a limit off)".into());
         }
+        check_session_times(self.session_lifetime, self.session_idle)?;
         Ok(Settings {
             expiry: ExpiryPolicy::new(self.max_expiry)?,
             max_secret_bytes: self.max_secret_bytes,
@@ -204,9 +240,27 @@ impl ServeArgs {
             trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
             soc_recipients: self.soc_recipients()?,
             integrations: std::sync::Arc::new(self.templates.load()?),
+            login_limit: self.login_limit,
+            session_lifetime: self.session_lifetime,
+            session_idle: self.session_idle,
+            public_page: self.public_page,
             ..Settings::new(&public)?
         })
     }
+}
+
+/// A session lasts between a minute and 30 days, and may not sit idle
+/// longer than it may live.
+fn check_session_times(lifetime: Duration, idle: Duration) -> Result<(), String> {
+    let minute = Duration::from_secs(60);
+    let month = Duration::from_secs(30 * 86_400);
+    if !(minute..=month).contains(&lifetime) {
+        return Err("--session-lifetime must be between 1m and 30d".into());
+    }
+    if idle < minute || idle > lifetime {
+        return Err("--session-idle must be at least 1m and at most --session-lifetime".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -241,6 +295,16 @@ mod tests {
         let err = parse_recipients(["AGE-SECRET-KEY-1XYZ"], "f").unwrap_err();
         assert!(err.contains("entry 1"), "{err}");
         assert!(parse_recipients(["age1pq1abc"], "f").is_err());
+    }
+
+    #[test]
+    fn session_times_are_checked() {
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        assert!(check_session_times(h(12), h(1)).is_ok());
+        assert!(check_session_times(h(1), h(1)).is_ok());
+        assert!(check_session_times(h(1), h(2)).is_err());
+        assert!(check_session_times(Duration::from_secs(30), Duration::from_secs(30)).is_err());
+        assert!(check_session_times(h(24 * 31), h(1)).is_err());
     }
 
     #[test]

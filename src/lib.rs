@@ -9,7 +9,9 @@
 //!   [`credential`] catches the usual mistakes in Entra credentials;
 //!   [`payload`] and [`link`] are the formats a client encrypts and shares;
 //!   [`clock`] is where "now" comes from; [`integration`] holds the
-//!   integration templates (permissions, portal steps, `az` commands).
+//!   integration templates (permissions, portal steps, `az` commands);
+//!   [`staff`] checks staff names and hashes their passwords; [`audit`] is
+//!   the hash-chained trail of every state change.
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
 //!   consuming a secret is one atomic, durable statement.
 //! - [`http`] is the axum layer: the JSON API, the pages, the embedded browser
@@ -44,6 +46,8 @@ pub mod link;
 pub mod payload;
 /// Deleting what has expired.
 pub mod purge;
+/// Staff accounts: names, password hashes, session tokens.
+pub mod staff;
 /// SQLite and PostgreSQL.
 pub mod store;
 /// What a payload can hold.

@@ -1,4 +1,5 @@
-//! The background task that deletes expired secrets and request copies.
+//! The background task that deletes expired secrets, request copies and
+//! staff sessions.
 
 use std::time::Duration;
 
@@ -44,6 +45,11 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "request purge failed"),
+    }
+    match store.purge_sessions(clock.now()).await {
+        Ok(n) if n > 0 => tracing::info!(sessions = n, "purged ended staff sessions"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "session purge failed"),
     }
     if let Err(e) = store.checkpoint().await {
         tracing::warn!(error = %e, "checkpoint failed");

@@ -102,7 +102,9 @@ async fn create_request(
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    staff.check_csrf(submitted).map_err(IntoResponse::into_response)?;
+    staff
+        .check_csrf(submitted)
+        .map_err(IntoResponse::into_response)?;
     create(&state, &staff, addr, req)
         .await
         .map_err(IntoResponse::into_response)
@@ -315,8 +317,14 @@ async fn new_request_page(
                 .collect(),
             choices: policy.choices(),
             default_choice: policy.default_choice(),
-            customer: from.as_ref().map(|r| r.customer.clone()).unwrap_or_default(),
-            template: from.as_ref().map(|r| r.template.clone()).unwrap_or_default(),
+            customer: from
+                .as_ref()
+                .map(|r| r.customer.clone())
+                .unwrap_or_default(),
+            template: from
+                .as_ref()
+                .map(|r| r.template.clone())
+                .unwrap_or_default(),
             reissued_from: from.map(|r| r.id).unwrap_or_default(),
         },
     ))
@@ -364,7 +372,10 @@ async fn request_page(
         return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
     };
     let now = state.clock.now();
-    let mut facts = vec![("Created", format!("{} by {}", rfc3339(r.created_at), r.created_by))];
+    let mut facts = vec![(
+        "Created",
+        format!("{} by {}", rfc3339(r.created_at), r.created_by),
+    )];
     let mut fact = |label: &'static str, at: Option<i64>| {
         if let Some(at) = at {
             facts.push((label, rfc3339(at)));
@@ -427,7 +438,9 @@ async fn cancel(
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, Response> {
-    staff.check_csrf(&form.csrf).map_err(IntoResponse::into_response)?;
+    staff
+        .check_csrf(&form.csrf)
+        .map_err(IntoResponse::into_response)?;
     let Some(id) = Id::parse(&id) else {
         return Ok(super::pages::not_found_page());
     };

@@ -5,10 +5,12 @@
 pub mod api;
 pub mod assets;
 pub mod client_ip;
+pub mod dashboard;
 pub mod error;
 pub mod pages;
 pub mod requests;
 pub mod security;
+pub mod staff;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -46,13 +48,20 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     // Base64 is 4 characters per 3 bytes; the rest of the JSON is small.
     let body_limit = state.settings.max_secret_bytes.div_ceil(3) * 4 + 4096;
-    let create = rate_limited(
-        Router::new()
-            .route("/api/v1/secrets", axum::routing::post(api::create_secret))
-            .layer(DefaultBodyLimit::max(body_limit)),
-        &state.settings,
-        state.settings.create_limit,
-    );
+    let create = if state.settings.public_page {
+        rate_limited(
+            Router::new()
+                .route("/api/v1/secrets", axum::routing::post(api::create_secret))
+                .layer(DefaultBodyLimit::max(body_limit)),
+            &state.settings,
+            state.settings.create_limit,
+        )
+    } else {
+        Router::new().route(
+            "/api/v1/secrets",
+            axum::routing::post(staff::public_api_off),
+        )
+    };
     let reveal = rate_limited(
         Router::new().route(
             "/api/v1/secrets/{id}/reveal",
@@ -68,11 +77,20 @@ pub fn router(state: AppState) -> Router {
         &state.settings,
         state.settings.reveal_limit,
     );
+    let login = limited(
+        staff::login_router().layer(DefaultBodyLimit::max(16 * 1024)),
+        &state.settings,
+        state.settings.login_limit,
+        staff::too_many_logins,
+    );
     Router::new()
         .merge(create)
         .merge(reveal)
         .merge(request_posts)
         .merge(requests::router())
+        .merge(login)
+        .merge(staff::router())
+        .merge(dashboard::router())
         .merge(api::router())
         .merge(pages::router())
         .merge(assets::router())
@@ -111,6 +129,21 @@ fn rate_limited(
     settings: &Settings,
     per_minute: u32,
 ) -> Router<AppState> {
+    limited(routes, settings, per_minute, |wait| {
+        let mut res = ApiError::rate_limited(wait).into_response();
+        res.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, wait.into());
+        res
+    })
+}
+
+/// [`rate_limited`] with its own 429 answer, made from the seconds to wait.
+fn limited(
+    routes: Router<AppState>,
+    settings: &Settings,
+    per_minute: u32,
+    too_many: fn(u64) -> Response,
+) -> Router<AppState> {
     if per_minute == 0 {
         return routes;
     }
@@ -132,13 +165,9 @@ fn rate_limited(
             limiter.retain_recent();
         }
     });
-    routes.layer(GovernorLayer::new(config).error_handler(|e| match e {
+    routes.layer(GovernorLayer::new(config).error_handler(move |e| match e {
         tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
-            let wait = wait_time.max(1);
-            let mut res = ApiError::rate_limited(wait).into_response();
-            res.headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, wait.into());
-            res
+            too_many(wait_time.max(1))
         }
         _ => ApiError::bad_request("The client address could not be determined.").into_response(),
     }))

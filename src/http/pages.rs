@@ -123,6 +123,9 @@ pub fn not_found_page() -> Response {
 }
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !state.settings.public_page {
+        return super::staff::public_page_off(&state, &headers);
+    }
     let policy = state.settings.expiry;
     render(
         StatusCode::OK,

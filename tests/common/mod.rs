@@ -418,3 +418,132 @@ impl Drop for ServerProcess {
         self.kill();
     }
 }
+
+// ---- Staff sign-in helpers ----
+
+/// A password long enough for a staff account.
+pub const STAFF_PASSWORD: &str = "correct horse battery staple";
+
+/// A signed-in staff browser, as a test holds it.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The `Cookie` header value: `handoff_session=...` (or `__Host-...`).
+    pub cookie: String,
+    /// The session's CSRF token, as staff forms carry it.
+    pub csrf: String,
+}
+
+/// The value of `<input ... name="NAME" value="VALUE">` in a page.
+pub fn hidden_input(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The `Set-Cookie` header that sets cookie `name` (matched by suffix, so
+/// `handoff_session` finds `__Host-handoff_session` too), whole.
+pub fn set_cookie_header(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| {
+            v.split_once('=')
+                .is_some_and(|(n, _)| n == name || n.ends_with(&format!("-{name}")))
+        })
+        .map(str::to_owned)
+}
+
+impl TestApp {
+    /// Adds a staff account straight through the store: fast, no CLI.
+    pub async fn add_user(&self, name: &str, password: &str) -> handoff::store::User {
+        let name = handoff::staff::UserName::parse(name).unwrap();
+        let hash = handoff::staff::hash_password(password).unwrap();
+        self.store
+            .add_user(&name, &hash, self.clock.now())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// `GET /login`: the form cookie (`name=value`, for a `Cookie` header)
+    /// and the CSRF token in the form.
+    pub async fn login_form(&self) -> (String, String) {
+        let res = self.get("/login").await;
+        assert_eq!(res.status(), 200, "the login page is there");
+        let cookie = set_cookie_header(&res, "handoff_login").expect("a login form cookie");
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let csrf = hidden_input(&res.text().await.unwrap(), "csrf").unwrap();
+        (cookie, csrf)
+    }
+
+    /// `POST /login` with these form fields and `Cookie` header; redirects are not followed.
+    pub async fn post_login(
+        &self,
+        cookie: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.http.post(self.url("/login")).form(fields);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Signs in through the login form and reads the session's CSRF token
+    /// from `/staff/account`.
+    pub async fn login(&self, name: &str, password: &str) -> Session {
+        let (form_cookie, csrf) = self.login_form().await;
+        let res = self
+            .post_login(
+                Some(&form_cookie),
+                &[
+                    ("name", name),
+                    ("password", password),
+                    ("csrf", &csrf),
+                    ("next", "/staff/account"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 303, "login as {name} failed");
+        assert_eq!(res.headers()["location"], "/staff/account");
+        let cookie = set_cookie_header(&res, "handoff_session").expect("a session cookie");
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let page = self.get_as(&cookie, "/staff/account").await;
+        assert_eq!(page.status(), 200);
+        let csrf = hidden_input(&page.text().await.unwrap(), "csrf").unwrap();
+        Session { cookie, csrf }
+    }
+
+    /// Adds `name` with [`STAFF_PASSWORD`] and signs in.
+    pub async fn staff(&self, name: &str) -> Session {
+        self.add_user(name, STAFF_PASSWORD).await;
+        self.login(name, STAFF_PASSWORD).await
+    }
+
+    /// GET with a `Cookie` header (a [`Session::cookie`]).
+    pub async fn get_as(&self, cookie: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POST a form with a `Cookie` header (a [`Session::cookie`]).
+    pub async fn post_form_as(
+        &self,
+        cookie: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("cookie", cookie)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+}

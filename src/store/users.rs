@@ -1,0 +1,271 @@
+//! Staff accounts and their login sessions.
+//!
+//! A session row holds the SHA-256 of the cookie's token, never the token.
+//! `expires_at` is when the session ends if it is not used again: the earlier
+//! of its absolute end (`created_at` + lifetime) and its idle end (last use +
+//! idle timeout). Using a session moves the idle end forward (at most once a
+//! minute, to spare the database a write per page), so one `expires_at > now`
+//! decides both limits and [`Store::purge_sessions`] needs no settings.
+
+use sqlx::FromRow;
+
+use super::events::append_event;
+use super::{Store, StoreError, on_pool};
+use crate::audit::{Actor, Kind, NewEvent};
+use crate::staff::UserName;
+
+/// A staff account as stored.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+/// What `handoff user list` shows.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct UserSummary {
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// The name is taken.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a staff user named {0:?} already exists")]
+pub struct DuplicateName(pub String);
+
+/// A session about to be opened.
+pub struct NewSession<'a> {
+    /// SHA-256 of the cookie's token.
+    pub token_hash: &'a [u8],
+    pub user_id: i64,
+    pub csrf_token: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A live session and whose it is.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct Session {
+    pub user_id: i64,
+    pub name: String,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+/// How long sessions live, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// From sign-in, however busy the session is.
+    pub lifetime: i64,
+    /// Since the session was last used.
+    pub idle: i64,
+}
+
+/// Sessions refresh their last use at most this often (seconds).
+pub const SEEN_GRANULARITY: i64 = 60;
+
+impl SessionLimits {
+    /// When a session that began at `created_at` and was last used at `seen` ends.
+    pub fn expires_at(&self, created_at: i64, seen: i64) -> i64 {
+        (created_at.saturating_add(self.lifetime)).min(seen.saturating_add(self.idle))
+    }
+}
+
+impl Store {
+    /// Adds a staff account and its `user.added` event, together.
+    pub async fn add_user(
+        &self,
+        name: &UserName,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<Result<User, DuplicateName>, StoreError> {
+        const SQL: &str = "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING RETURNING id, name, password_hash, created_at";
+        let event = NewEvent::new(Kind::UserAdded, Actor::System)
+            .detail(serde_json::json!({ "name": name.as_str() }));
+        let added = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let user: Option<User> = sqlx::query_as(SQL)
+                .bind(name.as_str())
+                .bind(password_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match user {
+                Some(user) => {
+                    append_event!(tx, &event, now).await?;
+                    tx.commit().await?;
+                    Ok(user)
+                }
+                None => Err(DuplicateName(name.as_str().to_owned())),
+            }
+        });
+        Ok(added)
+    }
+
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        const SQL: &str = "SELECT id, name, password_hash, created_at FROM users WHERE name = $1";
+        let user = on_pool!(self, pool =>
+            sqlx::query_as::<_, User>(SQL).bind(name).fetch_optional(pool).await?
+        );
+        Ok(user)
+    }
+
+    /// Every staff account, by name.
+    pub async fn list_users(&self) -> Result<Vec<UserSummary>, StoreError> {
+        const SQL: &str = "SELECT name, created_at FROM users ORDER BY name";
+        let users = on_pool!(self, pool =>
+            sqlx::query_as::<_, UserSummary>(SQL).fetch_all(pool).await?
+        );
+        Ok(users)
+    }
+
+    /// Deletes a staff account and its sessions; false if there was none.
+    pub async fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
+        const SESSIONS: &str =
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)";
+        const USER: &str = "DELETE FROM users WHERE name = $1";
+        let removed = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(SESSIONS).bind(name).execute(&mut *tx).await?;
+            let n = sqlx::query(USER).bind(name).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            n > 0
+        });
+        Ok(removed)
+    }
+
+    /// True once any staff account exists: the staff features are on.
+    pub async fn has_users(&self) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT EXISTS (SELECT 1 FROM users)";
+        let any = on_pool!(self, pool =>
+            sqlx::query_scalar::<_, bool>(SQL).fetch_one(pool).await?
+        );
+        Ok(any)
+    }
+
+    /// Opens a session and appends its `login.succeeded` event, together.
+    pub async fn create_session(
+        &self,
+        session: &NewSession<'_>,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $4, $5)";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(SQL)
+                .bind(session.token_hash)
+                .bind(session.user_id)
+                .bind(session.csrf_token)
+                .bind(session.created_at)
+                .bind(session.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            append_event!(tx, event, session.created_at).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The live session whose token hashes to `token_hash`, marking it used
+    /// at `now` (when its last use is a minute old or more). `None` when
+    /// there is none or it has ended.
+    pub async fn session(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+        limits: SessionLimits,
+    ) -> Result<Option<Session>, StoreError> {
+        const SELECT: &str = "SELECT s.user_id, u.name, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2";
+        const TOUCH: &str = "UPDATE sessions SET last_seen_at = $2, expires_at = $3 \
+             WHERE token_hash = $1 AND expires_at > $2";
+        let found = on_pool!(self, pool =>
+            sqlx::query_as::<_, Session>(SELECT)
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        );
+        let Some(mut session) = found else {
+            return Ok(None);
+        };
+        // A session may not outlive the lifetime configured now, even if it
+        // was opened under a longer one.
+        let expires_at = limits.expires_at(session.created_at, now);
+        if expires_at <= now {
+            return Ok(None);
+        }
+        if now - session.last_seen_at >= SEEN_GRANULARITY || expires_at < session.expires_at {
+            let touched = on_pool!(self, pool =>
+                sqlx::query(TOUCH)
+                    .bind(token_hash)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            );
+            if touched == 0 {
+                // Ended (logout, purge) between the two statements.
+                return Ok(None);
+            }
+            session.last_seen_at = now;
+            session.expires_at = expires_at;
+        }
+        Ok(Some(session))
+    }
+
+    /// Ends a session and appends `event` (its `logout`), together. False
+    /// when there was no such session; then no event is written.
+    pub async fn delete_session(
+        &self,
+        token_hash: &[u8],
+        event: &NewEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "DELETE FROM sessions WHERE token_hash = $1";
+        let deleted = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(SQL).bind(token_hash).execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                append_event!(tx, event, now).await?;
+            }
+            tx.commit().await?;
+            n > 0
+        });
+        Ok(deleted)
+    }
+
+    /// Deletes every session that has ended by `now`; returns how many.
+    pub async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+        let n = on_pool!(self, pool =>
+            sqlx::query(SQL).bind(now).execute(pool).await?.rows_affected()
+        );
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_ends_at_the_earlier_limit() {
+        let l = SessionLimits {
+            lifetime: 12 * 3600,
+            idle: 3600,
+        };
+        assert_eq!(l.expires_at(0, 0), 3600);
+        assert_eq!(l.expires_at(0, 11 * 3600 + 1800), 12 * 3600);
+        assert_eq!(l.expires_at(0, 2 * 3600), 3 * 3600);
+    }
+}
