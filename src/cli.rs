@@ -19,7 +19,7 @@ use crate::http::{self, AppState};
 use crate::link::{self, Link};
 use crate::payload::{self, Payload};
 use crate::store::Store;
-use crate::{purge, template};
+use crate::{purge, template, webhook};
 
 #[derive(Parser)]
 #[command(
@@ -145,8 +145,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         clock.clone(),
         args.purge_interval,
-        stop_rx,
+        stop_rx.clone(),
     ));
+    let notifier = settings.webhooks.clone().map(|hooks| {
+        tokio::spawn(webhook::run(
+            store.clone(),
+            clock.clone(),
+            hooks,
+            args.webhook_interval,
+            stop_rx,
+        ))
+    });
     tracing::info!(
         listen = %listener.local_addr()?,
         public_url = %settings.public_url,
@@ -161,6 +170,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     http::serve(listener, state, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     let _ = purger.await;
+    if let Some(notifier) = notifier {
+        let _ = notifier.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

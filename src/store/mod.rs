@@ -14,6 +14,7 @@
 pub(crate) mod events;
 mod requests;
 mod secrets;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,6 +29,9 @@ pub use requests::{
     Answer, AnswerRefused, NewRequest, Request, RequestsPurged, State as RequestState, Withdrawal,
 };
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
+pub use webhooks::{
+    AttemptOutcome, Delivery, DeliveryRecord, Enqueued, NOTIFIED_KINDS, NotifiedEvent,
+};
 
 /// Runs the same expression on whichever pool the store holds. Each arm is
 /// type-checked on its own, so generic sqlx calls work with both backends.
