@@ -194,22 +194,26 @@ pub fn body(event: &NotifiedEvent, public_url: &str) -> String {
     .to_string()
 }
 
-/// One plain sentence for chat: `Contoso answered the Entra app request.`
+/// One plain sentence for chat: `Contoso answered the Text request.`
 fn sentence(kind: &str, customer: Option<&str>, template: Option<&str>) -> String {
-    let who = customer.map_or_else(|| "The customer".to_owned(), plain);
-    let what = match template {
-        Some(id) => crate::template::find(id).map_or_else(|| plain(id), |t| plain(t.title)),
-        None => "credentials".to_owned(),
+    let who = customer.map_or_else(|| "a customer".to_owned(), plain);
+    // "the Text request", or "the request" when the template is unknown.
+    let what = template.map_or_else(String::new, |id| {
+        let title = crate::template::find(id).map_or(id, |t| t.title);
+        format!("{} ", plain(title))
+    });
+    let text = match kind {
+        "request.answered" => format!("{who} answered the {what}request."),
+        "request.retrieved" => format!("The {what}credentials from {who} were retrieved."),
+        "request.expired" => format!("The {what}request to {who} expired unanswered."),
+        "request.verify_failed" => format!("Verifying the {what}credentials from {who} failed."),
+        other => format!("{who}: {other}."),
     };
-    match kind {
-        "request.answered" => format!("{who} answered the {what} request."),
-        "request.retrieved" => format!("The {what} credentials from {who} were retrieved."),
-        "request.expired" => format!("The {what} request to {who} expired unanswered."),
-        "request.verify_failed" => {
-            format!("Verifying the {what} credentials from {who} failed.")
-        }
-        other => format!("{who}: {other} ({what})."),
-    }
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// A label as chat text: Slack reads `<...>` as a link or mention, so angle
@@ -273,7 +277,7 @@ pub fn verify_signature(secret: &[u8], header: &str, body: &str, now: i64, toler
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -159,31 +159,8 @@ impl Store {
                 Some(last) if full => last.seq,
                 _ => head,
             };
-            let mut done = Enqueued { more: full, ..Enqueued::default() };
-            for event in &events {
-                if event.at < min_at {
-                    done.skipped += 1;
-                    continue;
-                }
-                done.events += 1;
-                let body = make_body(event);
-                for url_hash in url_hashes {
-                    sqlx::query(
-                        "INSERT INTO webhook_deliveries \
-                         (id, event_seq, url_hash, event, body, attempts, next_attempt_at, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, 0, $6, $6)",
-                    )
-                    .bind(Id::random().as_str())
-                    .bind(event.seq)
-                    .bind(url_hash)
-                    .bind(&event.kind)
-                    .bind(&body)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    done.deliveries += 1;
-                }
-            }
+            // Compare-and-set before any insert: a worker that lost the
+            // race stops here, and no event gets two deliveries.
             let moved = sqlx::query("UPDATE webhook_cursor SET seq = $1 WHERE id = 1 AND seq = $2")
                 .bind(new)
                 .bind(old)
@@ -194,6 +171,31 @@ impl Store {
                 tx.rollback().await?;
                 Enqueued { lost_race: true, ..Enqueued::default() }
             } else {
+                let mut done = Enqueued { more: full, ..Enqueued::default() };
+                for event in &events {
+                    if event.at < min_at {
+                        done.skipped += 1;
+                        continue;
+                    }
+                    done.events += 1;
+                    let body = make_body(event);
+                    for url_hash in url_hashes {
+                        sqlx::query(
+                            "INSERT INTO webhook_deliveries \
+                             (id, event_seq, url_hash, event, body, attempts, next_attempt_at, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, 0, $6, $6)",
+                        )
+                        .bind(Id::random().as_str())
+                        .bind(event.seq)
+                        .bind(url_hash)
+                        .bind(&event.kind)
+                        .bind(&body)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        done.deliveries += 1;
+                    }
+                }
                 tx.commit().await?;
                 done
             }
@@ -224,7 +226,7 @@ impl Store {
         // between this read and the claim.
         const DUE: &str = "SELECT id FROM webhook_deliveries \
              WHERE next_attempt_at <= $1 AND delivered_at IS NULL AND failed_at IS NULL \
-             ORDER BY next_attempt_at, created_at, id LIMIT 8";
+             ORDER BY next_attempt_at, event_seq, id LIMIT 8";
         const CLAIM: &str = "UPDATE webhook_deliveries \
              SET next_attempt_at = $1, attempts = attempts + 1 \
              WHERE id = $2 AND next_attempt_at <= $3 AND delivered_at IS NULL AND failed_at IS NULL \
