@@ -36,6 +36,9 @@ use crate::store::{AttemptOutcome, Delivery, NotifiedEvent, Store, StoreError};
 /// covers a restart or an outage, not history from before webhooks were on.
 pub const MAX_EVENT_AGE_SECONDS: i64 = 24 * 3600;
 
+/// How long finished deliveries (their bodies name customers) are kept.
+pub const DELIVERY_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
+
 /// The shortest secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 16;
 
@@ -261,7 +264,7 @@ pub fn verify_signature(secret: &[u8], header: &str, body: &str, now: i64, toler
     let (Some(t), Some(v1)) = (t, v1) else {
         return false;
     };
-    if (now - t).abs() > tolerance {
+    if now.abs_diff(t) > tolerance.unsigned_abs() {
         return false;
     }
     let Some(given) = unhex(v1) else {
@@ -460,8 +463,9 @@ fn describe(e: reqwest::Error) -> String {
     text
 }
 
-/// Runs a pass every `interval` until `stop` changes. Failures are logged
-/// and the pass is tried again at the next tick.
+/// Runs a pass every `interval` until `stop` changes, and deletes finished
+/// deliveries after [`DELIVERY_RETENTION_SECONDS`] about once an hour.
+/// Failures are logged and the pass is tried again at the next tick.
 pub async fn run(
     store: Store,
     clock: Clock,
@@ -479,9 +483,17 @@ pub async fn run(
     tracing::info!(receivers = ?config, "webhooks on");
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cleaned_at = i64::MIN;
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                let now = clock.now();
+                if now.saturating_sub(cleaned_at) >= 3600 {
+                    cleaned_at = now;
+                    if let Err(e) = store.purge_webhook_deliveries(now - DELIVERY_RETENTION_SECONDS).await {
+                        tracing::warn!(error = %e, "deleting old webhook deliveries failed");
+                    }
+                }
                 match deliver_once(&store, &clock, &config, &client).await {
                     Ok(s) if s.delivered + s.failed > 0 => tracing::info!(
                         delivered = s.delivered,
@@ -574,6 +586,12 @@ mod tests {
     fn signatures_verify_only_with_the_secret_and_in_time() {
         let body = r#"{"text":"hi"}"#;
         let header = signature(b"0123456789abcdef", 1_000, body);
+        // The same as Python's hmac.new(secret, b'1000.' + body, sha256), the
+        // README's receiver snippet.
+        assert_eq!(
+            header,
+            "t=1000,v1=070f72a26172189e4b9cc5807adf76940c206e805d4d5ad173fa24b0c4a639e5"
+        );
         assert!(verify_signature(
             b"0123456789abcdef",
             &header,
@@ -605,6 +623,14 @@ mod tests {
         assert!(!verify_signature(
             b"0123456789abcdef",
             "t=1000",
+            body,
+            1_000,
+            300
+        ));
+        let far = format!("t={},v1=00", i64::MIN);
+        assert!(!verify_signature(
+            b"0123456789abcdef",
+            &far,
             body,
             1_000,
             300

@@ -469,6 +469,29 @@ async fn events_older_than_a_day_are_not_replayed(app: TestApp) {
     assert_eq!(hits[0].json()["seq"], fresh);
 }
 
+async fn finished_deliveries_are_deleted_after_their_retention(app: TestApp) {
+    let ok = Receiver::start(&[]).await;
+    let down = Receiver::start(&[500]).await;
+    let config = config(&app, &[&ok.url, &down.url]);
+    let (id, _) = request(&app, "Contoso", "entra-app").await;
+    event(&app, Kind::RequestAnswered, &id).await;
+    pass(&app, &config).await;
+    let delivered_at = app.clock.now();
+    app.clock.advance(webhook::DELIVERY_RETENTION_SECONDS);
+    // Not yet older than the retention.
+    let before = app.clock.now() - webhook::DELIVERY_RETENTION_SECONDS;
+    assert_eq!(app.store.purge_webhook_deliveries(before).await.unwrap(), 0);
+    app.clock.advance(1);
+    let before = app.clock.now() - webhook::DELIVERY_RETENTION_SECONDS;
+    assert!(delivered_at < before);
+    assert_eq!(app.store.purge_webhook_deliveries(before).await.unwrap(), 1);
+    // The pending retry stays, however old.
+    let left = app.store.webhook_deliveries(10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].url_hash, webhook::url_hash(&down.url));
+    assert_eq!(left[0].delivered_at, None);
+}
+
 async fn concurrent_passes_never_send_one_delivery_twice(app: TestApp) {
     let receiver = Receiver::start(&[500, 500, 500]).await;
     let config = config(&app, &[&receiver.url]);
@@ -638,6 +661,7 @@ on_both_backends!(
     an_unreachable_receiver_is_given_up_after_max_attempts,
     a_receiver_removed_from_the_configuration_gets_nothing_more,
     events_older_than_a_day_are_not_replayed,
+    finished_deliveries_are_deleted_after_their_retention,
     concurrent_passes_never_send_one_delivery_twice,
     two_instances_enqueue_each_event_once,
     serve_sends_signed_webhooks,

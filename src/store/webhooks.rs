@@ -287,6 +287,17 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes delivered and given-up deliveries finished before `before`;
+    /// pending ones stay whatever their age.
+    pub async fn purge_webhook_deliveries(&self, before: i64) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM webhook_deliveries \
+             WHERE delivered_at < $1 OR failed_at < $1";
+        let done = on_pool!(self, pool =>
+            sqlx::query(SQL).bind(before).execute(pool).await?.rows_affected()
+        );
+        Ok(done)
+    }
+
     /// Deliveries, newest event first: for inspection and tests.
     pub async fn webhook_deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
         const SQL: &str = "SELECT id, event_seq, url_hash, event, body, attempts, next_attempt_at, \
