@@ -494,7 +494,14 @@ pub async fn run(
                         tracing::warn!(error = %e, "deleting old webhook deliveries failed");
                     }
                 }
-                match deliver_once(&store, &clock, &config, &client).await {
+                // Stopping cuts a pass short: an attempt cut off mid-send is
+                // retried once its lease ends (receivers deduplicate on
+                // X-Handoff-Delivery), so shutdown never waits on a receiver.
+                let pass = tokio::select! {
+                    pass = deliver_once(&store, &clock, &config, &client) => pass,
+                    _ = stop.changed() => break,
+                };
+                match pass {
                     Ok(s) if s.delivered + s.failed > 0 => tracing::info!(
                         delivered = s.delivered,
                         retrying = s.retrying,
