@@ -19,7 +19,7 @@ use crate::http::{self, AppState};
 use crate::link::{self, Link};
 use crate::payload::{self, Payload};
 use crate::store::Store;
-use crate::{purge, staff, template};
+use crate::{purge, staff, template, webhook};
 
 #[derive(Parser)]
 #[command(
@@ -35,7 +35,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Encrypt a secret here and print its link (text from stdin, or --field k=v).
     Send(SendArgs),
     /// Reveal a link's secret once, decrypt it here and print it.
@@ -154,7 +154,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Send(args) => send(args).await,
             Command::Get(args) => get(args).await,
             Command::Keygen(args) => keygen(&args),
@@ -203,8 +203,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         clock.clone(),
         args.purge_interval,
-        stop_rx,
+        stop_rx.clone(),
     ));
+    let notifier = settings.webhooks.clone().map(|hooks| {
+        tokio::spawn(webhook::run(
+            store.clone(),
+            clock.clone(),
+            hooks,
+            args.webhook_interval,
+            stop_rx,
+        ))
+    });
     tracing::info!(
         listen = %listener.local_addr()?,
         public_url = %settings.public_url,
@@ -219,6 +228,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     http::serve(listener, state, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     let _ = purger.await;
+    if let Some(notifier) = notifier {
+        let _ = notifier.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

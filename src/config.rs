@@ -3,6 +3,7 @@
 //! with a sentence instead of surfacing later.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -10,6 +11,7 @@ use reqwest::Url;
 
 use crate::expiry::ExpiryPolicy;
 use crate::http::client_ip::TrustedProxies;
+use crate::webhook::{self, WebhookConfig};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
@@ -65,6 +67,22 @@ pub struct ServeArgs {
     /// False: only staff requests are answered; existing links still work.
     #[arg(long, env = "HANDOFF_PUBLIC_PAGE", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_page: bool,
+    /// Where to POST notifications of answered, retrieved, expired and
+    /// failed-verification requests; repeatable or comma-separated. https://
+    /// only (http:// for loopback hosts). Needs a secret.
+    #[arg(
+        long = "webhook-url",
+        env = "HANDOFF_WEBHOOK_URLS",
+        value_delimiter = ','
+    )]
+    pub webhook_urls: Vec<String>,
+    /// A file holding the webhooks' HMAC secret (or set HANDOFF_WEBHOOK_SECRET,
+    /// which is read from the environment only, so it never shows in `ps`).
+    #[arg(long, env = "HANDOFF_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<std::path::PathBuf>,
+    /// How often the webhook worker looks for new events and due retries.
+    #[arg(long, env = "HANDOFF_WEBHOOK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub webhook_interval: Duration,
 }
 
 /// The database the admin commands (`user`, `token`, `audit`, ...) act on:
@@ -116,6 +134,8 @@ pub struct Settings {
     /// False: `/` and `POST /api/v1/secrets` answer 404, for SOCs that only
     /// take credentials through their own requests.
     pub public_page: bool,
+    /// Where notifications go; `None`: no webhooks.
+    pub webhooks: Option<Arc<WebhookConfig>>,
 }
 
 impl Settings {
@@ -148,6 +168,7 @@ impl Settings {
             session_lifetime: Duration::from_secs(12 * 3600),
             session_idle: Duration::from_secs(3600),
             public_page: true,
+            webhooks: None,
         })
     }
 
@@ -220,7 +241,56 @@ impl ServeArgs {
         Ok(all)
     }
 
+    /// The webhook configuration, if any URL is given. `env_secret` is
+    /// `HANDOFF_WEBHOOK_SECRET`.
+    pub fn webhooks(
+        &self,
+        public_url: &str,
+        env_secret: Option<String>,
+    ) -> Result<Option<Arc<WebhookConfig>>, String> {
+        let urls = self
+            .webhook_urls
+            .iter()
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| webhook::parse_url(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let env_secret = env_secret.filter(|s| !s.is_empty());
+        let secret = match (&self.webhook_secret_file, env_secret) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "set either --webhook-secret-file or HANDOFF_WEBHOOK_SECRET, not both".into(),
+                );
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read --webhook-secret-file {}: {e}", path.display())
+                })?;
+                Some(text.trim().to_owned())
+            }
+            (None, Some(s)) => Some(s),
+            (None, None) => None,
+        };
+        match (urls.is_empty(), secret) {
+            (true, None) => Ok(None),
+            (true, Some(_)) => Err(
+                "a webhook secret is set but no --webhook-url (HANDOFF_WEBHOOK_URLS) is given"
+                    .into(),
+            ),
+            (false, None) => Err(
+                "webhooks need a secret to sign with: set --webhook-secret-file or \
+                 HANDOFF_WEBHOOK_SECRET (e.g. to the output of `openssl rand -hex 32`)"
+                    .into(),
+            ),
+            (false, Some(secret)) => Ok(Some(Arc::new(WebhookConfig::new(
+                urls,
+                age::secrecy::SecretString::from(secret),
+                public_url,
+            )?))),
+        }
+    }
+
     pub fn settings(&self) -> Result<Settings, String> {
+        let integrations = Arc::new(self.templates.load()?);
         let public = match &self.public_url {
             Some(u) => u.clone(),
             None => format!("http://{}", self.listen),
@@ -239,11 +309,20 @@ impl ServeArgs {
             reveal_limit: self.reveal_limit,
             trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
             soc_recipients: self.soc_recipients()?,
-            integrations: std::sync::Arc::new(self.templates.load()?),
+            integrations: integrations.clone(),
             login_limit: self.login_limit,
             session_lifetime: self.session_lifetime,
             session_idle: self.session_idle,
             public_page: self.public_page,
+            webhooks: self
+                .webhooks(&public, std::env::var("HANDOFF_WEBHOOK_SECRET").ok())?
+                .map(|w| {
+                    let titles = integrations
+                        .all()
+                        .iter()
+                        .map(|i| (i.id.clone(), i.title.clone()));
+                    Arc::new(Arc::unwrap_or_clone(w).with_titles(titles))
+                }),
             ..Settings::new(&public)?
         })
     }
@@ -295,6 +374,58 @@ mod tests {
         let err = parse_recipients(["AGE-SECRET-KEY-1XYZ"], "f").unwrap_err();
         assert!(err.contains("entry 1"), "{err}");
         assert!(parse_recipients(["age1pq1abc"], "f").is_err());
+    }
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let argv = std::iter::once("handoff").chain(args.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().serve
+    }
+
+    #[test]
+    fn webhooks_need_a_secret_and_safe_urls() {
+        const PUBLIC: &str = "https://h.example";
+        let secret = || Some("0123456789abcdef0123".to_owned());
+        assert!(serve_args(&[]).webhooks(PUBLIC, None).unwrap().is_none());
+        let two = serve_args(&[
+            "--webhook-url",
+            "https://a.example/x,http://127.0.0.1:9/y",
+            "--webhook-url",
+            "https://b.example/z",
+        ]);
+        let hooks = two.webhooks(PUBLIC, secret()).unwrap().unwrap();
+        assert_eq!(hooks.urls.len(), 3);
+        let err = two.webhooks(PUBLIC, None).unwrap_err();
+        assert!(err.contains("secret"), "{err}");
+        let err = serve_args(&[]).webhooks(PUBLIC, secret()).unwrap_err();
+        assert!(err.contains("--webhook-url"), "{err}");
+        let plain = serve_args(&["--webhook-url", "http://hooks.example/T0/secret-token"]);
+        let err = plain.webhooks(PUBLIC, secret()).unwrap_err();
+        assert!(
+            err.contains("https") && !err.contains("secret-token"),
+            "{err}"
+        );
+        let short = two.webhooks(PUBLIC, Some("short".to_owned())).unwrap_err();
+        assert!(short.contains("16 bytes"), "{short}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "0123456789abcdef0123\n").unwrap();
+        let from_file = serve_args(&[
+            "--webhook-url",
+            "https://a.example/x",
+            "--webhook-secret-file",
+            file.to_str().unwrap(),
+        ]);
+        assert!(from_file.webhooks(PUBLIC, None).unwrap().is_some());
+        assert!(
+            from_file.webhooks(PUBLIC, secret()).is_err(),
+            "both sources"
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!   consuming a secret is one atomic, durable statement.
 //! - [`http`] is the axum layer: the JSON API, the pages, the embedded browser
 //!   assets, security headers and rate limits. [`config`] is `serve`'s
-//!   configuration, [`purge`] the task that deletes what has expired.
+//!   configuration, [`purge`] the task that deletes what has expired, and
+//!   [`webhook`] the task that notifies receivers of what happened to requests.
 //! - [`cli`] is the `handoff` binary's commands; [`client`] talks to a
 //!   server's API for `send`, `get` and the benchmark.
 
@@ -54,3 +55,5 @@ pub mod store;
 pub mod template;
 /// Checking uploads.
 pub mod upload;
+/// Signed notifications of request events.
+pub mod webhook;

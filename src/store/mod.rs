@@ -15,6 +15,7 @@ pub(crate) mod events;
 mod requests;
 mod secrets;
 mod users;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -30,6 +31,9 @@ pub use requests::{
 };
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};
+pub use webhooks::{
+    AttemptOutcome, Delivery, DeliveryRecord, Enqueued, NOTIFIED_KINDS, NotifiedEvent,
+};
 
 /// Runs the same expression on whichever pool the store holds. Each arm is
 /// type-checked on its own, so generic sqlx calls work with both backends.

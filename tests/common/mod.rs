@@ -366,6 +366,16 @@ impl ServerProcess {
     /// Starts `handoff serve` on `database_url` with no rate limits and debug
     /// logging, and waits until `/healthz` answers.
     pub async fn start(database_url: &str, log_dir: &std::path::Path) -> ServerProcess {
+        ServerProcess::start_with(database_url, log_dir, &[], &[]).await
+    }
+
+    /// Like [`ServerProcess::start`], with more `serve` flags and environment.
+    pub async fn start_with(
+        database_url: &str,
+        log_dir: &std::path::Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -382,6 +392,8 @@ impl ServerProcess {
                 database_url,
             ])
             .args(["--create-limit", "0", "--reveal-limit", "0"])
+            .args(args)
+            .envs(envs.iter().copied())
             .env("RUST_LOG", "debug")
             .stdout(out.try_clone().unwrap())
             .stderr(out)

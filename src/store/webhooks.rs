@@ -1,0 +1,311 @@
+//! Webhook deliveries: the audit trail is the outbox.
+//!
+//! Every state change already appends its event in the transaction that makes
+//! the change, so nothing is notified that did not happen and nothing that
+//! happened is missed. The worker turns events after `webhook_cursor` into
+//! rows of `webhook_deliveries` and moves the cursor in one transaction whose
+//! last step is a compare-and-set: with several server instances on one
+//! PostgreSQL, an instance that lost the race rolls back, so each event gets
+//! one delivery per receiver. Deliveries are then claimed one at a time with a
+//! conditional UPDATE that pushes their due time past a lease, so two
+//! instances never send the same attempt.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError, on_pool};
+use crate::audit::Kind;
+use crate::id::Id;
+
+/// The events that are notified: answered, retrieved, expired unanswered
+/// (`request.expired` is only appended for requests nobody answered), and a
+/// failed verification. Kept in step with the `IN (...)` list below.
+pub const NOTIFIED_KINDS: &[Kind] = &[
+    Kind::RequestAnswered,
+    Kind::RequestRetrieved,
+    Kind::RequestExpired,
+    Kind::RequestVerifyFailed,
+];
+
+/// An event to notify, with the request's label and template if the request
+/// still exists.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct NotifiedEvent {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub request_id: Option<String>,
+    pub customer: Option<String>,
+    pub template: Option<String>,
+    /// The event's detail JSON, whose `customer` and `template` stand in when
+    /// the request row is gone.
+    pub detail: String,
+}
+
+/// What one enqueue step did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Enqueued {
+    /// Events turned into deliveries.
+    pub events: u64,
+    /// Events passed over because they were older than `min_at`.
+    pub skipped: u64,
+    pub deliveries: u64,
+    /// The page was full: call again for the rest.
+    pub more: bool,
+    /// Another instance moved the cursor first; this step changed nothing.
+    pub lost_race: bool,
+}
+
+/// A claimed attempt: the body to send, and the attempt's number (1 for the
+/// first) that recording its outcome must name.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct Delivery {
+    pub id: String,
+    pub event_seq: i64,
+    pub url_hash: String,
+    pub event: String,
+    pub body: String,
+    pub attempts: i64,
+}
+
+/// A delivery row as stored, for inspection.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub event_seq: i64,
+    pub url_hash: String,
+    pub event: String,
+    pub body: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub delivered_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome<'a> {
+    Delivered {
+        status: u16,
+    },
+    /// Try again at `next_attempt_at`.
+    Retry {
+        status: Option<u16>,
+        error: &'a str,
+        next_attempt_at: i64,
+    },
+    /// The last allowed attempt failed.
+    GiveUp {
+        status: Option<u16>,
+        error: &'a str,
+    },
+}
+
+impl Store {
+    /// Turns up to `page` notified events after the cursor into one delivery
+    /// per receiver in `url_hashes`, with bodies from `make_body`, and moves
+    /// the cursor past them. Events with `at < min_at` are passed over, so
+    /// that turning webhooks on (or back on) does not replay old history.
+    pub async fn enqueue_webhooks(
+        &self,
+        url_hashes: &[String],
+        now: i64,
+        min_at: i64,
+        page: i64,
+        make_body: impl Fn(&NotifiedEvent) -> String,
+    ) -> Result<Enqueued, StoreError> {
+        // Cheap check first, outside a transaction: an idle trail costs no write.
+        let (cursor, head): (i64, i64) = on_pool!(self, pool =>
+            sqlx::query_as(
+                "SELECT c.seq, h.seq FROM webhook_cursor c, audit_head h WHERE c.id = 1 AND h.id = 1",
+            )
+            .fetch_one(pool)
+            .await?
+        );
+        if cursor >= head {
+            return Ok(Enqueued::default());
+        }
+        let outcome = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // A write first: on SQLite it takes the write lock before any read
+            // (a deferred transaction that reads first cannot always upgrade);
+            // on PostgreSQL it locks the cursor row, queueing other instances.
+            let old: i64 = sqlx::query_scalar(
+                "UPDATE webhook_cursor SET seq = seq WHERE id = 1 RETURNING seq",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            // The head before the events: every event up to it has committed,
+            // because appends hold the head's lock until they commit.
+            let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            let events: Vec<NotifiedEvent> = sqlx::query_as(
+                "SELECT e.seq, e.at, e.kind, e.request_id, r.customer, r.template, e.detail \
+                 FROM events e LEFT JOIN requests r ON r.id = e.request_id \
+                 WHERE e.seq > $1 AND e.seq <= $2 \
+                 AND e.kind IN ('request.answered', 'request.retrieved', 'request.expired', 'request.verify_failed') \
+                 ORDER BY e.seq LIMIT $3",
+            )
+            .bind(old)
+            .bind(head)
+            .bind(page)
+            .fetch_all(&mut *tx)
+            .await?;
+            let full = events.len() as i64 >= page;
+            let new = match events.last() {
+                Some(last) if full => last.seq,
+                _ => head,
+            };
+            // Compare-and-set before any insert: a worker that lost the
+            // race stops here, and no event gets two deliveries.
+            let moved = sqlx::query("UPDATE webhook_cursor SET seq = $1 WHERE id = 1 AND seq = $2")
+                .bind(new)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if moved == 0 {
+                tx.rollback().await?;
+                Enqueued { lost_race: true, ..Enqueued::default() }
+            } else {
+                let mut done = Enqueued { more: full, ..Enqueued::default() };
+                for event in &events {
+                    if event.at < min_at {
+                        done.skipped += 1;
+                        continue;
+                    }
+                    done.events += 1;
+                    let body = make_body(event);
+                    for url_hash in url_hashes {
+                        sqlx::query(
+                            "INSERT INTO webhook_deliveries \
+                             (id, event_seq, url_hash, event, body, attempts, next_attempt_at, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, 0, $6, $6)",
+                        )
+                        .bind(Id::random().as_str())
+                        .bind(event.seq)
+                        .bind(url_hash)
+                        .bind(&event.kind)
+                        .bind(&body)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        done.deliveries += 1;
+                    }
+                }
+                tx.commit().await?;
+                done
+            }
+        });
+        Ok(outcome)
+    }
+
+    /// The cursor: the last event seq already turned into deliveries.
+    pub async fn webhook_cursor(&self) -> Result<i64, StoreError> {
+        let seq = on_pool!(self, pool =>
+            sqlx::query_scalar("SELECT seq FROM webhook_cursor WHERE id = 1")
+                .fetch_one(pool)
+                .await?
+        );
+        Ok(seq)
+    }
+
+    /// Claims the delivery that has been due longest, if any: counts the
+    /// attempt and moves its due time to `lease_until`, so that no other
+    /// worker takes it while this one sends. If the sender dies, the
+    /// delivery is due again once the lease ends.
+    pub async fn claim_webhook_delivery(
+        &self,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<Delivery>, StoreError> {
+        // A few candidates, since another worker may take the first ones
+        // between this read and the claim.
+        const DUE: &str = "SELECT id FROM webhook_deliveries \
+             WHERE next_attempt_at <= $1 AND delivered_at IS NULL AND failed_at IS NULL \
+             ORDER BY next_attempt_at, event_seq, id LIMIT 8";
+        const CLAIM: &str = "UPDATE webhook_deliveries \
+             SET next_attempt_at = $1, attempts = attempts + 1 \
+             WHERE id = $2 AND next_attempt_at <= $3 AND delivered_at IS NULL AND failed_at IS NULL \
+             RETURNING id, event_seq, url_hash, event, body, attempts";
+        let claimed = on_pool!(self, pool => {
+            let due: Vec<String> = sqlx::query_scalar(DUE).bind(now).fetch_all(pool).await?;
+            let mut claimed = None;
+            for id in due {
+                claimed = sqlx::query_as::<_, Delivery>(CLAIM)
+                    .bind(lease_until)
+                    .bind(&id)
+                    .bind(now)
+                    .fetch_optional(pool)
+                    .await?;
+                if claimed.is_some() {
+                    break;
+                }
+            }
+            claimed
+        });
+        Ok(claimed)
+    }
+
+    /// Records how attempt number `delivery.attempts` ended. Does nothing if
+    /// that attempt is no longer the delivery's latest (its lease ran out and
+    /// another worker took it over).
+    pub async fn record_webhook_attempt(
+        &self,
+        delivery: &Delivery,
+        now: i64,
+        outcome: &AttemptOutcome<'_>,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE webhook_deliveries \
+             SET delivered_at = $1, failed_at = $2, next_attempt_at = $3, last_status = $4, last_error = $5 \
+             WHERE id = $6 AND attempts = $7 AND delivered_at IS NULL AND failed_at IS NULL";
+        let (delivered_at, failed_at, next, status, error) = match *outcome {
+            AttemptOutcome::Delivered { status } => (Some(now), None, now, Some(status), None),
+            AttemptOutcome::Retry {
+                status,
+                error,
+                next_attempt_at,
+            } => (None, None, next_attempt_at, status, Some(error)),
+            AttemptOutcome::GiveUp { status, error } => (None, Some(now), now, status, Some(error)),
+        };
+        on_pool!(self, pool =>
+            sqlx::query(SQL)
+                .bind(delivered_at)
+                .bind(failed_at)
+                .bind(next)
+                .bind(status.map(i64::from))
+                .bind(error)
+                .bind(&delivery.id)
+                .bind(delivery.attempts)
+                .execute(pool)
+                .await
+                .map(|_| ())?
+        );
+        Ok(())
+    }
+
+    /// Deletes delivered and given-up deliveries finished before `before`;
+    /// pending ones stay whatever their age.
+    pub async fn purge_webhook_deliveries(&self, before: i64) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM webhook_deliveries \
+             WHERE delivered_at < $1 OR failed_at < $1";
+        let done = on_pool!(self, pool =>
+            sqlx::query(SQL).bind(before).execute(pool).await?.rows_affected()
+        );
+        Ok(done)
+    }
+
+    /// Deliveries, newest event first: for inspection and tests.
+    pub async fn webhook_deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
+        const SQL: &str = "SELECT id, event_seq, url_hash, event, body, attempts, next_attempt_at, \
+             delivered_at, failed_at, last_status, last_error, created_at \
+             FROM webhook_deliveries ORDER BY event_seq DESC, url_hash LIMIT $1";
+        let rows = on_pool!(self, pool =>
+            sqlx::query_as::<_, DeliveryRecord>(SQL).bind(limit).fetch_all(pool).await?
+        );
+        Ok(rows)
+    }
+}
