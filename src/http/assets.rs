@@ -44,6 +44,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
     ("answer.js", JS, include_bytes!("../../static/js/answer.js")),
     (
+        "request-new.js",
+        JS,
+        include_bytes!("../../static/js/request-new.js"),
+    ),
+    (
         "retrieve.js",
         JS,
         include_bytes!("../../static/js/retrieve.js"),
@@ -65,5 +70,44 @@ async fn asset(Path(name): Path<String>) -> Response {
             ([(header::CONTENT_TYPE, *content_type)], *bytes).into_response()
         }
         None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ASSETS;
+
+    /// Every `/assets/NAME` that a page or a script refers to is embedded.
+    #[test]
+    fn every_referenced_asset_is_embedded() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for dir in ["templates", "static/js"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (_, rest) in text
+                    .match_indices("/assets/")
+                    .map(|(i, _)| text.split_at(i + 8))
+                {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                        .collect();
+                    // Prose ends a sentence with a full stop: "/assets/age.js."
+                    let name = name.trim_end_matches('.').to_owned();
+                    if name.is_empty() {
+                        continue;
+                    }
+                    assert!(
+                        ASSETS.iter().any(|(n, _, _)| *n == name),
+                        "{} refers to /assets/{name}, which is not embedded",
+                        path.display()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10, "only {checked} references found");
     }
 }

@@ -28,6 +28,20 @@ async function fill(page, values) {
   }
 }
 
+/** Waits for the result section, or fails with what the form said instead. */
+async function result(page, what, log) {
+  try {
+    await page.locator("#result:not([hidden]), #form-error:not([hidden])").first().waitFor({ state: "visible" });
+  } catch {
+    const findings = await page.locator(".finding:not(:empty)").allTextContents();
+    throw new Error(`${what}: neither a result nor an error appeared; findings: ${JSON.stringify(findings)}; ` +
+      `page errors: ${JSON.stringify(log.pageErrors)}; console: ${JSON.stringify(log.consoleErrors)}; CSP: ${JSON.stringify(log.cspViolations)}`);
+  }
+  if (await page.locator("#form-error").isVisible()) {
+    throw new Error(`${what} failed in the page: ${await page.locator("#form-error").textContent()}`);
+  }
+}
+
 await run(async (browser) => {
   // 1. Staff sign in and create the request.
   const staffContext = await browser.newContext();
@@ -42,7 +56,7 @@ await run(async (browser) => {
   await staff.locator("#customer").fill(env("HANDOFF_CUSTOMER"));
   await staff.locator("#template").selectOption(env("HANDOFF_TEMPLATE"));
   await staff.locator("#request-button").click();
-  await staff.locator("#result").waitFor({ state: "visible" });
+  await result(staff, "creating the request", staffLog);
   const customerLink = await staff.locator("#customer-link").inputValue();
   const retrievalLink = await staff.locator("#retrieval-link").inputValue();
   check(retrievalLink.includes("#AGE-SECRET-KEY-1"), `the retrieval link has no key: ${retrievalLink}`);
@@ -69,7 +83,7 @@ await run(async (browser) => {
 
   await fill(customer, { client_secret: fields.client_secret });
   await customer.locator("#answer-button").click();
-  await customer.locator("#result").waitFor({ state: "visible" });
+  await result(customer, "answering", log);
   const receiptUrl = await customer.locator("#receipt-link").inputValue();
   const answers = posts(log, /\/answer$/);
   check(answers.length === 1, `expected one answer POST, saw ${answers.length}`);
