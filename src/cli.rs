@@ -292,7 +292,11 @@ async fn user_add(name: &str, generate: bool, db: &DbArgs) -> anyhow::Result<()>
     let hash = staff::hash_password(&password)?;
     let store = db.connect().await?;
     let added = store
-        .add_user(&name, &hash, time::OffsetDateTime::now_utc().unix_timestamp())
+        .add_user(
+            &name,
+            &hash,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )
         .await;
     store.close().await;
     added??;

@@ -182,7 +182,15 @@ mod tests {
         for good in ["a", "alice", "a.b_c-d@soc.example", &"x".repeat(64)] {
             assert!(UserName::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "with space", "tab\t", "ä", "a/b", "<b>", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "with space",
+            "tab\t",
+            "ä",
+            "a/b",
+            "<b>",
+            &"x".repeat(65),
+        ] {
             assert!(UserName::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -105,7 +105,10 @@ async fn user_add_stores_an_argon2id_hash_and_an_event(app: TestApp) {
     );
     assert!(!user.password_hash.contains(STAFF_PASSWORD));
     assert!(staff::verify_password(STAFF_PASSWORD, &user.password_hash));
-    assert!(!staff::verify_password("correct horse battery stapl", &user.password_hash));
+    assert!(!staff::verify_password(
+        "correct horse battery stapl",
+        &user.password_hash
+    ));
 
     let listed = app.store.list_users().await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -128,12 +131,7 @@ async fn duplicate_user_name_is_refused(app: TestApp) {
     let hash = staff::hash_password("another long password").unwrap();
     let again = app.store.add_user(&name, &hash, T0 + 5).await.unwrap();
     assert_eq!(again, Err(DuplicateName("bob".to_owned())));
-    assert!(
-        again
-            .unwrap_err()
-            .to_string()
-            .contains("already exists")
-    );
+    assert!(again.unwrap_err().to_string().contains("already exists"));
     // The first account and its password are untouched; no second event.
     let bob = app.store.user_by_name("bob").await.unwrap().unwrap();
     assert!(staff::verify_password(STAFF_PASSWORD, &bob.password_hash));
@@ -159,16 +157,27 @@ async fn login_sets_a_strict_http_only_session_cookie(app: TestApp) {
     let form_set = app.get("/login").await;
     let form_flags = set_cookie_header(&form_set, "handoff_login").unwrap();
     assert!(form_flags.contains("HttpOnly") && form_flags.contains("SameSite=Strict"));
-    assert!(form_flags.contains("Max-Age="), "the form cookie is short-lived");
+    assert!(
+        form_flags.contains("Max-Age="),
+        "the form cookie is short-lived"
+    );
 
     let res = app
         .post_login(
             Some(&form_cookie),
-            &[("name", "alice"), ("password", STAFF_PASSWORD), ("csrf", &csrf)],
+            &[
+                ("name", "alice"),
+                ("password", STAFF_PASSWORD),
+                ("csrf", &csrf),
+            ],
         )
         .await;
     assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()["location"], "/staff", "the default after login");
+    assert_eq!(
+        res.headers()["location"],
+        "/staff",
+        "the default after login"
+    );
     let set = set_cookie_header(&res, "handoff_session").unwrap();
     assert!(set.starts_with("handoff_session="), "{set}");
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
@@ -233,7 +242,11 @@ async fn login_behind_https_uses_host_prefixed_secure_cookies(backend: Backend) 
     let res = app
         .post_login(
             Some(&form_cookie),
-            &[("name", "alice"), ("password", STAFF_PASSWORD), ("csrf", &csrf)],
+            &[
+                ("name", "alice"),
+                ("password", STAFF_PASSWORD),
+                ("csrf", &csrf),
+            ],
         )
         .await;
     let set = set_cookie_header(&res, "handoff_session").unwrap();
@@ -281,7 +294,11 @@ async fn wrong_password_and_unknown_user_get_the_same_answer(app: TestApp) {
     assert_eq!(wrong.0, 401);
     assert_eq!(unknown.0, 401);
     assert!(!wrong.1 && !unknown.1, "no session either way");
-    assert!(wrong.2.contains("That name and password do not match an account"));
+    assert!(
+        wrong
+            .2
+            .contains("That name and password do not match an account")
+    );
     assert_eq!(
         wrong.2.replace("alice", "NAME"),
         unknown.2.replace("mallory", "NAME"),
@@ -309,7 +326,10 @@ async fn wrong_password_and_unknown_user_get_the_same_answer(app: TestApp) {
     assert_eq!(failed[1].1, "anonymous");
     assert_eq!(failed[1].2.as_deref(), Some("127.0.0.1"));
     let all = format!("{trail:?}");
-    assert!(!all.contains("not the password"), "no password in the trail");
+    assert!(
+        !all.contains("not the password"),
+        "no password in the trail"
+    );
     assert!(!all.contains("mallory"), "an unknown name is not recorded");
 }
 
@@ -321,7 +341,10 @@ async fn login_attempts_are_rate_limited(backend: Backend) {
     .await;
     app.add_user("alice", STAFF_PASSWORD).await;
     for _ in 0..3 {
-        assert_eq!(attempt(&app, "alice", "wrong wrong wrong").await.status(), 401);
+        assert_eq!(
+            attempt(&app, "alice", "wrong wrong wrong").await.status(),
+            401
+        );
     }
     let res = attempt(&app, "alice", STAFF_PASSWORD).await;
     assert_eq!(res.status(), 429);
@@ -334,7 +357,11 @@ async fn login_attempts_are_rate_limited(backend: Backend) {
     );
     let body = res.text().await.unwrap();
     assert!(body.contains("Too many sign-in attempts"), "{body}");
-    assert_eq!(sessions(&app).await, 0, "the limited attempt did not sign in");
+    assert_eq!(
+        sessions(&app).await,
+        0,
+        "the limited attempt did not sign in"
+    );
     // The form itself is still served.
     assert_eq!(app.get("/login").await.status(), 200);
 }
@@ -371,7 +398,10 @@ async fn session_ends_after_its_lifetime_however_busy(backend: Backend) {
     app.clock.advance(19 * 60);
     assert!(account(&app, &s.cookie).await.is_ok(), "1h59 in");
     app.clock.advance(60);
-    assert!(account(&app, &s.cookie).await.is_err(), "2h in, though busy");
+    assert!(
+        account(&app, &s.cookie).await.is_err(),
+        "2h in, though busy"
+    );
     handoff::purge::purge_once(&app.store, &app.clock).await;
     assert_eq!(sessions(&app).await, 0, "the purge task deletes it");
 }
@@ -445,7 +475,10 @@ async fn login_without_the_form_cookie_is_refused(app: TestApp) {
         (c.split(';').next().unwrap().to_owned(), ())
     };
     assert_ne!(other_cookie, cookie);
-    assert_eq!(app.post_login(Some(&other_cookie), &fields).await.status(), 403);
+    assert_eq!(
+        app.post_login(Some(&other_cookie), &fields).await.status(),
+        403
+    );
     let wrong = [
         ("name", "alice"),
         ("password", STAFF_PASSWORD),
@@ -495,7 +528,10 @@ async fn next_never_leads_off_site(app: TestApp) {
         .text()
         .await
         .unwrap();
-    assert_eq!(hidden_input(&page, "next").as_deref(), Some("/staff/account"));
+    assert_eq!(
+        hidden_input(&page, "next").as_deref(),
+        Some("/staff/account")
+    );
 }
 
 async fn login_is_404_without_any_staff_user(app: TestApp) {
@@ -573,7 +609,10 @@ async fn staff_extractor_redirects_pages_and_refuses_api_calls(app: TestApp) {
     // A page: to the login page, coming back afterwards.
     let res = app.get("/staff/account?tab=2").await;
     assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()["location"], "/login?next=/staff/account%3Ftab%3D2");
+    assert_eq!(
+        res.headers()["location"],
+        "/login?next=/staff/account%3Ftab%3D2"
+    );
     // A forged or unknown cookie is the same as none.
     let forged = format!("handoff_session={}", "A".repeat(43));
     assert!(account(&app, &forged).await.is_err());
@@ -603,9 +642,14 @@ async fn staff_extractor_redirects_pages_and_refuses_api_calls(app: TestApp) {
             if let Some(c) = cookie {
                 req = req.header("cookie", c);
             }
-            let res = router.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let res = router
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
             let status = res.status().as_u16();
-            let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+            let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+                .await
+                .unwrap();
             (status, String::from_utf8(bytes.to_vec()).unwrap())
         }
     };
@@ -619,7 +663,10 @@ async fn staff_extractor_redirects_pages_and_refuses_api_calls(app: TestApp) {
         (200, "alice".to_owned())
     );
     assert_eq!(call("/maybe", None).await, (200, "nobody".to_owned()));
-    assert_eq!(call("/maybe", Some(s.cookie.clone())).await, (200, "alice".to_owned()));
+    assert_eq!(
+        call("/maybe", Some(s.cookie.clone())).await,
+        (200, "alice".to_owned())
+    );
 }
 
 /// `handoff user add/list/remove` through the real binary.
@@ -660,13 +707,25 @@ async fn user_commands_add_list_and_remove_on_both_backends() {
 
         let out = handoff_user(&["add", "alice"], db.url(), Some(STAFF_PASSWORD)).await;
         assert!(!out.status.success());
-        assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("already exists"),
+            "{}",
+            text(&out.stderr)
+        );
         let out = handoff_user(&["add", "dave"], db.url(), Some("short")).await;
         assert!(!out.status.success());
-        assert!(text(&out.stderr).contains("at least 12 characters"), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("at least 12 characters"),
+            "{}",
+            text(&out.stderr)
+        );
         let out = handoff_user(&["add", "no spaces"], db.url(), Some(STAFF_PASSWORD)).await;
         assert!(!out.status.success());
-        assert!(text(&out.stderr).contains("staff name"), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("staff name"),
+            "{}",
+            text(&out.stderr)
+        );
 
         let store = Store::connect(db.url()).await.unwrap();
         let alice = store.user_by_name("alice").await.unwrap().unwrap();
@@ -675,7 +734,10 @@ async fn user_commands_add_list_and_remove_on_both_backends() {
         let bob = store.user_by_name("bob").await.unwrap().unwrap();
         assert!(staff::verify_password(&generated, &bob.password_hash));
         let carol = store.user_by_name("carol").await.unwrap().unwrap();
-        assert!(staff::verify_password(&carol_password, &carol.password_hash));
+        assert!(staff::verify_password(
+            &carol_password,
+            &carol.password_hash
+        ));
         assert!(store.user_by_name("dave").await.unwrap().is_none());
         let added = events(&store)
             .await
@@ -687,7 +749,10 @@ async fn user_commands_add_list_and_remove_on_both_backends() {
         let out = handoff_user(&["list"], db.url(), None).await;
         assert!(out.status.success());
         let listed = text(&out.stdout);
-        let names: Vec<&str> = listed.lines().map(|l| l.split('\t').next().unwrap()).collect();
+        let names: Vec<&str> = listed
+            .lines()
+            .map(|l| l.split('\t').next().unwrap())
+            .collect();
         assert_eq!(names, ["alice", "bob", "carol"]);
 
         let out = handoff_user(&["remove", "bob"], db.url(), None).await;

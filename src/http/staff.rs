@@ -32,6 +32,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use askama::Template;
+use axum::Form;
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts, Query, State};
@@ -39,7 +40,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Form;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -128,6 +128,7 @@ impl IntoResponse for CsrfRejected {
                 title: "This form has expired",
                 message: "The form was not sent from a page of your current session, so nothing \
                           was changed. Reload the page and try again.",
+                code: "",
                 link_href: String::new(),
                 link_text: "",
             },
@@ -172,8 +173,8 @@ impl OptionalFromRequestParts<AppState> for Staff {
         state: &AppState,
     ) -> Result<Option<Staff>, ApiError> {
         let api = parts.uri.path().starts_with("/api/");
-        let Some(token) = cookie(&parts.headers, session_cookie(&state.settings))
-            .and_then(Token::parse)
+        let Some(token) =
+            cookie(&parts.headers, session_cookie(&state.settings)).and_then(Token::parse)
         else {
             return Ok(None);
         };
@@ -239,16 +240,13 @@ impl FromRequestParts<AppState> for ClientAddr {
         state: &AppState,
     ) -> Result<ClientAddr, Infallible> {
         Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| {
-                    state
-                        .settings
-                        .trusted_proxies
-                        .client_ip(c.0.ip(), &parts.headers)
-                        .to_string()
-                }),
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
+                state
+                    .settings
+                    .trusted_proxies
+                    .client_ip(c.0.ip(), &parts.headers)
+                    .to_string()
+            }),
         ))
     }
 }
@@ -329,6 +327,8 @@ struct Notice {
     kind: &'static str,
     title: &'static str,
     message: &'static str,
+    /// A command to show after the message; empty: none.
+    code: &'static str,
     link_href: String,
     link_text: &'static str,
 }
@@ -340,6 +340,8 @@ struct NoticePage {
     kind: &'static str,
     title: &'static str,
     message: &'static str,
+    /// A command to show after the message; empty: none.
+    code: &'static str,
     link_href: String,
     link_text: &'static str,
 }
@@ -352,6 +354,7 @@ fn notice(frame: Frame, status: StatusCode, n: Notice) -> Response {
             kind: n.kind,
             title: n.title,
             message: n.message,
+            code: n.code,
             link_href: n.link_href,
             link_text: n.link_text,
         },
@@ -367,8 +370,9 @@ fn staff_off(state: &AppState, headers: &HeaderMap) -> Response {
             kind: "staff-off",
             title: "Staff features are off",
             message: "This server has no staff accounts yet, so there is nothing to sign in to. \
-                      An operator turns the staff features on by running `handoff user add NAME` \
-                      on the server.",
+                      An operator turns the staff features on by adding the first account on \
+                      the server:",
+            code: "handoff user add NAME",
             link_href: String::new(),
             link_text: "",
         },
@@ -387,6 +391,7 @@ pub fn public_page_off(state: &AppState, headers: &HeaderMap) -> Response {
             kind: "public-off",
             title: "No public page here",
             message: PUBLIC_OFF,
+            code: "",
             link_href: String::new(),
             link_text: "",
         },
@@ -408,6 +413,7 @@ pub fn too_many_logins(wait_seconds: u64) -> Response {
             title: "Too many sign-in attempts",
             message: "There were too many sign-in attempts from your address in the last \
                       minute. Wait a minute, then try again.",
+            code: "",
             link_href: "/login".to_owned(),
             link_text: "Back to sign-in",
         },
@@ -489,6 +495,7 @@ fn bad_form(state: &AppState, headers: &HeaderMap) -> Response {
             kind: "bad-form",
             title: "That form could not be read",
             message: "The browser sent something this page does not understand. Reload the page and try again.",
+            code: "",
             link_href: String::new(),
             link_text: "",
         },
@@ -509,8 +516,8 @@ async fn login(
     }
     let next = safe_next(&form.next).unwrap_or("").to_owned();
     let cookie_token = cookie(&headers, login_cookie(&state.settings)).unwrap_or("");
-    let form_ok = !cookie_token.is_empty()
-        && bool::from(cookie_token.as_bytes().ct_eq(form.csrf.as_bytes()));
+    let form_ok =
+        !cookie_token.is_empty() && bool::from(cookie_token.as_bytes().ct_eq(form.csrf.as_bytes()));
     if !form_ok {
         return Ok(notice(
             Frame::new(&state, &headers),
@@ -521,6 +528,7 @@ async fn login(
                 message: "The sign-in form was not sent from a page this browser loaded from \
                           here recently, so it was not accepted. Open the sign-in page again \
                           and retry.",
+                code: "",
                 link_href: if next.is_empty() {
                     "/login".to_owned()
                 } else {
@@ -628,7 +636,9 @@ async fn logout(
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, Response> {
     let submitted = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    staff.check_csrf(&submitted).map_err(|e| e.into_response())?;
+    staff
+        .check_csrf(&submitted)
+        .map_err(|e| e.into_response())?;
     let now = state.clock.now();
     state
         .store
@@ -706,7 +716,10 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; handoff_session_x=2"),
         );
-        h.append(header::COOKIE, HeaderValue::from_static("handoff_session=3"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("handoff_session=3"),
+        );
         assert_eq!(cookie(&h, "handoff_session"), Some("3"));
         assert_eq!(cookie(&h, "a"), Some("1"));
         assert_eq!(cookie(&h, "b"), None);

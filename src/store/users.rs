@@ -109,8 +109,7 @@ impl Store {
     }
 
     pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
-        const SQL: &str =
-            "SELECT id, name, password_hash, created_at FROM users WHERE name = $1";
+        const SQL: &str = "SELECT id, name, password_hash, created_at FROM users WHERE name = $1";
         let user = on_pool!(self, pool =>
             sqlx::query_as::<_, User>(SQL).bind(name).fetch_optional(pool).await?
         );

@@ -453,7 +453,11 @@ impl TestApp {
     }
 
     /// `POST /login` with these form fields and `Cookie` header; redirects are not followed.
-    pub async fn post_login(&self, cookie: Option<&str>, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post_login(
+        &self,
+        cookie: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut req = self.http.post(self.url("/login")).form(fields);
         if let Some(c) = cookie {
             req = req.header("cookie", c);
