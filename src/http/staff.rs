@@ -566,7 +566,7 @@ async fn login(
                     now,
                 )
                 .await?;
-            let mut res = render(
+            let res = render(
                 StatusCode::UNAUTHORIZED,
                 LoginPage {
                     frame: Frame::new(&state, &headers),
@@ -576,9 +576,6 @@ async fn login(
                     error: "That name and password do not match an account. Check both and try again.",
                 },
             );
-            // Not needed by a browser, but says the same to scripts.
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             return Ok(res);
         }
     };
