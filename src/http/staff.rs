@@ -128,6 +128,7 @@ impl IntoResponse for CsrfRejected {
                 title: "This form has expired",
                 message: "The form was not sent from a page of your current session, so nothing \
                           was changed. Reload the page and try again.",
+                code: "",
                 link_href: String::new(),
                 link_text: "",
             },
@@ -326,6 +327,8 @@ struct Notice {
     kind: &'static str,
     title: &'static str,
     message: &'static str,
+    /// A command to show after the message; empty: none.
+    code: &'static str,
     link_href: String,
     link_text: &'static str,
 }
@@ -337,6 +340,8 @@ struct NoticePage {
     kind: &'static str,
     title: &'static str,
     message: &'static str,
+    /// A command to show after the message; empty: none.
+    code: &'static str,
     link_href: String,
     link_text: &'static str,
 }
@@ -349,6 +354,7 @@ fn notice(frame: Frame, status: StatusCode, n: Notice) -> Response {
             kind: n.kind,
             title: n.title,
             message: n.message,
+            code: n.code,
             link_href: n.link_href,
             link_text: n.link_text,
         },
@@ -364,8 +370,9 @@ fn staff_off(state: &AppState, headers: &HeaderMap) -> Response {
             kind: "staff-off",
             title: "Staff features are off",
             message: "This server has no staff accounts yet, so there is nothing to sign in to. \
-                      An operator turns the staff features on by running `handoff user add NAME` \
-                      on the server.",
+                      An operator turns the staff features on by adding the first account on \
+                      the server:",
+            code: "handoff user add NAME",
             link_href: String::new(),
             link_text: "",
         },
@@ -384,6 +391,7 @@ pub fn public_page_off(state: &AppState, headers: &HeaderMap) -> Response {
             kind: "public-off",
             title: "No public page here",
             message: PUBLIC_OFF,
+            code: "",
             link_href: String::new(),
             link_text: "",
         },
@@ -405,6 +413,7 @@ pub fn too_many_logins(wait_seconds: u64) -> Response {
             title: "Too many sign-in attempts",
             message: "There were too many sign-in attempts from your address in the last \
                       minute. Wait a minute, then try again.",
+            code: "",
             link_href: "/login".to_owned(),
             link_text: "Back to sign-in",
         },
@@ -486,6 +495,7 @@ fn bad_form(state: &AppState, headers: &HeaderMap) -> Response {
             kind: "bad-form",
             title: "That form could not be read",
             message: "The browser sent something this page does not understand. Reload the page and try again.",
+            code: "",
             link_href: String::new(),
             link_text: "",
         },
@@ -518,6 +528,7 @@ async fn login(
                 message: "The sign-in form was not sent from a page this browser loaded from \
                           here recently, so it was not accepted. Open the sign-in page again \
                           and retry.",
+                code: "",
                 link_href: if next.is_empty() {
                     "/login".to_owned()
                 } else {
@@ -555,7 +566,7 @@ async fn login(
                     now,
                 )
                 .await?;
-            let mut res = render(
+            let res = render(
                 StatusCode::UNAUTHORIZED,
                 LoginPage {
                     frame: Frame::new(&state, &headers),
@@ -565,9 +576,6 @@ async fn login(
                     error: "That name and password do not match an account. Check both and try again.",
                 },
             );
-            // Not needed by a browser, but says the same to scripts.
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             return Ok(res);
         }
     };
