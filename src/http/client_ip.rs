@@ -85,10 +85,11 @@ mod tests {
     }
 }
 
-/// The client's address as the audit trail records it (see
-/// [`TrustedProxies::client_ip`]).
+/// The client's address as audit events record it: the peer, or the address
+/// a trusted proxy reports. `None` when the server was not told the peer
+/// (a router called directly in a test).
 #[derive(Clone, Debug)]
-pub struct ClientAddr(pub String);
+pub struct ClientAddr(pub Option<String>);
 
 impl axum::extract::FromRequestParts<super::AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -97,17 +98,14 @@ impl axum::extract::FromRequestParts<super::AppState> for ClientAddr {
         parts: &mut axum::http::request::Parts,
         state: &super::AppState,
     ) -> Result<ClientAddr, Self::Rejection> {
-        let addr = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| {
+        Ok(ClientAddr(
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
                 state
                     .settings
                     .trusted_proxies
                     .client_ip(c.0.ip(), &parts.headers)
                     .to_string()
-            })
-            .unwrap_or_default();
-        Ok(ClientAddr(addr))
+            }),
+        ))
     }
 }

@@ -113,7 +113,7 @@ async fn create_request(
 async fn create(
     state: &AppState,
     staff: &Staff,
-    addr: String,
+    addr: Option<String>,
     req: CreateRequest,
 ) -> Result<impl IntoResponse + use<>, ApiError> {
     let settings = &state.settings;
@@ -159,7 +159,7 @@ async fn create(
     let expires_at = now + lifetime;
     let event = NewEvent::new(Kind::RequestCreated, Actor::Staff(staff.name.clone()))
         .request(id.as_str())
-        .from_addr(Some(addr))
+        .from_addr(addr)
         .detail(serde_json::json!({
             "customer": customer,
             "template": req.template,
@@ -446,7 +446,7 @@ async fn cancel(
     };
     let event = NewEvent::new(Kind::RequestCancelled, Actor::Staff(staff.name.clone()))
         .request(id.as_str())
-        .from_addr(Some(addr));
+        .from_addr(addr);
     state
         .store
         .cancel_request(id.as_str(), state.clock.now(), &event)

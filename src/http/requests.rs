@@ -134,7 +134,7 @@ async fn opened(
         .ok_or_else(unknown_request)?;
     let event = NewEvent::new(Kind::RequestOpened, Actor::Anonymous)
         .request(&r.id)
-        .from_addr(Some(addr));
+        .from_addr(addr);
     state
         .store
         .mark_opened(&r.id, state.clock.now(), &event)
@@ -208,7 +208,7 @@ async fn answer(
     let status_token = Id::random();
     let event = NewEvent::new(Kind::RequestAnswered, Actor::Anonymous)
         .request(&r.id)
-        .from_addr(Some(addr))
+        .from_addr(addr)
         .detail(serde_json::json!({
             "customer": r.customer,
             "template": r.template,
@@ -332,9 +332,13 @@ async fn status(
 }
 
 /// Withdraws for the API and the form alike; `Ok(false)` if it is too late.
-async fn do_withdraw(state: &AppState, token: &str, addr: String) -> Result<bool, ApiError> {
+async fn do_withdraw(
+    state: &AppState,
+    token: &str,
+    addr: Option<String>,
+) -> Result<bool, ApiError> {
     let token = Id::parse(token).ok_or_else(unknown_receipt)?;
-    let event = NewEvent::new(Kind::RequestWithdrawn, Actor::Anonymous).from_addr(Some(addr));
+    let event = NewEvent::new(Kind::RequestWithdrawn, Actor::Anonymous).from_addr(addr);
     match state
         .store
         .withdraw(&token, state.clock.now(), event)
@@ -407,7 +411,7 @@ async fn retrieve(
     Path(id): Path<String>,
 ) -> Result<Json<Retrieved>, ApiError> {
     let id = Id::parse(&id).ok_or_else(retrieval_gone)?;
-    let event = NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous).from_addr(Some(addr));
+    let event = NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous).from_addr(addr);
     let now = state.clock.now();
     let bytes = state
         .store

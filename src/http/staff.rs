@@ -28,14 +28,11 @@
 //! and `--session-lifetime` in all. With no staff account at all, `/login` is
 //! a 404 that says how to turn the staff features on.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::Form;
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -226,30 +223,7 @@ impl FromRequestParts<AppState> for Staff {
     }
 }
 
-/// The client's address as audit events record it: the peer, or the address
-/// a trusted proxy reports. `None` when the server was not told the peer
-/// (a router called directly in a test).
-#[derive(Clone, Debug)]
-pub struct ClientAddr(pub Option<String>);
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<ClientAddr, Infallible> {
-        Ok(ClientAddr(
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
-                state
-                    .settings
-                    .trusted_proxies
-                    .client_ip(c.0.ip(), &parts.headers)
-                    .to_string()
-            }),
-        ))
-    }
-}
+pub use super::client_ip::ClientAddr;
 
 /// The session cookie's name: with the `__Host-` prefix behind HTTPS, so
 /// the browser only accepts it `Secure`, host-only and for `Path=/`.
