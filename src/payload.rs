@@ -37,6 +37,77 @@ pub fn fields_from_az_output(json: &str) -> Option<BTreeMap<String, String>> {
     ]))
 }
 
+/// An Entra app registration's credentials, as the collector takes them out
+/// of a decrypted payload: what targets write and what verification checks.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EntraCredential {
+    /// The integration template id the payload was made for.
+    pub template: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// `YYYY-MM-DD`, when the customer gave it.
+    pub secret_expires_on: Option<String>,
+    /// `commercial`, `gcc`, `gcc-high`, `dod` or `china`.
+    pub cloud: String,
+    /// The template's extra fields, by name.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for EntraCredential {
+    /// Never the secret: debug output ends up in logs and test failures.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntraCredential")
+            .field("template", &self.template)
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("cloud", &self.cloud)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EntraCredential {
+    /// The credential in `payload`, checked with [`crate::credential`]'s
+    /// rules (errors refuse it; warnings do not).
+    pub fn from_payload(payload: &Payload) -> Result<EntraCredential, String> {
+        let field = |name: &str| payload.fields.get(name).map(|v| v.trim().to_owned());
+        let required = |name: &str| {
+            field(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("the payload has no {name}"))
+        };
+        let cred = EntraCredential {
+            template: payload.template.clone(),
+            tenant_id: required("tenant_id")?,
+            client_id: required("client_id")?,
+            client_secret: required("client_secret")?,
+            secret_expires_on: field("secret_expires_on").filter(|v| !v.is_empty()),
+            cloud: field("cloud")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "commercial".to_owned()),
+            extra: payload
+                .fields
+                .iter()
+                .filter(|(k, _)| !CORE_FIELDS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        if !crate::credential::CLOUDS.contains(&cred.cloud.as_str()) {
+            return Err(format!("unknown cloud {:?}", cred.cloud));
+        }
+        Ok(cred)
+    }
+}
+
+/// The fields every Entra payload has; anything else is a template's extra.
+pub const CORE_FIELDS: &[&str] = &[
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "secret_expires_on",
+    "cloud",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
