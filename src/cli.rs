@@ -46,11 +46,37 @@ enum Command {
     /// The audit trail: verify its hash chain, or export it as NDJSON.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// API tokens for machines (the collector): create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Staff accounts: add, list, remove.
     #[command(subcommand)]
     User(UserCommand),
     /// List the integration templates, or show one's full guide (`show ID`).
     Templates(TemplatesCmd),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token and print it once; the server keeps only its hash.
+    Create {
+        /// 1 to 64 characters of A-Z a-z 0-9 . _ @ -
+        #[arg(long)]
+        name: String,
+        /// What it may do; repeatable. `collect`: the collector's inbox.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List tokens: name, visible prefix, scopes, created, last used, revoked.
+    List(DbArgs),
+    /// Revoke a token; it stops working at once.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +191,11 @@ pub fn main() -> ExitCode {
                 user_add(&name, generate, &db).await
             }
             Command::User(UserCommand::List(db)) => user_list(&db).await,
+            Command::Token(TokenCommand::Create { name, scopes, db }) => {
+                token_create(&name, &scopes, &db).await
+            }
+            Command::Token(TokenCommand::List(db)) => token_list(&db).await,
+            Command::Token(TokenCommand::Revoke { name, db }) => token_revoke(&name, &db).await,
             Command::User(UserCommand::Remove { name, db }) => user_remove(&name, &db).await,
         }
     });
@@ -409,6 +440,80 @@ async fn user_remove(name: &str, db: &DbArgs) -> anyhow::Result<()> {
         bail!("there is no staff user named {name:?}");
     }
     eprintln!("removed staff user {name} and ended their sessions");
+    Ok(())
+}
+
+async fn token_create(name: &str, scopes: &[String], db: &DbArgs) -> anyhow::Result<()> {
+    use crate::audit::{Actor, Kind, NewEvent};
+    crate::token::check_name(name).map_err(|e| anyhow!(e))?;
+    let scopes = crate::token::check_scopes(scopes).map_err(|e| anyhow!(e))?;
+    let minted = crate::token::mint();
+    let store = db.connect().await?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let event = NewEvent::new(Kind::TokenCreated, Actor::System).detail(serde_json::json!({
+        "name": name, "prefix": minted.prefix, "scopes": scopes,
+    }));
+    let created = store
+        .create_token(
+            &crate::store::NewToken {
+                name,
+                prefix: &minted.prefix,
+                hash: &minted.hash,
+                scopes: &scopes,
+                created_by: "system",
+                created_at: now,
+            },
+            &event,
+        )
+        .await;
+    store.close().await;
+    created??;
+    eprintln!(
+        "created token {name} ({scopes}); it is shown only now, keep it in a file of mode 0600:"
+    );
+    println!("{}", minted.token);
+    Ok(())
+}
+
+async fn token_list(db: &DbArgs) -> anyhow::Result<()> {
+    use crate::clock::rfc3339;
+    let store = db.connect().await?;
+    let tokens = store.list_tokens().await;
+    store.close().await;
+    let tokens = tokens?;
+    if tokens.is_empty() {
+        eprintln!(
+            "no tokens yet; make one with `handoff token create --name NAME --scope collect`"
+        );
+    }
+    println!("name\tprefix\tscopes\tcreated\tlast used\trevoked");
+    for t in tokens {
+        let when = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), rfc3339);
+        println!(
+            "{}\t{}…\t{}\t{}\t{}\t{}",
+            t.name,
+            t.prefix,
+            t.scopes,
+            rfc3339(t.created_at),
+            when(t.last_used_at),
+            when(t.revoked_at)
+        );
+    }
+    Ok(())
+}
+
+async fn token_revoke(name: &str, db: &DbArgs) -> anyhow::Result<()> {
+    use crate::audit::{Actor, Kind, NewEvent};
+    let store = db.connect().await?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let event = NewEvent::new(Kind::TokenRevoked, Actor::System)
+        .detail(serde_json::json!({ "name": name }));
+    let done = store.revoke_token(name, now, &event).await;
+    store.close().await;
+    if !done? {
+        bail!("there is no active token named {name:?}");
+    }
+    eprintln!("revoked token {name}; it no longer works");
     Ok(())
 }
 

@@ -54,6 +54,10 @@ pub struct ServeArgs {
     pub soc_recipients_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub templates: crate::integration::TemplatesArgs,
+    /// How long a collector's lease on a sealed copy lasts before the copy
+    /// can be leased again.
+    #[arg(long, env = "HANDOFF_LEASE_TIME", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub lease_time: Duration,
     /// Staff login attempts one client address may make per minute (0: no limit).
     #[arg(long, env = "HANDOFF_LOGIN_LIMIT", default_value_t = 10)]
     pub login_limit: u32,
@@ -126,6 +130,8 @@ pub struct Settings {
     pub soc_recipients: Vec<String>,
     /// The integration templates requests can use.
     pub integrations: std::sync::Arc<crate::integration::Integrations>,
+    /// Seconds a collector's lease lasts.
+    pub lease_seconds: i64,
     /// Staff login attempts per client address per minute; 0: no limit.
     pub login_limit: u32,
     /// How long staff sessions live: in all, and unused.
@@ -164,6 +170,7 @@ impl Settings {
             trusted_proxies: TrustedProxies::default(),
             soc_recipients: Vec::new(),
             integrations: std::sync::Arc::new(crate::integration::Integrations::builtin()),
+            lease_seconds: 300,
             login_limit: 10,
             session_lifetime: Duration::from_secs(12 * 3600),
             session_idle: Duration::from_secs(3600),
@@ -310,6 +317,13 @@ impl ServeArgs {
             trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
             soc_recipients: self.soc_recipients()?,
             integrations: integrations.clone(),
+            lease_seconds: {
+                let secs = self.lease_time.as_secs();
+                if !(10..=86_400).contains(&secs) {
+                    return Err("--lease-time must be between 10s and 1d".into());
+                }
+                i64::try_from(secs).unwrap_or(300)
+            },
             login_limit: self.login_limit,
             session_lifetime: self.session_lifetime,
             session_idle: self.session_idle,

@@ -53,6 +53,8 @@ pub mod staff;
 pub mod store;
 /// What a payload can hold.
 pub mod template;
+/// API tokens for machines.
+pub mod token;
 /// Checking uploads.
 pub mod upload;
 /// Signed notifications of request events.

@@ -4,110 +4,15 @@
 
 mod common;
 
-use std::io::Read;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{Backend, T0, TestApp, assert_error, spawn_app_with};
+use common::flow::{
+    Opened, PAYLOAD, answer, app_with_soc, decrypt, encrypt_to, open_request, open_request_for,
+};
+use common::{Backend, T0, assert_error};
 use handoff::audit::{Actor, Break, Kind, NewEvent};
-use handoff::id::Id;
-use handoff::store::{NewRequest, Store};
+use handoff::store::Store;
 use serde_json::{Value, json};
-
-/// A request opened by staff (through the store), with the identity that
-/// only the PM's link holds.
-struct Opened {
-    id: String,
-    retrieval_id: String,
-    identity: age::x25519::Identity,
-}
-
-async fn open_request(store: &Store, now: i64, expires_in: i64) -> Opened {
-    open_request_for(store, now, expires_in, "entra-app").await
-}
-
-async fn open_request_for(store: &Store, now: i64, expires_in: i64, template: &str) -> Opened {
-    let id = Id::random();
-    let retrieval = Id::random();
-    let identity = age::x25519::Identity::generate();
-    let event = NewEvent::new(Kind::RequestCreated, Actor::Staff("pm".into()))
-        .request(id.as_str())
-        .from_addr(Some("127.0.0.1".into()));
-    store
-        .create_request(
-            &NewRequest {
-                id: &id,
-                retrieval_id: &retrieval,
-                customer: "Contoso",
-                template,
-                note: "",
-                recipient: &identity.to_public().to_string(),
-                created_by: "pm",
-                created_at: now,
-                expires_at: now + expires_in,
-                reissued_from: None,
-            },
-            &event,
-        )
-        .await
-        .unwrap();
-    Opened {
-        id: id.to_string(),
-        retrieval_id: retrieval.to_string(),
-        identity,
-    }
-}
-
-const PAYLOAD: &str = r#"{"v":1,"template":"entra-app","fields":{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11","client_secret":"abc8Q~requestsecretvalue0123456789ABCDEF"}}"#;
-
-fn encrypt_to(recipients: &[age::x25519::Recipient], plain: &[u8]) -> String {
-    let boxed: Vec<&dyn age::Recipient> = recipients
-        .iter()
-        .map(|r| r as &dyn age::Recipient)
-        .collect();
-    let encryptor = age::Encryptor::with_recipients(boxed.into_iter()).unwrap();
-    let mut out = Vec::new();
-    let mut w = encryptor.wrap_output(&mut out).unwrap();
-    std::io::Write::write_all(&mut w, plain).unwrap();
-    w.finish().unwrap();
-    STANDARD.encode(out)
-}
-
-fn decrypt(identity: &age::x25519::Identity, ciphertext: &[u8]) -> String {
-    let d = age::Decryptor::new(ciphertext).unwrap();
-    let mut r = d
-        .decrypt(std::iter::once(identity as &dyn age::Identity))
-        .unwrap();
-    let mut s = String::new();
-    r.read_to_string(&mut s).unwrap();
-    s
-}
-
-/// An app whose server seals answers to one SOC recipient; returns the SOC identity.
-async fn app_with_soc(backend: Backend) -> (TestApp, age::x25519::Identity) {
-    let soc = age::x25519::Identity::generate();
-    let recipient = soc.to_public().to_string();
-    let app = spawn_app_with(backend, move |mut s| {
-        s.soc_recipients = vec![recipient];
-        s.without_rate_limits()
-    })
-    .await;
-    (app, soc)
-}
-
-async fn answer(
-    app: &TestApp,
-    r: &Opened,
-    soc: Option<&age::x25519::Identity>,
-) -> reqwest::Response {
-    let mut body =
-        json!({ "pm_ciphertext": encrypt_to(&[r.identity.to_public()], PAYLOAD.as_bytes()) });
-    if let Some(soc) = soc {
-        body["sealed_ciphertext"] = json!(encrypt_to(&[soc.to_public()], PAYLOAD.as_bytes()));
-    }
-    app.post_json(&format!("/api/v1/requests/{}/answer", r.id), &body)
-        .await
-}
 
 async fn sealed_copy(store: &Store, request_id: &str) -> Option<Vec<u8>> {
     const SQL: &str =
@@ -606,6 +511,24 @@ async fn pages_render_for_each_state(backend: Backend) {
         .await
         .unwrap();
     assert!(p.contains("has not answered yet"));
+
+    // An integration's request carries its guide: permissions, steps, the
+    // generated az commands with the app-role GUIDs, and the checklist.
+    let o365 = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    let html = app
+        .get(&format!("/r/{}", o365.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"id="guide""#));
+    assert!(html.contains("Office 365 Management Activity API"));
+    assert!(html.contains("ActivityFeed.ReadDlp"));
+    assert!(
+        html.contains("594c1fb6-4f81-4475-ae41-0c394909246c=Role"),
+        "the az commands carry the role GUID"
+    );
+    assert!(html.contains("data-checklist"));
 }
 
 with_each_backend!(

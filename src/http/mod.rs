@@ -7,6 +7,7 @@ pub mod assets;
 pub mod client_ip;
 pub mod dashboard;
 pub mod error;
+pub mod inbox;
 pub mod pages;
 pub mod requests;
 pub mod security;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(login)
         .merge(staff::router())
         .merge(dashboard::router())
+        .merge(inbox::router())
         .merge(api::router())
         .merge(pages::router())
         .merge(assets::router())

@@ -12,8 +12,10 @@
 //! so a commit returns only once its WAL record is flushed.
 
 pub(crate) mod events;
+mod inbox;
 mod requests;
 mod secrets;
+mod tokens;
 mod users;
 mod webhooks;
 
@@ -26,10 +28,12 @@ use sqlx::sqlite::{
 };
 
 pub use events::ChainReport;
+pub use inbox::{Ack, InboxItem, Lease, VerifyResult};
 pub use requests::{
     Answer, AnswerRefused, NewRequest, Request, RequestsPurged, State as RequestState, Withdrawal,
 };
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
+pub use tokens::{ApiToken, DuplicateToken, NewToken};
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};
 pub use webhooks::{
     AttemptOutcome, Delivery, DeliveryRecord, Enqueued, NOTIFIED_KINDS, NotifiedEvent,

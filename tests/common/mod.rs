@@ -4,6 +4,8 @@
 //! and one method per user action.
 #![allow(dead_code)]
 
+pub mod flow;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

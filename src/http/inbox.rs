@@ -1,0 +1,403 @@
+//! The collector's API, by token: the inbox of sealed copies, leases,
+//! acknowledgements and verification results. See `openapi.json`.
+//!
+//! Every call carries `Authorization: Bearer hnd_...`. A missing, unknown or
+//! revoked token gets 401, a token without the `collect` scope 403; each
+//! refusal is an audit event (never with the token).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::client_ip::ClientAddr;
+use super::error::{ApiError, ApiJson};
+use crate::audit::{Actor, Kind, NewEvent};
+use crate::clock::rfc3339;
+use crate::id::Id;
+use crate::store::{Ack, Lease, VerifyResult};
+use crate::token;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/inbox", get(list))
+        .route("/api/v1/inbox/{id}/lease", post(lease))
+        .route("/api/v1/inbox/{id}/release", post(release))
+        .route("/api/v1/inbox/{id}/ack", post(ack))
+        .route("/api/v1/inbox/{id}/result", post(result))
+}
+
+/// A caller holding a valid token with the `collect` scope.
+pub struct Collector {
+    pub name: String,
+    pub addr: Option<String>,
+}
+
+impl Collector {
+    fn actor(&self) -> Actor {
+        Actor::Token(self.name.clone())
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+impl FromRequestParts<AppState> for Collector {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(ClientAddr(addr)) = ClientAddr::from_request_parts(parts, state).await;
+        let now = state.clock.now();
+        let refuse = |actor: Actor, reason: &'static str| {
+            NewEvent::new(Kind::TokenRefused, actor)
+                .from_addr(addr.clone())
+                .detail(serde_json::json!({ "reason": reason }))
+        };
+        let presented = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(presented) = presented else {
+            return Err(unauthorized(
+                "This endpoint needs an API token: send `Authorization: Bearer hnd_...` \
+                 (make one with `handoff token create --name NAME --scope collect`).",
+            ));
+        };
+        let found = if token::well_formed(presented) {
+            let hash = token::hash(presented);
+            state
+                .store
+                .token_by_hash(&hash)
+                .await?
+                .filter(|(_, stored)| bool::from(stored.as_slice().ct_eq(hash.as_slice())))
+                .map(|(t, _)| t)
+        } else {
+            None
+        };
+        let Some(t) = found else {
+            state
+                .store
+                .append_event(&refuse(Actor::Anonymous, "unknown"), now)
+                .await?;
+            return Err(unauthorized("This API token is not valid."));
+        };
+        if t.revoked_at.is_some() {
+            state
+                .store
+                .append_event(&refuse(Actor::Token(t.name.clone()), "revoked"), now)
+                .await?;
+            return Err(unauthorized(
+                "This API token has been revoked; ask an administrator for a new one.",
+            ));
+        }
+        if !t.has_scope("collect") {
+            state
+                .store
+                .append_event(&refuse(Actor::Token(t.name.clone()), "scope"), now)
+                .await?;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This API token lacks the `collect` scope needed for the inbox.",
+            ));
+        }
+        state.store.touch_token(t.id, now).await?;
+        Ok(Collector { name: t.name, addr })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InboxEntry {
+    pub id: String,
+    pub template: String,
+    pub customer: String,
+    pub answered_at: String,
+    /// While another collector holds a lease: until when.
+    pub leased_until: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Inbox {
+    pub items: Vec<InboxEntry>,
+}
+
+async fn list(State(state): State<AppState>, _c: Collector) -> Result<Json<Inbox>, ApiError> {
+    let items = state
+        .store
+        .inbox(state.clock.now())
+        .await?
+        .into_iter()
+        .map(|i| InboxEntry {
+            id: i.id,
+            template: i.template,
+            customer: i.customer,
+            answered_at: rfc3339(i.answered_at),
+            leased_until: i.lease_until.map(rfc3339),
+        })
+        .collect();
+    Ok(Json(Inbox { items }))
+}
+
+fn no_copy() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No sealed copy waits for this request: it was imported, withdrawn, cancelled or has expired.",
+    )
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Leased {
+    pub id: String,
+    pub lease_id: String,
+    pub lease_expires_at: String,
+    pub template: String,
+    pub customer: String,
+    /// The sealed copy: base64 of an age file to the SOC's recipients.
+    pub ciphertext: String,
+}
+
+fn request_id(id: &str) -> Result<Id, ApiError> {
+    Id::parse(id).ok_or_else(no_copy)
+}
+
+async fn lease(
+    State(state): State<AppState>,
+    c: Collector,
+    Path(id): Path<String>,
+) -> Result<Json<Leased>, ApiError> {
+    let id = request_id(&id)?;
+    let r = state
+        .store
+        .request(id.as_str())
+        .await?
+        .ok_or_else(no_copy)?;
+    let now = state.clock.now();
+    let until = now + state.settings.lease_seconds;
+    let lease_id = Id::random();
+    let event = NewEvent::new(Kind::RequestLeased, c.actor())
+        .request(id.as_str())
+        .from_addr(c.addr.clone())
+        .detail(serde_json::json!({ "until": until }));
+    match state
+        .store
+        .lease_sealed(id.as_str(), lease_id.as_str(), now, until, &event)
+        .await?
+    {
+        Lease::Granted { ciphertext } => Ok(Json(Leased {
+            id: r.id,
+            lease_id: lease_id.to_string(),
+            lease_expires_at: rfc3339(until),
+            template: r.template,
+            customer: r.customer,
+            ciphertext: STANDARD.encode(ciphertext),
+        })),
+        Lease::Held { until } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "leased",
+            format!(
+                "Another collector holds this copy until {}; it can be leased again if that lease lapses.",
+                rfc3339(until)
+            ),
+        )),
+        Lease::Missing => Err(no_copy()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRef {
+    pub lease_id: String,
+    /// For the trail: where the collector wrote it (e.g. `wazuh-office365`).
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+fn not_your_lease() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "lease_lapsed",
+        "This lease has lapsed or is not the current one; lease the copy again.",
+    )
+}
+
+fn short_label(text: Option<&str>, what: &str) -> Result<Option<String>, ApiError> {
+    match text {
+        None => Ok(None),
+        Some(t) if t.len() <= 64 && t.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(t.to_owned()))
+        }
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{what} must be at most 64 printable ASCII characters."
+        ))),
+    }
+}
+
+async fn release(
+    State(state): State<AppState>,
+    c: Collector,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LeaseRef>,
+) -> Result<StatusCode, ApiError> {
+    let id = request_id(&id)?;
+    let event = NewEvent::new(Kind::RequestReleased, c.actor())
+        .request(id.as_str())
+        .from_addr(c.addr.clone());
+    if state
+        .store
+        .release_sealed(id.as_str(), &body.lease_id, state.clock.now(), &event)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_your_lease())
+    }
+}
+
+async fn ack(
+    State(state): State<AppState>,
+    c: Collector,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LeaseRef>,
+) -> Result<StatusCode, ApiError> {
+    let id = request_id(&id)?;
+    let target = short_label(body.target.as_deref(), "target")?;
+    let event = NewEvent::new(Kind::RequestImported, c.actor())
+        .request(id.as_str())
+        .from_addr(c.addr.clone())
+        .detail(serde_json::json!({ "target": target }));
+    match state
+        .store
+        .ack_sealed(id.as_str(), &body.lease_id, state.clock.now(), &event)
+        .await?
+    {
+        Ack::Done => {
+            tracing::info!("sealed copy imported by a collector");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Ack::NotYourLease => Err(not_your_lease()),
+        Ack::Missing => Err(no_copy()),
+    }
+}
+
+/// A verification outcome: no secret material, only names and codes.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyOutcome {
+    pub ok: bool,
+    /// The failing step (`token`, `roles`, `tenant`, `subscription`, ...).
+    #[serde(default)]
+    pub step: Option<String>,
+    /// An Entra (`AADSTS...`) or Management API (`AF...`) code.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The plain sentence for the PM.
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub roles_found: Vec<String>,
+    #[serde(default)]
+    pub roles_required: Vec<String>,
+}
+
+fn not_imported() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "not_imported",
+        "A result can only be reported for a request the collector has imported (acknowledged).",
+    )
+}
+
+async fn result(
+    State(state): State<AppState>,
+    c: Collector,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<VerifyOutcome>,
+) -> Result<StatusCode, ApiError> {
+    let id = Id::parse(&id).ok_or_else(not_imported)?;
+    let step = short_label(body.step.as_deref(), "step")?;
+    let code = short_label(body.code.as_deref(), "code")?;
+    let message = body.message.as_deref().unwrap_or("").trim();
+    if message.chars().count() > 1000 || message.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "message must be one line of at most 1000 characters.",
+        ));
+    }
+    let names = |v: &[String]| -> Result<Vec<String>, ApiError> {
+        if v.len() > 64 {
+            return Err(ApiError::bad_request("At most 64 role names."));
+        }
+        v.iter()
+            .map(|r| short_label(Some(r), "a role name").map(|r| r.unwrap_or_default()))
+            .collect()
+    };
+    let found = names(&body.roles_found)?;
+    let required = names(&body.roles_required)?;
+    let missing: Vec<&String> = required.iter().filter(|r| !found.contains(r)).collect();
+    let detail = if body.ok {
+        if message.is_empty() {
+            "Verified against Entra ID: the token was issued with every permission the template needs."
+                .to_owned()
+        } else {
+            message.to_owned()
+        }
+    } else {
+        let mut d = format!(
+            "Verification failed at {}{}",
+            step.as_deref().unwrap_or("an unknown step"),
+            code.as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
+        );
+        if !message.is_empty() {
+            d.push_str(": ");
+            d.push_str(message);
+        }
+        if !missing.is_empty() {
+            let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            d.push_str(&format!(" Missing permissions: {}.", list.join(", ")));
+        }
+        d
+    };
+    let kind = if body.ok {
+        Kind::RequestVerified
+    } else {
+        Kind::RequestVerifyFailed
+    };
+    let event = NewEvent::new(kind, c.actor())
+        .request(id.as_str())
+        .from_addr(c.addr.clone())
+        .detail(serde_json::json!({
+            "ok": body.ok,
+            "step": step,
+            "code": code,
+            "missing": missing,
+        }));
+    let recorded = state
+        .store
+        .record_verification(
+            id.as_str(),
+            &VerifyResult {
+                ok: body.ok,
+                detail: &detail,
+            },
+            state.clock.now(),
+            &event,
+        )
+        .await?;
+    if recorded {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_imported())
+    }
+}

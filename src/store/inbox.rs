@@ -1,0 +1,231 @@
+//! The collector's inbox: answered requests whose sealed copy awaits import.
+//! A copy is leased (one holder at a time, for a limited time), then
+//! acknowledged (deleted, and the request marked imported) or left to lapse,
+//! after which it can be leased again: nothing is lost if a collector dies.
+
+use sqlx::FromRow;
+
+use super::events::append_event;
+use super::{Store, StoreError, on_pool};
+use crate::audit::NewEvent;
+
+/// One waiting sealed copy: no secret material.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct InboxItem {
+    pub id: String,
+    pub template: String,
+    pub customer: String,
+    pub answered_at: i64,
+    /// Set while someone holds a lease.
+    pub lease_until: Option<i64>,
+}
+
+/// What a lease attempt found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lease {
+    Granted {
+        ciphertext: Vec<u8>,
+    },
+    /// Someone else holds it until then.
+    Held {
+        until: i64,
+    },
+    /// No sealed copy waits for this request.
+    Missing,
+}
+
+/// What an acknowledgement found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ack {
+    Done,
+    /// The copy is there, but this lease lapsed or is not the current one.
+    NotYourLease,
+    Missing,
+}
+
+/// A verification outcome as stored; `detail` is a one-line summary.
+pub struct VerifyResult<'a> {
+    pub ok: bool,
+    pub detail: &'a str,
+}
+
+impl Store {
+    pub async fn inbox(&self, now: i64) -> Result<Vec<InboxItem>, StoreError> {
+        const SQL: &str = "SELECT r.id, r.template, r.customer, r.answered_at, \
+             CASE WHEN c.lease_until > $1 THEN c.lease_until ELSE NULL END AS lease_until \
+             FROM request_copies c JOIN requests r ON r.id = c.request_id \
+             WHERE c.kind = 'sealed' AND c.expires_at > $1 AND r.answered_at IS NOT NULL \
+             ORDER BY r.answered_at, r.id";
+        let items = on_pool!(self, pool =>
+            sqlx::query_as::<_, InboxItem>(SQL).bind(now).fetch_all(pool).await?
+        );
+        Ok(items)
+    }
+
+    /// Leases the sealed copy of `request_id` to `lease_id` until `until`,
+    /// unless someone else holds a lease that has not lapsed.
+    pub async fn lease_sealed(
+        &self,
+        request_id: &str,
+        lease_id: &str,
+        now: i64,
+        until: i64,
+        event: &NewEvent,
+    ) -> Result<Lease, StoreError> {
+        let granted = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let got: Option<(Vec<u8>,)> = sqlx::query_as(
+                "UPDATE request_copies SET lease_id = $2, lease_until = $4 \
+                 WHERE request_id = $1 AND kind = 'sealed' AND expires_at > $3 \
+                 AND (lease_until IS NULL OR lease_until <= $3) RETURNING ciphertext",
+            )
+            .bind(request_id)
+            .bind(lease_id)
+            .bind(now)
+            .bind(until)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if got.is_some() {
+                append_event!(tx, event, now).await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            got.map(|(c,)| c)
+        });
+        if let Some(ciphertext) = granted {
+            return Ok(Lease::Granted { ciphertext });
+        }
+        let held: Option<(Option<i64>,)> = on_pool!(self, pool =>
+            sqlx::query_as(
+                "SELECT lease_until FROM request_copies WHERE request_id = $1 AND kind = 'sealed' AND expires_at > $2",
+            )
+            .bind(request_id)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        );
+        Ok(match held {
+            Some((Some(until),)) if until > now => Lease::Held { until },
+            // Lapsed between the two statements: the caller may simply retry.
+            Some(_) => Lease::Held { until: now },
+            None => Lease::Missing,
+        })
+    }
+
+    /// Ends a lease early (a dry run, or a failed import), so the copy can be
+    /// leased again at once. True if `lease_id` held it.
+    pub async fn release_sealed(
+        &self,
+        request_id: &str,
+        lease_id: &str,
+        now: i64,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE request_copies SET lease_id = NULL, lease_until = NULL \
+                 WHERE request_id = $1 AND kind = 'sealed' AND lease_id = $2 AND lease_until > $3",
+            )
+            .bind(request_id)
+            .bind(lease_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                append_event!(tx, event, now).await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            n == 1
+        });
+        Ok(done)
+    }
+
+    /// The import succeeded: the sealed copy is deleted and the request
+    /// marked imported, in one transaction, if `lease_id` still holds it.
+    pub async fn ack_sealed(
+        &self,
+        request_id: &str,
+        lease_id: &str,
+        now: i64,
+        event: &NewEvent,
+    ) -> Result<Ack, StoreError> {
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "DELETE FROM request_copies WHERE request_id = $1 AND kind = 'sealed' \
+                 AND lease_id = $2 AND lease_until > $3",
+            )
+            .bind(request_id)
+            .bind(lease_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query("UPDATE requests SET imported_at = $2 WHERE id = $1")
+                    .bind(request_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                append_event!(tx, event, now).await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            n == 1
+        });
+        if done {
+            return Ok(Ack::Done);
+        }
+        let (n,): (i64,) = on_pool!(self, pool =>
+            sqlx::query_as("SELECT COUNT(*) FROM request_copies WHERE request_id = $1 AND kind = 'sealed' AND expires_at > $2")
+                .bind(request_id)
+                .bind(now)
+                .fetch_one(pool)
+                .await?
+        );
+        Ok(if n > 0 {
+            Ack::NotYourLease
+        } else {
+            Ack::Missing
+        })
+    }
+
+    /// Records a verification outcome for an imported request. False if
+    /// the request is unknown or not imported.
+    pub async fn record_verification(
+        &self,
+        request_id: &str,
+        result: &VerifyResult<'_>,
+        now: i64,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
+                 WHERE id = $1 AND imported_at IS NOT NULL",
+            )
+            .bind(request_id)
+            .bind(now)
+            .bind(result.ok)
+            .bind(result.detail)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                append_event!(tx, event, now).await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            n == 1
+        });
+        Ok(done)
+    }
+}

@@ -1,0 +1,149 @@
+//! API tokens: only their SHA-256 is stored, with a short visible prefix.
+
+use sqlx::FromRow;
+
+use super::events::append_event;
+use super::{Store, StoreError, on_pool};
+use crate::audit::NewEvent;
+
+/// A token as listed: never the token itself.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    /// Space-separated.
+    pub scopes: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiToken {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.split(' ').any(|s| s == scope)
+    }
+}
+
+/// A token's name is taken.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("there is already a token named {0:?}; revoke it or choose another name")]
+pub struct DuplicateToken(pub String);
+
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub hash: &'a [u8],
+    pub scopes: &'a str,
+    pub created_by: &'a str,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn create_token(
+        &self,
+        t: &NewToken<'_>,
+        event: &NewEvent,
+    ) -> Result<Result<(), DuplicateToken>, StoreError> {
+        let created = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO api_tokens (name, prefix, token_hash, scopes, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(t.name)
+            .bind(t.prefix)
+            .bind(t.hash)
+            .bind(t.scopes)
+            .bind(t.created_by)
+            .bind(t.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                append_event!(tx, event, t.created_at).await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            inserted == 1
+        });
+        Ok(if created {
+            Ok(())
+        } else {
+            Err(DuplicateToken(t.name.to_owned()))
+        })
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        const SQL: &str = "SELECT id, name, prefix, scopes, created_by, created_at, last_used_at, revoked_at \
+             FROM api_tokens ORDER BY created_at, id";
+        let tokens =
+            on_pool!(self, pool => sqlx::query_as::<_, ApiToken>(SQL).fetch_all(pool).await?);
+        Ok(tokens)
+    }
+
+    /// The token whose SHA-256 is `hash`, revoked or not. The caller compares
+    /// the stored hash with its own in constant time.
+    pub async fn token_by_hash(
+        &self,
+        hash: &[u8],
+    ) -> Result<Option<(ApiToken, Vec<u8>)>, StoreError> {
+        #[derive(FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            token: ApiToken,
+            token_hash: Vec<u8>,
+        }
+        const SQL: &str = "SELECT id, name, prefix, scopes, created_by, created_at, last_used_at, revoked_at, token_hash \
+             FROM api_tokens WHERE token_hash = $1";
+        let row = on_pool!(self, pool =>
+            sqlx::query_as::<_, Row>(SQL).bind(hash).fetch_optional(pool).await?
+        );
+        Ok(row.map(|r| (r.token, r.token_hash)))
+    }
+
+    /// Records use, at most once a minute per token.
+    pub async fn touch_token(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 \
+                 AND (last_used_at IS NULL OR last_used_at <= $3)",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(now - 60)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Revokes the token named `name`, at once. False if there is no such
+    /// token or it was already revoked.
+    pub async fn revoke_token(
+        &self,
+        name: &str,
+        now: i64,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
+                .bind(name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                append_event!(tx, event, now).await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            n == 1
+        });
+        Ok(done)
+    }
+}

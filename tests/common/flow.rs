@@ -1,0 +1,108 @@
+//! Requests made and answered the way staff and customers' browsers do it,
+//! for tests that need one: a request opened through the store, an answer
+//! encrypted with the `age` crate to the PM's and the SOC's recipients.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use handoff::audit::{Actor, Kind, NewEvent};
+use handoff::id::Id;
+use handoff::store::{NewRequest, Store};
+use serde_json::json;
+use std::io::Read;
+
+use super::{Backend, TestApp, spawn_app_with};
+
+/// A request opened by staff (through the store), with the identity that
+/// only the PM's link holds.
+pub struct Opened {
+    pub id: String,
+    pub retrieval_id: String,
+    pub identity: age::x25519::Identity,
+}
+
+pub async fn open_request(store: &Store, now: i64, expires_in: i64) -> Opened {
+    open_request_for(store, now, expires_in, "entra-app").await
+}
+
+pub async fn open_request_for(store: &Store, now: i64, expires_in: i64, template: &str) -> Opened {
+    let id = Id::random();
+    let retrieval = Id::random();
+    let identity = age::x25519::Identity::generate();
+    let event = NewEvent::new(Kind::RequestCreated, Actor::Staff("pm".into()))
+        .request(id.as_str())
+        .from_addr(Some("127.0.0.1".into()));
+    store
+        .create_request(
+            &NewRequest {
+                id: &id,
+                retrieval_id: &retrieval,
+                customer: "Contoso",
+                template,
+                note: "",
+                recipient: &identity.to_public().to_string(),
+                created_by: "pm",
+                created_at: now,
+                expires_at: now + expires_in,
+                reissued_from: None,
+            },
+            &event,
+        )
+        .await
+        .unwrap();
+    Opened {
+        id: id.to_string(),
+        retrieval_id: retrieval.to_string(),
+        identity,
+    }
+}
+
+pub const PAYLOAD: &str = r#"{"v":1,"template":"entra-app","fields":{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","client_id":"0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11","client_secret":"abc8Q~requestsecretvalue0123456789ABCDEF"}}"#;
+
+pub fn encrypt_to(recipients: &[age::x25519::Recipient], plain: &[u8]) -> String {
+    let boxed: Vec<&dyn age::Recipient> = recipients
+        .iter()
+        .map(|r| r as &dyn age::Recipient)
+        .collect();
+    let encryptor = age::Encryptor::with_recipients(boxed.into_iter()).unwrap();
+    let mut out = Vec::new();
+    let mut w = encryptor.wrap_output(&mut out).unwrap();
+    std::io::Write::write_all(&mut w, plain).unwrap();
+    w.finish().unwrap();
+    STANDARD.encode(out)
+}
+
+pub fn decrypt(identity: &age::x25519::Identity, ciphertext: &[u8]) -> String {
+    let d = age::Decryptor::new(ciphertext).unwrap();
+    let mut r = d
+        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .unwrap();
+    let mut s = String::new();
+    r.read_to_string(&mut s).unwrap();
+    s
+}
+
+/// An app whose server seals answers to one SOC recipient; returns the SOC identity.
+pub async fn app_with_soc(backend: Backend) -> (TestApp, age::x25519::Identity) {
+    let soc = age::x25519::Identity::generate();
+    let recipient = soc.to_public().to_string();
+    let app = spawn_app_with(backend, move |mut s| {
+        s.soc_recipients = vec![recipient];
+        s.without_rate_limits()
+    })
+    .await;
+    (app, soc)
+}
+
+pub async fn answer(
+    app: &TestApp,
+    r: &Opened,
+    soc: Option<&age::x25519::Identity>,
+) -> reqwest::Response {
+    let mut body =
+        json!({ "pm_ciphertext": encrypt_to(&[r.identity.to_public()], PAYLOAD.as_bytes()) });
+    if let Some(soc) = soc {
+        body["sealed_ciphertext"] = json!(encrypt_to(&[soc.to_public()], PAYLOAD.as_bytes()));
+    }
+    app.post_json(&format!("/api/v1/requests/{}/answer", r.id), &body)
+        .await
+}
