@@ -257,7 +257,92 @@ async fn an_expired_session_cannot_create_or_cancel(app: TestApp) {
     assert_eq!(meta["state"], "open", "an expired session changed nothing");
 }
 
+async fn tokens_are_managed_from_the_dashboard(app: TestApp) {
+    let pm = app.staff("pm").await;
+    let res = app
+        .post_form_as(
+            &pm.cookie,
+            "/staff/tokens",
+            &[("csrf", "wrong"), ("name", "c1"), ("scope", "collect")],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    assert!(app.store.list_tokens().await.unwrap().is_empty());
+
+    let res = app
+        .post_form_as(
+            &pm.cookie,
+            "/staff/tokens",
+            &[("csrf", &pm.csrf), ("name", "c1"), ("scope", "collect")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let token = common::hidden_input(
+        &html.replace("readonly spellcheck=\"false\" value", "name=\"new\" value"),
+        "new",
+    )
+    .expect("the new token is shown once");
+    assert!(handoff::token::well_formed(&token), "{token}");
+    let listed = app
+        .get_as(&pm.cookie, "/staff/tokens")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!listed.contains(&token), "the token is never shown again");
+    assert!(listed.contains(&token[..12]), "its prefix is listed");
+    let dup = app
+        .post_form_as(
+            &pm.cookie,
+            "/staff/tokens",
+            &[("csrf", &pm.csrf), ("name", "c1"), ("scope", "collect")],
+        )
+        .await;
+    assert_eq!(dup.status(), 409);
+
+    let inbox = |t: String| {
+        let app = &app;
+        async move {
+            app.http
+                .get(app.url("/api/v1/inbox"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(inbox(token.clone()).await, 200);
+    let res = app
+        .post_form_as(
+            &pm.cookie,
+            "/staff/tokens/revoke",
+            &[("csrf", &pm.csrf), ("name", "c1")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(inbox(token).await, 401);
+    let kinds: Vec<String> = app
+        .store
+        .events_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {}", e.kind, e.actor))
+        .collect();
+    assert!(
+        kinds.contains(&"token.created staff:pm".to_owned()),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"token.revoked staff:pm".to_owned()),
+        "{kinds:?}"
+    );
+}
+
 on_both_backends!(
+    tokens_are_managed_from_the_dashboard,
     creating_needs_a_session_and_its_csrf_token,
     bad_requests_are_refused_with_a_reason,
     dashboard_and_request_page_show_state_and_trail,

@@ -34,6 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/staff/requests/{id}", get(request_page))
         .route("/staff/requests/{id}/cancel", post(cancel))
         .route("/api/v1/requests", post(create_request))
+        .route("/staff/tokens", get(tokens_page).post(create_token))
+        .route("/staff/tokens/revoke", post(revoke_token))
 }
 
 /// Longest customer label and note we keep.
@@ -453,4 +455,147 @@ async fn cancel(
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     Ok(Redirect::to(&format!("/staff/requests/{id}")).into_response())
+}
+
+struct TokenRow {
+    name: String,
+    prefix: String,
+    scopes: String,
+    created: String,
+    last_used: String,
+    revoked: String,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensPage {
+    frame: Frame,
+    staff: String,
+    csrf: String,
+    tokens: Vec<TokenRow>,
+    new_token: Option<String>,
+    error: String,
+}
+
+async fn render_tokens(
+    state: &AppState,
+    staff: Staff,
+    headers: &HeaderMap,
+    status: StatusCode,
+    new_token: Option<String>,
+    error: String,
+) -> Result<Response, ApiError> {
+    let when = |t: Option<i64>| t.map(rfc3339).unwrap_or_default();
+    let tokens = state
+        .store
+        .list_tokens()
+        .await?
+        .into_iter()
+        .map(|t| TokenRow {
+            created: format!("{} by {}", rfc3339(t.created_at), t.created_by),
+            last_used: when(t.last_used_at),
+            revoked: when(t.revoked_at),
+            name: t.name,
+            prefix: t.prefix,
+            scopes: t.scopes,
+        })
+        .collect();
+    Ok(render(
+        status,
+        TokensPage {
+            frame: Frame::new(state, headers),
+            staff: staff.name,
+            csrf: staff.csrf,
+            tokens,
+            new_token,
+            error,
+        },
+    ))
+}
+
+async fn tokens_page(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    render_tokens(&state, staff, &headers, StatusCode::OK, None, String::new()).await
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scope: String,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    ClientAddr(addr): ClientAddr,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, Response> {
+    staff
+        .check_csrf(&form.csrf)
+        .map_err(IntoResponse::into_response)?;
+    let name = form.name.trim().to_owned();
+    let checked = crate::token::check_name(&name)
+        .and_then(|()| crate::token::check_scopes(std::slice::from_ref(&form.scope)));
+    let scopes = match checked {
+        Ok(s) => s,
+        Err(e) => {
+            return render_tokens(&state, staff, &headers, StatusCode::BAD_REQUEST, None, e)
+                .await
+                .map_err(IntoResponse::into_response);
+        }
+    };
+    let minted = crate::token::mint();
+    let event = NewEvent::new(Kind::TokenCreated, Actor::Staff(staff.name.clone()))
+        .from_addr(addr)
+        .detail(serde_json::json!({ "name": name, "prefix": minted.prefix, "scopes": scopes }));
+    let created = state
+        .store
+        .create_token(
+            &crate::store::NewToken {
+                name: &name,
+                prefix: &minted.prefix,
+                hash: &minted.hash,
+                scopes: &scopes,
+                created_by: &staff.name,
+                created_at: state.clock.now(),
+            },
+            &event,
+        )
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let (status, token, error) = match created {
+        Ok(()) => (StatusCode::OK, Some(minted.token), String::new()),
+        Err(dup) => (StatusCode::CONFLICT, None, dup.to_string()),
+    };
+    render_tokens(&state, staff, &headers, status, token, error)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    staff: Staff,
+    ClientAddr(addr): ClientAddr,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, Response> {
+    staff
+        .check_csrf(&form.csrf)
+        .map_err(IntoResponse::into_response)?;
+    let event = NewEvent::new(Kind::TokenRevoked, Actor::Staff(staff.name.clone()))
+        .from_addr(addr)
+        .detail(serde_json::json!({ "name": form.name }));
+    state
+        .store
+        .revoke_token(&form.name, state.clock.now(), &event)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(Redirect::to("/staff/tokens").into_response())
 }
