@@ -607,6 +607,12 @@ async fn openapi_documents_every_api_route() {
         "/api/v1/request-status/{token}",
         "/api/v1/request-status/{token}/withdraw",
         "/api/v1/retrievals/{id}/reveal",
+        "/api/v1/requests",
+        "/api/v1/inbox",
+        "/api/v1/inbox/{id}/lease",
+        "/api/v1/inbox/{id}/release",
+        "/api/v1/inbox/{id}/ack",
+        "/api/v1/inbox/{id}/result",
         "/healthz",
         "/api/openapi.json",
     ] {
