@@ -6,11 +6,13 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use crate::http::api::{Created, Meta, Revealed};
+use crate::http::inbox::{Inbox, Leased};
 
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +39,7 @@ impl Client {
         Ok(Client {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            token: None,
         })
     }
 
@@ -81,6 +84,65 @@ impl Client {
         STANDARD
             .decode(revealed.ciphertext)
             .context("the server sent damaged base64")
+    }
+
+    /// The same client, sending `token` as a bearer token (the inbox API).
+    pub fn with_token(mut self, token: &str) -> Client {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    pub async fn inbox(&self) -> anyhow::Result<Inbox> {
+        let req = self.authed(self.http.get(format!("{}/api/v1/inbox", self.base)));
+        Ok(self.send(req).await?.json().await?)
+    }
+
+    pub async fn lease(&self, id: &str) -> anyhow::Result<Leased> {
+        let req = self.authed(
+            self.http
+                .post(format!("{}/api/v1/inbox/{id}/lease", self.base)),
+        );
+        Ok(self.send(req).await?.json().await?)
+    }
+
+    /// `what` is `ack` or `release`.
+    pub async fn end_lease(
+        &self,
+        id: &str,
+        what: &str,
+        lease_id: &str,
+        target: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let body = serde_json::json!({ "lease_id": lease_id, "target": target });
+        let body = if target.is_none() {
+            serde_json::json!({ "lease_id": lease_id })
+        } else {
+            body
+        };
+        let req = self.authed(
+            self.http
+                .post(format!("{}/api/v1/inbox/{id}/{what}", self.base))
+                .json(&body),
+        );
+        self.send(req).await?;
+        Ok(())
+    }
+
+    pub async fn report(&self, id: &str, outcome: &serde_json::Value) -> anyhow::Result<()> {
+        let req = self.authed(
+            self.http
+                .post(format!("{}/api/v1/inbox/{id}/result", self.base))
+                .json(outcome),
+        );
+        self.send(req).await?;
+        Ok(())
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {

@@ -1,0 +1,361 @@
+//! `handoff collect`: the SOC's collector host pulls sealed copies from the
+//! inbox, decrypts them here with the SOC's age identity, writes them into
+//! the collector's configuration, checks them against Entra ID if asked,
+//! acknowledges, and reports back.
+//!
+//! Per credential: lease → decrypt → plan the target's change → write it
+//! (atomically; idempotent) → verify → ack → report the verification. If
+//! anything fails before the write, the lease is released so the copy can be
+//! taken again at once; if the process dies, the lease lapses and the copy is
+//! leased again later. Because every target write is idempotent, a copy that
+//! was written but not acknowledged is simply written again, to the same
+//! effect. Nothing secret is printed: one line per credential, a summary.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::client::{ApiFailure, Client};
+use crate::collect::{self, Import, TargetArgs, TargetKind};
+use crate::integration::{Integrations, TemplatesArgs};
+use crate::payload::{EntraCredential, Payload};
+use crate::verify::{self, VerifyArgs};
+
+#[derive(clap::Args)]
+pub struct CollectArgs {
+    /// The handoff server.
+    #[arg(long, env = "HANDOFF_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// A file holding an API token with the `collect` scope (mode 0600).
+    #[arg(long, env = "HANDOFF_TOKEN_FILE")]
+    pub token_file: PathBuf,
+    /// The SOC's age identity file, as `handoff keygen` wrote it.
+    #[arg(long, env = "HANDOFF_IDENTITY")]
+    pub identity: PathBuf,
+    /// Where credentials go.
+    #[arg(long, env = "HANDOFF_TARGET")]
+    pub target: TargetKind,
+    #[command(flatten)]
+    pub target_args: TargetArgs,
+    /// Print each change as a diff and acknowledge nothing (leases are released).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Check each credential against Entra ID after writing it.
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub verify_args: VerifyArgs,
+    #[command(flatten)]
+    pub templates: TemplatesArgs,
+    /// One pass over the inbox, then exit (the default).
+    #[arg(long, conflicts_with = "watch")]
+    pub once: bool,
+    /// Keep going: a pass every INTERVAL (e.g. 1m) until stopped.
+    #[arg(long, value_name = "INTERVAL", value_parser = humantime::parse_duration)]
+    pub watch: Option<Duration>,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub imported: u32,
+    pub unchanged: u32,
+    pub verified: u32,
+    pub verify_failed: u32,
+    pub skipped: u32,
+    pub failed: u32,
+    pub dry_run: u32,
+}
+
+impl Summary {
+    fn bad(&self) -> bool {
+        self.failed + self.verify_failed > 0
+    }
+}
+
+pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
+    let token = read_token(&args.token_file)?;
+    let identity = read_identity(&args.identity)?;
+    let integrations = args.templates.load().map_err(|e| anyhow!(e))?;
+    let client = Client::new(&args.server)?.with_token(&token);
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("handoff/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    loop {
+        let summary = pass(&args, &client, &http, &identity, &integrations).await?;
+        println!(
+            "summary: {} imported, {} unchanged, {} verified, {} failed verification, {} failed, {} skipped{}",
+            summary.imported,
+            summary.unchanged,
+            summary.verified,
+            summary.verify_failed,
+            summary.failed,
+            summary.skipped,
+            if args.dry_run {
+                format!(", {} dry-run", summary.dry_run)
+            } else {
+                String::new()
+            }
+        );
+        match args.watch {
+            Some(every) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+            }
+            None if summary.bad() => bail!("some credentials were not imported or did not verify"),
+            None => return Ok(()),
+        }
+    }
+}
+
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read the token file {}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        eprintln!(
+            "warning: {} can be read by other users; chmod 600 it",
+            path.display()
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the token file {}", path.display()))?;
+    let token = text.trim().to_owned();
+    if !crate::token::well_formed(&token) {
+        bail!(
+            "{} does not hold an API token (hnd_...); make one with `handoff token create --name NAME --scope collect`",
+            path.display()
+        );
+    }
+    Ok(token)
+}
+
+fn read_identity(path: &Path) -> anyhow::Result<age::x25519::Identity> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the identity file {}", path.display()))?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .and_then(|l| l.parse::<age::x25519::Identity>().ok())
+        .ok_or_else(|| {
+            anyhow!(
+                "{} holds no X25519 age identity (AGE-SECRET-KEY-1...); make one with `handoff keygen`",
+                path.display()
+            )
+        })
+}
+
+async fn pass(
+    args: &CollectArgs,
+    client: &Client,
+    http: &reqwest::Client,
+    identity: &age::x25519::Identity,
+    integrations: &Integrations,
+) -> anyhow::Result<Summary> {
+    let inbox = client.inbox().await.context("cannot read the inbox")?;
+    let mut summary = Summary::default();
+    for item in inbox.items {
+        let label = format!("{} ({}, request {})", item.customer, item.template, item.id);
+        if item.leased_until.is_some() {
+            println!("skipped {label}: another collector holds it");
+            summary.skipped += 1;
+            continue;
+        }
+        let leased = match client.lease(&item.id).await {
+            Ok(l) => l,
+            Err(e) if api_status(&e).is_some_and(|s| s == 404 || s == 409) => {
+                println!("skipped {label}: {e}");
+                summary.skipped += 1;
+                continue;
+            }
+            Err(e) => return Err(e.context("cannot lease")),
+        };
+        let outcome = import_one(args, http, identity, integrations, &leased).await;
+        match outcome {
+            Err(e) => {
+                // Let it be taken again at once; the write did not happen.
+                let _ = client
+                    .end_lease(&item.id, "release", &leased.lease_id, None)
+                    .await;
+                println!("FAILED {label}: {e:#}");
+                summary.failed += 1;
+            }
+            Ok(Done::DryRun(diff)) => {
+                print!("{diff}");
+                client
+                    .end_lease(&item.id, "release", &leased.lease_id, None)
+                    .await?;
+                println!("dry run {label}: nothing written, nothing acknowledged");
+                summary.dry_run += 1;
+            }
+            Ok(Done::Written {
+                changed,
+                report,
+                notes,
+            }) => {
+                for note in notes {
+                    println!("  note: {note}");
+                }
+                if let Err(e) = client
+                    .end_lease(
+                        &item.id,
+                        "ack",
+                        &leased.lease_id,
+                        Some(args.target.as_str()),
+                    )
+                    .await
+                {
+                    println!(
+                        "FAILED {label}: written, but the acknowledgement failed ({e:#}); \
+                         it will be leased and written again, to the same effect"
+                    );
+                    summary.failed += 1;
+                    continue;
+                }
+                if changed {
+                    summary.imported += 1;
+                } else {
+                    summary.unchanged += 1;
+                }
+                let how = if changed {
+                    "imported"
+                } else {
+                    "already present"
+                };
+                match report {
+                    None => println!("{how} {label} into {}", args.target.as_str()),
+                    Some(r) => {
+                        let outcome = outcome_json(&r);
+                        if let Err(e) = client.report(&item.id, &outcome).await {
+                            println!("  note: the verification result could not be reported: {e:#}");
+                        }
+                        match &r.failure {
+                            None => {
+                                summary.verified += 1;
+                                println!("{how} {label} into {}; verified", args.target.as_str());
+                            }
+                            Some(f) => {
+                                summary.verify_failed += 1;
+                                println!(
+                                    "{how} {label} into {}; verification FAILED: {}",
+                                    args.target.as_str(),
+                                    f.message
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(summary)
+}
+
+fn api_status(e: &anyhow::Error) -> Option<u16> {
+    e.downcast_ref::<ApiFailure>().map(|f| f.status)
+}
+
+enum Done {
+    DryRun(String),
+    Written {
+        changed: bool,
+        report: Option<verify::Report>,
+        notes: Vec<String>,
+    },
+}
+
+async fn import_one(
+    args: &CollectArgs,
+    http: &reqwest::Client,
+    identity: &age::x25519::Identity,
+    integrations: &Integrations,
+    leased: &crate::http::inbox::Leased,
+) -> anyhow::Result<Done> {
+    let sealed = STANDARD
+        .decode(&leased.ciphertext)
+        .context("the server sent damaged base64")?;
+    let payload = decrypt(identity, &sealed)?;
+    let credential = EntraCredential::from_payload(&payload)
+        .map_err(|e| anyhow!("the decrypted payload is not an Entra credential: {e}"))?;
+    let Some(integration) = integrations.get(&payload.template) else {
+        bail!(
+            "the template {:?} is not known here (add it with --templates-dir)",
+            payload.template
+        );
+    };
+    let import = Import {
+        credential: &credential,
+        integration,
+        customer: &leased.customer,
+        request_id: &leased.id,
+    };
+    let plan = collect::plan(args.target, &args.target_args, &import)?;
+    if args.dry_run {
+        return Ok(Done::DryRun(plan.diff()));
+    }
+    let changed = !plan.is_noop();
+    plan.apply()?;
+    let report = if args.verify {
+        let endpoints = args.verify_args.endpoints();
+        Some(
+            verify::verify(
+                http,
+                &endpoints,
+                &credential,
+                integration,
+                args.verify_args.start_subscriptions,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    Ok(Done::Written {
+        changed,
+        report,
+        notes: plan.notes.clone(),
+    })
+}
+
+fn decrypt(identity: &age::x25519::Identity, sealed: &[u8]) -> anyhow::Result<Payload> {
+    let decryptor = age::Decryptor::new(sealed).context("the sealed copy is not an age file")?;
+    let mut reader = decryptor
+        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .map_err(|_| {
+            anyhow!("this identity cannot decrypt the sealed copy: is it the SOC identity whose recipient the server has?")
+        })?;
+    let mut text = String::new();
+    reader
+        .read_to_string(&mut text)
+        .context("the sealed copy does not decrypt to text")?;
+    serde_json::from_str(&text).context("the sealed copy does not hold a handoff payload")
+}
+
+/// The report as the inbox's result endpoint takes it: names and codes only.
+fn outcome_json(r: &verify::Report) -> serde_json::Value {
+    let found: Vec<&String> = r
+        .apis
+        .iter()
+        .flat_map(|a| a.roles_found.iter().flatten())
+        .collect();
+    let required: Vec<&String> = r.apis.iter().flat_map(|a| a.roles_required.iter()).collect();
+    let step = r
+        .failure
+        .as_ref()
+        .map(|f| serde_json::to_value(f.step).unwrap_or_default());
+    serde_json::json!({
+        "ok": r.ok,
+        "step": step,
+        "code": r.failure.as_ref().and_then(|f| f.code.clone()),
+        "message": r.failure.as_ref().map(|f| f.message.replace(['\n', '\r'], " ")),
+        "roles_found": found,
+        "roles_required": required,
+    })
+}
