@@ -951,6 +951,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_sentence() {
+        let readme = include_str!("../README.md");
+        for code in NOTED {
+            let row = format!("| {code} | {} |", explain(code).unwrap());
+            assert!(readme.contains(&row), "README.md lacks the row {row}");
+        }
+    }
+
+    #[test]
     fn secret_id_mix_up_is_named() {
         let s = explain("AADSTS7000215").unwrap();
         assert!(s.contains("Secret ID") && s.contains("Value"), "{s}");
@@ -1103,6 +1112,38 @@ mod tests {
             join(&prefixed, &["t", "token"]).as_str(),
             "http://127.0.0.1:9000/entra/t/token"
         );
+    }
+
+    #[test]
+    fn flags_override_the_hosts() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            verify: VerifyArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "collect",
+            "--login-host",
+            "http://127.0.0.1:9000",
+            "--manage-host",
+            "http://127.0.0.1:9001/",
+            "--start-subscriptions",
+        ])
+        .unwrap();
+        let e = cli.verify.endpoints();
+        assert!(cli.verify.start_subscriptions);
+        assert_eq!(e.gcc_high.login.as_str(), "http://127.0.0.1:9000/");
+        assert_eq!(
+            e.commercial.manage.as_ref().map(Url::as_str),
+            Some("http://127.0.0.1:9001/")
+        );
+        assert_eq!(e.commercial.graph.host_str(), Some("graph.microsoft.com"));
+        let err = Cli::try_parse_from(["collect", "--login-host", "login.microsoftonline.com"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("is not a URL"), "{err}");
     }
 
     #[test]
