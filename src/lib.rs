@@ -18,6 +18,8 @@
 //!   assets, security headers and rate limits. [`config`] is `serve`'s
 //!   configuration, [`purge`] the task that deletes what has expired, and
 //!   [`webhook`] the task that notifies receivers of what happened to requests.
+//! - [`verify`] checks a decrypted credential against Entra ID: a token per
+//!   API, its roles and tenant, and the Management API subscriptions.
 //! - [`cli`] is the `handoff` binary's commands; [`client`] talks to a
 //!   server's API for `send`, `get` and the benchmark.
 
@@ -57,5 +59,7 @@ pub mod template;
 pub mod token;
 /// Checking uploads.
 pub mod upload;
+/// Checking an Entra credential against Entra ID (`handoff collect --verify`).
+pub mod verify;
 /// Signed notifications of request events.
 pub mod webhook;
