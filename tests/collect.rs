@@ -1,0 +1,343 @@
+//! `handoff collect`, the real binary, against a server with a manual clock
+//! and a local stand-in for Entra ID: import into ossec.conf (the tenant once,
+//! the secret in its own 0600 file), idempotent re-import, a collector that
+//! dies between lease and ack, a revoked token, a malformed ossec.conf left
+//! untouched, and verification failures explained.
+
+mod common;
+#[path = "standin/mod.rs"]
+mod standin;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::flow::{Opened, app_with_soc, encrypt_to, open_request_for};
+use common::{Backend, T0, TestApp};
+use handoff::audit::{Actor, Kind, NewEvent};
+use handoff::store::NewToken;
+use serde_json::{Value, json};
+use standin::{App, Mode, StandIn};
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const CLIENT: &str = "0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11";
+const SECRET: &str = "abc8Q~collectorsecretvalue0123456789ABCD";
+const SECRET_ID: &str = "3f2b8c1d-6e4a-4b7c-9d1e-2a3b4c5d6e7f";
+
+const OSSEC: &str = r#"<!--
+  Wazuh - Manager - Default configuration
+-->
+<ossec_config>
+  <global>
+    <jsonout_output>yes</jsonout_output>
+    <alerts_log>yes</alerts_log>
+  </global>
+
+  <!-- Keep this comment exactly as it is. -->
+  <wodle name="syscollector">
+    <disabled>no</disabled>
+    <interval>1h</interval>
+  </wodle>
+</ossec_config>
+
+<ossec_config>
+  <localfile>
+    <log_format>syslog</log_format>
+    <location>/var/ossec/logs/active-responses.log</location>
+  </localfile>
+</ossec_config>
+"#;
+
+/// A collector host: its identity file, token file and configuration.
+struct Host {
+    dir: tempfile::TempDir,
+    token: String,
+}
+
+impl Host {
+    async fn new(app: &TestApp, soc: &age::x25519::Identity) -> Host {
+        use age::secrecy::ExposeSecret;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("soc.key"), format!("{}\n", soc.to_string().expose_secret())).unwrap();
+        let minted = handoff::token::mint();
+        app.store
+            .create_token(
+                &NewToken {
+                    name: "collector",
+                    prefix: &minted.prefix,
+                    hash: &minted.hash,
+                    scopes: "collect",
+                    created_by: "system",
+                    created_at: app.clock.now(),
+                },
+                &NewEvent::new(Kind::TokenCreated, Actor::System),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, &minted.token).unwrap();
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(dir.path().join("ossec.conf"), OSSEC).unwrap();
+        Host { dir, token: minted.token }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    async fn collect(&self, app: &TestApp, extra: &[&str]) -> Output {
+        let p = |n: &str| self.path(n).display().to_string();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .args(["collect", "--server", &app.base, "--token-file", &p("token"), "--identity", &p("soc.key")])
+            .args(["--target", "wazuh-office365", "--ossec-conf", &p("ossec.conf"), "--secrets-dir", &p("secrets")])
+            .args(extra)
+            .env_remove("HANDOFF_SERVER")
+            .output()
+            .await
+            .unwrap();
+        out
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Answers `r` as a customer's browser would, for the o365 template.
+async fn answer_o365(app: &TestApp, r: &Opened, soc: &age::x25519::Identity, secret: &str) {
+    let payload = json!({"v": 1, "template": "o365-management", "fields": {
+        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": secret,
+        "secret_expires_on": "2027-06-30", "cloud": "commercial",
+    }})
+    .to_string();
+    let body = json!({
+        "pm_ciphertext": encrypt_to(&[r.identity.to_public()], payload.as_bytes()),
+        "sealed_ciphertext": encrypt_to(&[soc.to_public()], payload.as_bytes()),
+    });
+    let res = app.post_json(&format!("/api/v1/requests/{}/answer", r.id), &body).await;
+    assert_eq!(res.status(), 201);
+}
+
+/// The `<api_auth>` blocks of an ossec.conf, parsed with a real XML reader
+/// (the file has several roots, so each is wrapped first).
+fn api_auths(xml: &str) -> Vec<(String, String, String, String)> {
+    use quick_xml::Reader;
+    use quick_xml::events::Event;
+    let wrapped = format!("<root>{}</root>", xml.trim_start_matches(|c| c != '<'));
+    let mut reader = Reader::from_str(&wrapped);
+    let mut out = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    let mut current: Vec<(String, String)> = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) => path.push(String::from_utf8_lossy(e.name().as_ref()).into_owned()),
+            Event::End(_) => {
+                if path.last().map(String::as_str) == Some("api_auth") && path.iter().any(|p| p == "office365") {
+                    let get = |k: &str| current.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+                    out.push((get("tenant_id"), get("client_id"), get("client_secret_path"), get("api_type")));
+                    current.clear();
+                }
+                path.pop();
+            }
+            Event::Text(t) => {
+                if path.len() >= 2 && path[path.len() - 2] == "api_auth" {
+                    current.push((path[path.len() - 1].clone(), t.decode().unwrap().into_owned()));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+fn assert_one_tenant(host: &Host) {
+    let conf = std::fs::read_to_string(host.path("ossec.conf")).unwrap();
+    let auths = api_auths(&conf);
+    assert_eq!(auths.len(), 1, "one <api_auth> for the tenant: {conf}");
+    let (tenant, client, secret_path, api_type) = &auths[0];
+    assert_eq!((tenant.as_str(), client.as_str(), api_type.as_str()), (TENANT, CLIENT, "commercial"));
+    let secret_file = Path::new(secret_path);
+    assert_eq!(std::fs::read(secret_file).unwrap(), SECRET.as_bytes(), "the secret, without a newline");
+    assert_eq!(std::fs::metadata(secret_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(!conf.contains(SECRET), "the secret is not inline in ossec.conf");
+    assert!(conf.contains("<!-- Keep this comment exactly as it is. -->"));
+    assert!(conf.contains("<location>/var/ossec/logs/active-responses.log</location>"));
+}
+
+async fn imports_once_and_again_idempotently(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let host = Host::new(&app, &soc).await;
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET).await;
+
+    // A dry run shows the change, masks the secret, writes and acks nothing.
+    let out = host.collect(&app, &["--dry-run"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("+") && shown.contains(TENANT), "{shown}");
+    assert!(!shown.contains(SECRET), "a dry run never prints the secret");
+    assert_eq!(std::fs::read_to_string(host.path("ossec.conf")).unwrap(), OSSEC);
+
+    let out = host.collect(&app, &[]).await;
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let lines = text(&out.stdout);
+    assert!(lines.contains("imported Contoso"), "{lines}");
+    assert!(lines.contains("summary: 1 imported"), "{lines}");
+    assert!(!lines.contains(SECRET) && !text(&out.stderr).contains(SECRET));
+    assert_one_tenant(&host);
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert!(req.imported_at.is_some());
+
+    // The same tenant again (a re-issued request): still one entry.
+    let again = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &again, &soc, SECRET).await;
+    let before = std::fs::read(host.path("ossec.conf")).unwrap();
+    let out = host.collect(&app, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("already present"), "{}", text(&out.stdout));
+    assert_eq!(std::fs::read(host.path("ossec.conf")).unwrap(), before, "byte for byte");
+    assert_one_tenant(&host);
+    // Nothing is left to do.
+    let out = host.collect(&app, &[]).await;
+    assert!(text(&out.stdout).contains("summary: 0 imported, 0 unchanged"), "{}", text(&out.stdout));
+}
+
+async fn a_collector_killed_between_lease_and_ack_loses_nothing(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let host = Host::new(&app, &soc).await;
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET).await;
+    // A collector leases and dies.
+    let res = app
+        .http
+        .post(app.url(&format!("/api/v1/inbox/{}/lease", r.id)))
+        .bearer_auth(&host.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let out = host.collect(&app, &[]).await;
+    assert!(text(&out.stdout).contains("skipped"), "{}", text(&out.stdout));
+    assert_eq!(std::fs::read_to_string(host.path("ossec.conf")).unwrap(), OSSEC);
+    // Its lease lapses; the next pass imports the copy.
+    app.clock.advance(300);
+    let out = host.collect(&app, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_one_tenant(&host);
+}
+
+async fn a_revoked_token_is_refused(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let host = Host::new(&app, &soc).await;
+    let event = NewEvent::new(Kind::TokenRevoked, Actor::System);
+    app.store.revoke_token("collector", app.clock.now(), &event).await.unwrap();
+    let out = host.collect(&app, &[]).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("revoked"), "{}", text(&out.stderr));
+}
+
+async fn a_malformed_ossec_conf_is_left_untouched(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let host = Host::new(&app, &soc).await;
+    let broken = OSSEC.replace("</wodle>", "</wodel>");
+    std::fs::write(host.path("ossec.conf"), &broken).unwrap();
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET).await;
+    let out = host.collect(&app, &[]).await;
+    assert!(!out.status.success());
+    let said = text(&out.stdout);
+    assert!(said.contains("FAILED") && said.contains("ossec.conf"), "{said}");
+    assert_eq!(std::fs::read_to_string(host.path("ossec.conf")).unwrap(), broken, "untouched");
+    assert!(!host.path("secrets").join(TENANT).exists());
+    // The copy was released, not lost: it waits for the next pass.
+    let inbox: Value = app
+        .http
+        .get(app.url("/api/v1/inbox"))
+        .bearer_auth(&host.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["items"][0]["leased_until"], Value::Null, "{inbox}");
+}
+
+async fn verification_failures_are_explained_and_reported(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let entra = StandIn::start().await;
+    let base = entra.base.to_string();
+    let hosts = ["--verify", "--login-host", &base, "--manage-host", &base];
+
+    // Consented, but without ActivityFeed.ReadDlp.
+    entra.register(App::new(TENANT, CLIENT, SECRET).grant("https://manage.office.com", &["ActivityFeed.Read"]));
+    let host = Host::new(&app, &soc).await;
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET).await;
+    let out = host.collect(&app, &hosts).await;
+    assert!(!out.status.success(), "a failed verification makes the exit non-zero");
+    let said = text(&out.stdout);
+    assert!(said.contains("verification FAILED") && said.contains("ActivityFeed.ReadDlp"), "{said}");
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert_eq!(req.verify_ok, Some(false));
+    assert!(req.verify_detail.unwrap().contains("ActivityFeed.ReadDlp"));
+
+    // The Secret ID sent instead of the secret: AADSTS7000215.
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET_ID).await;
+    let out = host.collect(&app, &hosts).await;
+    let said = text(&out.stdout);
+    assert!(said.contains("Secret ID"), "{said}");
+    let detail = app.store.request(&r.id).await.unwrap().unwrap().verify_detail.unwrap();
+    assert!(detail.contains("AADSTS7000215"), "{detail}");
+
+    // An expired secret: AADSTS7000222.
+    let entra2 = StandIn::start().await;
+    entra2.register(App::new(TENANT, CLIENT, SECRET).mode(Mode::ExpiredSecret));
+    let base2 = entra2.base.to_string();
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET).await;
+    let out = host
+        .collect(&app, &["--verify", "--login-host", &base2, "--manage-host", &base2])
+        .await;
+    assert!(text(&out.stdout).contains("expired"), "{}", text(&out.stdout));
+    let detail = app.store.request(&r.id).await.unwrap().unwrap().verify_detail.unwrap();
+    assert!(detail.contains("AADSTS7000222"), "{detail}");
+    // The failures reached the trail (and so the webhooks).
+    let failed = app.store.events_after(0, 1000).await.unwrap().into_iter().filter(|e| e.kind == "request.verify_failed").count();
+    assert_eq!(failed, 3);
+    let trail: String = app.store.events_after(0, 1000).await.unwrap().iter().map(|e| e.detail.clone()).collect();
+    assert!(!trail.contains(SECRET));
+}
+
+async fn all_roles_verify(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let entra = StandIn::start().await;
+    entra.register(
+        App::new(TENANT, CLIENT, SECRET)
+            .grant("https://manage.office.com", &["ActivityFeed.Read", "ActivityFeed.ReadDlp"]),
+    );
+    let base = entra.base.to_string();
+    let host = Host::new(&app, &soc).await;
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET).await;
+    let out = host
+        .collect(&app, &["--verify", "--start-subscriptions", "--login-host", &base, "--manage-host", &base])
+        .await;
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("verified"), "{}", text(&out.stdout));
+    assert_eq!(entra.subscriptions(TENANT).len(), 5, "every content type's subscription was started");
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert_eq!(req.state(app.clock.now()).as_str(), "verified");
+}
+
+with_each_backend!(
+    imports_once_and_again_idempotently,
+    a_collector_killed_between_lease_and_ack_loses_nothing,
+    a_revoked_token_is_refused,
+    a_malformed_ossec_conf_is_left_untouched,
+    verification_failures_are_explained_and_reported,
+    all_roles_verify,
+);
