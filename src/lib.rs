@@ -19,7 +19,9 @@
 //!   configuration, [`purge`] the task that deletes what has expired, and
 //!   [`webhook`] the task that notifies receivers of what happened to requests.
 //! - [`cli`] is the `handoff` binary's commands; [`client`] talks to a
-//!   server's API for `send`, `get` and the benchmark.
+//!   server's API for `send`, `get` and the benchmark; [`collect`] writes a
+//!   decrypted credential into a collector's configuration (Wazuh, Filebeat,
+//!   env and JSON files).
 
 /// The hash-chained trail of every state change.
 pub mod audit;
@@ -29,6 +31,8 @@ pub mod cli;
 pub mod client;
 /// Where "now" comes from.
 pub mod clock;
+/// `handoff collect`'s targets: a credential into a collector's files.
+pub mod collect;
 /// `serve`'s configuration.
 pub mod config;
 /// Checks on Entra app credentials.
