@@ -49,6 +49,9 @@ enum Command {
     /// API tokens for machines (the collector): create, list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// On the collector host: import sealed credentials into the collector's
+    /// configuration, check them against Entra ID, and report back.
+    Collect(Box<crate::collector::CollectArgs>),
     /// Staff accounts: add, list, remove.
     #[command(subcommand)]
     User(UserCommand),
@@ -195,6 +198,7 @@ pub fn main() -> ExitCode {
                 token_create(&name, &scopes, &db).await
             }
             Command::Token(TokenCommand::List(db)) => token_list(&db).await,
+            Command::Collect(args) => crate::collector::run(*args).await,
             Command::Token(TokenCommand::Revoke { name, db }) => token_revoke(&name, &db).await,
             Command::User(UserCommand::Remove { name, db }) => user_remove(&name, &db).await,
         }

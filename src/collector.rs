@@ -78,6 +78,16 @@ impl Summary {
 }
 
 pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
+    if args.target == TargetKind::FilebeatO365
+        && args.target_args.filebeat_env_file.is_none()
+        && !args.dry_run
+    {
+        // Acknowledging deletes the sealed copy: the secret must land somewhere first.
+        bail!(
+            "--target filebeat-o365 needs --filebeat-env-file: without it the client secret would be \
+             written nowhere before the sealed copy is deleted (use --dry-run to preview)"
+        );
+    }
     let token = read_token(&args.token_file)?;
     let identity = read_identity(&args.identity)?;
     let integrations = args.templates.load().map_err(|e| anyhow!(e))?;
@@ -234,7 +244,9 @@ async fn pass(
                     Some(r) => {
                         let outcome = outcome_json(&r);
                         if let Err(e) = client.report(&item.id, &outcome).await {
-                            println!("  note: the verification result could not be reported: {e:#}");
+                            println!(
+                                "  note: the verification result could not be reported: {e:#}"
+                            );
                         }
                         match &r.failure {
                             None => {
@@ -266,7 +278,7 @@ enum Done {
     DryRun(String),
     Written {
         changed: bool,
-        report: Option<verify::Report>,
+        report: Option<Box<verify::Report>>,
         notes: Vec<String>,
     },
 }
@@ -304,7 +316,7 @@ async fn import_one(
     plan.apply()?;
     let report = if args.verify {
         let endpoints = args.verify_args.endpoints();
-        Some(
+        Some(Box::new(
             verify::verify(
                 http,
                 &endpoints,
@@ -313,7 +325,7 @@ async fn import_one(
                 args.verify_args.start_subscriptions,
             )
             .await,
-        )
+        ))
     } else {
         None
     };
@@ -345,7 +357,11 @@ fn outcome_json(r: &verify::Report) -> serde_json::Value {
         .iter()
         .flat_map(|a| a.roles_found.iter().flatten())
         .collect();
-    let required: Vec<&String> = r.apis.iter().flat_map(|a| a.roles_required.iter()).collect();
+    let required: Vec<&String> = r
+        .apis
+        .iter()
+        .flat_map(|a| a.roles_required.iter())
+        .collect();
     let step = r
         .failure
         .as_ref()

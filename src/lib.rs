@@ -21,7 +21,9 @@
 //! - [`verify`] checks a decrypted credential against Entra ID: a token per
 //!   API, its roles and tenant, and the Management API subscriptions.
 //! - [`cli`] is the `handoff` binary's commands; [`client`] talks to a
-//!   server's API for `send`, `get` and the benchmark.
+//!   server's API for `send`, `get` and the benchmark; [`collect`] writes a
+//!   decrypted credential into a collector's configuration (Wazuh, Filebeat,
+//!   env and JSON files).
 
 /// The hash-chained trail of every state change.
 pub mod audit;
@@ -31,6 +33,10 @@ pub mod cli;
 pub mod client;
 /// Where "now" comes from.
 pub mod clock;
+/// `handoff collect`'s targets: a credential into a collector's files.
+pub mod collect;
+/// `handoff collect`: lease, decrypt, write, verify, acknowledge.
+pub mod collector;
 /// `serve`'s configuration.
 pub mod config;
 /// Checks on Entra app credentials.

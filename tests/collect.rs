@@ -58,7 +58,11 @@ impl Host {
     async fn new(app: &TestApp, soc: &age::x25519::Identity) -> Host {
         use age::secrecy::ExposeSecret;
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("soc.key"), format!("{}\n", soc.to_string().expose_secret())).unwrap();
+        std::fs::write(
+            dir.path().join("soc.key"),
+            format!("{}\n", soc.to_string().expose_secret()),
+        )
+        .unwrap();
         let minted = handoff::token::mint();
         app.store
             .create_token(
@@ -79,7 +83,10 @@ impl Host {
         std::fs::write(&token_file, &minted.token).unwrap();
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::write(dir.path().join("ossec.conf"), OSSEC).unwrap();
-        Host { dir, token: minted.token }
+        Host {
+            dir,
+            token: minted.token,
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -88,15 +95,29 @@ impl Host {
 
     async fn collect(&self, app: &TestApp, extra: &[&str]) -> Output {
         let p = |n: &str| self.path(n).display().to_string();
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
-            .args(["collect", "--server", &app.base, "--token-file", &p("token"), "--identity", &p("soc.key")])
-            .args(["--target", "wazuh-office365", "--ossec-conf", &p("ossec.conf"), "--secrets-dir", &p("secrets")])
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .args([
+                "collect",
+                "--server",
+                &app.base,
+                "--token-file",
+                &p("token"),
+                "--identity",
+                &p("soc.key"),
+            ])
+            .args([
+                "--target",
+                "wazuh-office365",
+                "--ossec-conf",
+                &p("ossec.conf"),
+                "--secrets-dir",
+                &p("secrets"),
+            ])
             .args(extra)
             .env_remove("HANDOFF_SERVER")
             .output()
             .await
-            .unwrap();
-        out
+            .unwrap()
     }
 }
 
@@ -115,7 +136,9 @@ async fn answer_o365(app: &TestApp, r: &Opened, soc: &age::x25519::Identity, sec
         "pm_ciphertext": encrypt_to(&[r.identity.to_public()], payload.as_bytes()),
         "sealed_ciphertext": encrypt_to(&[soc.to_public()], payload.as_bytes()),
     });
-    let res = app.post_json(&format!("/api/v1/requests/{}/answer", r.id), &body).await;
+    let res = app
+        .post_json(&format!("/api/v1/requests/{}/answer", r.id), &body)
+        .await;
     assert_eq!(res.status(), 201);
 }
 
@@ -126,24 +149,36 @@ fn api_auths(xml: &str) -> Vec<(String, String, String, String)> {
     use quick_xml::events::Event;
     let wrapped = format!("<root>{}</root>", xml.trim_start_matches(|c| c != '<'));
     let mut reader = Reader::from_str(&wrapped);
+    reader.config_mut().allow_dangling_amp = true;
     let mut out = Vec::new();
     let mut path: Vec<String> = Vec::new();
     let mut current: Vec<(String, String)> = Vec::new();
     loop {
         match reader.read_event().expect("well-formed XML") {
-            Event::Start(e) => path.push(String::from_utf8_lossy(e.name().as_ref()).into_owned()),
+            Event::Start(e) => path.push(e.name().0.to_owned()),
             Event::End(_) => {
-                if path.last().map(String::as_str) == Some("api_auth") && path.iter().any(|p| p == "office365") {
-                    let get = |k: &str| current.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-                    out.push((get("tenant_id"), get("client_id"), get("client_secret_path"), get("api_type")));
+                if path.last().map(String::as_str) == Some("api_auth")
+                    && path.iter().any(|p| p == "office365")
+                {
+                    let get = |k: &str| {
+                        current
+                            .iter()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    out.push((
+                        get("tenant_id"),
+                        get("client_id"),
+                        get("client_secret_path"),
+                        get("api_type"),
+                    ));
                     current.clear();
                 }
                 path.pop();
             }
-            Event::Text(t) => {
-                if path.len() >= 2 && path[path.len() - 2] == "api_auth" {
-                    current.push((path[path.len() - 1].clone(), t.decode().unwrap().into_owned()));
-                }
+            Event::Text(t) if path.len() >= 2 && path[path.len() - 2] == "api_auth" => {
+                current.push((path[path.len() - 1].clone(), t.xml10_content().into_owned()));
             }
             Event::Eof => break,
             _ => {}
@@ -157,11 +192,24 @@ fn assert_one_tenant(host: &Host) {
     let auths = api_auths(&conf);
     assert_eq!(auths.len(), 1, "one <api_auth> for the tenant: {conf}");
     let (tenant, client, secret_path, api_type) = &auths[0];
-    assert_eq!((tenant.as_str(), client.as_str(), api_type.as_str()), (TENANT, CLIENT, "commercial"));
+    assert_eq!(
+        (tenant.as_str(), client.as_str(), api_type.as_str()),
+        (TENANT, CLIENT, "commercial")
+    );
     let secret_file = Path::new(secret_path);
-    assert_eq!(std::fs::read(secret_file).unwrap(), SECRET.as_bytes(), "the secret, without a newline");
-    assert_eq!(std::fs::metadata(secret_file).unwrap().permissions().mode() & 0o777, 0o600);
-    assert!(!conf.contains(SECRET), "the secret is not inline in ossec.conf");
+    assert_eq!(
+        std::fs::read(secret_file).unwrap(),
+        SECRET.as_bytes(),
+        "the secret, without a newline"
+    );
+    assert_eq!(
+        std::fs::metadata(secret_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        !conf.contains(SECRET),
+        "the secret is not inline in ossec.conf"
+    );
     assert!(conf.contains("<!-- Keep this comment exactly as it is. -->"));
     assert!(conf.contains("<location>/var/ossec/logs/active-responses.log</location>"));
 }
@@ -178,10 +226,18 @@ async fn imports_once_and_again_idempotently(backend: Backend) {
     let shown = text(&out.stdout);
     assert!(shown.contains("+") && shown.contains(TENANT), "{shown}");
     assert!(!shown.contains(SECRET), "a dry run never prints the secret");
-    assert_eq!(std::fs::read_to_string(host.path("ossec.conf")).unwrap(), OSSEC);
+    assert_eq!(
+        std::fs::read_to_string(host.path("ossec.conf")).unwrap(),
+        OSSEC
+    );
 
     let out = host.collect(&app, &[]).await;
-    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let lines = text(&out.stdout);
     assert!(lines.contains("imported Contoso"), "{lines}");
     assert!(lines.contains("summary: 1 imported"), "{lines}");
@@ -196,12 +252,24 @@ async fn imports_once_and_again_idempotently(backend: Backend) {
     let before = std::fs::read(host.path("ossec.conf")).unwrap();
     let out = host.collect(&app, &[]).await;
     assert!(out.status.success(), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("already present"), "{}", text(&out.stdout));
-    assert_eq!(std::fs::read(host.path("ossec.conf")).unwrap(), before, "byte for byte");
+    assert!(
+        text(&out.stdout).contains("already present"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read(host.path("ossec.conf")).unwrap(),
+        before,
+        "byte for byte"
+    );
     assert_one_tenant(&host);
     // Nothing is left to do.
     let out = host.collect(&app, &[]).await;
-    assert!(text(&out.stdout).contains("summary: 0 imported, 0 unchanged"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("summary: 0 imported, 0 unchanged"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 async fn a_collector_killed_between_lease_and_ack_loses_nothing(backend: Backend) {
@@ -219,8 +287,15 @@ async fn a_collector_killed_between_lease_and_ack_loses_nothing(backend: Backend
         .unwrap();
     assert_eq!(res.status(), 200);
     let out = host.collect(&app, &[]).await;
-    assert!(text(&out.stdout).contains("skipped"), "{}", text(&out.stdout));
-    assert_eq!(std::fs::read_to_string(host.path("ossec.conf")).unwrap(), OSSEC);
+    assert!(
+        text(&out.stdout).contains("skipped"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path("ossec.conf")).unwrap(),
+        OSSEC
+    );
     // Its lease lapses; the next pass imports the copy.
     app.clock.advance(300);
     let out = host.collect(&app, &[]).await;
@@ -232,10 +307,17 @@ async fn a_revoked_token_is_refused(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let host = Host::new(&app, &soc).await;
     let event = NewEvent::new(Kind::TokenRevoked, Actor::System);
-    app.store.revoke_token("collector", app.clock.now(), &event).await.unwrap();
+    app.store
+        .revoke_token("collector", app.clock.now(), &event)
+        .await
+        .unwrap();
     let out = host.collect(&app, &[]).await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("revoked"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("revoked"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 async fn a_malformed_ossec_conf_is_left_untouched(backend: Backend) {
@@ -248,8 +330,15 @@ async fn a_malformed_ossec_conf_is_left_untouched(backend: Backend) {
     let out = host.collect(&app, &[]).await;
     assert!(!out.status.success());
     let said = text(&out.stdout);
-    assert!(said.contains("FAILED") && said.contains("ossec.conf"), "{said}");
-    assert_eq!(std::fs::read_to_string(host.path("ossec.conf")).unwrap(), broken, "untouched");
+    assert!(
+        said.contains("FAILED") && said.contains("ossec.conf"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path("ossec.conf")).unwrap(),
+        broken,
+        "untouched"
+    );
     assert!(!host.path("secrets").join(TENANT).exists());
     // The copy was released, not lost: it waits for the next pass.
     let inbox: Value = app
@@ -272,14 +361,22 @@ async fn verification_failures_are_explained_and_reported(backend: Backend) {
     let hosts = ["--verify", "--login-host", &base, "--manage-host", &base];
 
     // Consented, but without ActivityFeed.ReadDlp.
-    entra.register(App::new(TENANT, CLIENT, SECRET).grant("https://manage.office.com", &["ActivityFeed.Read"]));
+    entra.register(
+        App::new(TENANT, CLIENT, SECRET).grant("https://manage.office.com", &["ActivityFeed.Read"]),
+    );
     let host = Host::new(&app, &soc).await;
     let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
     answer_o365(&app, &r, &soc, SECRET).await;
     let out = host.collect(&app, &hosts).await;
-    assert!(!out.status.success(), "a failed verification makes the exit non-zero");
+    assert!(
+        !out.status.success(),
+        "a failed verification makes the exit non-zero"
+    );
     let said = text(&out.stdout);
-    assert!(said.contains("verification FAILED") && said.contains("ActivityFeed.ReadDlp"), "{said}");
+    assert!(
+        said.contains("verification FAILED") && said.contains("ActivityFeed.ReadDlp"),
+        "{said}"
+    );
     let req = app.store.request(&r.id).await.unwrap().unwrap();
     assert_eq!(req.verify_ok, Some(false));
     assert!(req.verify_detail.unwrap().contains("ActivityFeed.ReadDlp"));
@@ -290,7 +387,14 @@ async fn verification_failures_are_explained_and_reported(backend: Backend) {
     let out = host.collect(&app, &hosts).await;
     let said = text(&out.stdout);
     assert!(said.contains("Secret ID"), "{said}");
-    let detail = app.store.request(&r.id).await.unwrap().unwrap().verify_detail.unwrap();
+    let detail = app
+        .store
+        .request(&r.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .verify_detail
+        .unwrap();
     assert!(detail.contains("AADSTS7000215"), "{detail}");
 
     // An expired secret: AADSTS7000222.
@@ -300,35 +404,86 @@ async fn verification_failures_are_explained_and_reported(backend: Backend) {
     let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
     answer_o365(&app, &r, &soc, SECRET).await;
     let out = host
-        .collect(&app, &["--verify", "--login-host", &base2, "--manage-host", &base2])
+        .collect(
+            &app,
+            &["--verify", "--login-host", &base2, "--manage-host", &base2],
+        )
         .await;
-    assert!(text(&out.stdout).contains("expired"), "{}", text(&out.stdout));
-    let detail = app.store.request(&r.id).await.unwrap().unwrap().verify_detail.unwrap();
+    assert!(
+        text(&out.stdout).contains("expired"),
+        "{}",
+        text(&out.stdout)
+    );
+    let detail = app
+        .store
+        .request(&r.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .verify_detail
+        .unwrap();
     assert!(detail.contains("AADSTS7000222"), "{detail}");
     // The failures reached the trail (and so the webhooks).
-    let failed = app.store.events_after(0, 1000).await.unwrap().into_iter().filter(|e| e.kind == "request.verify_failed").count();
+    let failed = app
+        .store
+        .events_after(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "request.verify_failed")
+        .count();
     assert_eq!(failed, 3);
-    let trail: String = app.store.events_after(0, 1000).await.unwrap().iter().map(|e| e.detail.clone()).collect();
+    let trail: String = app
+        .store
+        .events_after(0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.detail.clone())
+        .collect();
     assert!(!trail.contains(SECRET));
 }
 
 async fn all_roles_verify(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let entra = StandIn::start().await;
-    entra.register(
-        App::new(TENANT, CLIENT, SECRET)
-            .grant("https://manage.office.com", &["ActivityFeed.Read", "ActivityFeed.ReadDlp"]),
-    );
+    entra.register(App::new(TENANT, CLIENT, SECRET).grant(
+        "https://manage.office.com",
+        &["ActivityFeed.Read", "ActivityFeed.ReadDlp"],
+    ));
     let base = entra.base.to_string();
     let host = Host::new(&app, &soc).await;
     let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
     answer_o365(&app, &r, &soc, SECRET).await;
     let out = host
-        .collect(&app, &["--verify", "--start-subscriptions", "--login-host", &base, "--manage-host", &base])
+        .collect(
+            &app,
+            &[
+                "--verify",
+                "--start-subscriptions",
+                "--login-host",
+                &base,
+                "--manage-host",
+                &base,
+            ],
+        )
         .await;
-    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("verified"), "{}", text(&out.stdout));
-    assert_eq!(entra.subscriptions(TENANT).len(), 5, "every content type's subscription was started");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("verified"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        entra.subscriptions(TENANT).len(),
+        5,
+        "every content type's subscription was started"
+    );
     let req = app.store.request(&r.id).await.unwrap().unwrap();
     assert_eq!(req.state(app.clock.now()).as_str(), "verified");
 }

@@ -1,0 +1,726 @@
+//! `handoff collect`'s targets: one decrypted credential in, a change to the
+//! collector's configuration files out.
+//!
+//! Each target ([`wazuh_office365`], [`wazuh_ms_graph`], [`filebeat_o365`],
+//! [`env`], [`json`]) is pure: [`plan`] reads the current files and computes
+//! their new content without touching anything, so `--dry-run` can print the
+//! [`Plan::diff`] and a test can look at the result. [`Plan::apply`] then
+//! writes every changed file the same careful way: a temporary file in the
+//! same directory, fsynced, with the original's mode and owner, a backup of
+//! the original beside it, a rename over it, and an fsync of the directory.
+//! A plan whose files already hold the wanted content changes nothing, which
+//! is what makes a second import of the same credential a no-op.
+
+mod diff;
+mod env;
+mod filebeat_o365;
+mod json;
+mod ossec_conf;
+mod wazuh_ms_graph;
+mod wazuh_office365;
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::integration::Integration;
+use crate::payload::EntraCredential;
+
+/// The collector targets, as the CLI names them (`--target wazuh-office365`).
+/// The same type the integration templates list their suitable targets with.
+pub use crate::integration::Target as TargetKind;
+
+/// One credential to import, with what the targets need to know around it.
+pub struct Import<'a> {
+    pub credential: &'a EntraCredential,
+    /// The template the request was made from: what to collect (content
+    /// types, Graph resources) and which targets suit it.
+    pub integration: &'a Integration,
+    /// The request's customer label, as the PM typed it: names the output
+    /// files of `env` and `json` and labels the tenant in Filebeat.
+    pub customer: &'a str,
+    pub request_id: &'a str,
+}
+
+/// Where each target writes. Flattened into `handoff collect`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TargetArgs {
+    /// Wazuh's configuration file (`wazuh-office365`, `wazuh-ms-graph`).
+    #[arg(
+        long,
+        env = "HANDOFF_OSSEC_CONF",
+        default_value = "/var/ossec/etc/ossec.conf"
+    )]
+    pub ossec_conf: PathBuf,
+    /// Where `wazuh-office365` writes each tenant's client secret, one file
+    /// per tenant ID, referenced by `<client_secret_path>`. Must be absolute.
+    #[arg(
+        long,
+        env = "HANDOFF_SECRETS_DIR",
+        default_value = "/var/ossec/etc/handoff-secrets"
+    )]
+    pub secrets_dir: PathBuf,
+    /// Filebeat's o365 module file (`filebeat-o365`).
+    #[arg(
+        long,
+        env = "HANDOFF_FILEBEAT_MODULE",
+        default_value = "/etc/filebeat/modules.d/o365.yml"
+    )]
+    pub filebeat_module: PathBuf,
+    /// A `KEY=value` file (mode 0600) to write the `${KEY}` the Filebeat
+    /// module refers to, e.g. a systemd `EnvironmentFile`. Without it, the
+    /// `filebeat keystore add KEY` step is printed instead (never the value).
+    #[arg(long, env = "HANDOFF_FILEBEAT_ENV_FILE")]
+    pub filebeat_env_file: Option<PathBuf>,
+    /// Where `env` and `json` write one file per customer.
+    #[arg(
+        long,
+        env = "HANDOFF_OUTPUT_DIR",
+        default_value = "/var/lib/handoff/credentials"
+    )]
+    pub output_dir: PathBuf,
+}
+
+impl TargetArgs {
+    /// Everything under `dir`: for tests and for callers that keep a
+    /// collector's files in one place.
+    pub fn under(dir: &Path) -> TargetArgs {
+        TargetArgs {
+            ossec_conf: dir.join("ossec.conf"),
+            secrets_dir: dir.join("handoff-secrets"),
+            filebeat_module: dir.join("o365.yml"),
+            filebeat_env_file: None,
+            output_dir: dir.join("credentials"),
+        }
+    }
+}
+
+/// Why a target could not plan or apply a change. Every message names the
+/// file or the value at fault and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The file exists but is not what its collector would read; it is
+    /// refused and left as it is.
+    #[error("{}: {problem}; the file was left untouched", path.display())]
+    Malformed { path: PathBuf, problem: String },
+    /// The credential or template cannot be expressed by this target (a
+    /// national cloud it has no setting for, a value it cannot hold).
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Someone else wrote the file between plan and apply.
+    #[error("{} changed after the change was planned; nothing was written to it, plan again", path.display())]
+    Changed { path: PathBuf },
+}
+
+impl TargetError {
+    fn malformed(path: &Path, problem: impl Into<String>) -> TargetError {
+        TargetError::Malformed {
+            path: path.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The new content of one file, next to its current content.
+#[derive(Clone)]
+pub struct FileChange {
+    pub path: PathBuf,
+    /// `None` if the file does not exist yet.
+    pub before: Option<Vec<u8>>,
+    pub after: Vec<u8>,
+    /// The mode a new file gets; an existing file keeps its own.
+    pub mode_if_new: u32,
+    /// The whole content is a secret value (a secret file): diffs show its
+    /// size, never its bytes.
+    pub secret: bool,
+}
+
+impl FileChange {
+    pub fn is_noop(&self) -> bool {
+        self.before.as_deref() == Some(self.after.as_slice())
+    }
+}
+
+impl std::fmt::Debug for FileChange {
+    /// Sizes only: the content may hold a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileChange")
+            .field("path", &self.path)
+            .field("before_len", &self.before.as_ref().map(Vec::len))
+            .field("after_len", &self.after.len())
+            .field("mode_if_new", &format_args!("{:o}", self.mode_if_new))
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
+/// What a target would change, and what the operator should know about it.
+pub struct Plan {
+    /// In the order they are written: a file another one refers to (a
+    /// secret file) comes first.
+    pub changes: Vec<FileChange>,
+    /// Sentences for the operator: restarts, manual steps, warnings.
+    pub notes: Vec<String>,
+    /// Values masked wherever a diff would show them.
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("changes", &self.changes)
+            .field("notes", &self.notes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file [`Plan::apply`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub path: PathBuf,
+    /// The original's copy, if there was an original.
+    pub backup: Option<PathBuf>,
+}
+
+impl Plan {
+    fn new(changes: Vec<FileChange>, notes: Vec<String>, credential: &EntraCredential) -> Plan {
+        Plan {
+            changes,
+            notes,
+            secrets: vec![credential.client_secret.clone()],
+        }
+    }
+
+    /// True if every file already holds what the plan would write.
+    pub fn is_noop(&self) -> bool {
+        self.changes.iter().all(FileChange::is_noop)
+    }
+
+    /// A unified diff of every change, for `--dry-run`. Secret values are
+    /// masked: the credential's secret wherever it appears, any value whose
+    /// key or element names a secret, and secret files as a whole.
+    pub fn diff(&self) -> String {
+        let mut out = String::new();
+        for c in self.changes.iter().filter(|c| !c.is_noop()) {
+            let shown = c.path.display();
+            let old_name = if c.before.is_some() {
+                shown.to_string()
+            } else {
+                "/dev/null".to_owned()
+            };
+            // Writing to a String cannot fail.
+            let _ = writeln!(out, "--- {old_name}\n+++ {shown}");
+            if c.secret {
+                let _ = writeln!(
+                    out,
+                    "(secret value, {} bytes, not shown{})",
+                    c.after.len(),
+                    if c.before.is_some() {
+                        "; it replaces the current one"
+                    } else {
+                        ""
+                    }
+                );
+                continue;
+            }
+            let before = String::from_utf8_lossy(c.before.as_deref().unwrap_or_default());
+            let after = String::from_utf8_lossy(&c.after);
+            for line in diff::unified(&before, &after, 3) {
+                out.push_str(&mask_line(&line, &self.secrets));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Writes every changed file (see the module's documentation). Files
+    /// already holding their new content are not touched: no write, no backup.
+    pub fn apply(&self) -> Result<Vec<Applied>, TargetError> {
+        let stamp = utc_stamp();
+        let mut applied = Vec::new();
+        for change in self.changes.iter().filter(|c| !c.is_noop()) {
+            applied.push(write_change(change, &stamp)?);
+        }
+        Ok(applied)
+    }
+}
+
+/// Plans `kind`'s change for one credential. Reads files; writes nothing.
+pub fn plan(kind: TargetKind, args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
+    if !import.integration.targets.contains(&kind) {
+        let suits: Vec<&str> = import
+            .integration
+            .targets
+            .iter()
+            .map(|t| t.as_str())
+            .collect();
+        return Err(TargetError::Refused(format!(
+            "the template {:?} is not meant for the {} target (it suits: {})",
+            import.integration.id,
+            kind.as_str(),
+            suits.join(", ")
+        )));
+    }
+    match kind {
+        TargetKind::WazuhOffice365 => wazuh_office365::plan(args, import),
+        TargetKind::WazuhMsGraph => wazuh_ms_graph::plan(args, import),
+        TargetKind::FilebeatO365 => filebeat_o365::plan(args, import),
+        TargetKind::Env => env::plan(args, import),
+        TargetKind::Json => json::plan(args, import),
+    }
+}
+
+impl clap::ValueEnum for TargetKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            TargetKind::WazuhOffice365,
+            TargetKind::WazuhMsGraph,
+            TargetKind::FilebeatO365,
+            TargetKind::Env,
+            TargetKind::Json,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+impl FromStr for TargetKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<TargetKind, String> {
+        <TargetKind as clap::ValueEnum>::value_variants()
+            .iter()
+            .copied()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown target {s:?} (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json)"
+                )
+            })
+    }
+}
+
+// ---- helpers the targets share ----
+
+/// The file's bytes, or `None` if it does not exist.
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, TargetError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(TargetError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// The file as text; a file that is not UTF-8 is refused as malformed.
+fn read_text(path: &Path) -> Result<Option<String>, TargetError> {
+    match read_optional(path)? {
+        None => Ok(None),
+        Some(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| TargetError::malformed(path, format!("not UTF-8 text ({e})"))),
+    }
+}
+
+/// A customer label as a file name: lower-case letters, digits and `-`.
+pub fn customer_slug(customer: &str) -> String {
+    let mut slug = String::new();
+    for c in customer.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_end_matches('-').chars().take(64).collect();
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() {
+        "customer".to_owned()
+    } else {
+        slug.to_owned()
+    }
+}
+
+/// The login host of a cloud, as the Azure SDKs' `AZURE_AUTHORITY_HOST`.
+fn authority_host(cloud: &str) -> Option<&'static str> {
+    match cloud {
+        "commercial" | "gcc" => Some("https://login.microsoftonline.com"),
+        "gcc-high" | "dod" => Some("https://login.microsoftonline.us"),
+        "china" => Some("https://login.chinacloudapi.cn"),
+        _ => None,
+    }
+}
+
+/// A value for a `KEY=value` line that a POSIX shell, systemd's
+/// `EnvironmentFile` and Docker's `--env-file` all read the same way where
+/// possible: bare when it needs no quoting, else in single quotes.
+fn env_value(name: &str, value: &str) -> Result<String, TargetError> {
+    let bare = |c: char| c.is_ascii_alphanumeric() || "-_.~+/=:@%,".contains(c);
+    if !value.is_empty() && value.chars().all(bare) {
+        Ok(value.to_owned())
+    } else if value.chars().any(|c| c == '\'' || c.is_control()) {
+        Err(TargetError::Refused(format!(
+            "{name} holds a quote or a control character, which an environment file cannot carry safely"
+        )))
+    } else {
+        Ok(format!("'{value}'"))
+    }
+}
+
+/// `20250131T120000Z`: backups sort by time and never contain a colon.
+fn utc_stamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    now.format(&fmt)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// Masks a diff line: the known secrets, an XML element naming a secret,
+/// and a `key: value` / `KEY=value` whose key names one (but not a `${REF}`).
+fn mask_line(line: &str, secrets: &[String]) -> String {
+    const MASK: &str = "********";
+    let mut line = line.to_owned();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        line = line.replace(s.as_str(), MASK);
+    }
+    for tag in ["secret_value", "client_secret"] {
+        let open = format!("<{tag}>");
+        let close = format!("</{tag}>");
+        if let (Some(a), Some(b)) = (line.find(&open), line.find(&close)) {
+            let a = a + open.len();
+            if a <= b && &line[a..b] != MASK {
+                line.replace_range(a..b, MASK);
+            }
+        }
+    }
+    if let Some(at) = line.find(['=', ':']) {
+        let key = line[..at].to_ascii_lowercase();
+        let value = line[at + 1..].trim();
+        let names_secret = key.contains("secret")
+            && !key.contains("expires")
+            && !key.contains("path")
+            && !key.contains('<');
+        if names_secret && !value.is_empty() && !value.contains("${") && value != MASK {
+            let sep = if &line[at..at + 1] == "=" { "=" } else { ": " };
+            line = format!("{}{sep}{MASK}", &line[..at]);
+        }
+    }
+    line
+}
+
+fn write_change(change: &FileChange, stamp: &str) -> Result<Applied, TargetError> {
+    let werr = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TargetError::Write { path, source }
+    };
+    // Write through a symlink to the file it names, as an editor would.
+    let path = match fs::canonicalize(&change.path) {
+        Ok(real) if change.before.is_some() => real,
+        _ => change.path.clone(),
+    };
+    let current = read_optional(&path)?;
+    if current != change.before {
+        return Err(TargetError::Changed { path });
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(OsStr::to_string_lossy)
+        .ok_or_else(|| TargetError::Refused(format!("{} names no file", path.display())))?
+        .into_owned();
+
+    let (mode, owner, backup) = match &change.before {
+        Some(before) => {
+            let meta = fs::metadata(&path).map_err(|source| TargetError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let mode = meta.permissions().mode() & 0o7777;
+            let owner = Some((meta.uid(), meta.gid()));
+            let backup = new_file(&dir, |n| {
+                if n == 0 {
+                    format!("{name}.handoff-{stamp}.bak")
+                } else {
+                    format!("{name}.handoff-{stamp}-{n}.bak")
+                }
+            })?;
+            fill(&backup.1, before, mode, owner).map_err(werr(&backup.0))?;
+            (mode, owner, Some(backup.0))
+        }
+        None => {
+            if !dir.exists() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(werr(&dir))?;
+            }
+            (change.mode_if_new, None, None)
+        }
+    };
+
+    let (tmp, file) = new_file(&dir, |n| {
+        format!(".{name}.handoff-{}-{n}.tmp", std::process::id())
+    })?;
+    let written = fill(&file, &change.after, mode, owner)
+        .and_then(|()| fs::rename(&tmp, &path))
+        .and_then(|()| fs::File::open(&dir)?.sync_all());
+    if let Err(source) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(TargetError::Write { path, source });
+    }
+    Ok(Applied {
+        path: change.path.clone(),
+        backup,
+    })
+}
+
+/// Creates a file that did not exist, trying the names `name(0)`, `name(1)`...
+fn new_file(dir: &Path, name: impl Fn(u32) -> String) -> Result<(PathBuf, fs::File), TargetError> {
+    let mut n = 0;
+    loop {
+        let path = dir.join(name(n));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(source) => return Err(TargetError::Write { path, source }),
+        }
+    }
+}
+
+/// Writes the content, gives the file its owner and then its mode (a chown
+/// clears set-id bits), and fsyncs it.
+fn fill(
+    file: &fs::File,
+    content: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
+    let mut w = file;
+    w.write_all(content)?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(file, Some(uid), Some(gid))?;
+    }
+    file.set_permissions(fs::Permissions::from_mode(mode))?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A credential and templates for the targets' unit tests.
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::integration::Integrations;
+
+    pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    pub const CLIENT: &str = "0b6c3d1e-5a4f-4e8b-9c2d-7e1f0a3b5c6d";
+    pub const SECRET: &str = "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_";
+
+    pub fn credential(template: &str, cloud: &str) -> EntraCredential {
+        EntraCredential {
+            template: template.to_owned(),
+            tenant_id: TENANT.to_owned(),
+            client_id: CLIENT.to_owned(),
+            client_secret: SECRET.to_owned(),
+            secret_expires_on: Some("2026-06-30".to_owned()),
+            cloud: cloud.to_owned(),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    pub fn integration(id: &str) -> Integration {
+        Integrations::builtin()
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no built-in template {id}"))
+    }
+
+    pub fn import<'a>(cred: &'a EntraCredential, integration: &'a Integration) -> Import<'a> {
+        Import {
+            credential: cred,
+            integration,
+            customer: "Contoso Ltd",
+            request_id: "req_0123",
+        }
+    }
+
+    pub fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    pub fn backups(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".bak"))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn target_names_parse_as_on_the_command_line() {
+        for name in [
+            "wazuh-office365",
+            "wazuh-ms-graph",
+            "filebeat-o365",
+            "env",
+            "json",
+        ] {
+            assert_eq!(TargetKind::from_str(name).unwrap().as_str(), name);
+        }
+        let err = TargetKind::from_str("splunk").unwrap_err();
+        assert!(err.contains("unknown target \"splunk\""), "{err}");
+    }
+
+    #[test]
+    fn slugs_are_plain_file_names() {
+        assert_eq!(customer_slug("Contoso Ltd."), "contoso-ltd");
+        assert_eq!(customer_slug("  ../../etc/passwd"), "etc-passwd");
+        assert_eq!(customer_slug("Café GmbH & Co"), "caf-gmbh-co");
+        assert_eq!(customer_slug("???"), "customer");
+    }
+
+    #[test]
+    fn masking_hides_secret_values_but_not_references() {
+        let s = vec![SECRET.to_owned()];
+        assert_eq!(
+            mask_line(&format!("+AZURE_CLIENT_SECRET={SECRET}"), &s),
+            "+AZURE_CLIENT_SECRET=********"
+        );
+        assert_eq!(
+            mask_line("-      <secret_value>old-secret</secret_value>", &s),
+            "-      <secret_value>********</secret_value>"
+        );
+        assert_eq!(
+            mask_line("+O365_SECRET_ABC=oldvalue", &s),
+            "+O365_SECRET_ABC=********"
+        );
+        let r = "+    var.client_secret: \"${O365_SECRET_ABC}\"";
+        assert_eq!(mask_line(r, &s), r);
+        let p = "+    <client_secret_path>/x/y</client_secret_path>";
+        assert_eq!(mask_line(p, &s), p);
+    }
+
+    #[test]
+    fn a_template_is_only_written_to_the_targets_it_suits() {
+        let dir = tempfile::tempdir().unwrap();
+        let cred = credential("defender-incidents", "commercial");
+        let integ = integration("defender-incidents");
+        let err = plan(
+            TargetKind::WazuhOffice365,
+            &TargetArgs::under(dir.path()),
+            &import(&cred, &integ),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not meant for the wazuh-office365 target"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn apply_keeps_mode_and_owner_and_a_backup_and_skips_unchanged_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("conf");
+        fs::write(&path, b"old\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::chown(&path, Some(1000), Some(1001)).unwrap();
+        let change = FileChange {
+            path: path.clone(),
+            before: Some(b"old\n".to_vec()),
+            after: b"new\n".to_vec(),
+            mode_if_new: 0o600,
+            secret: false,
+        };
+        let cred = credential("o365-management", "commercial");
+        let plan = Plan::new(vec![change.clone()], vec![], &cred);
+        let applied = plan.apply().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new\n");
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1000, 1001));
+        assert_eq!(mode(&path), 0o640);
+        let backup = applied[0].backup.clone().unwrap();
+        assert_eq!(fs::read(&backup).unwrap(), b"old\n");
+        assert_eq!(mode(&backup), 0o640);
+        assert_eq!(fs::metadata(&backup).unwrap().uid(), 1000);
+        // The same plan again: the file no longer holds `before`.
+        assert!(matches!(plan.apply(), Err(TargetError::Changed { .. })));
+        assert_eq!(fs::read(&path).unwrap(), b"new\n");
+        // A plan that changes nothing writes nothing.
+        let same = FileChange {
+            before: Some(b"new\n".to_vec()),
+            ..change
+        };
+        let noop = Plan::new(vec![same], vec![], &cred);
+        assert!(noop.is_noop());
+        assert!(noop.apply().unwrap().is_empty());
+        assert_eq!(backups(dir.path()).len(), 1);
+        // No temporary file is left behind.
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn a_new_file_gets_its_mode_and_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/dir/secret");
+        let cred = credential("o365-management", "commercial");
+        let plan = Plan::new(
+            vec![FileChange {
+                path: path.clone(),
+                before: None,
+                after: SECRET.as_bytes().to_vec(),
+                mode_if_new: 0o600,
+                secret: true,
+            }],
+            vec![],
+            &cred,
+        );
+        let diff = plan.diff();
+        assert!(!diff.contains(SECRET), "{diff}");
+        assert!(diff.contains("--- /dev/null"), "{diff}");
+        let applied = plan.apply().unwrap();
+        assert_eq!(applied[0].backup, None);
+        assert_eq!(fs::read(&path).unwrap(), SECRET.as_bytes());
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+}
