@@ -938,4 +938,83 @@ fn browser_request_round_trip_staff_customer_pm() {
     ]);
     let verified = handoff_ok(&["audit", "verify", "--database-url", &db], "", &[]);
     assert!(verified.starts_with("ok:"), "{verified}");
+
+    // The collector host takes it from there: the sealed copy lands in
+    // ossec.conf, the tenant once, the secret in its own 0600 file.
+    let host = tempfile::tempdir().expect("a directory");
+    let key = host.path().join("soc.key");
+    {
+        use age::secrecy::ExposeSecret;
+        fs::write(&key, soc.to_string().expose_secret()).expect("write the identity");
+    }
+    let token = handoff_ok(
+        &[
+            "token",
+            "create",
+            "--name",
+            "collector",
+            "--scope",
+            "collect",
+            "--database-url",
+            &db,
+        ],
+        "",
+        &[],
+    );
+    let token_file = host.path().join("token");
+    fs::write(&token_file, token.trim()).expect("write the token");
+    let conf = host.path().join("ossec.conf");
+    fs::write(&conf, "<ossec_config>\n  <!-- ours -->\n</ossec_config>\n")
+        .expect("write ossec.conf");
+    let secrets = host.path().join("secrets");
+    let collect = |extra: &[&str]| {
+        let mut args = vec![
+            "collect",
+            "--server",
+            &server.base,
+            "--token-file",
+            token_file.to_str().expect("UTF-8"),
+            "--identity",
+            key.to_str().expect("UTF-8"),
+            "--target",
+            "wazuh-office365",
+            "--ossec-conf",
+            conf.to_str().expect("UTF-8"),
+            "--secrets-dir",
+            secrets.to_str().expect("UTF-8"),
+        ];
+        args.extend_from_slice(extra);
+        handoff_ok(&args, "", &[])
+    };
+    let out = collect(&[]);
+    assert!(out.contains("summary: 1 imported"), "{out}");
+    let written = fs::read_to_string(&conf).expect("ossec.conf");
+    assert_eq!(
+        written
+            .matches(&format!("<tenant_id>{tenant}</tenant_id>"))
+            .count(),
+        1,
+        "{written}"
+    );
+    assert!(written.contains("<!-- ours -->") && !written.contains(&secret));
+    let secret_file = secrets.join(&tenant);
+    assert_eq!(
+        fs::read_to_string(&secret_file).expect("the secret file"),
+        secret
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&secret_file)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // Imported: the copy is gone from the server, and the trail still holds.
+    let again = collect(&[]);
+    assert!(again.contains("summary: 0 imported"), "{again}");
+    server.assert_nothing_on_disk(&[("client secret", secret.as_str())]);
+    let verified = handoff_ok(&["audit", "verify", "--database-url", &db], "", &[]);
+    assert!(verified.starts_with("ok:"), "{verified}");
 }
