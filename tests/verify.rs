@@ -52,6 +52,27 @@ async fn run(
     .await
 }
 
+/// A stand-in where the app has both Management API roles, with consent.
+async fn consented_o365() -> StandIn {
+    let entra = StandIn::start().await;
+    entra.register(
+        App::new(TENANT, CLIENT, SECRET)
+            .grant(MANAGE, &["ActivityFeed.Read", "ActivityFeed.ReadDlp"]),
+    );
+    entra
+}
+
+/// Verifies the o365-management template with `secret` on `cloud`.
+async fn run_o365(entra: &StandIn, secret: &str, cloud: &str, start: bool) -> Report {
+    run(
+        entra,
+        &cred(secret, cloud),
+        &template("o365-management"),
+        start,
+    )
+    .await
+}
+
 fn json(report: &Report) -> String {
     serde_json::to_string(report).unwrap()
 }
@@ -63,13 +84,7 @@ async fn all_roles_consented_is_ok() {
         App::new(TENANT, CLIENT, SECRET)
             .grant(MANAGE, &["ActivityFeed.ReadDlp", "ActivityFeed.Read"]),
     );
-    let report = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("o365-management"),
-        false,
-    )
-    .await;
+    let report = run_o365(&entra, SECRET, "commercial", false).await;
 
     assert!(report.ok, "{report:#?}");
     assert_eq!(report.failure, None);
@@ -151,13 +166,7 @@ async fn a_missing_role_fails_at_roles_naming_it() {
 async fn no_consent_at_all_says_so() {
     let entra = StandIn::start().await;
     entra.register(App::new(TENANT, CLIENT, SECRET));
-    let report = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("o365-management"),
-        true,
-    )
-    .await;
+    let report = run_o365(&entra, SECRET, "commercial", true).await;
 
     let f = report.failure.as_ref().unwrap();
     assert_eq!(f.step, Step::Roles);
@@ -179,13 +188,7 @@ async fn no_consent_at_all_says_so() {
 async fn an_expired_secret_is_aadsts7000222() {
     let entra = StandIn::start().await;
     entra.register(App::new(TENANT, CLIENT, SECRET).mode(Mode::ExpiredSecret));
-    let report = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("o365-management"),
-        false,
-    )
-    .await;
+    let report = run_o365(&entra, SECRET, "commercial", false).await;
 
     let f = report.failure.as_ref().unwrap();
     assert_eq!(f.step, Step::Token);
@@ -204,18 +207,8 @@ async fn an_expired_secret_is_aadsts7000222() {
 
 #[tokio::test]
 async fn the_secret_id_instead_of_its_value_is_aadsts7000215() {
-    let entra = StandIn::start().await;
-    entra.register(
-        App::new(TENANT, CLIENT, SECRET)
-            .grant(MANAGE, &["ActivityFeed.Read", "ActivityFeed.ReadDlp"]),
-    );
-    let report = run(
-        &entra,
-        &cred(SECRET_ID, "commercial"),
-        &template("o365-management"),
-        true,
-    )
-    .await;
+    let entra = consented_o365().await;
+    let report = run_o365(&entra, SECRET_ID, "commercial", true).await;
 
     let f = report.failure.as_ref().unwrap();
     assert_eq!(f.step, Step::Token);
@@ -240,13 +233,7 @@ async fn the_secret_id_instead_of_its_value_is_aadsts7000215() {
 async fn an_app_not_in_the_tenant_is_aadsts700016() {
     let entra = StandIn::start().await;
     entra.register(App::new(TENANT, CLIENT, SECRET).mode(Mode::UnknownApp));
-    let report = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("o365-management"),
-        false,
-    )
-    .await;
+    let report = run_o365(&entra, SECRET, "commercial", false).await;
 
     let f = report.failure.as_ref().unwrap();
     assert_eq!(
@@ -259,13 +246,7 @@ async fn an_app_not_in_the_tenant_is_aadsts700016() {
 #[tokio::test]
 async fn an_unknown_tenant_is_aadsts90002() {
     let entra = StandIn::start().await;
-    let report = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("o365-management"),
-        false,
-    )
-    .await;
+    let report = run_o365(&entra, SECRET, "commercial", false).await;
     let f = report.failure.as_ref().unwrap();
     assert_eq!(f.code.as_deref(), Some("AADSTS90002"));
     assert_eq!(f.message, verify::explain("AADSTS90002").unwrap());
@@ -280,13 +261,7 @@ async fn a_token_from_another_tenant_fails_at_tenant() {
             .grant(MANAGE, &["ActivityFeed.Read", "ActivityFeed.ReadDlp"])
             .tid(other),
     );
-    let report = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("o365-management"),
-        true,
-    )
-    .await;
+    let report = run_o365(&entra, SECRET, "commercial", true).await;
 
     let f = report.failure.as_ref().unwrap();
     assert_eq!(f.step, Step::Tenant);
@@ -300,19 +275,9 @@ async fn a_token_from_another_tenant_fails_at_tenant() {
 
 #[tokio::test]
 async fn subscriptions_are_started_and_already_enabled_counts_as_success() {
-    let entra = StandIn::start().await;
-    entra.register(
-        App::new(TENANT, CLIENT, SECRET)
-            .grant(MANAGE, &["ActivityFeed.Read", "ActivityFeed.ReadDlp"]),
-    );
+    let entra = consented_o365().await;
     entra.enable_subscription(TENANT, "Audit.Exchange");
-    let report = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("o365-management"),
-        true,
-    )
-    .await;
+    let report = run_o365(&entra, SECRET, "commercial", true).await;
 
     assert!(report.ok, "{report:#?}");
     let subs = report.subscriptions.as_ref().unwrap();
@@ -341,13 +306,7 @@ async fn subscriptions_are_started_and_already_enabled_counts_as_success() {
     assert_eq!(starts[0].query["contentType"], "Audit.AzureActiveDirectory");
 
     // A second run finds them all on, and that is still a success.
-    let again = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("o365-management"),
-        true,
-    )
-    .await;
+    let again = run_o365(&entra, SECRET, "commercial", true).await;
     assert!(again.ok, "{again:#?}");
     assert!(again.subscriptions.as_ref().unwrap().started.is_empty());
     assert_eq!(
@@ -358,24 +317,14 @@ async fn subscriptions_are_started_and_already_enabled_counts_as_success() {
 
 #[tokio::test]
 async fn a_subscription_error_is_explained() {
-    let entra = StandIn::start().await;
-    entra.register(
-        App::new(TENANT, CLIENT, SECRET)
-            .grant(MANAGE, &["ActivityFeed.Read", "ActivityFeed.ReadDlp"]),
-    );
+    let entra = consented_o365().await;
     entra.fail_subscription(
         "Audit.SharePoint",
         400,
         "AF20023",
         "The subscription was disabled by a tenant admin.",
     );
-    let report = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("o365-management"),
-        true,
-    )
-    .await;
+    let report = run_o365(&entra, SECRET, "commercial", true).await;
 
     assert!(!report.ok);
     let f = report.failure.as_ref().unwrap();
@@ -400,13 +349,7 @@ async fn a_subscription_error_is_explained() {
 async fn neither_the_secret_nor_the_token_reaches_the_report() {
     let entra = StandIn::start().await;
     entra.register(App::new(TENANT, CLIENT, SECRET).grant(MANAGE, &["ActivityFeed.Read"]));
-    let failing = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("o365-management"),
-        true,
-    )
-    .await;
+    let failing = run_o365(&entra, SECRET, "commercial", true).await;
     let passing = {
         let mut t = template("o365-management");
         t.permissions.retain(|p| p.name == "ActivityFeed.Read");
@@ -429,18 +372,8 @@ async fn neither_the_secret_nor_the_token_reaches_the_report() {
 
 #[tokio::test]
 async fn a_cloud_without_a_scope_is_refused_before_any_request() {
-    let entra = StandIn::start().await;
-    entra.register(
-        App::new(TENANT, CLIENT, SECRET)
-            .grant(MANAGE, &["ActivityFeed.Read", "ActivityFeed.ReadDlp"]),
-    );
-    let report = run(
-        &entra,
-        &cred(SECRET, "china"),
-        &template("o365-management"),
-        true,
-    )
-    .await;
+    let entra = consented_o365().await;
+    let report = run_o365(&entra, SECRET, "china", true).await;
 
     let f = report.failure.as_ref().unwrap();
     assert_eq!(f.step, Step::Token);
@@ -529,13 +462,7 @@ async fn each_api_of_a_template_gets_its_own_token() {
 async fn the_report_has_the_documented_shape() {
     let entra = StandIn::start().await;
     entra.register(App::new(TENANT, CLIENT, SECRET).mode(Mode::ExpiredSecret));
-    let report = run(
-        &entra,
-        &cred(SECRET, "gcc"),
-        &template("o365-management"),
-        false,
-    )
-    .await;
+    let report = run_o365(&entra, SECRET, "gcc", false).await;
     let v: serde_json::Value = serde_json::to_value(&report).unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["cloud"], "gcc");

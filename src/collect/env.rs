@@ -6,10 +6,7 @@
 //! in practice (GUIDs, secrets from a small alphabet); one that does is put
 //! in single quotes, which a shell and systemd's `EnvironmentFile` read alike.
 
-use super::{
-    FileChange, Import, Plan, TargetArgs, TargetError, authority_host, customer_slug, env_value,
-    read_optional,
-};
+use super::{Import, Plan, TargetArgs, TargetError, authority_host, env_value};
 
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
@@ -40,17 +37,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
     for (name, value) in vars {
         text.push_str(&format!("{name}={}\n", env_value(name, value)?));
     }
-    let path = args
-        .output_dir
-        .join(format!("{}.env", customer_slug(import.customer)));
-    let change = FileChange {
-        before: read_optional(&path)?,
-        path,
-        after: text.into_bytes(),
-        mode_if_new: 0o600,
-        secret: false,
-    };
-    Ok(Plan::new(vec![change], Vec::new(), cred))
+    super::customer_file(args, import, "env", text)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{FileChange, Import, Plan, TargetArgs, TargetError, customer_slug, read_optional};
+use super::{Import, Plan, TargetArgs, TargetError};
 
 #[derive(Serialize)]
 struct Output<'a> {
@@ -38,17 +38,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
     let mut text = serde_json::to_string_pretty(&out)
         .map_err(|e| TargetError::Refused(format!("cannot write the credential as JSON: {e}")))?;
     text.push('\n');
-    let path = args
-        .output_dir
-        .join(format!("{}.json", customer_slug(import.customer)));
-    let change = FileChange {
-        before: read_optional(&path)?,
-        path,
-        after: text.into_bytes(),
-        mode_if_new: 0o600,
-        secret: false,
-    };
-    Ok(Plan::new(vec![change], Vec::new(), cred))
+    super::customer_file(args, import, "json", text)
 }
 
 #[cfg(test)]

@@ -259,6 +259,27 @@ impl Plan {
     }
 }
 
+/// The plan for targets that write one 0600 file per customer
+/// (`<output-dir>/<customer-slug>.<ext>`) holding `text`.
+fn customer_file(
+    args: &TargetArgs,
+    import: &Import,
+    ext: &str,
+    text: String,
+) -> Result<Plan, TargetError> {
+    let path = args
+        .output_dir
+        .join(format!("{}.{ext}", customer_slug(import.customer)));
+    let change = FileChange {
+        before: read_optional(&path)?,
+        path,
+        after: text.into_bytes(),
+        mode_if_new: 0o600,
+        secret: false,
+    };
+    Ok(Plan::new(vec![change], Vec::new(), import.credential))
+}
+
 /// Plans `kind`'s change for one credential. Reads files; writes nothing.
 pub fn plan(kind: TargetKind, args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     if !import.integration.targets.contains(&kind) {

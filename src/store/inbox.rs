@@ -5,7 +5,7 @@
 
 use sqlx::FromRow;
 
-use super::events::append_event;
+use super::events::{append_event, commit_if};
 use super::{Store, StoreError, on_pool};
 use crate::audit::NewEvent;
 
@@ -85,12 +85,7 @@ impl Store {
             .bind(until)
             .fetch_optional(&mut *tx)
             .await?;
-            if got.is_some() {
-                append_event!(tx, event, now).await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
+            commit_if!(tx, got.is_some(), event, now);
             got.map(|(c,)| c)
         });
         if let Some(ciphertext) = granted {
@@ -134,13 +129,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if n == 1 {
-                append_event!(tx, event, now).await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            n == 1
+            commit_if!(tx, n == 1, event, now)
         });
         Ok(done)
     }
@@ -218,13 +207,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if n == 1 {
-                append_event!(tx, event, now).await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            n == 1
+            commit_if!(tx, n == 1, event, now)
         });
         Ok(done)
     }

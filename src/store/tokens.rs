@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::events::append_event;
+use super::events::commit_if;
 use super::{Store, StoreError, on_pool};
 use crate::audit::NewEvent;
 
@@ -61,13 +61,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if inserted == 1 {
-                append_event!(tx, event, t.created_at).await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            inserted == 1
+            commit_if!(tx, inserted == 1, event, t.created_at)
         });
         Ok(if created {
             Ok(())
@@ -136,13 +130,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if n == 1 {
-                append_event!(tx, event, now).await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            n == 1
+            commit_if!(tx, n == 1, event, now)
         });
         Ok(done)
     }
