@@ -438,7 +438,9 @@ async fn user_list(db: &DbArgs) -> anyhow::Result<()> {
 
 async fn user_remove(name: &str, db: &DbArgs) -> anyhow::Result<()> {
     let store = db.connect().await?;
-    let removed = store.remove_user(name).await;
+    let removed = store
+        .remove_user(name, time::OffsetDateTime::now_utc().unix_timestamp())
+        .await;
     store.close().await;
     if !removed? {
         bail!("there is no staff user named {name:?}");

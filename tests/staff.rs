@@ -144,8 +144,32 @@ async fn removing_a_user_ends_their_sessions(app: TestApp) {
     app.add_user("dave", STAFF_PASSWORD).await;
     let d = app.login("dave", STAFF_PASSWORD).await;
     assert_eq!(sessions(&app).await, 2);
-    assert!(app.store.remove_user("carol").await.unwrap());
-    assert!(!app.store.remove_user("carol").await.unwrap());
+    assert!(
+        app.store
+            .remove_user("carol", app.clock.now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !app.store
+            .remove_user("carol", app.clock.now())
+            .await
+            .unwrap()
+    );
+    let removals: Vec<String> = app
+        .store
+        .events_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "user.removed")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        removals,
+        [r#"{"name":"carol"}"#],
+        "one event, for the removal that happened"
+    );
     assert_eq!(sessions(&app).await, 1);
     assert!(account(&app, &s.cookie).await.is_err());
     assert!(account(&app, &d.cookie).await.is_ok());

@@ -9,7 +9,7 @@
 
 use sqlx::FromRow;
 
-use super::events::append_event;
+use super::events::{append_event, commit_if};
 use super::{Store, StoreError, on_pool};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::staff::UserName;
@@ -126,7 +126,9 @@ impl Store {
     }
 
     /// Deletes a staff account and its sessions; false if there was none.
-    pub async fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
+    /// Deletes the account and its sessions, and appends `user.removed`
+    /// (actor `system`: the CLI on the server runs it).
+    pub async fn remove_user(&self, name: &str, now: i64) -> Result<bool, StoreError> {
         const SESSIONS: &str =
             "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)";
         const USER: &str = "DELETE FROM users WHERE name = $1";
@@ -134,8 +136,9 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(SESSIONS).bind(name).execute(&mut *tx).await?;
             let n = sqlx::query(USER).bind(name).execute(&mut *tx).await?.rows_affected();
-            tx.commit().await?;
-            n > 0
+            let event = NewEvent::new(Kind::UserRemoved, Actor::System)
+                .detail(serde_json::json!({ "name": name }));
+            commit_if!(tx, n > 0, &event, now)
         });
         Ok(removed)
     }
