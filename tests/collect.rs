@@ -488,7 +488,65 @@ async fn all_roles_verify(backend: Backend) {
     assert_eq!(req.state(app.clock.now()).as_str(), "verified");
 }
 
+async fn watch_keeps_collecting_until_stopped(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let host = Host::new(&app, &soc).await;
+    let p = |n: &str| host.path(n).display().to_string();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args([
+            "collect",
+            "--server",
+            &app.base,
+            "--token-file",
+            &p("token"),
+            "--identity",
+            &p("soc.key"),
+        ])
+        .args([
+            "--target",
+            "wazuh-office365",
+            "--ossec-conf",
+            &p("ossec.conf"),
+            "--secrets-dir",
+            &p("secrets"),
+        ])
+        .args(["--watch", "200ms"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Passes run on an empty inbox; then an answer arrives and is picked up.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        std::fs::read_to_string(host.path("ossec.conf")).unwrap(),
+        OSSEC
+    );
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET).await;
+    let mut imported = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if app
+            .store
+            .request(&r.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .imported_at
+            .is_some()
+        {
+            imported = true;
+            break;
+        }
+    }
+    assert!(imported, "the watching collector imported the new answer");
+    assert!(child.try_wait().unwrap().is_none(), "it keeps running");
+    child.kill().await.unwrap();
+    assert_one_tenant(&host);
+}
+
 with_each_backend!(
+    watch_keeps_collecting_until_stopped,
     imports_once_and_again_idempotently,
     a_collector_killed_between_lease_and_ack_loses_nothing,
     a_revoked_token_is_refused,
