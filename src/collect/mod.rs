@@ -511,10 +511,38 @@ fn write_change(change: &FileChange, stamp: &str) -> Result<Applied, TargetError
         let _ = fs::remove_file(&tmp);
         return Err(TargetError::Write { path, source });
     }
+    prune_backups(&dir, &name);
     Ok(Applied {
         path: change.path.clone(),
         backup,
     })
+}
+
+/// Backups kept per file: older ones go, so that copies of replaced secrets
+/// do not pile up beside the live one.
+pub const KEEP_BACKUPS: usize = 5;
+
+/// Deletes all but the newest [`KEEP_BACKUPS`] backups of `name` in `dir`.
+/// Best effort: a backup that cannot be listed or removed stays.
+fn prune_backups(dir: &Path, name: &str) {
+    let prefix = format!("{name}.handoff-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut backups: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with(&prefix) && n.ends_with(".bak")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    // Newest first: by modification time, then by name (the name carries the time).
+    backups.sort_by(|a, b| b.cmp(a));
+    for (_, old) in backups.into_iter().skip(KEEP_BACKUPS) {
+        let _ = fs::remove_file(old);
+    }
 }
 
 /// Creates a file that did not exist, trying the names `name(0)`, `name(1)`...
@@ -671,6 +699,35 @@ mod tests {
             err.to_string()
                 .contains("not meant for the wazuh-office365 target"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn only_the_newest_backups_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        fs::write(&path, b"v0").unwrap();
+        let cred = credential("o365-management", "commercial");
+        for v in 1..=8 {
+            let change = FileChange {
+                path: path.clone(),
+                before: Some(format!("v{}", v - 1).into_bytes()),
+                after: format!("v{v}").into_bytes(),
+                mode_if_new: 0o600,
+                secret: true,
+            };
+            Plan::new(vec![change], vec![], &cred).apply().unwrap();
+        }
+        assert_eq!(fs::read(&path).unwrap(), b"v8");
+        let mut kept: Vec<Vec<u8>> = backups(dir.path())
+            .iter()
+            .map(|b| fs::read(b).unwrap())
+            .collect();
+        kept.sort();
+        // The five newest earlier versions, v3 to v7; v0 to v2 are gone.
+        assert_eq!(
+            kept,
+            [b"v3", b"v4", b"v5", b"v6", b"v7"].map(|b| b.to_vec())
         );
     }
 
