@@ -270,8 +270,22 @@ fn customer_file(
     let path = args
         .output_dir
         .join(format!("{}.{ext}", customer_slug(import.customer)));
+    let before = read_optional(&path)?;
+    // Labels such as "ACME" and "Acme" share a file name: never let one
+    // customer's import overwrite another's credentials.
+    let tenant = import.credential.tenant_id.as_bytes();
+    if let Some(existing) = &before
+        && !existing.windows(tenant.len()).any(|w| w == tenant)
+    {
+        return Err(TargetError::Refused(format!(
+            "{} already holds another tenant's credentials: another customer whose label gives \
+             the same file name, or this customer's previous tenant. Move that file away (or \
+             rename one customer's label) and import again",
+            path.display()
+        )));
+    }
     let change = FileChange {
-        before: read_optional(&path)?,
+        before,
         path,
         after: text.into_bytes(),
         mode_if_new: 0o600,
@@ -700,6 +714,30 @@ mod tests {
                 .contains("not meant for the wazuh-office365 target"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn customers_whose_labels_share_a_file_name_do_not_overwrite_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = TargetArgs::under(dir.path());
+        let integ = integration("identity-protection");
+        let first = credential("identity-protection", "commercial");
+        let mut second = first.clone();
+        second.tenant_id = "11111111-2222-4333-8444-555555555555".to_owned();
+        for kind in [TargetKind::Env, TargetKind::Json] {
+            let mut a = import(&first, &integ);
+            a.customer = "ACME";
+            plan(kind, &args, &a).unwrap().apply().unwrap();
+            let path = args.output_dir.join(format!("acme.{}", kind.as_str()));
+            let written = fs::read(&path).unwrap();
+            let mut b = import(&second, &integ);
+            b.customer = "Acme";
+            let err = plan(kind, &args, &b).unwrap_err().to_string();
+            assert!(err.contains("another tenant"), "{err}");
+            assert_eq!(fs::read(&path).unwrap(), written, "untouched");
+            // The same customer again is fine (and changes nothing).
+            assert!(plan(kind, &args, &a).unwrap().is_noop());
+        }
     }
 
     #[test]
