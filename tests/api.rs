@@ -644,3 +644,35 @@ async fn passphrase_flag_is_reported_in_metadata_only() {
     );
     let _ = T0;
 }
+
+#[tokio::test]
+async fn pages_warn_about_plain_http_on_a_remote_host_even_when_not_found() {
+    let app = common::spawn_app(common::Backend::Sqlite).await;
+    let page = |path: &'static str, host: &'static str| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .get(app.url(path))
+                .header("host", host)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let shown = r#"<div id="insecure-banner" class="banner danger">"#;
+    for path in ["/", "/no-such-page", "/s/AAAAAAAAAAAAAAAAAAAAAA"] {
+        let (_, remote) = page(path, "handoff.example.com").await;
+        assert!(
+            remote.contains(shown),
+            "{path} over plain HTTP on a remote host must warn"
+        );
+        let (_, local) = page(path, "127.0.0.1").await;
+        assert!(
+            !local.contains(shown),
+            "{path} on loopback needs no warning"
+        );
+    }
+    assert_eq!(page("/no-such-page", "handoff.example.com").await.0, 404);
+}

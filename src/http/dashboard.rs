@@ -353,7 +353,8 @@ struct RequestDetailPage {
     note: String,
     state: &'static str,
     customer_url: String,
-    facts: Vec<(&'static str, String)>,
+    /// `(label, RFC 3339 time, what follows it)`.
+    facts: Vec<(&'static str, String, String)>,
     events: Vec<EventRow>,
     can_cancel: bool,
     verify_detail: String,
@@ -376,11 +377,12 @@ async fn request_page(
     let now = state.clock.now();
     let mut facts = vec![(
         "Created",
-        format!("{} by {}", rfc3339(r.created_at), r.created_by),
+        rfc3339(r.created_at),
+        format!("by {}", r.created_by),
     )];
     let mut fact = |label: &'static str, at: Option<i64>| {
         if let Some(at) = at {
-            facts.push((label, rfc3339(at)));
+            facts.push((label, rfc3339(at), String::new()));
         }
     };
     fact("Expires", Some(r.expires_at));
@@ -436,6 +438,7 @@ struct CsrfOnly {
 async fn cancel(
     State(state): State<AppState>,
     staff: Staff,
+    headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
@@ -444,7 +447,7 @@ async fn cancel(
         .check_csrf(&form.csrf)
         .map_err(IntoResponse::into_response)?;
     let Some(id) = Id::parse(&id) else {
-        return Ok(super::pages::not_found_page());
+        return Ok(super::pages::not_found_page(&state, &headers));
     };
     let event = NewEvent::new(Kind::RequestCancelled, Actor::Staff(staff.name.clone()))
         .request(id.as_str())

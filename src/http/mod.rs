@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -175,7 +175,7 @@ fn limited(
     }))
 }
 
-async fn not_found(req: Request) -> Response {
+async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -184,7 +184,7 @@ async fn not_found(req: Request) -> Response {
         )
         .into_response()
     } else {
-        pages::not_found_page()
+        pages::not_found_page(&state, req.headers())
     }
 }
 

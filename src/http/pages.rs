@@ -113,11 +113,12 @@ pub fn render(status: StatusCode, page: impl Template) -> Response {
     }
 }
 
-pub fn not_found_page() -> Response {
+/// The 404 page, with the frame's HTTPS warning where it applies.
+pub fn not_found_page(state: &AppState, headers: &HeaderMap) -> Response {
     render(
         StatusCode::NOT_FOUND,
         NotFoundPage {
-            frame: Frame { insecure: false },
+            frame: Frame::new(state, headers),
         },
     )
 }
@@ -201,10 +202,11 @@ async fn status(
 
 async fn destroy(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, crate::http::error::ApiError> {
     let Some(t) = Id::parse(&token) else {
-        return Ok(not_found_page());
+        return Ok(not_found_page(&state, &headers));
     };
     super::api::destroy_for_creator(&state, &t).await?;
     Ok(Redirect::to(&format!("/status/{t}")).into_response())
