@@ -11,13 +11,14 @@
 //! `/usr/bin/chromium` (or `HANDOFF_CHROMIUM`). Without them these tests fail
 //! and say so: run `.ci/run`, or `apt-get install chromium`.
 
+mod common;
+
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -26,9 +27,10 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------
 // The server under test
 
-/// A running `handoff serve`, killed when dropped.
+/// A running `handoff serve` ([`common::ServerProcess`]) with its own
+/// directory for the database and the log, killed when dropped.
 struct Server {
-    child: Child,
+    process: common::ServerProcess,
     port: u16,
     base: String,
     dir: tempfile::TempDir,
@@ -40,67 +42,27 @@ impl Server {
     }
 
     fn start_with(extra: &[&str]) -> Server {
-        let mut dir = tempfile::tempdir().expect("temporary directory");
-        // The binary cannot report a port it chose, so pick one here. Another
-        // process may take it between the check and the bind: then try again.
-        for _ in 0..5 {
-            let port = free_port();
-            let log = File::create(dir.path().join("server.log")).expect("log file");
-            let db = format!("sqlite://{}", dir.path().join("handoff.db").display());
-            let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
-                .args([
-                    "serve",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--database-url",
-                    &db,
-                ])
-                .args(["--create-limit", "0", "--reveal-limit", "0"])
-                .args(extra)
-                .env("RUST_LOG", "debug")
-                .env_remove("HANDOFF_PUBLIC_URL")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log file"))
-                .stderr(log)
-                .spawn()
-                .expect("start target/debug/handoff");
-            let mut server = Server {
-                child,
-                port,
-                base: format!("http://127.0.0.1:{port}"),
-                dir,
-            };
-            if server.wait_until_healthy() {
-                return server;
-            }
-            dir = server.stop_and_keep_dir();
-        }
-        panic!("handoff serve did not become healthy on any port");
-    }
-
-    /// True once GET /healthz answers 200; false if the process exited first.
-    fn wait_until_healthy(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if let Ok((200, _)) = self.try_request("GET", "/healthz", None) {
-                return true;
-            }
-            sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "handoff serve did not answer /healthz within 30 s; its log:\n{}",
-            self.log()
-        );
-    }
-
-    fn stop_and_keep_dir(mut self) -> tempfile::TempDir {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let dir = tempfile::tempdir().expect("temporary directory");
-        std::mem::replace(&mut self.dir, dir)
+        let db = format!("sqlite://{}", dir.path().join("handoff.db").display());
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let process = runtime.block_on(common::ServerProcess::start_with(
+            &db,
+            dir.path(),
+            extra,
+            &[],
+        ));
+        let base = process.base.clone();
+        let port = base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port in the base URL");
+        Server {
+            process,
+            port,
+            base,
+            dir,
+        }
     }
 
     fn db_path(&self) -> PathBuf {
@@ -108,7 +70,7 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        fs::read_to_string(&self.process.log).unwrap_or_default()
     }
 
     /// `(status, body)` of a plain HTTP/1.1 request; `host` overrides the Host header.
@@ -185,20 +147,6 @@ impl Server {
             }
         }
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

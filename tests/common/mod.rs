@@ -395,6 +395,9 @@ impl ServerProcess {
             ])
             .args(["--create-limit", "0", "--reveal-limit", "0"])
             .args(args)
+            // The machine's own configuration must not leak into a test server.
+            .env_remove("HANDOFF_PUBLIC_URL")
+            .env_remove("DATABASE_URL")
             .envs(envs.iter().copied())
             .env("RUST_LOG", "debug")
             .stdout(out.try_clone().unwrap())
@@ -406,11 +409,18 @@ impl ServerProcess {
             base: format!("http://127.0.0.1:{port}"),
             log,
         };
-        for _ in 0..200 {
+        let mut server = server;
+        for _ in 0..400 {
             if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await
                 && r.status() == 200
             {
                 return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "handoff serve exited ({status}) before answering: {}",
+                    std::fs::read_to_string(&server.log).unwrap_or_default()
+                );
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
