@@ -15,7 +15,6 @@ use std::process::Output;
 use common::flow::{Opened, app_with_soc, encrypt_to, open_request_for};
 use common::{Backend, T0, TestApp};
 use handoff::audit::{Actor, Kind, NewEvent};
-use handoff::store::NewToken;
 use serde_json::{Value, json};
 use standin::{App, Mode, StandIn};
 
@@ -63,30 +62,12 @@ impl Host {
             format!("{}\n", soc.to_string().expose_secret()),
         )
         .unwrap();
-        let minted = handoff::token::mint();
-        app.store
-            .create_token(
-                &NewToken {
-                    name: "collector",
-                    prefix: &minted.prefix,
-                    hash: &minted.hash,
-                    scopes: "collect",
-                    created_by: "system",
-                    created_at: app.clock.now(),
-                },
-                &NewEvent::new(Kind::TokenCreated, Actor::System),
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        let token = common::flow::mint_token(app, "collector", "collect").await;
         let token_file = dir.path().join("token");
-        std::fs::write(&token_file, &minted.token).unwrap();
+        std::fs::write(&token_file, &token).unwrap();
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::write(dir.path().join("ossec.conf"), OSSEC).unwrap();
-        Host {
-            dir,
-            token: minted.token,
-        }
+        Host { dir, token }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -94,30 +75,33 @@ impl Host {
     }
 
     async fn collect(&self, app: &TestApp, extra: &[&str]) -> Output {
+        self.command(app, extra).output().await.unwrap()
+    }
+
+    /// `handoff collect` for this host into its ossec.conf, plus `extra`.
+    fn command(&self, app: &TestApp, extra: &[&str]) -> tokio::process::Command {
         let p = |n: &str| self.path(n).display().to_string();
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
-            .args([
-                "collect",
-                "--server",
-                &app.base,
-                "--token-file",
-                &p("token"),
-                "--identity",
-                &p("soc.key"),
-            ])
-            .args([
-                "--target",
-                "wazuh-office365",
-                "--ossec-conf",
-                &p("ossec.conf"),
-                "--secrets-dir",
-                &p("secrets"),
-            ])
-            .args(extra)
-            .env_remove("HANDOFF_SERVER")
-            .output()
-            .await
-            .unwrap()
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"));
+        cmd.args([
+            "collect",
+            "--server",
+            &app.base,
+            "--token-file",
+            &p("token"),
+            "--identity",
+            &p("soc.key"),
+        ])
+        .args([
+            "--target",
+            "wazuh-office365",
+            "--ossec-conf",
+            &p("ossec.conf"),
+            "--secrets-dir",
+            &p("secrets"),
+        ])
+        .args(extra)
+        .env_remove("HANDOFF_SERVER");
+        cmd
     }
 }
 
@@ -491,26 +475,8 @@ async fn all_roles_verify(backend: Backend) {
 async fn watch_keeps_collecting_until_stopped(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let host = Host::new(&app, &soc).await;
-    let p = |n: &str| host.path(n).display().to_string();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args([
-            "collect",
-            "--server",
-            &app.base,
-            "--token-file",
-            &p("token"),
-            "--identity",
-            &p("soc.key"),
-        ])
-        .args([
-            "--target",
-            "wazuh-office365",
-            "--ossec-conf",
-            &p("ossec.conf"),
-            "--secrets-dir",
-            &p("secrets"),
-        ])
-        .args(["--watch", "200ms"])
+    let mut child = host
+        .command(&app, &["--watch", "200ms"])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -9,27 +9,10 @@ use base64::engine::general_purpose::STANDARD;
 use common::flow::{PAYLOAD, answer, app_with_soc, decrypt, open_request};
 use common::{Backend, T0, TestApp, assert_error};
 use handoff::audit::{Actor, Kind, NewEvent};
-use handoff::store::NewToken;
 use serde_json::{Value, json};
 
 async fn token(app: &TestApp, name: &str, scopes: &str) -> String {
-    let minted = handoff::token::mint();
-    app.store
-        .create_token(
-            &NewToken {
-                name,
-                prefix: &minted.prefix,
-                hash: &minted.hash,
-                scopes,
-                created_by: "system",
-                created_at: app.clock.now(),
-            },
-            &NewEvent::new(Kind::TokenCreated, Actor::System),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    minted.token
+    common::flow::mint_token(app, name, scopes).await
 }
 
 async fn call(

@@ -34,7 +34,6 @@ use crate::store::{Answer, AnswerRefused, Request, RequestState, Withdrawal};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/requests/{id}", get(request_meta))
-        .route("/api/v1/requests/{id}/opened", post(opened))
         .route("/api/v1/request-status/{token}", get(status))
         .route("/api/v1/request-status/{token}/withdraw", post(withdraw))
         .route("/r/{id}", get(request_page))
@@ -43,10 +42,11 @@ pub fn router() -> Router<AppState> {
         .route("/p/{id}", get(retrieval_page))
 }
 
-/// The limited POSTs: answering and retrieving.
+/// The limited POSTs: answering, "opened", and retrieving.
 pub fn limited_router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/requests/{id}/answer", post(answer))
+        .route("/api/v1/requests/{id}/opened", post(opened))
         .route("/api/v1/retrievals/{id}/reveal", post(retrieve))
 }
 

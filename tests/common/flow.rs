@@ -106,3 +106,24 @@ pub async fn answer(
     app.post_json(&format!("/api/v1/requests/{}/answer", r.id), &body)
         .await
 }
+
+/// An API token with `scopes`, made through the store; returns the token.
+pub async fn mint_token(app: &TestApp, name: &str, scopes: &str) -> String {
+    let minted = handoff::token::mint();
+    app.store
+        .create_token(
+            &handoff::store::NewToken {
+                name,
+                prefix: &minted.prefix,
+                hash: &minted.hash,
+                scopes,
+                created_by: "system",
+                created_at: app.clock.now(),
+            },
+            &NewEvent::new(Kind::TokenCreated, Actor::System),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    minted.token
+}
