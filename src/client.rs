@@ -121,11 +121,6 @@ impl Client {
         target: Option<&str>,
     ) -> anyhow::Result<()> {
         let body = serde_json::json!({ "lease_id": lease_id, "target": target });
-        let body = if target.is_none() {
-            serde_json::json!({ "lease_id": lease_id })
-        } else {
-            body
-        };
         let req = self.authed(
             self.http
                 .post(format!("{}/api/v1/inbox/{id}/{what}", self.base))
