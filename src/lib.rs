@@ -10,8 +10,9 @@
 //!   [`payload`] and [`link`] are the formats a client encrypts and shares;
 //!   [`clock`] is where "now" comes from; [`integration`] holds the
 //!   integration templates (permissions, portal steps, `az` commands);
-//!   [`staff`] checks staff names and hashes their passwords; [`audit`] is
-//!   the hash-chained trail of every state change.
+//!   [`staff`] checks staff names and hashes their passwords; [`token`]
+//!   makes and checks the collector's API tokens; [`audit`] is the
+//!   hash-chained trail of every state change.
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
 //!   consuming a secret is one atomic, durable statement.
 //! - [`http`] is the axum layer: the JSON API, the pages, the embedded browser
@@ -21,7 +22,9 @@
 //! - [`verify`] checks a decrypted credential against Entra ID: a token per
 //!   API, its roles and tenant, and the Management API subscriptions.
 //! - [`cli`] is the `handoff` binary's commands; [`client`] talks to a
-//!   server's API for `send`, `get` and the benchmark; [`collect`] writes a
+//!   server's API for `send`, `get`, `collect` and the benchmark;
+//!   [`collector`] is `handoff collect`'s loop (lease, decrypt, write, verify,
+//!   acknowledge, report), and [`collect`] its targets, which write a
 //!   decrypted credential into a collector's configuration (Wazuh, Filebeat,
 //!   env and JSON files).
 
