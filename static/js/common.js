@@ -143,6 +143,34 @@ function copyWithSelection(value) {
   return ok;
 }
 
+/** Takes the key out of the address bar and history entry once it has done its job. */
+export function forgetKey() {
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+/**
+ * Runs `action` when `form` is submitted, one at a time: `button` is disabled
+ * meanwhile and gets its label back afterwards, and an exception becomes a
+ * message in `errorBox`. `ready()` says whether submitting makes sense now.
+ */
+export function onSubmit(form, button, errorBox, ready, action) {
+  const label = button.textContent;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!ready() || button.disabled) return;
+    showError(errorBox, "");
+    button.disabled = true;
+    try {
+      await action();
+    } catch (e) {
+      showError(errorBox, `Something went wrong in this browser: ${e?.message ?? e}`);
+    } finally {
+      button.disabled = false;
+      button.textContent = label;
+    }
+  });
+}
+
 /** Shows `message` in the banner `el`, or hides it for an empty message. */
 export function showError(el, message) {
   el.textContent = message || "";

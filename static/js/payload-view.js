@@ -15,8 +15,20 @@ const FIELDS = {
   text: { label: "Text", secret: true, multiline: true },
 };
 
+/**
+ * Swaps the page's interstitial (`section`) for the `#revealed` section with
+ * the payload laid out in `#fields`, and puts focus on the first Copy.
+ */
+export function showRevealed(section, payload) {
+  const list = document.getElementById("fields");
+  renderPayload(list, payload);
+  section.hidden = true;
+  document.getElementById("revealed").hidden = false;
+  list.querySelector("button.copy")?.focus();
+}
+
 /** Lays a decrypted payload's fields out in `list`, each with Copy (and Show for secrets). */
-export function renderPayload(list, payload) {
+function renderPayload(list, payload) {
   const fields = payload && typeof payload.fields === "object" && payload.fields ? payload.fields : {};
   const known = Object.keys(FIELDS).filter((name) => name in fields);
   const others = Object.keys(fields).filter((name) => !(name in FIELDS));

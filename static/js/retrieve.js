@@ -3,14 +3,15 @@
 // PM's copy from the server (once, ever) and decrypts it here.
 
 import { Decrypter, identityToRecipient } from "/assets/age.js";
-import { $, fromBase64, parseFragment, postJson, requireSecureContext, showError } from "/assets/common.js";
-import { renderPayload } from "/assets/payload-view.js";
+import {
+  $, forgetKey, fromBase64, onSubmit, parseFragment, postJson, requireSecureContext, showError,
+} from "/assets/common.js";
+import { showRevealed } from "/assets/payload-view.js";
 
 const section = $("reveal");
 const form = $("reveal-form");
 const button = $("reveal-button");
 const errorBox = $("reveal-error");
-const buttonLabel = button.textContent;
 const id = section.dataset.id;
 
 const key = parseFragment(location.hash);
@@ -21,20 +22,7 @@ if (!key || key.locked) {
   form.hidden = true;
 }
 
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  if (!key || !secure || button.disabled) return;
-  showError(errorBox, "");
-  button.disabled = true;
-  try {
-    await retrieve();
-  } catch (e) {
-    showError(errorBox, `Something went wrong in this browser: ${e?.message ?? e}`);
-  } finally {
-    button.disabled = false;
-    button.textContent = buttonLabel;
-  }
-});
+onSubmit(form, button, errorBox, () => key && secure, retrieve);
 
 async function retrieve() {
   try {
@@ -68,12 +56,6 @@ async function retrieve() {
     return;
   }
   forgetKey();
-  renderPayload($("fields"), payload);
-  section.hidden = true;
-  $("revealed").hidden = false;
-  $("fields").querySelector("button.copy")?.focus();
+  showRevealed(section, payload);
 }
 
-function forgetKey() {
-  history.replaceState(null, "", location.pathname + location.search);
-}

@@ -4,15 +4,16 @@
 // wrong passphrase) has been checked, so that a mistake never uses it up.
 
 import { Decrypter, identityToRecipient } from "/assets/age.js";
-import { $, fromBase64, nextPaint, parseFragment, postJson, requireSecureContext, showError } from "/assets/common.js";
-import { renderPayload } from "/assets/payload-view.js";
+import {
+  $, forgetKey, fromBase64, nextPaint, onSubmit, parseFragment, postJson, requireSecureContext, showError,
+} from "/assets/common.js";
+import { showRevealed } from "/assets/payload-view.js";
 
 const section = $("reveal");
 const form = $("reveal-form");
 const button = $("reveal-button");
 const errorBox = $("reveal-error");
 const passInput = $("passphrase");
-const buttonLabel = button.textContent;
 const id = section.dataset.id;
 
 const key = parseFragment(location.hash);
@@ -28,20 +29,7 @@ if (!key) {
   passInput.focus();
 }
 
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  if (!key || !secure || button.disabled) return;
-  showError(errorBox, "");
-  button.disabled = true;
-  try {
-    await reveal();
-  } catch (e) {
-    showError(errorBox, `Something went wrong in this browser: ${e?.message ?? e}`);
-  } finally {
-    button.disabled = false;
-    button.textContent = buttonLabel;
-  }
-});
+onSubmit(form, button, errorBox, () => key && secure, reveal);
 
 async function reveal() {
   // 1. Get the identity, entirely here. Nothing has been sent yet.
@@ -99,19 +87,7 @@ async function reveal() {
     return;
   }
   forgetKey();
-  showPayload(payload);
-}
-
-// The key has done its job; take it out of the address bar and history entry.
-function forgetKey() {
-  history.replaceState(null, "", location.pathname + location.search);
-}
-
-function showPayload(payload) {
-  renderPayload($("fields"), payload);
-  section.hidden = true;
-  $("revealed").hidden = false;
-  $("fields").querySelector("button.copy")?.focus();
+  showRevealed(section, payload);
 }
 
 function showGone() {
