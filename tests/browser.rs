@@ -882,6 +882,7 @@ fn browser_request_round_trip_staff_customer_pm() {
         ("tenant ID", tenant.as_str()),
         ("client ID", client.as_str()),
         ("request identity", identity),
+        ("PM retrieval id", retrieval_id),
         ("staff password", password.as_str()),
     ]);
     let verified = handoff_ok(&["audit", "verify", "--database-url", &db], "", &[]);

@@ -23,7 +23,9 @@ CREATE INDEX sessions_expires_at ON sessions (expires_at);
 -- material ever sits here. Timestamps record each step once.
 CREATE TABLE requests (
     id            TEXT PRIMARY KEY,          -- in the customer's link /r/{id}
-    retrieval_id  TEXT NOT NULL UNIQUE,      -- in the PM's private link /p/{id}
+    -- SHA-256 of the id in the PM's private link /p/{id}: like status
+    -- tokens, a copy of the database must not hand out the PM's copy.
+    retrieval_hash BLOB NOT NULL UNIQUE,
     customer      TEXT NOT NULL,
     template      TEXT NOT NULL,
     note          TEXT NOT NULL,

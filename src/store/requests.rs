@@ -171,11 +171,11 @@ impl Store {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO requests (id, retrieval_id, customer, template, note, recipient, created_by, \
+                "INSERT INTO requests (id, retrieval_hash, customer, template, note, recipient, created_by, \
                  created_at, expires_at, reissued_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(r.id.as_str())
-            .bind(r.retrieval_id.as_str())
+            .bind(r.retrieval_id.digest())
             .bind(r.customer)
             .bind(r.template)
             .bind(r.note)
@@ -204,9 +204,9 @@ impl Store {
         &self,
         retrieval_id: &Id,
     ) -> Result<Option<Request>, StoreError> {
-        const SQL: &str = select_requests!(" WHERE retrieval_id = $1");
+        const SQL: &str = select_requests!(" WHERE retrieval_hash = $1");
         let r = on_pool!(self, pool =>
-            sqlx::query_as::<_, Request>(SQL).bind(retrieval_id.as_str()).fetch_optional(pool).await?
+            sqlx::query_as::<_, Request>(SQL).bind(retrieval_id.digest()).fetch_optional(pool).await?
         );
         Ok(r)
     }
@@ -339,9 +339,9 @@ impl Store {
             let mut tx = pool.begin().await?;
             let taken: Option<(String, Vec<u8>)> = sqlx::query_as(
                 "DELETE FROM request_copies WHERE kind = 'pm' AND expires_at > $2 AND request_id = \
-                 (SELECT id FROM requests WHERE retrieval_id = $1) RETURNING request_id, ciphertext",
+                 (SELECT id FROM requests WHERE retrieval_hash = $1) RETURNING request_id, ciphertext",
             )
-            .bind(retrieval_id.as_str())
+            .bind(retrieval_id.digest())
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
