@@ -501,12 +501,16 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
     }
     let kind = match f.kind.as_str() {
         "entra-app" => Kind::EntraApp,
-        "text" => Kind::Text,
-        other => {
-            return Err(format!(
-                "kind {other:?} is unknown (known: entra-app, text)"
-            ));
+        // The request page, its checks and the collector all expect an app
+        // registration; free text goes through the public page instead.
+        "text" => {
+            return Err(
+                "kind \"text\" is not supported for integration templates: a request collects \
+                 an Entra app registration (send free text as a one-off link instead)"
+                    .to_owned(),
+            );
         }
+        other => return Err(format!("kind {other:?} is unknown (known: entra-app)")),
     };
     if f.targets.is_empty() {
         return Err("targets must name at least one collector target".to_owned());
@@ -1219,7 +1223,11 @@ commercial = "https://graph.microsoft.com/.default"
                 .contains("at least one permission")
         );
         let text_kind = no_perms.replace("entra-app", "text");
-        assert_eq!(check_text(&text_kind).unwrap().kind, Kind::Text);
+        assert!(
+            check_text(&text_kind)
+                .unwrap_err()
+                .contains("not supported")
+        );
         let no_tokens = minimal("x").split("[[tokens]]").next().unwrap().to_owned();
         assert!(
             check_text(&no_tokens)

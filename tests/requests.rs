@@ -413,7 +413,18 @@ async fn purge_marks_expiry_and_deletes_copies(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let unanswered = open_request(&app.store, T0, 3_600).await;
     let answered = open_request(&app.store, T0, 3_600).await;
-    assert_eq!(answer(&app, &answered, Some(&soc)).await.status(), 201);
+    let receipt: Value = answer(&app, &answered, Some(&soc))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = receipt["status_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     app.clock.advance(3_600);
     let p = app.store.purge_requests(app.clock.now()).await.unwrap();
     assert_eq!((p.expired, p.copies), (1, 0));
@@ -436,6 +447,38 @@ async fn purge_marks_expiry_and_deletes_copies(backend: Backend) {
         )
         .await;
     assert_error(res, 404, "not_found").await;
+    // The receipt says the copies lapsed, and offers no withdrawal that would delete nothing.
+    let status: Value = app
+        .get(&format!("/api/v1/request-status/{token}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (status["state"].as_str(), status["can_withdraw"].as_bool()),
+        (Some("expired"), Some(false))
+    );
+    let res = app
+        .post_json(
+            &format!("/api/v1/request-status/{token}/withdraw"),
+            &json!(null),
+        )
+        .await;
+    assert_error(res, 409, "too_late").await;
+    let page = app.get(&format!("/rs/{token}")).await.text().await.unwrap();
+    assert!(
+        page.contains("copies were deleted") && !page.contains("withdraw-button"),
+        "{page}"
+    );
+    // The customer's link still says it was answered, not that it expired unanswered.
+    assert!(
+        app.get(&format!("/r/{}", answered.id))
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("already been answered")
+    );
     // A second pass finds nothing more, and the chain still holds.
     let p = app.store.purge_requests(app.clock.now()).await.unwrap();
     assert_eq!((p.expired, p.copies), (0, 0));
@@ -531,7 +574,48 @@ async fn pages_render_for_each_state(backend: Backend) {
     assert!(html.contains("data-checklist"));
 }
 
+async fn cancelling_an_answered_request_deletes_its_copies(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let r = open_request(&app.store, T0, 86_400).await;
+    let receipt: Value = answer(&app, &r, Some(&soc)).await.json().await.unwrap();
+    let token = receipt["status_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(sealed_copy(&app.store, &r.id).await.is_some());
+    let event = NewEvent::new(Kind::RequestCancelled, Actor::Staff("pm".into())).request(&r.id);
+    assert!(
+        app.store
+            .cancel_request(&r.id, app.clock.now(), &event)
+            .await
+            .unwrap()
+    );
+    assert!(
+        sealed_copy(&app.store, &r.id).await.is_none(),
+        "the collector gets nothing"
+    );
+    let res = app
+        .post_json(
+            &format!("/api/v1/retrievals/{}/reveal", r.retrieval_id),
+            &json!(null),
+        )
+        .await;
+    assert_error(res, 404, "not_found").await;
+    let status: Value = app
+        .get(&format!("/api/v1/request-status/{token}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["state"], "cancelled");
+    assert_eq!(status["can_withdraw"], false);
+}
+
 with_each_backend!(
+    cancelling_an_answered_request_deletes_its_copies,
     round_trip_with_both_copies,
     answered_once_only,
     no_answer_after_expiry_or_cancel,

@@ -74,7 +74,7 @@ pub struct RequestMeta {
     pub template: String,
     pub note: String,
     pub expires_at: String,
-    /// `open`, `answered`, `expired` or `cancelled`: whether it can be answered.
+    /// `open`, `answered`, `expired`, `cancelled` or `withdrawn`: whether it can be answered.
     pub state: String,
     /// The recipient of the PM's copy.
     pub recipient: String,
@@ -89,6 +89,8 @@ fn customer_state(r: &Request, now: i64) -> &'static str {
     match r.state(now) {
         RequestState::Open => "open",
         RequestState::Cancelled => "cancelled",
+        // Answered, but its copies lapsed untaken: still "answered" here.
+        RequestState::Expired if r.answered_at.is_some() => "answered",
         RequestState::Expired => "expired",
         RequestState::Withdrawn => "withdrawn",
         _ => "answered",
@@ -278,7 +280,7 @@ pub struct RequestStatus {
 
 impl RequestStatus {
     fn new(r: Request, now: i64) -> RequestStatus {
-        let can_withdraw = can_withdraw(&r);
+        let can_withdraw = r.withdrawable(now);
         RequestStatus {
             state: r.state(now).as_str().to_owned(),
             customer: r.customer,
@@ -292,14 +294,6 @@ impl RequestStatus {
             can_withdraw,
         }
     }
-}
-
-fn can_withdraw(r: &Request) -> bool {
-    r.answered_at.is_some()
-        && r.retrieved_at.is_none()
-        && r.imported_at.is_none()
-        && r.withdrawn_at.is_none()
-        && r.cancelled_at.is_none()
 }
 
 fn unknown_receipt() -> ApiError {
@@ -362,8 +356,9 @@ async fn withdraw(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "too_late",
-            "The SOC has already retrieved or imported these credentials, so they cannot be \
-             withdrawn. If they must not be used, rotate the secret in Entra ID and tell the SOC.",
+            "This answer can no longer be withdrawn: the SOC has retrieved or imported it, or it \
+             was already withdrawn, cancelled or has expired. If the credentials must not be used, \
+             rotate the secret in Entra ID and tell the SOC.",
         ));
     }
     status(State(state), Path(token)).await
@@ -413,19 +408,14 @@ async fn retrieve(
     let id = Id::parse(&id).ok_or_else(retrieval_gone)?;
     let event = NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous).from_addr(addr);
     let now = state.clock.now();
-    let bytes = state
+    let r = state
         .store
         .retrieve(&id, now, event)
         .await?
         .ok_or_else(retrieval_gone)?;
-    let r = state
-        .store
-        .request_by_retrieval(&id)
-        .await?
-        .ok_or_else(retrieval_gone)?;
     tracing::info!(template = %r.template, "request answer retrieved");
     Ok(Json(Retrieved {
-        ciphertext: STANDARD.encode(bytes),
+        ciphertext: STANDARD.encode(r.ciphertext),
         customer: r.customer,
         template: r.template,
     }))
@@ -567,7 +557,7 @@ async fn status_page(
             token: token.to_string(),
             template_title: template_title(&state, &r.template),
             state: r.state(now).as_str(),
-            can_withdraw: can_withdraw(&r),
+            can_withdraw: r.withdrawable(now),
             verify_ok: r.verify_ok,
             customer: r.customer,
             steps,

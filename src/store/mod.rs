@@ -30,7 +30,8 @@ use sqlx::sqlite::{
 pub use events::ChainReport;
 pub use inbox::{Ack, InboxItem, Lease, VerifyResult};
 pub use requests::{
-    Answer, AnswerRefused, NewRequest, Request, RequestsPurged, State as RequestState, Withdrawal,
+    Answer, AnswerRefused, NewRequest, Request, RequestsPurged, Retrieval, State as RequestState,
+    Withdrawal,
 };
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use tokens::{ApiToken, DuplicateToken, NewToken};

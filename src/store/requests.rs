@@ -114,7 +114,12 @@ impl Request {
         } else if self.retrieved_at.is_some() {
             State::Retrieved
         } else if self.answered_at.is_some() {
-            State::Answered
+            // Answered, and nothing taken: until the copies lapse unread.
+            if self.copies_expire_at.is_some_and(|t| t <= now) {
+                State::Expired
+            } else {
+                State::Answered
+            }
         } else if self.expired_at.is_some() || self.expires_at <= now {
             State::Expired
         } else {
@@ -122,9 +127,10 @@ impl Request {
         }
     }
 
-    /// Whether the customer may still answer.
-    pub fn answerable(&self, now: i64) -> bool {
-        self.state(now) == State::Open
+    /// Whether the customer may still withdraw the answer: it is there and
+    /// nobody has taken it (retrieved or imported) yet.
+    pub fn withdrawable(&self, now: i64) -> bool {
+        self.state(now) == State::Answered
     }
 }
 
@@ -144,6 +150,14 @@ pub struct Answer<'a> {
     /// [`Id::digest`] of the customer's status token.
     pub status_hash: Vec<u8>,
     pub copies_expire_at: i64,
+}
+
+/// The PM's copy as retrieval hands it out, with what the page shows.
+#[derive(Debug)]
+pub struct Retrieval {
+    pub ciphertext: Vec<u8>,
+    pub customer: String,
+    pub template: String,
 }
 
 /// What withdrawing found.
@@ -334,7 +348,7 @@ impl Store {
         retrieval_id: &Id,
         now: i64,
         event: NewEvent,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+    ) -> Result<Option<Retrieval>, StoreError> {
         let taken = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let taken: Option<(String, Vec<u8>)> = sqlx::query_as(
@@ -345,17 +359,23 @@ impl Store {
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some((id, _)) = &taken {
-                sqlx::query("UPDATE requests SET retrieved_at = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                let event = event.clone().request(id);
+            let mut retrieval = None;
+            if let Some((id, ciphertext)) = taken {
+                // What the PM's page shows comes from the same transaction:
+                // once the copy is gone, nothing may fail before it is handed out.
+                let (customer, template): (String, String) = sqlx::query_as(
+                    "UPDATE requests SET retrieved_at = $2 WHERE id = $1 RETURNING customer, template",
+                )
+                .bind(&id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let event = event.clone().request(&id);
                 append_event!(tx, &event, now).await?;
+                retrieval = Some(Retrieval { ciphertext, customer, template });
             }
             tx.commit().await?;
-            taken.map(|(_, c)| c)
+            retrieval
         });
         Ok(taken)
     }
@@ -372,7 +392,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             let id: Option<(String,)> = sqlx::query_as(
                 "UPDATE requests SET withdrawn_at = $2 WHERE status_hash = $1 AND retrieved_at IS NULL \
-                 AND imported_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL RETURNING id",
+                 AND imported_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL \
+                 AND copies_expire_at > $2 RETURNING id",
             )
             .bind(status.digest())
             .bind(now)
