@@ -311,10 +311,15 @@ fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
 async fn audit_verify(db: &DbArgs) -> anyhow::Result<()> {
     let store = db.connect().await?;
     let report = store.verify_chain().await?;
+    let store_head = store.audit_head().await?;
     store.close().await;
     match report.result {
         Ok(()) => {
-            println!("ok: {} events, the chain is intact", report.checked);
+            let (seq, hash) = store_head;
+            println!(
+                "ok: {} events, the chain is intact; head {seq} {hash} (keep a copy elsewhere to detect a rewritten chain later)",
+                report.checked
+            );
             Ok(())
         }
         Err(b) => bail!(

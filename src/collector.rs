@@ -95,6 +95,8 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .user_agent(concat!("handoff/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(30))
+        // A redirected token request would repeat the client secret to another host.
+        .redirect(reqwest::redirect::Policy::none())
         .build()?;
     loop {
         let summary = pass(&args, &client, &http, &identity, &integrations).await?;

@@ -61,6 +61,11 @@ pub struct ServeArgs {
     /// Staff login attempts one client address may make per minute (0: no limit).
     #[arg(long, env = "HANDOFF_LOGIN_LIMIT", default_value_t = 10)]
     pub login_limit: u32,
+    /// Calls to the collector's inbox API one client address may make per
+    /// minute, any method (0: no limit). Refused tokens are audited, so this
+    /// also bounds how fast a stranger can grow the trail.
+    #[arg(long, env = "HANDOFF_INBOX_LIMIT", default_value_t = 600)]
+    pub inbox_limit: u32,
     /// Longest a staff login session lasts, however busy.
     #[arg(long, env = "HANDOFF_SESSION_LIFETIME", default_value = "12h", value_parser = humantime::parse_duration)]
     pub session_lifetime: Duration,
@@ -134,6 +139,8 @@ pub struct Settings {
     pub lease_seconds: i64,
     /// Staff login attempts per client address per minute; 0: no limit.
     pub login_limit: u32,
+    /// Inbox API calls per client address per minute; 0: no limit.
+    pub inbox_limit: u32,
     /// How long staff sessions live: in all, and unused.
     pub session_lifetime: Duration,
     pub session_idle: Duration,
@@ -172,6 +179,7 @@ impl Settings {
             integrations: std::sync::Arc::new(crate::integration::Integrations::builtin()),
             lease_seconds: 300,
             login_limit: 10,
+            inbox_limit: 600,
             session_lifetime: Duration::from_secs(12 * 3600),
             session_idle: Duration::from_secs(3600),
             public_page: true,
@@ -184,6 +192,7 @@ impl Settings {
         self.create_limit = 0;
         self.reveal_limit = 0;
         self.login_limit = 0;
+        self.inbox_limit = 0;
         self
     }
 
@@ -305,8 +314,24 @@ impl ServeArgs {
         if !(1_024..=16 * 1024 * 1024).contains(&self.max_secret_bytes) {
             return Err("--max-secret-bytes must be between 1024 and 16777216".into());
         }
-        if self.create_limit > 6_000 || self.reveal_limit > 6_000 || self.login_limit > 6_000 {
-            return Err("--create-limit, --reveal-limit and --login-limit must be at most 6000 per minute (0 turns a limit off)".into());
+        if [
+            self.create_limit,
+            self.reveal_limit,
+            self.login_limit,
+            self.inbox_limit,
+        ]
+        .iter()
+        .any(|l| *l > 6_000)
+        {
+            return Err("--create-limit, --reveal-limit, --login-limit and --inbox-limit must be at most 6000 per minute (0 turns a limit off)".into());
+        }
+        for (flag, every) in [
+            ("--purge-interval", self.purge_interval),
+            ("--webhook-interval", self.webhook_interval),
+        ] {
+            if every < Duration::from_secs(1) {
+                return Err(format!("{flag} must be at least 1s"));
+            }
         }
         check_session_times(self.session_lifetime, self.session_idle)?;
         Ok(Settings {
@@ -325,6 +350,7 @@ impl ServeArgs {
                 i64::try_from(secs).unwrap_or(300)
             },
             login_limit: self.login_limit,
+            inbox_limit: self.inbox_limit,
             session_lifetime: self.session_lifetime,
             session_idle: self.session_idle,
             public_page: self.public_page,
@@ -398,6 +424,15 @@ mod tests {
         }
         let argv = std::iter::once("handoff").chain(args.iter().copied());
         <Cli as clap::Parser>::try_parse_from(argv).unwrap().serve
+    }
+
+    #[test]
+    fn intervals_below_a_second_are_refused() {
+        for flag in ["--purge-interval", "--webhook-interval"] {
+            let err = serve_args(&[flag, "0s"]).settings().unwrap_err();
+            assert!(err.contains(flag), "{err}");
+        }
+        assert!(serve_args(&["--inbox-limit", "6001"]).settings().is_err());
     }
 
     #[test]

@@ -61,13 +61,23 @@ impl fmt::Display for Id {
 }
 
 impl fmt::Debug for Id {
+    /// Only the start: ids are capabilities (status tokens, retrieval ids),
+    /// and Debug output ends up in logs and panics.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Id({})", self.0)
+        write!(f, "Id({}…)", &self.0[..4])
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn debug_shows_only_the_start_of_a_capability() {
+        let id = super::Id::random();
+        let shown = format!("{id:?}");
+        assert!(!shown.contains(id.as_str()), "{shown}");
+        assert!(shown.contains(&id.as_str()[..4]));
+    }
+
     use super::*;
 
     #[test]

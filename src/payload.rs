@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
     /// Format version; 1 is the only one so far.
     pub v: u32,
@@ -12,6 +12,17 @@ pub struct Payload {
     pub fields: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+impl std::fmt::Debug for Payload {
+    /// Field names only: the values are the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload")
+            .field("v", &self.v)
+            .field("template", &self.template)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Payload {
@@ -67,8 +78,9 @@ impl std::fmt::Debug for EntraCredential {
 }
 
 impl EntraCredential {
-    /// The credential in `payload`, checked with [`crate::credential`]'s
-    /// rules (errors refuse it; warnings do not).
+    /// The credential in `payload`: the three values must be there and the
+    /// cloud known (the browser already ran [`crate::credential`]'s checks;
+    /// what is wrong beyond that, verification finds).
     pub fn from_payload(payload: &Payload) -> Result<EntraCredential, String> {
         let field = |name: &str| payload.fields.get(name).map(|v| v.trim().to_owned());
         let required = |name: &str| {
@@ -124,6 +136,13 @@ mod tests {
         assert_eq!(f["tenant_id"], "72f988bf-86f1-41af-91ab-2d7cd011db47");
         assert!(fields_from_az_output("{\"appId\": \"x\"}").is_none());
         assert!(fields_from_az_output("not json").is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_field_values() {
+        let shown = format!("{:?}", Payload::text("hunter2-the-secret"));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("text"));
     }
 
     #[test]

@@ -200,6 +200,16 @@ pub fn parse_base_url(s: &str) -> Result<Url, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("{s:?} must not carry a user name or password"));
     }
+    // The token request carries the client secret: never in clear text over a network.
+    if url.scheme() == "http"
+        && !url
+            .host_str()
+            .is_some_and(crate::http::pages::is_loopback_host)
+    {
+        return Err(format!(
+            "{s:?} would send the client secret unencrypted: use https://, or http:// only for this machine"
+        ));
+    }
     Ok(url)
 }
 
@@ -1155,8 +1165,19 @@ mod tests {
             "http://x/?a=1",
             "http://u:p@x",
             "mailto:a@b",
+            "http://login.example.com",
+            "http://10.0.0.5:8080",
         ] {
             assert!(parse_base_url(bad).is_err(), "{bad:?} was accepted");
+        }
+        // Plain HTTP only to this machine: the token request carries the secret.
+        for good in [
+            "http://127.0.0.1:9000",
+            "http://localhost:1",
+            "http://[::1]:9",
+            "https://login.example.com",
+        ] {
+            assert!(parse_base_url(good).is_ok(), "{good:?} was refused");
         }
     }
 }

@@ -397,7 +397,34 @@ async fn verification_results_are_recorded(backend: Backend) {
     assert_eq!(req.state(app.clock.now()).as_str(), "verified");
 }
 
+async fn inbox_calls_are_rate_limited_so_refusals_cannot_flood_the_trail(backend: Backend) {
+    let app = common::spawn_app_with(backend, |s| {
+        let mut s = s.without_rate_limits();
+        s.inbox_limit = 3;
+        s
+    })
+    .await;
+    let forged = format!("hnd_{}", "B".repeat(43));
+    for _ in 0..3 {
+        assert_error(
+            call(&app, Some(&forged), "GET", "/api/v1/inbox", None).await,
+            401,
+            "unauthorized",
+        )
+        .await;
+    }
+    let res = call(&app, Some(&forged), "GET", "/api/v1/inbox", None).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_error(res, 429, "rate_limited").await;
+    assert_eq!(
+        refused_kinds(&app).await.len(),
+        3,
+        "the refused calls over the limit left no event"
+    );
+}
+
 with_each_backend!(
+    inbox_calls_are_rate_limited_so_refusals_cannot_flood_the_trail,
     tokens_are_checked_and_refusals_audited,
     lease_ack_and_a_lapsed_lease,
     one_lease_under_concurrency_and_release,

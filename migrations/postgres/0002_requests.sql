@@ -97,3 +97,5 @@ END;
 $$;
 CREATE TRIGGER events_no_update BEFORE UPDATE OR DELETE ON events
 FOR EACH ROW EXECUTE FUNCTION events_append_only();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();

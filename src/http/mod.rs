@@ -82,7 +82,15 @@ pub fn router(state: AppState) -> Router {
         staff::login_router().layer(DefaultBodyLimit::max(16 * 1024)),
         &state.settings,
         state.settings.login_limit,
+        &[Method::POST],
         staff::too_many_logins,
+    );
+    let inbox = limited(
+        inbox::router(),
+        &state.settings,
+        state.settings.inbox_limit,
+        &[Method::GET, Method::POST],
+        json_too_many,
     );
     Router::new()
         .merge(create)
@@ -92,7 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(login)
         .merge(staff::router())
         .merge(dashboard::router())
-        .merge(inbox::router())
+        .merge(inbox)
         .merge(api::router())
         .merge(pages::router())
         .merge(assets::router())
@@ -131,12 +139,15 @@ fn rate_limited(
     settings: &Settings,
     per_minute: u32,
 ) -> Router<AppState> {
-    limited(routes, settings, per_minute, |wait| {
-        let mut res = ApiError::rate_limited(wait).into_response();
-        res.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, wait.into());
-        res
-    })
+    limited(routes, settings, per_minute, &[Method::POST], json_too_many)
+}
+
+/// A JSON 429 with `Retry-After`.
+fn json_too_many(wait: u64) -> Response {
+    let mut res = ApiError::rate_limited(wait).into_response();
+    res.headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, wait.into());
+    res
 }
 
 /// [`rate_limited`] with its own 429 answer, made from the seconds to wait.
@@ -144,6 +155,7 @@ fn limited(
     routes: Router<AppState>,
     settings: &Settings,
     per_minute: u32,
+    methods: &[Method],
     too_many: fn(u64) -> Response,
 ) -> Router<AppState> {
     if per_minute == 0 {
@@ -155,7 +167,7 @@ fn limited(
             (60_000 / u64::from(per_minute)).max(1),
         ))
         .burst_size(per_minute)
-        .methods(vec![Method::POST])
+        .methods(methods.to_vec())
         .finish();
     let Some(config) = config else { return routes };
     let limiter = config.limiter().clone();

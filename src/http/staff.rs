@@ -449,7 +449,8 @@ async fn login_page(
     Ok(res)
 }
 
-#[derive(Debug, Default, Deserialize)]
+// No Debug: it holds the password.
+#[derive(Default, Deserialize)]
 struct LoginForm {
     #[serde(default)]
     name: String,

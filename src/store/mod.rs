@@ -60,7 +60,7 @@ pub enum Store {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("DATABASE_URL must start with sqlite: or postgres:// (got {0:?})")]
+    #[error("DATABASE_URL must start with sqlite: or postgres:// (got the scheme {0:?})")]
     UnknownScheme(String),
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
@@ -114,7 +114,15 @@ impl Store {
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
             Store::Sqlite(pool)
         } else {
-            return Err(StoreError::UnknownScheme(url.chars().take(20).collect()));
+            // The scheme only: the rest of a URL can hold a password.
+            let scheme = url
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(20)
+                .collect();
+            return Err(StoreError::UnknownScheme(scheme));
         };
         Ok(store)
     }
