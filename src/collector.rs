@@ -99,7 +99,15 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     loop {
-        let summary = pass(&args, &client, &http, &identity, &integrations).await?;
+        let summary = match pass(&args, &client, &http, &identity, &integrations).await {
+            Ok(summary) => summary,
+            // Watching: an outage or a restart of the server is waited out.
+            Err(e) if args.watch.is_some() => {
+                eprintln!("error: {e:#}; trying again at the next pass");
+                Summary::default()
+            }
+            Err(e) => return Err(e),
+        };
         println!(
             "summary: {} imported, {} unchanged, {} verified, {} failed verification, {} failed, {} skipped{}",
             summary.imported,
@@ -260,7 +268,7 @@ async fn pass(
                                 println!(
                                     "{how} {label} into {}; verification FAILED: {}",
                                     args.target.as_str(),
-                                    f.message
+                                    failure_text(f)
                                 );
                             }
                         }
@@ -298,10 +306,12 @@ async fn import_one(
     let payload = decrypt(identity, &sealed)?;
     let credential = EntraCredential::from_payload(&payload)
         .map_err(|e| anyhow!("the decrypted payload is not an Entra credential: {e}"))?;
-    let Some(integration) = integrations.get(&payload.template) else {
+    // The server's record of the request decides the template, not the
+    // payload (which the customer's browser wrote).
+    let Some(integration) = integrations.get(&leased.template) else {
         bail!(
             "the template {:?} is not known here (add it with --templates-dir)",
-            payload.template
+            leased.template
         );
     };
     let import = Import {
@@ -354,16 +364,13 @@ fn decrypt(identity: &age::x25519::Identity, sealed: &[u8]) -> anyhow::Result<Pa
 
 /// The report as the inbox's result endpoint takes it: names and codes only.
 fn outcome_json(r: &verify::Report) -> serde_json::Value {
-    let found: Vec<&String> = r
-        .apis
-        .iter()
+    // Only the APIs that issued a token say anything about roles: without a
+    // token (a wrong secret), no permission is known to be missing.
+    let checked = || r.apis.iter().filter(|a| a.roles_found.is_some());
+    let found: Vec<&String> = checked()
         .flat_map(|a| a.roles_found.iter().flatten())
         .collect();
-    let required: Vec<&String> = r
-        .apis
-        .iter()
-        .flat_map(|a| a.roles_required.iter())
-        .collect();
+    let required: Vec<&String> = checked().flat_map(|a| a.roles_required.iter()).collect();
     let step = r
         .failure
         .as_ref()
@@ -372,8 +379,18 @@ fn outcome_json(r: &verify::Report) -> serde_json::Value {
         "ok": r.ok,
         "step": step,
         "code": r.failure.as_ref().and_then(|f| f.code.clone()),
-        "message": r.failure.as_ref().map(|f| f.message.replace(['\n', '\r'], " ")),
+        "message": r.failure.as_ref().map(failure_text),
         "roles_found": found,
         "roles_required": required,
     })
+}
+
+/// The plain sentence, and what the server said in its own words, on one line.
+fn failure_text(f: &verify::Failure) -> String {
+    let text = match &f.detail {
+        Some(detail) => format!("{} (Microsoft said: {detail})", f.message),
+        None => f.message.clone(),
+    };
+    let one_line: String = text.replace(['\n', '\r'], " ");
+    one_line.chars().take(1000).collect()
 }

@@ -380,6 +380,10 @@ async fn verification_failures_are_explained_and_reported(backend: Backend) {
         .verify_detail
         .unwrap();
     assert!(detail.contains("AADSTS7000215"), "{detail}");
+    assert!(
+        !detail.contains("Missing permissions"),
+        "a refused secret says nothing about permissions: {detail}"
+    );
 
     // An expired secret: AADSTS7000222.
     let entra2 = StandIn::start().await;
@@ -511,7 +515,36 @@ async fn watch_keeps_collecting_until_stopped(backend: Backend) {
     assert_one_tenant(&host);
 }
 
+async fn watch_waits_out_errors(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let host = Host::new(&app, &soc).await;
+    let event = NewEvent::new(Kind::TokenRevoked, Actor::System);
+    app.store
+        .revoke_token("collector", app.clock.now(), &event)
+        .await
+        .unwrap();
+    let mut child = host
+        .command(&app, &["--watch", "100ms"])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a watching collector keeps going through errors"
+    );
+    child.kill().await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let said = text(&out.stderr);
+    assert!(
+        said.matches("trying again at the next pass").count() >= 2,
+        "{said}"
+    );
+}
+
 with_each_backend!(
+    watch_waits_out_errors,
     watch_keeps_collecting_until_stopped,
     imports_once_and_again_idempotently,
     a_collector_killed_between_lease_and_ack_loses_nothing,
