@@ -1,4 +1,4 @@
-//! A client of the HTTP API v1, for `handoff send`, `handoff get` and the benchmark.
+//! A client of the HTTP API v1, for `handoff send`, `get`, `collect` and the benchmark.
 
 use anyhow::{Context, anyhow};
 use base64::Engine;
