@@ -465,6 +465,7 @@ struct TokenRow {
     prefix: String,
     scopes: String,
     created: String,
+    created_by: String,
     last_used: String,
     revoked: String,
 }
@@ -495,7 +496,8 @@ async fn render_tokens(
         .await?
         .into_iter()
         .map(|t| TokenRow {
-            created: format!("{} by {}", rfc3339(t.created_at), t.created_by),
+            created: rfc3339(t.created_at),
+            created_by: t.created_by,
             last_used: when(t.last_used_at),
             revoked: when(t.revoked_at),
             name: t.name,

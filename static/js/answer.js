@@ -21,6 +21,18 @@ const maxBytes = Number(form.dataset.maxBytes) || Infinity;
 const extras = [...form.querySelectorAll("[data-extra]")];
 const checklist = [...form.querySelectorAll('input[type="checkbox"][data-checklist]')];
 
+// Each extra field's pattern, compiled once. A pattern that does not compile
+// (a mistake in a custom template) is skipped rather than breaking the form.
+const patterns = new Map();
+for (const input of extras) {
+  if (!input.dataset.pattern) continue;
+  try {
+    patterns.set(input, new RegExp(`^(?:${input.dataset.pattern})$`));
+  } catch {
+    console.warn(`the template's pattern for ${input.name} is not a valid regular expression; it is not checked`);
+  }
+}
+
 const secure = requireSecureContext(button, ...form.elements);
 
 function findings() {
@@ -30,7 +42,7 @@ function findings() {
     const value = input.value.trim();
     if (input.required && value === "") {
       out.push({ field: input.id, level: "error", code: "required", message: "This field is required." });
-    } else if (value !== "" && input.dataset.pattern && !new RegExp(`^(?:${input.dataset.pattern})$`).test(value)) {
+    } else if (value !== "" && patterns.has(input) && !patterns.get(input).test(value)) {
       out.push({ field: input.id, level: "error", code: "pattern", message: input.dataset.patternMessage || "This value does not have the expected form." });
     }
   }
@@ -56,7 +68,8 @@ form.addEventListener("submit", async (event) => {
   showError(formError, "");
   const firstError = touchAll().find((f) => f.level === "error");
   if (firstError) {
-    ($(firstError.field) ?? checklist.find((c) => !c.checked))?.focus();
+    const target = firstError.field === "checklist" ? checklist.find((c) => !c.checked) : $(firstError.field);
+    target?.focus();
     return;
   }
   button.disabled = true;

@@ -74,8 +74,8 @@ export function fromBase64Url(text) {
  * callers show it as it is. A network failure or a non-JSON answer (a proxy's
  * error page) becomes a message of our own rather than an exception.
  */
-export async function postJson(url, body) {
-  const init = { method: "POST", headers: { Accept: "application/json" } };
+export async function postJson(url, body, headers = {}) {
+  const init = { method: "POST", headers: { Accept: "application/json", ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -192,4 +192,10 @@ export function formatTime(rfc3339) {
 for (const t of document.querySelectorAll("time[datetime]")) {
   t.title = t.dateTime;
   t.textContent = formatTime(t.dateTime);
+}
+
+// A Copy button with `data-copy-from="ID"` copies that input's value, on any
+// page that loads this module.
+for (const b of document.querySelectorAll("button[data-copy-from]")) {
+  wireCopy(b, () => $(b.dataset.copyFrom).value);
 }

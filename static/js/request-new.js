@@ -3,7 +3,7 @@
 // retrieval link fragment, shown once.
 
 import { generateX25519Identity, identityToRecipient } from "/assets/age.js";
-import { $, requireSecureContext, showError, wireCopy } from "/assets/common.js";
+import { $, postJson, requireSecureContext, showError, wireCopy } from "/assets/common.js";
 
 const form = $("request-form");
 const button = $("request-button");
@@ -45,22 +45,12 @@ async function create(customer) {
   };
   const reissued = $("reissued_from").value;
   if (reissued) body.reissued_from = reissued;
-  let res;
-  try {
-    res = await fetch("/api/v1/requests", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": form.dataset.csrf },
-      body: JSON.stringify(body),
-    });
-  } catch {
-    showError(formError, "The server could not be reached. No request was created.");
-    return;
-  }
-  const data = await res.json().catch(() => null);
+  const res = await postJson("/api/v1/requests", body, { "X-CSRF-Token": form.dataset.csrf });
   if (!res.ok) {
-    showError(formError, data?.message ?? `The server answered ${res.status}. No request was created.`);
+    showError(formError, `${res.data.message} No request was created.`);
     return;
   }
+  const data = res.data;
   $("customer-link").value = data.url;
   $("retrieval-link").value = `${data.retrieval_url}#${identity}`;
   $("request-page").href = `/staff/requests/${data.id}`;

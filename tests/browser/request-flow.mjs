@@ -11,7 +11,7 @@
 //   HANDOFF_FIELDS     JSON of the Entra fields the customer enters
 //   HANDOFF_SECRET_ID  a GUID typed into the secret field first
 // Output: {"customer_link", "retrieval_link", "receipt_url", "revealed": {field: value},
-//          "refused_first": bool, "dashboard_state", "second_try": "<text>"}
+//          "dashboard_state", "second_try": "<text>"}
 
 import { check, checkClean, env, posts, run, watch } from "./lib.mjs";
 
@@ -71,7 +71,9 @@ await run(async (browser) => {
   await customer.goto(customerLink);
   check(await customer.locator("#guide").isVisible(), "the integration's guide is not shown to the customer");
   await fill(customer, { ...fields, client_secret: secretId });
-  for (const box of await customer.locator('input[type="checkbox"][data-checklist]').all()) await box.check();
+  const boxes = await customer.locator('input[type="checkbox"][data-checklist]').all();
+  check(boxes.length > 0, "the template's checklist is not shown");
+  for (const box of boxes.slice(1)) await box.check();
   await customer.locator("#answer-button").click();
   const finding = customer.locator("#client_secret-finding");
   await finding.waitFor({ state: "visible", timeout: 5_000 });
@@ -79,9 +81,11 @@ await run(async (browser) => {
   check(/Secret ID/i.test(said), `the Secret-ID mistake was not explained: ${JSON.stringify(said)}`);
   await customer.waitForTimeout(300);
   check(posts(log, /\/answer$/).length === 0, "an answer was sent although the form showed an error");
-  const refusedFirst = true;
 
+  const unticked = await customer.locator("#checklist-finding").textContent();
+  check(/Tick each step/.test(unticked), `an unticked checklist item was not flagged: ${JSON.stringify(unticked)}`);
   await fill(customer, { client_secret: fields.client_secret });
+  await boxes[0].check();
   await customer.locator("#answer-button").click();
   await result(customer, "answering", log);
   const receiptUrl = await customer.locator("#receipt-link").inputValue();
@@ -122,7 +126,6 @@ await run(async (browser) => {
     retrieval_link: retrievalLink,
     receipt_url: receiptUrl,
     revealed,
-    refused_first: refusedFirst,
     dashboard_state: dashboardState,
     second_try: secondTry.trim(),
   };
