@@ -455,33 +455,14 @@ async fn user_remove(name: &str, db: &DbArgs) -> anyhow::Result<()> {
 }
 
 async fn token_create(name: &str, scopes: &[String], db: &DbArgs) -> anyhow::Result<()> {
-    use crate::audit::{Actor, Kind, NewEvent};
-    crate::token::check_name(name).map_err(|e| anyhow!(e))?;
-    let scopes = crate::token::check_scopes(scopes).map_err(|e| anyhow!(e))?;
-    let minted = crate::token::mint();
     let store = db.connect().await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let event = NewEvent::new(Kind::TokenCreated, Actor::System).detail(serde_json::json!({
-        "name": name, "prefix": minted.prefix, "scopes": scopes,
-    }));
-    let created = store
-        .create_token(
-            &crate::store::NewToken {
-                name,
-                prefix: &minted.prefix,
-                hash: &minted.hash,
-                scopes: &scopes,
-                created_by: "system",
-                created_at: now,
-            },
-            &event,
-        )
+    let issued = store
+        .issue_token(name, scopes, crate::audit::Actor::System, None, now)
         .await;
     store.close().await;
-    created??;
-    eprintln!(
-        "created token {name} ({scopes}); it is shown only now, keep it in a file of mode 0600:"
-    );
+    let minted = issued??;
+    eprintln!("created token {name}; it is shown only now, keep it in a file of mode 0600:");
     println!("{}", minted.token);
     Ok(())
 }

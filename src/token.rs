@@ -3,10 +3,6 @@
 //! random token of that size: no stretching is needed) and the first 12
 //! characters, so that people can tell tokens apart in lists.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::TryRng;
-use rand::rngs::SysRng;
 use sha2::{Digest, Sha256};
 
 pub const PREFIX: &str = "hnd_";
@@ -22,16 +18,9 @@ pub struct Minted {
     pub hash: Vec<u8>,
 }
 
-/// Makes a token.
-///
-/// # Panics
-/// Only if the operating system's random source fails, when no token is safe.
+/// Makes a token: 256 random bits, as staff session tokens are made.
 pub fn mint() -> Minted {
-    let mut bytes = [0u8; 32];
-    SysRng
-        .try_fill_bytes(&mut bytes)
-        .expect("the operating system's random number generator failed");
-    let token = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let token = format!("{PREFIX}{}", crate::staff::Token::random().as_str());
     Minted {
         prefix: token[..VISIBLE].to_owned(),
         hash: hash(&token),

@@ -21,8 +21,8 @@ use super::client_ip::ClientAddr;
 use super::error::{ApiError, ApiJson};
 use super::pages::{Frame, NotFoundPage, render};
 use super::requests::template_title;
-use super::staff::Staff;
-use crate::audit::{Actor, Kind, NewEvent};
+use super::staff::{CsrfOnly, Staff};
+use crate::audit::{Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::store::{NewRequest, Request};
@@ -159,7 +159,7 @@ async fn create(
     let retrieval_id = Id::random();
     let now = state.clock.now();
     let expires_at = now + lifetime;
-    let event = NewEvent::new(Kind::RequestCreated, Actor::Staff(staff.name.clone()))
+    let event = NewEvent::new(Kind::RequestCreated, staff.actor())
         .request(id.as_str())
         .from_addr(addr)
         .detail(serde_json::json!({
@@ -429,12 +429,6 @@ async fn request_page(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn cancel(
     State(state): State<AppState>,
     staff: Staff,
@@ -449,7 +443,7 @@ async fn cancel(
     let Some(id) = Id::parse(&id) else {
         return Ok(super::pages::not_found_page(&state, &headers));
     };
-    let event = NewEvent::new(Kind::RequestCancelled, Actor::Staff(staff.name.clone()))
+    let event = NewEvent::new(Kind::RequestCancelled, staff.actor())
         .request(id.as_str())
         .from_addr(addr);
     state
@@ -546,39 +540,23 @@ async fn create_token(
     staff
         .check_csrf(&form.csrf)
         .map_err(IntoResponse::into_response)?;
-    let name = form.name.trim().to_owned();
-    let checked = crate::token::check_name(&name)
-        .and_then(|()| crate::token::check_scopes(std::slice::from_ref(&form.scope)));
-    let scopes = match checked {
-        Ok(s) => s,
-        Err(e) => {
-            return render_tokens(&state, staff, &headers, StatusCode::BAD_REQUEST, None, e)
-                .await
-                .map_err(IntoResponse::into_response);
-        }
-    };
-    let minted = crate::token::mint();
-    let event = NewEvent::new(Kind::TokenCreated, Actor::Staff(staff.name.clone()))
-        .from_addr(addr)
-        .detail(serde_json::json!({ "name": name, "prefix": minted.prefix, "scopes": scopes }));
-    let created = state
+    let issued = state
         .store
-        .create_token(
-            &crate::store::NewToken {
-                name: &name,
-                prefix: &minted.prefix,
-                hash: &minted.hash,
-                scopes: &scopes,
-                created_by: &staff.name,
-                created_at: state.clock.now(),
-            },
-            &event,
+        .issue_token(
+            form.name.trim(),
+            std::slice::from_ref(&form.scope),
+            staff.actor(),
+            addr,
+            state.clock.now(),
         )
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
-    let (status, token, error) = match created {
-        Ok(()) => (StatusCode::OK, Some(minted.token), String::new()),
-        Err(dup) => (StatusCode::CONFLICT, None, dup.to_string()),
+    let (status, token, error) = match issued {
+        Ok(minted) => (StatusCode::OK, Some(minted.token), String::new()),
+        Err(e @ crate::store::IssueRefused::Invalid(_)) => {
+            (StatusCode::BAD_REQUEST, None, e.to_string())
+        }
+        Err(e) => (StatusCode::CONFLICT, None, e.to_string()),
     };
     render_tokens(&state, staff, &headers, status, token, error)
         .await
@@ -594,7 +572,7 @@ async fn revoke_token(
     staff
         .check_csrf(&form.csrf)
         .map_err(IntoResponse::into_response)?;
-    let event = NewEvent::new(Kind::TokenRevoked, Actor::Staff(staff.name.clone()))
+    let event = NewEvent::new(Kind::TokenRevoked, staff.actor())
         .from_addr(addr)
         .detail(serde_json::json!({ "name": form.name }));
     state

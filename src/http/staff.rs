@@ -595,10 +595,11 @@ async fn login(
     Ok(res)
 }
 
+/// A form that carries nothing but its CSRF token (logout, cancel, ...).
 #[derive(Debug, Default, Deserialize)]
-struct CsrfOnly {
+pub(super) struct CsrfOnly {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 async fn logout(

@@ -171,14 +171,7 @@ impl Store {
         if done {
             return Ok(Ack::Done);
         }
-        let (n,): (i64,) = on_pool!(self, pool =>
-            sqlx::query_as("SELECT COUNT(*) FROM request_copies WHERE request_id = $1 AND kind = 'sealed' AND expires_at > $2")
-                .bind(request_id)
-                .bind(now)
-                .fetch_one(pool)
-                .await?
-        );
-        Ok(if n > 0 {
+        Ok(if self.has_copy(request_id, "sealed", now).await? {
             Ack::NotYourLease
         } else {
             Ack::Missing

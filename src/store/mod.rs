@@ -34,7 +34,7 @@ pub use requests::{
     Withdrawal,
 };
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
-pub use tokens::{ApiToken, DuplicateToken, NewToken};
+pub use tokens::{ApiToken, DuplicateToken, IssueRefused, NewToken};
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};
 pub use webhooks::{
     AttemptOutcome, Delivery, DeliveryRecord, Enqueued, NOTIFIED_KINDS, NotifiedEvent,

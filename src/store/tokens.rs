@@ -4,7 +4,8 @@ use sqlx::FromRow;
 
 use super::events::commit_if;
 use super::{Store, StoreError, on_pool};
-use crate::audit::NewEvent;
+use crate::audit::{Actor, Kind, NewEvent};
+use crate::token::{self, Minted};
 
 /// A token as listed: never the token itself.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
@@ -40,7 +41,56 @@ pub struct NewToken<'a> {
     pub created_at: i64,
 }
 
+/// Why a token was not issued.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IssueRefused {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Duplicate(#[from] DuplicateToken),
+}
+
 impl Store {
+    /// Checks `name` and `scopes`, makes a token, stores its hash and appends
+    /// `token.created` by `actor`: what the CLI and the dashboard both do.
+    /// The token itself is in the returned [`Minted`], and nowhere else.
+    pub async fn issue_token(
+        &self,
+        name: &str,
+        scopes: &[String],
+        actor: Actor,
+        addr: Option<String>,
+        now: i64,
+    ) -> Result<Result<Minted, IssueRefused>, StoreError> {
+        let checked = token::check_name(name).and_then(|()| token::check_scopes(scopes));
+        let scopes = match checked {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(IssueRefused::Invalid(e))),
+        };
+        let minted = token::mint();
+        let created_by = match &actor {
+            Actor::Staff(n) | Actor::Token(n) => n.clone(),
+            Actor::Anonymous | Actor::System => actor.label(),
+        };
+        let event = NewEvent::new(Kind::TokenCreated, actor)
+            .from_addr(addr)
+            .detail(serde_json::json!({ "name": name, "prefix": minted.prefix, "scopes": scopes }));
+        let created = self
+            .create_token(
+                &NewToken {
+                    name,
+                    prefix: &minted.prefix,
+                    hash: &minted.hash,
+                    scopes: &scopes,
+                    created_by: &created_by,
+                    created_at: now,
+                },
+                &event,
+            )
+            .await?;
+        Ok(created.map(|()| minted).map_err(IssueRefused::from))
+    }
+
     pub async fn create_token(
         &self,
         t: &NewToken<'_>,
