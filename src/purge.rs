@@ -51,6 +51,12 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "session purge failed"),
     }
+    // Finished webhook deliveries name customers: they go after their
+    // retention whether or not webhooks are still configured.
+    let before = clock.now() - crate::webhook::DELIVERY_RETENTION_SECONDS;
+    if let Err(e) = store.purge_webhook_deliveries(before).await {
+        tracing::warn!(error = %e, "deleting old webhook deliveries failed");
+    }
     if let Err(e) = store.checkpoint().await {
         tracing::warn!(error = %e, "checkpoint failed");
     }

@@ -488,9 +488,8 @@ fn describe(e: reqwest::Error) -> String {
     text
 }
 
-/// Runs a pass every `interval` until `stop` changes, and deletes finished
-/// deliveries after [`DELIVERY_RETENTION_SECONDS`] about once an hour.
-/// Failures are logged and the pass is tried again at the next tick.
+/// Runs a pass every `interval` until `stop` changes (finished deliveries
+/// are deleted by the purge task, webhooks on or off). Failures are logged and the pass is tried again at the next tick.
 pub async fn run(
     store: Store,
     clock: Clock,
@@ -508,17 +507,9 @@ pub async fn run(
     tracing::info!(receivers = ?config, "webhooks on");
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut cleaned_at = i64::MIN;
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let now = clock.now();
-                if now.saturating_sub(cleaned_at) >= 3600 {
-                    cleaned_at = now;
-                    if let Err(e) = store.purge_webhook_deliveries(now - DELIVERY_RETENTION_SECONDS).await {
-                        tracing::warn!(error = %e, "deleting old webhook deliveries failed");
-                    }
-                }
                 // Stopping cuts a pass short: an attempt cut off mid-send is
                 // retried once its lease ends (receivers deduplicate on
                 // X-Handoff-Delivery), so shutdown never waits on a receiver.

@@ -492,6 +492,19 @@ async fn finished_deliveries_are_deleted_after_their_retention(app: TestApp) {
     assert_eq!(left[0].delivered_at, None);
 }
 
+async fn the_purge_task_deletes_old_deliveries_even_with_webhooks_off(app: TestApp) {
+    let ok = Receiver::start(&[]).await;
+    let config = config(&app, &[&ok.url]);
+    let (id, _) = request(&app, "Contoso", "entra-app").await;
+    event(&app, Kind::RequestAnswered, &id).await;
+    pass(&app, &config).await;
+    assert_eq!(app.store.webhook_deliveries(10).await.unwrap().len(), 1);
+    // No webhook worker runs from here on; the purge task alone cleans up.
+    app.clock.advance(webhook::DELIVERY_RETENTION_SECONDS + 1);
+    handoff::purge::purge_once(&app.store, &app.clock).await;
+    assert!(app.store.webhook_deliveries(10).await.unwrap().is_empty());
+}
+
 async fn concurrent_passes_never_send_one_delivery_twice(app: TestApp) {
     let receiver = Receiver::start(&[500, 500, 500]).await;
     let config = config(&app, &[&receiver.url]);
@@ -662,6 +675,7 @@ on_both_backends!(
     a_receiver_removed_from_the_configuration_gets_nothing_more,
     events_older_than_a_day_are_not_replayed,
     finished_deliveries_are_deleted_after_their_retention,
+    the_purge_task_deletes_old_deliveries_even_with_webhooks_off,
     concurrent_passes_never_send_one_delivery_twice,
     two_instances_enqueue_each_event_once,
     serve_sends_signed_webhooks,
