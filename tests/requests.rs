@@ -289,88 +289,56 @@ async fn bad_answers_get_clear_errors(backend: Backend) {
     let sealed = encrypt_to(&[soc.to_public()], b"x");
     let two = encrypt_to(&[r.identity.to_public(), soc.to_public()], b"x");
 
-    assert_error(
-        app.post_json(
+    let not_age = STANDARD.encode("not age");
+    let cases = [
+        (
             "/api/v1/requests/AAAAAAAAAAAAAAAAAAAAAA/answer",
-            &json!({"pm_ciphertext": pm, "sealed_ciphertext": sealed}),
-        )
-        .await,
-        404,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        app.post_json(
+            json!({"pm_ciphertext": pm, "sealed_ciphertext": sealed}),
+            404,
+            "not_found",
+        ),
+        (
             "/api/v1/requests/not-an-id/answer",
-            &json!({"pm_ciphertext": pm}),
-        )
-        .await,
-        404,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        app.post_json(
+            json!({"pm_ciphertext": pm}),
+            404,
+            "not_found",
+        ),
+        (
             &path,
-            &json!({"pm_ciphertext": "***", "sealed_ciphertext": sealed}),
-        )
-        .await,
-        400,
-        "invalid_base64",
-    )
-    .await;
-    assert_error(
-        app.post_json(
+            json!({"pm_ciphertext": "***", "sealed_ciphertext": sealed}),
+            400,
+            "invalid_base64",
+        ),
+        (
             &path,
-            &json!({"pm_ciphertext": STANDARD.encode("not age"), "sealed_ciphertext": sealed}),
-        )
-        .await,
-        422,
-        "not_age_file",
-    )
-    .await;
-    assert_error(
-        app.post_json(
+            json!({"pm_ciphertext": not_age, "sealed_ciphertext": sealed}),
+            422,
+            "not_age_file",
+        ),
+        (
             &path,
-            &json!({"pm_ciphertext": two, "sealed_ciphertext": sealed}),
-        )
-        .await,
-        422,
-        "wrong_recipients",
-    )
-    .await;
-    assert_error(
-        app.post_json(&path, &json!({"pm_ciphertext": pm})).await,
-        400,
-        "bad_request",
-    )
-    .await;
-    assert_error(
-        app.post_json(
+            json!({"pm_ciphertext": two, "sealed_ciphertext": sealed}),
+            422,
+            "wrong_recipients",
+        ),
+        (&path, json!({"pm_ciphertext": pm}), 400, "bad_request"),
+        (
             &path,
-            &json!({"pm_ciphertext": pm, "sealed_ciphertext": two}),
-        )
-        .await,
-        422,
-        "wrong_recipients",
-    )
-    .await;
-    assert_error(
-        app.post_json(
+            json!({"pm_ciphertext": pm, "sealed_ciphertext": two}),
+            422,
+            "wrong_recipients",
+        ),
+        (
             &path,
-            &json!({"pm_ciphertext": pm, "sealed_ciphertext": sealed, "extra": 1}),
-        )
-        .await,
-        400,
-        "bad_request",
-    )
-    .await;
-    assert_error(
-        app.post_json(&path, &json!([1, 2])).await,
-        400,
-        "bad_request",
-    )
-    .await;
+            json!({"pm_ciphertext": pm, "sealed_ciphertext": sealed, "extra": 1}),
+            400,
+            "bad_request",
+        ),
+        (&path, json!([1, 2]), 400, "bad_request"),
+    ];
+    for (target, body, status, code) in cases {
+        assert_error(app.post_json(target, &body).await, status, code).await;
+    }
     let res = app
         .http
         .post(app.url(&path))
