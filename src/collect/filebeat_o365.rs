@@ -254,6 +254,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
                 before: current.map(String::into_bytes),
                 after: text.into_bytes(),
                 mode_if_new: 0o600,
+                owner_if_new: None,
                 secret: false,
             });
             notes.push(format!(
@@ -271,6 +272,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         before: existing.map(String::into_bytes),
         after: after.into_bytes(),
         mode_if_new: 0o600,
+        owner_if_new: None,
         secret: false,
     };
     if !(module_change.is_noop() && changes.iter().all(FileChange::is_noop)) {

@@ -144,6 +144,10 @@ pub struct FileChange {
     pub after: Vec<u8>,
     /// The mode a new file gets; an existing file keeps its own.
     pub mode_if_new: u32,
+    /// The owner (uid, gid) a new file gets, where a collector refuses files
+    /// that are not owned like its others; `None` leaves the writer's own.
+    /// An existing file keeps its owner.
+    pub owner_if_new: Option<(u32, u32)>,
     /// The whole content is a secret value (a secret file): diffs show its
     /// size, never its bytes.
     pub secret: bool,
@@ -289,6 +293,7 @@ fn customer_file(
         path,
         after: text.into_bytes(),
         mode_if_new: 0o600,
+        owner_if_new: None,
         secret: false,
     };
     Ok(Plan::new(vec![change], Vec::new(), import.credential))
@@ -511,7 +516,7 @@ fn write_change(change: &FileChange, stamp: &str) -> Result<Applied, TargetError
                     .create(&dir)
                     .map_err(werr(&dir))?;
             }
-            (change.mode_if_new, None, None)
+            (change.mode_if_new, change.owner_if_new, None)
         }
     };
 
@@ -752,6 +757,7 @@ mod tests {
                 before: Some(format!("v{}", v - 1).into_bytes()),
                 after: format!("v{v}").into_bytes(),
                 mode_if_new: 0o600,
+                owner_if_new: None,
                 secret: true,
             };
             Plan::new(vec![change], vec![], &cred).apply().unwrap();
@@ -781,6 +787,7 @@ mod tests {
             before: Some(b"old\n".to_vec()),
             after: b"new\n".to_vec(),
             mode_if_new: 0o600,
+            owner_if_new: None,
             secret: false,
         };
         let cred = credential("o365-management", "commercial");
@@ -825,6 +832,7 @@ mod tests {
                 before: None,
                 after: SECRET.as_bytes().to_vec(),
                 mode_if_new: 0o600,
+                owner_if_new: None,
                 secret: true,
             }],
             vec![],

@@ -152,6 +152,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         before: Some(src.into_bytes()),
         after: after.into_bytes(),
         mode_if_new: 0o660,
+        owner_if_new: None,
         secret: false,
     };
     if !change.is_noop() {

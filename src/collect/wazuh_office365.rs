@@ -168,6 +168,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         before: Some(src.into_bytes()),
         after: after.into_bytes(),
         mode_if_new: 0o660,
+        owner_if_new: None,
         secret: false,
     };
     let secret_change = FileChange {
@@ -175,6 +176,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         before: read_optional(&secret_path)?,
         after: cred.client_secret.as_bytes().to_vec(),
         mode_if_new: 0o600,
+        owner_if_new: None,
         secret: true,
     };
     if !(conf_change.is_noop() && secret_change.is_noop()) {
