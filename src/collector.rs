@@ -67,6 +67,9 @@ pub struct Summary {
     pub verified: u32,
     pub verify_failed: u32,
     pub skipped: u32,
+    /// Left in the inbox, never leased: their template does not suit this
+    /// collector's target (or is unknown here), so another collector takes them.
+    pub other_target: u32,
     pub failed: u32,
     pub dry_run: u32,
 }
@@ -98,8 +101,10 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
         // A redirected token request would repeat the client secret to another host.
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
+    // Requests this collector cannot import, already explained once.
+    let mut told = std::collections::HashSet::new();
     loop {
-        let summary = match pass(&args, &client, &http, &identity, &integrations).await {
+        let summary = match pass(&args, &client, &http, &identity, &integrations, &mut told).await {
             Ok(summary) => summary,
             // Watching: an outage or a restart of the server is waited out.
             Err(e) if args.watch.is_some() => {
@@ -109,13 +114,14 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
             Err(e) => return Err(e),
         };
         println!(
-            "summary: {} imported, {} unchanged, {} verified, {} failed verification, {} failed, {} skipped{}",
+            "summary: {} imported, {} unchanged, {} verified, {} failed verification, {} failed, {} skipped, {} for other targets{}",
             summary.imported,
             summary.unchanged,
             summary.verified,
             summary.verify_failed,
             summary.failed,
             summary.skipped,
+            summary.other_target,
             if args.dry_run {
                 format!(", {} dry-run", summary.dry_run)
             } else {
@@ -178,11 +184,21 @@ async fn pass(
     http: &reqwest::Client,
     identity: &age::x25519::Identity,
     integrations: &Integrations,
+    told: &mut std::collections::HashSet<String>,
 ) -> anyhow::Result<Summary> {
     let inbox = client.inbox().await.context("cannot read the inbox")?;
     let mut summary = Summary::default();
     for item in inbox.items {
         let label = format!("{} ({}, request {})", item.customer, item.template, item.id);
+        // Decided before leasing: a lease and a release on every pass would
+        // fill the trail and make a watching collector fail every minute.
+        if let Some(why) = not_for(args.target, integrations, &item.template) {
+            if told.insert(item.id.clone()) {
+                println!("left {label} in the inbox: {why}");
+            }
+            summary.other_target += 1;
+            continue;
+        }
         if item.leased_until.is_some() {
             println!("skipped {label}: another collector holds it");
             summary.skipped += 1;
@@ -278,6 +294,25 @@ async fn pass(
         }
     }
     Ok(summary)
+}
+
+/// Why `target` cannot import a request made from `template`, if it cannot:
+/// the sentence names the targets that can.
+fn not_for(target: TargetKind, integrations: &Integrations, template: &str) -> Option<String> {
+    let Some(integration) = integrations.get(template) else {
+        return Some(format!(
+            "its template {template:?} is not known to this collector; give it the SOC's templates with --templates-dir"
+        ));
+    };
+    if integration.targets.contains(&target) {
+        return None;
+    }
+    let suits: Vec<&str> = integration.targets.iter().map(|t| t.as_str()).collect();
+    Some(format!(
+        "the {} target cannot import it; run a collector with --target {}",
+        target.as_str(),
+        suits.join(" or --target ")
+    ))
 }
 
 fn api_status(e: &anyhow::Error) -> Option<u16> {

@@ -543,7 +543,67 @@ async fn watch_waits_out_errors(backend: Backend) {
     );
 }
 
+/// A Graph template answered while this collector writes office365 blocks:
+/// answered, sealed, and not this collector's to take.
+async fn a_request_for_another_target_is_left_unleased_and_explained_once(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let host = Host::new(&app, &soc).await;
+    let r = open_request_for(&app.store, T0, 86_400, "defender-incidents").await;
+    let payload = json!({"v": 1, "template": "defender-incidents", "fields": {
+        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET,
+        "secret_expires_on": "2027-06-30", "cloud": "commercial",
+    }})
+    .to_string();
+    let body = json!({
+        "pm_ciphertext": encrypt_to(&[r.identity.to_public()], payload.as_bytes()),
+        "sealed_ciphertext": encrypt_to(&[soc.to_public()], payload.as_bytes()),
+    });
+    let res = app
+        .post_json(&format!("/api/v1/requests/{}/answer", r.id), &body)
+        .await;
+    assert_eq!(res.status(), 201);
+
+    let out = host.collect(&app, &[]).await;
+    let said = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "nothing it could import failed: {said}"
+    );
+    assert!(
+        said.contains("the wazuh-office365 target cannot import it; run a collector with --target wazuh-ms-graph"),
+        "{said}"
+    );
+    assert!(said.contains("1 for other targets"), "{said}");
+
+    // Watching: several passes, one explanation, and never a lease.
+    let mut child = host
+        .command(&app, &["--watch", "100ms"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    child.kill().await.unwrap();
+    let watched = text(&child.wait_with_output().await.unwrap().stdout);
+    assert!(watched.matches("summary:").count() >= 3, "{watched}");
+    assert_eq!(watched.matches("cannot import it").count(), 1, "{watched}");
+    let kinds: Vec<String> = app
+        .store
+        .request_events(&r.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["request.created", "request.answered"]);
+    assert_eq!(
+        std::fs::read_to_string(host.path("ossec.conf")).unwrap(),
+        OSSEC
+    );
+}
+
 with_each_backend!(
+    a_request_for_another_target_is_left_unleased_and_explained_once,
     watch_waits_out_errors,
     watch_keeps_collecting_until_stopped,
     imports_once_and_again_idempotently,

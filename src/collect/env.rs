@@ -2,11 +2,18 @@
 //! (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, and
 //! `AZURE_AUTHORITY_HOST` outside the commercial cloud), mode 0600.
 //!
-//! The file is handoff's own: it is written whole. Values need no quoting
-//! in practice (GUIDs, secrets from a small alphabet); one that does is put
-//! in single quotes, which a shell and systemd's `EnvironmentFile` read alike.
+//! A new file is written whole. In an existing one, handoff sets only its
+//! own lines (those variables and its two comment lines) and keeps every
+//! other line an operator added (a proxy, a log level, comments) as it is.
+//! Values need no quoting in practice (GUIDs, secrets from a small
+//! alphabet); one that does is put in single quotes, which a shell and
+//! systemd's `EnvironmentFile` read alike.
 
-use super::{Import, Plan, TargetArgs, TargetError, authority_host, env_value};
+use super::{Import, Plan, TargetArgs, TargetError, authority_host, env_value, set_env_lines};
+
+/// The comment lines handoff writes, by the prefix that recognises them.
+const HEADER: &str = "# handoff collect: ";
+const EXPIRY: &str = "# the client secret expires on ";
 
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
@@ -15,29 +22,61 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    let mut text = format!(
-        "# handoff collect: {} ({}, request {})\n",
+    let header = format!(
+        "{HEADER}{} ({}, request {})",
         comment.trim(),
         import.integration.id,
         import.request_id
     );
-    if let Some(on) = &cred.secret_expires_on {
-        text.push_str(&format!("# the client secret expires on {on}\n"));
-    }
-    let mut vars = vec![
-        ("AZURE_TENANT_ID", cred.tenant_id.as_str()),
-        ("AZURE_CLIENT_ID", cred.client_id.as_str()),
-        ("AZURE_CLIENT_SECRET", cred.client_secret.as_str()),
+    let expiry = cred
+        .secret_expires_on
+        .as_ref()
+        .map(|on| format!("{EXPIRY}{on}"));
+    let host = match cred.cloud.as_str() {
+        "commercial" => None,
+        cloud => Some(
+            authority_host(cloud)
+                .ok_or_else(|| TargetError::Refused(format!("unknown cloud {cloud:?}")))?,
+        ),
+    };
+    let vars = [
+        ("AZURE_TENANT_ID", Some(cred.tenant_id.as_str())),
+        ("AZURE_CLIENT_ID", Some(cred.client_id.as_str())),
+        ("AZURE_CLIENT_SECRET", Some(cred.client_secret.as_str())),
+        ("AZURE_AUTHORITY_HOST", host),
     ];
-    if cred.cloud != "commercial" {
-        let host = authority_host(&cred.cloud)
-            .ok_or_else(|| TargetError::Refused(format!("unknown cloud {:?}", cred.cloud)))?;
-        vars.push(("AZURE_AUTHORITY_HOST", host));
-    }
+    let mut values = Vec::new();
     for (name, value) in vars {
-        text.push_str(&format!("{name}={}\n", env_value(name, value)?));
+        values.push((name, value.map(|v| env_value(name, v)).transpose()?));
     }
-    super::customer_file(args, import, "env", text)
+    super::customer_file(args, import, "env", |_, current| {
+        let Some(current) = current else {
+            let mut text = format!("{header}\n");
+            if let Some(e) = &expiry {
+                text.push_str(&format!("{e}\n"));
+            }
+            for (name, value) in &values {
+                if let Some(v) = value {
+                    text.push_str(&format!("{name}={v}\n"));
+                }
+            }
+            return Ok(text);
+        };
+        // handoff's comment lines are about the credential: replaced in
+        // place, added at the top when missing.
+        let mut lines: Vec<String> = current.lines().map(str::to_owned).collect();
+        for (prefix, wanted, at) in [(HEADER, Some(&header), 0), (EXPIRY, expiry.as_ref(), 1)] {
+            match (lines.iter().position(|l| l.starts_with(prefix)), wanted) {
+                (Some(i), Some(w)) => lines[i] = w.clone(),
+                (Some(i), None) => {
+                    lines.remove(i);
+                }
+                (None, Some(w)) => lines.insert(at.min(lines.len()), w.clone()),
+                (None, None) => {}
+            }
+        }
+        Ok(set_env_lines(&lines.join("\n"), &values))
+    })
 }
 
 #[cfg(test)]
@@ -68,6 +107,47 @@ mod tests {
         );
         assert_eq!(mode(&path), 0o600);
         assert!(run().is_noop());
+    }
+
+    #[test]
+    fn a_rotation_sets_only_handoffs_lines_and_keeps_the_operators() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = TargetArgs::under(dir.path());
+        let integ = integration("identity-protection");
+        let cred = credential("identity-protection", "gcc-high");
+        plan_target(TargetKind::Env, &args, &import(&cred, &integ))
+            .unwrap()
+            .apply()
+            .unwrap();
+        let path = dir.path().join("credentials/contoso-ltd.env");
+        // The operator exports the secret, adds a proxy and a comment.
+        let tuned = fs::read_to_string(&path)
+            .unwrap()
+            .replace("AZURE_CLIENT_SECRET=", "export AZURE_CLIENT_SECRET=")
+            + "# via the SOC's egress proxy\nHTTPS_PROXY=http://proxy.soc.example:3128\n";
+        fs::write(&path, &tuned).unwrap();
+        assert!(
+            plan_target(TargetKind::Env, &args, &import(&cred, &integ))
+                .unwrap()
+                .is_noop()
+        );
+
+        let mut rotated = cred.clone();
+        rotated.client_secret = "New8Q~rotatedrotatedrotatedrotated12345".to_owned();
+        rotated.secret_expires_on = Some("2028-01-31".to_owned());
+        rotated.cloud = "commercial".to_owned();
+        plan_target(TargetKind::Env, &args, &import(&rotated, &integ))
+            .unwrap()
+            .apply()
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!(
+                "# handoff collect: Contoso Ltd (identity-protection, request req_0123)\n# the client secret expires on 2028-01-31\nAZURE_TENANT_ID={TENANT}\nAZURE_CLIENT_ID={CLIENT}\nexport AZURE_CLIENT_SECRET={}\n# via the SOC's egress proxy\nHTTPS_PROXY=http://proxy.soc.example:3128\n",
+                rotated.client_secret
+            ),
+            "the commercial cloud needs no AZURE_AUTHORITY_HOST; the rest is the operator's"
+        );
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! `json`: `<output-dir>/<customer>.json`, the decrypted credential with the
 //! customer, template and request it came from, mode 0600, for anything
 //! handoff has no target for.
+//!
+//! A new file holds exactly those keys. In an existing file (a JSON object)
+//! handoff sets only them and keeps every other key an operator or a script
+//! added; a file whose content already says the same is left as it is, byte
+//! for byte, whatever its key order.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use super::{Import, Plan, TargetArgs, TargetError};
 
@@ -22,6 +28,10 @@ struct Output<'a> {
     extra: &'a BTreeMap<String, String>,
 }
 
+fn json_error(e: serde_json::Error) -> TargetError {
+    TargetError::Refused(format!("cannot write the credential as JSON: {e}"))
+}
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let out = Output {
@@ -35,10 +45,31 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         cloud: &cred.cloud,
         extra: &cred.extra,
     };
-    let mut text = serde_json::to_string_pretty(&out)
-        .map_err(|e| TargetError::Refused(format!("cannot write the credential as JSON: {e}")))?;
-    text.push('\n');
-    super::customer_file(args, import, "json", text)
+    let fresh = serde_json::to_value(&out).map_err(json_error)?;
+    super::customer_file(args, import, "json", |path, current| {
+        let merged = match current {
+            None => fresh,
+            Some(text) => {
+                let Ok(Value::Object(mut kept)) = serde_json::from_str::<Value>(text) else {
+                    return Err(TargetError::malformed(
+                        path,
+                        "it is not a JSON object, so handoff cannot set the credential's keys in it; move it away and import again",
+                    ));
+                };
+                if let Value::Object(ours) = fresh {
+                    kept.extend(ours);
+                }
+                let merged = Value::Object(kept);
+                if serde_json::from_str::<Value>(text).ok().as_ref() == Some(&merged) {
+                    return Ok(text.to_owned());
+                }
+                merged
+            }
+        };
+        let mut text = serde_json::to_string_pretty(&merged).map_err(json_error)?;
+        text.push('\n');
+        Ok(text)
+    })
 }
 
 #[cfg(test)]
@@ -70,5 +101,39 @@ mod tests {
         assert_eq!(mode(&path), 0o600);
         let again = plan_target(TargetKind::Json, &args, &import(&cred, &integ)).unwrap();
         assert!(again.is_noop());
+    }
+
+    #[test]
+    fn keys_an_operator_added_survive_a_rotation_and_key_order_is_no_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = TargetArgs::under(dir.path());
+        let integ = integration("identity-protection");
+        let cred = credential("identity-protection", "commercial");
+        let path = dir.path().join("credentials/contoso-ltd.json");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Written by hand in another order, with the SOC's own keys.
+        let by_hand = format!(
+            "{{\"cloud\": \"commercial\", \"tenant_id\": \"{TENANT}\", \"client_id\": \"{CLIENT}\", \"client_secret\": \"{SECRET}\", \"secret_expires_on\": \"2026-06-30\", \"customer\": \"Contoso Ltd\", \"template\": \"identity-protection\", \"request_id\": \"req_0123\", \"extra\": {{}}, \"siem_index\": \"contoso-o365\", \"poll\": {{\"minutes\": 5}}}}"
+        );
+        fs::write(&path, &by_hand).unwrap();
+        let noop = plan_target(TargetKind::Json, &args, &import(&cred, &integ)).unwrap();
+        assert!(noop.is_noop(), "{}", noop.diff());
+
+        let mut rotated = cred.clone();
+        rotated.client_secret = "New8Q~rotatedrotatedrotatedrotated12345".to_owned();
+        plan_target(TargetKind::Json, &args, &import(&rotated, &integ))
+            .unwrap()
+            .apply()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(v["client_secret"], rotated.client_secret.as_str());
+        assert_eq!(v["siem_index"], "contoso-o365");
+        assert_eq!(v["poll"]["minutes"], 5);
+
+        fs::write(&path, format!("[\"{TENANT}\"]")).unwrap();
+        let err = plan_target(TargetKind::Json, &args, &import(&cred, &integ))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a JSON object"), "{err}");
     }
 }

@@ -263,23 +263,24 @@ impl Plan {
     }
 }
 
-/// The plan for targets that write one 0600 file per customer
-/// (`<output-dir>/<customer-slug>.<ext>`) holding `text`.
+/// The plan for targets that keep one 0600 file per customer
+/// (`<output-dir>/<customer-slug>.<ext>`). `render` gets the file's current
+/// text (`None` for a new file) and gives its new text, keeping whatever in
+/// it is not about the credential; it also gets the file's path, for errors.
 fn customer_file(
     args: &TargetArgs,
     import: &Import,
     ext: &str,
-    text: String,
+    render: impl FnOnce(&Path, Option<&str>) -> Result<String, TargetError>,
 ) -> Result<Plan, TargetError> {
     let path = args
         .output_dir
         .join(format!("{}.{ext}", customer_slug(import.customer)));
-    let before = read_optional(&path)?;
+    let before = read_text(&path)?;
     // Labels such as "ACME" and "Acme" share a file name: never let one
     // customer's import overwrite another's credentials.
-    let tenant = import.credential.tenant_id.as_bytes();
     if let Some(existing) = &before
-        && !existing.windows(tenant.len()).any(|w| w == tenant)
+        && !existing.contains(import.credential.tenant_id.as_str())
     {
         return Err(TargetError::Refused(format!(
             "{} already holds another tenant's credentials: another customer whose label gives \
@@ -288,15 +289,58 @@ fn customer_file(
             path.display()
         )));
     }
+    let after = render(&path, before.as_deref())?;
     let change = FileChange {
-        before,
+        before: before.map(String::into_bytes),
         path,
-        after: text.into_bytes(),
+        after: after.into_bytes(),
         mode_if_new: 0o600,
         owner_if_new: None,
         secret: false,
     };
     Ok(Plan::new(vec![change], Vec::new(), import.credential))
+}
+
+/// `KEY=value` lines set in an environment file's text, everything else kept
+/// as it is: each key's first assignment (with or without `export `) gets the
+/// new value in place, later assignments of it go (a shell would take the
+/// last), and keys the file lacks are appended. `None` as a value removes the
+/// key's lines.
+fn set_env_lines(current: &str, vars: &[(&str, Option<String>)]) -> String {
+    let assigned = |line: &str, key: &str| {
+        let l = line.trim_start();
+        let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
+        l.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut lines: Vec<String> = current.lines().map(str::to_owned).collect();
+    for (key, value) in vars {
+        let mut seen = false;
+        lines.retain_mut(|line| {
+            if !assigned(line, key) {
+                return true;
+            }
+            match value {
+                Some(v) if !seen => {
+                    seen = true;
+                    let export = if line.trim_start().starts_with("export ") {
+                        "export "
+                    } else {
+                        ""
+                    };
+                    *line = format!("{export}{key}={v}");
+                    true
+                }
+                _ => false,
+            }
+        });
+        if let (false, Some(v)) = (seen, value) {
+            lines.push(format!("{key}={v}"));
+        }
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
 }
 
 /// Plans `kind`'s change for one credential. Reads files; writes nothing.
