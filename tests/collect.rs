@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::flow::{Opened, app_with_soc, encrypt_to, open_request_for};
+use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
 use common::{Backend, T0, TestApp};
 use handoff::audit::{Actor, Kind, NewEvent};
 use serde_json::{Value, json};
@@ -109,21 +109,25 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Answers `r` as a customer's browser would, for the o365 template.
-async fn answer_o365(app: &TestApp, r: &Opened, soc: &age::x25519::Identity, secret: &str) {
-    let payload = json!({"v": 1, "template": "o365-management", "fields": {
+/// Answers `r` as a customer's browser would, for `template`.
+async fn answer_for(
+    app: &TestApp,
+    r: &Opened,
+    soc: &age::x25519::Identity,
+    template: &str,
+    secret: &str,
+) {
+    let payload = json!({"v": 1, "template": template, "fields": {
         "tenant_id": TENANT, "client_id": CLIENT, "client_secret": secret,
         "secret_expires_on": "2027-06-30", "cloud": "commercial",
     }})
     .to_string();
-    let body = json!({
-        "pm_ciphertext": encrypt_to(&[r.identity.to_public()], payload.as_bytes()),
-        "sealed_ciphertext": encrypt_to(&[soc.to_public()], payload.as_bytes()),
-    });
-    let res = app
-        .post_json(&format!("/api/v1/requests/{}/answer", r.id), &body)
-        .await;
+    let res = answer_with(app, r, Some(soc), &payload).await;
     assert_eq!(res.status(), 201);
+}
+
+async fn answer_o365(app: &TestApp, r: &Opened, soc: &age::x25519::Identity, secret: &str) {
+    answer_for(app, r, soc, "o365-management", secret).await;
 }
 
 /// The `<api_auth>` blocks of an ossec.conf, parsed with a real XML reader
@@ -549,19 +553,7 @@ async fn a_request_for_another_target_is_left_unleased_and_explained_once(backen
     let (app, soc) = app_with_soc(backend).await;
     let host = Host::new(&app, &soc).await;
     let r = open_request_for(&app.store, T0, 86_400, "defender-incidents").await;
-    let payload = json!({"v": 1, "template": "defender-incidents", "fields": {
-        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET,
-        "secret_expires_on": "2027-06-30", "cloud": "commercial",
-    }})
-    .to_string();
-    let body = json!({
-        "pm_ciphertext": encrypt_to(&[r.identity.to_public()], payload.as_bytes()),
-        "sealed_ciphertext": encrypt_to(&[soc.to_public()], payload.as_bytes()),
-    });
-    let res = app
-        .post_json(&format!("/api/v1/requests/{}/answer", r.id), &body)
-        .await;
-    assert_eq!(res.status(), 201);
+    answer_for(&app, &r, &soc, "defender-incidents", SECRET).await;
 
     let out = host.collect(&app, &[]).await;
     let said = text(&out.stdout);
@@ -587,15 +579,10 @@ async fn a_request_for_another_target_is_left_unleased_and_explained_once(backen
     let watched = text(&child.wait_with_output().await.unwrap().stdout);
     assert!(watched.matches("summary:").count() >= 3, "{watched}");
     assert_eq!(watched.matches("cannot import it").count(), 1, "{watched}");
-    let kinds: Vec<String> = app
-        .store
-        .request_events(&r.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
-    assert_eq!(kinds, ["request.created", "request.answered"]);
+    assert_eq!(
+        event_kinds(&app.store, &r.id).await,
+        ["request.created", "request.answered"]
+    );
     assert_eq!(
         std::fs::read_to_string(host.path("ossec.conf")).unwrap(),
         OSSEC

@@ -3,14 +3,17 @@
 //! JSON files line by line. Each test imports through the public API the
 //! `collect` command uses: a decrypted payload, a template, a plan, apply.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use common::flow::entra_credential as credential;
 use handoff::collect::{Import, Plan, TargetArgs, TargetError, TargetKind, plan};
 use handoff::integration::Integrations;
-use handoff::payload::{EntraCredential, Payload};
+use handoff::payload::EntraCredential;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -22,28 +25,6 @@ const TENANT_A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const TENANT_B: &str = "4d5c7e2a-1b3f-4a6e-9c8d-0e1f2a3b4c5d";
 const CLIENT_A: &str = "0b6c3d1e-5a4f-4e8b-9c2d-7e1f0a3b5c6d";
 const CLIENT_B: &str = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
-
-fn credential(
-    template: &str,
-    tenant: &str,
-    client: &str,
-    secret: &str,
-    cloud: &str,
-) -> EntraCredential {
-    let payload = Payload {
-        v: 1,
-        template: template.to_owned(),
-        fields: BTreeMap::from([
-            ("tenant_id".to_owned(), tenant.to_owned()),
-            ("client_id".to_owned(), client.to_owned()),
-            ("client_secret".to_owned(), secret.to_owned()),
-            ("secret_expires_on".to_owned(), "2026-06-30".to_owned()),
-            ("cloud".to_owned(), cloud.to_owned()),
-        ]),
-        note: None,
-    };
-    EntraCredential::from_payload(&payload).unwrap()
-}
 
 fn run(
     kind: TargetKind,

@@ -17,13 +17,16 @@
 //! [`case`] matches on every [`TargetKind`], so a new target does not compile
 //! until it has its own generator here.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::flow::entra_credential as credential;
 use handoff::collect::{Import, TargetArgs, TargetKind, plan};
 use handoff::integration::Integrations;
-use handoff::payload::{EntraCredential, Payload};
+use handoff::payload::EntraCredential;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 use serde_yaml_ng::Value as Yaml;
@@ -84,28 +87,6 @@ impl Rng {
         }
         s
     }
-}
-
-fn credential(
-    template: &str,
-    tenant: &str,
-    client: &str,
-    secret: &str,
-    cloud: &str,
-) -> EntraCredential {
-    let payload = Payload {
-        v: 1,
-        template: template.to_owned(),
-        fields: BTreeMap::from([
-            ("tenant_id".to_owned(), tenant.to_owned()),
-            ("client_id".to_owned(), client.to_owned()),
-            ("client_secret".to_owned(), secret.to_owned()),
-            ("secret_expires_on".to_owned(), "2027-06-30".to_owned()),
-            ("cloud".to_owned(), cloud.to_owned()),
-        ]),
-        note: None,
-    };
-    EntraCredential::from_payload(&payload).unwrap()
 }
 
 /// One generated case: files to lay down, the credential to import, and how

@@ -6,7 +6,7 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::flow::{PAYLOAD, answer, app_with_soc, decrypt, open_request};
+use common::flow::{PAYLOAD, answer, app_with_soc, decrypt, event_kinds, open_request};
 use common::{Backend, T0, TestApp, assert_error};
 use handoff::audit::{Actor, Kind, NewEvent};
 use serde_json::{Value, json};
@@ -222,16 +222,8 @@ async fn lease_ack_and_a_lapsed_lease(backend: Backend) {
     let req = app.store.request(&r.id).await.unwrap().unwrap();
     assert!(req.imported_at.is_some());
     // The customer's receipt shows the import, and withdrawing is now too late.
-    let kinds: Vec<String> = app
-        .store
-        .request_events(&r.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
     assert_eq!(
-        kinds,
+        event_kinds(&app.store, &r.id).await,
         [
             "request.created",
             "request.answered",

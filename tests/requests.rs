@@ -7,7 +7,8 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::flow::{
-    Opened, PAYLOAD, answer, app_with_soc, decrypt, encrypt_to, open_request, open_request_for,
+    Opened, PAYLOAD, answer, app_with_soc, decrypt, encrypt_to, event_kinds, open_request,
+    open_request_for,
 };
 use common::{Backend, T0, assert_error};
 use handoff::audit::{Actor, Break, Kind, NewEvent};
@@ -29,16 +30,6 @@ async fn sealed_copy(store: &Store, request_id: &str) -> Option<Vec<u8>> {
             .await
             .unwrap(),
     }
-}
-
-async fn event_kinds(store: &Store, request_id: &str) -> Vec<String> {
-    store
-        .request_events(request_id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect()
 }
 
 async fn round_trip_with_both_copies(backend: Backend) {

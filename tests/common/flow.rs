@@ -98,13 +98,59 @@ pub async fn answer(
     r: &Opened,
     soc: Option<&age::x25519::Identity>,
 ) -> reqwest::Response {
+    answer_with(app, r, soc, PAYLOAD).await
+}
+
+/// Answers `r` with `payload` as a customer's browser would: a copy for the
+/// PM and, with `soc`, a sealed copy for the collector.
+pub async fn answer_with(
+    app: &TestApp,
+    r: &Opened,
+    soc: Option<&age::x25519::Identity>,
+    payload: &str,
+) -> reqwest::Response {
     let mut body =
-        json!({ "pm_ciphertext": encrypt_to(&[r.identity.to_public()], PAYLOAD.as_bytes()) });
+        json!({ "pm_ciphertext": encrypt_to(&[r.identity.to_public()], payload.as_bytes()) });
     if let Some(soc) = soc {
-        body["sealed_ciphertext"] = json!(encrypt_to(&[soc.to_public()], PAYLOAD.as_bytes()));
+        body["sealed_ciphertext"] = json!(encrypt_to(&[soc.to_public()], payload.as_bytes()));
     }
     app.post_json(&format!("/api/v1/requests/{}/answer", r.id), &body)
         .await
+}
+
+/// The kinds of a request's trail events, oldest first.
+pub async fn event_kinds(store: &Store, request_id: &str) -> Vec<String> {
+    store
+        .request_events(request_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+/// An Entra credential as `handoff collect` gets it from a decrypted
+/// payload (the secret expires on 2027-06-30).
+pub fn entra_credential(
+    template: &str,
+    tenant: &str,
+    client: &str,
+    secret: &str,
+    cloud: &str,
+) -> handoff::payload::EntraCredential {
+    let payload = handoff::payload::Payload {
+        v: 1,
+        template: template.to_owned(),
+        fields: std::collections::BTreeMap::from([
+            ("tenant_id".to_owned(), tenant.to_owned()),
+            ("client_id".to_owned(), client.to_owned()),
+            ("client_secret".to_owned(), secret.to_owned()),
+            ("secret_expires_on".to_owned(), "2027-06-30".to_owned()),
+            ("cloud".to_owned(), cloud.to_owned()),
+        ]),
+        note: None,
+    };
+    handoff::payload::EntraCredential::from_payload(&payload).unwrap()
 }
 
 /// An API token with `scopes`, made through the store; returns the token.
