@@ -161,6 +161,11 @@ struct SendArgs {
     /// Lock the link's key with a passphrase (from HANDOFF_PASSPHRASE, or asked for).
     #[arg(long)]
     passphrase: bool,
+    /// Send the text from stdin byte for byte. Without it, the line break that
+    /// `echo` adds to one line of text is dropped (text of several lines is
+    /// always sent as it is).
+    #[arg(long)]
+    raw: bool,
 }
 
 #[derive(clap::Args)]
@@ -564,8 +569,20 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         if !args.fields.is_empty() {
             bail!("the text template reads its text from stdin; --field is for entra-app");
         }
-        fields.insert("text".to_owned(), read_stdin("the secret text")?);
+        let text = read_stdin("the secret text")?;
+        let text = if args.raw {
+            text
+        } else {
+            without_echo_newline(text)
+        };
+        if text.is_empty() {
+            bail!("nothing to send: the text from stdin is empty");
+        }
+        fields.insert("text".to_owned(), text);
     } else {
+        if args.raw {
+            bail!("--raw is for text from stdin; {template_id} takes its values as they are");
+        }
         if !std::io::stdin().is_terminal() {
             let input = read_stdin("")?;
             if !input.trim().is_empty() {
@@ -624,6 +641,23 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `echo secret | handoff send` sends `secret`, not `secret\n`: the line break
+/// that ends one line of text is no part of a secret, and a Copy button would
+/// copy it along. One trailing `\n` or `\r\n` goes; text of several lines is
+/// kept as it is, since its last line break may well be meant.
+fn without_echo_newline(mut text: String) -> String {
+    let body = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .map(str::len);
+    if let Some(len) = body
+        && !text[..len].contains('\n')
+    {
+        text.truncate(len);
+    }
+    text
+}
+
 fn read_stdin(what: &str) -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() && !what.is_empty() {
         eprintln!("Type or paste {what}, then press Ctrl-D:");
@@ -669,6 +703,15 @@ async fn get(args: GetArgs) -> anyhow::Result<()> {
         for (k, v) in &payload.fields {
             println!("{k}: {v}");
         }
+        let today = time::OffsetDateTime::now_utc().date();
+        if let Some(note) = payload
+            .fields
+            .get("secret_expires_on")
+            .and_then(|d| credential::parse_date(d))
+            .and_then(|d| credential::long_expiry(d, today))
+        {
+            eprintln!("note: {}: {}", note.field, note.message);
+        }
     }
     if let Some(note) = payload.note {
         eprintln!("Note: {note}");
@@ -682,5 +725,23 @@ fn explain_gone(e: anyhow::Error) -> anyhow::Error {
             "this link is gone: it was already read, destroyed, has expired, or is mistyped"
         ),
         _ => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_loses_the_line_break_echo_added_and_nothing_else() {
+        let strip = |s: &str| without_echo_newline(s.to_owned());
+        assert_eq!(strip("secret\n"), "secret");
+        assert_eq!(strip("secret\r\n"), "secret");
+        assert_eq!(strip("secret"), "secret");
+        assert_eq!(strip("secret\n\n"), "secret\n\n");
+        assert_eq!(strip("secret \n"), "secret ");
+        assert_eq!(strip("a\nb\n"), "a\nb\n");
+        assert_eq!(strip("a\r\nb"), "a\r\nb");
+        assert_eq!(strip("\n"), "");
     }
 }

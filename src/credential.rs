@@ -2,7 +2,8 @@
 //!
 //! These catch the mistakes that make a hand-over fail days later: the Secret
 //! ID pasted instead of the secret's value, a tenant name where a GUID belongs,
-//! stray whitespace or quotes from a copy, an expiry date that is wrong. The
+//! stray whitespace or quotes from a copy, an expiry date that is wrong (one
+//! that is legal but unusual, more than 24 months away, gets a warning). The
 //! browser runs the same rules (`static/js/credential.js`); both are held to
 //! the cases in `tests/fixtures/credential-checks.json`.
 
@@ -94,9 +95,7 @@ pub fn check(fields: &BTreeMap<String, String>, today: Date) -> Vec<Finding> {
                 "Give the secret's expiry date as YYYY-MM-DD, as shown in the Expires column under Certificates & secrets.")),
             Some(d) if d < today => out.push(finding("secret_expires_on", Level::Error, "date_past",
                 "This secret has already expired; create a new client secret and send its value.")),
-            Some(d) if d > months_later(today, 24) => out.push(finding("secret_expires_on", Level::Error, "date_too_far",
-                "Client secrets expire at most 24 months after creation; check the date in the Expires column.")),
-            Some(_) => {}
+            Some(d) => out.extend(long_expiry(d, today)),
         }
     }
 
@@ -110,6 +109,34 @@ pub fn check(fields: &BTreeMap<String, String>, today: Date) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// The date Entra ID stores for a secret that never expires (the old
+/// portal's "Never"; Graph and PowerShell can still set it).
+pub const NEVER: Date = time::macros::date!(2299 - 12 - 31);
+
+/// The warning for a secret valid for more than 24 months, or for ever. The
+/// portal offers at most 24, but `az ad app credential reset --years N`,
+/// PowerShell and Graph set any end date, so such a date is legal and never
+/// refused; it is only worth a second look. `None` for a usual date.
+pub fn long_expiry(expires: Date, today: Date) -> Option<Finding> {
+    if expires == NEVER {
+        Some(finding(
+            "secret_expires_on",
+            Level::Warning,
+            "date_never",
+            "2299-12-31 means this secret never expires (it is the date Entra ID records for no end date). That is accepted, but Microsoft recommends secrets that expire in under 12 months; consider replacing it with one that does.",
+        ))
+    } else if expires > months_later(today, 24) {
+        Some(finding(
+            "secret_expires_on",
+            Level::Warning,
+            "date_far",
+            "This secret is valid for more than 24 months. That is accepted (az, PowerShell and Graph allow it; the portal offers at most 24), but Microsoft recommends secrets that expire in under 12 months; check the date in the Expires column.",
+        ))
+    } else {
+        None
+    }
 }
 
 /// Mistakes any pasted value can have: nothing there, whitespace, quotes.

@@ -89,8 +89,13 @@ pub struct Link {
 impl Link {
     pub fn parse(text: &str) -> anyhow::Result<Link> {
         let text = text.trim();
+        // A mail gateway may have rewritten the `#` to `%23` (Safe Links does).
         let (url, fragment) = text
             .split_once('#')
+            .or_else(|| {
+                let at = text.rfind("%23")?;
+                Some((&text[..at], &text[at + 3..]))
+            })
             .ok_or_else(|| anyhow!("the link has no key after '#'; copy the whole link"))?;
         let (base, id) = url
             .rsplit_once("/s/")
@@ -180,6 +185,12 @@ mod tests {
         assert_eq!(link.base, "https://h.example/prefix");
         assert_eq!(link.id, id);
         assert_eq!(link.to_url(), url);
+        let escaped = Link::parse(&url.replacen('#', "%23", 1)).unwrap();
+        assert_eq!(
+            escaped.to_url(),
+            url,
+            "a %23 link is read as the link it was"
+        );
         assert!(Link::parse(&format!("https://h.example/s/{id}")).is_err());
         assert!(Link::parse(&format!("https://h.example/s/{id}#")).is_err());
     }

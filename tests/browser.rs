@@ -42,6 +42,15 @@ impl Server {
     }
 
     fn start_with(extra: &[&str]) -> Server {
+        Server::start_with_env(extra, &[])
+    }
+
+    /// Logging everything it can (`RUST_LOG=trace`), for tests that search the log.
+    fn start_tracing(extra: &[&str]) -> Server {
+        Server::start_with_env(extra, &[("RUST_LOG", "trace")])
+    }
+
+    fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temporary directory");
         let db = format!("sqlite://{}", dir.path().join("handoff.db").display());
         let runtime = tokio::runtime::Runtime::new().expect("a runtime");
@@ -49,7 +58,7 @@ impl Server {
             &db,
             dir.path(),
             extra,
-            &[],
+            env,
         ));
         let base = process.base.clone();
         let port = base
@@ -71,6 +80,26 @@ impl Server {
 
     fn log(&self) -> String {
         fs::read_to_string(&self.process.log).unwrap_or_default()
+    }
+
+    /// The log without its terminal colours, to search for what it records.
+    fn plain_log(&self) -> String {
+        let log = self.log();
+        let mut out = String::with_capacity(log.len());
+        let mut chars = log.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                // CSI: ESC '[' parameters, ended by a letter.
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// `(status, body)` of a plain HTTP/1.1 request; `host` overrides the Host header.
@@ -310,6 +339,42 @@ fn random_client_secret() -> String {
 fn in_six_months() -> String {
     let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(180);
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Today's date `months` later (the 28th when the day does not exist there).
+fn months_ahead(months: i32) -> String {
+    let today = time::OffsetDateTime::now_utc().date();
+    let total = today.year() * 12 + i32::from(u8::from(today.month())) - 1 + months;
+    let month = u8::try_from(total.rem_euclid(12) + 1).expect("a month");
+    format!(
+        "{:04}-{month:02}-{:02}",
+        total.div_euclid(12),
+        today.day().min(28)
+    )
+}
+
+/// What the form must say, step by step, for HANDOFF_EXPECT_FINDINGS: a
+/// 36-month expiry, then the old portal's "never", each a warning that says it
+/// is accepted.
+fn long_expiry_findings() -> String {
+    json!([
+        {
+            "set": { "secret_expires_on": months_ahead(36) },
+            "field": "secret_expires_on", "level": "warning",
+            "text": "This secret is valid for more than 24 months. That is accepted",
+        },
+        {
+            "set": { "secret_expires_on": "2299-12-31" },
+            "field": "secret_expires_on", "level": "warning",
+            "text": "2299-12-31 means this secret never expires",
+        },
+    ])
+    .to_string()
+}
+
+/// `link` as a mail gateway that rewrites its `#` to `%23` passes it on.
+fn escape_fragment(link: &str) -> String {
+    link.replacen('#', "%23", 1)
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -965,4 +1030,151 @@ fn browser_request_round_trip_staff_customer_pm() {
     server.assert_nothing_on_disk(&[("client secret", secret.as_str())]);
     let verified = handoff_ok(&["audit", "verify", "--database-url", &db], "", &[]);
     assert!(verified.starts_with("ok:"), "{verified}");
+}
+
+#[test]
+fn credential_checks_in_javascript_match_the_shared_cases() {
+    let out = Command::new("node")
+        .args(["--test", "tests/browser/credential.test.mjs"])
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}); these tests need Node.js 20+"));
+    assert!(
+        out.status.success(),
+        "static/js/credential.js disagrees with the shared cases:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn browser_secret_valid_for_more_than_24_months_is_accepted_with_a_warning() {
+    let server = Server::start();
+    let (tenant, client, secret) = (random_guid(), random_guid(), random_client_secret());
+    let three_years = months_ahead(36);
+    let fields = json!({
+        "tenant_id": tenant, "client_id": client, "client_secret": secret,
+        "secret_expires_on": three_years, "cloud": "commercial",
+    });
+
+    // The public page: both dates are pointed out, as warnings, and the link is made.
+    let created = node(
+        "create.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_TEMPLATE", "entra-app"),
+            ("HANDOFF_FIELDS", &fields.to_string()),
+            ("HANDOFF_EXPECT_FINDINGS", &long_expiry_findings()),
+        ],
+    );
+    let revealed = node(
+        "reveal.mjs",
+        &[
+            ("HANDOFF_LINK", s(&created, "link")),
+            ("HANDOFF_EXPECT", "revealed"),
+        ],
+    );
+    assert_eq!(revealed["fields"], fields);
+    assert!(
+        s(&revealed, "expiry_note")
+            .starts_with("This secret is valid for more than 24 months. That is accepted"),
+        "{revealed}"
+    );
+}
+
+#[test]
+fn browser_request_with_a_never_expiring_secret_and_an_escaped_retrieval_link() {
+    let server = Server::start_tracing(&[]);
+    let db = format!("sqlite://{}", server.db_path().display());
+    let password = format!("pw-{}", random_hex(12));
+    handoff_ok(
+        &["user", "add", "pm", "--database-url", &db],
+        "",
+        &[("HANDOFF_PASSWORD", &password)],
+    );
+    let (tenant, client, secret) = (random_guid(), random_guid(), random_client_secret());
+    let fields = json!({
+        "tenant_id": tenant, "client_id": client, "client_secret": secret,
+        "secret_expires_on": "2299-12-31", "cloud": "commercial",
+    });
+    let out = node(
+        "request-flow.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_STAFF", "pm"),
+            ("HANDOFF_STAFF_PASSWORD", &password),
+            ("HANDOFF_CUSTOMER", "Fabrikam"),
+            ("HANDOFF_TEMPLATE", "o365-management"),
+            ("HANDOFF_FIELDS", &fields.to_string()),
+            ("HANDOFF_SECRET_ID", &random_guid()),
+            ("HANDOFF_EXPECT_FINDINGS", &long_expiry_findings()),
+            ("HANDOFF_ESCAPED_RETRIEVAL", "1"),
+        ],
+    );
+    // The customer was warned and could answer; the PM, who opened the link
+    // as the mail gateway left it, got the values and is told what the date means.
+    assert_eq!(out["revealed"], fields);
+    assert!(
+        s(&out, "expiry_note").starts_with("2299-12-31 means this secret never expires"),
+        "{out}"
+    );
+    let retrieval = s(&out, "retrieval_link");
+    let (url, identity) = retrieval.split_once('#').expect("a key in the PM's link");
+    let retrieval_id = url.rsplit('/').next().expect("an id");
+
+    // The key reached the server in the path, and went no further: not into
+    // the log (at trace level), not into the database.
+    let log = server.plain_log();
+    assert!(
+        log.contains("GET route=/p/{id}") && log.contains(" TRACE "),
+        "the log does not record the retrieval page at trace level, so the search proves nothing:\n{log}"
+    );
+    server.assert_nothing_on_disk(&[
+        ("PM retrieval key", identity),
+        ("PM retrieval id", retrieval_id),
+        ("client secret", secret.as_str()),
+    ]);
+}
+
+#[test]
+fn browser_link_whose_fragment_a_mail_gateway_escaped_still_opens() {
+    let server = Server::start_tracing(&[]);
+    let text = format!("escaped-{}", random_hex(10));
+    let link = cli_send_text(&server, &text, None);
+    let (id, key) = split_link(&link);
+    let escaped = escape_fragment(&link);
+    let path = path_of(&server, &escaped);
+    assert!(path.contains("%23AGE-SECRET-KEY-1"), "{path}");
+
+    // The server answers the escaped path with the interstitial for the id,
+    // as often as a scanner asks, and consumes nothing.
+    for method in ["GET", "HEAD", "GET"] {
+        let (status, body) = server.request(method, &path, None);
+        assert_eq!(status, 200, "{method} {path}: {body}");
+        if method == "GET" {
+            assert!(body.contains("id=\"reveal-button\""), "{body}");
+            assert!(body.contains(&format!("data-id=\"{id}\"")), "{body}");
+            assert!(!body.contains(&key), "the page repeats the key");
+        }
+    }
+    assert_eq!(server.meta_status(&id), 200);
+
+    // In a browser, the key moves back into the fragment before anything is
+    // sent, and the secret opens.
+    let revealed = node(
+        "reveal.mjs",
+        &[
+            ("HANDOFF_LINK", &escaped),
+            ("HANDOFF_EXPECT_ADDRESS", &link),
+            ("HANDOFF_EXPECT", "revealed"),
+        ],
+    );
+    assert_eq!(revealed["fields"], json!({ "text": text }));
+    assert_eq!(server.meta_status(&id), 404);
+
+    let log = server.plain_log();
+    assert!(
+        log.contains("GET route=/s/{id}") && log.contains(" TRACE "),
+        "the log does not record the page at trace level, so the search proves nothing:\n{log}"
+    );
+    server.assert_nothing_on_disk(&[("link key", &key), ("text", &text)]);
 }

@@ -83,11 +83,15 @@ async fn entra_fields_are_checked_before_anything_is_sent() {
     .await;
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("Secret ID"), "{err}");
     assert!(
-        err.contains("24 months"),
-        "the far-future date is caught too: {err}"
+        err.contains("error: client_secret: This is the Secret ID"),
+        "{err}"
     );
+    assert!(
+        err.contains("warning: secret_expires_on: This secret is valid for more than 24 months"),
+        "the far-future date is pointed out, as a warning: {err}"
+    );
+    assert!(!err.contains("error: secret_expires_on"), "{err}");
     assert_eq!(
         common::count_secrets(&app.store).await,
         0,
@@ -126,6 +130,135 @@ async fn az_credential_reset_output_is_sent_as_entra_fields() {
     assert_eq!(payload["fields"]["cloud"], "commercial");
     assert_eq!(payload["fields"]["secret_expires_on"], expires);
     assert_eq!(payload["note"], "for the SOC");
+}
+
+/// Today's date `months` later (the 28th when the day does not exist there), as `YYYY-MM-DD`.
+fn months_ahead(months: i32) -> String {
+    let today = time::OffsetDateTime::now_utc().date();
+    let total = today.year() * 12 + i32::from(u8::from(today.month())) - 1 + months;
+    let month = time::Month::try_from((total.rem_euclid(12) + 1) as u8).unwrap();
+    let date =
+        time::Date::from_calendar_date(total.div_euclid(12), month, today.day().min(28)).unwrap();
+    date.to_string()
+}
+
+/// The lines of `send`'s stderr that report a check's finding.
+fn findings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: ") || l.starts_with("error: "))
+        .collect()
+}
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const CLIENT: &str = "0b6c3d1e-5a4f-4e8b-9c2d-7e1f0a3b5c6d";
+const SECRET: &str = "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_";
+
+#[tokio::test]
+async fn a_secret_valid_for_more_than_24_months_is_sent_with_a_warning() {
+    let app = spawn_app(Backend::Sqlite).await;
+
+    // `az ad app credential reset --years 3`, entered field by field.
+    let three_years = months_ahead(36);
+    let fields = [
+        format!("tenant_id={TENANT}"),
+        format!("client_id={CLIENT}"),
+        format!("client_secret={SECRET}"),
+        format!("secret_expires_on={three_years}"),
+    ];
+    let mut args = vec!["send", "--server", &app.base];
+    for f in &fields {
+        args.extend(["--field", f.as_str()]);
+    }
+    let out = handoff(&args, "", None).await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "a 36-month expiry was refused: {err}");
+    assert_eq!(
+        findings(&err),
+        [
+            "warning: secret_expires_on: This secret is valid for more than 24 months. That is accepted \
+          (az, PowerShell and Graph allow it; the portal offers at most 24), but Microsoft recommends \
+          secrets that expire in under 12 months; check the date in the Expires column."
+        ]
+    );
+    let link = text(&out.stdout).trim().to_owned();
+    let got = handoff(&["get", "--json", &link], "", None).await;
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    let payload: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(payload["fields"]["secret_expires_on"], three_years);
+
+    // The old portal's "never", with the rest from the Azure CLI's JSON.
+    let az = format!(r#"{{"appId": "{CLIENT}", "password": "{SECRET}", "tenant": "{TENANT}"}}"#);
+    let out = handoff(
+        &[
+            "send",
+            "--server",
+            &app.base,
+            "--template",
+            "entra-app",
+            "--field",
+            "secret_expires_on=2299-12-31",
+        ],
+        &az,
+        None,
+    )
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "2299-12-31 was refused: {err}");
+    assert_eq!(
+        findings(&err),
+        [
+            "warning: secret_expires_on: 2299-12-31 means this secret never expires (it is the date \
+          Entra ID records for no end date). That is accepted, but Microsoft recommends secrets that \
+          expire in under 12 months; consider replacing it with one that does."
+        ]
+    );
+    // Whoever reads it with `handoff get` is told what the date means.
+    let link = text(&out.stdout).trim().to_owned();
+    let got = handoff(&["get", &link], "", None).await;
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    assert!(
+        text(&got.stdout).contains("secret_expires_on: 2299-12-31\n"),
+        "{}",
+        text(&got.stdout)
+    );
+    assert!(
+        text(&got.stderr)
+            .contains("note: secret_expires_on: 2299-12-31 means this secret never expires"),
+        "{}",
+        text(&got.stderr)
+    );
+}
+
+#[tokio::test]
+async fn one_line_from_echo_is_sent_without_its_line_break() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for (stdin, extra, sent) in [
+        ("secret\n", &[][..], "secret"),
+        ("secret\r\n", &[][..], "secret"),
+        ("secret\n", &["--raw"][..], "secret\n"),
+        (
+            "first line\nsecond line\n",
+            &[][..],
+            "first line\nsecond line\n",
+        ),
+    ] {
+        let link = send(&app, extra, stdin, None).await;
+        let out = handoff(&["get", &link], "", None).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), sent, "stdin {stdin:?} with {extra:?}");
+    }
+
+    // A lone line break is nothing to send, rather than an empty secret.
+    let before = common::count_secrets(&app.store).await;
+    let out = handoff(&["send", "--server", &app.base], "\n", None).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nothing to send"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(common::count_secrets(&app.store).await, before);
 }
 
 #[tokio::test]

@@ -41,6 +41,16 @@ impl Frame {
     }
 }
 
+/// The id in a link page's path parameter. A mail gateway that rewrote the
+/// link's `#` to `%23` (Microsoft Safe Links does) sends the key in the path,
+/// and axum decodes the parameter to `{id}#{key}`: the page is served for the
+/// id alone, and the key goes no further than this (the page's script moves it
+/// back into the fragment). Never echo, log or redirect with the parameter
+/// itself.
+pub(crate) fn link_id(param: &str) -> &str {
+    param.split_once('#').map_or(param, |(id, _)| id)
+}
+
 pub(crate) fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
@@ -148,7 +158,7 @@ async fn secret(
     Path(id): Path<String>,
 ) -> Result<Response, crate::http::error::ApiError> {
     let frame = Frame::new(&state, &headers);
-    let meta = match Id::parse(&id) {
+    let meta = match Id::parse(link_id(&id)) {
         Some(id) => state.store.secret_meta(&id, state.clock.now()).await?,
         None => None,
     };
@@ -215,6 +225,16 @@ async fn destroy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_id_drops_a_key_that_came_in_the_path() {
+        assert_eq!(
+            link_id("q8bV0m3yJ1s9dJcXk2Zl4A#AGE-SECRET-KEY-1QQ"),
+            "q8bV0m3yJ1s9dJcXk2Zl4A"
+        );
+        assert_eq!(link_id("q8bV0m3yJ1s9dJcXk2Zl4A"), "q8bV0m3yJ1s9dJcXk2Zl4A");
+        assert_eq!(link_id("#scrypt.abc"), "");
+    }
 
     #[test]
     fn loopback_hosts_are_recognised() {

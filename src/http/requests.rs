@@ -22,7 +22,7 @@ use super::AppState;
 use super::api::decode_upload;
 use super::client_ip::ClientAddr;
 use super::error::{ApiError, ApiJson};
-use super::pages::{Frame, NotFoundPage, render};
+use super::pages::{Frame, NotFoundPage, link_id, render};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
@@ -573,10 +573,10 @@ async fn retrieval_page(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let frame = Frame::new(&state, &headers);
-    let found = match Id::parse(&id) {
-        Some(id) => state.store.request_by_retrieval(&id).await?,
-        None => None,
+    let Some(id) = Id::parse(link_id(&id)) else {
+        return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
     };
+    let found = state.store.request_by_retrieval(&id).await?;
     let Some(r) = found else {
         return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
     };
@@ -596,7 +596,7 @@ async fn retrieval_page(
         },
         RetrievalPage {
             frame,
-            id,
+            id: id.to_string(),
             template_title: template_title(&state, &r.template),
             customer: r.customer,
             state: page_state,

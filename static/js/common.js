@@ -33,6 +33,30 @@ export function parseFragment(hash) {
   return null;
 }
 
+/**
+ * The key of the link this page was opened with, or null. A mail gateway
+ * (Microsoft Safe Links does this) may rewrite the link's `#` to `%23`, which
+ * puts the key into the path; the server then serves this page for the id
+ * alone. The key is moved back into the fragment at once, with
+ * history.replaceState (no request, nothing consumed), so that the address
+ * bar, history and anything copied from it carry it where it belongs.
+ */
+export function linkKey() {
+  const at = location.pathname.search(/%23/i);
+  if (at >= 0) {
+    let fragment = location.hash.slice(1);
+    if (!fragment) {
+      try {
+        fragment = decodeURIComponent(location.pathname.slice(at + 3));
+      } catch {
+        fragment = "";
+      }
+    }
+    history.replaceState(null, "", `${location.pathname.slice(0, at)}${location.search}${fragment ? `#${fragment}` : ""}`);
+  }
+  return parseFragment(location.hash);
+}
+
 export function lockedFragment(file) {
   return LOCKED_PREFIX + toBase64Url(file);
 }

@@ -72,9 +72,9 @@ export function check(fields, today) {
     } else if (compareDates(d, todayDate) < 0) {
       out.push(finding("secret_expires_on", "error", "date_past",
         "This secret has already expired; create a new client secret and send its value."));
-    } else if (compareDates(d, monthsLater(todayDate, 24)) > 0) {
-      out.push(finding("secret_expires_on", "error", "date_too_far",
-        "Client secrets expire at most 24 months after creation; check the date in the Expires column."));
+    } else {
+      const long = longExpiry(d, todayDate);
+      if (long) out.push(long);
     }
   }
 
@@ -83,6 +83,35 @@ export function check(fields, today) {
       "Choose the cloud the tenant lives in: commercial, gcc, gcc-high, dod or china."));
   }
   return out;
+}
+
+// The date Entra ID stores for a secret that never expires (the old portal's
+// "Never"; Graph and PowerShell can still set it).
+const NEVER = { y: 2299, m: 12, d: 31 };
+
+// The warning for a secret valid for more than 24 months, or for ever: legal
+// (az --years N, PowerShell and Graph set any end date), so never an error.
+function longExpiry(expires, todayDate) {
+  if (compareDates(expires, NEVER) === 0) {
+    return finding("secret_expires_on", "warning", "date_never",
+      "2299-12-31 means this secret never expires (it is the date Entra ID records for no end date). That is accepted, but Microsoft recommends secrets that expire in under 12 months; consider replacing it with one that does.");
+  }
+  if (compareDates(expires, monthsLater(todayDate, 24)) > 0) {
+    return finding("secret_expires_on", "warning", "date_far",
+      "This secret is valid for more than 24 months. That is accepted (az, PowerShell and Graph allow it; the portal offers at most 24), but Microsoft recommends secrets that expire in under 12 months; check the date in the Expires column.");
+  }
+  return null;
+}
+
+/**
+ * The warning to show beside a secret's expiry date (`YYYY-MM-DD`) on `today`
+ * when it is more than 24 months away or the "never" date; null otherwise,
+ * and for anything that is not a date.
+ */
+export function expiryNote(expires, today) {
+  const d = parseDate(expires);
+  const todayDate = parseDate(today);
+  return d && todayDate ? longExpiry(d, todayDate) : null;
 }
 
 // Rust's char::is_whitespace (Unicode White_Space). Not JS's \s, which also

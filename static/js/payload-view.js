@@ -3,6 +3,8 @@
 // and the PM's retrieval page.
 
 import { wireCopy } from "/assets/common.js";
+import { expiryNote } from "/assets/credential.js";
+import { today } from "/assets/findings.js";
 
 // Labels and order of the fields the built-in templates carry (as in
 // src/template.rs); `secret` ones start masked.
@@ -91,5 +93,16 @@ function row(name, spec, value) {
   actions.append(copy);
 
   div.append(label, actions);
+  // A date more than 24 months out, or 2299-12-31, is legal; say what it
+  // means rather than leave the reader to wonder whether it is a mistake.
+  const note = name === "secret_expires_on" ? expiryNote(value, today()) : null;
+  if (note) {
+    const p = document.createElement("p");
+    p.id = `${name}-note`;
+    p.className = `finding ${note.level}`;
+    p.textContent = note.message;
+    out.setAttribute("aria-describedby", p.id);
+    div.append(p);
+  }
   return div;
 }

@@ -4,7 +4,7 @@
 
 import { Decrypter, identityToRecipient } from "/assets/age.js";
 import {
-  $, forgetKey, fromBase64, onSubmit, parseFragment, postJson, requireSecureContext, showError,
+  $, forgetKey, fromBase64, linkKey, onSubmit, postJson, requireSecureContext, showError,
 } from "/assets/common.js";
 import { showRevealed } from "/assets/payload-view.js";
 
@@ -14,7 +14,7 @@ const button = $("reveal-button");
 const errorBox = $("reveal-error");
 const id = section.dataset.id;
 
-const key = parseFragment(location.hash);
+const key = linkKey();
 const secure = requireSecureContext(button);
 
 if (!key || key.locked) {

@@ -5,7 +5,7 @@
 
 import { Decrypter, identityToRecipient } from "/assets/age.js";
 import {
-  $, forgetKey, fromBase64, nextPaint, onSubmit, parseFragment, postJson, requireSecureContext, showError,
+  $, forgetKey, fromBase64, linkKey, nextPaint, onSubmit, postJson, requireSecureContext, showError,
 } from "/assets/common.js";
 import { showRevealed } from "/assets/payload-view.js";
 
@@ -16,7 +16,7 @@ const errorBox = $("reveal-error");
 const passInput = $("passphrase");
 const id = section.dataset.id;
 
-const key = parseFragment(location.hash);
+const key = linkKey();
 const secure = requireSecureContext(button, passInput);
 
 // The fragment decides whether a passphrase is needed, not the page: it is

@@ -9,13 +9,16 @@
 //   HANDOFF_FIRST_TRY    optional JSON object of field values to submit first, which
 //                        must be refused in the page without any request
 //   HANDOFF_FIRST_TRY_FINDING  "<field>:<level>:<text the finding must contain>"
+//   HANDOFF_EXPECT_FINDINGS optional JSON list of {set, field, level, text}: each
+//                        step's values are entered and the finding under `field`
+//                        must then say `text`, marked `level`; before the final fill
 //   HANDOFF_EXPECT_ERROR optional: the create must fail, in the page, with a form
 //                        error containing this text and without any upload
 //   HANDOFF_SCREENSHOT   optional path prefix: saves <prefix>-form.png and <prefix>-result.png
 // Output: {"link", "status_url", "upload": <the JSON body that was POSTed>,
 //          "refused_first": bool, "console_errors": [...]}
 
-import { check, checkClean, env, optionalEnv, posts, run, watch } from "./lib.mjs";
+import { check, checkClean, env, expectFindings, optionalEnv, posts, run, watch } from "./lib.mjs";
 
 const base = env("HANDOFF_URL");
 const template = env("HANDOFF_TEMPLATE");
@@ -26,6 +29,7 @@ const firstTry = optionalEnv("HANDOFF_FIRST_TRY");
 const firstTryFinding = optionalEnv("HANDOFF_FIRST_TRY_FINDING");
 const screenshot = optionalEnv("HANDOFF_SCREENSHOT");
 const expectError = optionalEnv("HANDOFF_EXPECT_ERROR");
+const expectedFindings = JSON.parse(optionalEnv("HANDOFF_EXPECT_FINDINGS") ?? "[]");
 
 async function fill(page, values) {
   for (const [name, value] of Object.entries(values)) {
@@ -72,6 +76,7 @@ await run(async (browser) => {
     if (screenshot) await page.screenshot({ path: `${screenshot}-form.png`, fullPage: true });
   }
 
+  await expectFindings(page, fill, expectedFindings);
   await fill(page, fields);
   if (note) await page.locator("#note").fill(note);
   if (passphrase) {

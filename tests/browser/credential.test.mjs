@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
-import { check, fieldsFromAzOutput, parseDate } from "../../static/js/credential.js";
+import { check, expiryNote, fieldsFromAzOutput, parseDate } from "../../static/js/credential.js";
 
 const fixtures = JSON.parse(readFileSync(new URL("../fixtures/credential-checks.json", import.meta.url), "utf8"));
 
@@ -43,6 +43,7 @@ test("messages are the same words as src/credential.rs", () => {
     { secret_expires_on: "2027/01/01" },
     { secret_expires_on: "2020-01-01" },
     { secret_expires_on: "2030-01-01" },
+    { secret_expires_on: "2299-12-31" },
     { cloud: "" },
   ];
   const codes = new Set();
@@ -52,7 +53,7 @@ test("messages are the same words as src/credential.rs", () => {
       assert.ok(rust.includes(JSON.stringify(f.message)), `message for ${f.code} differs from Rust: ${f.message}`);
     }
   }
-  assert.equal(codes.size, 13, `expected all 13 codes, got ${[...codes]}`);
+  assert.equal(codes.size, 14, `expected all 14 codes, got ${[...codes]}`);
 });
 
 test("whitespace is Rust's char::is_whitespace, not JS's \\s", () => {
@@ -73,12 +74,24 @@ test("too_long counts characters, not UTF-16 units", () => {
 test("24 months later clamps to the month's end", () => {
   const base = { ...fixtures.base };
   const codes = (expires, today) => check({ ...base, secret_expires_on: expires }, today).map((f) => f.code);
-  assert.deepEqual(codes("2028-02-29", "2026-02-28"), ["date_too_far"]);
+  assert.deepEqual(codes("2028-02-29", "2026-02-28"), ["date_far"]);
   assert.deepEqual(codes("2028-02-28", "2026-02-28"), []);
   // 2026-08-31 + 24 months is 2028-08-31; 2024-02-29 + 24 months is 2026-02-28.
   assert.deepEqual(codes("2028-08-31", "2026-08-31"), []);
   assert.deepEqual(codes("2026-02-28", "2024-02-29"), []);
-  assert.deepEqual(codes("2026-03-01", "2024-02-29"), ["date_too_far"]);
+  assert.deepEqual(codes("2026-03-01", "2024-02-29"), ["date_far"]);
+});
+
+test("expiryNote speaks only of legal but long expiries, as the PM's views show them", () => {
+  const code = (expires) => expiryNote(expires, fixtures.today)?.code ?? null;
+  assert.equal(code("2299-12-31"), "date_never");
+  assert.match(expiryNote("2299-12-31", fixtures.today).message, /never expires/);
+  assert.equal(code("2029-11-22"), "date_far");
+  assert.equal(expiryNote("2029-11-22", fixtures.today).level, "warning");
+  assert.equal(code("2028-11-22"), null);
+  assert.equal(code("2026-01-01"), null, "a past date is not this note's business");
+  assert.equal(code("2029/11/22"), null);
+  assert.equal(code(undefined), null);
 });
 
 test("dates are parsed like Rust's parse_date", () => {

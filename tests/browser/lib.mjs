@@ -80,6 +80,45 @@ export function checkClean(log, what) {
 
 export const isVisible = (page, selector) => page.locator(selector).isVisible();
 
+/**
+ * Fills each step's values into the form (as `fill(page, values)` does) and
+ * checks the finding under `field` then says `text`, marked `level`. Steps
+ * come from HANDOFF_EXPECT_FINDINGS, a JSON list of {set, field, level, text}.
+ */
+export async function expectFindings(page, fill, steps) {
+  for (const { set, field, level, text } of steps) {
+    await fill(page, set);
+    const finding = page.locator(`#${field}-finding`);
+    try {
+      await finding.waitFor({ state: "visible", timeout: 5_000 });
+    } catch {
+      throw new Error(`no finding for ${field} after entering ${JSON.stringify(set)}`);
+    }
+    const shown = await finding.textContent();
+    check(shown.includes(text), `after ${JSON.stringify(set)} the ${field} finding says ${JSON.stringify(shown)}, not ${JSON.stringify(text)}`);
+    check(await finding.evaluate((el, l) => el.classList.contains(l), level), `the ${field} finding is not marked ${level}: ${JSON.stringify(shown)}`);
+    check(await page.locator(`#${field}`).getAttribute("aria-invalid") === null, `#${field} is marked invalid for a ${level}`);
+  }
+}
+
+/** The text of the note under the revealed secret's expiry date, or null. */
+export async function expiryNote(page) {
+  const note = page.locator("#secret_expires_on-note");
+  return (await note.count()) ? (await note.textContent()).trim() : null;
+}
+
+/** `link` as a mail gateway that rewrites the fragment's `#` to `%23` hands it on. */
+export const escapeFragment = (link) => link.replace("#", "%23");
+
+/** Fails unless the page moved the key from the path back into the fragment. */
+export async function checkKeyMovedToFragment(page, link) {
+  const address = await page.evaluate(() => location.href);
+  const [path, key] = link.split("#");
+  check(address === link, `the address bar shows ${address}, not ${link}`);
+  check(!new URL(address).pathname.includes(key) && address.endsWith(`#${key}`) && new URL(address).pathname === new URL(path).pathname,
+    `the key is not (only) in the fragment: ${address}`);
+}
+
 /** Runs `body(browser)` and reports its result as the last line of stdout. */
 export async function run(body, extraArgs = []) {
   let browser;

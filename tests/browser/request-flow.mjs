@@ -10,14 +10,22 @@
 //   HANDOFF_CUSTOMER   customer label;   HANDOFF_TEMPLATE integration id
 //   HANDOFF_FIELDS     JSON of the Entra fields the customer enters
 //   HANDOFF_SECRET_ID  a GUID typed into the secret field first
+//   HANDOFF_EXPECT_FINDINGS  optional JSON list of {set, field, level, text} that the
+//                      customer's form must show (see lib.mjs expectFindings)
+//   HANDOFF_ESCAPED_RETRIEVAL  "1": the PM opens the retrieval link with its '#'
+//                      rewritten to %23, as a mail gateway passes it on
 // Output: {"customer_link", "retrieval_link", "receipt_url", "revealed": {field: value},
-//          "dashboard_state", "second_try": "<text>"}
+//          "expiry_note": text or null, "dashboard_state", "second_try": "<text>"}
 
-import { check, checkClean, env, posts, run, watch } from "./lib.mjs";
+import {
+  check, checkClean, checkKeyMovedToFragment, env, escapeFragment, expectFindings, expiryNote, optionalEnv, posts, run, watch,
+} from "./lib.mjs";
 
 const base = env("HANDOFF_URL");
 const fields = JSON.parse(env("HANDOFF_FIELDS"));
 const secretId = env("HANDOFF_SECRET_ID");
+const expectedFindings = JSON.parse(optionalEnv("HANDOFF_EXPECT_FINDINGS") ?? "[]");
+const escapedRetrieval = optionalEnv("HANDOFF_ESCAPED_RETRIEVAL") === "1";
 
 async function fill(page, values) {
   for (const [name, value] of Object.entries(values)) {
@@ -85,6 +93,8 @@ await run(async (browser) => {
   const unticked = await customer.locator("#checklist-finding").textContent();
   check(/Tick each step/.test(unticked), `an unticked checklist item was not flagged: ${JSON.stringify(unticked)}`);
   await fill(customer, { client_secret: fields.client_secret });
+  await expectFindings(customer, fill, expectedFindings);
+  await fill(customer, { secret_expires_on: fields.secret_expires_on });
   await boxes[0].check();
   await customer.locator("#answer-button").click();
   await result(customer, "answering", log);
@@ -106,11 +116,14 @@ await run(async (browser) => {
   // 4. The PM retrieves once.
   const pm = await staffContext.newPage();
   const pmLog = await watch(pm);
-  await pm.goto(retrievalLink);
+  const opened = await pm.goto(escapedRetrieval ? escapeFragment(retrievalLink) : retrievalLink);
+  check(opened.status() === 200, `the retrieval page answered ${opened.status()}`);
+  if (escapedRetrieval) await checkKeyMovedToFragment(pm, retrievalLink);
   await pm.locator("#reveal-button").click();
   await pm.locator("#revealed").waitFor({ state: "visible" });
   const revealed = {};
   for (const name of Object.keys(fields)) revealed[name] = await pm.locator(`#out-${name}`).inputValue();
+  const note = await expiryNote(pm);
   check(!pm.url().includes("#"), "the key stayed in the address bar after retrieval");
   checkClean(pmLog, "retrieval page");
 
@@ -126,6 +139,7 @@ await run(async (browser) => {
     retrieval_link: retrievalLink,
     receipt_url: receiptUrl,
     revealed,
+    expiry_note: note,
     dashboard_state: dashboardState,
     second_try: secondTry.trim(),
   };

@@ -11,18 +11,21 @@
 //     missing-key       the page says the key is missing and offers no Reveal
 //   HANDOFF_PASSPHRASE         for locked links (revealed)
 //   HANDOFF_WRONG_PASSPHRASE   tried first when set (revealed, wrong-passphrase)
+//   HANDOFF_EXPECT_ADDRESS     optional: the address the page must show once loaded (for a
+//                              link whose '#' a mail gateway rewrote to %23: the intact link)
 //   HANDOFF_SCREENSHOT         optional path prefix: saves <prefix>-page.png (as loaded)
 //                              and <prefix>-revealed.png
-// Output: {"fields": {name: value}, "reveal_posts": n, "hash_after": "...",
-//          "gone_after_reload": bool, "console_errors": [...]}
+// Output: {"fields": {name: value}, "expiry_note": text or null, "reveal_posts": n,
+//          "hash_after": "...", "gone_after_reload": bool, "console_errors": [...]}
 
-import { check, checkClean, env, optionalEnv, posts, run, watch } from "./lib.mjs";
+import { check, checkClean, checkKeyMovedToFragment, env, expiryNote, optionalEnv, posts, run, watch } from "./lib.mjs";
 
 const link = env("HANDOFF_LINK");
 const expect = env("HANDOFF_EXPECT");
 const passphrase = optionalEnv("HANDOFF_PASSPHRASE");
 const wrongPassphrase = optionalEnv("HANDOFF_WRONG_PASSPHRASE");
 const screenshot = optionalEnv("HANDOFF_SCREENSHOT");
+const expectAddress = optionalEnv("HANDOFF_EXPECT_ADDRESS");
 
 const REVEAL = /^\/api\/v1\/secrets\/[^/]+\/reveal$/;
 
@@ -32,7 +35,8 @@ await run(async (browser) => {
   const log = await watch(page);
   const response = await page.goto(link);
   if (screenshot) await page.screenshot({ path: `${screenshot}-page.png`, fullPage: true });
-  const result = { fields: {}, reveal_posts: 0, hash_after: null, gone_after_reload: false, console_errors: [] };
+  const result = { fields: {}, expiry_note: null, reveal_posts: 0, hash_after: null, gone_after_reload: false, console_errors: [] };
+  if (expectAddress) await checkKeyMovedToFragment(page, expectAddress);
 
   if (expect === "gone") {
     check(response.status() === 404, `the page answered ${response.status()}, not 404`);
@@ -64,7 +68,7 @@ await run(async (browser) => {
       check(/passphrase is not right/i.test(text), `a wrong passphrase gave ${JSON.stringify(text)}`);
       check(posts(log, REVEAL).length === 0, "a wrong passphrase sent the reveal request");
       check(await page.locator("#revealed").isHidden(), "a wrong passphrase revealed something");
-      check(page.url() === link, "the link in the address bar changed after a wrong passphrase");
+      check(await page.evaluate(() => location.href) === (expectAddress ?? link), "the link in the address bar changed after a wrong passphrase");
     }
 
     if (expect === "revealed") {
@@ -79,6 +83,7 @@ await run(async (browser) => {
         const id = await el.getAttribute("id");
         result.fields[id.slice("out-".length)] = await el.inputValue();
       }
+      result.expiry_note = await expiryNote(page);
       if (screenshot) await page.screenshot({ path: `${screenshot}-revealed.png`, fullPage: true });
       result.hash_after = await page.evaluate(() => location.hash);
       check(result.hash_after === "", `the key is still in the address bar: ${result.hash_after}`);

@@ -371,7 +371,8 @@ impl ServerProcess {
         ServerProcess::start_with(database_url, log_dir, &[], &[]).await
     }
 
-    /// Like [`ServerProcess::start`], with more `serve` flags and environment.
+    /// Like [`ServerProcess::start`], with more `serve` flags and environment
+    /// (which may set another `RUST_LOG`).
     pub async fn start_with(
         database_url: &str,
         log_dir: &std::path::Path,
@@ -398,8 +399,8 @@ impl ServerProcess {
             // The machine's own configuration must not leak into a test server.
             .env_remove("HANDOFF_PUBLIC_URL")
             .env_remove("DATABASE_URL")
-            .envs(envs.iter().copied())
             .env("RUST_LOG", "debug")
+            .envs(envs.iter().copied())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
