@@ -2228,6 +2228,17 @@ commercial = "https://graph.microsoft.com/.default"
     }
 
     #[test]
+    fn the_readme_template_example_loads() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\nid = \"entra-sign-ins\"").unwrap() + "```toml\n".len();
+        let end = start + readme[start..].find("```").unwrap();
+        let i = check_text(&readme[start..end]).unwrap();
+        assert_eq!(i.id, "entra-sign-ins");
+        assert_eq!(i.clouds, Cloud::ALL);
+        assert!(!i.permissions[0].optional && i.permissions[0].verified);
+    }
+
+    #[test]
     fn guid_and_id_shapes() {
         assert!(is_guid("00000003-0000-0000-c000-000000000000"));
         assert!(is_guid("C5393580-F805-4401-95E8-94B7A6EF2FC2"));
