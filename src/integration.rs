@@ -240,6 +240,36 @@ impl Cloud {
     }
 }
 
+/// Microsoft Graph's application id.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// The Office 365 Management APIs' application id.
+pub const MANAGEMENT_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
+
+/// The `.default` scope Microsoft documents for a well-known API in `cloud`
+/// (Graph national cloud deployments; the Management API's endpoints per
+/// plan); `None` for another API, or where the address is not known (the
+/// Management API in China). A template's scope for these must match.
+pub fn microsoft_scope(api_app_id: &str, cloud: Cloud) -> Option<&'static str> {
+    if api_app_id.eq_ignore_ascii_case(GRAPH_APP_ID) {
+        return Some(match cloud {
+            Cloud::Commercial | Cloud::Gcc => "https://graph.microsoft.com/.default",
+            Cloud::GccHigh => "https://graph.microsoft.us/.default",
+            Cloud::Dod => "https://dod-graph.microsoft.us/.default",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn/.default",
+        });
+    }
+    if api_app_id.eq_ignore_ascii_case(MANAGEMENT_APP_ID) {
+        return match cloud {
+            Cloud::Commercial => Some("https://manage.office.com/.default"),
+            Cloud::Gcc => Some("https://manage-gcc.office.com/.default"),
+            Cloud::GccHigh => Some("https://manage.office365.us/.default"),
+            Cloud::Dod => Some("https://manage.protection.apps.mil/.default"),
+            Cloud::China => None,
+        };
+    }
+    None
+}
+
 /// The `.default` scope of one API per cloud, for a client-credentials token
 /// request when the credential is verified. A cloud left out is one the API
 /// is not known to exist in.
@@ -981,6 +1011,19 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
             return Err(format!(
                 "tokens: scope {bad:?} should look like https://host/.default"
             ));
+        }
+        for cloud in Cloud::ALL {
+            if let (Some(given), Some(known)) =
+                (t.scope(cloud), microsoft_scope(&t.api_app_id, cloud))
+                && given.trim_end_matches("/.default").trim_end_matches('/')
+                    != known.trim_end_matches("/.default")
+            {
+                return Err(format!(
+                    "tokens: the {} scope of {} is {known}, not {given}",
+                    cloud.as_str(),
+                    t.api_app_id
+                ));
+            }
         }
     }
 
@@ -1892,6 +1935,35 @@ commercial = "https://graph.microsoft.com/.default"
                 .unwrap_err()
                 .contains("https://host/.default")
         );
+    }
+
+    #[test]
+    fn a_well_known_apis_scope_must_be_its_clouds_own() {
+        let text = graph_template("", "", "AuditLog.Read.All").replace(
+            "gcc-high = \"https://graph.microsoft.us/.default\"",
+            "gcc-high = \"https://graph.microsoft.com/.default\"",
+        );
+        assert_eq!(
+            check_text(&text).unwrap_err(),
+            "test.toml: tokens: the gcc-high scope of 00000003-0000-0000-c000-000000000000 is https://graph.microsoft.us/.default, not https://graph.microsoft.com/.default"
+        );
+        // An API handoff does not know keeps whatever scope the template gives.
+        let other = minimal("x").replace(GRAPH, "11111111-2222-3333-4444-555555555555");
+        assert!(check_text(&other).is_ok());
+        for i in Integrations::builtin().all() {
+            for t in &i.tokens {
+                for c in Cloud::ALL {
+                    if let Some(scope) = t.scope(c) {
+                        assert_eq!(
+                            Some(scope),
+                            microsoft_scope(&t.api_app_id, c),
+                            "{} {c:?}",
+                            i.id
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

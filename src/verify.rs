@@ -30,7 +30,7 @@ use crate::payload::EntraCredential;
 
 /// The Office 365 Management APIs' application id: its token is the one
 /// that starts subscriptions.
-pub const MANAGEMENT_API_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
+pub const MANAGEMENT_API_APP_ID: &str = crate::integration::MANAGEMENT_APP_ID;
 
 /// How long one request to Entra or the Management API may take; a hung
 /// connection must not stall `handoff collect` forever.
@@ -1159,6 +1159,20 @@ mod tests {
         assert_eq!(e.china.manage, None);
         for cloud in crate::credential::CLOUDS {
             assert!(e.for_cloud(cloud).is_some(), "{cloud}");
+        }
+        // The hosts agree with the scopes templates are held to.
+        use crate::integration::{Cloud, GRAPH_APP_ID, MANAGEMENT_APP_ID, microsoft_scope};
+        for c in Cloud::ALL {
+            let hosts = e.for_cloud(c.as_str()).unwrap();
+            let scope = |api: &str, base: &Url| {
+                format!("{}/.default", base.as_str().trim_end_matches('/'))
+                    == microsoft_scope(api, c).unwrap_or_default()
+            };
+            assert!(scope(GRAPH_APP_ID, &hosts.graph), "{c:?}");
+            match &hosts.manage {
+                Some(manage) => assert!(scope(MANAGEMENT_APP_ID, manage), "{c:?}"),
+                None => assert_eq!(microsoft_scope(MANAGEMENT_APP_ID, c), None),
+            }
         }
         assert!(e.for_cloud("mars").is_none());
     }
