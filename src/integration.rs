@@ -169,10 +169,16 @@ fn yes() -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cloud {
+    /// Microsoft's worldwide cloud.
     Commercial,
+    /// US Government Community Cloud: commercial Entra ID and Graph, its own
+    /// Management API host.
     Gcc,
+    /// US Government GCC High (Azure Government, L4).
     GccHigh,
+    /// US Government DoD (Azure Government, L5).
     Dod,
+    /// Microsoft's cloud in China, operated by 21Vianet.
     China,
 }
 
@@ -191,6 +197,7 @@ impl Cloud {
         Cloud::ALL.into_iter().find(|c| c.as_str() == name)
     }
 
+    /// Its name in payloads and templates.
     pub fn as_str(self) -> &'static str {
         match self {
             Cloud::Commercial => "commercial",
