@@ -368,7 +368,7 @@ fn templates(args: &TemplatesCmd) -> anyhow::Result<()> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(i)?);
             } else {
-                print!("{}", guide(&all, i));
+                print!("{}", guide(i));
             }
         }
         None if args.json => println!("{}", serde_json::to_string_pretty(&all)?),

@@ -148,10 +148,133 @@ pub struct Permission {
     /// published reference; the guide and the `az` commands say so.
     #[serde(default = "yes")]
     pub verified: bool,
+    /// The SOC collects without it (what it reads is left out): `--verify`
+    /// reports it missing as a warning, not a failure, and only an optional
+    /// permission may be called optional anywhere in the guide.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// A Microsoft cloud a tenant can live in, named as in the payload's `cloud`
+/// field (and [`crate::credential::CLOUDS`]).
+///
+/// The Azure CLI knows three clouds: GCC tenants sign in to the commercial
+/// one (`AzureCloud`), GCC High and DoD tenants to `AzureUSGovernment`
+/// (Microsoft Graph national cloud deployments,
+/// https://learn.microsoft.com/graph/deployments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cloud {
+    /// Microsoft's worldwide cloud.
+    Commercial,
+    /// US Government Community Cloud: commercial Entra ID and Graph, its own
+    /// Management API host.
+    Gcc,
+    /// US Government GCC High (Azure Government, L4).
+    GccHigh,
+    /// US Government DoD (Azure Government, L5).
+    Dod,
+    /// Microsoft's cloud in China, operated by 21Vianet.
+    China,
+}
+
+impl Cloud {
+    /// Every cloud, in the order forms list them.
+    pub const ALL: [Cloud; 5] = [
+        Cloud::Commercial,
+        Cloud::Gcc,
+        Cloud::GccHigh,
+        Cloud::Dod,
+        Cloud::China,
+    ];
+
+    /// The cloud named `name` (`commercial`, `gcc`, `gcc-high`, `dod`, `china`).
+    pub fn parse(name: &str) -> Option<Cloud> {
+        Cloud::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// Its name in payloads and templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Commercial => "commercial",
+            Cloud::Gcc => "gcc",
+            Cloud::GccHigh => "gcc-high",
+            Cloud::Dod => "dod",
+            Cloud::China => "china",
+        }
+    }
+
+    /// How forms name it to a customer.
+    pub fn label(self) -> &'static str {
+        match self {
+            Cloud::Commercial => "Commercial (worldwide)",
+            Cloud::Gcc => "US Government GCC",
+            Cloud::GccHigh => "US Government GCC High",
+            Cloud::Dod => "US Government DoD",
+            Cloud::China => "China (21Vianet)",
+        }
+    }
+
+    /// The Azure CLI's name for it (`az cloud set --name ...`).
+    pub fn az_cloud_name(self) -> &'static str {
+        match self {
+            Cloud::Commercial | Cloud::Gcc => "AzureCloud",
+            Cloud::GccHigh | Cloud::Dod => "AzureUSGovernment",
+            Cloud::China => "AzureChinaCloud",
+        }
+    }
+
+    /// Entra ID's sign-in host for tenants of this cloud.
+    pub fn login_host(self) -> &'static str {
+        match self {
+            Cloud::Commercial | Cloud::Gcc => "login.microsoftonline.com",
+            Cloud::GccHigh | Cloud::Dod => "login.microsoftonline.us",
+            Cloud::China => "login.chinacloudapi.cn",
+        }
+    }
+
+    /// Whether the tenant lives in the Azure CLI's commercial cloud. Only
+    /// there do `az ad app permission admin-consent` run (azure-cli's
+    /// `role/custom.py` refuses any other cloud: "This command is not yet
+    /// supported on sovereign clouds") and the app-role ids pinned in the
+    /// templates hold (some differ in the US Government and China clouds).
+    pub fn is_az_commercial(self) -> bool {
+        self.az_cloud_name() == "AzureCloud"
+    }
+}
+
+/// Microsoft Graph's application id.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// The Office 365 Management APIs' application id.
+pub const MANAGEMENT_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
+
+/// The `.default` scope Microsoft documents for a well-known API in `cloud`
+/// (Graph national cloud deployments; the Management API's endpoints per
+/// plan); `None` for another API, or where the address is not known (the
+/// Management API in China). A template's scope for these must match.
+pub fn microsoft_scope(api_app_id: &str, cloud: Cloud) -> Option<&'static str> {
+    if api_app_id.eq_ignore_ascii_case(GRAPH_APP_ID) {
+        return Some(match cloud {
+            Cloud::Commercial | Cloud::Gcc => "https://graph.microsoft.com/.default",
+            Cloud::GccHigh => "https://graph.microsoft.us/.default",
+            Cloud::Dod => "https://dod-graph.microsoft.us/.default",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn/.default",
+        });
+    }
+    if api_app_id.eq_ignore_ascii_case(MANAGEMENT_APP_ID) {
+        return match cloud {
+            Cloud::Commercial => Some("https://manage.office.com/.default"),
+            Cloud::Gcc => Some("https://manage-gcc.office.com/.default"),
+            Cloud::GccHigh => Some("https://manage.office365.us/.default"),
+            Cloud::Dod => Some("https://manage.protection.apps.mil/.default"),
+            Cloud::China => None,
+        };
+    }
+    None
 }
 
 /// The `.default` scope of one API per cloud, for a client-credentials token
@@ -176,13 +299,17 @@ pub struct TokenScope {
 impl TokenScope {
     /// The scope for a cloud named as in [`crate::credential::CLOUDS`].
     pub fn for_cloud(&self, cloud: &str) -> Option<&str> {
+        Cloud::parse(cloud).and_then(|c| self.scope(c))
+    }
+
+    /// The scope for `cloud`, if the API is known to exist there.
+    pub fn scope(&self, cloud: Cloud) -> Option<&str> {
         match cloud {
-            "commercial" => self.commercial.as_deref(),
-            "gcc" => self.gcc.as_deref(),
-            "gcc-high" => self.gcc_high.as_deref(),
-            "dod" => self.dod.as_deref(),
-            "china" => self.china.as_deref(),
-            _ => None,
+            Cloud::Commercial => self.commercial.as_deref(),
+            Cloud::Gcc => self.gcc.as_deref(),
+            Cloud::GccHigh => self.gcc_high.as_deref(),
+            Cloud::Dod => self.dod.as_deref(),
+            Cloud::China => self.china.as_deref(),
         }
     }
 
@@ -247,6 +374,11 @@ pub struct Integration {
     pub fields: Vec<Field>,
     pub permissions: Vec<Permission>,
     pub tokens: Vec<TokenScope>,
+    /// The clouds the template works in, in [`Cloud::ALL`]'s order: every
+    /// API it uses has a token scope there and everything it reads exists
+    /// there. The customer's form offers only these, `--verify` refuses the
+    /// others, and collectors should ask [`Integration::accepts_cloud`].
+    pub clouds: Vec<Cloud>,
     /// Ordered plain sentences for the portal.
     pub steps: Vec<String>,
     /// What the customer ticks before submitting.
@@ -261,6 +393,46 @@ pub struct Integration {
 impl Integration {
     pub fn is_custom(&self) -> bool {
         matches!(self.origin, Origin::Custom { .. })
+    }
+
+    /// Whether the template works for a tenant in `cloud` (named as in the
+    /// payload: `commercial`, `gcc`, `gcc-high`, `dod`, `china`). False for
+    /// a name that is no cloud. What a collector or target should ask before
+    /// it writes a credential for this template.
+    pub fn accepts_cloud(&self, cloud: &str) -> bool {
+        Cloud::parse(cloud).is_some_and(|c| self.clouds.contains(&c))
+    }
+
+    /// Why the template does not accept `cloud`, as a clause for a sentence
+    /// to the PM; `None` when it does.
+    pub fn cloud_refusal(&self, cloud: &str) -> Option<String> {
+        let Some(c) = Cloud::parse(cloud) else {
+            return Some(format!("{cloud:?} is not a Microsoft cloud handoff knows"));
+        };
+        if self.clouds.contains(&c) {
+            return None;
+        }
+        Some(
+            unworkable_in(c, &self.permissions, &self.tokens, &self.collect)
+                .unwrap_or_else(|| format!("the template does not list {cloud} among its clouds")),
+        )
+    }
+
+    /// The clouds, by name, joined for a sentence ("commercial, gcc, dod").
+    pub fn cloud_names(&self) -> String {
+        let names: Vec<&str> = self.clouds.iter().map(|c| c.as_str()).collect();
+        names.join(", ")
+    }
+
+    /// A bash script for customers who prefer `az` to the portal, for a
+    /// tenant in `cloud`; `None` for a cloud the template does not accept.
+    /// It selects the cloud and signs in, creates the app and its service
+    /// principal (retrying while the new app replicates), adds each API's
+    /// app roles, has admin consent granted, and makes a secret. See
+    /// [`Cloud::is_az_commercial`] for what differs outside the commercial
+    /// cloud.
+    pub fn az_script(&self, cloud: Cloud) -> Option<String> {
+        self.clouds.contains(&cloud).then(|| az_script(self, cloud))
     }
 
     /// The permissions grouped by API, in the order the APIs first appear.
@@ -297,6 +469,9 @@ struct File {
     permissions: Vec<Permission>,
     #[serde(default)]
     tokens: Vec<TokenScope>,
+    /// Absent: every cloud all of the template's APIs have a scope for.
+    #[serde(default)]
+    clouds: Option<Vec<Cloud>>,
     steps: Vec<String>,
     #[serde(default)]
     checklist: Vec<String>,
@@ -405,13 +580,6 @@ impl Integrations {
     pub fn notices(&self) -> &[String] {
         &self.notices
     }
-
-    /// A shell script for customers who prefer `az` to the portal, generated
-    /// from the permission data: create the app and its service principal,
-    /// add each API's app roles, grant admin consent, and make a secret.
-    pub fn az_commands(&self, integration: &Integration) -> String {
-        az_commands(integration)
-    }
 }
 
 /// `'...'` for a POSIX shell: custom titles must not run anything.
@@ -419,39 +587,116 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn az_commands(i: &Integration) -> String {
+/// How often, and how far apart in seconds, the script retries a step that
+/// needs the new app to have replicated across the directory.
+const AZ_TRIES: u32 = 6;
+const AZ_PAUSE_SECONDS: u32 = 10;
+
+fn az_script(i: &Integration, cloud: Cloud) -> String {
     let mut out = String::new();
     let name = format!("{} (SOC log collection)", i.title);
     // Writing to a String cannot fail.
     let _ = writeln!(
         out,
-        "# {}: run in a shell signed in with `az login` as an administrator of your tenant.",
+        "# {}: run in bash as an administrator of your tenant who can grant admin consent.",
         i.title
+    );
+    let _ = writeln!(out, "az cloud set --name {}", cloud.az_cloud_name());
+    let _ = writeln!(out, "az login --allow-no-subscriptions");
+    let _ = writeln!(
+        out,
+        "# A new app takes a moment to reach every directory replica: retry() tries a command up to {AZ_TRIES} times, {AZ_PAUSE_SECONDS} seconds apart."
+    );
+    let _ = writeln!(
+        out,
+        "retry() {{ for attempt in $(seq {AZ_TRIES}); do \"$@\" && return 0; [ \"$attempt\" -lt {AZ_TRIES} ] && sleep {AZ_PAUSE_SECONDS}; done; echo \"Gave up after {AZ_TRIES} tries: $*\" >&2; return 1; }}"
     );
     let _ = writeln!(
         out,
         "APP_ID=$(az ad app create --display-name {} --query appId --output tsv)",
         shell_quote(&name)
     );
-    let _ = writeln!(out, "az ad sp create --id \"$APP_ID\"");
+    let _ = writeln!(out, "retry az ad sp create --id \"$APP_ID\" --output none");
+    let mut role_var = 0;
     for (api, api_app_id, perms) in i.permissions_by_api() {
-        let names: Vec<&str> = perms.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<String> = perms
+            .iter()
+            .map(|p| {
+                if p.optional {
+                    format!("{} (optional)", p.name)
+                } else {
+                    p.name.clone()
+                }
+            })
+            .collect();
         let _ = writeln!(out, "# {api}: {}", names.join(", "));
-        for p in perms.iter().filter(|p| !p.verified) {
+        if cloud.is_az_commercial() {
+            for p in perms.iter().filter(|p| !p.verified) {
+                let _ = writeln!(
+                    out,
+                    "# {}: this app-role id is not confirmed against Microsoft's reference; check it in the portal.",
+                    p.name
+                );
+            }
+            let roles: Vec<String> = perms.iter().map(|p| format!("{}=Role", p.id)).collect();
             let _ = writeln!(
                 out,
-                "# {}: this app-role id is not confirmed against Microsoft's reference; check it in the portal.",
-                p.name
+                "az ad app permission add --id \"$APP_ID\" --api {api_app_id} --api-permissions {}",
+                roles.join(" ")
             );
+            continue;
         }
-        let roles: Vec<String> = perms.iter().map(|p| format!("{}=Role", p.id)).collect();
         let _ = writeln!(
             out,
-            "az ad app permission add --id \"$APP_ID\" --api {api_app_id} --api-permissions {}",
-            roles.join(" ")
+            "# App-role ids differ between clouds, so each is looked up by name in this cloud's own {api} service principal."
+        );
+        for p in perms {
+            role_var += 1;
+            let var = format!("ROLE_{role_var}");
+            let _ = writeln!(
+                out,
+                "{var}=$(az ad sp show --id {api_app_id} --query \"appRoles[?value=='{}'].id\" --output tsv)",
+                p.name
+            );
+            let missing = if p.optional {
+                format!(
+                    "{} is not offered in this cloud; it is optional, so carry on and tell the SOC.",
+                    p.name
+                )
+            } else {
+                format!("{} is not offered in this cloud; tell the SOC.", p.name)
+            };
+            let _ = writeln!(
+                out,
+                "if [ -n \"${var}\" ]; then az ad app permission add --id \"$APP_ID\" --api {api_app_id} --api-permissions \"${var}=Role\"; else echo {} >&2; fi",
+                shell_quote(&missing)
+            );
+        }
+    }
+    if cloud.is_az_commercial() {
+        let _ = writeln!(
+            out,
+            "retry az ad app permission admin-consent --id \"$APP_ID\""
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "TENANT_ID=$(az account show --query tenantId --output tsv)"
+        );
+        let _ = writeln!(
+            out,
+            "# az grants admin consent only in the commercial cloud: open this address as an administrator who may consent for the whole organisation, and accept."
+        );
+        let _ = writeln!(
+            out,
+            "echo \"https://{}/$TENANT_ID/adminconsent?client_id=$APP_ID\"",
+            cloud.login_host()
+        );
+        let _ = writeln!(
+            out,
+            "# Then check under App registrations, API permissions, that every permission shows a green tick; where one does not, choose \"Grant admin consent\" there."
         );
     }
-    let _ = writeln!(out, "az ad app permission admin-consent --id \"$APP_ID\"");
     let _ = writeln!(
         out,
         "# Prints the appId, password and tenant as JSON: paste that JSON into the form."
@@ -478,6 +723,170 @@ fn is_id(s: &str) -> bool {
     (1..=40).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn is_permission_name(s: &str) -> bool {
+    s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && s.len() <= 100
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Whether `path` is `base` or below it (`/security/alerts/1`,
+/// `/security/alerts?$top=5`), but not a sibling (`/security/alerts_v2`).
+fn is_path_under(path: &str, base: &str) -> bool {
+    path.strip_prefix(base)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+}
+
+/// Why the legacy alerts API cannot be collected, after its name.
+const LEGACY_ALERTS: &str = "is the legacy alerts API, which Microsoft retired on 2026-10-15 (it returns no data since); read security/alerts_v2 with SecurityAlert.Read.All instead";
+
+/// Graph security alerts and incidents exist only in the global and US
+/// Government clouds: Microsoft's pages for `GET /security/alerts_v2` and
+/// `GET /security/incidents` include `global-us.md` ("available in the
+/// following national cloud deployments": global, US Government L4 and L5),
+/// not China operated by 21Vianet.
+const NOT_IN_CHINA_RELATIONSHIPS: [&str; 3] = ["alerts", "alerts_v2", "incidents"];
+const NOT_IN_CHINA_PATHS: [&str; 3] = [
+    "/security/alerts",
+    "/security/alerts_v2",
+    "/security/incidents",
+];
+const NOT_IN_CHINA_PERMISSIONS: [&str; 2] = ["SecurityAlert.", "SecurityIncident."];
+
+/// Why a template with these permissions, scopes and reads cannot work for
+/// a tenant in `cloud`, as a clause; `None` when it can.
+fn unworkable_in(
+    cloud: Cloud,
+    permissions: &[Permission],
+    tokens: &[TokenScope],
+    collect: &Collect,
+) -> Option<String> {
+    // What does not exist in a cloud is the real reason, ahead of a scope
+    // left out because of it.
+    if cloud == Cloud::China {
+        const ABSENT: &str =
+            "Microsoft Graph security alerts and incidents do not exist in the China cloud";
+        if let Some(p) = permissions.iter().find(|p| {
+            NOT_IN_CHINA_PERMISSIONS
+                .iter()
+                .any(|x| p.name.starts_with(x))
+        }) {
+            return Some(format!("{ABSENT}, and {} is for them", p.name));
+        }
+        for r in collect
+            .graph_resources
+            .iter()
+            .filter(|r| r.name == "security")
+        {
+            if let Some(x) = r
+                .relationships
+                .iter()
+                .find(|x| NOT_IN_CHINA_RELATIONSHIPS.contains(&x.as_str()))
+            {
+                return Some(format!("{ABSENT} (collect reads security/{x})"));
+            }
+        }
+        if let Some(e) = collect
+            .graph_endpoints
+            .iter()
+            .find(|e| NOT_IN_CHINA_PATHS.iter().any(|base| is_path_under(e, base)))
+        {
+            return Some(format!("{ABSENT} (collect reads {e})"));
+        }
+        if !collect.content_types.is_empty() {
+            return Some(
+                "the Office 365 Management API's address in the China cloud is not known to handoff"
+                    .to_owned(),
+            );
+        }
+    }
+    for p in permissions {
+        let scope = tokens
+            .iter()
+            .find(|t| t.api_app_id.eq_ignore_ascii_case(&p.api_app_id))
+            .and_then(|t| t.scope(cloud));
+        if scope.is_none() {
+            return Some(format!(
+                "[[tokens]] give the {} API no {} scope (it is not known to exist there)",
+                p.api,
+                cloud.as_str()
+            ));
+        }
+    }
+    None
+}
+
+/// Words that tell a customer they may go without a permission.
+const OPTIONAL_WORDING: [&str; 9] = [
+    "optional",
+    "leave it out",
+    "leave out",
+    "skip it",
+    "omit",
+    "not needed",
+    "not required",
+    "need not",
+    "no need",
+];
+
+/// A guide never calls a required permission optional: not its reason, nor
+/// any sentence of the summary, steps, checklist or notes that names it.
+/// Only `optional = true` permissions may be described so.
+fn check_optional_wording(f: &File) -> Result<(), String> {
+    let says_optional = |text: &str| {
+        let lower = text.to_lowercase();
+        OPTIONAL_WORDING
+            .iter()
+            .find(|w| lower.contains(*w))
+            .copied()
+    };
+    for p in f.permissions.iter().filter(|p| !p.optional) {
+        if let Some(word) = says_optional(&p.reason) {
+            return Err(format!(
+                "permission {:?} is required, but its reason says {word:?}; mark it optional = true or reword the reason",
+                p.name
+            ));
+        }
+        let guide = std::iter::once(&f.summary)
+            .chain(&f.steps)
+            .chain(&f.checklist)
+            .chain(&f.notes);
+        for text in guide {
+            for sentence in sentences(text).filter(|s| s.contains(&p.name)) {
+                if let Some(word) = says_optional(sentence) {
+                    return Err(format!(
+                        "permission {:?} is required, but the guide says {word:?} about it ({sentence:?}); mark it optional = true or reword",
+                        p.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `text` cut after each '.', ';', '!' or '?' that a space or the end
+/// follows (so permission names, dotted words, stay whole).
+fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let rest_trimmed = rest.trim_start();
+        if rest_trimmed.is_empty() {
+            return None;
+        }
+        let bytes = rest_trimmed.as_bytes();
+        let end = (0..bytes.len())
+            .find(|&i| {
+                matches!(bytes[i], b'.' | b';' | b'!' | b'?')
+                    && bytes.get(i + 1).is_none_or(u8::is_ascii_whitespace)
+            })
+            .map_or(bytes.len(), |i| i + 1);
+        let (sentence, after) = rest_trimmed.split_at(end);
+        rest = after;
+        Some(sentence)
+    })
 }
 
 fn is_field_name(s: &str) -> bool {
@@ -574,6 +983,14 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
                 return Err(format!("permission {:?}: {what} must not be empty", p.name));
             }
         }
+        // The name goes into the generated az script (a JMESPath query in
+        // double quotes), so it must stay the plain dotted word it always is.
+        if !is_permission_name(&p.name) {
+            return Err(format!(
+                "permission {:?}: a name is letters, digits, '.', '_' and '-', starting with a letter (like SecurityAlert.Read.All)",
+                p.name
+            ));
+        }
         if !seen.insert((p.api_app_id.to_ascii_lowercase(), p.id.to_ascii_lowercase())) {
             return Err(format!("permission {:?} is listed twice", p.name));
         }
@@ -601,6 +1018,19 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
             return Err(format!(
                 "tokens: scope {bad:?} should look like https://host/.default"
             ));
+        }
+        for cloud in Cloud::ALL {
+            if let (Some(given), Some(known)) =
+                (t.scope(cloud), microsoft_scope(&t.api_app_id, cloud))
+                && given.trim_end_matches("/.default").trim_end_matches('/')
+                    != known.trim_end_matches("/.default")
+            {
+                return Err(format!(
+                    "tokens: the {} scope of {} is {known}, not {given}",
+                    cloud.as_str(),
+                    t.api_app_id
+                ));
+            }
         }
     }
 
@@ -646,6 +1076,11 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
                 known.join(", ")
             ));
         }
+        if r.name == "security" && r.relationships.iter().any(|x| x == "alerts") {
+            return Err(format!(
+                "collect.graph_resources: security/alerts {LEGACY_ALERTS}"
+            ));
+        }
     }
     if let Some(bad) = f
         .collect
@@ -657,6 +1092,48 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
             "collect.graph_endpoints: {bad:?} should be a path starting with '/'"
         ));
     }
+    if let Some(bad) = f
+        .collect
+        .graph_endpoints
+        .iter()
+        .find(|e| is_path_under(e, "/security/alerts"))
+    {
+        return Err(format!("collect.graph_endpoints: {bad} {LEGACY_ALERTS}"));
+    }
+    check_optional_wording(&f)?;
+    let clouds = match &f.clouds {
+        Some(claimed) => {
+            if claimed.is_empty() {
+                return Err("clouds must name at least one cloud".to_owned());
+            }
+            for (n, cloud) in claimed.iter().enumerate() {
+                if claimed[..n].contains(cloud) {
+                    return Err(format!("clouds lists {} twice", cloud.as_str()));
+                }
+                if let Some(why) = unworkable_in(*cloud, &f.permissions, &f.tokens, &f.collect) {
+                    return Err(format!(
+                        "clouds lists {}, but {why}; leave it out of clouds",
+                        cloud.as_str()
+                    ));
+                }
+            }
+            let mut clouds = claimed.clone();
+            clouds.sort();
+            clouds
+        }
+        None => {
+            let clouds: Vec<Cloud> = Cloud::ALL
+                .into_iter()
+                .filter(|c| unworkable_in(*c, &f.permissions, &f.tokens, &f.collect).is_none())
+                .collect();
+            if clouds.is_empty() {
+                return Err(
+                    "no cloud has a token scope for every API the permissions use, so the template works nowhere".to_owned(),
+                );
+            }
+            clouds
+        }
+    };
     let needs = |t: Target| f.targets.contains(&t);
     if (needs(Target::WazuhOffice365) || needs(Target::FilebeatO365))
         && f.collect.content_types.is_empty()
@@ -679,6 +1156,7 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
         fields: f.fields,
         permissions: f.permissions,
         tokens: f.tokens,
+        clouds,
         steps: f.steps,
         checklist: f.checklist,
         notes: f.notes,
@@ -709,7 +1187,7 @@ impl TemplatesArgs {
 }
 
 /// The full guide for `handoff templates show`.
-pub fn guide(all: &Integrations, i: &Integration) -> String {
+pub fn guide(i: &Integration) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} ({})", i.title, i.id);
     if let Origin::Custom {
@@ -738,7 +1216,12 @@ pub fn guide(all: &Integrations, i: &Integration) -> String {
         .max()
         .unwrap_or(0);
     for p in &i.permissions {
-        let flag = if p.verified { "" } else { "  [id unverified]" };
+        let flag = match (p.verified, p.optional) {
+            (true, false) => "",
+            (false, false) => "  [id unverified]",
+            (true, true) => "  [optional]",
+            (false, true) => "  [optional, id unverified]",
+        };
         let _ = writeln!(
             out,
             "  {:w_api$}  {:w_name$}  {}{flag}\n  {:w_api$}  {:w_name$}  {}",
@@ -805,8 +1288,29 @@ pub fn guide(all: &Integrations, i: &Integration) -> String {
         }
     }
 
-    let _ = writeln!(out, "\nOr with the Azure CLI:\n");
-    out.push_str(&all.az_commands(i));
+    let _ = writeln!(out, "\nClouds: {}", i.cloud_names());
+    for cloud in Cloud::ALL {
+        if let Some(why) = i.cloud_refusal(cloud.as_str()) {
+            let _ = writeln!(out, "  not {}: {why}", cloud.as_str());
+        }
+    }
+
+    // Clouds whose scripts are the same (commercial and GCC; GCC High and
+    // DoD) share one listing.
+    let mut scripts: Vec<(Vec<&str>, String)> = Vec::new();
+    for &cloud in &i.clouds {
+        let Some(script) = i.az_script(cloud) else {
+            continue;
+        };
+        match scripts.iter_mut().find(|(_, s)| *s == script) {
+            Some((clouds, _)) => clouds.push(cloud.as_str()),
+            None => scripts.push((vec![cloud.as_str()], script)),
+        }
+    }
+    for (clouds, script) in scripts {
+        let _ = writeln!(out, "\nOr with the Azure CLI ({}):\n", clouds.join(", "));
+        out.push_str(&script);
+    }
     out
 }
 
@@ -843,13 +1347,6 @@ mod tests {
             GRAPH,
             "SecurityEvents.Read.All",
             "bf394140-e372-4bf9-a898-299cfc7564e5",
-            true,
-        ),
-        // permissions-ids.md: "SecurityEvents.ReadWrite.All | Application | d903a879-..."
-        (
-            GRAPH,
-            "SecurityEvents.ReadWrite.All",
-            "d903a879-88e0-4c09-b0c9-82f6a1333f84",
             true,
         ),
         // permissions-ids.md: "SecurityAlert.Read.All | Application | 472e4a4d-..."
@@ -1002,13 +1499,9 @@ commercial = "https://graph.microsoft.com/.default"
             names("o365-management"),
             ["ActivityFeed.Read", "ActivityFeed.ReadDlp"]
         );
-        for p in [
-            "SecurityEvents.Read.All",
-            "SecurityEvents.ReadWrite.All",
-            "SecurityAlert.Read.All",
-        ] {
-            assert!(names("graph-security-alerts").contains(&p.to_owned()));
-        }
+        // alerts_v2 only: the SecurityEvents.* permissions one seed SOC asks
+        // for served the legacy alerts API, retired on 2026-10-15.
+        assert_eq!(names("graph-security-alerts"), ["SecurityAlert.Read.All"]);
         assert_eq!(
             names("defender-incidents"),
             [
@@ -1048,13 +1541,13 @@ commercial = "https://graph.microsoft.com/.default"
     fn az_commands_are_generated_from_the_permissions() {
         let all = Integrations::builtin();
         for i in all.all() {
-            let az = all.az_commands(i);
+            let az = i.az_script(Cloud::Commercial).unwrap();
             assert!(
                 az.contains("APP_ID=$(az ad app create --display-name '"),
                 "{az}"
             );
-            assert!(az.contains("az ad sp create --id \"$APP_ID\"\n"));
-            assert!(az.contains("az ad app permission admin-consent --id \"$APP_ID\"\n"));
+            assert!(az.contains("retry az ad sp create --id \"$APP_ID\" --output none\n"));
+            assert!(az.contains("retry az ad app permission admin-consent --id \"$APP_ID\"\n"));
             assert!(az.ends_with("az ad app credential reset --id \"$APP_ID\" --years 1\n"));
             for p in &i.permissions {
                 let line = az
@@ -1073,21 +1566,230 @@ commercial = "https://graph.microsoft.com/.default"
             assert_eq!(adds, i.permissions_by_api().len(), "one add per API");
         }
         let defender = all.get("defender-incidents").unwrap();
-        assert!(
-            all.az_commands(defender)
-                .contains("# CustomDetection.Read.All: this app-role id is not confirmed")
-        );
-        let o365 = all.az_commands(all.get("o365-management").unwrap());
-        assert!(o365.contains(
+        let az = defender.az_script(Cloud::Commercial).unwrap();
+        assert!(az.contains("# CustomDetection.Read.All: this app-role id is not confirmed"));
+        assert!(az.contains(
+            "# Microsoft Graph: SecurityIncident.Read.All, SecurityAlert.Read.All, CustomDetection.Read.All (optional)\n"
+        ));
+        let o365 = all.get("o365-management").unwrap();
+        assert!(o365.az_script(Cloud::Commercial).unwrap().contains(
             "--api c5393580-f805-4401-95e8-94b7a6ef2fc2 --api-permissions 594c1fb6-4f81-4475-ae41-0c394909246c=Role 4807a72c-ad38-4250-94c9-4eabfe26cd55=Role\n"
         ));
+    }
+
+    /// `bash -n`: the script parses as bash.
+    fn bash_parses(script: &str) -> Result<(), String> {
+        use std::io::Write;
+        let mut child = std::process::Command::new("bash")
+            .arg("-n")
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// The lines bash runs, comments left out.
+    fn commands(script: &str) -> Vec<&str> {
+        script.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn az_scripts_fit_each_cloud_the_template_accepts() {
+        let all = Integrations::builtin();
+        let mut sovereign_scripts = 0;
+        for i in all.all() {
+            for cloud in Cloud::ALL {
+                let Some(az) = i.az_script(cloud) else {
+                    assert!(!i.clouds.contains(&cloud), "{} {cloud:?}", i.id);
+                    continue;
+                };
+                let context = format!("{} in {}:\n{az}", i.id, cloud.as_str());
+                bash_parses(&az).unwrap_or_else(|e| panic!("{context}\n{e}"));
+                let run = commands(&az);
+                // The cloud is set, and the admin signed in to it, before anything else.
+                assert_eq!(
+                    run[..2],
+                    [
+                        format!("az cloud set --name {}", cloud.az_cloud_name()).as_str(),
+                        "az login --allow-no-subscriptions"
+                    ],
+                    "{context}"
+                );
+                let expected_cloud = match cloud {
+                    Cloud::Commercial | Cloud::Gcc => "AzureCloud",
+                    Cloud::GccHigh | Cloud::Dod => "AzureUSGovernment",
+                    Cloud::China => "AzureChinaCloud",
+                };
+                assert_eq!(cloud.az_cloud_name(), expected_cloud);
+                let consent_runs = run.iter().any(|l| l.contains("admin-consent"));
+                if cloud.is_az_commercial() {
+                    assert!(consent_runs, "{context}");
+                    continue;
+                }
+                sovereign_scripts += 1;
+                assert!(!consent_runs, "az refuses admin-consent here: {context}");
+                let host = match cloud {
+                    Cloud::China => "login.chinacloudapi.cn",
+                    _ => "login.microsoftonline.us",
+                };
+                assert!(
+                    run.contains(
+                        &format!(
+                            "echo \"https://{host}/$TENANT_ID/adminconsent?client_id=$APP_ID\""
+                        )
+                        .as_str()
+                    ),
+                    "{context}"
+                );
+                assert!(
+                    run.contains(&"TENANT_ID=$(az account show --query tenantId --output tsv)")
+                );
+                for (n, p) in i.permissions.iter().enumerate() {
+                    // Resolved by name in this cloud: the pinned commercial id never appears.
+                    assert!(!az.contains(&p.id), "{}: {context}", p.name);
+                    let var = format!("ROLE_{}", n + 1);
+                    assert!(
+                        run.contains(
+                            &format!(
+                                "{var}=$(az ad sp show --id {} --query \"appRoles[?value=='{}'].id\" --output tsv)",
+                                p.api_app_id, p.name
+                            )
+                            .as_str()
+                        ),
+                        "{}: {context}",
+                        p.name
+                    );
+                    assert!(
+                        az.contains(&format!(
+                            "if [ -n \"${var}\" ]; then az ad app permission add --id \"$APP_ID\" --api {} --api-permissions \"${var}=Role\"; else echo '{} is not offered in this cloud;",
+                            p.api_app_id, p.name
+                        )),
+                        "{}: {context}",
+                        p.name
+                    );
+                }
+            }
+        }
+        // GCC High and DoD for every template; China for identity-protection.
+        assert_eq!(sovereign_scripts, 5 * 2 + 1);
+    }
+
+    #[test]
+    fn the_retry_in_the_script_is_bounded_and_stops_at_the_first_success() {
+        let az = Integrations::builtin()
+            .get("o365-management")
+            .unwrap()
+            .az_script(Cloud::Commercial)
+            .unwrap();
+        let retry = az
+            .lines()
+            .find(|l| l.starts_with("retry() {"))
+            .unwrap()
+            .to_owned();
+        // `sleep` is stubbed out and counted; `flaky N` fails until its Nth call.
+        let run = |calls_to_success: u32| -> (bool, String) {
+            let script = format!(
+                "sleep() {{ echo \"slept $1\"; }}\ncalls=0\nflaky() {{ calls=$((calls+1)); echo \"call $calls\"; [ \"$calls\" -ge {calls_to_success} ]; }}\n{retry}\nretry flaky\n"
+            );
+            let out = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        };
+        let (ok, out) = run(3);
+        assert!(ok);
+        assert_eq!(out, "call 1\nslept 10\ncall 2\nslept 10\ncall 3\n");
+        let (ok, out) = run(100);
+        assert!(!ok, "gives up");
+        assert_eq!(out.matches("call ").count(), 6, "{out}");
+        assert_eq!(
+            out.matches("slept 10").count(),
+            5,
+            "no pause after the last try: {out}"
+        );
+    }
+
+    #[test]
+    fn only_the_templates_that_read_graph_alerts_or_incidents_refuse_china() {
+        let all = Integrations::builtin();
+        let refuse: Vec<&str> = all
+            .all()
+            .iter()
+            .filter(|i| !i.accepts_cloud("china"))
+            .map(|i| i.id.as_str())
+            .collect();
+        assert_eq!(
+            refuse,
+            [
+                "o365-management",
+                "graph-security-alerts",
+                "defender-incidents",
+                "m365-posture"
+            ]
+        );
+        for i in all.all() {
+            for cloud in ["commercial", "gcc", "gcc-high", "dod"] {
+                assert!(i.accepts_cloud(cloud), "{} {cloud}", i.id);
+                assert_eq!(i.cloud_refusal(cloud), None);
+            }
+            assert!(!i.accepts_cloud("mars") && !i.accepts_cloud("China"));
+        }
+        let why = all
+            .get("defender-incidents")
+            .unwrap()
+            .cloud_refusal("china")
+            .unwrap();
+        assert_eq!(
+            why,
+            "Microsoft Graph security alerts and incidents do not exist in the China cloud, and SecurityIncident.Read.All is for them"
+        );
+        let why = all
+            .get("o365-management")
+            .unwrap()
+            .cloud_refusal("china")
+            .unwrap();
+        assert_eq!(
+            why,
+            "the Office 365 Management API's address in the China cloud is not known to handoff"
+        );
+    }
+
+    #[test]
+    fn security_events_permissions_are_asked_for_only_where_secure_score_is_read() {
+        for i in Integrations::builtin().all() {
+            let asks = i
+                .permissions
+                .iter()
+                .any(|p| p.name.starts_with("SecurityEvents."));
+            let reads_secure_score = i.collect.graph_resources.iter().any(|r| {
+                r.name == "security" && r.relationships.iter().any(|x| x == "secureScores")
+            });
+            assert_eq!(asks, reads_secure_score, "{}", i.id);
+        }
     }
 
     #[test]
     fn az_display_name_is_shell_quoted() {
         let text = minimal("quoted").replace("title = \"Custom\"", "title = \"It's $(rm -rf /)\"");
         let i = check_text(&text).unwrap();
-        let az = az_commands(&i);
+        let az = i.az_script(Cloud::Commercial).unwrap();
         assert!(
             az.contains("--display-name 'It'\\''s $(rm -rf /) (SOC log collection)' --query"),
             "{az}"
@@ -1243,6 +1945,35 @@ commercial = "https://graph.microsoft.com/.default"
     }
 
     #[test]
+    fn a_well_known_apis_scope_must_be_its_clouds_own() {
+        let text = graph_template("", "", "AuditLog.Read.All").replace(
+            "gcc-high = \"https://graph.microsoft.us/.default\"",
+            "gcc-high = \"https://graph.microsoft.com/.default\"",
+        );
+        assert_eq!(
+            check_text(&text).unwrap_err(),
+            "test.toml: tokens: the gcc-high scope of 00000003-0000-0000-c000-000000000000 is https://graph.microsoft.us/.default, not https://graph.microsoft.com/.default"
+        );
+        // An API handoff does not know keeps whatever scope the template gives.
+        let other = minimal("x").replace(GRAPH, "11111111-2222-3333-4444-555555555555");
+        assert!(check_text(&other).is_ok());
+        for i in Integrations::builtin().all() {
+            for t in &i.tokens {
+                for c in Cloud::ALL {
+                    if let Some(scope) = t.scope(c) {
+                        assert_eq!(
+                            Some(scope),
+                            microsoft_scope(&t.api_app_id, c),
+                            "{} {c:?}",
+                            i.id
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn fields_must_be_unique_and_not_core() {
         let with = |fields: &str| format!("{}\n{fields}", minimal("x"));
         let good = with(
@@ -1311,6 +2042,281 @@ commercial = "https://graph.microsoft.com/.default"
         );
     }
 
+    /// `minimal` with every cloud's Graph scope, `clouds` and `collect` set.
+    fn graph_template(clouds: &str, collect: &str, permission: &str) -> String {
+        minimal("x")
+            .replace("name = \"AuditLog.Read.All\"", &format!("name = \"{permission}\""))
+            .replace(
+                "commercial = \"https://graph.microsoft.com/.default\"\n",
+                "commercial = \"https://graph.microsoft.com/.default\"\ngcc = \"https://graph.microsoft.com/.default\"\ngcc-high = \"https://graph.microsoft.us/.default\"\ndod = \"https://dod-graph.microsoft.us/.default\"\nchina = \"https://microsoftgraph.chinacloudapi.cn/.default\"\n",
+            )
+            .replace("targets = [\"json\"]", &format!("targets = [\"json\"]\n{clouds}"))
+            + &format!("\n[collect]\n{collect}\n")
+    }
+
+    #[test]
+    fn a_claimed_cloud_must_have_a_token_scope_for_every_api() {
+        // minimal() has only a commercial scope.
+        let text = minimal("x").replace(
+            "targets = [\"json\"]",
+            "targets = [\"json\"]\nclouds = [\"commercial\", \"gcc-high\"]",
+        );
+        assert_eq!(
+            check_text(&text).unwrap_err(),
+            "test.toml: clouds lists gcc-high, but [[tokens]] give the Microsoft Graph API no gcc-high scope (it is not known to exist there); leave it out of clouds"
+        );
+        let only_commercial = text.replace(", \"gcc-high\"", "");
+        assert_eq!(
+            check_text(&only_commercial).unwrap().clouds,
+            [Cloud::Commercial]
+        );
+        // Without a list, the clouds are those every API has a scope for.
+        assert_eq!(
+            check_text(&minimal("x")).unwrap().clouds,
+            [Cloud::Commercial]
+        );
+        let all = check_text(&graph_template("", "", "AuditLog.Read.All")).unwrap();
+        assert_eq!(all.clouds, Cloud::ALL);
+        for (clouds, expected) in [
+            ("clouds = []", "clouds must name at least one cloud"),
+            ("clouds = [\"gcc\", \"gcc\"]", "clouds lists gcc twice"),
+            ("clouds = [\"mars\"]", "unknown variant `mars`"),
+        ] {
+            let err = check_text(&graph_template(clouds, "", "AuditLog.Read.All")).unwrap_err();
+            assert!(err.contains(expected), "{clouds}: {err}");
+        }
+        // Listed in any order, kept in the forms' order.
+        let t = check_text(&graph_template(
+            "clouds = [\"dod\", \"commercial\"]",
+            "",
+            "AuditLog.Read.All",
+        ))
+        .unwrap();
+        assert_eq!(t.clouds, [Cloud::Commercial, Cloud::Dod]);
+    }
+
+    #[test]
+    fn china_is_refused_where_graph_security_alerts_or_incidents_are_read() {
+        let every = "clouds = [\"commercial\", \"gcc\", \"gcc-high\", \"dod\", \"china\"]";
+        let cases = [
+            (
+                "graph_resources = [{ name = \"security\", relationships = [\"incidents\"] }]",
+                "AuditLog.Read.All",
+                "(collect reads security/incidents)",
+            ),
+            (
+                "graph_resources = [{ name = \"security\", relationships = [\"alerts_v2\"] }]",
+                "AuditLog.Read.All",
+                "(collect reads security/alerts_v2)",
+            ),
+            (
+                "graph_endpoints = [\"/security/incidents?$top=50\"]",
+                "AuditLog.Read.All",
+                "(collect reads /security/incidents?$top=50)",
+            ),
+            (
+                "",
+                "SecurityAlert.Read.All",
+                "and SecurityAlert.Read.All is for them",
+            ),
+            (
+                "",
+                "SecurityIncident.Read.All",
+                "and SecurityIncident.Read.All is for them",
+            ),
+        ];
+        for (collect, permission, why) in cases {
+            let err = check_text(&graph_template(every, collect, permission)).unwrap_err();
+            assert!(
+                err.starts_with("test.toml: clouds lists china, but Microsoft Graph security alerts and incidents do not exist in the China cloud")
+                    && err.contains(why),
+                "{collect} {permission}: {err}"
+            );
+            // Unlisted, china is simply not one of the template's clouds.
+            let derived = check_text(&graph_template("", collect, permission)).unwrap();
+            assert_eq!(
+                derived.clouds,
+                [Cloud::Commercial, Cloud::Gcc, Cloud::GccHigh, Cloud::Dod]
+            );
+            assert!(!derived.accepts_cloud("china"));
+        }
+        // Secure Score and sign-ins are not ruled out in China.
+        let score = graph_template(
+            every,
+            "graph_resources = [{ name = \"security\", relationships = [\"secureScores\"] }]",
+            "SecurityEvents.Read.All",
+        );
+        assert!(check_text(&score).unwrap().accepts_cloud("china"));
+    }
+
+    #[test]
+    fn the_retired_legacy_alerts_api_is_refused() {
+        for collect in [
+            "graph_resources = [{ name = \"security\", relationships = [\"alerts_v2\", \"alerts\"] }]",
+            "graph_endpoints = [\"/security/alerts\"]",
+            "graph_endpoints = [\"/security/alerts?$top=10\"]",
+        ] {
+            let err =
+                check_text(&graph_template("", collect, "SecurityEvents.Read.All")).unwrap_err();
+            assert!(
+                err.contains("is the legacy alerts API, which Microsoft retired on 2026-10-15")
+                    && err.contains("read security/alerts_v2 with SecurityAlert.Read.All instead"),
+                "{collect}: {err}"
+            );
+        }
+        let current = graph_template(
+            "",
+            "graph_endpoints = [\"/security/alerts_v2\"]",
+            "SecurityAlert.Read.All",
+        );
+        assert!(check_text(&current).is_ok());
+    }
+
+    #[test]
+    fn only_a_permission_marked_optional_may_be_called_optional() {
+        let with_reason = |reason: &str, optional: bool| {
+            let flag = if optional { "\noptional = true" } else { "" };
+            minimal("x").replace(
+                "reason = \"Sign-in logs.\"",
+                &format!("reason = \"{reason}\"{flag}"),
+            )
+        };
+        let err = check_text(&with_reason("Sign-in logs; optional.", false)).unwrap_err();
+        assert_eq!(
+            err,
+            "test.toml: permission \"AuditLog.Read.All\" is required, but its reason says \"optional\"; mark it optional = true or reword the reason"
+        );
+        let err = check_text(&with_reason("Leave it out if you like.", false)).unwrap_err();
+        assert!(err.contains("says \"leave it out\""), "{err}");
+        let marked = check_text(&with_reason("Sign-in logs; optional.", true)).unwrap();
+        assert!(marked.permissions[0].optional);
+
+        let with_note = |note: &str, optional: bool| {
+            with_reason("Sign-in logs.", optional).replace(
+                "steps = [\"Do the thing.\"]",
+                &format!("steps = [\"Do the thing.\"]\nnotes = [\"{note}\"]"),
+            )
+        };
+        let note = "Add AuditLog.Read.All. If you do not want that, skip it and tell the SOC.";
+        // The second sentence does not name the permission.
+        assert!(check_text(&with_note(note, false)).is_ok());
+        let note = "Sign-ins need P1. AuditLog.Read.All is not needed without it; tell the SOC.";
+        let err = check_text(&with_note(note, false)).unwrap_err();
+        assert_eq!(
+            err,
+            "test.toml: permission \"AuditLog.Read.All\" is required, but the guide says \"not needed\" about it (\"AuditLog.Read.All is not needed without it;\"); mark it optional = true or reword"
+        );
+        assert!(check_text(&with_note(note, true)).is_ok());
+        // Steps, the checklist and the summary count as much as notes.
+        let step = with_reason("Sign-in logs.", false)
+            .replace("Do the thing.", "Tick AuditLog.Read.All (optional).");
+        assert!(
+            check_text(&step)
+                .unwrap_err()
+                .contains("the guide says \"optional\"")
+        );
+    }
+
+    #[test]
+    fn the_builtin_guides_call_only_optional_permissions_optional() {
+        let all = Integrations::builtin();
+        let optional: Vec<(&str, &str)> = all
+            .all()
+            .iter()
+            .flat_map(|i| {
+                i.permissions
+                    .iter()
+                    .filter(|p| p.optional)
+                    .map(|p| (i.id.as_str(), p.name.as_str()))
+            })
+            .collect();
+        assert_eq!(
+            optional,
+            [
+                ("defender-incidents", "CustomDetection.Read.All"),
+                ("m365-posture", "IdentityRiskyUser.Read.All")
+            ]
+        );
+        // The guides do call these two optional; the data agrees.
+        for (id, name) in optional {
+            let i = all.get(id).unwrap();
+            assert!(
+                i.steps
+                    .iter()
+                    .chain(&i.notes)
+                    .any(|t| t.contains(name) && t.contains("optional")),
+                "{id}: {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn permission_names_cannot_carry_shell_or_query_syntax() {
+        for bad in ["Audit Log", "A'b", "A\\\"b", "$(id)", ".Read", "A;b"] {
+            let text = minimal("x").replace("AuditLog.Read.All", bad);
+            let err = check_text(&text).unwrap_err();
+            assert!(err.contains("a name is letters, digits"), "{bad}: {err}");
+        }
+        for good in [
+            "AuditLog.Read.All",
+            "Files.Read_All",
+            "User-LifeCycleInfo.Read.All",
+        ] {
+            let text = minimal("x").replace("AuditLog.Read.All", good);
+            assert!(check_text(&text).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn sentences_end_at_punctuation_before_a_space_not_inside_names() {
+        let got: Vec<&str> =
+            sentences("Tick SecurityAlert.Read.All. Then; consent! Done? yes").collect();
+        assert_eq!(
+            got,
+            [
+                "Tick SecurityAlert.Read.All.",
+                "Then;",
+                "consent!",
+                "Done?",
+                "yes"
+            ]
+        );
+        assert_eq!(sentences("  ").count(), 0);
+        assert_eq!(sentences("One.").collect::<Vec<_>>(), ["One."]);
+    }
+
+    #[test]
+    fn clouds_have_their_cli_names_and_login_hosts() {
+        for c in Cloud::ALL {
+            assert_eq!(Cloud::parse(c.as_str()), Some(c));
+            assert_eq!(
+                serde_json::to_value(c).unwrap(),
+                serde_json::Value::from(c.as_str())
+            );
+        }
+        assert_eq!(Cloud::parse("China"), None);
+        assert_eq!(
+            Cloud::ALL.map(Cloud::as_str),
+            crate::credential::CLOUDS,
+            "the same names as the payload's"
+        );
+        assert_eq!(Cloud::Gcc.login_host(), "login.microsoftonline.com");
+        assert_eq!(Cloud::Dod.login_host(), "login.microsoftonline.us");
+        assert_eq!(Cloud::China.login_host(), "login.chinacloudapi.cn");
+        assert!(Cloud::Gcc.is_az_commercial() && !Cloud::GccHigh.is_az_commercial());
+    }
+
+    #[test]
+    fn the_readme_template_example_loads() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\nid = \"entra-sign-ins\"").unwrap() + "```toml\n".len();
+        let end = start + readme[start..].find("```").unwrap();
+        let i = check_text(&readme[start..end]).unwrap();
+        assert_eq!(i.id, "entra-sign-ins");
+        assert_eq!(i.clouds, Cloud::ALL);
+        assert!(!i.permissions[0].optional && i.permissions[0].verified);
+    }
+
     #[test]
     fn guid_and_id_shapes() {
         assert!(is_guid("00000003-0000-0000-c000-000000000000"));
@@ -1326,7 +2332,7 @@ commercial = "https://graph.microsoft.com/.default"
     fn the_guide_shows_everything() {
         let all = Integrations::builtin();
         let i = all.get("o365-management").unwrap();
-        let text = guide(&all, i);
+        let text = guide(i);
         for part in [
             "Office 365 Management Activity API (audit log) (o365-management)",
             "ActivityFeed.ReadDlp",
@@ -1340,8 +2346,13 @@ commercial = "https://graph.microsoft.com/.default"
         ] {
             assert!(text.contains(part), "missing {part:?} in:\n{text}");
         }
-        let defender = guide(&all, all.get("defender-incidents").unwrap());
-        assert!(defender.contains("[id unverified]"));
+        let defender = guide(all.get("defender-incidents").unwrap());
+        assert!(defender.contains("[optional, id unverified]"));
+        assert!(defender.contains("\nClouds: commercial, gcc, gcc-high, dod\n  not china: Microsoft Graph security alerts and incidents do not exist in the China cloud"));
+        // Commercial and GCC share a script, as do GCC High and DoD.
+        assert!(defender.contains("\nOr with the Azure CLI (commercial, gcc):\n\n"));
+        assert!(defender.contains("\nOr with the Azure CLI (gcc-high, dod):\n\n"));
+        assert_eq!(defender.matches("az cloud set --name").count(), 2);
     }
 
     #[test]
@@ -1356,5 +2367,10 @@ commercial = "https://graph.microsoft.com/.default"
             first["tokens"][0]["gcc-high"],
             "https://manage.office365.us/.default"
         );
+        assert_eq!(
+            first["clouds"],
+            serde_json::json!(["commercial", "gcc", "gcc-high", "dod"])
+        );
+        assert_eq!(first["permissions"][0]["optional"], false);
     }
 }

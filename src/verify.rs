@@ -30,7 +30,7 @@ use crate::payload::EntraCredential;
 
 /// The Office 365 Management APIs' application id: its token is the one
 /// that starts subscriptions.
-pub const MANAGEMENT_API_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
+pub const MANAGEMENT_API_APP_ID: &str = crate::integration::MANAGEMENT_APP_ID;
 
 /// How long one request to Entra or the Management API may take; a hung
 /// connection must not stall `handoff collect` forever.
@@ -239,6 +239,9 @@ pub struct Report {
     pub subscriptions: Option<Subscriptions>,
     /// The first thing that went wrong.
     pub failure: Option<Failure>,
+    /// Plain sentences about what is missing but does not fail the check:
+    /// one per optional permission the token lacks.
+    pub warnings: Vec<String>,
 }
 
 /// What one API's token said about the app's permissions.
@@ -251,9 +254,15 @@ pub struct ApiResult {
     pub scope: Option<String>,
     /// The token's `roles`; `None` when no token was obtained.
     pub roles_found: Option<Vec<String>>,
+    /// The template's permissions on this API that the check requires.
     pub roles_required: Vec<String>,
+    /// The template's optional permissions on this API: missing ones are
+    /// warnings.
+    pub roles_optional: Vec<String>,
     /// Required roles absent from the token (empty when none was obtained).
     pub missing: Vec<String>,
+    /// Optional roles absent from the token (empty when none was obtained).
+    pub missing_optional: Vec<String>,
 }
 
 /// Management API subscriptions, by content type.
@@ -268,6 +277,9 @@ pub struct Subscriptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
+    /// The template does not work in the credential's cloud (or the cloud
+    /// is unknown): nothing was asked of Entra ID.
+    Cloud,
     /// No token: the sign-in itself failed, or could not be attempted.
     Token,
     /// A token, but without every required permission.
@@ -336,12 +348,23 @@ pub async fn verify(
                     .and_then(|t| t.for_cloud(&cred.cloud))
                     .map(str::to_owned),
                 roles_found: None,
-                roles_required: perms.iter().map(|p| p.name.clone()).collect(),
+                roles_required: perms
+                    .iter()
+                    .filter(|p| !p.optional)
+                    .map(|p| p.name.clone())
+                    .collect(),
+                roles_optional: perms
+                    .iter()
+                    .filter(|p| p.optional)
+                    .map(|p| p.name.clone())
+                    .collect(),
                 missing: Vec::new(),
+                missing_optional: Vec::new(),
             })
             .collect(),
         subscriptions: None,
         failure: None,
+        warnings: Vec::new(),
     };
     report.failure = check(
         client,
@@ -367,7 +390,7 @@ async fn check(
 ) -> Result<(), Failure> {
     let Some(hosts) = endpoints.for_cloud(&cred.cloud) else {
         return Err(Failure::new(
-            Step::Token,
+            Step::Cloud,
             None,
             format!(
                 "The credential names an unknown cloud ({:?}); ask the customer which Microsoft cloud their tenant is in (commercial, gcc, gcc-high, dod or china).",
@@ -375,11 +398,25 @@ async fn check(
             ),
         ));
     };
-    // Refuse up front rather than half-way: a cloud the template cannot
-    // reach for one API is a wrong template or a wrong cloud, not a flaky check.
+    // Refuse up front rather than half-way, and never green: a template in
+    // a cloud where what it reads does not exist would verify (the token
+    // request works) and then collect nothing.
+    if let Some(why) = integration.cloud_refusal(&cred.cloud) {
+        return Err(Failure::new(
+            Step::Cloud,
+            None,
+            format!(
+                "The {} template does not work in the {} cloud: {why}. It works in {}; confirm the customer's cloud, and if {} is right, collect this tenant with a template made for it.",
+                integration.id,
+                cred.cloud,
+                integration.cloud_names(),
+                cred.cloud
+            ),
+        ));
+    }
     if let Some(api) = report.apis.iter().find(|a| a.scope.is_none()) {
         return Err(Failure::new(
-            Step::Token,
+            Step::Cloud,
             Some(&api.api),
             format!(
                 "The {} API is not known to exist in the {} cloud, so this template cannot be used there; check with the customer which cloud their tenant is in.",
@@ -411,14 +448,22 @@ async fn check(
         tenant_guid = claims.tid.clone();
 
         let result = &mut report.apis[i];
-        result.missing = result
-            .roles_required
-            .iter()
-            .filter(|r| !claims.roles.contains(r))
-            .cloned()
-            .collect();
+        let absent = |wanted: &[String]| -> Vec<String> {
+            wanted
+                .iter()
+                .filter(|r| !claims.roles.contains(r))
+                .cloned()
+                .collect()
+        };
+        result.missing = absent(&result.roles_required);
+        result.missing_optional = absent(&result.roles_optional);
         if !result.missing.is_empty() && first_roles_failure.is_none() {
             first_roles_failure = Some(roles_failure(result, &claims.roles));
+        }
+        for name in &result.missing_optional {
+            report
+                .warnings
+                .push(optional_warning(integration, &result.api, name));
         }
         result.roles_found = Some(claims.roles);
         if result
@@ -448,6 +493,18 @@ async fn check(
     .await;
     report.subscriptions = Some(subs);
     result
+}
+
+fn optional_warning(integration: &Integration, api: &str, name: &str) -> String {
+    let purpose = integration
+        .permissions
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| format!(" It is for this: {}", p.reason))
+        .unwrap_or_default();
+    format!(
+        "The app lacks {name} on {api}, which this template marks optional: the rest works, and the SOC goes without what it is for until the customer adds it as an Application permission and grants admin consent.{purpose}"
+    )
 }
 
 fn roles_failure(result: &ApiResult, found: &[String]) -> Failure {
@@ -1102,6 +1159,20 @@ mod tests {
         assert_eq!(e.china.manage, None);
         for cloud in crate::credential::CLOUDS {
             assert!(e.for_cloud(cloud).is_some(), "{cloud}");
+        }
+        // The hosts agree with the scopes templates are held to.
+        use crate::integration::{Cloud, GRAPH_APP_ID, MANAGEMENT_APP_ID, microsoft_scope};
+        for c in Cloud::ALL {
+            let hosts = e.for_cloud(c.as_str()).unwrap();
+            let scope = |api: &str, base: &Url| {
+                format!("{}/.default", base.as_str().trim_end_matches('/'))
+                    == microsoft_scope(api, c).unwrap_or_default()
+            };
+            assert!(scope(GRAPH_APP_ID, &hosts.graph), "{c:?}");
+            match &hosts.manage {
+                Some(manage) => assert!(scope(MANAGEMENT_APP_ID, manage), "{c:?}"),
+                None => assert_eq!(microsoft_scope(MANAGEMENT_APP_ID, c), None),
+            }
         }
         assert!(e.for_cloud("mars").is_none());
     }

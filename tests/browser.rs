@@ -525,6 +525,58 @@ fn browser_az_json_paste_fills_fields() {
 }
 
 #[test]
+fn browser_az_commands_follow_the_cloud_the_customer_picks() {
+    let server = Server::start();
+    let db = format!("sqlite://{}", server.db_path().display());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs() as i64;
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let request = runtime.block_on(async {
+        let store = handoff::store::Store::connect(&db)
+            .await
+            .expect("the database");
+        let r = common::flow::open_request_for(&store, now, 86_400, "defender-incidents").await;
+        store.close().await;
+        r
+    });
+    let out = node(
+        "az-cloud.mjs",
+        &[(
+            "HANDOFF_REQUEST_URL",
+            &format!("{}/r/{}", server.base, request.id),
+        )],
+    );
+    // No China: Graph security incidents and alerts do not exist there.
+    assert_eq!(
+        out["options"],
+        json!(["commercial", "gcc", "gcc-high", "dod"])
+    );
+    assert_eq!(out["shown"]["initial"], json!(["commercial"]));
+    let template = handoff::integration::Integrations::builtin()
+        .get("defender-incidents")
+        .cloned()
+        .expect("a built-in template");
+    for cloud in ["commercial", "gcc", "gcc-high", "dod"] {
+        assert_eq!(
+            out["shown"][cloud],
+            json!([cloud]),
+            "after choosing {cloud}"
+        );
+        let expected = handoff::integration::Cloud::parse(cloud)
+            .and_then(|c| template.az_script(c))
+            .expect("a script");
+        assert_eq!(
+            s(&out["scripts"], cloud).trim_end(),
+            expected.trim_end(),
+            "{cloud}"
+        );
+    }
+    assert!(s(&out["scripts"], "dod").contains("az cloud set --name AzureUSGovernment"));
+}
+
+#[test]
 fn browser_wrong_passphrase_never_burns() {
     let server = Server::start();
     let text = format!("text-secret-{}", random_hex(12));

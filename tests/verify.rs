@@ -128,15 +128,20 @@ async fn all_roles_consented_is_ok() {
     );
 }
 
+/// Verifies `id` on the commercial cloud against an app granted `graph` roles.
+async fn run_graph(id: &str, graph: &[&str]) -> (StandIn, Report) {
+    let entra = StandIn::start().await;
+    entra.register(App::new(TENANT, CLIENT, SECRET).grant(GRAPH, graph));
+    let report = run(&entra, &cred(SECRET, "commercial"), &template(id), false).await;
+    (entra, report)
+}
+
 #[tokio::test]
 async fn a_missing_role_fails_at_roles_naming_it() {
-    let entra = StandIn::start().await;
-    entra.register(App::new(TENANT, CLIENT, SECRET).grant(GRAPH, &["SecurityAlert.Read.All"]));
-    let report = run(
-        &entra,
-        &cred(SECRET, "commercial"),
-        &template("graph-security-alerts"),
-        false,
+    // m365-posture: IdentityRiskyUser.Read.All is optional, the rest required.
+    let (_entra, report) = run_graph(
+        "m365-posture",
+        &["SecurityAlert.Read.All", "IdentityRiskyUser.Read.All"],
     )
     .await;
 
@@ -145,21 +150,95 @@ async fn a_missing_role_fails_at_roles_naming_it() {
     assert_eq!(f.step, Step::Roles);
     assert_eq!(f.api.as_deref(), Some("Microsoft Graph"));
     assert_eq!(f.code, None);
+    assert_eq!(
+        f.message,
+        "The app lacks SecurityEvents.Read.All, Policy.Read.All on Microsoft Graph: ask the customer to add it as an Application permission (not Delegated) and to grant admin consent."
+    );
+    let api = &report.apis[0];
+    assert_eq!(
+        api.roles_required,
+        [
+            "SecurityEvents.Read.All",
+            "SecurityAlert.Read.All",
+            "Policy.Read.All"
+        ]
+    );
+    assert_eq!(api.roles_optional, ["IdentityRiskyUser.Read.All"]);
+    assert_eq!(api.missing, ["SecurityEvents.Read.All", "Policy.Read.All"]);
+    assert!(api.missing_optional.is_empty());
+    assert!(report.warnings.is_empty());
+    assert_eq!(
+        api.roles_found.as_deref(),
+        Some(
+            &[
+                "SecurityAlert.Read.All".to_owned(),
+                "IdentityRiskyUser.Read.All".to_owned()
+            ][..]
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_token_lacking_only_an_optional_role_verifies_with_a_warning() {
+    let (_entra, report) = run_graph(
+        "m365-posture",
+        &[
+            "SecurityEvents.Read.All",
+            "SecurityAlert.Read.All",
+            "Policy.Read.All",
+        ],
+    )
+    .await;
+
+    assert!(report.ok, "{report:#?}");
+    assert_eq!(report.failure, None);
+    assert!(report.apis[0].missing.is_empty());
+    assert_eq!(
+        report.apis[0].missing_optional,
+        ["IdentityRiskyUser.Read.All"]
+    );
+    assert_eq!(
+        report.warnings,
+        [
+            "The app lacks IdentityRiskyUser.Read.All on Microsoft Graph, which this template marks optional: the rest works, and the SOC goes without what it is for until the customer adds it as an Application permission and grants admin consent. It is for this: Reads risky users (/identityProtection/riskyUsers); needs Entra ID P2. Optional: without it, the SOC reports on the rest."
+        ]
+    );
+
+    // The same for the other template with an optional permission.
+    let (_entra, report) = run_graph(
+        "defender-incidents",
+        &["SecurityIncident.Read.All", "SecurityAlert.Read.All"],
+    )
+    .await;
+    assert!(report.ok, "{report:#?}");
+    assert_eq!(
+        report.apis[0].missing_optional,
+        ["CustomDetection.Read.All"]
+    );
+    assert_eq!(report.warnings.len(), 1);
+    assert!(report.warnings[0].starts_with("The app lacks CustomDetection.Read.All on Microsoft Graph, which this template marks optional"));
+}
+
+#[tokio::test]
+async fn a_token_lacking_a_required_role_fails_though_every_optional_one_is_there() {
+    let (_entra, report) = run_graph(
+        "defender-incidents",
+        &["SecurityIncident.Read.All", "CustomDetection.Read.All"],
+    )
+    .await;
+
+    assert!(!report.ok);
+    let f = report.failure.as_ref().unwrap();
+    assert_eq!(f.step, Step::Roles);
     assert!(
         f.message
-            .contains("SecurityEvents.Read.All, SecurityEvents.ReadWrite.All")
-            && f.message.contains("admin consent"),
+            .starts_with("The app lacks SecurityAlert.Read.All on Microsoft Graph"),
         "{}",
         f.message
     );
-    assert_eq!(
-        report.apis[0].missing,
-        ["SecurityEvents.Read.All", "SecurityEvents.ReadWrite.All"]
-    );
-    assert_eq!(
-        report.apis[0].roles_found.as_deref(),
-        Some(&["SecurityAlert.Read.All".to_owned()][..])
-    );
+    assert_eq!(report.apis[0].missing, ["SecurityAlert.Read.All"]);
+    assert!(report.apis[0].missing_optional.is_empty());
+    assert!(report.warnings.is_empty());
 }
 
 #[tokio::test]
@@ -371,18 +450,87 @@ async fn neither_the_secret_nor_the_token_reaches_the_report() {
 }
 
 #[tokio::test]
-async fn a_cloud_without_a_scope_is_refused_before_any_request() {
-    let entra = consented_o365().await;
-    let report = run_o365(&entra, SECRET, "china", true).await;
-
+async fn a_cloud_the_template_does_not_accept_is_refused_before_any_request() {
+    let entra = StandIn::start().await;
+    entra.register(
+        App::new(TENANT, CLIENT, SECRET)
+            .grant(
+                GRAPH,
+                &["SecurityIncident.Read.All", "SecurityAlert.Read.All"],
+            )
+            .grant(MANAGE, &["ActivityFeed.Read", "ActivityFeed.ReadDlp"]),
+    );
+    // Graph security incidents and alerts do not exist in the China cloud:
+    // the token request would succeed there, so only refusing keeps it from
+    // verifying green.
+    let mut china = cred(SECRET, "china");
+    china.template = "defender-incidents".to_owned();
+    let report = run(&entra, &china, &template("defender-incidents"), false).await;
+    assert!(!report.ok);
     let f = report.failure.as_ref().unwrap();
-    assert_eq!(f.step, Step::Token);
+    assert_eq!(
+        (f.step, f.api.as_deref(), f.code.as_deref()),
+        (Step::Cloud, None, None)
+    );
+    assert_eq!(
+        f.message,
+        "The defender-incidents template does not work in the china cloud: Microsoft Graph security alerts and incidents do not exist in the China cloud, and SecurityIncident.Read.All is for them. It works in commercial, gcc, gcc-high, dod; confirm the customer's cloud, and if china is right, collect this tenant with a template made for it."
+    );
+    assert_eq!(serde_json::to_value(f.step).unwrap(), "cloud");
+
+    let report = run_o365(&entra, SECRET, "china", true).await;
+    let f = report.failure.as_ref().unwrap();
+    assert_eq!(f.step, Step::Cloud);
     assert!(
-        f.message.contains("china") && f.message.contains("Office 365 Management APIs"),
+        f.message.contains(
+            "the Office 365 Management API's address in the China cloud is not known to handoff"
+        ),
         "{}",
         f.message
     );
     assert_eq!(report.apis[0].scope, None);
+    assert!(entra.requests().is_empty(), "nothing was asked of Entra ID");
+
+    let report = run_o365(&entra, SECRET, "mars", false).await;
+    let f = report.failure.as_ref().unwrap();
+    assert_eq!(f.step, Step::Cloud);
+    assert!(
+        f.message
+            .starts_with("The credential names an unknown cloud (\"mars\")"),
+        "{}",
+        f.message
+    );
+    assert!(entra.requests().is_empty());
+
+    // The same template verifies in a cloud it accepts.
+    let report = run(
+        &entra,
+        &cred(SECRET, "gcc"),
+        &template("defender-incidents"),
+        false,
+    )
+    .await;
+    assert!(report.ok, "{report:#?}");
+}
+
+#[tokio::test]
+async fn an_accepted_cloud_without_a_scope_is_refused_before_any_request() {
+    let entra = StandIn::start().await;
+    entra.register(App::new(TENANT, CLIENT, SECRET).grant(GRAPH, &["IdentityRiskyUser.Read.All"]));
+    // A template changed after its load check: it claims china, with no scope.
+    let mut t = template("identity-protection");
+    t.tokens[0].china = None;
+    let report = run(&entra, &cred(SECRET, "china"), &t, false).await;
+    let f = report.failure.as_ref().unwrap();
+    assert_eq!(
+        (f.step, f.api.as_deref()),
+        (Step::Cloud, Some("Microsoft Graph"))
+    );
+    assert!(
+        f.message.contains("not known to exist in the china cloud"),
+        "{}",
+        f.message
+    );
     assert!(entra.requests().is_empty());
 }
 
@@ -474,4 +622,7 @@ async fn the_report_has_the_documented_shape() {
     assert_eq!(v["failure"]["code"], "AADSTS7000222");
     assert!(v["failure"]["message"].is_string());
     assert!(v["subscriptions"].is_null());
+    assert_eq!(v["warnings"], serde_json::json!([]));
+    assert_eq!(v["apis"][0]["roles_optional"], serde_json::json!([]));
+    assert_eq!(v["apis"][0]["missing_optional"], serde_json::json!([]));
 }

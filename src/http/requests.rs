@@ -26,7 +26,7 @@ use super::pages::{Frame, NotFoundPage, link_id, render};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
-use crate::integration::Integration;
+use crate::integration::{Cloud, Integration};
 use crate::store::{Answer, AnswerRefused, Request, RequestState, Withdrawal};
 
 /// Routes without rate limits; `answer` and `retrieve` are added, limited, in
@@ -439,7 +439,11 @@ struct RequestPage {
     /// The integration's guide, checklist and extra fields (none for a
     /// template that is no longer configured).
     guide: Option<Integration>,
-    az: String,
+    /// The clouds the form offers: the template's own, or every one.
+    clouds: Vec<Cloud>,
+    /// The `az` script for each of those clouds; the page shows the one
+    /// for the cloud chosen in the form.
+    az: Vec<(Cloud, String)>,
 }
 
 #[derive(Template)]
@@ -505,15 +509,24 @@ async fn request_page(
         ));
     }
     let guide = state.settings.integrations.get(&r.template).cloned();
+    let clouds = guide
+        .as_ref()
+        .map_or_else(|| Cloud::ALL.to_vec(), |g| g.clouds.clone());
     let az = guide
         .as_ref()
-        .map(|g| state.settings.integrations.az_commands(g))
+        .map(|g| {
+            g.clouds
+                .iter()
+                .filter_map(|&c| g.az_script(c).map(|script| (c, script)))
+                .collect()
+        })
         .unwrap_or_default();
     Ok(render(
         StatusCode::OK,
         RequestPage {
             frame,
             guide,
+            clouds,
             az,
             id: r.id,
             customer: r.customer,

@@ -35,6 +35,15 @@ for (const input of extras) {
 
 const secure = requireSecureContext(button, ...form.elements);
 
+// The az commands differ per cloud (cloud name, role ids, consent): show the
+// ones for the cloud chosen in the form, which offers only the template's.
+const azScripts = [...document.querySelectorAll("[data-az-cloud]")];
+function showAzFor(cloud) {
+  for (const block of azScripts) block.hidden = block.dataset.azCloud !== cloud;
+}
+$("cloud").addEventListener("change", () => showAzFor($("cloud").value));
+showAzFor($("cloud").value);
+
 function findings() {
   const fields = Object.fromEntries(ENTRA_FIELDS.map((n) => [n, $(n).value]));
   const out = check(fields, today());
