@@ -770,11 +770,11 @@ fn item_spans(src: &str) -> Vec<Range<usize>> {
     for (k, &first) in starts.iter().enumerate() {
         let stop = starts.get(k + 1).copied().unwrap_or(text.len());
         let last = (first + 1..stop)
-            .filter(|&i| {
+            .rev()
+            .find(|&i| {
                 let l = text.body(i);
                 l.starts_with([' ', '\t']) && !l.trim().is_empty()
             })
-            .last()
             .unwrap_or(first);
         spans.push(text.start(first)..text.end(last));
     }
