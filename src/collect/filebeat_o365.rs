@@ -1615,6 +1615,29 @@ mod tests {
     }
 
     #[test]
+    fn a_splice_that_would_change_anything_else_is_refused() {
+        // A literal block whose last line looks like a comment: the new
+        // var.api would go above that line and turn it into a comment.
+        let block = own(&format!(
+            "    var.application_id: \"{CLIENT}\"\n    var.tenants:\n      - id: \"{TENANT}\"\n        name: a\n    var.client_secret: \"${{{KEY}}}\"\n    input:\n      description: |\n        first line\n        # part of the text\n"
+        ));
+        let err = refused(&block, "gcc-high", CLIENT);
+        assert!(
+            err.contains("(entry 1 would not read back as exactly the intended change)"),
+            "{err}"
+        );
+        // Taking the tenant out would take an anchor another entry uses.
+        let anchored = format!(
+            "- module: o365\n  audit:\n    var.tenants:\n      - id: \"{TENANT}\"\n        name: &shared contoso\n      - id: \"11111111-2222-4333-8444-555555555555\"\n        name: b\n    var.client_secret: \"${{SHARED}}\"\n{}",
+            own(
+                "    var.tenants:\n      - id: \"22222222-2222-4333-8444-555555555555\"\n        name: *shared\n"
+            )
+        );
+        let err = refused(&anchored, "commercial", CLIENT);
+        assert!(err.contains("(the result would not parse: "), "{err}");
+    }
+
+    #[test]
     fn a_tenant_listed_twice_a_shared_key_and_a_certificate_are_refused() {
         let twice = format!(
             "{}{}",
