@@ -370,8 +370,13 @@ fn a_new_tenant_of_a_shared_app_gets_its_own_entry_and_the_shared_one_stays() {
 fn rotating_an_own_entry_changes_its_secret_reference_once_then_only_the_env_file() {
     let fb = filebeat(Some(MULTI));
     let first = credential(FABRIKAM, FABRIKAM_APP, SECRET, "commercial");
-    fb.import(&first);
+    let notes = fb.import(&first);
     let key = "O365_SECRET_BBBBBBBB_2222_4222_8222_BBBBBBBBBBBB";
+    let want = format!(
+        "tenant {FABRIKAM}'s o365 entry in {} now takes its client secret from ${{{key}}} instead of ${{O365_SECRET_FABRIKAM}}; remove O365_SECRET_FABRIKAM from Filebeat's keystore or environment if nothing else uses it",
+        fb.args.filebeat_module.display()
+    );
+    assert!(notes.contains(&want), "{want}\n{notes:?}");
     let after = fb.module();
     assert_eq!(
         after,

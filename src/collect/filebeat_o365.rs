@@ -432,6 +432,22 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
         }
     };
 
+    let (what, by_hand) = match place {
+        Place::Own(_) => (format!("tenant {t}'s o365 entry"), BY_HAND.to_owned()),
+        Place::Sample(_) => (
+            "Filebeat's sample o365 entry".to_owned(),
+            BY_HAND.to_owned(),
+        ),
+        Place::Shared(_) => (
+            format!("the o365 entry tenant {t} shares with other tenants"),
+            format!(
+                "take tenant {t} out by hand: copy the entry, keep only tenant {t}'s `- id:`/`name:` item in the copy and delete it from the original, set the copy's var.client_secret to \"{}\", and import again",
+                job.reference
+            ),
+        ),
+        Place::New => ("the file".to_owned(), BY_HAND.to_owned()),
+    };
+    let refuse = |why: String| cannot_edit(path, &what, &why, &by_hand);
     let new_app = |entry: &Value| (!job.is_app(entry)).then_some(job.app);
     let (after, own) = match place {
         Place::Own(i) => {
@@ -444,9 +460,7 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
                 ..Ops::default()
             };
             let edits =
-                edit_entry(&text, &spans[i], &tenant_ids(&norm[i]), &ops).map_err(|why| {
-                    cannot_edit(path, &format!("tenant {t}'s o365 entry"), &why, BY_HAND)
-                })?;
+                edit_entry(&text, &spans[i], &tenant_ids(&norm[i]), &ops).map_err(&refuse)?;
             if let Some(old) = ops.application_id.and(app_id(&norm[i])) {
                 notes.push(format!(
                     "tenant {t}'s o365 entry in {shown} named application {old}; it now names {} (a new app registration), its other settings as they were",
@@ -454,8 +468,14 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
                 ));
             }
             if ops.client_secret.is_some() {
+                let before = match current.and_then(reference_name) {
+                    Some(old) => format!(
+                        " instead of ${{{old}}}; remove {old} from Filebeat's keystore or environment if nothing else uses it"
+                    ),
+                    None => String::new(),
+                };
                 notes.push(format!(
-                    "tenant {t}'s o365 entry in {shown} now takes its client secret from {}",
+                    "tenant {t}'s o365 entry in {shown} now takes its client secret from {}{before}",
                     job.reference
                 ));
             }
@@ -466,7 +486,7 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
                 ));
             }
             expect[i] = Expect::Normalized(mutated(&norm[i], &ops));
-            (splice(path, src, edits)?, i)
+            (apply_edits(src, edits).map_err(&refuse)?, i)
         }
         Place::Sample(i) => {
             let ops = Ops {
@@ -479,32 +499,26 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
                 client_secret: Some(&job.reference),
                 api: job.api_ops(&norm[i]),
             };
-            let edits = edit_entry(&text, &spans[i], &tenant_ids(&norm[i]), &ops)
-                .map_err(|why| cannot_edit(path, "Filebeat's sample o365 entry", &why, BY_HAND))?;
+            let edits =
+                edit_entry(&text, &spans[i], &tenant_ids(&norm[i]), &ops).map_err(&refuse)?;
             notes.push(format!(
                 "filled in Filebeat's sample o365 entry in {shown} with tenant {t} and application {} and enabled it; its comments were kept",
                 job.app
             ));
             expect[i] = Expect::Normalized(mutated(&norm[i], &ops));
-            (splice(path, src, edits)?, i)
+            (apply_edits(src, edits).map_err(&refuse)?, i)
         }
         Place::Shared(i) => {
-            let by_hand = format!(
-                "take tenant {t} out by hand: copy the entry, keep only tenant {t}'s `- id:`/`name:` item in the copy and delete it from the original, set the copy's var.client_secret to \"{}\", and import again",
-                job.reference
-            );
-            let what = format!("the o365 entry tenant {t} shares with other tenants");
-            let refuse = |why: String| cannot_edit(path, &what, &why, &by_hand);
             let out_of = Ops {
                 tenants: Tenants::Remove(t),
                 ..Ops::default()
             };
             let edits =
-                edit_entry(&text, &spans[i], &tenant_ids(&norm[i]), &out_of).map_err(refuse)?;
+                edit_entry(&text, &spans[i], &tenant_ids(&norm[i]), &out_of).map_err(&refuse)?;
             expect[i] = Expect::Normalized(mutated(&norm[i], &out_of));
-            let mut after = splice(path, src, edits)?;
+            let mut after = apply_edits(src, edits).map_err(&refuse)?;
 
-            let audit = audit_of(&text, &spans[i]).map_err(refuse)?;
+            let audit = audit_of(&text, &spans[i]).map_err(&refuse)?;
             let others: Vec<&str> = tenant_ids(&norm[i])
                 .into_iter()
                 .filter(|id| !id.eq_ignore_ascii_case(t))
@@ -533,8 +547,8 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
             };
             let copy_text = Text::new(&copy);
             let edits = edit_entry(&copy_text, &(0..copy.len()), &tenant_ids(&copied), &ops)
-                .map_err(refuse)?;
-            let copy = apply_edits(&copy, edits).map_err(refuse)?;
+                .map_err(&refuse)?;
+            let copy = apply_edits(&copy, edits).map_err(&refuse)?;
             let mut want = Value::Mapping(Mapping::new());
             set_path(&mut want, &["module"], Value::from("o365"));
             if let Some(a) = get(&norm[i], &["audit"]) {
@@ -572,8 +586,7 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
         }
     };
 
-    let back = verify(path, &after, &expect)
-        .map_err(|why| cannot_edit(path, "the file", &why, BY_HAND))?;
+    let back = verify(path, &after, &expect).map_err(&refuse)?;
     let ours = &back[own];
     if get(ours, &["audit", "var", "certificate"]).is_some() {
         return Err(TargetError::Refused(format!(
@@ -859,6 +872,12 @@ fn set_path(v: &mut Value, path: &[&str], val: Value) {
         let slot = m.entry(Value::from(*first)).or_insert(Value::Null);
         set_path(slot, rest, val);
     }
+}
+
+/// The key a `${KEY}` or `${KEY:default}` value refers to.
+fn reference_name(s: &str) -> Option<&str> {
+    let name = s.strip_prefix("${")?.strip_suffix('}')?;
+    Some(name.split_once(':').map_or(name, |(n, _)| n))
 }
 
 /// True if any string in the value refers to `${key}` (or `${key:default}`).
@@ -1443,10 +1462,6 @@ fn apply_edits(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     }
     out.push_str(&src[at..]);
     Ok(out)
-}
-
-fn splice(path: &Path, src: &str, edits: Vec<Edit>) -> Result<String, TargetError> {
-    apply_edits(src, edits).map_err(|why| cannot_edit(path, "the file", &why, BY_HAND))
 }
 #[cfg(test)]
 mod tests {
