@@ -157,6 +157,8 @@ impl Job<'_> {
     }
 }
 
+/// The module file's change for one credential (see the module's
+/// documentation), and the env file's if `--filebeat-env-file` is given.
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let endpoints = api_endpoints(&cred.cloud)?;
