@@ -274,6 +274,9 @@ async fn pass(
                                 "  note: the verification result could not be reported: {e:#}"
                             );
                         }
+                        for warning in &r.warnings {
+                            println!("  warning: {warning}");
+                        }
                         match &r.failure {
                             None => {
                                 summary.verified += 1;

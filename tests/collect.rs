@@ -81,6 +81,21 @@ impl Host {
     /// `handoff collect` for this host into its ossec.conf, plus `extra`.
     fn command(&self, app: &TestApp, extra: &[&str]) -> tokio::process::Command {
         let p = |n: &str| self.path(n).display().to_string();
+        let mut cmd = self.command_for(app, "wazuh-office365");
+        cmd.args([
+            "--ossec-conf",
+            &p("ossec.conf"),
+            "--secrets-dir",
+            &p("secrets"),
+        ])
+        .args(extra);
+        cmd
+    }
+
+    /// `handoff collect --target TARGET` for this host, its output options
+    /// left to the caller.
+    fn command_for(&self, app: &TestApp, target: &str) -> tokio::process::Command {
+        let p = |n: &str| self.path(n).display().to_string();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"));
         cmd.args([
             "collect",
@@ -90,16 +105,9 @@ impl Host {
             &p("token"),
             "--identity",
             &p("soc.key"),
-        ])
-        .args([
             "--target",
-            "wazuh-office365",
-            "--ossec-conf",
-            &p("ossec.conf"),
-            "--secrets-dir",
-            &p("secrets"),
+            target,
         ])
-        .args(extra)
         .env_remove("HANDOFF_SERVER");
         cmd
     }
@@ -589,7 +597,39 @@ async fn a_request_for_another_target_is_left_unleased_and_explained_once(backen
     );
 }
 
+/// CustomDetection.Read.All is optional in the incidents template: without
+/// it the credential still verifies, with a warning that names it.
+async fn a_missing_optional_role_is_a_warning(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let entra = StandIn::start().await;
+    entra.register(App::new(TENANT, CLIENT, SECRET).grant(
+        "https://graph.microsoft.com",
+        &["SecurityIncident.Read.All", "SecurityAlert.Read.All"],
+    ));
+    let base = entra.base.to_string();
+    let host = Host::new(&app, &soc).await;
+    let r = open_request_for(&app.store, T0, 86_400, "defender-incidents").await;
+    answer_for(&app, &r, &soc, "defender-incidents", SECRET).await;
+    let out_dir = host.path("credentials").display().to_string();
+    let out = host
+        .command_for(&app, "env")
+        .args(["--output-dir", &out_dir, "--verify", "--login-host", &base])
+        .output()
+        .await
+        .unwrap();
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}\n{}", text(&out.stderr));
+    assert!(said.contains("; verified"), "{said}");
+    assert!(
+        said.contains("  warning: The app lacks CustomDetection.Read.All on Microsoft Graph, which this template marks optional"),
+        "{said}"
+    );
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert_eq!(req.state(app.clock.now()).as_str(), "verified");
+}
+
 with_each_backend!(
+    a_missing_optional_role_is_a_warning,
     a_request_for_another_target_is_left_unleased_and_explained_once,
     watch_waits_out_errors,
     watch_keeps_collecting_until_stopped,

@@ -359,6 +359,12 @@ pub fn plan(kind: TargetKind, args: &TargetArgs, import: &Import) -> Result<Plan
             suits.join(", ")
         )));
     }
+    if let Some(why) = import.integration.cloud_refusal(&import.credential.cloud) {
+        return Err(TargetError::Refused(format!(
+            "the credential is for a {} tenant, which the template {:?} cannot collect from: {why}; ask the customer which cloud their tenant is in, or use a template made for that cloud",
+            import.credential.cloud, import.integration.id
+        )));
+    }
     match kind {
         TargetKind::WazuhOffice365 => wazuh_office365::plan(args, import),
         TargetKind::WazuhMsGraph => wazuh_ms_graph::plan(args, import),
@@ -763,6 +769,24 @@ mod tests {
                 .contains("not meant for the wazuh-office365 target"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_cloud_the_template_cannot_collect_from_is_refused_by_every_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = TargetArgs::under(dir.path());
+        let cred = credential("defender-incidents", "china");
+        let integ = integration("defender-incidents");
+        for kind in [TargetKind::Env, TargetKind::Json, TargetKind::WazuhMsGraph] {
+            let err = plan(kind, &args, &import(&cred, &integ))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("the credential is for a china tenant, which the template \"defender-incidents\" cannot collect from"),
+                "{err}"
+            );
+        }
+        assert!(!args.output_dir.exists(), "nothing was written");
     }
 
     #[test]
