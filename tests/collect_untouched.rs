@@ -21,6 +21,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::flow::entra_credential as credential;
@@ -678,6 +679,8 @@ fn run_case(kind: TargetKind, seed: u64) {
     for (path, text) in &c.files {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, text).unwrap();
+        // As collectors keep files that hold secrets: not for other users.
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
     }
     let mut args = TargetArgs::under(dir.path());
     args.filebeat_env_file = Some(dir.path().join("filebeat.env"));
