@@ -257,10 +257,18 @@ impl WazuhConf {
     /// reaches the agents its filters match: a block is edited in the
     /// section it is in (a tenant already in the blocks of several sections
     /// is rotated in each); a new tenant with blocks in several sections is
-    /// refused, since handoff cannot tell which agents should collect it;
-    /// with no block, a new one goes into the last section without filters,
-    /// and a file whose sections are all filtered is refused.
-    pub fn place(&self, module: &str, tenant: &str) -> Result<Place<'_>, TargetError> {
+    /// refused, since handoff cannot tell which agents should collect it.
+    /// With no block, a new one goes where the operator already collects
+    /// from Microsoft, the one section holding a `sibling` block (the other
+    /// of office365 and ms-graph); else into the last section without
+    /// filters, which every agent of the group reads; a file whose sections
+    /// are all filtered is refused.
+    pub fn place(
+        &self,
+        module: &str,
+        sibling: &str,
+        tenant: &str,
+    ) -> Result<Place<'_>, TargetError> {
         for section in &self.sections {
             let blocks: Vec<&Element> = section.children_named(module).collect();
             if blocks.len() > 1 {
@@ -291,8 +299,17 @@ impl WazuhConf {
             .collect();
         match blocks.as_slice() {
             [] => {
-                let open = self.sections.iter().rfind(|s| !is_filtered(s));
-                match open {
+                let with_sibling: Vec<&Element> = self
+                    .sections
+                    .iter()
+                    .filter(|s| s.children_named(sibling).next().is_some())
+                    .collect();
+                if let [section] = with_sibling.as_slice()
+                    && self.role == Role::Group
+                {
+                    return Ok(Place::NewIn(section));
+                }
+                match self.sections.iter().rfind(|s| !is_filtered(s)) {
                     Some(section) => Ok(Place::NewIn(section)),
                     None => Err(TargetError::Refused(format!(
                         "every <agent_config> in {} is limited to some agents (name=, os= or profile=), and handoff does not guess which agent should collect tenant {tenant}; add an empty <{module}></{module}> to the section of the agent that should (or an <agent_config> without filters), then import again; nothing was written",
@@ -336,6 +353,26 @@ impl WazuhConf {
                 d
             })
             .unwrap_or_default()
+    }
+
+    /// What an operator should know about a new `module` block in a group
+    /// file's `section`.
+    pub fn new_block_note(&self, module: &str, section: &Element, tenant: &str) -> Option<String> {
+        if self.role != Role::Group {
+            return None;
+        }
+        let which = self.section_of(section);
+        Some(if is_filtered(section) {
+            format!(
+                "added the <{module}> block to {which} (line {}), the agents that already collect from Microsoft",
+                line_of(&self.src, section.start)
+            )
+        } else {
+            format!(
+                "every agent of group {} that {which} reaches now runs the {module} module for tenant {tenant}: keep one collecting agent in the group (or move the block into an <agent_config name=\"AGENT\"> section), or the tenant's events are collected once per agent",
+                self.group()
+            )
+        })
     }
 
     fn lines(&self, els: &[&Element]) -> String {

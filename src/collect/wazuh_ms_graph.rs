@@ -76,7 +76,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         }
     )];
     let mut edits = Vec::new();
-    match conf.place("ms-graph", tenant)? {
+    match conf.place("ms-graph", "office365", tenant)? {
         Place::NewIn(section) => {
             let indent = ossec_conf::child_indent(src, section);
             let step = ossec_conf::indent_step(src, section);
@@ -85,12 +85,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
                 section,
                 &format!("\n{}", block_text(&indent, &step, &wants, import)),
             ));
-            if conf.role == Role::Group {
-                notes.push(format!(
-                    "every agent that {} reaches now runs the ms-graph module for tenant {tenant}: keep one collecting agent there (or move the block into an <agent_config name=\"AGENT\"> section), or the tenant's events are collected once per agent",
-                    conf.section_of(section)
-                ));
-            }
+            notes.extend(conf.new_block_note("ms-graph", section, tenant));
         }
         Place::Blocks(blocks) => {
             for block in blocks {

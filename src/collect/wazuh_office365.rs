@@ -88,7 +88,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
     let mut notes = Vec::new();
     let mut edits = Vec::new();
     let subscriptions = &import.integration.collect.content_types;
-    match conf.place("office365", &tenant)? {
+    match conf.place("office365", "ms-graph", &tenant)? {
         Place::NewIn(section) => {
             let indent = ossec_conf::child_indent(src, section);
             let step = ossec_conf::indent_step(src, section);
@@ -103,12 +103,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
                 path.display(),
                 subscriptions.join(", ")
             ));
-            if conf.role == Role::Group {
-                notes.push(format!(
-                    "every agent that {} reaches now runs the office365 module for tenant {tenant}: keep one collecting agent there (or move the block into an <agent_config name=\"AGENT\"> section), or the tenant's events are collected once per agent",
-                    conf.section_of(section)
-                ));
-            }
+            notes.extend(conf.new_block_note("office365", section, &tenant));
         }
         Place::Blocks(blocks) => {
             for block in blocks {
@@ -199,6 +194,22 @@ fn edit_block(
             }
             let (fitted, _) = ossec_conf::fit_children(src, first, wants);
             edits.extend(fitted);
+            if let Some(old) = first.child_text(src, "client_secret_path")
+                && wants[2].name == "client_secret"
+            {
+                notes.push(format!(
+                    "tenant {tenant}'s <client_secret_path>{old}</client_secret_path> is now an inline <client_secret>: a path in a group's agent.conf must exist on every agent, and the new secret is only in this file; {old} on the agents is no longer read"
+                ));
+            }
+            if let Some(old) = first.child_text(src, "client_secret_path")
+                && wants[2].name == "client_secret_path"
+                && old != wants[2].value
+            {
+                notes.push(format!(
+                    "tenant {tenant}'s <client_secret_path> named {old}; it now names {}, where handoff keeps the secret, and {old} is left as it was (delete it once the old secret is revoked)",
+                    wants[2].value
+                ));
+            }
             for d in duplicates {
                 edits.push(ossec_conf::remove(src, d));
                 notes.push(format!(
