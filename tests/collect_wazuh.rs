@@ -1060,10 +1060,11 @@ fn a_secret_wazuh_cannot_send_is_refused_by_both_targets() {
 
 #[test]
 fn a_group_with_blocks_for_other_agents_refuses_a_new_tenant_but_rotates_a_known_one() {
+    // A second block, for other agents: Northwind, and Contoso again.
     let two = GROUP.replace(
         "<agent_config profile=\"db-servers\">\n",
         &format!(
-            "<agent_config profile=\"db-servers\">\n  <office365>\n    <api_auth>\n      <tenant_id>{TENANT_C}</tenant_id>\n      <client_id>{CLIENT_B}</client_id>\n      <client_secret>{OLD_B}</client_secret>\n    </api_auth>\n    <subscriptions>\n      <subscription>Audit.General</subscription>\n    </subscriptions>\n  </office365>\n"
+            "<agent_config profile=\"db-servers\">\n  <office365>\n    <api_auth>\n      <tenant_id>{TENANT_C}</tenant_id>\n      <client_id>{CLIENT_B}</client_id>\n      <client_secret>{OLD_B}</client_secret>\n    </api_auth>\n    <api_auth>\n      <tenant_id>{TENANT_A}</tenant_id>\n      <client_id>{CLIENT_A}</client_id>\n      <client_secret>{OLD_A}</client_secret>\n    </api_auth>\n    <subscriptions>\n      <subscription>Audit.General</subscription>\n    </subscriptions>\n  </office365>\n"
         ),
     );
     let host = Host::new("etc/shared/o365/agent.conf", &two, 0o660);
@@ -1088,6 +1089,20 @@ fn a_group_with_blocks_for_other_agents_refuses_a_new_tenant_but_rotates_a_known
         [format!(
             "~/agent_config[profile=\"db-servers\"]/office365/api_auth[{TENANT_C}]/client_secret: {OLD_B} -> {NEW_B}"
         )]
+    );
+    // A tenant in both blocks is rotated in both: the old secret may be revoked.
+    let contoso = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let (_, diff) = host.import(OFFICE365, &contoso, &template);
+    assert_eq!(
+        diff,
+        [
+            format!(
+                "~/agent_config[name=\"soc-collector-01\"]/office365/api_auth[{TENANT_A}]/client_secret: {OLD_A} -> {NEW_A}"
+            ),
+            format!(
+                "~/agent_config[profile=\"db-servers\"]/office365/api_auth[{TENANT_A}]/client_secret: {OLD_A} -> {NEW_A}"
+            ),
+        ]
     );
 }
 

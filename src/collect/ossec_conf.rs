@@ -93,7 +93,7 @@ pub(super) fn parse(path: &Path, src: &str) -> Result<Vec<Element>, TargetError>
                 inner: after..after,
                 end: after,
                 self_closing: false,
-                attributes: attributes(&e).map_err(|what| bad(before, what))?,
+                attributes: attributes(&e),
                 children: Vec::new(),
             }),
             Event::Empty(e) => {
@@ -103,7 +103,7 @@ pub(super) fn parse(path: &Path, src: &str) -> Result<Vec<Element>, TargetError>
                     inner: after..after,
                     end: after,
                     self_closing: true,
-                    attributes: attributes(&e).map_err(|what| bad(before, what))?,
+                    attributes: attributes(&e),
                     children: Vec::new(),
                 };
                 match open.last_mut() {
@@ -135,12 +135,15 @@ pub(super) fn parse(path: &Path, src: &str) -> Result<Vec<Element>, TargetError>
     Ok(roots)
 }
 
-fn attributes(e: &quick_xml::events::BytesStart) -> Result<Vec<(String, String)>, String> {
-    e.attributes()
-        .map(|a| {
-            a.map(|a| (a.key.0.to_owned(), a.value.into_owned()))
-                .map_err(|e| format!("not well-formed XML: {e}"))
-        })
+/// The element's attributes. Read without quick-xml's checks, and what it
+/// cannot read is left out: only `<agent_config>`'s filters are looked at,
+/// and an attribute Wazuh takes must not make a file unreadable here.
+fn attributes(e: &quick_xml::events::BytesStart) -> Vec<(String, String)> {
+    let mut attrs = e.attributes();
+    attrs.with_checks(false);
+    attrs
+        .filter_map(Result::ok)
+        .map(|a| (a.key.0.to_owned(), a.value.into_owned()))
         .collect()
 }
 
@@ -613,13 +616,14 @@ pub(super) fn api_auth_text(indent: &str, step: &str, wants: &[Want]) -> String 
 
 /// Refuses a client secret that Wazuh cannot send to Entra ID.
 ///
-/// Both modules paste the secret into the token request's form body with
-/// `snprintf` and no URL-encoding: `client_id=%s&scope=https://%s/.default&grant_type=client_credentials&client_secret=%s`
-/// (wazuh/wazuh `src/wazuh_modules/src/wm_office365.h`,
-/// `WM_OFFICE365_API_ACCESS_TOKEN_PAYLOAD`, used by
-/// `wm_office365_get_access_token`; `wm_ms_graph.h`,
-/// `WM_MS_GRAPH_ACCESS_TOKEN_PAYLOAD`, used by `wm_ms_graph_get_access_token`;
-/// the same in 4.x and 5.x). A `+` arrives as a space, and `&`, `=` or `%`
+/// Both modules format the token request's form body with `snprintf` and
+/// put the secret in as it is, without URL-encoding: office365 with
+/// `WM_OFFICE365_API_ACCESS_TOKEN_PAYLOAD` (`client_id=%s&scope=https://%s/.default&grant_type=client_credentials&client_secret=%s`)
+/// in `wm_office365_get_access_token`, ms-graph with
+/// `WM_MS_GRAPH_ACCESS_TOKEN_PAYLOAD` (`scope=https://%s/.default&grant_type=client_credentials&client_id=%s&client_secret=%s`)
+/// in `wm_ms_graph_get_access_token` (wazuh/wazuh
+/// `src/wazuh_modules/src/wm_office365.{h,c}` and `wm_ms_graph.{h,c}`; the
+/// same in v4.14.7 and 5.x). A `+` arrives as a space and `&`, `=` or `%`
 /// cut or garble the field, so such a secret is valid, passes handoff's
 /// verification (which encodes it), and never signs in from Wazuh. Secrets
 /// the Entra portal makes today use only `A-Z a-z 0-9 - . _ ~`, which need
@@ -815,5 +819,173 @@ mod tests {
             ),
             "<ossec_config><a>1</a>\n  <c>3</c>\n</ossec_config>"
         );
+    }
+
+    fn fitted(src: &str, wants: &[Want]) -> (String, Vec<&'static str>) {
+        let roots = tree(src);
+        let (edits, changed) = fit_children(src, &roots[0], wants);
+        (splice(src, edits), changed)
+    }
+
+    #[test]
+    fn fitting_changes_only_the_children_that_differ() {
+        let src = "<api_auth>\n    <tenant_id>ABC</tenant_id>\n    <!-- keep -->\n    <secret_value>old</secret_value>\n</api_auth>";
+        let wants = [
+            Want::guid("tenant_id", "abc"),
+            Want::exact("secret_value", "new"),
+            Want::exact("api_type", "global"),
+        ];
+        let (after, changed) = fitted(src, &wants);
+        assert_eq!(
+            after,
+            "<api_auth>\n    <tenant_id>ABC</tenant_id>\n    <!-- keep -->\n    <secret_value>new</secret_value>\n    <api_type>global</api_type>\n</api_auth>"
+        );
+        assert_eq!(changed, ["api_type", "secret_value"]);
+        // Fitted again: nothing to do.
+        let (again, changed) = fitted(&after, &wants);
+        assert_eq!((again.as_str(), changed.len()), (after.as_str(), 0));
+    }
+
+    #[test]
+    fn fitting_swaps_a_replaced_setting_where_it_stands_and_respects_defaults() {
+        let src = "<api_auth>\n  <client_secret_path>/a</client_secret_path>\n  <tenant_id/>\n  <client_secret_path>/b</client_secret_path>\n</api_auth>";
+        let wants = [
+            Want {
+                replaces: &["client_secret_path"],
+                ..Want::exact("client_secret", "s3cr3t")
+            },
+            Want::guid("tenant_id", "t"),
+            Want {
+                default: Some("commercial"),
+                ..Want::exact("api_type", "commercial")
+            },
+        ];
+        let (after, changed) = fitted(src, &wants);
+        assert_eq!(
+            after,
+            "<api_auth>\n  <client_secret>s3cr3t</client_secret>\n  <tenant_id>t</tenant_id>\n</api_auth>"
+        );
+        assert_eq!(changed, ["client_secret", "tenant_id"]);
+    }
+
+    #[test]
+    fn a_missing_child_goes_after_the_last_one_that_stays() {
+        let src = "<api_auth>\n\t<tenant_id>t</tenant_id>\n\t<client_secret>x</client_secret>\n\t<client_secret_path>/p</client_secret_path>\n</api_auth>";
+        // client_secret stays and the path, its alternative, goes: the new
+        // api_type follows client_secret.
+        let wants = [
+            Want {
+                replaces: &["client_secret_path"],
+                ..Want::exact("client_secret", "x")
+            },
+            Want::exact("api_type", "gcc"),
+        ];
+        let (after, _) = fitted(src, &wants);
+        assert_eq!(
+            after,
+            "<api_auth>\n\t<tenant_id>t</tenant_id>\n\t<client_secret>x</client_secret>\n\t<api_type>gcc</api_type>\n</api_auth>"
+        );
+    }
+
+    fn conf_at(relative: &str, src: &str) -> (tempfile::TempDir, Result<WazuhConf, TargetError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, src).unwrap();
+        let conf = WazuhConf::read(&path);
+        (dir, conf)
+    }
+
+    #[test]
+    fn the_file_is_told_apart_by_its_root_and_sections() {
+        for (src, role) in [
+            ("<ossec_config><global/></ossec_config>", Role::Manager),
+            (
+                "<ossec_config><client><server/></client></ossec_config>",
+                Role::Agent,
+            ),
+            (
+                "<ossec_config><agent><server/></agent></ossec_config>",
+                Role::Agent,
+            ),
+            (
+                "<agent_config></agent_config>\n<agent_config os=\"Linux\"></agent_config>",
+                Role::Group,
+            ),
+        ] {
+            let (_dir, conf) = conf_at("ossec.conf", src);
+            assert_eq!(conf.unwrap().role, role, "{src}");
+        }
+        let (_dir, conf) = conf_at("wazuh-manager.conf", "<wazuh_config></wazuh_config>");
+        let err = conf.err().unwrap().to_string();
+        assert!(err.contains("Wazuh 5.x manager"), "{err}");
+        let (_dir, conf) = conf_at("x.conf", "<config></config>");
+        let err = conf.err().unwrap().to_string();
+        assert!(
+            err.contains("neither <ossec_config> nor <agent_config>"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_load_note_names_what_to_restart_or_check() {
+        let (_dir, conf) = conf_at("ossec.conf", "<ossec_config></ossec_config>");
+        assert!(
+            conf.unwrap()
+                .load_note()
+                .contains("systemctl restart wazuh-manager")
+        );
+        let (_dir, conf) = conf_at("ossec.conf", "<ossec_config><client/></ossec_config>");
+        assert!(
+            conf.unwrap()
+                .load_note()
+                .contains("systemctl restart wazuh-agent")
+        );
+        let (dir, conf) = conf_at(
+            "etc/shared/cloud/agent.conf",
+            "<agent_config></agent_config>",
+        );
+        let note = conf.unwrap().load_note();
+        let verify = dir.path().join("bin/verify-agent-conf");
+        assert!(
+            note.contains(&format!("{} -f ", verify.display())),
+            "{note}"
+        );
+        assert!(note.contains("the agents of group cloud"), "{note}");
+        // A group file kept elsewhere: where the tool lives in each version.
+        let (_dir, conf) = conf_at("cloud/agent.conf", "<agent_config></agent_config>");
+        let note = conf.unwrap().load_note();
+        assert!(
+            note.contains("verify-agent-conf (in /var/ossec/bin on Wazuh 4.x, /var/wazuh-manager/bin on 5.x) -f "),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn only_secrets_wazuh_can_send_unencoded_pass() {
+        let safe = "abcXYZ019-._~";
+        assert_eq!(wazuh_secret(safe).unwrap(), safe);
+        for bad in ["", "a+b", "a/b", "a=b", "a&b", "a%20", "a b", "é"] {
+            assert!(wazuh_secret(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_wazuh_file_option_has_a_name_for_every_kind_of_file() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            targets: crate::collect::TargetArgs,
+        }
+        for flag in ["--ossec-conf", "--wazuh-conf"] {
+            let cli =
+                Cli::try_parse_from(["handoff", flag, "/var/ossec/etc/shared/o365/agent.conf"])
+                    .unwrap();
+            assert_eq!(
+                cli.targets.ossec_conf,
+                Path::new("/var/ossec/etc/shared/o365/agent.conf")
+            );
+        }
     }
 }

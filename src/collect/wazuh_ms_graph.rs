@@ -417,6 +417,39 @@ mod tests {
     }
 
     #[test]
+    fn a_second_entry_for_the_tenant_is_removed_and_a_disabled_block_is_named() {
+        let (_dir, args) = setup(CONF, 0o660);
+        run(&args, "commercial").unwrap().apply().unwrap();
+        let once = fs::read_to_string(&args.ossec_conf).unwrap();
+        let auth_start = once.find("    <api_auth>").unwrap();
+        let auth_end = once.find("    </api_auth>\n").unwrap() + "    </api_auth>\n".len();
+        let auth = &once[auth_start..auth_end];
+        let twice = format!("{}{auth}{}", &once[..auth_end], &once[auth_end..])
+            .replace("<enabled>yes</enabled>", "<enabled>no</enabled>");
+        fs::write(&args.ossec_conf, &twice).unwrap();
+        let plan = run(&args, "commercial").unwrap();
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("removed a second <api_auth> for tenant")),
+            "{:?}",
+            plan.notes
+        );
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("is disabled (<enabled>no</enabled>)")),
+            "{:?}",
+            plan.notes
+        );
+        plan.apply().unwrap();
+        assert_eq!(
+            fs::read_to_string(&args.ossec_conf).unwrap(),
+            once.replace("<enabled>yes</enabled>", "<enabled>no</enabled>")
+        );
+    }
+
+    #[test]
     fn china_is_refused_and_a_world_readable_file_is_warned_about() {
         let (_dir, args) = setup(CONF, 0o644);
         let err = run(&args, "china").unwrap_err().to_string();
