@@ -972,7 +972,7 @@ fn office365_in_a_new_group_goes_into_its_section_and_warns_about_every_agent() 
 fn an_empty_block_placed_by_the_operator_is_filled() {
     let placed = GROUP.replace(
         "<agent_config profile=\"db-servers\">\n",
-        "<agent_config profile=\"db-servers\">\n  <ms-graph></ms-graph>\n",
+        "<agent_config profile=\"db-servers\">\n  <ms-graph><!-- Contoso's Defender goes here --></ms-graph>\n",
     );
     let host = Host::new("etc/shared/o365/agent.conf", &placed, 0o660);
     let cred = credential(
@@ -1000,6 +1000,20 @@ fn an_empty_block_placed_by_the_operator_is_filled() {
                 "{at}/resource[security] {{name=security, relationship=incidents, relationship=alerts_v2}}"
             ),
         ]
+    );
+    assert!(
+        host.conf().contains(
+            "  <ms-graph><!-- Contoso's Defender goes here -->\n    <enabled>yes</enabled>\n"
+        ),
+        "{}",
+        host.conf()
+    );
+    assert!(
+        host.conf().contains(
+            "      <relationship>alerts_v2</relationship>\n    </resource>\n  </ms-graph>\n  <localfile>"
+        ),
+        "{}",
+        host.conf()
     );
 }
 

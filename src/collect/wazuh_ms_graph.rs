@@ -91,18 +91,11 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
             for block in blocks {
                 if block.children.is_empty() {
                     // An empty block an operator placed to say where the
-                    // tenant goes: filled like a new one.
-                    let indent = ossec_conf::indent_at(src, block.start)
-                        .map_or_else(|| ossec_conf::child_indent(src, block), str::to_owned);
+                    // tenant goes: filled like a new one, around any comment.
+                    let inner = ossec_conf::child_indent(src, block);
                     let step = ossec_conf::indent_step(src, block);
-                    let text = block_text(&indent, &step, &wants, import);
-                    edits.push(Edit {
-                        range: block.start..block.end,
-                        text: text
-                            .trim_start_matches(indent.as_str())
-                            .trim_end_matches('\n')
-                            .to_owned(),
-                    });
+                    let body = block_body(&inner, &step, &wants, import);
+                    edits.push(ossec_conf::append_child(src, block, &body));
                     continue;
                 }
                 edit_block(&conf, block, tenant, &wants, import, &mut edits, &mut notes);
@@ -277,13 +270,18 @@ fn resource_text(indent: &str, step: &str, name: &str, relationships: &[&str]) -
     s
 }
 
-/// The whole `<ms-graph>` block as lines at `indent`: enabled, every event
-/// from now on (`only_future_events` no), a `curl_max_size` above the 1 MiB
-/// default, a run at start, a five-minute interval, Graph v1.0, the tenant,
-/// and the template's resources.
+/// The whole `<ms-graph>` block as lines at `indent`.
 fn block_text(indent: &str, step: &str, wants: &[Want], import: &Import) -> String {
-    let i1 = format!("{indent}{step}");
-    let mut s = format!("{indent}<ms-graph>\n");
+    let body = block_body(&format!("{indent}{step}"), step, wants, import);
+    format!("{indent}<ms-graph>\n{body}{indent}</ms-graph>\n")
+}
+
+/// What a new `<ms-graph>` block holds, as lines at `inner`: enabled, every
+/// event from now on (`only_future_events` no), a `curl_max_size` above the
+/// 1 MiB default, a run at start, a five-minute interval, Graph v1.0, the
+/// tenant, and the template's resources.
+fn block_body(inner: &str, step: &str, wants: &[Want], import: &Import) -> String {
+    let mut s = String::new();
     for (name, value) in [
         ("enabled", "yes"),
         ("only_future_events", "no"),
@@ -292,14 +290,13 @@ fn block_text(indent: &str, step: &str, wants: &[Want], import: &Import) -> Stri
         ("interval", "5m"),
         ("version", "v1.0"),
     ] {
-        s.push_str(&format!("{i1}<{name}>{value}</{name}>\n"));
+        s.push_str(&format!("{inner}<{name}>{value}</{name}>\n"));
     }
-    s.push_str(&ossec_conf::api_auth_text(&i1, step, wants));
+    s.push_str(&ossec_conf::api_auth_text(inner, step, wants));
     for r in &import.integration.collect.graph_resources {
         let rels: Vec<&str> = r.relationships.iter().map(String::as_str).collect();
-        s.push_str(&resource_text(&i1, step, &r.name, &rels));
+        s.push_str(&resource_text(inner, step, &r.name, &rels));
     }
-    s.push_str(&format!("{indent}</ms-graph>\n"));
     s
 }
 

@@ -109,18 +109,11 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
             for block in blocks {
                 if block.children.is_empty() {
                     // An empty block an operator placed to say where the
-                    // tenant goes: filled like a new one.
-                    let indent = ossec_conf::indent_at(src, block.start)
-                        .map_or_else(|| ossec_conf::child_indent(src, block), str::to_owned);
+                    // tenant goes: filled like a new one, around any comment.
+                    let inner = ossec_conf::child_indent(src, block);
                     let step = ossec_conf::indent_step(src, block);
-                    let text = block_text(import, &indent, &step, &wants)?;
-                    edits.push(Edit {
-                        range: block.start..block.end,
-                        text: text
-                            .trim_start_matches(indent.as_str())
-                            .trim_end_matches('\n')
-                            .to_owned(),
-                    });
+                    let body = block_body(import, &inner, &step, &wants)?;
+                    edits.push(ossec_conf::append_child(src, block, &body));
                     notes.push(format!(
                         "filled the empty <office365> block at line {} of {} subscribing to {}",
                         ossec_conf::line_of(src, block.start),
@@ -286,13 +279,24 @@ fn block_notes(conf: &WazuhConf, block: &Element, import: &Import, notes: &mut V
     }
 }
 
-/// A whole `<office365>` block as lines at `indent`: enabled, every event
-/// from now on (`only_future_events` no), a one-minute interval, a
-/// `<curl_max_size>` a busy tenant needs, the tenant, and the template's
-/// content types as subscriptions.
+/// A whole `<office365>` block as lines at `indent`.
 fn block_text(
     import: &Import,
     indent: &str,
+    step: &str,
+    wants: &[Want],
+) -> Result<String, TargetError> {
+    let body = block_body(import, &format!("{indent}{step}"), step, wants)?;
+    Ok(format!("{indent}<office365>\n{body}{indent}</office365>\n"))
+}
+
+/// What a new `<office365>` block holds, as lines at `inner`: enabled, every
+/// event from now on (`only_future_events` no), a one-minute interval, a
+/// `<curl_max_size>` a busy tenant needs, the tenant, and the template's
+/// content types as subscriptions.
+fn block_body(
+    import: &Import,
+    inner: &str,
     step: &str,
     wants: &[Want],
 ) -> Result<String, TargetError> {
@@ -303,24 +307,23 @@ fn block_text(
             import.integration.id
         )));
     }
-    let inner = format!("{indent}{step}");
-    let mut block = format!("{indent}<office365>\n");
+    let mut body = String::new();
     for (name, value) in [
         ("enabled", "yes"),
         ("only_future_events", "no"),
         ("interval", "1m"),
         ("curl_max_size", CURL_MAX_SIZE),
     ] {
-        block.push_str(&format!("{inner}<{name}>{value}</{name}>\n"));
+        body.push_str(&format!("{inner}<{name}>{value}</{name}>\n"));
     }
-    block.push_str(&ossec_conf::api_auth_text(&inner, step, wants));
-    block.push_str(&format!("{inner}<subscriptions>\n"));
+    body.push_str(&ossec_conf::api_auth_text(inner, step, wants));
+    body.push_str(&format!("{inner}<subscriptions>\n"));
     for s in subscriptions {
         let s = ossec_conf::plain_value("content type", s)?;
-        block.push_str(&format!("{inner}{step}<subscription>{s}</subscription>\n"));
+        body.push_str(&format!("{inner}{step}<subscription>{s}</subscription>\n"));
     }
-    block.push_str(&format!("{inner}</subscriptions>\n{indent}</office365>\n"));
-    Ok(block)
+    body.push_str(&format!("{inner}</subscriptions>\n"));
+    Ok(body)
 }
 
 #[cfg(test)]
