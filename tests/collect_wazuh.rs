@@ -555,6 +555,14 @@ fn ms_graph_rotation_in_a_tuned_block_changes_only_the_secret() {
         "{:?}",
         plan.notes
     );
+    assert!(
+        has_note(
+            &plan,
+            "updated secret_value in tenant 72f988bf-86f1-41af-91ab-2d7cd011db47's <api_auth> at line 24 of"
+        ),
+        "{:?}",
+        plan.notes
+    );
     assert_eq!(host.mode(), 0o660);
 }
 

@@ -47,6 +47,7 @@ pub(super) struct Element {
 }
 
 impl Element {
+    /// Its child elements called `name`, in order.
     pub fn children_named<'e>(&'e self, name: &str) -> impl Iterator<Item = &'e Element> + use<'e> {
         let name = name.to_owned();
         self.children.iter().filter(move |c| c.name == name)
@@ -169,6 +170,7 @@ const AGENT_FILTERS: [&str; 3] = ["name", "os", "profile"];
 /// A Wazuh configuration file, read and told apart.
 pub(super) struct WazuhConf {
     pub path: PathBuf,
+    /// The file as it is: every edit is a byte range of this text.
     pub src: String,
     pub role: Role,
     /// The `<ossec_config>` or `<agent_config>` sections, in file order.
@@ -498,6 +500,7 @@ pub(super) struct Want<'v> {
 }
 
 impl<'v> Want<'v> {
+    /// A child that must read exactly `value`.
     pub fn exact(name: &'static str, value: &'v str) -> Want<'v> {
         Want {
             name,
@@ -508,6 +511,8 @@ impl<'v> Want<'v> {
         }
     }
 
+    /// A GUID child (tenant or client ID): a value that differs only in
+    /// case is left as the operator wrote it.
     pub fn guid(name: &'static str, value: &'v str) -> Want<'v> {
         Want {
             any_case: true,

@@ -152,8 +152,16 @@ fn edit_block(
         .count();
     match ossec_conf::tenant_auths(src, block, tenant).split_first() {
         Some((first, duplicates)) => {
-            let (fitted, _) = ossec_conf::fit_children(src, first, wants);
+            let (fitted, changed) = ossec_conf::fit_children(src, first, wants);
             edits.extend(fitted);
+            if !changed.is_empty() {
+                notes.push(format!(
+                    "updated {} in tenant {tenant}'s <api_auth> at line {} of {}; the rest of the file is as it was",
+                    changed.join(", "),
+                    ossec_conf::line_of(src, first.start),
+                    conf.path.display()
+                ));
+            }
             for d in duplicates {
                 edits.push(ossec_conf::remove(src, d));
                 notes.push(format!(

@@ -185,8 +185,16 @@ fn edit_block(
                     wants[1].value
                 ));
             }
-            let (fitted, _) = ossec_conf::fit_children(src, first, wants);
+            let (fitted, changed) = ossec_conf::fit_children(src, first, wants);
             edits.extend(fitted);
+            if !changed.is_empty() {
+                notes.push(format!(
+                    "updated {} in tenant {tenant}'s <api_auth> at line {} of {}; the rest of the file is as it was",
+                    changed.join(", "),
+                    ossec_conf::line_of(src, first.start),
+                    conf.path.display()
+                ));
+            }
             if let Some(old) = first.child_text(src, "client_secret_path")
                 && wants[2].name == "client_secret"
             {
