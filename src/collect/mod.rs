@@ -49,9 +49,14 @@ pub struct Import<'a> {
 /// Where each target writes. Flattened into `handoff collect`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct TargetArgs {
-    /// Wazuh's configuration file (`wazuh-office365`, `wazuh-ms-graph`).
+    /// The Wazuh file that configures the office365 and ms-graph modules
+    /// (`wazuh-office365`, `wazuh-ms-graph`): a 4.x manager's or an agent's
+    /// ossec.conf, or a group's `etc/shared/<group>/agent.conf` on the
+    /// manager, told apart by its root element. `--wazuh-conf` is the same
+    /// option under a name that fits all three.
     #[arg(
         long,
+        visible_alias = "wazuh-conf",
         env = "HANDOFF_OSSEC_CONF",
         default_value = "/var/ossec/etc/ossec.conf"
     )]

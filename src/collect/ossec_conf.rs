@@ -1,20 +1,35 @@
-//! Reading Wazuh's ossec.conf without rewriting it.
+//! Reading Wazuh's configuration files without rewriting them.
 //!
-//! ossec.conf is several `<ossec_config>` roots in one file, full of
-//! comments an operator cares about. Re-serialising it would lose them, so
-//! the Wazuh targets find the byte ranges of elements with quick-xml's reader
-//! and splice new text in; every other byte stays as it was.
+//! The office365 and ms-graph modules are configured in one of three files,
+//! told apart by their root elements:
 //!
-//! Element text is taken raw, as Wazuh's own reader does (it decodes no
+//! - a Wazuh 4.x manager's `ossec.conf` (`<ossec_config>` roots), where the
+//!   manager runs the modules;
+//! - an agent's `ossec.conf` (`<ossec_config>` with a `<client>` section, or
+//!   `<agent>` from 5.0), where the agent runs them;
+//! - a group's shared `etc/shared/<group>/agent.conf` on the manager
+//!   (`<agent_config>` roots, some filtered by `name=`, `os=` or `profile=`),
+//!   which the manager hands to the group's agents.
+//!
+//! A Wazuh 5.x manager's `wazuh-manager.conf` (`<wazuh_config>`) is refused:
+//! from 5.0 the manager only warns "The 'office365' module only works for the
+//! agent" and skips the block (wazuh/wazuh `src/config/src/wmodules-config.c`,
+//! `Read_Office365` and `Read_MS_Graph`, built without `CLIENT`).
+//!
+//! These files are full of comments an operator cares about, so they are never
+//! re-serialised: the Wazuh targets find the byte ranges of elements with
+//! quick-xml's reader and splice new text in; every other byte stays as it
+//! was. Element text is taken raw, as Wazuh's own reader does (it decodes no
 //! entities), which is also why values written here must not need escaping.
 
 use std::ops::Range;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use super::TargetError;
+use super::{TargetError, read_text};
 
 /// An element and where it sits in the file.
 pub(super) struct Element {
@@ -26,11 +41,15 @@ pub(super) struct Element {
     /// Offset just past its end tag.
     pub end: usize,
     pub self_closing: bool,
+    /// Its attributes as (name, raw value), in order.
+    pub attributes: Vec<(String, String)>,
     pub children: Vec<Element>,
 }
 
 impl Element {
-    pub fn children_named<'e>(&'e self, name: &'e str) -> impl Iterator<Item = &'e Element> {
+    /// Its child elements called `name`, in order.
+    pub fn children_named<'e>(&'e self, name: &str) -> impl Iterator<Item = &'e Element> + use<'e> {
+        let name = name.to_owned();
         self.children.iter().filter(move |c| c.name == name)
     }
 
@@ -42,18 +61,6 @@ impl Element {
     /// The text of the first child called `name`.
     pub fn child_text<'s>(&self, src: &'s str, name: &str) -> Option<&'s str> {
         self.children_named(name).next().map(|c| c.text(src))
-    }
-
-    /// The element's leaf children as (name, text), sorted: for comparing
-    /// what an element says regardless of its layout.
-    pub fn leaves<'s>(&self, src: &'s str) -> Vec<(String, &'s str)> {
-        let mut v: Vec<(String, &str)> = self
-            .children
-            .iter()
-            .map(|c| (c.name.clone(), c.text(src)))
-            .collect();
-        v.sort();
-        v
     }
 }
 
@@ -87,6 +94,7 @@ pub(super) fn parse(path: &Path, src: &str) -> Result<Vec<Element>, TargetError>
                 inner: after..after,
                 end: after,
                 self_closing: false,
+                attributes: attributes(&e),
                 children: Vec::new(),
             }),
             Event::Empty(e) => {
@@ -96,6 +104,7 @@ pub(super) fn parse(path: &Path, src: &str) -> Result<Vec<Element>, TargetError>
                     inner: after..after,
                     end: after,
                     self_closing: true,
+                    attributes: attributes(&e),
                     children: Vec::new(),
                 };
                 match open.last_mut() {
@@ -127,29 +136,512 @@ pub(super) fn parse(path: &Path, src: &str) -> Result<Vec<Element>, TargetError>
     Ok(roots)
 }
 
-/// The `<ossec_config>` roots; a file without one is not an ossec.conf.
-pub(super) fn configs<'r>(
-    path: &Path,
-    src: &str,
-    roots: &'r [Element],
-) -> Result<Vec<&'r Element>, TargetError> {
-    let configs: Vec<&Element> = roots.iter().filter(|r| r.name == "ossec_config").collect();
-    if configs.is_empty() {
-        return Err(TargetError::malformed(
-            path,
-            "it has no <ossec_config> element, so it is not a Wazuh ossec.conf",
-        ));
+/// The element's attributes. Read without quick-xml's checks, and what it
+/// cannot read is left out: only `<agent_config>`'s filters are looked at,
+/// and an attribute Wazuh takes must not make a file unreadable here.
+fn attributes(e: &quick_xml::events::BytesStart) -> Vec<(String, String)> {
+    let mut attrs = e.attributes();
+    attrs.with_checks(false);
+    attrs
+        .filter_map(Result::ok)
+        .map(|a| (a.key.0.to_owned(), a.value.into_owned()))
+        .collect()
+}
+
+/// What a Wazuh configuration file configures, told by its root elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Role {
+    /// A Wazuh 4.x manager's ossec.conf: `<ossec_config>` roots without a
+    /// `<client>` or `<agent>` section. The manager runs the modules.
+    Manager,
+    /// An agent's ossec.conf: `<ossec_config>` with `<client>` (the 4.x
+    /// name) or `<agent>` (its 5.x name; wazuh/wazuh
+    /// `src/init/inst-functions.sh`, `WriteAgent`).
+    Agent,
+    /// A group's shared agent.conf: `<agent_config>` roots, which the manager
+    /// sends to every agent of the group.
+    Group,
+}
+
+/// The attributes of `<agent_config>` that limit a section to some agents
+/// (`overwrite` does not); wazuh/wazuh `src/config/src/config.c`, `ReadConfig`.
+const AGENT_FILTERS: [&str; 3] = ["name", "os", "profile"];
+
+/// A Wazuh configuration file, read and told apart.
+pub(super) struct WazuhConf {
+    pub path: PathBuf,
+    /// The file as it is: every edit is a byte range of this text.
+    pub src: String,
+    pub role: Role,
+    /// The `<ossec_config>` or `<agent_config>` sections, in file order.
+    pub sections: Vec<Element>,
+}
+
+/// Where a module's block for one tenant is, or where a new one goes.
+pub(super) enum Place<'c> {
+    /// The block to edit; in a group file, where the tenant sits in the
+    /// blocks of several sections, each of those.
+    Blocks(Vec<&'c Element>),
+    /// No block yet: a new one goes at the end of this section.
+    NewIn(&'c Element),
+}
+
+impl WazuhConf {
+    /// Reads the file at `path`. A missing file, a 5.x manager's
+    /// `wazuh-manager.conf`, and anything Wazuh would not read as one of the
+    /// three kinds (see [`Role`]) are refused with what to do instead.
+    pub fn read(path: &Path) -> Result<WazuhConf, TargetError> {
+        let src = read_text(path)?.ok_or_else(|| {
+            TargetError::Refused(format!(
+                "{} does not exist; is Wazuh installed here? Point --wazuh-conf at the ossec.conf of the Wazuh 4.x manager or of the agent that should collect, or at a group's etc/shared/<group>/agent.conf on the manager",
+                path.display()
+            ))
+        })?;
+        let roots = parse(path, &src)?;
+        if let Some(root) = roots.iter().find(|r| r.name == "wazuh_config") {
+            return Err(TargetError::Refused(format!(
+                "{} is a Wazuh 5.x manager's configuration (<wazuh_config> at line {}); from Wazuh 5.0 the manager no longer runs the office365 and ms-graph modules, agents do. Point --wazuh-conf at the ossec.conf of the agent that should collect (/var/ossec/etc/ossec.conf on that host), or at the agent.conf of its group on the manager (/var/wazuh-manager/etc/shared/<group>/agent.conf); nothing was written",
+                path.display(),
+                line_of(&src, root.start)
+            )));
+        }
+        let role = if roots.iter().any(|r| r.name == "agent_config") {
+            Role::Group
+        } else if roots.iter().any(|r| r.name == "ossec_config") {
+            let agent = roots
+                .iter()
+                .filter(|r| r.name == "ossec_config")
+                .flat_map(|r| r.children.iter())
+                .any(|c| c.name == "client" || c.name == "agent");
+            if agent { Role::Agent } else { Role::Manager }
+        } else {
+            return Err(TargetError::malformed(
+                path,
+                "it has neither <ossec_config> nor <agent_config> elements, so it is not a Wazuh ossec.conf or agent.conf",
+            ));
+        };
+        let section = match role {
+            Role::Group => "agent_config",
+            Role::Manager | Role::Agent => "ossec_config",
+        };
+        // Wazuh's reader refuses any other top-level element in the file.
+        if let Some(stray) = roots.iter().find(|r| r.name != section) {
+            return Err(TargetError::malformed(
+                path,
+                format!(
+                    "line {}: a top-level <{}> in a file of <{section}> sections, which Wazuh refuses to load",
+                    line_of(&src, stray.start),
+                    stray.name
+                ),
+            ));
+        }
+        if let Some(c) = roots.iter().find(|c| c.self_closing) {
+            return Err(TargetError::malformed(
+                path,
+                format!(
+                    "line {}: an empty <{section}/>; write it as <{section}></{section}>",
+                    line_of(&src, c.start)
+                ),
+            ));
+        }
+        Ok(WazuhConf {
+            path: path.to_owned(),
+            src,
+            role,
+            sections: roots,
+        })
     }
-    if let Some(c) = configs.iter().find(|c| c.self_closing) {
-        return Err(TargetError::malformed(
-            path,
+
+    /// Where `module`'s block for `tenant` is edited or added.
+    ///
+    /// In ossec.conf, one block: Wazuh attaches every `<office365>` (or
+    /// `<ms-graph>`) block to the same module, and the last block's
+    /// `<api_auth>` list replaces the earlier ones' (wazuh/wazuh
+    /// `src/config/src/wmodules-config.c` and `wmodules-office365.c`), so
+    /// several blocks are refused. In a group's agent.conf each section
+    /// reaches the agents its filters match: a block is edited in the
+    /// section it is in (a tenant already in the blocks of several sections
+    /// is rotated in each); a new tenant with blocks in several sections is
+    /// refused, since handoff cannot tell which agents should collect it.
+    /// With no block, a new one goes where the operator already collects
+    /// from Microsoft, the one section holding a `sibling` block (the other
+    /// of office365 and ms-graph); else into the last section without
+    /// filters, which every agent of the group reads; a file whose sections
+    /// are all filtered is refused.
+    pub fn place(
+        &self,
+        module: &str,
+        sibling: &str,
+        tenant: &str,
+    ) -> Result<Place<'_>, TargetError> {
+        for section in &self.sections {
+            let blocks: Vec<&Element> = section.children_named(module).collect();
+            if blocks.len() > 1 {
+                return Err(TargetError::malformed(
+                    &self.path,
+                    format!(
+                        "it has {} <{module}> blocks in one <{}> (lines {}); Wazuh reads only the last one's tenants, so merge them into one before handoff edits the file",
+                        blocks.len(),
+                        section.name,
+                        self.lines(&blocks)
+                    ),
+                ));
+            }
+            if let Some(b) = blocks.iter().find(|b| b.self_closing) {
+                return Err(TargetError::malformed(
+                    &self.path,
+                    format!(
+                        "line {}: an empty <{module}/>; give it its settings or remove it",
+                        line_of(&self.src, b.start)
+                    ),
+                ));
+            }
+        }
+        let blocks: Vec<&Element> = self
+            .sections
+            .iter()
+            .flat_map(|s| s.children_named(module))
+            .collect();
+        match blocks.as_slice() {
+            [] => {
+                let with_sibling: Vec<&Element> = self
+                    .sections
+                    .iter()
+                    .filter(|s| s.children_named(sibling).next().is_some())
+                    .collect();
+                if let [section] = with_sibling.as_slice()
+                    && self.role == Role::Group
+                {
+                    return Ok(Place::NewIn(section));
+                }
+                match self.sections.iter().rfind(|s| !is_filtered(s)) {
+                    Some(section) => Ok(Place::NewIn(section)),
+                    None => Err(TargetError::Refused(format!(
+                        "every <agent_config> in {} is limited to some agents (name=, os= or profile=), and handoff does not guess which agent should collect tenant {tenant}; add an empty <{module}></{module}> to the section of the agent that should (or an <agent_config> without filters), then import again; nothing was written",
+                        self.path.display()
+                    ))),
+                }
+            }
+            [one] => Ok(Place::Blocks(vec![one])),
+            several => {
+                let with_tenant: Vec<&Element> = several
+                    .iter()
+                    .copied()
+                    .filter(|b| !tenant_auths(&self.src, b, tenant).is_empty())
+                    .collect();
+                if with_tenant.is_empty() {
+                    Err(TargetError::Refused(format!(
+                        "{} has <{module}> blocks in {} <agent_config> sections (lines {}), each for the agents its filters name, and handoff cannot tell which agents should collect the new tenant {tenant}; add its <api_auth> by hand to the block of the agent that should (later imports then rotate it in place); nothing was written",
+                        self.path.display(),
+                        several.len(),
+                        self.lines(several)
+                    )))
+                } else {
+                    Ok(Place::Blocks(with_tenant))
+                }
+            }
+        }
+    }
+
+    /// The section that holds `el`, described for a note: `<agent_config
+    /// name="x">` or `<ossec_config>`.
+    pub fn section_of(&self, el: &Element) -> String {
+        self.sections
+            .iter()
+            .find(|s| s.start <= el.start && el.end <= s.end)
+            .map(|s| {
+                let mut d = format!("<{}", s.name);
+                for (k, v) in &s.attributes {
+                    d.push_str(&format!(" {k}=\"{v}\""));
+                }
+                d.push('>');
+                d
+            })
+            .unwrap_or_default()
+    }
+
+    /// What an operator should know about a new `module` block in a group
+    /// file's `section`.
+    pub fn new_block_note(&self, module: &str, section: &Element, tenant: &str) -> Option<String> {
+        if self.role != Role::Group {
+            return None;
+        }
+        let which = self.section_of(section);
+        Some(if is_filtered(section) {
             format!(
-                "line {}: an empty <ossec_config/>; write it as <ossec_config></ossec_config>",
-                line_of(src, c.start)
+                "added the <{module}> block to {which} (line {}), the agents that already collect from Microsoft",
+                line_of(&self.src, section.start)
+            )
+        } else {
+            format!(
+                "every agent of group {} that {which} reaches now runs the {module} module for tenant {tenant}: keep one collecting agent in the group (or move the block into an <agent_config name=\"AGENT\"> section), or the tenant's events are collected once per agent",
+                self.group()
+            )
+        })
+    }
+
+    fn lines(&self, els: &[&Element]) -> String {
+        els.iter()
+            .map(|b| line_of(&self.src, b.start).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The group a shared agent.conf belongs to: its directory's name.
+    fn group(&self) -> String {
+        self.path.parent().and_then(Path::file_name).map_or_else(
+            || "its group".to_owned(),
+            |g| g.to_string_lossy().into_owned(),
+        )
+    }
+
+    /// The sentence that says how the change reaches Wazuh.
+    ///
+    /// A manager or agent reads its ossec.conf when it starts. A group's
+    /// agent.conf is re-read by the manager every `remoted.shared_reload`
+    /// seconds (10 by default) and sent to the group's agents, which restart
+    /// themselves to load it while `<auto_restart>` is on (the default);
+    /// `verify-agent-conf -f FILE` checks it (wazuh/wazuh
+    /// `src/remoted/src/config.c`, `src/util/src/verify-agent-conf.c`,
+    /// `docs/ref/modules/client/configuration.md`).
+    pub fn load_note(&self) -> String {
+        match self.role {
+            Role::Manager => {
+                "restart the Wazuh manager (systemctl restart wazuh-manager) to load the change"
+                    .to_owned()
+            }
+            Role::Agent => {
+                "restart the Wazuh agent on this host (systemctl restart wazuh-agent) to load the change"
+                    .to_owned()
+            }
+            Role::Group => format!(
+                "check the file with {} -f {}; the manager re-reads it within seconds and sends it to the agents of group {}, which restart themselves to load it (if one does not, restart it: systemctl restart wazuh-agent)",
+                self.verify_agent_conf(),
+                self.path.display(),
+                self.group()
             ),
+        }
+    }
+
+    /// `verify-agent-conf` of the install that holds this group file:
+    /// `<install>/bin/verify-agent-conf` for `<install>/etc/shared/<group>/agent.conf`
+    /// (`/var/ossec` in 4.x, `/var/wazuh-manager` in 5.x).
+    fn verify_agent_conf(&self) -> String {
+        let etc = self
+            .path
+            .parent()
+            .and_then(Path::parent)
+            .filter(|shared| shared.file_name().is_some_and(|n| n == "shared"))
+            .and_then(Path::parent)
+            .filter(|etc| etc.file_name().is_some_and(|n| n == "etc"));
+        match etc.and_then(Path::parent) {
+            Some(install) => install.join("bin/verify-agent-conf").display().to_string(),
+            None => {
+                "verify-agent-conf (in /var/ossec/bin on Wazuh 4.x, /var/wazuh-manager/bin on 5.x)"
+                    .to_owned()
+            }
+        }
+    }
+
+    /// A warning if other local users can read the file, which holds a secret.
+    pub fn world_readable_warning(&self) -> Option<String> {
+        let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o004 != 0).then(|| {
+            format!(
+                "warning: {} is readable by every local user (mode {mode:o}) and holds the client secret; run chmod o-r on it",
+                self.path.display()
+            )
+        })
+    }
+
+    /// Parses `after` (this file with handoff's edits) as strictly as the
+    /// original, so that a change Wazuh could not read is never written.
+    pub fn check_after(&self, after: &str) -> Result<(), TargetError> {
+        parse(&self.path, after).map(drop).map_err(|e| {
+            TargetError::Refused(format!(
+                "handoff's change to {} would not parse: {e}",
+                self.path.display()
+            ))
+        })
+    }
+}
+
+fn is_filtered(section: &Element) -> bool {
+    section
+        .attributes
+        .iter()
+        .any(|(k, _)| AGENT_FILTERS.contains(&k.as_str()))
+}
+
+/// The `<api_auth>` children of `block` whose `<tenant_id>` is `tenant`
+/// (GUIDs compare without regard to case).
+pub(super) fn tenant_auths<'e>(src: &str, block: &'e Element, tenant: &str) -> Vec<&'e Element> {
+    block
+        .children_named("api_auth")
+        .filter(|a| {
+            a.child_text(src, "tenant_id")
+                .is_some_and(|t| t.eq_ignore_ascii_case(tenant))
+        })
+        .collect()
+}
+
+/// One child an element must hold, for [`fit_children`].
+pub(super) struct Want<'v> {
+    pub name: &'static str,
+    pub value: &'v str,
+    /// Other elements for the same setting, replaced in place by this one
+    /// (`<client_secret>` for `<client_secret_path>`).
+    pub replaces: &'static [&'static str],
+    /// The value compares without regard to case (a GUID).
+    pub any_case: bool,
+    /// What Wazuh assumes when the element is absent: an absent element
+    /// already says this value, so nothing is added for it.
+    pub default: Option<&'static str>,
+}
+
+impl<'v> Want<'v> {
+    /// A child that must read exactly `value`.
+    pub fn exact(name: &'static str, value: &'v str) -> Want<'v> {
+        Want {
+            name,
+            value,
+            replaces: &[],
+            any_case: false,
+            default: None,
+        }
+    }
+
+    /// A GUID child (tenant or client ID): a value that differs only in
+    /// case is left as the operator wrote it.
+    pub fn guid(name: &'static str, value: &'v str) -> Want<'v> {
+        Want {
+            any_case: true,
+            ..Want::exact(name, value)
+        }
+    }
+
+    fn holds(&self, text: &str) -> bool {
+        if self.any_case {
+            text.eq_ignore_ascii_case(self.value)
+        } else {
+            text == self.value
+        }
+    }
+}
+
+/// The edits that make `el`'s children say `wants`, touching nothing else: a
+/// child whose text differs gets the new text between its tags; a child
+/// replaced by another name (see [`Want::replaces`]) is swapped where it
+/// stands; a missing child is added after the last one; every other child,
+/// comment and blank stays byte for byte. Returns the names of the children
+/// that changed, with the edits.
+pub(super) fn fit_children(
+    src: &str,
+    el: &Element,
+    wants: &[Want],
+) -> (Vec<Edit>, Vec<&'static str>) {
+    let mut edits = Vec::new();
+    let mut changed = Vec::new();
+    let mut removed: Vec<usize> = Vec::new();
+    let mut missing = Vec::new();
+    for want in wants {
+        let own: Vec<&Element> = el.children_named(want.name).collect();
+        let others: Vec<usize> = (0..el.children.len())
+            .filter(|&i| want.replaces.contains(&el.children[i].name.as_str()))
+            .collect();
+        let element = format!("<{0}>{1}</{0}>", want.name, want.value);
+        if !own.is_empty() {
+            for c in own {
+                if c.self_closing {
+                    edits.push(Edit {
+                        range: c.start..c.end,
+                        text: element.clone(),
+                    });
+                    changed.push(want.name);
+                } else if !want.holds(c.text(src)) {
+                    edits.push(Edit {
+                        range: c.inner.clone(),
+                        text: want.value.to_owned(),
+                    });
+                    changed.push(want.name);
+                }
+            }
+            removed.extend(others);
+        } else if let Some((&first, rest)) = others.split_first() {
+            let c = &el.children[first];
+            edits.push(Edit {
+                range: c.start..c.end,
+                text: element,
+            });
+            removed.extend(rest);
+            changed.push(want.name);
+        } else if want.default.is_none_or(|d| !want.holds(d)) {
+            missing.push(element);
+            changed.push(want.name);
+        }
+    }
+    for &i in &removed {
+        edits.push(remove(src, &el.children[i]));
+    }
+    if !missing.is_empty() {
+        let indent = child_indent(src, el);
+        let anchor = (0..el.children.len())
+            .rev()
+            .find(|i| !removed.contains(i))
+            .map(|i| &el.children[i]);
+        edits.push(match anchor {
+            Some(last) => Edit {
+                range: last.end..last.end,
+                text: missing.iter().map(|m| format!("\n{indent}{m}")).collect(),
+            },
+            None => append_child(
+                src,
+                el,
+                &missing
+                    .iter()
+                    .map(|m| format!("{indent}{m}\n"))
+                    .collect::<String>(),
+            ),
+        });
+    }
+    changed.sort_unstable();
+    changed.dedup();
+    (edits, changed)
+}
+
+/// `<api_auth>` holding `wants`, in their order, as whole lines at `indent`.
+pub(super) fn api_auth_text(indent: &str, step: &str, wants: &[Want]) -> String {
+    let mut s = format!("{indent}<api_auth>\n");
+    for w in wants {
+        s.push_str(&format!("{indent}{step}<{0}>{1}</{0}>\n", w.name, w.value));
+    }
+    s.push_str(&format!("{indent}</api_auth>\n"));
+    s
+}
+
+/// Refuses a client secret that Wazuh cannot send to Entra ID.
+///
+/// Both modules format the token request's form body with `snprintf` and
+/// put the secret in as it is, without URL-encoding: office365 with
+/// `WM_OFFICE365_API_ACCESS_TOKEN_PAYLOAD` (`client_id=%s&scope=https://%s/.default&grant_type=client_credentials&client_secret=%s`)
+/// in `wm_office365_get_access_token`, ms-graph with
+/// `WM_MS_GRAPH_ACCESS_TOKEN_PAYLOAD` (`scope=https://%s/.default&grant_type=client_credentials&client_id=%s&client_secret=%s`)
+/// in `wm_ms_graph_get_access_token` (wazuh/wazuh
+/// `src/wazuh_modules/src/wm_office365.{h,c}` and `wm_ms_graph.{h,c}`; the
+/// same in v4.14.7 and 5.x). A `+` arrives as a space and `&`, `=` or `%`
+/// cut or garble the field, so such a secret is valid, passes handoff's
+/// verification (which encodes it), and never signs in from Wazuh. Secrets
+/// the Entra portal makes today use only `A-Z a-z 0-9 - . _ ~`, which need
+/// no encoding; older ones could hold `+ / =`.
+pub(super) fn wazuh_secret(secret: &str) -> Result<&str, TargetError> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+    if secret.is_empty() || !secret.chars().all(safe) {
+        return Err(TargetError::Refused(
+            "the client secret holds characters other than A-Z, a-z, 0-9, -, ., _ and ~ (such as + / = or spaces), and Wazuh sends the secret to Entra ID without URL-encoding it, so Wazuh would never sign in with it although it is valid; ask the customer to create a new client secret in the Entra portal (current secrets use only those characters) and to send that one; nothing was written"
+                .to_owned(),
         ));
     }
-    Ok(configs)
+    Ok(secret)
 }
 
 fn pos(p: u64) -> usize {
@@ -332,5 +824,173 @@ mod tests {
             ),
             "<ossec_config><a>1</a>\n  <c>3</c>\n</ossec_config>"
         );
+    }
+
+    fn fitted(src: &str, wants: &[Want]) -> (String, Vec<&'static str>) {
+        let roots = tree(src);
+        let (edits, changed) = fit_children(src, &roots[0], wants);
+        (splice(src, edits), changed)
+    }
+
+    #[test]
+    fn fitting_changes_only_the_children_that_differ() {
+        let src = "<api_auth>\n    <tenant_id>ABC</tenant_id>\n    <!-- keep -->\n    <secret_value>old</secret_value>\n</api_auth>";
+        let wants = [
+            Want::guid("tenant_id", "abc"),
+            Want::exact("secret_value", "new"),
+            Want::exact("api_type", "global"),
+        ];
+        let (after, changed) = fitted(src, &wants);
+        assert_eq!(
+            after,
+            "<api_auth>\n    <tenant_id>ABC</tenant_id>\n    <!-- keep -->\n    <secret_value>new</secret_value>\n    <api_type>global</api_type>\n</api_auth>"
+        );
+        assert_eq!(changed, ["api_type", "secret_value"]);
+        // Fitted again: nothing to do.
+        let (again, changed) = fitted(&after, &wants);
+        assert_eq!((again.as_str(), changed.len()), (after.as_str(), 0));
+    }
+
+    #[test]
+    fn fitting_swaps_a_replaced_setting_where_it_stands_and_respects_defaults() {
+        let src = "<api_auth>\n  <client_secret_path>/a</client_secret_path>\n  <tenant_id/>\n  <client_secret_path>/b</client_secret_path>\n</api_auth>";
+        let wants = [
+            Want {
+                replaces: &["client_secret_path"],
+                ..Want::exact("client_secret", "s3cr3t")
+            },
+            Want::guid("tenant_id", "t"),
+            Want {
+                default: Some("commercial"),
+                ..Want::exact("api_type", "commercial")
+            },
+        ];
+        let (after, changed) = fitted(src, &wants);
+        assert_eq!(
+            after,
+            "<api_auth>\n  <client_secret>s3cr3t</client_secret>\n  <tenant_id>t</tenant_id>\n</api_auth>"
+        );
+        assert_eq!(changed, ["client_secret", "tenant_id"]);
+    }
+
+    #[test]
+    fn a_missing_child_goes_after_the_last_one_that_stays() {
+        let src = "<api_auth>\n\t<tenant_id>t</tenant_id>\n\t<client_secret>x</client_secret>\n\t<client_secret_path>/p</client_secret_path>\n</api_auth>";
+        // client_secret stays and the path, its alternative, goes: the new
+        // api_type follows client_secret.
+        let wants = [
+            Want {
+                replaces: &["client_secret_path"],
+                ..Want::exact("client_secret", "x")
+            },
+            Want::exact("api_type", "gcc"),
+        ];
+        let (after, _) = fitted(src, &wants);
+        assert_eq!(
+            after,
+            "<api_auth>\n\t<tenant_id>t</tenant_id>\n\t<client_secret>x</client_secret>\n\t<api_type>gcc</api_type>\n</api_auth>"
+        );
+    }
+
+    fn conf_at(relative: &str, src: &str) -> (tempfile::TempDir, Result<WazuhConf, TargetError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, src).unwrap();
+        let conf = WazuhConf::read(&path);
+        (dir, conf)
+    }
+
+    #[test]
+    fn the_file_is_told_apart_by_its_root_and_sections() {
+        for (src, role) in [
+            ("<ossec_config><global/></ossec_config>", Role::Manager),
+            (
+                "<ossec_config><client><server/></client></ossec_config>",
+                Role::Agent,
+            ),
+            (
+                "<ossec_config><agent><server/></agent></ossec_config>",
+                Role::Agent,
+            ),
+            (
+                "<agent_config></agent_config>\n<agent_config os=\"Linux\"></agent_config>",
+                Role::Group,
+            ),
+        ] {
+            let (_dir, conf) = conf_at("ossec.conf", src);
+            assert_eq!(conf.unwrap().role, role, "{src}");
+        }
+        let (_dir, conf) = conf_at("wazuh-manager.conf", "<wazuh_config></wazuh_config>");
+        let err = conf.err().unwrap().to_string();
+        assert!(err.contains("Wazuh 5.x manager"), "{err}");
+        let (_dir, conf) = conf_at("x.conf", "<config></config>");
+        let err = conf.err().unwrap().to_string();
+        assert!(
+            err.contains("neither <ossec_config> nor <agent_config>"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_load_note_names_what_to_restart_or_check() {
+        let (_dir, conf) = conf_at("ossec.conf", "<ossec_config></ossec_config>");
+        assert!(
+            conf.unwrap()
+                .load_note()
+                .contains("systemctl restart wazuh-manager")
+        );
+        let (_dir, conf) = conf_at("ossec.conf", "<ossec_config><client/></ossec_config>");
+        assert!(
+            conf.unwrap()
+                .load_note()
+                .contains("systemctl restart wazuh-agent")
+        );
+        let (dir, conf) = conf_at(
+            "etc/shared/cloud/agent.conf",
+            "<agent_config></agent_config>",
+        );
+        let note = conf.unwrap().load_note();
+        let verify = dir.path().join("bin/verify-agent-conf");
+        assert!(
+            note.contains(&format!("{} -f ", verify.display())),
+            "{note}"
+        );
+        assert!(note.contains("the agents of group cloud"), "{note}");
+        // A group file kept elsewhere: where the tool lives in each version.
+        let (_dir, conf) = conf_at("cloud/agent.conf", "<agent_config></agent_config>");
+        let note = conf.unwrap().load_note();
+        assert!(
+            note.contains("verify-agent-conf (in /var/ossec/bin on Wazuh 4.x, /var/wazuh-manager/bin on 5.x) -f "),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn only_secrets_wazuh_can_send_unencoded_pass() {
+        let safe = "abcXYZ019-._~";
+        assert_eq!(wazuh_secret(safe).unwrap(), safe);
+        for bad in ["", "a+b", "a/b", "a=b", "a&b", "a%20", "a b", "é"] {
+            assert!(wazuh_secret(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_wazuh_file_option_has_a_name_for_every_kind_of_file() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            targets: crate::collect::TargetArgs,
+        }
+        for flag in ["--ossec-conf", "--wazuh-conf"] {
+            let cli =
+                Cli::try_parse_from(["handoff", flag, "/var/ossec/etc/shared/o365/agent.conf"])
+                    .unwrap();
+            assert_eq!(
+                cli.targets.ossec_conf,
+                Path::new("/var/ossec/etc/shared/o365/agent.conf")
+            );
+        }
     }
 }

@@ -1,18 +1,28 @@
-//! `wazuh-ms-graph`: the `<ms-graph>` block of ossec.conf (Wazuh 4.6+).
+//! `wazuh-ms-graph`: the tenant's `<api_auth>` in the `<ms-graph>` block
+//! (Wazuh 4.6+) of a Wazuh 4.x manager's or an agent's ossec.conf, or of a
+//! group's agent.conf.
 //!
-//! Unlike office365, this module takes the secret only inline
-//! (`<secret_value>`; it has no path option), so ossec.conf itself holds the
-//! secret: the file keeps its mode, and a world-readable one is warned about.
+//! Since Wazuh 4.8 one `<ms-graph>` block reads several tenants, one
+//! `<api_auth>` each (CHANGELOG v4.8.0, "The MS Graph integration module now
+//! supports multiple tenants", wazuh/wazuh#19064; the parser,
+//! `src/config/src/wmodules-ms-graph.c`, grows its `auth_config` list with
+//! each `<api_auth>`). A second block replaces the first one whole, so the
+//! tenants share one block: a known tenant's `<api_auth>` is edited in place,
+//! a new tenant gets its own next to the others, and other tenants are left
+//! alone. (Wazuh 4.6 and 4.7 read only the last `<api_auth>`: a second tenant
+//! needs 4.8 or later.)
 //!
-//! One block, one tenant. Wazuh documents that ms-graph is not multi-tenant
-//! ("only one block of api_auth can be used in the entire configuration"),
-//! and its reader attaches a second `<ms-graph>` block to the same module,
-//! replacing the first block's settings. So a block for the same tenant is
-//! replaced, and a block for another tenant makes this target refuse.
+//! Only the children that changed are spliced in; the block's settings
+//! (`interval`, `page_size`, `curl_max_size`, ...) and resources stay byte
+//! for byte. Resources and relationships the template needs and the block
+//! lacks are added; nothing an operator put there is removed or reset.
+//!
+//! The module takes the secret only inline (`<secret_value>`; it has no path
+//! option), so the file itself holds it: it keeps its mode, and a
+//! world-readable one is warned about.
 
-use super::ossec_conf::{self, Element};
-use super::{FileChange, Import, Plan, TargetArgs, TargetError, read_text};
-use std::os::unix::fs::PermissionsExt;
+use super::ossec_conf::{self, Edit, Element, Place, Role, Want, WazuhConf};
+use super::{FileChange, Import, Plan, TargetArgs, TargetError};
 
 /// Wazuh's `api_type` for a cloud: `global` is commercial and GCC alike.
 fn api_type(cloud: &str) -> Result<&'static str, TargetError> {
@@ -32,7 +42,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
     let api_type = api_type(&cred.cloud)?;
     let tenant = ossec_conf::plain_value("tenant ID", &cred.tenant_id)?;
     let client = ossec_conf::plain_value("client ID", &cred.client_id)?;
-    let secret = ossec_conf::plain_value("client secret", &cred.client_secret)?;
+    let secret = ossec_conf::wazuh_secret(&cred.client_secret)?;
     let resources = &import.integration.collect.graph_resources;
     if resources.is_empty() {
         return Err(TargetError::Refused(format!(
@@ -47,163 +57,239 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         }
     }
 
-    let path = &args.ossec_conf;
-    let src = read_text(path)?.ok_or_else(|| {
-        TargetError::Refused(format!(
-            "{} does not exist; is Wazuh installed here? Point --ossec-conf at its ossec.conf",
-            path.display()
-        ))
-    })?;
-    let roots = ossec_conf::parse(path, &src)?;
-    let configs = ossec_conf::configs(path, &src, &roots)?;
-    let blocks: Vec<&Element> = configs
-        .iter()
-        .flat_map(|c| c.children_named("ms-graph"))
-        .collect();
-
-    let auth = [
-        ("client_id", client),
-        ("tenant_id", tenant),
-        ("secret_value", secret),
-        ("api_type", api_type),
+    let conf = WazuhConf::read(&args.ossec_conf)?;
+    let src = conf.src.as_str();
+    let path = &conf.path;
+    let wants = [
+        Want::guid("client_id", client),
+        Want::guid("tenant_id", tenant),
+        Want::exact("secret_value", secret),
+        Want::exact("api_type", api_type),
     ];
-    let mut notes = vec![
-        "Wazuh's ms-graph module takes the client secret only inline (<secret_value>; it has no path option), so ossec.conf holds it: keep the file readable by root and the wazuh group only".to_owned(),
-    ];
-    let edit = match blocks.as_slice() {
-        [] => {
-            let last = configs
-                .last()
-                .ok_or_else(|| TargetError::malformed(path, "it has no <ossec_config> element"))?;
-            let indent = ossec_conf::child_indent(&src, last);
-            let step = ossec_conf::indent_step(&src, last);
-            Some(ossec_conf::append_child(
-                &src,
-                last,
-                &format!("\n{}", block_text(&indent, &step, &auth, import)),
-            ))
+    let mut notes = vec![format!(
+        "Wazuh's ms-graph module takes the client secret only inline (<secret_value>; it has no path option), so {} holds it: keep it readable by root and the wazuh group only{}",
+        path.display(),
+        if conf.role == Role::Group {
+            ", and know that the manager copies it to every agent of the group"
+        } else {
+            ""
         }
-        [block] => {
-            let auths: Vec<&Element> = block.children_named("api_auth").collect();
-            if let Some(other) = auths.iter().find_map(|a| {
-                a.child_text(&src, "tenant_id")
-                    .filter(|t| !t.eq_ignore_ascii_case(tenant))
-            }) {
-                return Err(TargetError::Refused(format!(
-                    "{} already has an <ms-graph> block for tenant {other}, and Wazuh's ms-graph module reads one tenant per manager (a second block replaces the first); collect tenant {tenant} on another Wazuh manager or agent, or with the env or json target",
-                    path.display()
-                )));
-            }
-            let mut wanted: Vec<(String, &str)> =
-                auth.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
-            wanted.sort();
-            let same_auth = auths.len() == 1 && auths[0].leaves(&src) == wanted;
-            let same_resources = resources_of(&src, block) == wanted_resources(import);
-            if same_auth && same_resources {
-                None
-            } else {
-                let indent = ossec_conf::indent_at(&src, block.start)
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| ossec_conf::child_indent(&src, block));
-                let step = ossec_conf::indent_step(&src, block);
-                let text = block_text(&indent, &step, &auth, import);
-                notes.push(format!(
-                    "replaced the <ms-graph> block at line {} of {}",
-                    ossec_conf::line_of(&src, block.start),
-                    path.display()
-                ));
-                Some(ossec_conf::Edit {
-                    range: block.start..block.end,
-                    text: text
-                        .trim_start_matches(indent.as_str())
-                        .trim_end_matches('\n')
-                        .to_owned(),
-                })
-            }
-        }
-        several => {
-            return Err(TargetError::malformed(
-                path,
-                format!(
-                    "it has {} <ms-graph> blocks; Wazuh keeps only the last one's settings, so merge them before handoff edits the file",
-                    several.len()
-                ),
+    )];
+    let mut edits = Vec::new();
+    match conf.place("ms-graph", "office365", tenant)? {
+        Place::NewIn(section) => {
+            let indent = ossec_conf::child_indent(src, section);
+            let step = ossec_conf::indent_step(src, section);
+            edits.push(ossec_conf::append_child(
+                src,
+                section,
+                &format!("\n{}", block_text(&indent, &step, &wants, import)),
             ));
+            notes.extend(conf.new_block_note("ms-graph", section, tenant));
         }
-    };
-
-    let after = ossec_conf::splice(&src, edit.into_iter().collect());
-    ossec_conf::parse(path, &after).map_err(|e| {
-        TargetError::Refused(format!(
-            "handoff's change to ossec.conf would not parse: {e}"
-        ))
-    })?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o004 != 0 {
-            notes.push(format!(
-                "warning: {} is readable by every local user (mode {mode:o}) and holds the client secret; run chmod o-r on it",
-                path.display()
-            ));
+        Place::Blocks(blocks) => {
+            for block in blocks {
+                if block.children.is_empty() {
+                    // An empty block an operator placed to say where the
+                    // tenant goes: filled like a new one, around any comment.
+                    let inner = ossec_conf::child_indent(src, block);
+                    let step = ossec_conf::indent_step(src, block);
+                    let body = block_body(&inner, &step, &wants, import);
+                    edits.push(ossec_conf::append_child(src, block, &body));
+                    continue;
+                }
+                edit_block(&conf, block, tenant, &wants, import, &mut edits, &mut notes);
+            }
         }
     }
+
+    let after = ossec_conf::splice(src, edits);
+    conf.check_after(&after)?;
+    notes.extend(conf.world_readable_warning());
     let change = FileChange {
         path: path.clone(),
-        before: Some(src.into_bytes()),
+        before: Some(src.as_bytes().to_vec()),
         after: after.into_bytes(),
         mode_if_new: 0o660,
         owner_if_new: None,
         secret: false,
     };
     if !change.is_noop() {
-        notes.push(
-            "restart the Wazuh manager (systemctl restart wazuh-manager) to load the change"
-                .to_owned(),
-        );
+        notes.push(conf.load_note());
     }
     Ok(Plan::new(vec![change], notes, cred))
 }
 
-/// (resource, sorted relationships), sorted.
-type Resources = Vec<(String, Vec<String>)>;
-
-fn resources_of(src: &str, block: &Element) -> Resources {
-    let mut v: Resources = block
-        .children_named("resource")
-        .map(|r| {
-            let mut rels: Vec<String> = r
-                .children_named("relationship")
-                .map(|x| x.text(src).to_owned())
-                .collect();
-            rels.sort();
-            (r.child_text(src, "name").unwrap_or("").to_owned(), rels)
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn wanted_resources(import: &Import) -> Resources {
-    let mut v: Resources = import
-        .integration
-        .collect
-        .graph_resources
+/// The tenant's `<api_auth>` fitted in place (later duplicates removed) or
+/// added after the others, and the template's missing resources and
+/// relationships added; the rest of the block is not touched.
+fn edit_block(
+    conf: &WazuhConf,
+    block: &Element,
+    tenant: &str,
+    wants: &[Want],
+    import: &Import,
+    edits: &mut Vec<Edit>,
+    notes: &mut Vec<String>,
+) {
+    let src = conf.src.as_str();
+    let at = format!(
+        "the <ms-graph> block at line {} of {}",
+        ossec_conf::line_of(src, block.start),
+        conf.path.display()
+    );
+    let indent = ossec_conf::child_indent(src, block);
+    let step = ossec_conf::indent_step(src, block);
+    // What goes at the very end of the block, in one edit.
+    let mut tail = String::new();
+    let auths: Vec<&Element> = block.children_named("api_auth").collect();
+    let others = auths
         .iter()
-        .map(|r| {
-            let mut rels = r.relationships.clone();
-            rels.sort();
-            (r.name.clone(), rels)
+        .filter(|a| {
+            a.child_text(src, "tenant_id")
+                .is_none_or(|t| !t.eq_ignore_ascii_case(tenant))
         })
-        .collect();
-    v.sort();
-    v
+        .count();
+    match ossec_conf::tenant_auths(src, block, tenant).split_first() {
+        Some((first, duplicates)) => {
+            let (fitted, changed) = ossec_conf::fit_children(src, first, wants);
+            edits.extend(fitted);
+            if !changed.is_empty() {
+                notes.push(format!(
+                    "updated {} in tenant {tenant}'s <api_auth> at line {} of {}; the rest of the file is as it was",
+                    changed.join(", "),
+                    ossec_conf::line_of(src, first.start),
+                    conf.path.display()
+                ));
+            }
+            for d in duplicates {
+                edits.push(ossec_conf::remove(src, d));
+                notes.push(format!(
+                    "removed a second <api_auth> for tenant {tenant} (line {}) from {at}, which would have made Wazuh collect the tenant twice",
+                    ossec_conf::line_of(src, d.start)
+                ));
+            }
+        }
+        None => {
+            match auths.last() {
+                Some(last) => {
+                    let own = ossec_conf::indent_at(src, last.start).unwrap_or(&indent);
+                    let text = ossec_conf::api_auth_text(own, &step, wants);
+                    edits.push(Edit {
+                        range: last.end..last.end,
+                        text: format!("\n{}", text.trim_end_matches('\n')),
+                    });
+                }
+                None => tail.push_str(&ossec_conf::api_auth_text(&indent, &step, wants)),
+            }
+            if others > 0 {
+                notes.push(format!(
+                    "added tenant {tenant} to {at}, next to {others} other tenant(s); Wazuh reads several tenants in one block from 4.8 on"
+                ));
+            }
+        }
+    }
+
+    let existing: Vec<&Element> = block.children_named("resource").collect();
+    // New resources go after the last one, indented like it.
+    let res_indent = existing
+        .last()
+        .and_then(|r| ossec_conf::indent_at(src, r.start))
+        .unwrap_or(&indent);
+    let mut new_resources = String::new();
+    let mut added = Vec::new();
+    for wanted in &import.integration.collect.graph_resources {
+        let same: Vec<&Element> = existing
+            .iter()
+            .copied()
+            .filter(|r| r.child_text(src, "name") == Some(wanted.name.as_str()))
+            .collect();
+        let have: Vec<&str> = same
+            .iter()
+            .flat_map(|r| r.children_named("relationship"))
+            .map(|r| r.text(src))
+            .collect();
+        let missing: Vec<&str> = wanted
+            .relationships
+            .iter()
+            .map(String::as_str)
+            .filter(|rel| !have.contains(rel))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        added.extend(missing.iter().map(|rel| format!("{}/{rel}", wanted.name)));
+        match same.last() {
+            Some(resource) if !resource.self_closing => {
+                let inner = ossec_conf::child_indent(src, resource);
+                let lines: String = missing
+                    .iter()
+                    .map(|rel| format!("{inner}<relationship>{rel}</relationship>\n"))
+                    .collect();
+                edits.push(match resource.children.last() {
+                    Some(last) => Edit {
+                        range: last.end..last.end,
+                        text: format!("\n{}", lines.trim_end_matches('\n')),
+                    },
+                    None => ossec_conf::append_child(src, resource, &lines),
+                });
+            }
+            _ => new_resources.push_str(&resource_text(res_indent, &step, &wanted.name, &missing)),
+        }
+    }
+    if !new_resources.is_empty() {
+        match existing.last() {
+            Some(last) => edits.push(Edit {
+                range: last.end..last.end,
+                text: format!("\n{}", new_resources.trim_end_matches('\n')),
+            }),
+            None => tail.push_str(&new_resources),
+        }
+    }
+    if !tail.is_empty() {
+        edits.push(ossec_conf::append_child(src, block, &tail));
+    }
+    if !added.is_empty() {
+        notes.push(format!(
+            "added {} to {at}, which the template reads{}",
+            added.join(", "),
+            if others > 0 {
+                "; the block's resources apply to every tenant in it, so the other tenants' apps need the permissions too, or Wazuh logs an error for them"
+            } else {
+                ""
+            }
+        ));
+    }
+    if block.child_text(src, "enabled") == Some("no") {
+        notes.push(format!(
+            "{at} is disabled (<enabled>no</enabled>); nothing is collected until it says yes"
+        ));
+    }
 }
 
-/// The whole `<ms-graph>` block as lines at `indent`, with a blank line first.
-fn block_text(indent: &str, step: &str, auth: &[(&str, &str)], import: &Import) -> String {
-    let i1 = format!("{indent}{step}");
-    let i2 = format!("{i1}{step}");
-    let mut s = format!("{indent}<ms-graph>\n");
+/// A `<resource>` block as lines at `indent`.
+fn resource_text(indent: &str, step: &str, name: &str, relationships: &[&str]) -> String {
+    let inner = format!("{indent}{step}");
+    let mut s = format!("{indent}<resource>\n{inner}<name>{name}</name>\n");
+    for rel in relationships {
+        s.push_str(&format!("{inner}<relationship>{rel}</relationship>\n"));
+    }
+    s.push_str(&format!("{indent}</resource>\n"));
+    s
+}
+
+/// The whole `<ms-graph>` block as lines at `indent`.
+fn block_text(indent: &str, step: &str, wants: &[Want], import: &Import) -> String {
+    let body = block_body(&format!("{indent}{step}"), step, wants, import);
+    format!("{indent}<ms-graph>\n{body}{indent}</ms-graph>\n")
+}
+
+/// What a new `<ms-graph>` block holds, as lines at `inner`: enabled, every
+/// event from now on (`only_future_events` no), a `curl_max_size` above the
+/// 1 MiB default, a run at start, a five-minute interval, Graph v1.0, the
+/// tenant, and the template's resources.
+fn block_body(inner: &str, step: &str, wants: &[Want], import: &Import) -> String {
+    let mut s = String::new();
     for (name, value) in [
         ("enabled", "yes"),
         ("only_future_events", "no"),
@@ -212,27 +298,20 @@ fn block_text(indent: &str, step: &str, auth: &[(&str, &str)], import: &Import) 
         ("interval", "5m"),
         ("version", "v1.0"),
     ] {
-        s.push_str(&format!("{i1}<{name}>{value}</{name}>\n"));
+        s.push_str(&format!("{inner}<{name}>{value}</{name}>\n"));
     }
-    s.push_str(&format!("{i1}<api_auth>\n"));
-    for (name, value) in auth {
-        s.push_str(&format!("{i2}<{name}>{value}</{name}>\n"));
-    }
-    s.push_str(&format!("{i1}</api_auth>\n"));
+    s.push_str(&ossec_conf::api_auth_text(inner, step, wants));
     for r in &import.integration.collect.graph_resources {
-        s.push_str(&format!("{i1}<resource>\n{i2}<name>{}</name>\n", r.name));
-        for rel in &r.relationships {
-            s.push_str(&format!("{i2}<relationship>{rel}</relationship>\n"));
-        }
-        s.push_str(&format!("{i1}</resource>\n"));
+        let rels: Vec<&str> = r.relationships.iter().map(String::as_str).collect();
+        s.push_str(&resource_text(inner, step, &r.name, &rels));
     }
-    s.push_str(&format!("{indent}</ms-graph>\n"));
     s
 }
 
 #[cfg(test)]
 mod tests {
     use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     use super::super::testing::*;
     use super::super::{TargetKind, plan as plan_target};
@@ -284,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn the_same_tenant_is_replaced_in_place_and_settings_survive_when_equal() {
+    fn a_rotation_changes_only_the_tenants_values_and_keeps_the_operators_settings() {
         let (_dir, args) = setup(CONF, 0o640);
         run(&args, "commercial").unwrap().apply().unwrap();
         // The operator tunes the interval: a re-import leaves it.
@@ -302,24 +381,77 @@ mod tests {
         assert!(after.contains("<api_type>dod</api_type>"));
         assert!(after.contains(&cred.client_secret));
         assert!(!after.contains(SECRET));
+        assert_eq!(
+            after,
+            tuned
+                .replace(SECRET, &cred.client_secret)
+                .replace("<api_type>global</api_type>", "<api_type>dod</api_type>"),
+            "the tuned interval and every other byte stay"
+        );
         assert_eq!(mode(&args.ossec_conf), 0o640);
     }
 
     #[test]
-    fn another_tenant_is_refused_because_wazuh_reads_one() {
+    fn another_tenant_joins_the_block_next_to_the_first() {
         let (_dir, args) = setup(CONF, 0o660);
         run(&args, "commercial").unwrap().apply().unwrap();
         let before = fs::read_to_string(&args.ossec_conf).unwrap();
-        let mut other = credential("defender-incidents", "commercial");
-        other.tenant_id = "99999999-8888-7777-6666-555555555555".to_owned();
-        let err = run_with(&args, &other).unwrap_err().to_string();
+        let mut other = credential("defender-incidents", "gcc-high");
+        other.tenant_id = "99999999-8888-4777-8666-555555555555".to_owned();
+        let plan = run_with(&args, &other).unwrap();
         assert!(
-            err.contains(&format!(
-                "already has an <ms-graph> block for tenant {TENANT}"
-            )),
-            "{err}"
+            plan.notes
+                .iter()
+                .any(|n| n.contains("next to 1 other tenant(s)")),
+            "{:?}",
+            plan.notes
         );
-        assert_eq!(fs::read_to_string(&args.ossec_conf).unwrap(), before);
+        plan.apply().unwrap();
+        let after = fs::read_to_string(&args.ossec_conf).unwrap();
+        let first_end = before.find("    </api_auth>\n").unwrap() + "    </api_auth>\n".len();
+        let added = format!(
+            "    <api_auth>\n      <client_id>{CLIENT}</client_id>\n      <tenant_id>{}</tenant_id>\n      <secret_value>{SECRET}</secret_value>\n      <api_type>gcc-high</api_type>\n    </api_auth>\n",
+            other.tenant_id
+        );
+        assert_eq!(
+            after,
+            format!("{}{added}{}", &before[..first_end], &before[first_end..])
+        );
+        assert!(run_with(&args, &other).unwrap().is_noop());
+        assert!(run(&args, "commercial").unwrap().is_noop());
+    }
+
+    #[test]
+    fn a_second_entry_for_the_tenant_is_removed_and_a_disabled_block_is_named() {
+        let (_dir, args) = setup(CONF, 0o660);
+        run(&args, "commercial").unwrap().apply().unwrap();
+        let once = fs::read_to_string(&args.ossec_conf).unwrap();
+        let auth_start = once.find("    <api_auth>").unwrap();
+        let auth_end = once.find("    </api_auth>\n").unwrap() + "    </api_auth>\n".len();
+        let auth = &once[auth_start..auth_end];
+        let twice = format!("{}{auth}{}", &once[..auth_end], &once[auth_end..])
+            .replace("<enabled>yes</enabled>", "<enabled>no</enabled>");
+        fs::write(&args.ossec_conf, &twice).unwrap();
+        let plan = run(&args, "commercial").unwrap();
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("removed a second <api_auth> for tenant")),
+            "{:?}",
+            plan.notes
+        );
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("is disabled (<enabled>no</enabled>)")),
+            "{:?}",
+            plan.notes
+        );
+        plan.apply().unwrap();
+        assert_eq!(
+            fs::read_to_string(&args.ossec_conf).unwrap(),
+            once.replace("<enabled>yes</enabled>", "<enabled>no</enabled>")
+        );
     }
 
     #[test]

@@ -1,14 +1,29 @@
 //! `wazuh-office365`: the tenant's `<api_auth>` in the `<office365>` block of
-//! ossec.conf, with the secret in a file of its own.
+//! a Wazuh 4.x manager's or an agent's ossec.conf, or of a group's agent.conf.
 //!
-//! Wazuh's office365 module takes one `<api_auth>` per tenant and either an
-//! inline `<client_secret>` or a `<client_secret_path>`; the path keeps the
-//! secret out of ossec.conf. The module reads the file's raw bytes, so it is
-//! written without a trailing newline, and it must exist before Wazuh loads
-//! the configuration, so it is written first.
+//! Wazuh's office365 module takes one `<api_auth>` per tenant, in one block,
+//! and either an inline `<client_secret>` or a `<client_secret_path>`
+//! (wazuh/wazuh `src/config/src/wmodules-office365.c`). In ossec.conf the
+//! path keeps the secret out of the file: the module reads the file's raw
+//! bytes, so it is written without a trailing newline, and the parser checks
+//! that it exists when it loads the configuration, so it is written first.
+//! In a group's agent.conf a path would have to exist on every agent of the
+//! group, so the secret is written inline there.
+//!
+//! Only the tenant's own `<api_auth>` is touched: the children that changed
+//! are spliced in, everything else in the block (settings, subscriptions,
+//! other tenants, comments) stays byte for byte.
 
-use super::ossec_conf::{self, Edit, Element};
-use super::{FileChange, Import, Plan, TargetArgs, TargetError, read_optional, read_text};
+use super::ossec_conf::{self, Edit, Element, Place, Role, Want, WazuhConf};
+use super::{FileChange, Import, Plan, TargetArgs, TargetError, read_optional};
+
+/// What a new `<office365>` block gets as `<curl_max_size>`. Wazuh's default
+/// is 1 MiB (`WM_OFFICE365_DEFAULT_CURL_MAX_SIZE`), and a content blob larger
+/// than that ends the scan of the window without an error, so a busy
+/// tenant's events are skipped; the parser takes a size with a K, M or G
+/// suffix of at least 1 KiB (wazuh/wazuh `src/config/src/wmodules-office365.c`,
+/// `w_parse_size` in `src/shared/src/string_op.c`).
+const CURL_MAX_SIZE: &str = "10M";
 
 /// Wazuh's `api_type` for a cloud; DoD and China have no value there.
 fn api_type(cloud: &str) -> Result<&'static str, TargetError> {
@@ -34,237 +49,289 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
     }
     let tenant = cred.tenant_id.to_ascii_lowercase();
     let client = ossec_conf::plain_value("client ID", &cred.client_id)?;
-    if cred.client_secret.chars().any(char::is_whitespace) {
-        return Err(TargetError::Refused(
-            "the client secret holds white space; Wazuh would read it into the secret".to_owned(),
-        ));
-    }
-    if !args.secrets_dir.is_absolute() {
-        return Err(TargetError::Refused(format!(
-            "--secrets-dir {} must be an absolute path: Wazuh would look for it from its own directory",
-            args.secrets_dir.display()
-        )));
-    }
+    let secret = ossec_conf::wazuh_secret(&cred.client_secret)?;
+
+    let conf = WazuhConf::read(&args.ossec_conf)?;
+    let src = conf.src.as_str();
+    let path = &conf.path;
+    let inline = conf.role == Role::Group;
     let secret_path = args.secrets_dir.join(&tenant);
     let secret_path_text = secret_path.to_string_lossy().into_owned();
-    ossec_conf::plain_value("secrets directory", &secret_path_text)?;
-
-    let path = &args.ossec_conf;
-    let src = read_text(path)?.ok_or_else(|| {
-        TargetError::Refused(format!(
-            "{} does not exist; is Wazuh installed here? Point --ossec-conf at its ossec.conf",
-            path.display()
-        ))
-    })?;
-    let roots = ossec_conf::parse(path, &src)?;
-    let configs = ossec_conf::configs(path, &src, &roots)?;
-    let blocks: Vec<&Element> = configs
-        .iter()
-        .flat_map(|c| c.children_named("office365"))
-        .collect();
-
-    let desired = [
-        ("tenant_id", tenant.as_str()),
-        ("client_id", client),
-        ("client_secret_path", secret_path_text.as_str()),
-        ("api_type", api_type),
+    let secret_want = if inline {
+        Want {
+            replaces: &["client_secret_path"],
+            ..Want::exact("client_secret", secret)
+        }
+    } else {
+        if !args.secrets_dir.is_absolute() {
+            return Err(TargetError::Refused(format!(
+                "--secrets-dir {} must be an absolute path: Wazuh would look for it from its own directory",
+                args.secrets_dir.display()
+            )));
+        }
+        ossec_conf::plain_value("secrets directory", &secret_path_text)?;
+        Want {
+            replaces: &["client_secret"],
+            ..Want::exact("client_secret_path", &secret_path_text)
+        }
+    };
+    let wants = [
+        Want::guid("tenant_id", &tenant),
+        Want::guid("client_id", client),
+        secret_want,
+        Want {
+            default: Some("commercial"),
+            ..Want::exact("api_type", api_type)
+        },
     ];
+
     let mut notes = Vec::new();
     let mut edits = Vec::new();
-    match blocks.as_slice() {
-        [] => {
-            let last = configs
-                .last()
-                .ok_or_else(|| TargetError::malformed(path, "it has no <ossec_config> element"))?;
-            let indent = ossec_conf::child_indent(&src, last);
-            let step = ossec_conf::indent_step(&src, last);
-            let subscriptions = &import.integration.collect.content_types;
-            if subscriptions.is_empty() {
-                return Err(TargetError::Refused(format!(
-                    "the template {:?} names no content types, and a new <office365> block needs at least one subscription",
-                    import.integration.id
-                )));
-            }
-            let inner = format!("{indent}{step}");
-            let mut block = format!(
-                "\n{indent}<office365>\n{inner}<enabled>yes</enabled>\n{inner}<only_future_events>no</only_future_events>\n{inner}<interval>1m</interval>\n"
-            );
-            block.push_str(&api_auth(&inner, &step, &desired));
-            block.push_str(&format!("{inner}<subscriptions>\n"));
-            for s in subscriptions {
-                let s = ossec_conf::plain_value("content type", s)?;
-                block.push_str(&format!("{inner}{step}<subscription>{s}</subscription>\n"));
-            }
-            block.push_str(&format!("{inner}</subscriptions>\n{indent}</office365>\n"));
-            edits.push(ossec_conf::append_child(&src, last, &block));
+    let subscriptions = &import.integration.collect.content_types;
+    match conf.place("office365", "ms-graph", &tenant)? {
+        Place::NewIn(section) => {
+            let indent = ossec_conf::child_indent(src, section);
+            let step = ossec_conf::indent_step(src, section);
+            let block = block_text(import, &indent, &step, &wants)?;
+            edits.push(ossec_conf::append_child(
+                src,
+                section,
+                &format!("\n{block}"),
+            ));
             notes.push(format!(
                 "added an <office365> block to {} subscribing to {}",
                 path.display(),
                 subscriptions.join(", ")
             ));
+            notes.extend(conf.new_block_note("office365", section, &tenant));
         }
-        [block] => {
-            if block.self_closing {
-                return Err(TargetError::malformed(
-                    path,
-                    format!(
-                        "line {}: an empty <office365/>; give it its settings or remove it",
-                        ossec_conf::line_of(&src, block.start)
-                    ),
-                ));
+        Place::Blocks(blocks) => {
+            for block in blocks {
+                if block.children.is_empty() {
+                    // An empty block an operator placed to say where the
+                    // tenant goes: filled like a new one, around any comment.
+                    let inner = ossec_conf::child_indent(src, block);
+                    let step = ossec_conf::indent_step(src, block);
+                    let body = block_body(import, &inner, &step, &wants)?;
+                    edits.push(ossec_conf::append_child(src, block, &body));
+                    notes.push(format!(
+                        "filled the empty <office365> block at line {} of {} subscribing to {}",
+                        ossec_conf::line_of(src, block.start),
+                        path.display(),
+                        subscriptions.join(", ")
+                    ));
+                    continue;
+                }
+                edit_block(&conf, block, &tenant, &wants, &mut edits, &mut notes);
+                block_notes(&conf, block, import, &mut notes);
             }
-            edit_block(&src, block, &desired, &mut edits, &mut notes);
-            if block.child_text(&src, "enabled") == Some("no") {
-                notes.push(format!(
-                    "the <office365> block in {} is disabled (<enabled>no</enabled>); nothing is collected until it says yes",
-                    path.display()
-                ));
-            }
-            let have: Vec<&str> = block
-                .children_named("subscriptions")
-                .flat_map(|s| s.children_named("subscription"))
-                .map(|s| s.text(&src))
-                .collect();
-            let missing: Vec<&str> = import
-                .integration
-                .collect
-                .content_types
-                .iter()
-                .map(String::as_str)
-                .filter(|c| !have.contains(c))
-                .collect();
-            if !missing.is_empty() {
-                notes.push(format!(
-                    "the <office365> block does not subscribe to {} (the template collects them); its subscriptions apply to every tenant, so handoff leaves them to you",
-                    missing.join(", ")
-                ));
-            }
-        }
-        several => {
-            return Err(TargetError::malformed(
-                path,
-                format!(
-                    "it has {} <office365> blocks (lines {}); merge them into one so handoff knows which to edit",
-                    several.len(),
-                    several
-                        .iter()
-                        .map(|b| ossec_conf::line_of(&src, b.start).to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
         }
     }
 
-    let after = ossec_conf::splice(&src, edits);
-    // The result must read back as well as the original did.
-    ossec_conf::parse(path, &after).map_err(|e| {
-        TargetError::Refused(format!(
-            "handoff's change to ossec.conf would not parse: {e}"
-        ))
-    })?;
+    let after = ossec_conf::splice(src, edits);
+    conf.check_after(&after)?;
     let conf_change = FileChange {
         path: path.clone(),
-        before: Some(src.into_bytes()),
+        before: Some(src.as_bytes().to_vec()),
         after: after.into_bytes(),
         mode_if_new: 0o660,
         owner_if_new: None,
         secret: false,
     };
-    let secret_change = FileChange {
-        path: secret_path.clone(),
-        before: read_optional(&secret_path)?,
-        after: cred.client_secret.as_bytes().to_vec(),
-        mode_if_new: 0o600,
-        owner_if_new: None,
-        secret: true,
-    };
-    if !(conf_change.is_noop() && secret_change.is_noop()) {
-        notes.push(
-            "restart the Wazuh manager (systemctl restart wazuh-manager) to load the change"
-                .to_owned(),
-        );
+    let mut changes = Vec::new();
+    if inline {
+        notes.push(format!(
+            "the client secret is inline in {} (a <client_secret_path> would have to exist on every agent), and the manager copies the file to every agent of the group",
+            path.display()
+        ));
+        notes.extend(conf.world_readable_warning());
+    } else {
+        changes.push(FileChange {
+            path: secret_path.clone(),
+            before: read_optional(&secret_path)?,
+            after: secret.as_bytes().to_vec(),
+            mode_if_new: 0o600,
+            owner_if_new: None,
+            secret: true,
+        });
     }
-    Ok(Plan::new(vec![secret_change, conf_change], notes, cred))
+    changes.push(conf_change);
+    if !changes.iter().all(FileChange::is_noop) {
+        notes.push(conf.load_note());
+    }
+    Ok(Plan::new(changes, notes, cred))
 }
 
-/// Replaces the tenant's `<api_auth>` (removing duplicates) or adds one.
+/// Fits the tenant's `<api_auth>` in place (removing later duplicates) or
+/// adds one after the others.
 fn edit_block(
-    src: &str,
+    conf: &WazuhConf,
     block: &Element,
-    desired: &[(&str, &str)],
+    tenant: &str,
+    wants: &[Want],
     edits: &mut Vec<Edit>,
     notes: &mut Vec<String>,
 ) {
-    let tenant = desired[0].1;
-    let auths: Vec<&Element> = block.children_named("api_auth").collect();
-    let same_tenant: Vec<&Element> = auths
-        .iter()
-        .copied()
-        .filter(|a| {
-            a.child_text(src, "tenant_id")
-                .is_some_and(|t| t.eq_ignore_ascii_case(tenant))
-        })
-        .collect();
-    let indent = ossec_conf::child_indent(src, block);
+    let src = conf.src.as_str();
+    let mine = ossec_conf::tenant_auths(src, block, tenant);
     let step = ossec_conf::indent_step(src, block);
-    let mut wanted: Vec<(String, &str)> =
-        desired.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
-    wanted.sort();
-    match same_tenant.split_first() {
+    match mine.split_first() {
         Some((first, duplicates)) => {
-            if first.leaves(src) != wanted {
-                let own = ossec_conf::indent_at(src, first.start).unwrap_or(&indent);
-                let text = api_auth(own, &step, desired);
-                // api_auth() ends with a newline the line already has.
-                let text = text.trim_start_matches(own).trim_end_matches('\n');
-                if let Some(old) = first.child_text(src, "client_id")
-                    && !old.eq_ignore_ascii_case(desired[1].1)
-                {
-                    notes.push(format!(
-                        "tenant {tenant}'s <api_auth> named client ID {old}; it now names {}",
-                        desired[1].1
-                    ));
-                }
-                edits.push(Edit {
-                    range: first.start..first.end,
-                    text: text.to_owned(),
-                });
+            if let Some(old) = first.child_text(src, "client_id")
+                && !old.eq_ignore_ascii_case(wants[1].value)
+            {
+                notes.push(format!(
+                    "tenant {tenant}'s <api_auth> named client ID {old}; it now names {}",
+                    wants[1].value
+                ));
+            }
+            let (fitted, changed) = ossec_conf::fit_children(src, first, wants);
+            edits.extend(fitted);
+            if !changed.is_empty() {
+                notes.push(format!(
+                    "updated {} in tenant {tenant}'s <api_auth> at line {} of {}; the rest of the file is as it was",
+                    changed.join(", "),
+                    ossec_conf::line_of(src, first.start),
+                    conf.path.display()
+                ));
+            }
+            if let Some(old) = first.child_text(src, "client_secret_path")
+                && wants[2].name == "client_secret"
+            {
+                notes.push(format!(
+                    "tenant {tenant}'s <client_secret_path>{old}</client_secret_path> is now an inline <client_secret>: a path in a group's agent.conf must exist on every agent, and the new secret is only in this file; {old} on the agents is no longer read"
+                ));
+            }
+            if let Some(old) = first.child_text(src, "client_secret_path")
+                && wants[2].name == "client_secret_path"
+                && old != wants[2].value
+            {
+                notes.push(format!(
+                    "tenant {tenant}'s <client_secret_path> named {old}; it now names {}, where handoff keeps the secret, and {old} is left as it was (delete it once the old secret is revoked)",
+                    wants[2].value
+                ));
             }
             for d in duplicates {
                 edits.push(ossec_conf::remove(src, d));
                 notes.push(format!(
-                    "removed a second <api_auth> for tenant {tenant} (line {})",
+                    "removed a second <api_auth> for tenant {tenant} (line {}), which would have made Wazuh collect the tenant twice",
                     ossec_conf::line_of(src, d.start)
                 ));
             }
         }
-        None => match auths.last() {
-            Some(last) => {
-                let own = ossec_conf::indent_at(src, last.start).unwrap_or(&indent);
-                let text = api_auth(own, &step, desired);
-                edits.push(Edit {
-                    range: last.end..last.end,
-                    text: format!("\n{}", text.trim_end_matches('\n')),
-                });
+        None => {
+            let indent = ossec_conf::child_indent(src, block);
+            match block.children_named("api_auth").last() {
+                Some(last) => {
+                    let own = ossec_conf::indent_at(src, last.start).unwrap_or(&indent);
+                    let text = ossec_conf::api_auth_text(own, &step, wants);
+                    edits.push(Edit {
+                        range: last.end..last.end,
+                        text: format!("\n{}", text.trim_end_matches('\n')),
+                    });
+                }
+                None => edits.push(ossec_conf::append_child(
+                    src,
+                    block,
+                    &ossec_conf::api_auth_text(&indent, &step, wants),
+                )),
             }
-            None => edits.push(ossec_conf::append_child(
-                src,
-                block,
-                &api_auth(&indent, &step, desired),
-            )),
-        },
+            if conf.role == Role::Group {
+                notes.push(format!(
+                    "added tenant {tenant} to the <office365> block of {} (line {})",
+                    conf.section_of(block),
+                    ossec_conf::line_of(src, block.start)
+                ));
+            }
+        }
     }
 }
 
-/// `<api_auth>` as whole lines at `indent`.
-fn api_auth(indent: &str, step: &str, fields: &[(&str, &str)]) -> String {
-    let mut s = format!("{indent}<api_auth>\n");
-    for (name, value) in fields {
-        s.push_str(&format!("{indent}{step}<{name}>{value}</{name}>\n"));
+/// What the operator should know about an existing block: handoff leaves
+/// its settings and subscriptions alone, since they apply to every tenant.
+fn block_notes(conf: &WazuhConf, block: &Element, import: &Import, notes: &mut Vec<String>) {
+    let src = conf.src.as_str();
+    let where_ = format!(
+        "the <office365> block at line {} of {}",
+        ossec_conf::line_of(src, block.start),
+        conf.path.display()
+    );
+    if block.child_text(src, "enabled") == Some("no") {
+        notes.push(format!(
+            "{where_} is disabled (<enabled>no</enabled>); nothing is collected until it says yes"
+        ));
     }
-    s.push_str(&format!("{indent}</api_auth>\n"));
-    s
+    if block.child_text(src, "curl_max_size").is_none() {
+        notes.push(format!(
+            "{where_} has no <curl_max_size>, so Wazuh's 1M default applies and a larger content blob ends the scan without an error, skipping the rest of that window; consider <curl_max_size>{CURL_MAX_SIZE}</curl_max_size> (handoff leaves the block's settings to you)"
+        ));
+    }
+    let have: Vec<&str> = block
+        .children_named("subscriptions")
+        .flat_map(|s| s.children_named("subscription"))
+        .map(|s| s.text(src))
+        .collect();
+    let missing: Vec<&str> = import
+        .integration
+        .collect
+        .content_types
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !have.contains(c))
+        .collect();
+    if !missing.is_empty() {
+        notes.push(format!(
+            "{where_} does not subscribe to {} (the template collects them); its subscriptions apply to every tenant, so handoff leaves them to you",
+            missing.join(", ")
+        ));
+    }
+}
+
+/// A whole `<office365>` block as lines at `indent`.
+fn block_text(
+    import: &Import,
+    indent: &str,
+    step: &str,
+    wants: &[Want],
+) -> Result<String, TargetError> {
+    let body = block_body(import, &format!("{indent}{step}"), step, wants)?;
+    Ok(format!("{indent}<office365>\n{body}{indent}</office365>\n"))
+}
+
+/// What a new `<office365>` block holds, as lines at `inner`: enabled, every
+/// event from now on (`only_future_events` no), a one-minute interval, a
+/// `<curl_max_size>` a busy tenant needs, the tenant, and the template's
+/// content types as subscriptions.
+fn block_body(
+    import: &Import,
+    inner: &str,
+    step: &str,
+    wants: &[Want],
+) -> Result<String, TargetError> {
+    let subscriptions = &import.integration.collect.content_types;
+    if subscriptions.is_empty() {
+        return Err(TargetError::Refused(format!(
+            "the template {:?} names no content types, and a new <office365> block needs at least one subscription",
+            import.integration.id
+        )));
+    }
+    let mut body = String::new();
+    for (name, value) in [
+        ("enabled", "yes"),
+        ("only_future_events", "no"),
+        ("interval", "1m"),
+        ("curl_max_size", CURL_MAX_SIZE),
+    ] {
+        body.push_str(&format!("{inner}<{name}>{value}</{name}>\n"));
+    }
+    body.push_str(&ossec_conf::api_auth_text(inner, step, wants));
+    body.push_str(&format!("{inner}<subscriptions>\n"));
+    for s in subscriptions {
+        let s = ossec_conf::plain_value("content type", s)?;
+        body.push_str(&format!("{inner}{step}<subscription>{s}</subscription>\n"));
+    }
+    body.push_str(&format!("{inner}</subscriptions>\n"));
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -347,11 +414,15 @@ mod tests {
         plan.apply().unwrap();
         let after = fs::read_to_string(&args.ossec_conf).unwrap();
         assert_eq!(count(&after, "<api_auth>"), 2, "{after}");
-        assert_eq!(
-            count(&after, TENANT),
-            2,
-            "tenant id and secret path: {after}"
+        // Only the children that changed: the tenant ID, equal but for its
+        // case, stays as the operator wrote it; the inline secret becomes a
+        // path where it stood.
+        let fitted = format!(
+            "    <api_auth>\n      <tenant_id>{}</tenant_id>\n      <client_id>{CLIENT}</client_id>\n      <client_secret_path>{}</client_secret_path>\n      <api_type>commercial</api_type>\n    </api_auth>\n    <subscriptions>",
+            TENANT.to_uppercase(),
+            args.secrets_dir.join(TENANT).display()
         );
+        assert!(after.contains(&fitted), "{after}");
         assert!(!after.contains("inline-old-secret"));
         // The other tenant's entry is where it was, untouched.
         assert!(after.contains("<client_secret_path>/var/ossec/other</client_secret_path>\n      <api_type>commercial</api_type>\n    </api_auth>\n    <api_auth>\n"));
@@ -377,7 +448,7 @@ mod tests {
         let block = after
             .strip_prefix(&conf[..conf.rfind("</ossec_config>").unwrap()])
             .unwrap();
-        assert!(block.starts_with("\n  <office365>\n    <enabled>yes</enabled>\n    <only_future_events>no</only_future_events>\n    <interval>1m</interval>\n    <api_auth>\n"), "{block}");
+        assert!(block.starts_with("\n  <office365>\n    <enabled>yes</enabled>\n    <only_future_events>no</only_future_events>\n    <interval>1m</interval>\n    <curl_max_size>10M</curl_max_size>\n    <api_auth>\n"), "{block}");
         assert!(
             block.contains("      <api_type>gcc-high</api_type>\n"),
             "{block}"

@@ -1,0 +1,1181 @@
+//! The Wazuh targets on the files SOCs really run: Wazuh's shipped agent
+//! defaults, a 5.x manager's file, a group's agent.conf with several
+//! sections, and hand-tuned and multi-tenant blocks (see
+//! `tests/fixtures/wazuh/README.md` for where each file comes from).
+//!
+//! Every import goes through the public API (`handoff::collect::plan(...)`,
+//! then `apply()`), and every file is re-parsed with quick-xml before and
+//! after into a tree that keeps each byte, and the two trees are compared
+//! node by node ([`differences`]): each test names every difference it
+//! expects, so a target that touched anything else (a setting, another
+//! tenant, a comment, a blank line) fails.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use handoff::collect::{Import, Plan, TargetArgs, TargetError, TargetKind, plan};
+use handoff::integration::{GraphResource, Integration, Integrations};
+use handoff::payload::{EntraCredential, Payload};
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+const AGENT_4: &str = include_str!("fixtures/wazuh/agent-4.14-ossec.conf");
+const AGENT_5: &str = include_str!("fixtures/wazuh/agent-5.x-ossec.conf");
+const MANAGER_5: &str = include_str!("fixtures/wazuh/wazuh-manager-5.x.conf");
+const GROUP_DEFAULT: &str = include_str!("fixtures/wazuh/group-default-agent.conf");
+const GROUP: &str = include_str!("fixtures/wazuh/group-agent.conf");
+const GRAPH_TUNED: &str = include_str!("fixtures/wazuh/ms-graph-tuned.conf");
+const GRAPH_MULTI: &str = include_str!("fixtures/wazuh/ms-graph-multi-tenant.conf");
+const O365_MULTI: &str = include_str!("fixtures/wazuh/office365-multi-tenant.conf");
+/// Wazuh's shipped 4.x manager ossec.conf.
+const MANAGER_4: &str = include_str!("fixtures/ossec.conf");
+
+/// The tenants in the fixtures: Contoso, Fabrikam, Northwind; and one that
+/// is in none of them.
+const TENANT_A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const TENANT_B: &str = "4d5c7e2a-1b3f-4a6e-9c8d-0e1f2a3b4c5d";
+const TENANT_C: &str = "1c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5";
+const TENANT_NEW: &str = "6e7f8091-a2b3-4c4d-9e5f-60718293a4b5";
+const CLIENT_A: &str = "0b6c3d1e-5a4f-4e8b-9c2d-7e1f0a3b5c6d";
+const CLIENT_B: &str = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
+const CLIENT_NEW: &str = "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4";
+/// The secrets the fixtures hold.
+const OLD_A: &str = "Kx71Q~oldContosoSecretValue0123456789ab";
+const OLD_B: &str = "Fb22Q~oldFabrikamSecretValue0123456789a";
+/// New secrets, as the portal makes them.
+const NEW_A: &str = "Rt48Q~newContosoSecretValue-._~98765432";
+const NEW_B: &str = "Yq90Q~newFabrikamSecretValue0123456789_";
+const NEW_D: &str = "Wd13Q~brandNewTenantSecretValue01234567";
+
+// ---- the tree and its comparison: the idea other targets can copy ----
+
+/// One node of an XML file as quick-xml reads it, with its raw text, so that
+/// the file is exactly its nodes' text end to end ([`raw`]).
+#[derive(Clone, Debug, PartialEq)]
+enum Node {
+    Element {
+        name: String,
+        /// The start tag as written, attributes included.
+        open: String,
+        children: Vec<Node>,
+        /// The end tag as written; empty for `<x/>`.
+        close: String,
+    },
+    /// Text, blanks, a comment, a declaration: anything between tags.
+    Other(String),
+}
+
+/// The file as a tree; panics on anything quick-xml cannot read (configured
+/// as leniently as Wazuh's reader: a bare `&` in a command).
+fn tree(xml: &str) -> Vec<Node> {
+    let mut reader = Reader::from_str(xml);
+    reader.config_mut().allow_dangling_amp = true;
+    reader.config_mut().check_end_names = true;
+    let mut stack: Vec<Node> = vec![Node::Element {
+        name: String::new(),
+        open: String::new(),
+        children: Vec::new(),
+        close: String::new(),
+    }];
+    fn push(stack: &mut [Node], node: Node) {
+        if let Some(Node::Element { children, .. }) = stack.last_mut() {
+            children.push(node);
+        }
+    }
+    loop {
+        let before = reader.buffer_position() as usize;
+        let event = reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("not XML at byte {before}: {e}\n{xml}"));
+        let text = xml[before..reader.buffer_position() as usize].to_owned();
+        match event {
+            Event::Start(e) => stack.push(Node::Element {
+                name: e.name().0.to_owned(),
+                open: text,
+                children: Vec::new(),
+                close: String::new(),
+            }),
+            Event::Empty(e) => push(
+                &mut stack,
+                Node::Element {
+                    name: e.name().0.to_owned(),
+                    open: text,
+                    children: Vec::new(),
+                    close: String::new(),
+                },
+            ),
+            Event::End(_) => {
+                let mut el = stack.pop().unwrap();
+                if let Node::Element { close, .. } = &mut el {
+                    *close = text;
+                }
+                push(&mut stack, el);
+            }
+            Event::Eof => break,
+            _ => push(&mut stack, Node::Other(text)),
+        }
+    }
+    assert_eq!(stack.len(), 1, "unclosed elements");
+    let Some(Node::Element { children, .. }) = stack.pop() else {
+        unreachable!()
+    };
+    assert_eq!(raw(&children), xml, "the tree holds every byte");
+    children
+}
+
+fn raw(nodes: &[Node]) -> String {
+    nodes
+        .iter()
+        .map(|n| match n {
+            Node::Element {
+                open,
+                children,
+                close,
+                ..
+            } => format!("{open}{}{close}", raw(children)),
+            Node::Other(t) => t.clone(),
+        })
+        .collect()
+}
+
+fn elements(nodes: &[Node]) -> impl Iterator<Item = &Node> {
+    nodes.iter().filter(|n| matches!(n, Node::Element { .. }))
+}
+
+/// A leaf's trimmed text; `None` for an element with element children.
+fn leaf_text(node: &Node) -> Option<String> {
+    match node {
+        Node::Element { children, .. } if elements(children).next().is_none() => {
+            Some(raw(children).trim().to_owned())
+        }
+        _ => None,
+    }
+}
+
+fn child_text(node: &Node, name: &str) -> Option<String> {
+    match node {
+        Node::Element { children, .. } => elements(children)
+            .find(|c| matches!(c, Node::Element { name: n, .. } if n == name))
+            .and_then(leaf_text),
+        Node::Other(_) => None,
+    }
+}
+
+/// How an element is named in a difference: its name, and what tells it
+/// from its siblings: a `<tenant_id>`, a `<name>`, or its attributes
+/// (`agent_config[name="x"]`).
+fn label(node: &Node) -> String {
+    let Node::Element { name, open, .. } = node else {
+        return String::new();
+    };
+    if let Some(t) = child_text(node, "tenant_id") {
+        format!("{name}[{t}]")
+    } else if let Some(n) = child_text(node, "name") {
+        format!("{name}[{n}]")
+    } else {
+        let attrs = open
+            .trim_start_matches('<')
+            .trim_start_matches(name.as_str())
+            .trim_end_matches('>')
+            .trim_end_matches('/')
+            .trim();
+        if attrs.is_empty() {
+            name.clone()
+        } else {
+            format!("{name}[{attrs}]")
+        }
+    }
+}
+
+/// An added or removed element in one line: a leaf as `name=text`, an
+/// element with children as its label and its leaves.
+fn summary(node: &Node) -> String {
+    match (node, leaf_text(node)) {
+        (Node::Element { name, .. }, Some(text)) => format!("{name}={text}"),
+        (Node::Element { children, .. }, None) => {
+            let leaves: Vec<String> = elements(children)
+                .map(|c| match (c, leaf_text(c)) {
+                    (Node::Element { name, .. }, Some(t)) => format!("{name}={t}"),
+                    _ => label(c),
+                })
+                .collect();
+            format!("{} {{{}}}", label(node), leaves.join(", "))
+        }
+        (Node::Other(t), _) => format!("{t:?}"),
+    }
+}
+
+/// Every difference between two files, one line each, in file order:
+///
+/// - `~path: old -> new`: a leaf's text changed (`~path: tag ...` for a start
+///   tag, `~path: layout ...` for blanks that moved with nothing added or
+///   removed beside them);
+/// - `+path/summary` and `-path/summary`: an element (or a comment, or
+///   text) added or removed.
+///
+/// Nodes are first matched where they are identical (a longest common
+/// subsequence), then the rest pair up by [`label`] and are compared inside.
+/// Blanks around an added or removed element belong to it and are not
+/// reported; every other byte is.
+fn differences(before: &str, after: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    compare_lists("", &tree(before), &tree(after), &mut out);
+    out
+}
+
+fn compare_lists(path: &str, before: &[Node], after: &[Node], out: &mut Vec<String>) {
+    // Longest common subsequence of identical nodes.
+    let (n, m) = (before.len(), after.len());
+    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if before[i] == after[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let (mut gap_b, mut gap_a) = (Vec::new(), Vec::new());
+    while i < n || j < m {
+        if i < n && j < m && before[i] == after[j] {
+            compare_gap(path, &gap_b, &gap_a, out);
+            gap_b.clear();
+            gap_a.clear();
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            gap_a.push(&after[j]);
+            j += 1;
+        } else {
+            gap_b.push(&before[i]);
+            i += 1;
+        }
+    }
+    compare_gap(path, &gap_b, &gap_a, out);
+}
+
+fn is_element(n: &Node) -> bool {
+    matches!(n, Node::Element { .. })
+}
+
+/// The text of a node that holds only blanks.
+fn blank(n: &Node) -> Option<&str> {
+    match n {
+        Node::Other(t) if t.trim().is_empty() => Some(t),
+        _ => None,
+    }
+}
+
+/// The nodes between two identical ones: paired by label, else added or removed.
+fn compare_gap(path: &str, before: &[&Node], after: &[&Node], out: &mut Vec<String>) {
+    let mut paired = vec![false; after.len()];
+    let mut unpaired = false;
+    for b in before.iter().filter(|n| is_element(n)) {
+        match (0..after.len())
+            .find(|&k| !paired[k] && is_element(after[k]) && label(after[k]) == label(b))
+        {
+            Some(k) => {
+                paired[k] = true;
+                compare_element(path, b, after[k], out);
+            }
+            None => {
+                unpaired = true;
+                out.push(format!("-{path}/{}", summary(b)));
+            }
+        }
+    }
+    for (k, a) in after.iter().enumerate() {
+        if is_element(a) && !paired[k] {
+            unpaired = true;
+            out.push(format!("+{path}/{}", summary(a)));
+        }
+    }
+    for b in before
+        .iter()
+        .filter(|n| !is_element(n) && blank(n).is_none())
+    {
+        unpaired = true;
+        out.push(format!("-{path}/{}", summary(b)));
+    }
+    for a in after
+        .iter()
+        .filter(|n| !is_element(n) && blank(n).is_none())
+    {
+        unpaired = true;
+        out.push(format!("+{path}/{}", summary(a)));
+    }
+    let blanks_b: Vec<&str> = before.iter().filter_map(|n| blank(n)).collect();
+    let blanks_a: Vec<&str> = after.iter().filter_map(|n| blank(n)).collect();
+    if !unpaired && blanks_b != blanks_a {
+        out.push(format!("~{path}: layout {blanks_b:?} -> {blanks_a:?}"));
+    }
+}
+
+fn compare_element(path: &str, before: &Node, after: &Node, out: &mut Vec<String>) {
+    if before == after {
+        return;
+    }
+    let (
+        Node::Element {
+            open: open_b,
+            children: children_b,
+            ..
+        },
+        Node::Element {
+            open: open_a,
+            children: children_a,
+            ..
+        },
+    ) = (before, after)
+    else {
+        return;
+    };
+    let here = format!("{path}/{}", label(before));
+    if open_b != open_a {
+        out.push(format!("~{here}: tag {open_b} -> {open_a}"));
+    }
+    match (leaf_text(before), leaf_text(after)) {
+        (Some(b), Some(a)) if b != a => out.push(format!("~{here}: {b} -> {a}")),
+        (Some(_), Some(_)) => {
+            if raw(children_b) != raw(children_a) {
+                out.push(format!("~{here}: layout"));
+            }
+        }
+        _ => compare_lists(&here, children_b, children_a, out),
+    }
+}
+
+#[test]
+fn the_comparison_sees_every_kind_of_change() {
+    let before = "<a>\n  <!-- c -->\n  <b><tenant_id>T</tenant_id><s>1</s></b>\n  <k>x</k>\n</a>\n";
+    assert!(differences(before, before).is_empty());
+    let after = "<a>\n  <!-- c -->\n  <b><tenant_id>T</tenant_id><s>2</s></b>\n  <k>x</k>\n  <n>y</n>\n</a>\n";
+    assert_eq!(
+        differences(before, after),
+        ["~/a/b[T]/s: 1 -> 2", "+/a/n=y"]
+    );
+    let no_comment = before.replace("<!-- c -->\n  ", "");
+    assert_eq!(differences(before, &no_comment), ["-/a/\"<!-- c -->\""]);
+    let reindented = before.replace("  <k>", "    <k>");
+    assert_eq!(
+        differences(before, &reindented),
+        ["~/a: layout [\"\\n  \"] -> [\"\\n    \"]"]
+    );
+    let removed = before.replace("  <k>x</k>\n", "");
+    assert_eq!(differences(before, &removed), ["-/a/k=x"]);
+}
+
+// ---- importing ----
+
+fn credential(
+    template: &str,
+    tenant: &str,
+    client: &str,
+    secret: &str,
+    cloud: &str,
+) -> EntraCredential {
+    let payload = Payload {
+        v: 1,
+        template: template.to_owned(),
+        fields: BTreeMap::from([
+            ("tenant_id".to_owned(), tenant.to_owned()),
+            ("client_id".to_owned(), client.to_owned()),
+            ("client_secret".to_owned(), secret.to_owned()),
+            ("secret_expires_on".to_owned(), "2027-06-30".to_owned()),
+            ("cloud".to_owned(), cloud.to_owned()),
+        ]),
+        note: None,
+    };
+    EntraCredential::from_payload(&payload).unwrap()
+}
+
+fn builtin(id: &str) -> Integration {
+    Integrations::builtin().get(id).unwrap().clone()
+}
+
+/// `defender-incidents` reading other Graph resources: for tests that must
+/// not depend on a built-in template's exact resources.
+fn graph_template(resources: &[(&str, &[&str])]) -> Integration {
+    let mut t = builtin("defender-incidents");
+    t.collect.graph_resources = resources
+        .iter()
+        .map(|(name, rels)| GraphResource {
+            name: (*name).to_owned(),
+            relationships: rels.iter().map(|r| (*r).to_owned()).collect(),
+        })
+        .collect();
+    t
+}
+
+/// A collector host whose Wazuh file is `content`, at `relative` under a
+/// temporary directory (a group file goes to `etc/shared/<group>/agent.conf`).
+struct Host {
+    dir: tempfile::TempDir,
+    args: TargetArgs,
+}
+
+impl Host {
+    fn new(relative: &str, content: &str, mode: u32) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = TargetArgs::under(dir.path());
+        args.ossec_conf = dir.path().join(relative);
+        fs::create_dir_all(args.ossec_conf.parent().unwrap()).unwrap();
+        fs::write(&args.ossec_conf, content).unwrap();
+        fs::set_permissions(&args.ossec_conf, fs::Permissions::from_mode(mode)).unwrap();
+        Host { dir, args }
+    }
+
+    fn conf(&self) -> String {
+        fs::read_to_string(&self.args.ossec_conf).unwrap()
+    }
+
+    fn plan(
+        &self,
+        kind: TargetKind,
+        cred: &EntraCredential,
+        integration: &Integration,
+    ) -> Result<Plan, TargetError> {
+        plan(
+            kind,
+            &self.args,
+            &Import {
+                credential: cred,
+                integration,
+                customer: "Customer",
+                request_id: "req_wazuh",
+            },
+        )
+    }
+
+    /// Imports, checks that the diff masks the secret and that a second
+    /// import changes nothing, and returns the plan and what changed in
+    /// the Wazuh file.
+    fn import(
+        &self,
+        kind: TargetKind,
+        cred: &EntraCredential,
+        integration: &Integration,
+    ) -> (Plan, Vec<String>) {
+        let before = self.conf();
+        let p = self.plan(kind, cred, integration).unwrap();
+        let diff = p.diff();
+        assert!(
+            !diff.contains(&cred.client_secret),
+            "the diff shows the secret:\n{diff}"
+        );
+        p.apply().unwrap();
+        let after = self.conf();
+        let again = self.plan(kind, cred, integration).unwrap();
+        assert!(
+            again.is_noop(),
+            "a second import changes:\n{}",
+            again.diff()
+        );
+        assert!(again.apply().unwrap().is_empty());
+        assert_eq!(self.conf(), after);
+        (p, differences(&before, &after))
+    }
+
+    /// Expects a refusal that leaves every file as it was.
+    fn refused(
+        &self,
+        kind: TargetKind,
+        cred: &EntraCredential,
+        integration: &Integration,
+    ) -> String {
+        let before = self.listing();
+        let conf = self.conf();
+        let err = self.plan(kind, cred, integration).unwrap_err().to_string();
+        assert_eq!(self.conf(), conf, "the file is untouched");
+        assert_eq!(self.listing(), before, "no file was added: {err}");
+        err
+    }
+
+    fn listing(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                }
+                out.push(p);
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), &mut out);
+        out.sort();
+        out
+    }
+
+    fn mode(&self) -> u32 {
+        fs::metadata(&self.args.ossec_conf)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+}
+
+fn has_note(plan: &Plan, part: &str) -> bool {
+    plan.notes.iter().any(|n| n.contains(part))
+}
+
+const MS_GRAPH: TargetKind = TargetKind::WazuhMsGraph;
+const OFFICE365: TargetKind = TargetKind::WazuhOffice365;
+
+// ---- ms-graph ----
+
+#[test]
+fn ms_graph_rotation_in_a_tuned_block_changes_only_the_secret() {
+    let host = Host::new("ossec.conf", GRAPH_TUNED, 0o660);
+    let cred = credential(
+        "defender-incidents",
+        TENANT_A,
+        CLIENT_A,
+        NEW_A,
+        "commercial",
+    );
+    let (plan, diff) = host.import(
+        MS_GRAPH,
+        &cred,
+        &graph_template(&[("security", &["alerts_v2"])]),
+    );
+    assert_eq!(
+        diff,
+        [format!(
+            "~/ossec_config/ms-graph/api_auth[{TENANT_A}]/secret_value: {OLD_A} -> {NEW_A}"
+        )]
+    );
+    assert!(
+        has_note(&plan, "systemctl restart wazuh-manager"),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        has_note(
+            &plan,
+            "updated secret_value in tenant 72f988bf-86f1-41af-91ab-2d7cd011db47's <api_auth> at line 24 of"
+        ),
+        "{:?}",
+        plan.notes
+    );
+    assert_eq!(host.mode(), 0o660);
+}
+
+#[test]
+fn ms_graph_a_new_cloud_and_client_change_only_those_children() {
+    let host = Host::new("ossec.conf", GRAPH_TUNED, 0o640);
+    let cred = credential(
+        "defender-incidents",
+        &TENANT_A.to_uppercase(),
+        CLIENT_NEW,
+        OLD_A,
+        "dod",
+    );
+    let (_, diff) = host.import(MS_GRAPH, &cred, &builtin("defender-incidents"));
+    assert_eq!(
+        diff,
+        [
+            format!(
+                "~/ossec_config/ms-graph/api_auth[{TENANT_A}]/client_id: {CLIENT_A} -> {CLIENT_NEW}"
+            ),
+            format!("~/ossec_config/ms-graph/api_auth[{TENANT_A}]/api_type: global -> dod"),
+        ]
+    );
+}
+
+#[test]
+fn ms_graph_adds_what_the_template_lacks_and_removes_nothing() {
+    let host = Host::new("ossec.conf", GRAPH_TUNED, 0o640);
+    let cred = credential(
+        "defender-incidents",
+        TENANT_A,
+        CLIENT_A,
+        OLD_A,
+        "commercial",
+    );
+    let template = graph_template(&[
+        ("security", &["alerts_v2", "secureScores"]),
+        ("auditLogs", &["signIns"]),
+    ]);
+    let (plan, diff) = host.import(MS_GRAPH, &cred, &template);
+    assert_eq!(
+        diff,
+        [
+            "+/ossec_config/ms-graph/resource[security]/relationship=secureScores",
+            "+/ossec_config/ms-graph/resource[auditLogs] {name=auditLogs, relationship=signIns}",
+        ]
+    );
+    assert!(
+        host.conf().contains(
+            "      <relationship>incidents</relationship>\n      <relationship>secureScores</relationship>\n    </resource>"
+        ),
+        "indented like its siblings:\n{}",
+        host.conf()
+    );
+    assert!(
+        host.conf().contains(
+            "    </resource>\n    <resource>\n      <name>auditLogs</name>\n      <relationship>signIns</relationship>\n    </resource>\n  </ms-graph>"
+        ),
+        "{}",
+        host.conf()
+    );
+    assert!(
+        has_note(&plan, "added security/secureScores, auditLogs/signIns"),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn ms_graph_new_tenant_joins_a_multi_tenant_block_and_rotation_edits_one() {
+    let host = Host::new("ossec.conf", GRAPH_MULTI, 0o640);
+    let template = builtin("defender-incidents");
+    let new = credential("defender-incidents", TENANT_NEW, CLIENT_NEW, NEW_D, "gcc");
+    let (plan, diff) = host.import(MS_GRAPH, &new, &template);
+    assert_eq!(
+        diff,
+        [format!(
+            "+/ossec_config/ms-graph/api_auth[{TENANT_NEW}] {{client_id={CLIENT_NEW}, tenant_id={TENANT_NEW}, secret_value={NEW_D}, api_type=global}}"
+        )]
+    );
+    assert!(
+        has_note(&plan, "next to 3 other tenant(s)"),
+        "{:?}",
+        plan.notes
+    );
+    // Tabs like the rest of the block, after the last tenant.
+    assert!(host.conf().contains(&format!(
+        "\t\t</api_auth>\n\t\t<api_auth>\n\t\t\t<client_id>{CLIENT_NEW}</client_id>\n\t\t\t<tenant_id>{TENANT_NEW}</tenant_id>\n"
+    )));
+
+    let before = host.conf();
+    let fabrikam = credential("defender-incidents", TENANT_B, CLIENT_B, NEW_B, "gcc-high");
+    let (_, diff) = host.import(MS_GRAPH, &fabrikam, &template);
+    assert_eq!(
+        diff,
+        [format!(
+            "~/ossec_config/ms-graph/api_auth[{TENANT_B}]/secret_value: {OLD_B} -> {NEW_B}"
+        )]
+    );
+    assert_eq!(host.conf(), before.replace(OLD_B, NEW_B));
+}
+
+#[test]
+fn ms_graph_goes_into_an_agents_ossec_conf_of_4x_and_5x() {
+    for (fixture, section) in [(AGENT_4, "<client>"), (AGENT_5, "<agent>")] {
+        assert!(fixture.contains(section));
+        let host = Host::new("ossec.conf", fixture, 0o640);
+        let cred = credential(
+            "defender-incidents",
+            TENANT_A,
+            CLIENT_A,
+            NEW_A,
+            "commercial",
+        );
+        let (plan, diff) = host.import(MS_GRAPH, &cred, &builtin("defender-incidents"));
+        assert_eq!(
+            diff,
+            [format!(
+                "+/ossec_config/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_A}], resource[security]}}"
+            )]
+        );
+        assert!(
+            has_note(&plan, "systemctl restart wazuh-agent"),
+            "{:?}",
+            plan.notes
+        );
+        assert!(!has_note(&plan, "wazuh-manager"), "{:?}", plan.notes);
+    }
+}
+
+#[test]
+fn ms_graph_in_a_group_goes_beside_the_office365_block_of_the_collecting_agent() {
+    let host = Host::new("etc/shared/o365/agent.conf", GROUP, 0o660);
+    let cred = credential(
+        "defender-incidents",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    let (plan, diff) = host.import(MS_GRAPH, &cred, &builtin("defender-incidents"));
+    assert_eq!(
+        diff,
+        [format!(
+            "+/agent_config[name=\"soc-collector-01\"]/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_NEW}], resource[security]}}"
+        )]
+    );
+    let verify = host.dir.path().join("bin/verify-agent-conf");
+    assert!(
+        has_note(
+            &plan,
+            &format!("{} -f {}", verify.display(), host.args.ossec_conf.display())
+        ),
+        "{:?}",
+        plan.notes
+    );
+    assert!(has_note(&plan, "agents of group o365"), "{:?}", plan.notes);
+    assert!(
+        has_note(&plan, "the agents that already collect from Microsoft"),
+        "{:?}",
+        plan.notes
+    );
+    assert_eq!(host.mode(), 0o660);
+}
+
+// ---- office365 ----
+
+#[test]
+fn office365_new_tenant_joins_a_block_with_operator_settings() {
+    let host = Host::new("ossec.conf", O365_MULTI, 0o660);
+    let cred = credential("o365-management", TENANT_NEW, CLIENT_NEW, NEW_D, "gcc-high");
+    let (plan, diff) = host.import(OFFICE365, &cred, &builtin("o365-management"));
+    let secret_file = host.args.secrets_dir.join(TENANT_NEW);
+    assert_eq!(
+        diff,
+        [format!(
+            "+/ossec_config/office365/api_auth[{TENANT_NEW}] {{tenant_id={TENANT_NEW}, client_id={CLIENT_NEW}, client_secret_path={}, api_type=gcc-high}}",
+            secret_file.display()
+        )]
+    );
+    assert_eq!(fs::read(&secret_file).unwrap(), NEW_D.as_bytes());
+    // The block sets its own curl_max_size: no advice about it.
+    assert!(!has_note(&plan, "curl_max_size"), "{:?}", plan.notes);
+    assert!(
+        has_note(&plan, "does not subscribe to DLP.All"),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn office365_rotation_changes_the_tenants_own_children_only() {
+    let host = Host::new("ossec.conf", O365_MULTI, 0o660);
+    let template = builtin("o365-management");
+    // Fabrikam's secret was inline: it becomes a file, where it stood.
+    let fabrikam = credential("o365-management", TENANT_B, CLIENT_B, NEW_B, "gcc");
+    let (_, diff) = host.import(OFFICE365, &fabrikam, &template);
+    let path_b = host.args.secrets_dir.join(TENANT_B);
+    assert_eq!(
+        diff,
+        [
+            format!("-/ossec_config/office365/api_auth[{TENANT_B}]/client_secret={OLD_B}"),
+            format!(
+                "+/ossec_config/office365/api_auth[{TENANT_B}]/client_secret_path={}",
+                path_b.display()
+            ),
+        ]
+    );
+    assert_eq!(fs::read(&path_b).unwrap(), NEW_B.as_bytes());
+    // Contoso's path was the operator's: it now names handoff's file.
+    let contoso = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let (plan, diff) = host.import(OFFICE365, &contoso, &template);
+    assert_eq!(
+        diff,
+        [format!(
+            "~/ossec_config/office365/api_auth[{TENANT_A}]/client_secret_path: /var/ossec/etc/o365/contoso.secret -> {}",
+            host.args.secrets_dir.join(TENANT_A).display()
+        )]
+    );
+    assert!(
+        has_note(
+            &plan,
+            "/var/ossec/etc/o365/contoso.secret is left as it was"
+        ),
+        "{:?}",
+        plan.notes
+    );
+    // Northwind has no api_type (Wazuh's default is commercial): none is added.
+    let northwind = credential(
+        "o365-management",
+        TENANT_C,
+        "3a4b5c6d-7e8f-4091-a2b3-c4d5e6f70819",
+        NEW_D,
+        "commercial",
+    );
+    let (_, diff) = host.import(OFFICE365, &northwind, &template);
+    assert_eq!(
+        diff,
+        [format!(
+            "~/ossec_config/office365/api_auth[{TENANT_C}]/client_secret_path: /var/ossec/etc/o365/northwind.secret -> {}",
+            host.args.secrets_dir.join(TENANT_C).display()
+        )]
+    );
+}
+
+#[test]
+fn office365_new_blocks_get_curl_max_size_and_existing_ones_keep_theirs() {
+    let host = Host::new("ossec.conf", MANAGER_4, 0o660);
+    let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let (plan, diff) = host.import(OFFICE365, &cred, &builtin("o365-management"));
+    assert_eq!(
+        diff,
+        [format!(
+            "+/ossec_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
+        )]
+    );
+    assert!(
+        has_note(&plan, "systemctl restart wazuh-manager"),
+        "{:?}",
+        plan.notes
+    );
+
+    // A block without curl_max_size: advice, and the block stays as it is.
+    let bare = O365_MULTI.replace("    <curl_max_size>20M</curl_max_size>\n", "");
+    let host = Host::new("ossec.conf", &bare, 0o660);
+    let cred = credential(
+        "o365-management",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    let (plan, diff) = host.import(OFFICE365, &cred, &builtin("o365-management"));
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert!(diff[0].starts_with(&format!("+/ossec_config/office365/api_auth[{TENANT_NEW}]")));
+    assert!(
+        has_note(
+            &plan,
+            "has no <curl_max_size>, so Wazuh's 1M default applies"
+        ),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn office365_goes_into_an_agents_ossec_conf_of_4x_and_5x() {
+    for fixture in [AGENT_4, AGENT_5] {
+        let host = Host::new("ossec.conf", fixture, 0o640);
+        let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "gcc");
+        let (plan, diff) = host.import(OFFICE365, &cred, &builtin("o365-management"));
+        assert_eq!(
+            diff,
+            [format!(
+                "+/ossec_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
+            )]
+        );
+        assert!(
+            has_note(&plan, "systemctl restart wazuh-agent"),
+            "{:?}",
+            plan.notes
+        );
+        assert_eq!(
+            fs::read(host.args.secrets_dir.join(TENANT_A)).unwrap(),
+            NEW_A.as_bytes()
+        );
+    }
+}
+
+#[test]
+fn office365_in_a_group_keeps_the_secret_inline_and_edits_the_collecting_section() {
+    let host = Host::new("etc/shared/o365/agent.conf", GROUP, 0o660);
+    let template = builtin("o365-management");
+    // Rotation of an inline secret.
+    let contoso = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let p = host.plan(OFFICE365, &contoso, &template).unwrap();
+    let shown = p.diff();
+    assert!(
+        shown.contains("-      <client_secret>********</client_secret>"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("+      <client_secret>********</client_secret>"),
+        "{shown}"
+    );
+    assert!(!shown.contains(OLD_A), "{shown}");
+    let (plan, diff) = host.import(OFFICE365, &contoso, &template);
+    let section = "/agent_config[name=\"soc-collector-01\"]/office365";
+    assert_eq!(
+        diff,
+        [format!(
+            "~{section}/api_auth[{TENANT_A}]/client_secret: {OLD_A} -> {NEW_A}"
+        )]
+    );
+    assert!(
+        has_note(&plan, "copies the file to every agent of the group"),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        !has_note(&plan, "readable by every local user"),
+        "{:?}",
+        plan.notes
+    );
+    // Fabrikam's secret path would have to exist on every agent: inline instead.
+    let fabrikam = credential("o365-management", TENANT_B, CLIENT_B, NEW_B, "gcc");
+    let (plan, diff) = host.import(OFFICE365, &fabrikam, &template);
+    assert!(
+        has_note(
+            &plan,
+            "/var/ossec/etc/fabrikam.secret on the agents is no longer read"
+        ),
+        "{:?}",
+        plan.notes
+    );
+    assert_eq!(
+        diff,
+        [
+            format!(
+                "-{section}/api_auth[{TENANT_B}]/client_secret_path=/var/ossec/etc/fabrikam.secret"
+            ),
+            format!("+{section}/api_auth[{TENANT_B}]/client_secret={NEW_B}"),
+        ]
+    );
+    // A new tenant joins the same block.
+    let new = credential(
+        "o365-management",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    let (_, diff) = host.import(OFFICE365, &new, &template);
+    assert_eq!(
+        diff,
+        [format!(
+            "+{section}/api_auth[{TENANT_NEW}] {{tenant_id={TENANT_NEW}, client_id={CLIENT_NEW}, client_secret={NEW_D}, api_type=commercial}}"
+        )]
+    );
+    assert!(
+        !host.args.secrets_dir.exists(),
+        "no secret file for a group"
+    );
+    assert_eq!(host.mode(), 0o660);
+}
+
+#[test]
+fn office365_in_a_new_group_goes_into_its_section_and_warns_about_every_agent() {
+    let host = Host::new("etc/shared/default/agent.conf", GROUP_DEFAULT, 0o644);
+    let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let (plan, diff) = host.import(OFFICE365, &cred, &builtin("o365-management"));
+    assert_eq!(
+        diff,
+        [format!(
+            "+/agent_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
+        )]
+    );
+    assert!(
+        host.conf()
+            .contains(&format!("      <client_secret>{NEW_A}</client_secret>\n"))
+    );
+    assert!(
+        has_note(&plan, "every agent of group default"),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        has_note(&plan, "readable by every local user (mode 644)"),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn an_empty_block_placed_by_the_operator_is_filled() {
+    let placed = GROUP.replace(
+        "<agent_config profile=\"db-servers\">\n",
+        "<agent_config profile=\"db-servers\">\n  <ms-graph><!-- Contoso's Defender goes here --></ms-graph>\n",
+    );
+    let host = Host::new("etc/shared/o365/agent.conf", &placed, 0o660);
+    let cred = credential(
+        "defender-incidents",
+        TENANT_A,
+        CLIENT_A,
+        NEW_A,
+        "commercial",
+    );
+    let (_, diff) = host.import(MS_GRAPH, &cred, &builtin("defender-incidents"));
+    let at = "+/agent_config[profile=\"db-servers\"]/ms-graph";
+    assert_eq!(
+        diff,
+        [
+            format!("{at}/enabled=yes"),
+            format!("{at}/only_future_events=no"),
+            format!("{at}/curl_max_size=10M"),
+            format!("{at}/run_on_start=yes"),
+            format!("{at}/interval=5m"),
+            format!("{at}/version=v1.0"),
+            format!(
+                "{at}/api_auth[{TENANT_A}] {{client_id={CLIENT_A}, tenant_id={TENANT_A}, secret_value={NEW_A}, api_type=global}}"
+            ),
+            format!(
+                "{at}/resource[security] {{name=security, relationship=incidents, relationship=alerts_v2}}"
+            ),
+        ]
+    );
+    assert!(
+        host.conf().contains(
+            "  <ms-graph><!-- Contoso's Defender goes here -->\n    <enabled>yes</enabled>\n"
+        ),
+        "{}",
+        host.conf()
+    );
+    assert!(
+        host.conf().contains(
+            "      <relationship>alerts_v2</relationship>\n    </resource>\n  </ms-graph>\n  <localfile>"
+        ),
+        "{}",
+        host.conf()
+    );
+}
+
+// ---- refusals: the file is left as it was ----
+
+#[test]
+fn a_5x_managers_file_is_refused_with_where_the_modules_run() {
+    let host = Host::new("wazuh-manager.conf", MANAGER_5, 0o660);
+    for (kind, cred, template) in [
+        (
+            OFFICE365,
+            credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial"),
+            builtin("o365-management"),
+        ),
+        (
+            MS_GRAPH,
+            credential(
+                "defender-incidents",
+                TENANT_A,
+                CLIENT_A,
+                NEW_A,
+                "commercial",
+            ),
+            builtin("defender-incidents"),
+        ),
+    ] {
+        let err = host.refused(kind, &cred, &template);
+        assert!(
+            err.contains("is a Wazuh 5.x manager's configuration (<wazuh_config> at line 7)"),
+            "{err}"
+        );
+        assert!(err.contains("/var/ossec/etc/ossec.conf"), "{err}");
+        assert!(
+            err.contains("/var/wazuh-manager/etc/shared/<group>/agent.conf"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_secret_wazuh_cannot_send_is_refused_by_both_targets() {
+    let host = Host::new("ossec.conf", O365_MULTI, 0o660);
+    for secret in ["Ab1+cD2/eF3=gH4&iJ5", "with space inside~", "pct%41encoded"] {
+        for (kind, template) in [
+            (OFFICE365, builtin("o365-management")),
+            (MS_GRAPH, builtin("defender-incidents")),
+        ] {
+            let cred = credential(&template.id, TENANT_A, CLIENT_A, secret, "commercial");
+            let err = host.refused(kind, &cred, &template);
+            assert!(err.contains("without URL-encoding"), "{err}");
+            assert!(
+                err.contains("ask the customer to create a new client secret"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_group_with_blocks_for_other_agents_refuses_a_new_tenant_but_rotates_a_known_one() {
+    // A second block, for other agents: Northwind, and Contoso again.
+    let two = GROUP.replace(
+        "<agent_config profile=\"db-servers\">\n",
+        &format!(
+            "<agent_config profile=\"db-servers\">\n  <office365>\n    <api_auth>\n      <tenant_id>{TENANT_C}</tenant_id>\n      <client_id>{CLIENT_B}</client_id>\n      <client_secret>{OLD_B}</client_secret>\n    </api_auth>\n    <api_auth>\n      <tenant_id>{TENANT_A}</tenant_id>\n      <client_id>{CLIENT_A}</client_id>\n      <client_secret>{OLD_A}</client_secret>\n    </api_auth>\n    <subscriptions>\n      <subscription>Audit.General</subscription>\n    </subscriptions>\n  </office365>\n"
+        ),
+    );
+    let host = Host::new("etc/shared/o365/agent.conf", &two, 0o660);
+    let template = builtin("o365-management");
+    let new = credential(
+        "o365-management",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    let err = host.refused(OFFICE365, &new, &template);
+    assert!(err.contains("blocks in 2 <agent_config> sections"), "{err}");
+    assert!(
+        err.contains("cannot tell which agents should collect"),
+        "{err}"
+    );
+    let northwind = credential("o365-management", TENANT_C, CLIENT_B, NEW_B, "commercial");
+    let (_, diff) = host.import(OFFICE365, &northwind, &template);
+    assert_eq!(
+        diff,
+        [format!(
+            "~/agent_config[profile=\"db-servers\"]/office365/api_auth[{TENANT_C}]/client_secret: {OLD_B} -> {NEW_B}"
+        )]
+    );
+    // A tenant in both blocks is rotated in both: the old secret may be revoked.
+    let contoso = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let (_, diff) = host.import(OFFICE365, &contoso, &template);
+    assert_eq!(
+        diff,
+        [
+            format!(
+                "~/agent_config[name=\"soc-collector-01\"]/office365/api_auth[{TENANT_A}]/client_secret: {OLD_A} -> {NEW_A}"
+            ),
+            format!(
+                "~/agent_config[profile=\"db-servers\"]/office365/api_auth[{TENANT_A}]/client_secret: {OLD_A} -> {NEW_A}"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_group_whose_sections_are_all_filtered_is_refused_without_a_block() {
+    let filtered = "<agent_config os=\"Linux\">\n  <localfile>\n    <location>/var/log/syslog</location>\n    <log_format>syslog</log_format>\n  </localfile>\n</agent_config>\n\n<agent_config name=\"web-01\">\n</agent_config>\n";
+    let host = Host::new("etc/shared/web/agent.conf", filtered, 0o660);
+    let cred = credential(
+        "defender-incidents",
+        TENANT_A,
+        CLIENT_A,
+        NEW_A,
+        "commercial",
+    );
+    let err = host.refused(MS_GRAPH, &cred, &builtin("defender-incidents"));
+    assert!(err.contains("is limited to some agents"), "{err}");
+    assert!(err.contains("add an empty <ms-graph></ms-graph>"), "{err}");
+}
+
+#[test]
+fn files_wazuh_would_not_load_are_refused() {
+    let several = GRAPH_MULTI.replace(
+        "</ossec_config>\n",
+        "\t<ms-graph>\n\t\t<enabled>no</enabled>\n\t</ms-graph>\n</ossec_config>\n",
+    );
+    let mixed = format!("{MANAGER_4}\n{GROUP_DEFAULT}");
+    let stray = format!("{AGENT_4}<client_buffer/>\n");
+    let cred = credential(
+        "defender-incidents",
+        TENANT_A,
+        CLIENT_A,
+        NEW_A,
+        "commercial",
+    );
+    for (content, says) in [
+        (
+            several.as_str(),
+            "2 <ms-graph> blocks in one <ossec_config> (lines 11, 46)",
+        ),
+        (
+            mixed.as_str(),
+            "a top-level <ossec_config> in a file of <agent_config> sections",
+        ),
+        (
+            stray.as_str(),
+            "a top-level <client_buffer> in a file of <ossec_config> sections",
+        ),
+    ] {
+        let host = Host::new("ossec.conf", content, 0o660);
+        let err = host.refused(MS_GRAPH, &cred, &builtin("defender-incidents"));
+        assert!(err.contains(says), "{err}");
+        assert!(err.contains("left untouched"), "{err}");
+    }
+}
