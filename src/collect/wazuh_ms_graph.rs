@@ -457,7 +457,13 @@ mod tests {
     #[test]
     fn china_is_refused_and_a_world_readable_file_is_warned_about() {
         let (_dir, args) = setup(CONF, 0o644);
-        let err = run(&args, "china").unwrap_err().to_string();
+        // A custom template may claim china; Wazuh still cannot reach it.
+        let mut integ = integration("defender-incidents");
+        integ.clouds.push(crate::integration::Cloud::China);
+        let cred = credential("defender-incidents", "china");
+        let err = plan_target(TargetKind::WazuhMsGraph, &args, &import(&cred, &integ))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot reach a china tenant"), "{err}");
         let plan = run(&args, "gcc-high").unwrap();
         assert!(

@@ -464,8 +464,14 @@ mod tests {
     #[test]
     fn dod_and_china_are_refused_not_guessed() {
         let (_dir, args) = setup(CONF);
+        // A custom template may claim both; Wazuh still cannot reach them.
+        let mut integ = integration("o365-management");
+        integ.clouds.push(crate::integration::Cloud::China);
         for cloud in ["dod", "china"] {
-            let err = run(&args, cloud).unwrap_err().to_string();
+            let cred = credential("o365-management", cloud);
+            let err = plan_target(TargetKind::WazuhOffice365, &args, &import(&cred, &integ))
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.contains(&format!("cannot reach a {cloud} tenant")),
                 "{err}"
