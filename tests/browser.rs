@@ -1222,6 +1222,12 @@ fn browser_link_whose_fragment_a_mail_gateway_escaped_still_opens() {
     );
     assert_eq!(revealed["fields"], json!({ "text": text }));
     assert_eq!(server.meta_status(&id), 404);
+    // Spent, the escaped link shows the gone page and takes its dead key
+    // out of the address bar and the history entry.
+    node(
+        "reveal.mjs",
+        &[("HANDOFF_LINK", &escaped), ("HANDOFF_EXPECT", "gone")],
+    );
 
     let log = server.plain_log();
     assert!(

@@ -32,6 +32,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
     ("create.js", JS, include_bytes!("../../static/js/create.js")),
     ("reveal.js", JS, include_bytes!("../../static/js/reveal.js")),
+    ("gone.js", JS, include_bytes!("../../static/js/gone.js")),
     (
         "findings.js",
         JS,

@@ -42,6 +42,8 @@ await run(async (browser) => {
     check(response.status() === 404, `the page answered ${response.status()}, not 404`);
     check(await page.locator("#gone").isVisible(), "the gone page is not shown");
     check(await page.locator("#reveal-button").count() === 0, "a gone link still offers a Reveal button");
+    const address = await page.evaluate(() => location.href);
+    check(!address.includes("#") && !/%23/i.test(address), `a gone link leaves its key in the address bar: ${address}`);
   } else if (expect === "missing-key") {
     check(await page.locator("#missing-key").isVisible(), "the missing-key message is not shown");
     check(await page.locator("#reveal-form").isHidden(), "the reveal form is still offered without a key");
