@@ -10,6 +10,15 @@
 //! Durability: SQLite runs in WAL mode with `synchronous=FULL`, so every commit
 //! is fsynced to the WAL; PostgreSQL connections set `synchronous_commit=on`,
 //! so a commit returns only once its WAL record is flushed.
+//!
+//! Lock order (PostgreSQL takes row locks; SQLite one lock for the whole
+//! database): a transaction that changes a request and its copies locks the
+//! `requests` row first, then its `request_copies` rows, then the audit head
+//! (every event is appended last). Two transactions that took the same rows
+//! in opposite orders would deadlock, and PostgreSQL would abort one of
+//! them. Should PostgreSQL still abort a transaction to resolve a conflict
+//! (deadlock or serialization failure), [`retry_conflicts`] runs it again, a
+//! bounded number of times.
 
 pub(crate) mod events;
 mod inbox;
@@ -19,6 +28,7 @@ mod tokens;
 mod users;
 mod webhooks;
 
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -66,6 +76,48 @@ pub enum StoreError {
     Sqlx(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// True when PostgreSQL aborted the transaction to resolve a conflict with
+    /// another one (SQLSTATE 40001 serialization failure, 40P01 deadlock):
+    /// nothing it did was kept, and running it again is safe.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Sqlx(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40001" | "40P01"))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How many times a transaction is tried in all when PostgreSQL keeps
+/// aborting it for conflicts.
+pub const TRANSACTION_ATTEMPTS: u32 = 5;
+
+/// Runs `attempt` (one whole transaction) and, if PostgreSQL aborted it for a
+/// conflict ([`StoreError::is_conflict`]), again after a short random pause,
+/// up to [`TRANSACTION_ATTEMPTS`] times in all. Other errors, and the last
+/// conflict, are returned as they are.
+pub(crate) async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_conflict() && tries < TRANSACTION_ATTEMPTS => {
+                tracing::warn!(error = %e, tries, "transaction aborted by a conflict; trying again");
+                // Random, and longer each time, so the two sides do not meet again.
+                let pause = rand::random_range(1..=10) * u64::from(tries);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 impl Store {
