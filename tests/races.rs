@@ -405,6 +405,96 @@ async fn two_instances_withdraw_against_ack(backend: Backend) {
     tally.assert_clean("two instances: withdraw against ack");
 }
 
+/// PostgreSQL resolves a deadlock by aborting one side. When that side is
+/// the server's transaction (here a withdrawal, made to deadlock with a
+/// transaction of this test's own), the server runs it again instead of
+/// answering 503. SQLite takes one lock for the whole database and cannot
+/// deadlock this way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_transaction_aborted_by_a_deadlock_is_run_again() {
+    use sqlx::Connection;
+    let db = TestDb::new(Backend::Postgres).await;
+    let TestDb::Postgres { name, url } = &db else {
+        unreachable!()
+    };
+    let url = url.clone();
+    // The server's sessions look for deadlocks after 2 s of waiting, this
+    // test's after a minute: the server's transaction is the one aborted.
+    let mut admin = sqlx::PgConnection::connect(&common::postgres_admin_url())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} SET deadlock_timeout = '2s'"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let soc = age::x25519::Identity::generate();
+    let recipient = soc.to_public().to_string();
+    let app = common::spawn_app_on(db, move |mut s| {
+        s.soc_recipients = vec![recipient];
+        s.without_rate_limits()
+    })
+    .await;
+    let r = open_request(&app.store, T0, 86_400).await;
+    let token = status_token(answer(&app, &r, Some(&soc)).await).await;
+
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("SET deadlock_timeout = '60s'")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let mut tx = other.begin().await.unwrap();
+    // Appending an event takes the audit head last; hold it first.
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let withdraw = app
+        .http
+        .post(app.url(&format!("/api/v1/request-status/{token}/withdraw")))
+        .send();
+    let withdraw = tokio::spawn(withdraw);
+    // Until the withdrawal holds the request and waits for the head.
+    let mut waiting = 0;
+    for _ in 0..500 {
+        waiting = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(waiting, 1, "the withdrawal waits for the audit head");
+    // Now wait for the request the withdrawal holds: a deadlock, which
+    // PostgreSQL resolves by aborting the withdrawal's transaction.
+    sqlx::query("UPDATE requests SET note = note WHERE id = $1")
+        .bind(&r.id)
+        .execute(&mut *tx)
+        .await
+        .expect("this side of the deadlock survives");
+    tx.rollback().await.unwrap();
+
+    let res = withdraw.await.unwrap().unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "withdrawn after all: {:?}",
+        res.text().await
+    );
+    let kinds = event_kinds(&app.store, &r.id).await;
+    assert_eq!(kinds.last().map(String::as_str), Some("request.withdrawn"));
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "request.withdrawn").count(),
+        1
+    );
+}
+
 with_each_backend!(
     withdraw_against_retrieve,
     cancel_against_retrieve,
