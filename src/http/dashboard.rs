@@ -566,12 +566,27 @@ async fn create_token(
 async fn revoke_token(
     State(state): State<AppState>,
     staff: Staff,
+    headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, Response> {
     staff
         .check_csrf(&form.csrf)
         .map_err(IntoResponse::into_response)?;
+    // No name a token can have: never a query.
+    if let Err(e) = crate::token::check_name(&form.name) {
+        let error = format!("Nothing was revoked: {e}.");
+        return render_tokens(
+            &state,
+            staff,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            None,
+            error,
+        )
+        .await
+        .map_err(IntoResponse::into_response);
+    }
     let event = NewEvent::new(Kind::TokenRevoked, staff.actor())
         .from_addr(addr)
         .detail(serde_json::json!({ "name": form.name }));
