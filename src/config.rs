@@ -89,6 +89,11 @@ pub struct ServeArgs {
     /// which is read from the environment only, so it never shows in `ps`).
     #[arg(long, env = "HANDOFF_WEBHOOK_SECRET_FILE")]
     pub webhook_secret_file: Option<std::path::PathBuf>,
+    /// Origins of sibling hosts (same site, another host, e.g.
+    /// https://portal.soc.example beside https://handoff.soc.example) whose
+    /// pages may send writes here; comma-separated. Other sites never may.
+    #[arg(long, env = "HANDOFF_SAME_SITE_ORIGINS", value_delimiter = ',')]
+    pub same_site_origins: Vec<String>,
     /// How often the webhook worker looks for new events and due retries.
     #[arg(long, env = "HANDOFF_WEBHOOK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub webhook_interval: Duration,
@@ -149,6 +154,9 @@ pub struct Settings {
     pub public_page: bool,
     /// Where notifications go; `None`: no webhooks.
     pub webhooks: Option<Arc<WebhookConfig>>,
+    /// Origins (`https://host[:port]`, as browsers send them in `Origin`)
+    /// whose `Sec-Fetch-Site: same-site` writes are accepted; empty: none.
+    pub same_site_origins: Vec<String>,
 }
 
 impl Settings {
@@ -184,6 +192,7 @@ impl Settings {
             session_idle: Duration::from_secs(3600),
             public_page: true,
             webhooks: None,
+            same_site_origins: Vec::new(),
         })
     }
 
@@ -354,6 +363,15 @@ impl ServeArgs {
             session_lifetime: self.session_lifetime,
             session_idle: self.session_idle,
             public_page: self.public_page,
+            same_site_origins: self
+                .same_site_origins
+                .iter()
+                .filter(|o| !o.trim().is_empty())
+                .map(|o| {
+                    crate::http::security::parse_origin(o)
+                        .map_err(|e| format!("--same-site-origins: {e}"))
+                })
+                .collect::<Result<_, _>>()?,
             webhooks: self
                 .webhooks(&public, std::env::var("HANDOFF_WEBHOOK_SECRET").ok())?
                 .map(|w| {
@@ -433,6 +451,31 @@ mod tests {
             assert!(err.contains(flag), "{err}");
         }
         assert!(serve_args(&["--inbox-limit", "6001"]).settings().is_err());
+    }
+
+    #[test]
+    fn same_site_origins_are_origins() {
+        let s = serve_args(&[
+            "--same-site-origins",
+            "https://portal.example, https://Admin.Example:443/",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(
+            s.same_site_origins,
+            ["https://portal.example", "https://admin.example"]
+        );
+        let err = serve_args(&["--same-site-origins", "https://portal.example/app"])
+            .settings()
+            .unwrap_err();
+        assert!(err.contains("--same-site-origins"), "{err}");
+        assert!(
+            serve_args(&[])
+                .settings()
+                .unwrap()
+                .same_site_origins
+                .is_empty()
+        );
     }
 
     #[test]

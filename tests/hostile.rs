@@ -258,6 +258,137 @@ async fn bearer_scheme_in_any_case(backend: Backend) {
     }
 }
 
+/// A page on a sibling host of the same site (`Sec-Fetch-Site: same-site`)
+/// cannot write unless the operator named its origin; another site never can.
+#[tokio::test]
+async fn sibling_site_writes_need_their_origin_allowed() {
+    let secret = json!({ "ciphertext": common::some_ciphertext(8), "expires_in": 3600 });
+    let post = |app: &TestApp, site: &'static str, origin: &'static str| {
+        app.http
+            .post(app.url("/api/v1/secrets"))
+            .header("sec-fetch-site", site)
+            .header("origin", origin)
+            .json(&secret)
+            .send()
+    };
+    let strict = common::spawn_app(Backend::Sqlite).await;
+    let res = post(&strict, "same-site", "https://portal.example.com")
+        .await
+        .unwrap();
+    assert_error(res, 403, "cross_site").await;
+    let res = post(&strict, "same-origin", "http://127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "same origin");
+
+    let open = common::spawn_app_with(Backend::Sqlite, |mut s| {
+        s.same_site_origins = vec!["https://portal.example.com".to_owned()];
+        s.without_rate_limits()
+    })
+    .await;
+    let res = post(&open, "same-site", "https://portal.example.com")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "the allowed sibling");
+    for (site, origin) in [
+        ("same-site", "https://other.example.com"),
+        ("same-site", "https://portal.example.com:8443"),
+        ("cross-site", "https://portal.example.com"),
+    ] {
+        let res = post(&open, site, origin).await.unwrap();
+        assert_error(res, 403, "cross_site").await;
+    }
+    assert_eq!(common::count_secrets(&open.store).await, 1);
+    assert_eq!(common::count_secrets(&strict.store).await, 1);
+}
+
+/// Customer labels and notes may not hold bidirectional controls or
+/// invisible characters; the answer names the character.
+#[tokio::test]
+async fn deceptive_characters_in_labels_are_refused_by_name() {
+    let s = scene(Backend::Sqlite).await;
+    for (field, text, named) in [
+        (
+            "customer",
+            "Contoso\u{202E}gnp.exe",
+            "U+202E RIGHT-TO-LEFT OVERRIDE",
+        ),
+        ("customer", "Con\u{200B}toso", "U+200B ZERO WIDTH SPACE"),
+        (
+            "customer",
+            "\u{2067}Contoso",
+            "U+2067 RIGHT-TO-LEFT ISOLATE",
+        ),
+        (
+            "note",
+            "Use the\u{FEFF} 12-month expiry",
+            "U+FEFF ZERO WIDTH NO-BREAK SPACE",
+        ),
+    ] {
+        let mut body = request_body();
+        body[field] = json!(text);
+        let message = assert_error(s.create_request(body).await, 400, "invalid_field").await;
+        assert!(message.contains(named), "{field} {text:?}: {message}");
+    }
+    let mut body = request_body();
+    body["customer"] = json!("Müller & Söhne 株式会社");
+    assert_eq!(s.create_request(body).await.status(), 201);
+    assert_eq!(s.app.store.list_requests(10).await.unwrap().len(), 2);
+}
+
+/// Rate limits count an IPv6 client by its /64: the addresses of one
+/// subscriber share a budget, another /64 has its own.
+#[tokio::test]
+async fn rate_limits_count_ipv6_clients_by_their_64() {
+    let app = common::spawn_app_with(Backend::Sqlite, |mut s| {
+        s.trusted_proxies =
+            handoff::http::client_ip::TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]);
+        s.reveal_limit = 2;
+        s
+    })
+    .await;
+    let reveal = |client: &'static str| {
+        app.http
+            .post(app.url("/api/v1/secrets/AAAAAAAAAAAAAAAAAAAAAA/reveal"))
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    for client in ["2001:db8:1:2::1", "2001:db8:1:2::2"] {
+        assert_error(reveal(client).await.unwrap(), 404, "not_found").await;
+    }
+    let res = reveal("2001:db8:1:2:ffff:ffff:ffff:3").await.unwrap();
+    assert_error(res, 429, "rate_limited").await;
+    for client in ["2001:db8:1:3::1", "203.0.113.9"] {
+        assert_error(reveal(client).await.unwrap(), 404, "not_found").await;
+    }
+}
+
+/// The SQLite database holds ciphertexts and the trail: its file, and the
+/// `-wal` and `-shm` files SQLite makes beside it, are the owner's alone,
+/// whatever the umask lets files be.
+#[tokio::test]
+async fn sqlite_files_are_created_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = common::TestDb::new(Backend::Sqlite).await;
+    let store = handoff::store::Store::connect(db.url()).await.unwrap();
+    store
+        .append_event(
+            &handoff::audit::NewEvent::new(
+                handoff::audit::Kind::UserAdded,
+                handoff::audit::Actor::System,
+            ),
+            T0,
+        )
+        .await
+        .unwrap();
+    let file = db.sqlite_path().unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", file.display());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{path} is {mode:o}");
+    }
+}
+
 with_each_backend!(
     bearer_scheme_in_any_case,
     control_characters_are_refused_at_the_edge,

@@ -71,26 +71,9 @@ fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
-/// A label fit to show on pages and in notifications: trimmed, no control
-/// characters, not empty, not too long.
+/// A label fit to show on pages and in notifications (see [`crate::label`]).
 fn clean_text(text: &str, max: usize, what: &str, required: bool) -> Result<String, ApiError> {
-    let text = text.trim();
-    if required && text.is_empty() {
-        return Err(invalid("invalid_field", format!("The {what} is required.")));
-    }
-    if text.chars().count() > max {
-        return Err(invalid(
-            "invalid_field",
-            format!("The {what} is longer than {max} characters."),
-        ));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(invalid(
-            "invalid_field",
-            format!("The {what} contains control characters (such as line breaks)."),
-        ));
-    }
-    Ok(text.to_owned())
+    crate::label::check(text, max, what, required).map_err(|e| invalid("invalid_field", e))
 }
 
 async fn create_request(

@@ -106,7 +106,10 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(security::refuse_cross_site_writes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::refuse_cross_site_writes,
+        ))
         .layer(middleware::from_fn(time_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
