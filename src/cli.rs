@@ -253,6 +253,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen = %listener.local_addr()?,
         public_url = %settings.public_url,
         database = store.backend(),
+        max_connections = settings.connections.max_connections,
         "handoff is serving"
     );
     let state = AppState {

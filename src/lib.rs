@@ -17,8 +17,9 @@
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
 //!   consuming a secret is one atomic, durable statement.
 //! - [`http`] is the axum layer: the JSON API, the pages, the embedded browser
-//!   assets, security headers and rate limits. [`config`] is `serve`'s
-//!   configuration, [`purge`] the task that deletes what has expired, and
+//!   assets, security headers, rate limits, and the accept loop's limits on
+//!   connections. [`config`] is `serve`'s configuration, [`purge`] the task
+//!   that deletes what has expired, and
 //!   [`webhook`] the task that notifies receivers of what happened to requests.
 //! - [`verify`] checks a decrypted credential against Entra ID: a token per
 //!   API, its roles and tenant, and the Management API subscriptions.
