@@ -239,3 +239,97 @@ async fn shutdown_does_not_wait_for_unused_connections() {
     half.extend(conns);
     assert_eq!(closed_within(half, Duration::from_secs(1)).await, 5);
 }
+
+/// `handoff serve` run by `bash` under an open-file limit, killed on drop.
+struct LimitedServer {
+    child: std::process::Child,
+    addr: SocketAddr,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LimitedServer {
+    async fn start(descriptors: u32, args: &[&str]) -> LimitedServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let log = dir.path().join("server.log");
+        let db = format!("sqlite://{}", dir.path().join("handoff.db").display());
+        let child = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("ulimit -n {descriptors} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_handoff"))
+            .args([
+                "serve",
+                "--listen",
+                &addr.to_string(),
+                "--database-url",
+                &db,
+            ])
+            .args(args)
+            .env_remove("HANDOFF_PUBLIC_URL")
+            .env_remove("DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let server = LimitedServer {
+            child,
+            addr,
+            log,
+            _dir: dir,
+        };
+        for _ in 0..400 {
+            if let Ok(r) = reqwest::get(format!("http://{addr}/healthz")).await
+                && r.status() == 200
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("handoff did not start: {}", server.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for LimitedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The case: a process allowed 150 open files, 100 connections,
+/// and 400 connections that never send a request (half of them half a
+/// head). Shed connections are dropped before more are accepted, so the
+/// process never runs out of descriptors: nothing fails to be accepted,
+/// `/healthz` answers, and all but the 99 newest unused ones are closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unused_connections_never_exhausts_descriptors() {
+    let server = LimitedServer::start(150, &["--max-connections", "100"]).await;
+    let mut conns = open(server.addr, 200, b"").await;
+    conns.extend(open(server.addr, 200, HALF_HEAD).await);
+    let client = reqwest::Client::builder().timeout(BOUND).build().unwrap();
+    let res = client
+        .get(format!("http://{}/healthz", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    drop(client);
+    assert_eq!(
+        closed_within(conns, Duration::from_secs(2)).await,
+        400 - 99,
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(!log.contains("cannot accept"), "{log}");
+}

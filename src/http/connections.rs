@@ -156,20 +156,21 @@ impl Conn {
     }
 
     /// Asks the connection to end, if nothing is in progress on it (or in
-    /// any case, with `busy_too`). True if it was asked.
-    fn close(&self, busy_too: bool) -> bool {
+    /// any case, with `busy_too`); `None` if it was not asked.
+    fn close(&self, busy_too: bool) -> Option<Close> {
         let mut a = self.activity();
         if a.close.is_some() || (a.in_flight > 0 && !busy_too) {
-            return false;
+            return None;
         }
-        a.close = Some(if a.served == 0 && a.in_flight == 0 {
+        let close = if a.served == 0 && a.in_flight == 0 {
             Close::Now
         } else {
             Close::Gracefully
-        });
+        };
+        a.close = Some(close);
         drop(a);
         self.wake.notify_one();
-        true
+        Some(close)
     }
 }
 
@@ -264,6 +265,9 @@ impl AsyncWrite for Watched {
 struct Registry {
     next: u64,
     open: HashMap<u64, Arc<Conn>>,
+    /// Connections shed to be dropped whose tasks have not yet dropped
+    /// them: each still holds a file descriptor.
+    dropping: usize,
 }
 
 impl Registry {
@@ -298,13 +302,21 @@ impl Registry {
                 return false;
             };
             if let Some(conn) = self.open.get(&id)
-                && conn.close(false)
+                && let Some(close) = conn.close(false)
             {
                 tracing::debug!("connection shed to make room for a new one");
                 self.open.remove(&id);
+                self.dropping += usize::from(close == Close::Now);
             }
         }
         self.open.len() < max
+    }
+
+    /// Forgets the connection `id`, whose task has ended.
+    fn finish(&mut self, id: u64, conn: &Conn) {
+        if self.open.remove(&id).is_none() && conn.activity().close == Some(Close::Now) {
+            self.dropping = self.dropping.saturating_sub(1);
+        }
     }
 
     fn add(&mut self) -> (u64, Arc<Conn>) {
@@ -327,7 +339,19 @@ pub async fn serve(
     let mut tasks = JoinSet::new();
     let mut shutdown = pin!(shutdown);
     let mut refused = Refusals::default();
+    let mut accept_errors = AcceptErrors::default();
+    // Wakes the loop when a shed connection's task has dropped it.
+    let dropped = Arc::new(Notify::new());
     loop {
+        // Shed connections are dropped before another is accepted, so that
+        // connections never hold more than `max_connections` + 1 descriptors.
+        loop {
+            let next = dropped.notified();
+            if Registry::lock(&registry).dropping == 0 {
+                break;
+            }
+            next.await;
+        }
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
@@ -337,9 +361,9 @@ pub async fn serve(
             Ok(accepted) => accepted,
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
-                // Out of file descriptors, typically: waiting lets some close.
-                tracing::error!(error = %e, "cannot accept a connection; trying again in a second");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Out of file descriptors, typically: a pause lets some close.
+                accept_errors.note(&e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
@@ -351,11 +375,12 @@ pub async fn serve(
             refused.note(limits.max_connections);
             continue;
         };
-        let registry = registry.clone();
+        let (registry, dropped) = (registry.clone(), dropped.clone());
         let app = app.clone();
         tasks.spawn(async move {
             serve_connection(stream, peer, &conn, app, &limits).await;
-            Registry::lock(&registry).open.remove(&id);
+            Registry::lock(&registry).finish(id, &conn);
+            dropped.notify_one();
         });
     }
     drop(listener);
@@ -364,6 +389,18 @@ pub async fn serve(
     }
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The process's soft limit on open file descriptors, where the system
+/// tells it (`/proc/self/limits` on Linux); `None` elsewhere or unlimited.
+pub fn descriptor_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Counts connections refused because every slot was busy, and says so in
@@ -386,6 +423,33 @@ impl Refusals {
                 refused = self.count,
                 max_connections = max,
                 "every connection is answering a request: new connections are being refused"
+            );
+            self.count = 0;
+            self.last_said = Some(now);
+        }
+    }
+}
+
+/// Counts failed accepts (out of file descriptors, typically) and says so
+/// in the log at most once a minute.
+#[derive(Default)]
+struct AcceptErrors {
+    count: u64,
+    last_said: Option<Instant>,
+}
+
+impl AcceptErrors {
+    fn note(&mut self, e: &io::Error) {
+        self.count += 1;
+        let now = Instant::now();
+        if self
+            .last_said
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+        {
+            tracing::error!(
+                error = %e,
+                failed = self.count,
+                "cannot accept connections; lower --max-connections or raise the file descriptor limit"
             );
             self.count = 0;
             self.last_said = Some(now);
@@ -524,6 +588,9 @@ mod tests {
         assert_eq!(r.open.len(), 2);
         assert!(!r.open.contains_key(&silent), "the unused one went first");
         assert_eq!(silent_conn.activity().close, Some(Close::Now));
+        assert_eq!(r.dropping, 1);
+        r.finish(silent, &silent_conn);
+        assert_eq!(r.dropping, 0);
         assert!(r.make_room(2));
         assert!(!r.open.contains_key(&kept), "then the kept-alive one");
         assert_eq!(kept_conn.activity().close, Some(Close::Gracefully));
@@ -556,13 +623,19 @@ mod tests {
         );
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_descriptor_limit_is_read() {
+        assert!(descriptor_limit().is_some_and(|n| n >= 16));
+    }
+
     #[tokio::test]
     async fn a_dropped_connection_runs_no_more_requests() {
         let conn = idle_conn(0);
-        assert!(conn.close(false));
+        assert_eq!(conn.close(false), Some(Close::Now));
         assert!(InFlight::start(&conn).is_none());
         let kept = idle_conn(2);
-        assert!(kept.close(false));
+        assert_eq!(kept.close(false), Some(Close::Gracefully));
         assert!(
             InFlight::start(&kept).is_some(),
             "a graceful close lets it finish"
