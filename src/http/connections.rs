@@ -338,8 +338,7 @@ pub async fn serve(
     let registry = Arc::new(Mutex::new(Registry::default()));
     let mut tasks = JoinSet::new();
     let mut shutdown = pin!(shutdown);
-    let mut refused = Refusals::default();
-    let mut accept_errors = AcceptErrors::default();
+    let (mut refusals, mut accept_errors) = (Occasional::default(), Occasional::default());
     // Wakes the loop when a shed connection's task has dropped it.
     let dropped = Arc::new(Notify::new());
     loop {
@@ -362,7 +361,13 @@ pub async fn serve(
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
                 // Out of file descriptors, typically: a pause lets some close.
-                accept_errors.note(&e);
+                if let Some(failed) = accept_errors.note() {
+                    tracing::error!(
+                        error = %e,
+                        failed,
+                        "cannot accept connections; lower --max-connections or raise the open-file limit"
+                    );
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -372,7 +377,13 @@ pub async fn serve(
             open.make_room(limits.max_connections).then(|| open.add())
         };
         let Some((id, conn)) = added else {
-            refused.note(limits.max_connections);
+            if let Some(refused) = refusals.note() {
+                tracing::warn!(
+                    refused,
+                    max_connections = limits.max_connections,
+                    "every connection is answering a request: new connections are being refused"
+                );
+            }
             continue;
         };
         let (registry, dropped) = (registry.clone(), dropped.clone());
@@ -403,57 +414,28 @@ pub fn descriptor_limit() -> Option<u64> {
         .ok()
 }
 
-/// Counts connections refused because every slot was busy, and says so in
-/// the log at most once a minute, so that a flood does not flood the log.
+/// Counts occurrences of something worth a log line, and says when one is
+/// due: at the first and then at most once a minute, so that a flood of
+/// connections does not flood the log.
 #[derive(Default)]
-struct Refusals {
+struct Occasional {
     count: u64,
     last_said: Option<Instant>,
 }
 
-impl Refusals {
-    fn note(&mut self, max: usize) {
+impl Occasional {
+    /// Counts one; `Some(count since the last line)` when a line is due.
+    fn note(&mut self) -> Option<u64> {
         self.count += 1;
         let now = Instant::now();
         if self
             .last_said
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(60))
         {
-            tracing::warn!(
-                refused = self.count,
-                max_connections = max,
-                "every connection is answering a request: new connections are being refused"
-            );
-            self.count = 0;
-            self.last_said = Some(now);
+            return None;
         }
-    }
-}
-
-/// Counts failed accepts (out of file descriptors, typically) and says so
-/// in the log at most once a minute.
-#[derive(Default)]
-struct AcceptErrors {
-    count: u64,
-    last_said: Option<Instant>,
-}
-
-impl AcceptErrors {
-    fn note(&mut self, e: &io::Error) {
-        self.count += 1;
-        let now = Instant::now();
-        if self
-            .last_said
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
-        {
-            tracing::error!(
-                error = %e,
-                failed = self.count,
-                "cannot accept connections; lower --max-connections or raise the file descriptor limit"
-            );
-            self.count = 0;
-            self.last_said = Some(now);
-        }
+        self.last_said = Some(now);
+        Some(std::mem::take(&mut self.count))
     }
 }
 
@@ -621,6 +603,15 @@ mod tests {
             a.deadline(&limits),
             Some(a.idle_since + limits.idle_timeout)
         );
+    }
+
+    #[tokio::test]
+    async fn log_lines_about_floods_are_occasional() {
+        let mut o = Occasional::default();
+        assert_eq!(o.note(), Some(1), "the first is said");
+        assert_eq!((o.note(), o.note()), (None, None));
+        o.last_said = o.last_said.map(|t| t - Duration::from_secs(61));
+        assert_eq!(o.note(), Some(3), "a minute later, with the count");
     }
 
     #[cfg(target_os = "linux")]
