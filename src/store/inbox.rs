@@ -63,7 +63,8 @@ impl Store {
     }
 
     /// Leases the sealed copy of `request_id` to `lease_id` until `until`,
-    /// unless someone else holds a lease that has not lapsed.
+    /// unless someone else holds a lease that has not lapsed. Only the copy's
+    /// row is locked (then the audit head), which keeps to the lock order.
     pub async fn lease_sealed(
         &self,
         request_id: &str,
