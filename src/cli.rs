@@ -237,6 +237,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    // Connections beyond the descriptor limit fail to be accepted at all,
+    // before any can be shed; the database and files need some too.
+    let max = settings.connections.max_connections;
+    if let Some(limit) = http::connections::descriptor_limit()
+        && u64::try_from(max).unwrap_or(u64::MAX).saturating_add(64) > limit
+    {
+        tracing::warn!(
+            max_connections = max,
+            descriptor_limit = limit,
+            "--max-connections is near the open-file limit: lower it, or raise the limit (ulimit -n)"
+        );
+    }
     let clock = Clock::system();
     let (stop_tx, stop_rx) = watch::channel(false);
     let purger = tokio::spawn(purge::run(
@@ -258,6 +270,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen = %listener.local_addr()?,
         public_url = %settings.public_url,
         database = store.backend(),
+        max_connections = settings.connections.max_connections,
         "handoff is serving"
     );
     let state = AppState {

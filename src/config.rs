@@ -11,6 +11,7 @@ use reqwest::Url;
 
 use crate::expiry::ExpiryPolicy;
 use crate::http::client_ip::TrustedProxies;
+use crate::http::connections::ConnectionLimits;
 use crate::webhook::{self, WebhookConfig};
 
 #[derive(clap::Args, Clone, Debug)]
@@ -89,6 +90,26 @@ pub struct ServeArgs {
     /// which is read from the environment only, so it never shows in `ps`).
     #[arg(long, env = "HANDOFF_WEBHOOK_SECRET_FILE")]
     pub webhook_secret_file: Option<std::path::PathBuf>,
+    /// Origins of sibling hosts (same site, another host, e.g.
+    /// https://portal.soc.example beside https://handoff.soc.example) whose
+    /// pages may send writes here; comma-separated. Other sites never may.
+    #[arg(long, env = "HANDOFF_SAME_SITE_ORIGINS", value_delimiter = ',')]
+    pub same_site_origins: Vec<String>,
+    /// Connections open at once. When all are taken, a new connection
+    /// displaces the one that has waited longest without a request.
+    #[arg(long, env = "HANDOFF_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head, from connecting
+    /// (or from the first byte of a later request on the same connection).
+    #[arg(long, env = "HANDOFF_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// Time a kept-alive connection may wait for its next request.
+    #[arg(long, env = "HANDOFF_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Largest request head (request line and headers) accepted, in bytes;
+    /// a larger one gets 431.
+    #[arg(long, env = "HANDOFF_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
     /// How often the webhook worker looks for new events and due retries.
     #[arg(long, env = "HANDOFF_WEBHOOK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub webhook_interval: Duration,
@@ -149,6 +170,11 @@ pub struct Settings {
     pub public_page: bool,
     /// Where notifications go; `None`: no webhooks.
     pub webhooks: Option<Arc<WebhookConfig>>,
+    /// Limits on connections: how many, how long they may take or wait.
+    pub connections: ConnectionLimits,
+    /// Origins (`https://host[:port]`, as browsers send them in `Origin`)
+    /// whose `Sec-Fetch-Site: same-site` writes are accepted; empty: none.
+    pub same_site_origins: Vec<String>,
 }
 
 impl Settings {
@@ -184,6 +210,8 @@ impl Settings {
             session_idle: Duration::from_secs(3600),
             public_page: true,
             webhooks: None,
+            same_site_origins: Vec::new(),
+            connections: ConnectionLimits::default(),
         })
     }
 
@@ -334,6 +362,7 @@ impl ServeArgs {
             }
         }
         check_session_times(self.session_lifetime, self.session_idle)?;
+        let connections = self.connection_limits()?;
         Ok(Settings {
             expiry: ExpiryPolicy::new(self.max_expiry)?,
             max_secret_bytes: self.max_secret_bytes,
@@ -354,6 +383,16 @@ impl ServeArgs {
             session_lifetime: self.session_lifetime,
             session_idle: self.session_idle,
             public_page: self.public_page,
+            connections,
+            same_site_origins: self
+                .same_site_origins
+                .iter()
+                .filter(|o| !o.trim().is_empty())
+                .map(|o| {
+                    crate::http::security::parse_origin(o)
+                        .map_err(|e| format!("--same-site-origins: {e}"))
+                })
+                .collect::<Result<_, _>>()?,
             webhooks: self
                 .webhooks(&public, std::env::var("HANDOFF_WEBHOOK_SECRET").ok())?
                 .map(|w| {
@@ -364,6 +403,34 @@ impl ServeArgs {
                     Arc::new(Arc::unwrap_or_clone(w).with_titles(titles))
                 }),
             ..Settings::new(&public)?
+        })
+    }
+}
+
+impl ServeArgs {
+    /// The connection limits, each within bounds that keep the server usable.
+    fn connection_limits(&self) -> Result<ConnectionLimits, String> {
+        use crate::http::connections::MIN_HEADER_BYTES;
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err("--max-connections must be between 1 and 1000000".into());
+        }
+        let (second, hour) = (Duration::from_secs(1), Duration::from_secs(3600));
+        if !(second..=Duration::from_secs(300)).contains(&self.header_timeout) {
+            return Err("--header-timeout must be between 1s and 5m".into());
+        }
+        if !(second..=hour).contains(&self.idle_timeout) {
+            return Err("--idle-timeout must be between 1s and 1h".into());
+        }
+        if !(MIN_HEADER_BYTES..=1024 * 1024).contains(&self.max_header_bytes) {
+            return Err(format!(
+                "--max-header-bytes must be between {MIN_HEADER_BYTES} and 1048576"
+            ));
+        }
+        Ok(ConnectionLimits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            max_header_bytes: self.max_header_bytes,
         })
     }
 }
@@ -433,6 +500,70 @@ mod tests {
             assert!(err.contains(flag), "{err}");
         }
         assert!(serve_args(&["--inbox-limit", "6001"]).settings().is_err());
+    }
+
+    #[test]
+    fn connection_limits_are_flags_within_bounds() {
+        let s = serve_args(&[
+            "--max-connections",
+            "64",
+            "--header-timeout",
+            "5s",
+            "--idle-timeout",
+            "2m",
+            "--max-header-bytes",
+            "8192",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(
+            s.connections,
+            ConnectionLimits {
+                max_connections: 64,
+                header_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(120),
+                max_header_bytes: 8192,
+            }
+        );
+        assert_eq!(
+            serve_args(&[]).settings().unwrap().connections,
+            ConnectionLimits::default()
+        );
+        for (flag, value) in [
+            ("--max-connections", "0"),
+            ("--header-timeout", "0s"),
+            ("--header-timeout", "10m"),
+            ("--idle-timeout", "500ms"),
+            ("--max-header-bytes", "4096"),
+        ] {
+            let err = serve_args(&[flag, value]).settings().unwrap_err();
+            assert!(err.contains(flag), "{flag} {value}: {err}");
+        }
+    }
+
+    #[test]
+    fn same_site_origins_are_origins() {
+        let s = serve_args(&[
+            "--same-site-origins",
+            "https://portal.example, https://Admin.Example:443/",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(
+            s.same_site_origins,
+            ["https://portal.example", "https://admin.example"]
+        );
+        let err = serve_args(&["--same-site-origins", "https://portal.example/app"])
+            .settings()
+            .unwrap_err();
+        assert!(err.contains("--same-site-origins"), "{err}");
+        assert!(
+            serve_args(&[])
+                .settings()
+                .unwrap()
+                .same_site_origins
+                .is_empty()
+        );
     }
 
     #[test]

@@ -12,12 +12,14 @@
 //!   integration templates (permissions, portal steps, `az` commands);
 //!   [`staff`] checks staff names and hashes their passwords; [`token`]
 //!   makes and checks the collector's API tokens; [`audit`] is the
-//!   hash-chained trail of every state change.
+//!   hash-chained trail of every state change; [`label`] keeps deceptive
+//!   characters out of the labels people read.
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
 //!   consuming a secret is one atomic, durable statement.
 //! - [`http`] is the axum layer: the JSON API, the pages, the embedded browser
-//!   assets, security headers and rate limits. [`config`] is `serve`'s
-//!   configuration, [`purge`] the task that deletes what has expired, and
+//!   assets, security headers, rate limits, and the accept loop's limits on
+//!   connections. [`config`] is `serve`'s configuration, [`purge`] the task
+//!   that deletes what has expired, and
 //!   [`webhook`] the task that notifies receivers of what happened to requests.
 //! - [`verify`] checks a decrypted credential against Entra ID: a token per
 //!   API, its roles and tenant, and the Management API subscriptions.
@@ -52,6 +54,8 @@ pub mod http;
 pub mod id;
 /// Integration templates: what a SOC asks a customer to set up, as data.
 pub mod integration;
+/// Labels and notes people type for others to read.
+pub mod label;
 /// Links and the key in their fragment.
 pub mod link;
 /// The plaintext a client encrypts.

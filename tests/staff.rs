@@ -22,7 +22,6 @@ on_both_backends!(
     login_sets_a_strict_http_only_session_cookie,
     wrong_password_and_unknown_user_get_the_same_answer,
     session_ends_after_the_idle_timeout,
-    session_use_is_recorded_at_most_once_a_minute,
     logout_without_the_right_csrf_token_is_refused,
     logout_with_the_right_csrf_token_ends_the_session,
     login_without_the_form_cookie_is_refused,
@@ -406,20 +405,6 @@ async fn session_ends_after_the_idle_timeout(app: TestApp) {
     );
     assert_eq!(app.store.purge_sessions(app.clock.now()).await.unwrap(), 1);
     assert_eq!(sessions(&app).await, 0);
-}
-
-async fn session_use_is_recorded_at_most_once_a_minute(app: TestApp) {
-    let s = app.staff("alice").await;
-    let seen = || async { count(&app.store, "SELECT last_seen_at FROM sessions").await };
-    assert_eq!(seen().await, T0);
-    app.clock.advance(59);
-    assert!(account(&app, &s.cookie).await.is_ok());
-    assert_eq!(seen().await, T0, "no write within the minute");
-    app.clock.advance(1);
-    assert!(account(&app, &s.cookie).await.is_ok());
-    assert_eq!(seen().await, T0 + 60);
-    let expires = count(&app.store, "SELECT expires_at FROM sessions").await;
-    assert_eq!(expires, T0 + 60 + 3600, "the idle end moved with it");
 }
 
 async fn session_ends_after_its_lifetime_however_busy(backend: Backend) {

@@ -1,7 +1,8 @@
 //! Who is asking: the peer address, or, behind a configured trusted proxy,
-//! the address that proxy reports. Rate limits are keyed on it.
+//! the address that proxy reports. Rate limits are keyed on it (an IPv6
+//! client on its /64, see [`rate_key`]); audit events record it whole.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
@@ -45,6 +46,21 @@ impl TrustedProxies {
     }
 }
 
+/// What a rate limit counts a client under: an IPv4 address, or an IPv6
+/// client's /64 network. One subscriber or host is usually given a whole /64
+/// and may use any address in it, so counting IPv6 addresses one by one would
+/// give a client 2^64 budgets. An IPv4-mapped IPv6 address counts as its IPv4
+/// address.
+pub fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        },
+    }
+}
+
 impl KeyExtractor for TrustedProxies {
     type Key = IpAddr;
 
@@ -54,7 +70,7 @@ impl KeyExtractor for TrustedProxies {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .ok_or(GovernorError::UnableToExtractKey)?;
-        Ok(self.client_ip(peer, req.headers()))
+        Ok(rate_key(self.client_ip(peer, req.headers())))
     }
 }
 
@@ -73,6 +89,16 @@ mod tests {
         let none = TrustedProxies::default();
         let peer: IpAddr = "203.0.113.9".parse().unwrap();
         assert_eq!(none.client_ip(peer, &headers("198.51.100.1")), peer);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let key = |s: &str| rate_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:3::1"), "2001:db8:1:3::");
+        assert_eq!(key("203.0.113.9"), "203.0.113.9");
+        assert_eq!(key("::ffff:203.0.113.9"), "203.0.113.9");
     }
 
     #[test]

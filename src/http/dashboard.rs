@@ -71,26 +71,9 @@ fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
-/// A label fit to show on pages and in notifications: trimmed, no control
-/// characters, not empty, not too long.
+/// A label fit to show on pages and in notifications (see [`crate::label`]).
 fn clean_text(text: &str, max: usize, what: &str, required: bool) -> Result<String, ApiError> {
-    let text = text.trim();
-    if required && text.is_empty() {
-        return Err(invalid("invalid_field", format!("The {what} is required.")));
-    }
-    if text.chars().count() > max {
-        return Err(invalid(
-            "invalid_field",
-            format!("The {what} is longer than {max} characters."),
-        ));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(invalid(
-            "invalid_field",
-            format!("The {what} contains control characters (such as line breaks)."),
-        ));
-    }
-    Ok(text.to_owned())
+    crate::label::check(text, max, what, required).map_err(|e| invalid("invalid_field", e))
 }
 
 async fn create_request(
@@ -566,12 +549,27 @@ async fn create_token(
 async fn revoke_token(
     State(state): State<AppState>,
     staff: Staff,
+    headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, Response> {
     staff
         .check_csrf(&form.csrf)
         .map_err(IntoResponse::into_response)?;
+    // No name a token can have: never a query.
+    if let Err(e) = crate::token::check_name(&form.name) {
+        let error = format!("Nothing was revoked: {e}.");
+        return render_tokens(
+            &state,
+            staff,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            None,
+            error,
+        )
+        .await
+        .map_err(IntoResponse::into_response);
+    }
     let event = NewEvent::new(Kind::TokenRevoked, staff.actor())
         .from_addr(addr)
         .detail(serde_json::json!({ "name": form.name }));

@@ -1,7 +1,8 @@
 //! The collector's API, by token: the inbox of sealed copies, leases,
 //! acknowledgements and verification results. See `openapi.json`.
 //!
-//! Every call carries `Authorization: Bearer hnd_...`. A missing, unknown or
+//! Every call carries `Authorization: Bearer hnd_...` (the scheme's name in
+//! any case). A missing, unknown or
 //! revoked token gets 401, a token without the `collect` scope 403; each
 //! refusal is an audit event (never with the token).
 
@@ -46,6 +47,16 @@ impl Collector {
     }
 }
 
+/// The token in an `Authorization` value of the `Bearer` scheme, whose name
+/// is case-insensitive (RFC 9110, section 11.1): `Bearer`, `bearer`, `BEARER`.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
@@ -65,8 +76,7 @@ impl FromRequestParts<AppState> for Collector {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(bearer_token);
         let Some(presented) = presented else {
             return Err(unauthorized(
                 "This endpoint needs an API token: send `Authorization: Bearer hnd_...` \
@@ -223,6 +233,20 @@ pub struct LeaseRef {
     pub target: Option<String>,
 }
 
+impl LeaseRef {
+    /// The lease id, if it has the shape of one [`lease`] hands out; anything
+    /// else (control characters included) never reaches the store.
+    fn lease_id(&self) -> Result<Id, ApiError> {
+        Id::parse(&self.lease_id).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_lease_id",
+                "lease_id is not a lease id: send the lease_id that leasing the copy returned.",
+            )
+        })
+    }
+}
+
 fn not_your_lease() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
@@ -250,12 +274,13 @@ async fn release(
     ApiJson(body): ApiJson<LeaseRef>,
 ) -> Result<StatusCode, ApiError> {
     let id = request_id(&id)?;
+    let lease_id = body.lease_id()?;
     let event = NewEvent::new(Kind::RequestReleased, c.actor())
         .request(id.as_str())
         .from_addr(c.addr.clone());
     if state
         .store
-        .release_sealed(id.as_str(), &body.lease_id, state.clock.now(), &event)
+        .release_sealed(id.as_str(), lease_id.as_str(), state.clock.now(), &event)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
@@ -271,6 +296,7 @@ async fn ack(
     ApiJson(body): ApiJson<LeaseRef>,
 ) -> Result<StatusCode, ApiError> {
     let id = request_id(&id)?;
+    let lease_id = body.lease_id()?;
     let target = short_label(body.target.as_deref(), "target")?;
     let event = NewEvent::new(Kind::RequestImported, c.actor())
         .request(id.as_str())
@@ -278,7 +304,7 @@ async fn ack(
         .detail(serde_json::json!({ "target": target }));
     match state
         .store
-        .ack_sealed(id.as_str(), &body.lease_id, state.clock.now(), &event)
+        .ack_sealed(id.as_str(), lease_id.as_str(), state.clock.now(), &event)
         .await?
     {
         Ack::Done => {

@@ -1,10 +1,12 @@
 //! The web layer: the JSON API, the pages, the embedded assets, and the
 //! middleware every response passes through (security headers, rate limits,
-//! request logging that never records a path's secrets).
+//! request logging that never records a path's secrets), and the accept loop
+//! that keeps clients from holding connections ([`connections`]).
 
 pub mod api;
 pub mod assets;
 pub mod client_ip;
+pub mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod inbox;
@@ -14,7 +16,6 @@ pub mod security;
 pub mod staff;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,7 +107,10 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(security::refuse_cross_site_writes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::refuse_cross_site_writes,
+        ))
         .layer(middleware::from_fn(time_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
@@ -222,14 +226,13 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then finishes the
-/// requests under way. Tests bind port 0 and stop it at will.
+/// requests under way, with the connection limits of its settings (see
+/// [`connections`]). Tests bind port 0 and stop it at will.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.settings.connections;
+    connections::serve(listener, router(state), limits, shutdown).await
 }

@@ -5,8 +5,8 @@
 
 use sqlx::FromRow;
 
-use super::events::{append_event, commit_if};
-use super::{Store, StoreError, on_pool};
+use super::events::commit_if;
+use super::{Store, StoreError, on_pool, retry_conflicts};
 use crate::audit::NewEvent;
 
 /// One waiting sealed copy: no secret material.
@@ -63,7 +63,8 @@ impl Store {
     }
 
     /// Leases the sealed copy of `request_id` to `lease_id` until `until`,
-    /// unless someone else holds a lease that has not lapsed.
+    /// unless someone else holds a lease that has not lapsed. Only the copy's
+    /// row is locked (then the audit head), which keeps to the lock order.
     pub async fn lease_sealed(
         &self,
         request_id: &str,
@@ -72,22 +73,26 @@ impl Store {
         until: i64,
         event: &NewEvent,
     ) -> Result<Lease, StoreError> {
-        let granted = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let got: Option<(Vec<u8>,)> = sqlx::query_as(
-                "UPDATE request_copies SET lease_id = $2, lease_until = $4 \
-                 WHERE request_id = $1 AND kind = 'sealed' AND expires_at > $3 \
-                 AND (lease_until IS NULL OR lease_until <= $3) RETURNING ciphertext",
-            )
-            .bind(request_id)
-            .bind(lease_id)
-            .bind(now)
-            .bind(until)
-            .fetch_optional(&mut *tx)
-            .await?;
-            commit_if!(tx, got.is_some(), event, now);
-            got.map(|(c,)| c)
-        });
+        let granted = retry_conflicts(move || async move {
+            let granted = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let got: Option<(Vec<u8>,)> = sqlx::query_as(
+                    "UPDATE request_copies SET lease_id = $2, lease_until = $4 \
+                     WHERE request_id = $1 AND kind = 'sealed' AND expires_at > $3 \
+                     AND (lease_until IS NULL OR lease_until <= $3) RETURNING ciphertext",
+                )
+                .bind(request_id)
+                .bind(lease_id)
+                .bind(now)
+                .bind(until)
+                .fetch_optional(&mut *tx)
+                .await?;
+                commit_if!(tx, got.is_some(), event, now);
+                got.map(|(c,)| c)
+            });
+            Ok::<_, StoreError>(granted)
+        })
+        .await?;
         if let Some(ciphertext) = granted {
             return Ok(Lease::Granted { ciphertext });
         }
@@ -117,25 +122,30 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let done = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                "UPDATE request_copies SET lease_id = NULL, lease_until = NULL \
-                 WHERE request_id = $1 AND kind = 'sealed' AND lease_id = $2 AND lease_until > $3",
-            )
-            .bind(request_id)
-            .bind(lease_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            commit_if!(tx, n == 1, event, now)
-        });
+        let done = retry_conflicts(move || async move {
+            let done = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let n = sqlx::query(
+                    "UPDATE request_copies SET lease_id = NULL, lease_until = NULL \
+                     WHERE request_id = $1 AND kind = 'sealed' AND lease_id = $2 AND lease_until > $3",
+                )
+                .bind(request_id)
+                .bind(lease_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                commit_if!(tx, n == 1, event, now)
+            });
+            Ok::<_, StoreError>(done)
+        })
+        .await?;
         Ok(done)
     }
 
     /// The import succeeded: the sealed copy is deleted and the request
     /// marked imported, in one transaction, if `lease_id` still holds it.
+    /// The request row is locked before its copy, as everywhere.
     pub async fn ack_sealed(
         &self,
         request_id: &str,
@@ -143,31 +153,41 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<Ack, StoreError> {
-        let done = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                "DELETE FROM request_copies WHERE request_id = $1 AND kind = 'sealed' \
-                 AND lease_id = $2 AND lease_until > $3",
-            )
-            .bind(request_id)
-            .bind(lease_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                sqlx::query("UPDATE requests SET imported_at = $2 WHERE id = $1")
+        let done = retry_conflicts(move || async move {
+            let done = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let marked = sqlx::query(
+                    "UPDATE requests SET imported_at = $3 WHERE id = $1 AND withdrawn_at IS NULL \
+                     AND cancelled_at IS NULL AND EXISTS (SELECT 1 FROM request_copies c \
+                     WHERE c.request_id = requests.id AND c.kind = 'sealed' AND c.lease_id = $2 \
+                     AND c.lease_until > $3)",
+                )
+                .bind(request_id)
+                .bind(lease_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // The copy may have gone since that statement's snapshot.
+                let deleted = if marked == 1 {
+                    sqlx::query(
+                        "DELETE FROM request_copies WHERE request_id = $1 AND kind = 'sealed' \
+                         AND lease_id = $2 AND lease_until > $3",
+                    )
                     .bind(request_id)
+                    .bind(lease_id)
                     .bind(now)
                     .execute(&mut *tx)
-                    .await?;
-                append_event!(tx, event, now).await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            n == 1
-        });
+                    .await?
+                    .rows_affected()
+                } else {
+                    0
+                };
+                commit_if!(tx, deleted == 1, event, now)
+            });
+            Ok::<_, StoreError>(done)
+        })
+        .await?;
         if done {
             return Ok(Ack::Done);
         }
@@ -187,21 +207,25 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let done = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
-                 WHERE id = $1 AND imported_at IS NOT NULL",
-            )
-            .bind(request_id)
-            .bind(now)
-            .bind(result.ok)
-            .bind(result.detail)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            commit_if!(tx, n == 1, event, now)
-        });
+        let done = retry_conflicts(move || async move {
+            let done = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let n = sqlx::query(
+                    "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
+                     WHERE id = $1 AND imported_at IS NOT NULL",
+                )
+                .bind(request_id)
+                .bind(now)
+                .bind(result.ok)
+                .bind(result.detail)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                commit_if!(tx, n == 1, event, now)
+            });
+            Ok::<_, StoreError>(done)
+        })
+        .await?;
         Ok(done)
     }
 }

@@ -10,6 +10,15 @@
 //! Durability: SQLite runs in WAL mode with `synchronous=FULL`, so every commit
 //! is fsynced to the WAL; PostgreSQL connections set `synchronous_commit=on`,
 //! so a commit returns only once its WAL record is flushed.
+//!
+//! Lock order (PostgreSQL takes row locks; SQLite one lock for the whole
+//! database): a transaction that changes a request and its copies locks the
+//! `requests` row first, then its `request_copies` rows, then the audit head
+//! (every event is appended last). Two transactions that took the same rows
+//! in opposite orders would deadlock, and PostgreSQL would abort one of
+//! them. Should PostgreSQL still abort a transaction to resolve a conflict
+//! (deadlock or serialization failure), [`retry_conflicts`] runs it again, a
+//! bounded number of times.
 
 pub(crate) mod events;
 mod inbox;
@@ -19,6 +28,7 @@ mod tokens;
 mod users;
 mod webhooks;
 
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -66,6 +76,93 @@ pub enum StoreError {
     Sqlx(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the database file {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Creates the SQLite file at `path`, if it is missing, readable and
+/// writable by its owner only (0600; a umask can only narrow that): it holds
+/// ciphertexts and the trail. SQLite gives the `-wal` and `-shm` files it
+/// makes beside it the same permissions. An existing file is left as it is,
+/// with a warning if others may read it.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Ok(meta) = std::fs::metadata(path)
+                    && meta.permissions().mode() & 0o077 != 0
+                {
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                        "the database file is open to other users; make it private with chmod 600"
+                    );
+                }
+            }
+            Err(source) => {
+                return Err(StoreError::Create {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+impl StoreError {
+    /// True when PostgreSQL aborted the transaction to resolve a conflict with
+    /// another one (SQLSTATE 40001 serialization failure, 40P01 deadlock):
+    /// nothing it did was kept, and running it again is safe.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Sqlx(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40001" | "40P01"))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How many times a transaction is tried in all when PostgreSQL keeps
+/// aborting it for conflicts.
+pub const TRANSACTION_ATTEMPTS: u32 = 5;
+
+/// Runs `attempt` (one whole transaction) and, if PostgreSQL aborted it for a
+/// conflict ([`StoreError::is_conflict`]), again after a short random pause,
+/// up to [`TRANSACTION_ATTEMPTS`] times in all. Other errors, and the last
+/// conflict, are returned as they are.
+pub(crate) async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_conflict() && tries < TRANSACTION_ATTEMPTS => {
+                tracing::warn!(error = %e, tries, "transaction aborted by a conflict; trying again");
+                // Random, and longer each time, so the two sides do not meet again.
+                let pause = rand::random_range(1..=10) * u64::from(tries);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 impl Store {
@@ -82,7 +179,12 @@ impl Store {
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
             Store::Postgres(pool)
         } else if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let options = SqliteConnectOptions::from_str(url)?;
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            if !in_memory {
+                create_private(options.get_filename())?;
+            }
+            let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
@@ -90,11 +192,7 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
             // An in-memory database exists once per connection: keep exactly one.
-            let max = if url.contains(":memory:") || url.contains("mode=memory") {
-                1
-            } else {
-                8
-            };
+            let max = if in_memory { 1 } else { 8 };
             let pool = SqlitePoolOptions::new()
                 .max_connections(max)
                 .min_connections(if max == 1 { 1 } else { 0 })

@@ -10,7 +10,7 @@
 use sqlx::FromRow;
 
 use super::events::append_event;
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, on_pool, retry_conflicts};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::id::Id;
 
@@ -264,23 +264,27 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let first = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                "UPDATE requests SET opened_at = $2 WHERE id = $1 AND opened_at IS NULL \
-                 AND answered_at IS NULL AND cancelled_at IS NULL AND expires_at > $2",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                append_event!(tx, event, now).await?;
-            }
-            tx.commit().await?;
-            n == 1
-        });
+        let first = retry_conflicts(move || async move {
+            let first = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let n = sqlx::query(
+                    "UPDATE requests SET opened_at = $2 WHERE id = $1 AND opened_at IS NULL \
+                     AND answered_at IS NULL AND cancelled_at IS NULL AND expires_at > $2",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    append_event!(tx, event, now).await?;
+                }
+                tx.commit().await?;
+                n == 1
+            });
+            Ok::<_, StoreError>(first)
+        })
+        .await?;
         Ok(first)
     }
 
@@ -292,41 +296,45 @@ impl Store {
         answer: &Answer<'_>,
         event: &NewEvent,
     ) -> Result<Result<(), AnswerRefused>, StoreError> {
-        let taken = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                "UPDATE requests SET answered_at = $2, status_hash = $3, copies_expire_at = $4 \
-                 WHERE id = $1 AND answered_at IS NULL AND cancelled_at IS NULL \
-                 AND expired_at IS NULL AND expires_at > $2",
-            )
-            .bind(id)
-            .bind(now)
-            .bind(&answer.status_hash)
-            .bind(answer.copies_expire_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                let copies = [("pm", Some(answer.pm_copy)), ("sealed", answer.sealed_copy)];
-                for (kind, copy) in copies {
-                    let Some(copy) = copy else { continue };
-                    sqlx::query(
-                        "INSERT INTO request_copies (request_id, kind, expires_at, ciphertext) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(id)
-                    .bind(kind)
-                    .bind(answer.copies_expire_at)
-                    .bind(copy)
-                    .execute(&mut *tx)
-                    .await?;
+        let taken = retry_conflicts(move || async move {
+            let taken = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let n = sqlx::query(
+                    "UPDATE requests SET answered_at = $2, status_hash = $3, copies_expire_at = $4 \
+                     WHERE id = $1 AND answered_at IS NULL AND cancelled_at IS NULL \
+                     AND expired_at IS NULL AND expires_at > $2",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(&answer.status_hash)
+                .bind(answer.copies_expire_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    let copies = [("pm", Some(answer.pm_copy)), ("sealed", answer.sealed_copy)];
+                    for (kind, copy) in copies {
+                        let Some(copy) = copy else { continue };
+                        sqlx::query(
+                            "INSERT INTO request_copies (request_id, kind, expires_at, ciphertext) VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(id)
+                        .bind(kind)
+                        .bind(answer.copies_expire_at)
+                        .bind(copy)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    append_event!(tx, event, now).await?;
+                    tx.commit().await?;
+                } else {
+                    tx.rollback().await?;
                 }
-                append_event!(tx, event, now).await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            n == 1
-        });
+                n == 1
+            });
+            Ok::<_, StoreError>(taken)
+        })
+        .await?;
         if taken {
             return Ok(Ok(()));
         }
@@ -340,44 +348,59 @@ impl Store {
         Ok(Err(refusal))
     }
 
-    /// Hands the PM's copy out exactly once, like a link's reveal: one
-    /// `DELETE ... RETURNING` and the step time, committed before returning.
-    /// The sealed copy is not touched.
+    /// Hands the PM's copy out exactly once, like a link's reveal: the step
+    /// time and one `DELETE ... RETURNING`, committed before returning. The
+    /// request row is locked before its copy, as everywhere. The sealed copy
+    /// is not touched.
     pub async fn retrieve(
         &self,
         retrieval_id: &Id,
         now: i64,
         event: NewEvent,
     ) -> Result<Option<Retrieval>, StoreError> {
-        let taken = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let taken: Option<(String, Vec<u8>)> = sqlx::query_as(
-                "DELETE FROM request_copies WHERE kind = 'pm' AND expires_at > $2 AND request_id = \
-                 (SELECT id FROM requests WHERE retrieval_hash = $1) RETURNING request_id, ciphertext",
-            )
-            .bind(retrieval_id.digest())
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let mut retrieval = None;
-            if let Some((id, ciphertext)) = taken {
+        let (digest, event) = (&retrieval_id.digest(), &event);
+        retry_conflicts(move || async move {
+            let taken = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
                 // What the PM's page shows comes from the same transaction:
                 // once the copy is gone, nothing may fail before it is handed out.
-                let (customer, template): (String, String) = sqlx::query_as(
-                    "UPDATE requests SET retrieved_at = $2 WHERE id = $1 RETURNING customer, template",
+                let found: Option<(String, String, String)> = sqlx::query_as(
+                    "UPDATE requests SET retrieved_at = $2 WHERE retrieval_hash = $1 \
+                     AND retrieved_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL \
+                     AND EXISTS (SELECT 1 FROM request_copies c WHERE c.request_id = requests.id \
+                     AND c.kind = 'pm' AND c.expires_at > $2) RETURNING id, customer, template",
                 )
-                .bind(&id)
+                .bind(digest)
                 .bind(now)
-                .fetch_one(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-                let event = event.clone().request(&id);
-                append_event!(tx, &event, now).await?;
-                retrieval = Some(Retrieval { ciphertext, customer, template });
-            }
-            tx.commit().await?;
-            retrieval
-        });
-        Ok(taken)
+                let mut retrieval = None;
+                if let Some((id, customer, template)) = found {
+                    // Gone since this statement's snapshot: someone else won.
+                    let copy: Option<(Vec<u8>,)> = sqlx::query_as(
+                        "DELETE FROM request_copies WHERE request_id = $1 AND kind = 'pm' \
+                         AND expires_at > $2 RETURNING ciphertext",
+                    )
+                    .bind(&id)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((ciphertext,)) = copy {
+                        let event = event.clone().request(&id);
+                        append_event!(tx, &event, now).await?;
+                        retrieval = Some(Retrieval { ciphertext, customer, template });
+                    }
+                }
+                if retrieval.is_some() {
+                    tx.commit().await?;
+                } else {
+                    tx.rollback().await?;
+                }
+                retrieval
+            });
+            Ok::<_, StoreError>(taken)
+        })
+        .await
     }
 
     /// The customer takes their answer back: both copies are deleted. Only
@@ -388,28 +411,33 @@ impl Store {
         now: i64,
         event: NewEvent,
     ) -> Result<Withdrawal, StoreError> {
-        let done = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let id: Option<(String,)> = sqlx::query_as(
-                "UPDATE requests SET withdrawn_at = $2 WHERE status_hash = $1 AND retrieved_at IS NULL \
-                 AND imported_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL \
-                 AND copies_expire_at > $2 RETURNING id",
-            )
-            .bind(status.digest())
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some((id,)) = &id {
-                sqlx::query("DELETE FROM request_copies WHERE request_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                let event = event.clone().request(id);
-                append_event!(tx, &event, now).await?;
-            }
-            tx.commit().await?;
-            id.is_some()
-        });
+        let event = &event;
+        let done = retry_conflicts(move || async move {
+            let done = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let id: Option<(String,)> = sqlx::query_as(
+                    "UPDATE requests SET withdrawn_at = $2 WHERE status_hash = $1 AND retrieved_at IS NULL \
+                     AND imported_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL \
+                     AND copies_expire_at > $2 RETURNING id",
+                )
+                .bind(status.digest())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((id,)) = &id {
+                    sqlx::query("DELETE FROM request_copies WHERE request_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let event = event.clone().request(id);
+                    append_event!(tx, &event, now).await?;
+                }
+                tx.commit().await?;
+                id.is_some()
+            });
+            Ok::<_, StoreError>(done)
+        })
+        .await?;
         if done {
             return Ok(Withdrawal::Done);
         }
@@ -427,26 +455,30 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let done = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                "UPDATE requests SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL AND withdrawn_at IS NULL",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                sqlx::query("DELETE FROM request_copies WHERE request_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                append_event!(tx, event, now).await?;
-            }
-            tx.commit().await?;
-            n == 1
-        });
+        let done = retry_conflicts(move || async move {
+            let done = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let n = sqlx::query(
+                    "UPDATE requests SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL AND withdrawn_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    sqlx::query("DELETE FROM request_copies WHERE request_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    append_event!(tx, event, now).await?;
+                }
+                tx.commit().await?;
+                n == 1
+            });
+            Ok::<_, StoreError>(done)
+        })
+        .await?;
         Ok(done)
     }
 
@@ -454,41 +486,45 @@ impl Store {
     /// each) and deletes copies past their time (one `request.purged` event per
     /// request whose copies went).
     pub async fn purge_requests(&self, now: i64) -> Result<RequestsPurged, StoreError> {
-        let purged = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let expired: Vec<(String, String, String)> = sqlx::query_as(
-                "UPDATE requests SET expired_at = $1 WHERE expires_at <= $1 AND answered_at IS NULL \
-                 AND cancelled_at IS NULL AND expired_at IS NULL RETURNING id, customer, template",
-            )
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (id, customer, template) in &expired {
-                let event = NewEvent::new(Kind::RequestExpired, Actor::System)
-                    .request(id)
-                    .detail(serde_json::json!({ "customer": customer, "template": template }));
-                append_event!(tx, &event, now).await?;
-            }
-            let mut copies: Vec<(String, String)> = sqlx::query_as(
-                "DELETE FROM request_copies WHERE expires_at <= $1 RETURNING request_id, kind",
-            )
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
-            let removed = copies.len() as u64;
-            copies.sort();
-            let mut ids: Vec<&str> = copies.iter().map(|(id, _)| id.as_str()).collect();
-            ids.dedup();
-            for id in ids {
-                let kinds: Vec<&str> = copies.iter().filter(|(i, _)| i == id).map(|(_, k)| k.as_str()).collect();
-                let event = NewEvent::new(Kind::RequestPurged, Actor::System)
-                    .request(id)
-                    .detail(serde_json::json!({ "copies": kinds }));
-                append_event!(tx, &event, now).await?;
-            }
-            tx.commit().await?;
-            RequestsPurged { expired: expired.len() as u64, copies: removed }
-        });
+        let purged = retry_conflicts(move || async move {
+            let purged = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let expired: Vec<(String, String, String)> = sqlx::query_as(
+                    "UPDATE requests SET expired_at = $1 WHERE expires_at <= $1 AND answered_at IS NULL \
+                     AND cancelled_at IS NULL AND expired_at IS NULL RETURNING id, customer, template",
+                )
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, customer, template) in &expired {
+                    let event = NewEvent::new(Kind::RequestExpired, Actor::System)
+                        .request(id)
+                        .detail(serde_json::json!({ "customer": customer, "template": template }));
+                    append_event!(tx, &event, now).await?;
+                }
+                let mut copies: Vec<(String, String)> = sqlx::query_as(
+                    "DELETE FROM request_copies WHERE expires_at <= $1 RETURNING request_id, kind",
+                )
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                let removed = copies.len() as u64;
+                copies.sort();
+                let mut ids: Vec<&str> = copies.iter().map(|(id, _)| id.as_str()).collect();
+                ids.dedup();
+                for id in ids {
+                    let kinds: Vec<&str> = copies.iter().filter(|(i, _)| i == id).map(|(_, k)| k.as_str()).collect();
+                    let event = NewEvent::new(Kind::RequestPurged, Actor::System)
+                        .request(id)
+                        .detail(serde_json::json!({ "copies": kinds }));
+                    append_event!(tx, &event, now).await?;
+                }
+                tx.commit().await?;
+                RequestsPurged { expired: expired.len() as u64, copies: removed }
+            });
+            Ok::<_, StoreError>(purged)
+        })
+        .await?;
         Ok(purged)
     }
 }

@@ -3,9 +3,12 @@
 //! A session row holds the SHA-256 of the cookie's token, never the token.
 //! `expires_at` is when the session ends if it is not used again: the earlier
 //! of its absolute end (`created_at` + lifetime) and its idle end (last use +
-//! idle timeout). Using a session moves the idle end forward (at most once a
-//! minute, to spare the database a write per page), so one `expires_at > now`
-//! decides both limits and [`Store::purge_sessions`] needs no settings.
+//! idle timeout). Using a session moves the idle end forward, so one
+//! `expires_at > now` decides both limits and [`Store::purge_sessions`] needs
+//! no settings. The idle end is exact to the second, the unit times are kept
+//! in: a use is written unless the session was already used in the same
+//! second, so a burst of requests (a page and its calls) costs one write and
+//! a session costs at most one write a second.
 
 use sqlx::FromRow;
 
@@ -65,9 +68,6 @@ pub struct SessionLimits {
     /// Since the session was last used.
     pub idle: i64,
 }
-
-/// Sessions refresh their last use at most this often (seconds).
-pub const SEEN_GRANULARITY: i64 = 60;
 
 impl SessionLimits {
     /// When a session that began at `created_at` and was last used at `seen` ends.
@@ -177,7 +177,7 @@ impl Store {
     }
 
     /// The live session whose token hashes to `token_hash`, marking it used
-    /// at `now` (when its last use is a minute old or more). `None` when
+    /// at `now` (unless it already was, in the same second). `None` when
     /// there is none or it has ended.
     pub async fn session(
         &self,
@@ -206,7 +206,7 @@ impl Store {
         if expires_at <= now {
             return Ok(None);
         }
-        if now - session.last_seen_at >= SEEN_GRANULARITY || expires_at < session.expires_at {
+        if now > session.last_seen_at || expires_at < session.expires_at {
             let touched = on_pool!(self, pool =>
                 sqlx::query(TOUCH)
                     .bind(token_hash)

@@ -197,7 +197,15 @@ pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(Settings) -> Settings,
 ) -> TestApp {
-    let db = TestDb::new(backend).await;
+    spawn_app_on(TestDb::new(backend).await, configure).await
+}
+
+/// Like [`spawn_app_with`], on a database the test has prepared.
+pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(Settings) -> Settings) -> TestApp {
+    let backend = match db {
+        TestDb::Sqlite { .. } => Backend::Sqlite,
+        TestDb::Postgres { .. } => Backend::Postgres,
+    };
     let store = Store::connect(db.url()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
