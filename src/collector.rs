@@ -223,12 +223,17 @@ async fn pass(
                 println!("FAILED {label}: {e:#}");
                 summary.failed += 1;
             }
-            Ok(Done::DryRun(diff)) => {
+            Ok(Done::DryRun { diff, notes }) => {
                 print!("{diff}");
                 client
                     .end_lease(&item.id, "release", &leased.lease_id, None)
                     .await?;
                 println!("dry run {label}: nothing written, nothing acknowledged");
+                // What the operator would be told after the real import
+                // belongs in the preview too: manual steps, warnings.
+                for note in notes {
+                    println!("  note: {note}");
+                }
                 summary.dry_run += 1;
             }
             Ok(Done::Written {
@@ -323,7 +328,10 @@ fn api_status(e: &anyhow::Error) -> Option<u16> {
 }
 
 enum Done {
-    DryRun(String),
+    DryRun {
+        diff: String,
+        notes: Vec<String>,
+    },
     Written {
         changed: bool,
         report: Option<Box<verify::Report>>,
@@ -360,7 +368,10 @@ async fn import_one(
     };
     let plan = collect::plan(args.target, &args.target_args, &import)?;
     if args.dry_run {
-        return Ok(Done::DryRun(plan.diff()));
+        return Ok(Done::DryRun {
+            diff: plan.diff(),
+            notes: plan.notes.clone(),
+        });
     }
     let changed = !plan.is_noop();
     plan.apply()?;

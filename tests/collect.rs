@@ -222,6 +222,10 @@ async fn imports_once_and_again_idempotently(backend: Backend) {
     let shown = text(&out.stdout);
     assert!(shown.contains("+") && shown.contains(TENANT), "{shown}");
     assert!(!shown.contains(SECRET), "a dry run never prints the secret");
+    assert!(
+        shown.contains("  note: ") && shown.contains("systemctl restart wazuh-manager"),
+        "a dry run says what the import would ask the operator to do: {shown}"
+    );
     assert_eq!(
         std::fs::read_to_string(host.path("ossec.conf")).unwrap(),
         OSSEC

@@ -880,12 +880,19 @@ fn office365_in_a_group_keeps_the_secret_inline_and_edits_the_collecting_section
     let contoso = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
     let p = host.plan(OFFICE365, &contoso, &template).unwrap();
     let shown = p.diff();
+    // Masked, but told apart by the first three characters Microsoft shows too.
     assert!(
-        shown.contains("-      <client_secret>********</client_secret>"),
+        shown.contains(&format!(
+            "-      <client_secret>{}********</client_secret>",
+            &OLD_A[..3]
+        )),
         "{shown}"
     );
     assert!(
-        shown.contains("+      <client_secret>********</client_secret>"),
+        shown.contains(&format!(
+            "+      <client_secret>{}********</client_secret>",
+            &NEW_A[..3]
+        )),
         "{shown}"
     );
     assert!(!shown.contains(OLD_A), "{shown}");

@@ -86,6 +86,7 @@ mod tests {
     use super::super::testing::*;
     use super::super::{TargetKind, plan as plan_target};
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn writes_the_azure_variables_0600_and_once() {
@@ -148,6 +149,67 @@ mod tests {
             ),
             "the commercial cloud needs no AZURE_AUTHORITY_HOST; the rest is the operator's"
         );
+    }
+
+    #[test]
+    fn values_that_did_not_change_keep_their_quotes_and_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = TargetArgs::under(dir.path());
+        let integ = integration("identity-protection");
+        let cred = credential("identity-protection", "commercial");
+        let path = dir.path().join("credentials/contoso-ltd.env");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let by_hand = format!(
+            "# handoff collect: Contoso Ltd (identity-protection, request req_0123)\n# the client secret expires on 2026-06-30\nexport AZURE_TENANT_ID=\"{TENANT}\"\nAZURE_CLIENT_ID='{CLIENT}'\nAZURE_CLIENT_SECRET=\"{SECRET}\"   # rotated 2025-01\n"
+        );
+        fs::write(&path, &by_hand).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let same = plan_target(TargetKind::Env, &args, &import(&cred, &integ)).unwrap();
+        assert!(same.is_noop(), "{}", same.diff());
+
+        let mut rotated = cred.clone();
+        rotated.client_secret = "New8Q~rotatedrotatedrotatedrotated12345".to_owned();
+        plan_target(TargetKind::Env, &args, &import(&rotated, &integ))
+            .unwrap()
+            .apply()
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            by_hand.replace(
+                &format!("\"{SECRET}\"   # rotated"),
+                &format!("{}   # rotated", rotated.client_secret)
+            )
+        );
+    }
+
+    #[test]
+    fn a_file_other_users_can_read_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = TargetArgs::under(dir.path());
+        let integ = integration("identity-protection");
+        let cred = credential("identity-protection", "commercial");
+        let path = dir.path().join("credentials/contoso-ltd.env");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let old = format!("AZURE_TENANT_ID={TENANT}\nAZURE_CLIENT_SECRET=old\n");
+        fs::write(&path, &old).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        for kind in [TargetKind::Env, TargetKind::Json] {
+            let path = path.with_extension(kind.as_str());
+            if kind == TargetKind::Json {
+                fs::write(&path, format!("{{\"tenant_id\": \"{TENANT}\"}}")).unwrap();
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
+            }
+            let before = fs::read(&path).unwrap();
+            let err = plan_target(kind, &args, &import(&cred, &integ))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("other users can read or write it"), "{err}");
+            assert!(
+                err.contains(&format!("run chmod 600 {}", path.display())),
+                "{err}"
+            );
+            assert_eq!(fs::read(&path).unwrap(), before);
+        }
     }
 
     #[test]

@@ -116,6 +116,7 @@ mod tests {
             "{{\"cloud\": \"commercial\", \"tenant_id\": \"{TENANT}\", \"client_id\": \"{CLIENT}\", \"client_secret\": \"{SECRET}\", \"secret_expires_on\": \"2026-06-30\", \"customer\": \"Contoso Ltd\", \"template\": \"identity-protection\", \"request_id\": \"req_0123\", \"extra\": {{}}, \"siem_index\": \"contoso-o365\", \"poll\": {{\"minutes\": 5}}}}"
         );
         fs::write(&path, &by_hand).unwrap();
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let noop = plan_target(TargetKind::Json, &args, &import(&cred, &integ)).unwrap();
         assert!(noop.is_noop(), "{}", noop.diff());
 

@@ -294,6 +294,9 @@ fn customer_file(
             path.display()
         )));
     }
+    if before.is_some() {
+        refuse_if_others_can_access(&path)?;
+    }
     let after = render(&path, before.as_deref())?;
     let change = FileChange {
         before: before.map(String::into_bytes),
@@ -304,6 +307,29 @@ fn customer_file(
         secret: false,
     };
     Ok(Plan::new(vec![change], Vec::new(), import.credential))
+}
+
+/// Refuses to write a secret into an existing file that users other than
+/// its owner and group can read or write: the write keeps the file's mode,
+/// and its backup gets the same mode.
+fn refuse_if_others_can_access(path: &Path) -> Result<(), TargetError> {
+    let mode = fs::metadata(path)
+        .map_err(|source| TargetError::Read {
+            path: path.to_owned(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o007 != 0 {
+        return Err(TargetError::Refused(format!(
+            "{} would hold a client secret but other users can read or write it (mode {mode:o}); \
+             run chmod 600 {} (or 640 if a group must read it) and import again",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// `KEY=value` lines set in an environment file's text, everything else kept
@@ -328,12 +354,13 @@ fn set_env_lines(current: &str, vars: &[(&str, Option<String>)]) -> String {
             match value {
                 Some(v) if !seen => {
                     seen = true;
-                    let export = if line.trim_start().starts_with("export ") {
-                        "export "
-                    } else {
-                        ""
-                    };
-                    *line = format!("{export}{key}={v}");
+                    let (head, old) = line.split_once('=').unwrap_or((line.as_str(), ""));
+                    let (old_value, trailing) = env_assignment(old);
+                    // The same value as the operator wrote it (quotes, a
+                    // comment) stays byte for byte.
+                    if old_value != env_assignment(v).0 {
+                        *line = format!("{}={v}{trailing}", head.trim_end());
+                    }
                     true
                 }
                 _ => false,
@@ -447,11 +474,18 @@ pub fn customer_slug(customer: &str) -> String {
     }
     let slug: String = slug.trim_end_matches('-').chars().take(64).collect();
     let slug = slug.trim_end_matches('-');
-    if slug.is_empty() {
-        "customer".to_owned()
-    } else {
-        slug.to_owned()
+    if !slug.is_empty() {
+        return slug.to_owned();
     }
+    // A label in another script ("株式会社…") keeps nothing above; a short
+    // hash of it keeps two such customers in two files.
+    if customer.chars().any(char::is_alphanumeric) {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(customer.trim().as_bytes());
+        let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        return format!("customer-{hex}");
+    }
+    "customer".to_owned()
 }
 
 /// The login host of a cloud, as the Azure SDKs' `AZURE_AUTHORITY_HOST`.
@@ -480,6 +514,25 @@ fn env_value(name: &str, value: &str) -> Result<String, TargetError> {
     }
 }
 
+/// The value of `KEY=value` text after the `=`, unquoted, and what follows
+/// it on the line (a ` # comment`), as a shell reads the common forms: a
+/// single-quoted, a double-quoted or a bare word.
+fn env_assignment(text: &str) -> (&str, &str) {
+    let closing = |q: char| {
+        text[1..]
+            .find(q)
+            .map(|end| (&text[1..end + 1], &text[end + 2..]))
+    };
+    let quoted = match text.chars().next() {
+        Some(q @ ('\'' | '"')) => closing(q),
+        _ => None,
+    };
+    quoted.unwrap_or_else(|| {
+        let end = text.find(char::is_whitespace).unwrap_or(text.len());
+        (&text[..end], &text[end..])
+    })
+}
+
 /// `20250131T120000Z`: backups sort by time and never contain a colon.
 fn utc_stamp() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -488,21 +541,42 @@ fn utc_stamp() -> String {
         .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
+/// What a diff shows for a secret value: its first three characters (what
+/// Microsoft itself shows of a client secret, as `hint`, to anyone who can
+/// read the app registration) and stars, so that an operator can tell a
+/// rotation from a rewrite of the same value; a short value shows stars only.
+fn masked(value: &str) -> String {
+    const STARS: &str = "********";
+    let value = value.trim_matches(['\'', '"']);
+    if value.chars().count() >= 12 {
+        format!("{}{STARS}", value.chars().take(3).collect::<String>())
+    } else {
+        STARS.to_owned()
+    }
+}
+
 /// Masks a diff line: the known secrets, an XML element naming a secret,
 /// and a `key: value` / `KEY=value` whose key names one (but not a `${REF}`).
 fn mask_line(line: &str, secrets: &[String]) -> String {
-    const MASK: &str = "********";
     let mut line = line.to_owned();
+    let mut done = Vec::new();
     for s in secrets.iter().filter(|s| s.len() >= 4) {
-        line = line.replace(s.as_str(), MASK);
+        if line.contains(s.as_str()) {
+            let m = masked(s);
+            line = line.replace(s.as_str(), &m);
+            done.push(m);
+        }
     }
+    let is_done = |v: &str| done.iter().any(|m| m == v);
     for tag in ["secret_value", "client_secret"] {
         let open = format!("<{tag}>");
         let close = format!("</{tag}>");
         if let (Some(a), Some(b)) = (line.find(&open), line.find(&close)) {
             let a = a + open.len();
-            if a <= b && &line[a..b] != MASK {
-                line.replace_range(a..b, MASK);
+            if a <= b && !is_done(&line[a..b]) {
+                let m = masked(&line[a..b]);
+                line.replace_range(a..b, &m);
+                return line;
             }
         }
     }
@@ -513,9 +587,9 @@ fn mask_line(line: &str, secrets: &[String]) -> String {
             && !key.contains("expires")
             && !key.contains("path")
             && !key.contains('<');
-        if names_secret && !value.is_empty() && !value.contains("${") && value != MASK {
+        if names_secret && !value.is_empty() && !value.contains("${") && !is_done(value) {
             let sep = if &line[at..at + 1] == "=" { "=" } else { ": " };
-            line = format!("{}{sep}{MASK}", &line[..at]);
+            line = format!("{}{sep}{}", &line[..at], masked(value));
         }
     }
     line
@@ -735,6 +809,13 @@ mod tests {
         assert_eq!(customer_slug("  ../../etc/passwd"), "etc-passwd");
         assert_eq!(customer_slug("Café GmbH & Co"), "caf-gmbh-co");
         assert_eq!(customer_slug("???"), "customer");
+        let (a, b) = (customer_slug("株式会社"), customer_slug("日本商事"));
+        assert!(
+            a.starts_with("customer-") && a.len() == "customer-".len() + 8,
+            "{a}"
+        );
+        assert_ne!(a, b, "labels in another script get files of their own");
+        assert_eq!(customer_slug(" 株式会社 "), a);
     }
 
     #[test]
@@ -742,20 +823,55 @@ mod tests {
         let s = vec![SECRET.to_owned()];
         assert_eq!(
             mask_line(&format!("+AZURE_CLIENT_SECRET={SECRET}"), &s),
-            "+AZURE_CLIENT_SECRET=********"
+            "+AZURE_CLIENT_SECRET=Abc********"
         );
         assert_eq!(
-            mask_line("-      <secret_value>old-secret</secret_value>", &s),
-            "-      <secret_value>********</secret_value>"
+            mask_line(
+                "-      <secret_value>Kx71Q~oldsecretvalue</secret_value>",
+                &s
+            ),
+            "-      <secret_value>Kx7********</secret_value>"
         );
         assert_eq!(
-            mask_line("+O365_SECRET_ABC=oldvalue", &s),
-            "+O365_SECRET_ABC=********"
+            mask_line("-      <client_secret>short</client_secret>", &s),
+            "-      <client_secret>********</client_secret>"
+        );
+        assert_eq!(
+            mask_line("+O365_SECRET_ABC='Zz9Q~quotedquotedquoted'", &s),
+            "+O365_SECRET_ABC=Zz9********"
         );
         let r = "+    var.client_secret: \"${O365_SECRET_ABC}\"";
         assert_eq!(mask_line(r, &s), r);
         let p = "+    <client_secret_path>/x/y</client_secret_path>";
         assert_eq!(mask_line(p, &s), p);
+        // A rotation reads as one: the old value's hint against the new one's.
+        let rotated = Plan::new(
+            vec![FileChange {
+                path: PathBuf::from("ossec.conf"),
+                before: Some(
+                    b"<a>\n  <secret_value>Kx71Q~oldsecretvalue</secret_value>\n</a>\n".to_vec(),
+                ),
+                after: format!("<a>\n  <secret_value>{SECRET}</secret_value>\n</a>\n").into_bytes(),
+                mode_if_new: 0o600,
+                owner_if_new: None,
+                secret: false,
+            }],
+            vec![],
+            &credential("defender-incidents", "commercial"),
+        )
+        .diff();
+        assert!(
+            rotated.contains("-  <secret_value>Kx7********</secret_value>"),
+            "{rotated}"
+        );
+        assert!(
+            rotated.contains("+  <secret_value>Abc********</secret_value>"),
+            "{rotated}"
+        );
+        assert!(
+            !rotated.contains(&SECRET[3..]) && !rotated.contains("oldsecret"),
+            "{rotated}"
+        );
     }
 
     #[test]

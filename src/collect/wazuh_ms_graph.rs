@@ -346,7 +346,7 @@ mod tests {
         let diff = plan.diff();
         assert!(!diff.contains(SECRET), "{diff}");
         assert!(
-            diff.contains("<secret_value>********</secret_value>"),
+            diff.contains("<secret_value>Abc********</secret_value>"),
             "{diff}"
         );
         assert!(plan.notes.iter().any(|n| n.contains("no path option")));
