@@ -91,6 +91,13 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
              written nowhere before the sealed copy is deleted (use --dry-run to preview)"
         );
     }
+    if args.target == TargetKind::WazuhOffice365 && !args.target_args.secrets_dir.is_absolute() {
+        // Found before anything is leased, not once per credential.
+        bail!(
+            "--secrets-dir {} must be an absolute path: Wazuh reads <client_secret_path> from its own directory",
+            args.target_args.secrets_dir.display()
+        );
+    }
     let token = read_token(&args.token_file)?;
     let identity = read_identity(&args.identity)?;
     let integrations = args.templates.load().map_err(|e| anyhow!(e))?;

@@ -632,7 +632,35 @@ async fn a_missing_optional_role_is_a_warning(backend: Backend) {
     assert_eq!(req.state(app.clock.now()).as_str(), "verified");
 }
 
+/// A relative secrets directory is a mistake in the command, found before
+/// anything is leased.
+async fn a_relative_secrets_dir_is_refused_at_start(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let host = Host::new(&app, &soc).await;
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET).await;
+    let conf = host.path("ossec.conf").display().to_string();
+    let out = host
+        .command_for(&app, "wazuh-office365")
+        .args(["--ossec-conf", &conf, "--secrets-dir", "handoff-secrets"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("--secrets-dir handoff-secrets must be an absolute path"),
+        "{said}"
+    );
+    assert_eq!(
+        event_kinds(&app.store, &r.id).await,
+        ["request.created", "request.answered"],
+        "nothing was leased"
+    );
+}
+
 with_each_backend!(
+    a_relative_secrets_dir_is_refused_at_start,
     a_missing_optional_role_is_a_warning,
     a_request_for_another_target_is_left_unleased_and_explained_once,
     watch_waits_out_errors,
