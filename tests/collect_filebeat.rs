@@ -41,7 +41,10 @@ const FABRIKAM_APP: &str = "aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa";
 const NORTHWIND_APP: &str = "cccccccc-3333-4333-8333-cccccccccccc";
 const NORTHWIND_EU: &str = "eeeeeeee-5555-4555-8555-eeeeeeeeeeee";
 const NORTHWIND_EU_KEY: &str = "O365_SECRET_EEEEEEEE_5555_4555_8555_EEEEEEEEEEEE";
-const NORTHWIND_EU_ITEM: &str = "      - id: \"eeeeeeee-5555-4555-8555-eeeeeeeeeeee\"\n        name: \"northwind-eu.onmicrosoft.com\"\n";
+/// Northwind Europe's list item in the shared entry, with the operator's
+/// comment that labels it.
+const NORTHWIND_EU_ITEM: &str = "      # Northwind Europe\n      - id: \"eeeeeeee-5555-4555-8555-eeeeeeeeeeee\"\n        name: \"northwind-eu.onmicrosoft.com\"\n";
+const NORTHWIND_KEY: &str = "O365_SECRET_NORTHWIND";
 const TAILSPIN: &str = "12121212-7777-4777-8777-121212121212";
 const TAILSPIN_APP: &str = "ffffffff-6666-4666-8666-ffffffffffff";
 
@@ -255,7 +258,19 @@ fn the_shipped_sample_is_filled_in_and_keeps_every_comment() {
             .any(|n| n.starts_with("filled in Filebeat's sample o365 entry")),
         "{notes:?}"
     );
+    let named = format!(
+        "tenant {TENANT}'s name in {} is \"Contoso Ltd\", the request's customer label: Filebeat's o365 pipeline makes it, in lower case, the host.name of the tenant's events (Filebeat's documentation suggests the tenant's domain there, which handoff does not know); change it if another name suits you better, and later imports keep it",
+        fb.args.filebeat_module.display()
+    );
+    assert!(notes.contains(&named), "{named}\n{notes:?}");
     fb.assert_import_is_a_noop(&c);
+    // A name the SOC gives it instead stays through the next rotation.
+    let renamed = fb
+        .module()
+        .replace("\"Contoso Ltd\"", "\"contoso.onmicrosoft.com\"");
+    fs::write(&fb.args.filebeat_module, &renamed).unwrap();
+    fb.import(&credential(TENANT, APP, SECRET_2, "commercial"));
+    assert_eq!(fb.module(), renamed);
 }
 
 #[test]
@@ -363,6 +378,13 @@ fn a_new_tenant_of_a_shared_app_gets_its_own_entry_and_the_shared_one_stays() {
         ))),
         "{notes:?}"
     );
+    assert!(
+        notes.iter().any(|n| n.starts_with(&format!(
+            "tenant {TENANT}'s new client secret belongs to application {NORTHWIND_APP}, which the o365 entry for dddddddd-4444-4444-8444-dddddddddddd, {NORTHWIND_EU}, abababab-8888-4888-8888-abababababab in {} uses too",
+            fb.args.filebeat_module.display()
+        ))),
+        "{notes:?}"
+    );
     fb.assert_import_is_a_noop(&c);
 }
 
@@ -457,10 +479,12 @@ fn a_disabled_entry_with_chosen_content_types_changes_only_its_application_id() 
     fb.assert_import_is_a_noop(&c);
 }
 
-/// The entry Northwind Europe gets when it is taken out of the shared one.
+/// The entry Northwind Europe gets when it is taken out of the shared one:
+/// after a blank line, as the file spaces its entries, with its item and
+/// the comment that labels it.
 fn northwind_eu_entry(app: &str) -> String {
     format!(
-        "- module: o365\n  # Tenant {NORTHWIND_EU} (Contoso Ltd), taken out of the entry for application {NORTHWIND_APP} by handoff collect (o365-management); the settings are that entry's.\n  audit:\n    enabled: true\n    var.application_id: \"{app}\"\n    var.tenants:\n{NORTHWIND_EU_ITEM}    var.client_secret: \"${{{NORTHWIND_EU_KEY}}}\"\n    var.api.poll_interval: 1m\n"
+        "\n- module: o365\n  # Tenant {NORTHWIND_EU} (Contoso Ltd), taken out of the entry for application {NORTHWIND_APP} by handoff collect (o365-management); the settings are that entry's.\n  audit:\n    enabled: true\n    var.application_id: \"{app}\"\n    var.tenants:\n{NORTHWIND_EU_ITEM}    var.client_secret: \"${{{NORTHWIND_EU_KEY}}}\"\n    var.api.poll_interval: 1m\n"
     )
 }
 
@@ -525,14 +549,85 @@ fn rotating_a_tenant_of_a_shared_entry_takes_it_out_and_leaves_the_others_secret
     );
     assert_eq!(new[3]["audit"]["var.application_id"], NORTHWIND_APP);
     assert_eq!(fb.env(), format!("{NORTHWIND_EU_KEY}={SECRET}\n"));
+    let shown = fb.args.filebeat_module.display();
+    let split = format!(
+        "tenant {NORTHWIND_EU} shared the o365 entry for application {NORTHWIND_APP} in {shown} with dddddddd-4444-4444-8444-dddddddddddd, abababab-8888-4888-8888-abababababab (and with them its client secret); it was taken out of that entry (its `- id:`/`name:` item, with any comment lines directly above it) into an entry of its own with that entry's settings, application {NORTHWIND_APP} and the secret ${{{NORTHWIND_EU_KEY}}}"
+    );
+    assert!(notes.contains(&split), "{split}\n{notes:?}");
+    // The same application: the other tenants' secret is not "as it was".
     assert!(
         notes.iter().any(|n| n.starts_with(&format!(
-            "tenant {NORTHWIND_EU} shared the o365 entry for application {NORTHWIND_APP} in {} with dddddddd-4444-4444-8444-dddddddddddd, abababab-8888-4888-8888-abababababab (and with them its client secret); it was taken out of that entry",
-            fb.args.filebeat_module.display()
+            "tenant {NORTHWIND_EU}'s new client secret belongs to application {NORTHWIND_APP}"
         ))),
         "{notes:?}"
     );
     fb.assert_import_is_a_noop(&c);
+}
+
+/// The note for Northwind's other tenants when Northwind Europe brings a
+/// new secret for their shared application, ending with `fix`.
+fn same_app_note(fb: &Filebeat, fix: &str) -> String {
+    format!(
+        "tenant {NORTHWIND_EU}'s new client secret belongs to application {NORTHWIND_APP}, which the o365 entry for dddddddd-4444-4444-8444-dddddddddddd, abababab-8888-4888-8888-abababababab in {} uses too: a client secret is the app registration's, not a tenant's, so those tenants still sign in with the old secret in {NORTHWIND_KEY} and stop collecting once it is revoked or expires; {fix}",
+        fb.args.filebeat_module.display()
+    )
+}
+
+#[test]
+fn a_new_secret_for_a_shared_app_tells_how_its_other_tenants_get_it() {
+    let fb = filebeat(Some(MULTI));
+    let c = credential(NORTHWIND_EU, NORTHWIND_APP, SECRET, "commercial");
+    // Northwind's key in the env file handoff writes to.
+    fs::write(&fb.env, format!("{NORTHWIND_KEY}=old-secret\n")).unwrap();
+    fs::set_permissions(&fb.env, fs::Permissions::from_mode(0o600)).unwrap();
+    let notes = fb.import(&c);
+    let want = same_app_note(
+        &fb,
+        &format!(
+            "set {NORTHWIND_KEY} in {} to the same value as {NORTHWIND_EU_KEY} (handoff changes only its own key) and restart Filebeat",
+            fb.env.display()
+        ),
+    );
+    assert!(notes.contains(&want), "{want}\n{notes:?}");
+    assert!(
+        !notes.iter().any(|n| n.contains("as they were")),
+        "{notes:?}"
+    );
+    // Only its own key is written; the other tenants' stays for the SOC.
+    assert_eq!(
+        fb.env(),
+        format!("{NORTHWIND_KEY}=old-secret\n{NORTHWIND_EU_KEY}={SECRET}\n")
+    );
+
+    // Once the SOC has given Northwind's key the new value, the note goes.
+    fs::write(
+        &fb.env,
+        format!("{NORTHWIND_KEY}={SECRET}\n{NORTHWIND_EU_KEY}={SECRET}\n"),
+    )
+    .unwrap();
+    let p = fb.plan(&c).unwrap();
+    assert!(p.is_noop());
+    assert!(
+        !p.notes
+            .iter()
+            .any(|n| n.contains("new client secret belongs")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn a_shared_apps_key_kept_elsewhere_is_named_with_where_to_change_it() {
+    let fb = filebeat(Some(MULTI));
+    let c = credential(NORTHWIND_EU, NORTHWIND_APP, SECRET, "commercial");
+    let notes = fb.import(&c);
+    let want = same_app_note(
+        &fb,
+        &format!(
+            "give {NORTHWIND_KEY} the same value as {NORTHWIND_EU_KEY} where Filebeat gets it (its keystore, with `filebeat keystore add {NORTHWIND_KEY} --force`, or its environment) and restart Filebeat"
+        ),
+    );
+    assert!(notes.contains(&want), "{want}\n{notes:?}");
 }
 
 #[test]
@@ -540,7 +635,7 @@ fn a_new_app_registration_for_a_tenant_of_a_shared_entry_takes_it_out_with_the_n
     let fb = filebeat(Some(MULTI));
     let app = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
     let c = credential(NORTHWIND_EU, app, SECRET, "gcc");
-    fb.import(&c);
+    let notes = fb.import(&c);
     let after = fb.module();
     let mut want = replaced(MULTI, &[(NORTHWIND_EU_ITEM, "")]);
     want.push_str(&northwind_eu_entry(app));
@@ -550,6 +645,20 @@ fn a_new_app_registration_for_a_tenant_of_a_shared_entry_takes_it_out_with_the_n
     let new = assert_shared_entry_lost_only_northwind_eu(&after);
     assert_eq!(new[1]["audit"]["var.application_id"], NORTHWIND_APP);
     assert_eq!(new[3]["audit"]["var.application_id"], app);
+    // Another application: the shared entry's secret is not this one's.
+    assert!(
+        notes
+            .iter()
+            .any(|n| n
+                .ends_with("; that entry keeps its other tenants and their secret as they were")),
+        "{notes:?}"
+    );
+    assert!(
+        !notes
+            .iter()
+            .any(|n| n.contains("new client secret belongs")),
+        "{notes:?}"
+    );
     fb.assert_import_is_a_noop(&c);
 }
 
@@ -572,7 +681,7 @@ fn a_tenant_listed_in_two_entries_is_refused_and_nothing_is_written() {
     assert_eq!(
         err,
         format!(
-            "{}: tenant {NORTHWIND_EU} is listed 2 times among the o365 entries, so Filebeat collects it more than once and handoff cannot tell which listing is meant; keep one of its `- id:` items and import again",
+            "{}: tenant {NORTHWIND_EU} is listed 2 times among the o365 entries (lines 36 and 54), so Filebeat collects it more than once and handoff cannot tell which listing is meant; keep one of its `- id:` items and import again",
             fb.args.filebeat_module.display()
         )
     );
@@ -627,6 +736,127 @@ fn a_shared_entry_written_in_flow_style_is_refused_with_the_steps_to_split_it() 
             )),
         "{err}"
     );
+}
+
+#[test]
+fn anchors_aliases_and_merge_keys_are_refused_with_their_line() {
+    let anchored = format!(
+        "- module: o365\n  audit: &common\n    enabled: true\n    var.application_id: \"{APP}\"\n    var.tenants:\n      - id: \"{TENANT}\"\n        name: \"contoso.com\"\n    var.client_secret: \"${{{KEY}}}\"\n\n- module: o365\n  audit:\n    <<: *common\n    var.tenants:\n      - id: \"{FABRIKAM}\"\n        name: \"fabrikam.com\"\n"
+    );
+    let fb = filebeat(Some(&anchored));
+    let shown = fb.args.filebeat_module.display().to_string();
+    let tail = "YAML anchors, aliases and merge keys are not supported here; write the entry out in full and import again (nothing was written)";
+    assert_eq!(
+        fb.refuse(&credential(TENANT, APP, SECRET, "commercial")),
+        format!(
+            "{shown}: tenant {TENANT}'s o365 entry uses a YAML anchor (&common) on line 2: {tail}"
+        )
+    );
+    assert_eq!(
+        fb.refuse(&credential(FABRIKAM, APP, SECRET, "commercial")),
+        format!(
+            "{shown}: tenant {FABRIKAM}'s o365 entry uses a YAML merge key (<<) on line 12: {tail}"
+        )
+    );
+}
+
+#[test]
+fn entries_written_without_blank_lines_between_them_get_none_added() {
+    let tight = "- module: o365\n  audit:\n    var.application_id: \"aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa\"\n    var.tenants:\n      - id: \"bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb\"\n        name: \"a\"\n    var.client_secret: \"${A}\"\n- module: o365\n  audit:\n    var.application_id: \"cccccccc-3333-4333-8333-cccccccccccc\"\n    var.tenants:\n      - id: \"dddddddd-4444-4444-8444-dddddddddddd\"\n        name: \"b\"\n    var.client_secret: \"${B}\"\n";
+    let fb = filebeat(Some(tight));
+    fb.import(&credential(TENANT, APP, SECRET, "commercial"));
+    let after = fb.module();
+    assert!(
+        after.starts_with(&format!("{tight}- module: o365\n")),
+        "{after}"
+    );
+}
+
+// ---- Filebeat's keystore, which Filebeat reads before its environment ----
+
+/// The note on a keystore at `keystore` that may hold the key.
+fn keystore_note(fb: &Filebeat, keystore: &Path, key: &str) -> String {
+    format!(
+        "Filebeat's keystore {} exists, and Filebeat resolves ${{{key}}} from its keystore before its environment: if the keystore holds {key} (`filebeat keystore list` shows its keys), Filebeat keeps that value and never reads the one in {}, so remove it with `filebeat keystore remove {key}` (run as Filebeat's user) and restart Filebeat",
+        keystore.display(),
+        fb.env.display()
+    )
+}
+
+#[test]
+fn a_keystore_beside_the_install_is_named_on_every_import_as_it_wins_over_the_env_file() {
+    let fb = filebeat(Some(MULTI));
+    let first = credential(FABRIKAM, FABRIKAM_APP, SECRET, "commercial");
+    let key = "O365_SECRET_BBBBBBBB_2222_4222_8222_BBBBBBBBBBBB";
+    // No keystore: the env note says where handoff looked.
+    let keystore = fb.modules.parent().unwrap().join("data/filebeat.keystore");
+    let notes = fb.import(&first);
+    let looked = format!(
+        "the client secret is in {} as {key}; Filebeat must have it in its environment (for example EnvironmentFile={} in a systemd drop-in for filebeat.service); handoff found no Filebeat keystore, which Filebeat would read first (it looked for {})",
+        fb.env.display(),
+        fb.env.display(),
+        keystore.display()
+    );
+    assert!(notes.contains(&looked), "{looked}\n{notes:?}");
+    assert!(
+        !notes.iter().any(|n| n.contains("keystore remove")),
+        "{notes:?}"
+    );
+
+    // An operator once ran `filebeat keystore add` for that key: a rotation
+    // through the env file alone would never reach Filebeat.
+    fs::create_dir(keystore.parent().unwrap()).unwrap();
+    fs::write(&keystore, "v1c2FsdGl2cGF5bG9hZA==").unwrap();
+    fs::set_permissions(&keystore, fs::Permissions::from_mode(0o600)).unwrap();
+    let rotated = credential(FABRIKAM, FABRIKAM_APP, SECRET_2, "commercial");
+    let notes = fb.import(&rotated);
+    let want = keystore_note(&fb, &keystore, key);
+    assert!(notes.contains(&want), "{want}\n{notes:?}");
+    assert!(
+        !notes
+            .iter()
+            .any(|n| n.contains("found no Filebeat keystore"))
+    );
+    // Also when nothing changes: the keystore may still hide the value.
+    let p = fb.plan(&rotated).unwrap();
+    assert!(p.is_noop());
+    assert!(p.notes.contains(&want), "{:?}", p.notes);
+}
+
+#[test]
+fn a_keystore_filebeat_yml_points_to_is_the_one_named() {
+    let fb = filebeat(Some(MULTI));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let keystore = elsewhere.path().join("fb.keystore");
+    fs::write(&keystore, "v1c2FsdGl2cGF5bG9hZA==").unwrap();
+    fs::write(
+        fb.modules.parent().unwrap().join("filebeat.yml"),
+        format!("keystore.path: {}\n", keystore.display()),
+    )
+    .unwrap();
+    let c = credential(TENANT, APP, SECRET, "commercial");
+    let notes = fb.import(&c);
+    let want = keystore_note(&fb, &keystore, KEY);
+    assert!(notes.contains(&want), "{want}\n{notes:?}");
+}
+
+#[test]
+fn a_plan_without_an_env_file_never_recommends_the_keystore() {
+    let mut fb = filebeat(Some(MULTI));
+    fb.args.filebeat_env_file = None;
+    let p = fb
+        .plan(&credential(TENANT, APP, SECRET, "commercial"))
+        .unwrap();
+    let want = format!(
+        "without --filebeat-env-file the client secret is written nowhere, so `handoff collect` runs this target only with it (or as a dry run): it writes {KEY}=<the secret> to that file, for Filebeat's environment. Do not add {KEY} to Filebeat's keystore instead: Filebeat resolves ${{{KEY}}} from its keystore before its environment, so a keystore copy would hide every later secret written to the env file"
+    );
+    assert!(p.notes.contains(&want), "{want}\n{:?}", p.notes);
+    assert!(
+        !p.notes.iter().any(|n| n.contains("keystore add")),
+        "{:?}",
+        p.notes
+    );
+    assert!(p.changes.iter().all(|c| c.path != fb.env));
 }
 
 // ---- ownership ----

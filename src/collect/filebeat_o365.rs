@@ -18,11 +18,11 @@
 //! - **The tenant shares an entry** with other tenants (one multi-tenant
 //!   app): those tenants share its `var.client_secret`, so writing this
 //!   tenant's secret there would change theirs. The tenant's list item
-//!   (its `- id:`/`name:` lines, nothing else) is taken out of that entry,
-//!   and the entry's `audit:` settings are copied into a new entry for this
-//!   tenant alone, with its own secret reference (and application ID and
-//!   endpoints, if they differ): its poll interval, content types and
-//!   overrides stay what they were.
+//!   (its `- id:`/`name:` lines and the comment lines directly above them)
+//!   is taken out of that entry, and the entry's `audit:` settings are
+//!   copied into a new entry for this tenant alone, with its own secret
+//!   reference (and application ID and endpoints, if they differ): its poll
+//!   interval, content types and overrides stay what they were.
 //! - **The tenant is in no entry**: Filebeat's shipped sample entry (an
 //!   application ID and tenants that are placeholders, not GUIDs or
 //!   `${...}` references) is filled in and enabled, its comments kept;
@@ -30,21 +30,28 @@
 //!   ID with other tenants (a multi-tenant app) is left alone: matching on
 //!   the application ID alone would take their place.
 //!
+//! A client secret belongs to the app registration, not to a tenant: where
+//! other entries name the same application ID under another key, a note
+//! says that they still use the old secret and stop when it is revoked.
+//!
 //! The text is spliced line by line, never re-serialised. Before anything is
 //! written, the result is parsed again and compared with the input: every
 //! entry the import does not touch must read back identical, and the edited
 //! ones must hold exactly the intended values. An entry written in a form
-//! the splicer does not handle (flow style, settings nested under `var:`)
-//! is refused with a sentence saying how to make the change by hand.
+//! the splicer does not handle (flow style, settings nested under `var:`,
+//! YAML anchors, aliases and merge keys) is refused with a sentence saying
+//! how to make the change by hand.
 //!
 //! The secret never goes into the module file: it says `${O365_SECRET_<TENANT>}`,
-//! which Filebeat resolves from its keystore or its environment, so no other
-//! entry may refer to that key.
+//! and the value goes to the env file Filebeat's service reads. Filebeat
+//! resolves a `${KEY}` from its keystore before its environment, so a key of
+//! the same name in the keystore would hide every value written to the env
+//! file: where a keystore exists, a note says so and how to remove the key.
 
 use std::fs;
 use std::ops::Range;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::{Mapping, Value};
 
@@ -122,8 +129,15 @@ struct Job<'a> {
     /// `O365_SECRET_<TENANT>`, and the `${...}` that refers to it.
     key: String,
     reference: String,
-    /// The customer label, without the characters Filebeat's pipeline
-    /// cannot carry (it puts the name between double quotes unescaped).
+    /// The client secret's value: only ever compared with what an env file
+    /// already holds, never written into the module file or a note.
+    secret: &'a str,
+    /// The tenant's `name:` in a list item handoff writes: the customer
+    /// label, without the characters Filebeat's pipeline cannot carry (its
+    /// input template puts the name between double quotes unescaped). The
+    /// module's pipeline makes it, in lower case, the `host.name` of the
+    /// tenant's events (`pipeline.js`, `setHostName`); Filebeat's docs ask
+    /// for the tenant's domain there, which a credential does not carry.
     label: String,
     cloud: &'a str,
     endpoints: Option<(&'static str, &'static str)>,
@@ -175,6 +189,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         key,
         tenant,
         app: &cred.client_id,
+        secret: &cred.client_secret,
         label: import
             .customer
             .chars()
@@ -190,22 +205,54 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
 
     let path = &args.filebeat_module;
     let existing = read_text(path)?;
-    let (after, mut notes) = module_text(path, existing.as_deref().unwrap_or_default(), &job)?;
+    let env = match &args.filebeat_env_file {
+        Some(p) => Some(EnvFile {
+            path: p,
+            text: read_text(p)?,
+        }),
+        None => None,
+    };
+    let (after, mut notes) = module_text(
+        path,
+        existing.as_deref().unwrap_or_default(),
+        &job,
+        env.as_ref(),
+    )?;
 
     let mut changes = Vec::new();
     let key = &job.key;
-    match &args.filebeat_env_file {
-        Some(env_path) => {
-            changes.push(env_change(env_path, key, &cred.client_secret)?);
+    let keystores = keystore_candidates(path);
+    let found: Vec<&PathBuf> = keystores.iter().filter(|k| k.is_file()).collect();
+    match &env {
+        Some(env) => {
+            changes.push(env_change(env, key, &cred.client_secret)?);
+            let looked = if found.is_empty() {
+                format!(
+                    "; handoff found no Filebeat keystore, which Filebeat would read first (it looked for {})",
+                    or_list(&keystores)
+                )
+            } else {
+                String::new()
+            };
             notes.push(format!(
-                "the client secret is in {} as {key}; Filebeat must have it in its environment (for example EnvironmentFile={} in a systemd drop-in for filebeat.service)",
-                env_path.display(),
-                env_path.display()
+                "the client secret is in {} as {key}; Filebeat must have it in its environment (for example EnvironmentFile={} in a systemd drop-in for filebeat.service){looked}",
+                env.path.display(),
+                env.path.display()
             ));
         }
         None => notes.push(format!(
-            "the module file refers to ${{{key}}}: store the client secret in Filebeat's keystore with `filebeat keystore add {key}` (handoff never prints the value; use --filebeat-env-file to have it written to a 0600 file instead)"
+            "without --filebeat-env-file the client secret is written nowhere, so `handoff collect` runs this target only with it (or as a dry run): it writes {key}=<the secret> to that file, for Filebeat's environment. Do not add {key} to Filebeat's keystore instead: Filebeat resolves ${{{key}}} from its keystore before its environment, so a keystore copy would hide every later secret written to the env file"
         )),
+    }
+    let env_shown = env.as_ref().map_or_else(
+        || "the env file".to_owned(),
+        |e| e.path.display().to_string(),
+    );
+    for keystore in found {
+        notes.push(format!(
+            "Filebeat's keystore {} exists, and Filebeat resolves ${{{key}}} from its keystore before its environment: if the keystore holds {key} (`filebeat keystore list` shows its keys), Filebeat keeps that value and never reads the one in {env_shown}, so remove it with `filebeat keystore remove {key}` (run as Filebeat's user) and restart Filebeat",
+            keystore.display()
+        ));
     }
 
     let (mode_if_new, owner_if_new) = match &existing {
@@ -266,7 +313,7 @@ const NEW_MODULE_MODE: u32 = 0o644;
 /// beat's user and writable by no one else (Beats documentation, "Config
 /// file ownership and permissions"). Write bits for group and others are
 /// never copied. Also returns the file copied, if any.
-fn new_module_owner(path: &Path) -> (u32, Option<(u32, u32)>, Option<std::path::PathBuf>) {
+fn new_module_owner(path: &Path) -> (u32, Option<(u32, u32)>, Option<PathBuf>) {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -313,40 +360,69 @@ fn new_module_owner(path: &Path) -> (u32, Option<(u32, u32)>, Option<std::path::
     }
 }
 
+/// The env file `--filebeat-env-file` names, as it is now.
+struct EnvFile<'p> {
+    path: &'p Path,
+    /// `None` if it does not exist yet.
+    text: Option<String>,
+}
+
+impl EnvFile<'_> {
+    fn holds(&self, key: &str) -> bool {
+        self.value(key).is_some()
+    }
+
+    /// The value the file's last line for `key` sets (a shell takes the
+    /// last), without the single quotes handoff puts around some values.
+    fn value(&self, key: &str) -> Option<&str> {
+        let line = self.text.as_deref()?.lines().rfind(|l| assigns(l, key))?;
+        let (_, value) = line.split_once('=')?;
+        let value = value.trim();
+        Some(
+            value
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap_or(value),
+        )
+    }
+}
+
+/// True if the line sets `key` (`KEY=...`, `export KEY=...`).
+fn assigns(line: &str, key: &str) -> bool {
+    let l = line.trim_start();
+    let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
+    l.strip_prefix(key)
+        .is_some_and(|rest| rest.trim_start().starts_with('='))
+}
+
 /// The `KEY=value` file's new content: the key's line replaced in place
 /// (later duplicates removed), or added at the end.
-fn env_change(env_path: &Path, key: &str, secret: &str) -> Result<FileChange, TargetError> {
+fn env_change(env: &EnvFile, key: &str, secret: &str) -> Result<FileChange, TargetError> {
     let line = format!("{key}={}", env_value(key, secret)?);
-    let current = read_text(env_path)?;
-    if current.is_some()
-        && let Ok(meta) = fs::metadata(env_path)
+    if env.text.is_some()
+        && let Ok(meta) = fs::metadata(env.path)
         && meta.permissions().mode() & 0o037 != 0
     {
         return Err(TargetError::Refused(format!(
             "{} would hold a client secret but other users can read or write it (mode {:04o}); run chmod 600 {} (or 640 if a group must read it) and import again",
-            env_path.display(),
+            env.path.display(),
             meta.permissions().mode() & 0o7777,
-            env_path.display()
+            env.path.display()
         )));
     }
-    let mut lines: Vec<String> = current
+    let mut lines: Vec<String> = env
+        .text
         .as_deref()
         .unwrap_or_default()
         .lines()
         .map(str::to_owned)
         .collect();
-    let is_key = |l: &str| {
-        let l = l.trim_start();
-        let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
-        l.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    };
-    match lines.iter().position(|l| is_key(l)) {
+    match lines.iter().position(|l| assigns(l, key)) {
         Some(at) => {
             lines[at] = line;
             let mut n = at + 1;
             while n < lines.len() {
-                if is_key(&lines[n]) {
+                if assigns(&lines[n], key) {
                     lines.remove(n);
                 } else {
                     n += 1;
@@ -358,13 +434,76 @@ fn env_change(env_path: &Path, key: &str, secret: &str) -> Result<FileChange, Ta
     let mut text = lines.join("\n");
     text.push('\n');
     Ok(FileChange {
-        path: env_path.to_owned(),
-        before: current.map(String::into_bytes),
+        path: env.path.to_owned(),
+        before: env.text.clone().map(String::into_bytes),
         after: text.into_bytes(),
         mode_if_new: 0o600,
         owner_if_new: None,
         secret: false,
     })
+}
+
+/// The name of Filebeat's keystore file in its data directory.
+const KEYSTORE: &str = "filebeat.keystore";
+
+/// Where Filebeat keeps its keystore, as far as the module file's place
+/// tells: `keystore.path` if `filebeat.yml` sets one, else
+/// `${path.data}/filebeat.keystore` (libbeat's `LoadKeystore`), with the
+/// data directory set by `path.data` in `filebeat.yml`, by the packages'
+/// `-path.data /var/lib/filebeat` when the configuration is in
+/// `/etc/filebeat` (their systemd unit and `/usr/bin/filebeat`), or else
+/// `data/` under the configuration directory (the tar.gz and Docker
+/// layouts, where `path.data` defaults to `${path.home}/data` and
+/// `modules.d` is under `${path.home}`). The configuration directory is
+/// the one holding `modules.d`.
+fn keystore_candidates(module: &Path) -> Vec<PathBuf> {
+    let dir = match module.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let config = match dir.parent() {
+        Some(p) if dir.file_name() == Some(std::ffi::OsStr::new("modules.d")) => p,
+        _ => dir,
+    };
+    let settings = fs::read_to_string(config.join("filebeat.yml"))
+        .ok()
+        .and_then(|t| serde_yaml_ng::from_str::<Value>(&t).ok())
+        .map(|v| normalize(&v));
+    // A value with a ${...} in it, or a relative one, is not guessed at.
+    let setting = |at: &[&str]| {
+        settings
+            .as_ref()
+            .and_then(|s| get(s, at))
+            .and_then(Value::as_str)
+            .filter(|p| !p.contains("${"))
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(path) = setting(&["keystore", "path"]) {
+        return vec![path];
+    }
+    let mut out: Vec<PathBuf> = Vec::new();
+    let data_dirs = [
+        setting(&["path", "data"]),
+        (config == Path::new("/etc/filebeat")).then(|| PathBuf::from("/var/lib/filebeat")),
+        Some(config.join("data")),
+    ];
+    for keystore in data_dirs.into_iter().flatten().map(|d| d.join(KEYSTORE)) {
+        if !out.contains(&keystore) {
+            out.push(keystore);
+        }
+    }
+    out
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn or_list(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    match shown.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 /// Where the credential's tenant goes.
@@ -388,7 +527,12 @@ enum Expect {
 }
 
 /// The module file's new text, and notes for the operator.
-fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>), TargetError> {
+fn module_text(
+    path: &Path,
+    src: &str,
+    job: &Job,
+    env: Option<&EnvFile>,
+) -> Result<(String, Vec<String>), TargetError> {
     let items = parse_list(path, src)?;
     let spans = item_spans(src);
     if spans.len() != items.len() {
@@ -427,8 +571,33 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
         [i] if tenant_ids(&norm[*i]).len() == 1 => Place::Own(*i),
         [i] => Place::Shared(*i),
         several => {
+            let mut entries = several.to_vec();
+            entries.dedup();
+            for &i in &entries {
+                no_node_properties(
+                    path,
+                    &text,
+                    &spans[i],
+                    &format!("an o365 entry that lists tenant {t}"),
+                )?;
+            }
+            let lines: Vec<usize> = entries
+                .iter()
+                .flat_map(|&i| tenant_lines(&text, &spans[i], t))
+                .collect();
+            let at = match lines.as_slice() {
+                [] => String::new(),
+                [one] => format!(" (line {one})"),
+                [rest @ .., last] => format!(
+                    " (lines {} and {last})",
+                    rest.iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
             return Err(TargetError::Refused(format!(
-                "{shown}: tenant {t} is listed {} times among the o365 entries, so Filebeat collects it more than once and handoff cannot tell which listing is meant; keep one of its `- id:` items and import again",
+                "{shown}: tenant {t} is listed {} times among the o365 entries{at}, so Filebeat collects it more than once and handoff cannot tell which listing is meant; keep one of its `- id:` items and import again",
                 several.len()
             )));
         }
@@ -449,7 +618,11 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
         ),
         Place::New => ("the file".to_owned(), BY_HAND.to_owned()),
     };
+    if let Place::Own(i) | Place::Shared(i) | Place::Sample(i) = place {
+        no_node_properties(path, &text, &spans[i], &what)?;
+    }
     let refuse = |why: String| cannot_edit(path, &what, &why, &by_hand);
+    let spaced = blank_line_between(src, &spans);
     let new_app = |entry: &Value| (!job.is_app(entry)).then_some(job.app);
     let (after, own) = match place {
         Place::Own(i) => {
@@ -507,6 +680,7 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
                 "filled in Filebeat's sample o365 entry in {shown} with tenant {t} and application {} and enabled it; its comments were kept",
                 job.app
             ));
+            notes.push(name_note(job, path));
             expect[i] = Expect::Normalized(mutated(&norm[i], &ops));
             (apply_edits(src, edits).map_err(&refuse)?, i)
         }
@@ -557,9 +731,16 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
                 set_path(&mut want, &["audit"], a.clone());
             }
             expect.push(Expect::Normalized(mutated(&want, &ops)));
-            append(&mut after, &copy);
+            append(&mut after, &copy, spaced);
+            // With the same application, the note on the other entries of
+            // that application says what becomes of their secret.
+            let theirs = if job.is_app(&norm[i]) {
+                ""
+            } else {
+                "; that entry keeps its other tenants and their secret as they were"
+            };
             notes.push(format!(
-                "tenant {t} shared the o365 entry for application {old_app} in {shown} with {} (and with them its client secret); it was taken out of that entry, which keeps its other tenants and their secret as they were, into an entry of its own with that entry's settings, application {} and the secret {}",
+                "tenant {t} shared the o365 entry for application {old_app} in {shown} with {} (and with them its client secret); it was taken out of that entry (its `- id:`/`name:` item, with any comment lines directly above it) into an entry of its own with that entry's settings, application {} and the secret {}{theirs}",
                 others.join(", "),
                 job.app,
                 job.reference
@@ -569,9 +750,10 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
         Place::New => {
             let (entry, want) = new_entry(job);
             let mut after = src.to_owned();
-            append(&mut after, &entry);
+            append(&mut after, &entry, spaced);
             expect.push(Expect::Normalized(want));
             notes.push(format!("added an o365 entry for tenant {t} to {shown}"));
+            notes.push(name_note(job, path));
             let sharing: Vec<&str> = norm
                 .iter()
                 .filter(|v| is_o365(v) && job.is_app(v))
@@ -579,9 +761,10 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
                 .collect();
             if !sharing.is_empty() {
                 notes.push(format!(
-                    "application {} is also in the o365 entry for {} (a multi-tenant app); that entry was left as it is, and tenant {t} got an entry of its own so that each keeps its own secret",
+                    "application {} is also in the o365 entry for {} (a multi-tenant app); that entry was left as it is, and tenant {t} got an entry of its own, with its own key {}",
                     job.app,
-                    sharing.join(", ")
+                    sharing.join(", "),
+                    job.reference
                 ));
             }
             (after, expect.len() - 1)
@@ -610,6 +793,14 @@ fn module_text(path: &Path, src: &str, job: &Job) -> Result<(String, Vec<String>
             },
             job.key
         )));
+    }
+    for other in back
+        .iter()
+        .enumerate()
+        .filter(|(i, v)| *i != own && is_o365(v) && job.is_app(v))
+        .map(|(_, v)| v)
+    {
+        notes.extend(same_app_note(job, path, other, env));
     }
     if get(ours, &["audit", "enabled"]) == Some(&Value::Bool(false)) {
         notes.push(format!(
@@ -645,6 +836,191 @@ const BY_HAND: &str = "make the change by hand";
 fn cannot_edit(path: &Path, what: &str, why: &str, by_hand: &str) -> TargetError {
     TargetError::Refused(format!(
         "{}: handoff cannot edit {what} safely ({why}), so nothing was written; write its audit settings the way Filebeat's sample does (one `var.NAME: value` line per setting under `audit:`, var.tenants as a list with one `- id:` and `name:` item per tenant) and import again, or {by_hand}",
+        path.display()
+    ))
+}
+
+/// Refuses an entry that uses a YAML anchor, alias or merge key: the
+/// splicer edits text, and a change there would reach every place that
+/// shares the node (Filebeat's YAML reader applies merge keys; handoff's
+/// reading of the entry would not).
+fn no_node_properties(
+    path: &Path,
+    text: &Text,
+    span: &Range<usize>,
+    what: &str,
+) -> Result<(), TargetError> {
+    let first = text.line_at(span.start);
+    let stop = text.line_at(span.end.saturating_sub(1)) + 1;
+    match node_property(text, first..stop) {
+        None => Ok(()),
+        Some((line, kind)) => Err(TargetError::Refused(format!(
+            "{}: {what} uses {kind} on line {}: YAML anchors, aliases and merge keys are not supported here; write the entry out in full and import again (nothing was written)",
+            path.display(),
+            line + 1
+        ))),
+    }
+}
+
+/// The first line in `lines` that gives a node an anchor (`&name`), is an
+/// alias (`*name`) or holds a merge key (`<<:`), with what it is. Quoted
+/// text, comments and block scalars (`|`, `>`) are skipped, so `"*"` or a
+/// `* item` line of a description is not taken for one.
+fn node_property(text: &Text, lines: Range<usize>) -> Option<(usize, String)> {
+    // The indentation of a key whose block scalar the next lines hold.
+    let mut scalar_of: Option<usize> = None;
+    for i in lines {
+        let body = text.body(i);
+        let rest = body.trim_start_matches(' ');
+        let indent = body.len() - rest.len();
+        if rest.trim().is_empty() {
+            continue;
+        }
+        if let Some(parent) = scalar_of {
+            if indent > parent {
+                continue;
+            }
+            scalar_of = None;
+        }
+        let mut chars = rest.char_indices().peekable();
+        let mut node_start = true;
+        let mut flow = 0usize;
+        let mut last = ' ';
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '#' if last == ' ' || last == '\t' => break,
+                '"' | '\'' => {
+                    let mut escaped = false;
+                    for (_, q) in chars.by_ref() {
+                        if c == '"' && !escaped && q == '\\' {
+                            escaped = true;
+                            continue;
+                        }
+                        if q == c && !escaped {
+                            break;
+                        }
+                        escaped = false;
+                    }
+                    node_start = false;
+                }
+                '&' | '*' if node_start => {
+                    let name: String = rest[at + 1..]
+                        .chars()
+                        .take_while(|n| !n.is_whitespace() && !",[]{}".contains(*n))
+                        .collect();
+                    let kind = if c == '&' {
+                        "a YAML anchor"
+                    } else {
+                        "a YAML alias"
+                    };
+                    return Some((i, format!("{kind} ({c}{name})")));
+                }
+                '<' if node_start && rest[at..].starts_with("<<") => {
+                    if rest[at + 2..].trim_start().starts_with(':') {
+                        return Some((i, "a YAML merge key (<<)".to_owned()));
+                    }
+                    node_start = false;
+                }
+                '-' | '?' | ':'
+                    if (node_start || c == ':')
+                        && chars.peek().is_none_or(|(_, n)| *n == ' ' || *n == '\t') =>
+                {
+                    node_start = true;
+                    if c == ':' && chars.peek().is_none() {
+                        break;
+                    }
+                }
+                '[' | '{' if node_start || flow > 0 => {
+                    flow += 1;
+                    node_start = true;
+                }
+                ']' | '}' if flow > 0 => flow -= 1,
+                ',' if flow > 0 => node_start = true,
+                '|' | '>' if node_start && flow == 0 => {
+                    scalar_of = Some(indent);
+                    break;
+                }
+                ' ' | '\t' => {}
+                _ => node_start = false,
+            }
+            last = c;
+        }
+    }
+    None
+}
+
+/// The 1-based numbers of the lines in `span` that list `tenant`, comments
+/// left out.
+fn tenant_lines(text: &Text, span: &Range<usize>, tenant: &str) -> Vec<usize> {
+    let first = text.line_at(span.start);
+    let stop = text.line_at(span.end.saturating_sub(1)) + 1;
+    (first..stop)
+        .filter(|&i| {
+            let body = text.body(i).to_ascii_lowercase();
+            !body.trim_start().starts_with('#') && body.contains(tenant) && body.contains("id")
+        })
+        .map(|i| i + 1)
+        .collect()
+}
+
+/// Whether an appended entry gets a blank line above it, as the file
+/// spaces its entries: yes, unless the entries follow each other without
+/// one, the file is empty, or it already ends with a blank line.
+fn blank_line_between(src: &str, spans: &[Range<usize>]) -> bool {
+    if src.trim().is_empty() || src.lines().last().is_some_and(|l| l.trim().is_empty()) {
+        return false;
+    }
+    let mut gaps = spans
+        .windows(2)
+        .map(|w| &src[w[0].end..w[1].start])
+        .peekable();
+    gaps.peek().is_none() || gaps.any(|g| g.lines().any(|l| l.trim().is_empty()))
+}
+
+/// What the tenant's `name:` is, for a list item handoff wrote.
+fn name_note(job: &Job, path: &Path) -> String {
+    format!(
+        "tenant {}'s name in {} is {}, the request's customer label: Filebeat's o365 pipeline makes it, in lower case, the host.name of the tenant's events (Filebeat's documentation suggests the tenant's domain there, which handoff does not know); change it if another name suits you better, and later imports keep it",
+        job.tenant,
+        path.display(),
+        quoted(&job.label)
+    )
+}
+
+/// For another o365 entry under the credential's application: its secret
+/// is the same application's, so it goes stale with the old one. `None`
+/// if the entry has no client secret (a certificate), or the env file
+/// already gives its key the new value.
+fn same_app_note(job: &Job, path: &Path, entry: &Value, env: Option<&EnvFile>) -> Option<String> {
+    let tenants = tenant_ids(entry);
+    if tenants.is_empty() {
+        return None;
+    }
+    let secret = get(entry, &["audit", "var", "client_secret"]).and_then(Value::as_str)?;
+    let fix = match reference_name(secret) {
+        Some(shared) => match env {
+            Some(env) if env.value(shared) == Some(job.secret) => return None,
+            Some(env) if env.holds(shared) => format!(
+                "set {shared} in {} to the same value as {} (handoff changes only its own key) and restart Filebeat",
+                env.path.display(),
+                job.key
+            ),
+            _ => format!(
+                "give {shared} the same value as {} where Filebeat gets it (its keystore, with `filebeat keystore add {shared} --force`, or its environment) and restart Filebeat",
+                job.key
+            ),
+        },
+        None => "set that entry's var.client_secret, which is written out in the file, to the new secret as well and restart Filebeat".to_owned(),
+    };
+    let old = reference_name(secret).map_or_else(
+        || "the old secret".to_owned(),
+        |shared| format!("the old secret in {shared}"),
+    );
+    Some(format!(
+        "tenant {}'s new client secret belongs to application {}, which the o365 entry for {} in {} uses too: a client secret is the app registration's, not a tenant's, so those tenants still sign in with {old} and stop collecting once it is revoked or expires; {fix}",
+        job.tenant,
+        job.app,
+        tenants.join(", "),
         path.display()
     ))
 }
@@ -728,9 +1104,13 @@ fn tenant_row(id: &str, name: &str) -> Value {
     Value::Mapping(row)
 }
 
-/// Adds a new last entry to the file's text.
-fn append(text: &mut String, entry: &str) {
+/// Adds a new last entry to the file's text, after a blank line if
+/// `spaced`.
+fn append(text: &mut String, entry: &str, spaced: bool) {
     if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if spaced {
         text.push('\n');
     }
     text.push_str(entry);
@@ -1345,8 +1725,23 @@ fn edit_entry(
             if items.len() != ids.len() {
                 return Err("its var.tenants items could not be told apart".to_owned());
             }
+            // An item with the comment lines directly above it, aligned
+            // with its `-`: they label that tenant (`# Northwind Europe`).
+            let with_comments = |item: &(usize, usize)| {
+                let dash = text.indent(item.0).unwrap_or_default();
+                let mut from = item.0;
+                while from > c.line + 1 {
+                    let above = text.body(from - 1);
+                    let rest = above.trim_start_matches(' ');
+                    if !rest.starts_with('#') || above.len() - rest.len() != dash {
+                        break;
+                    }
+                    from -= 1;
+                }
+                text.start(from)..text.end(item.1)
+            };
             let drop = |item: &(usize, usize)| Edit {
-                at: text.start(item.0)..text.end(item.1),
+                at: with_comments(item),
                 with: String::new(),
             };
             let is = |id: &str, t: &str| id.eq_ignore_ascii_case(t);
@@ -1368,7 +1763,7 @@ fn edit_entry(
                     };
                     edits.push(Edit {
                         at: text.start(c.line + 1)..text.end(c.last),
-                        with: text.src[text.start(item.0)..text.end(item.1)].to_owned(),
+                        with: text.src[with_comments(item)].to_owned(),
                     });
                 }
                 Tenants::Replace { id, name } => match (items.first(), items.last()) {
@@ -1521,19 +1916,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let args = TargetArgs::under(dir.path());
         fs::write(&args.filebeat_module, OTHER).unwrap();
-        let plan = run(&args, "gcc-high").unwrap();
-        assert!(
-            plan.notes
-                .iter()
-                .any(|n| n.contains(&format!("filebeat keystore add {KEY}"))),
-            "{:?}",
-            plan.notes
-        );
-        plan.apply().unwrap();
+        run(&args, "gcc-high").unwrap().apply().unwrap();
         let after = fs::read_to_string(&args.filebeat_module).unwrap();
         assert!(after.starts_with(OTHER), "{after}");
+        // A blank line above it, as the sample has above its entry.
         let added = &after[OTHER.len()..];
-        assert!(added.starts_with("- module: o365\n"), "{added}");
+        assert!(added.starts_with("\n- module: o365\n"), "{added}");
         assert!(added.contains(&format!("    var.client_secret: \"${{{KEY}}}\"\n")));
         assert!(added.contains("      authentication_endpoint: \"https://login.microsoftonline.us/\"\n      resource: \"https://manage.office365.us\"\n"));
         assert!(!after.contains(SECRET));
@@ -1643,7 +2031,7 @@ mod tests {
             err.contains("(entry 1 would not read back as exactly the intended change)"),
             "{err}"
         );
-        // Taking the tenant out would take an anchor another entry uses.
+        // An anchor another entry uses: refused before any splice.
         let anchored = format!(
             "- module: o365\n  audit:\n    var.tenants:\n      - id: \"{TENANT}\"\n        name: &shared contoso\n      - id: \"11111111-2222-4333-8444-555555555555\"\n        name: b\n    var.client_secret: \"${{SHARED}}\"\n{}",
             own(
@@ -1651,7 +2039,10 @@ mod tests {
             )
         );
         let err = refused(&anchored, "commercial", CLIENT);
-        assert!(err.contains("(the result would not parse: "), "{err}");
+        assert!(
+            err.contains("uses a YAML anchor (&shared) on line 5: YAML anchors, aliases and merge keys are not supported here; write the entry out in full"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1776,6 +2167,110 @@ mod tests {
         }
         let err = run(&args, "china").unwrap_err().to_string();
         assert!(err.contains("China cloud"), "{err}");
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys_are_found_outside_quotes_comments_and_block_text() {
+        let find = |src: &str| {
+            let text = Text::new(src);
+            node_property(&text, 0..text.len()).map(|(line, what)| (line + 1, what))
+        };
+        let found = |line: usize, what: &str| Some((line, what.to_owned()));
+        assert_eq!(
+            find("- module: o365\n  audit: &common\n"),
+            found(2, "a YAML anchor (&common)")
+        );
+        assert_eq!(
+            find("  audit:\n    <<: *common\n"),
+            found(2, "a YAML merge key (<<)")
+        );
+        assert_eq!(
+            find("    var.tenants: *all\n"),
+            found(1, "a YAML alias (*all)")
+        );
+        assert_eq!(
+            find("      - *tenant\n"),
+            found(1, "a YAML alias (*tenant)")
+        );
+        assert_eq!(find("    - &t id: x\n"), found(1, "a YAML anchor (&t)"));
+        assert_eq!(find("    k: [a, *b]\n"), found(1, "a YAML alias (*b)"));
+        for plain in [
+            "    name: \"*not an alias\" # &nor this\n",
+            "    name: 'a & b' # *c\n",
+            "    name: Smith & Sons\n",
+            "    resource: https://x/*&y\n",
+            "    description: |\n      * a bullet\n      &more\n    next: 1\n",
+            "    # <<: *commented\n",
+        ] {
+            assert_eq!(find(plain), None, "{plain:?}");
+        }
+        // The block ends where its key's indentation comes back.
+        assert_eq!(
+            find("    d: >-\n      * text\n    e: *x\n"),
+            found(3, "a YAML alias (*x)")
+        );
+    }
+
+    #[test]
+    fn an_appended_entry_is_spaced_like_the_entries_before_it() {
+        let spaced = |src: &str| blank_line_between(src, &item_spans(src));
+        assert!(spaced("- a: 1\n\n- b: 2\n"));
+        assert!(spaced("- a: 1\n# b\n\n# c\n- b: 2\n"));
+        assert!(!spaced("- a: 1\n- b: 2\n"));
+        assert!(!spaced("- a: 1\n# about b\n- b: 2\n"));
+        // One entry tells nothing: a blank line, as Filebeat's sample spaces
+        // its header from its entry; none where there is one already.
+        assert!(spaced("# head\n- a: 1\n"));
+        assert!(!spaced("- a: 1\n\n"));
+        assert!(!spaced(""));
+        assert!(!spaced("# only a comment\n\n"));
+    }
+
+    #[test]
+    fn the_keystore_is_looked_for_where_each_install_keeps_its_data() {
+        // deb and rpm: configuration in /etc/filebeat, data in /var/lib/filebeat.
+        assert_eq!(
+            keystore_candidates(Path::new("/etc/filebeat/modules.d/o365.yml")),
+            [
+                PathBuf::from("/var/lib/filebeat/filebeat.keystore"),
+                PathBuf::from("/etc/filebeat/data/filebeat.keystore")
+            ]
+        );
+        // tar.gz and Docker: data/ beside modules.d, under path.home.
+        assert_eq!(
+            keystore_candidates(Path::new("/opt/filebeat-8.15.0/modules.d/o365.yml")),
+            [PathBuf::from("/opt/filebeat-8.15.0/data/filebeat.keystore")]
+        );
+        // filebeat.yml's own settings, keystore.path first.
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("modules.d/o365.yml");
+        fs::write(dir.path().join("filebeat.yml"), "path.data: /srv/fb\n").unwrap();
+        assert_eq!(
+            keystore_candidates(&module),
+            [
+                PathBuf::from("/srv/fb/filebeat.keystore"),
+                dir.path().join("data/filebeat.keystore")
+            ]
+        );
+        fs::write(
+            dir.path().join("filebeat.yml"),
+            "path:\n  data: /srv/fb\nkeystore:\n  path: /srv/secrets/fb.keystore\n",
+        )
+        .unwrap();
+        assert_eq!(
+            keystore_candidates(&module),
+            [PathBuf::from("/srv/secrets/fb.keystore")]
+        );
+        // A setting with a variable in it is not guessed at.
+        fs::write(
+            dir.path().join("filebeat.yml"),
+            "path.data: ${path.home}/d\n",
+        )
+        .unwrap();
+        assert_eq!(
+            keystore_candidates(&module),
+            [dir.path().join("data/filebeat.keystore")]
+        );
     }
 
     #[test]
