@@ -77,8 +77,9 @@ pub struct TargetArgs {
     )]
     pub filebeat_module: PathBuf,
     /// A `KEY=value` file (mode 0600) to write the `${KEY}` the Filebeat
-    /// module refers to, e.g. a systemd `EnvironmentFile`. Without it, the
-    /// `filebeat keystore add KEY` step is printed instead (never the value).
+    /// module refers to, e.g. a systemd `EnvironmentFile`. Required for a
+    /// real import (acknowledging deletes the sealed copy, so the secret must
+    /// land somewhere); a dry run without it says what a real run would write.
     #[arg(long, env = "HANDOFF_FILEBEAT_ENV_FILE")]
     pub filebeat_env_file: Option<PathBuf>,
     /// Where `env` and `json` write one file per customer.
