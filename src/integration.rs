@@ -66,7 +66,9 @@ pub const CONTENT_TYPES: [&str; 5] = [
 
 /// What Wazuh's `<ms-graph>` module accepts: each resource and its relationships.
 /// Its parser rejects anything else, so a template must not promise more.
-pub const GRAPH_RESOURCES: [(&str, &[&str]); 3] = [
+/// `identityProtection` is read from Wazuh 4.12 on (`wm_ms_graph.h` and
+/// `wm_ms_graph.c` in v4.12.0; absent from v4.11).
+pub const GRAPH_RESOURCES: [(&str, &[&str]); 4] = [
     (
         "security",
         &["alerts", "alerts_v2", "incidents", "secureScores"],
@@ -75,6 +77,10 @@ pub const GRAPH_RESOURCES: [(&str, &[&str]); 3] = [
     (
         "deviceManagement",
         &["auditEvents", "managedDevices", "detectedApps"],
+    ),
+    (
+        "identityProtection",
+        &["riskDetections", "servicePrincipalRiskDetections"],
     ),
 ];
 
@@ -2030,6 +2036,13 @@ commercial = "https://graph.microsoft.com/.default"
         assert!(
             check_text(&with(
                 "graph_resources = [{ name = \"identityProtection\", relationships = [\"riskyUsers\"] }]"
+            ))
+            .unwrap_err()
+            .contains("identityProtection/riskyUsers is unknown")
+        );
+        assert!(
+            check_text(&with(
+                "graph_resources = [{ name = \"directoryAudits\", relationships = [\"x\"] }]"
             ))
             .unwrap_err()
             .contains("not one Wazuh's ms-graph module reads")

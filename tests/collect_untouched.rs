@@ -286,7 +286,11 @@ fn own_api_auth(rng: &mut Rng, cred: &EntraCredential, graph: bool) -> String {
 
 fn wazuh_case(rng: &mut Rng, dir: &Path, graph: bool) -> Case {
     let template = if graph {
-        *rng.pick(&["defender-incidents", "graph-security-alerts"])
+        *rng.pick(&[
+            "defender-incidents",
+            "graph-security-alerts",
+            "identity-protection",
+        ])
     } else {
         "o365-management"
     };
