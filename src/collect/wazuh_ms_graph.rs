@@ -19,7 +19,7 @@
 //!
 //! The module takes the secret only inline (`<secret_value>`; it has no path
 //! option), so the file itself holds it: it keeps its mode, and a
-//! world-readable one is warned about.
+//! world-readable one is named in a note.
 
 use super::ossec_conf::{self, Edit, Element, Place, Role, Want, WazuhConf};
 use super::{FileChange, Import, Plan, TargetArgs, TargetError};
