@@ -29,6 +29,7 @@ const GROUP: &str = include_str!("fixtures/wazuh/group-agent.conf");
 const GRAPH_TUNED: &str = include_str!("fixtures/wazuh/ms-graph-tuned.conf");
 const GRAPH_MULTI: &str = include_str!("fixtures/wazuh/ms-graph-multi-tenant.conf");
 const O365_MULTI: &str = include_str!("fixtures/wazuh/office365-multi-tenant.conf");
+const O365_CRLF_TABS: &str = include_str!("fixtures/wazuh/office365-crlf-tabs.conf");
 /// Wazuh's shipped 4.x manager ossec.conf.
 const MANAGER_4: &str = include_str!("fixtures/ossec.conf");
 
@@ -977,6 +978,14 @@ fn office365_in_a_new_group_goes_into_its_section_and_warns_about_every_agent() 
         plan.notes
     );
     assert!(
+        has_note(
+            &plan,
+            "an agent that also has an <office365> block in its own ossec.conf now collects only this block's tenants"
+        ),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
         has_note(&plan, "readable by every local user (mode 644)"),
         "{:?}",
         plan.notes
@@ -1148,7 +1157,12 @@ fn a_group_whose_sections_are_all_filtered_is_refused_without_a_block() {
     );
     let err = host.refused(MS_GRAPH, &cred, &builtin("defender-incidents"));
     assert!(err.contains("is limited to some agents"), "{err}");
-    assert!(err.contains("add an empty <ms-graph></ms-graph>"), "{err}");
+    // Not an empty block, which Wazuh refuses to load: a comment it skips.
+    assert!(
+        err.contains("put the comment <!-- handoff: ms-graph -->"),
+        "{err}"
+    );
+    assert!(!err.contains("<ms-graph></ms-graph>"), "{err}");
 }
 
 #[test]
@@ -1167,10 +1181,7 @@ fn files_wazuh_would_not_load_are_refused() {
         "commercial",
     );
     for (content, says) in [
-        (
-            several.as_str(),
-            "2 <ms-graph> blocks in one <ossec_config> (lines 11, 46)",
-        ),
+        (several.as_str(), "2 <ms-graph> blocks (lines 11, 46)"),
         (
             mixed.as_str(),
             "a top-level <ossec_config> in a file of <agent_config> sections",
@@ -1184,5 +1195,640 @@ fn files_wazuh_would_not_load_are_refused() {
         let err = host.refused(MS_GRAPH, &cred, &builtin("defender-incidents"));
         assert!(err.contains(says), "{err}");
         assert!(err.contains("left untouched"), "{err}");
+    }
+}
+
+// ---- one module per agent: blocks Wazuh would not keep are refused ----
+
+/// `conf` with one more `<ossec_config>` root holding `block`.
+fn with_another_root(conf: &str, block: &str) -> String {
+    format!("{conf}\n<ossec_config>\n{block}</ossec_config>\n")
+}
+
+/// An `<office365>` block for Northwind alone, as a second block would be
+/// written by another tool (or a second customer's copy of the sample).
+fn northwind_office365() -> String {
+    format!(
+        "  <office365>\n    <enabled>yes</enabled>\n    <api_auth>\n      <tenant_id>{TENANT_C}</tenant_id>\n      <client_id>{CLIENT_B}</client_id>\n      <client_secret>{OLD_B}</client_secret>\n    </api_auth>\n    <subscriptions>\n      <subscription>Audit.General</subscription>\n    </subscriptions>\n  </office365>\n"
+    )
+}
+
+fn northwind_ms_graph() -> String {
+    format!(
+        "  <ms-graph>\n    <enabled>yes</enabled>\n    <api_auth>\n      <client_id>{CLIENT_B}</client_id>\n      <tenant_id>{TENANT_C}</tenant_id>\n      <secret_value>{OLD_B}</secret_value>\n      <api_type>global</api_type>\n    </api_auth>\n    <resource>\n      <name>security</name>\n      <relationship>incidents</relationship>\n    </resource>\n  </ms-graph>\n"
+    )
+}
+
+#[test]
+fn blocks_in_several_ossec_config_roots_are_refused_for_every_import() {
+    let o365 = builtin("o365-management");
+    let graph = builtin("defender-incidents");
+    let agent = with_another_root(
+        &with_another_root(AGENT_4, &northwind_office365()),
+        &northwind_office365().replace(TENANT_C, TENANT_B),
+    );
+    for (content, kind, template, module) in [
+        (
+            with_another_root(O365_MULTI, &northwind_office365()),
+            OFFICE365,
+            &o365,
+            "office365",
+        ),
+        (agent, OFFICE365, &o365, "office365"),
+        (
+            with_another_root(GRAPH_TUNED, &northwind_ms_graph()),
+            MS_GRAPH,
+            &graph,
+            "ms-graph",
+        ),
+    ] {
+        let host = Host::new("ossec.conf", &content, 0o660);
+        // A tenant in the first block (a rotation) and a new tenant alike.
+        for tenant in [TENANT_A, TENANT_NEW] {
+            let cred = credential(&template.id, tenant, CLIENT_A, NEW_A, "commercial");
+            let err = host.refused(kind, &cred, template);
+            assert!(
+                err.contains(&format!("2 <{module}> blocks (lines ")),
+                "{err}"
+            );
+            assert!(err.contains("merge them into one"), "{err}");
+            assert!(!err.contains("agent_config"), "{err}");
+            assert!(err.contains("left untouched"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn a_group_block_without_filters_beside_a_filtered_one_is_refused() {
+    // The section without filters reaches soc-collector-01 as well, and
+    // that agent would keep only the later block's tenants.
+    let shared = "  <!-- Shared agent configuration here -->\n";
+    let both = GROUP.replacen(shared, &format!("{shared}{}", northwind_office365()), 1);
+    let host = Host::new("etc/shared/o365/agent.conf", &both, 0o660);
+    let template = builtin("o365-management");
+    for tenant in [TENANT_A, TENANT_C, TENANT_NEW] {
+        let cred = credential("o365-management", tenant, CLIENT_A, NEW_A, "commercial");
+        let err = host.refused(OFFICE365, &cred, &template);
+        assert!(
+            err.contains("<agent_config> without filters (line 1)"),
+            "{err}"
+        );
+        assert!(err.contains("reaches every agent of the group"), "{err}");
+        assert!(err.contains("merge them into one"), "{err}");
+    }
+    // The same for two blocks in two sections without filters.
+    let twice = format!(
+        "{GROUP_DEFAULT}\n<agent_config>\n{}</agent_config>\n",
+        northwind_ms_graph()
+    )
+    .replacen(
+        shared,
+        &format!(
+            "{shared}{}",
+            northwind_ms_graph().replace(TENANT_C, TENANT_B)
+        ),
+        1,
+    );
+    let host = Host::new("etc/shared/o365/agent.conf", &twice, 0o660);
+    let cred = credential(
+        "defender-incidents",
+        TENANT_C,
+        CLIENT_B,
+        NEW_B,
+        "commercial",
+    );
+    let err = host.refused(MS_GRAPH, &cred, &builtin("defender-incidents"));
+    assert!(err.contains("merge them into one"), "{err}");
+}
+
+/// A group with two collecting agents, each for its own customers, and a
+/// section without filters that every agent reads.
+fn two_collectors() -> String {
+    format!(
+        "<agent_config>\n  <localfile>\n    <location>/var/log/syslog</location>\n    <log_format>syslog</log_format>\n  </localfile>\n</agent_config>\n\n<agent_config name=\"collector-eu\">\n  <office365>\n    <api_auth>\n      <tenant_id>{TENANT_A}</tenant_id>\n      <client_id>{CLIENT_A}</client_id>\n      <client_secret>{OLD_A}</client_secret>\n    </api_auth>\n    <subscriptions>\n      <subscription>Audit.General</subscription>\n    </subscriptions>\n  </office365>\n</agent_config>\n\n<agent_config name=\"collector-us\">\n  <office365>\n    <api_auth>\n      <tenant_id>{TENANT_B}</tenant_id>\n      <client_id>{CLIENT_B}</client_id>\n      <client_secret>{OLD_B}</client_secret>\n    </api_auth>\n    <subscriptions>\n      <subscription>Audit.General</subscription>\n    </subscriptions>\n  </office365>\n</agent_config>\n"
+    )
+}
+
+#[test]
+fn ms_graph_in_a_group_goes_beside_the_tenants_office365_block_never_to_every_agent() {
+    let graph = builtin("defender-incidents");
+    let host = Host::new("etc/shared/o365/agent.conf", &two_collectors(), 0o660);
+    let contoso = credential(
+        "defender-incidents",
+        TENANT_A,
+        CLIENT_A,
+        NEW_A,
+        "commercial",
+    );
+    let (plan, diff) = host.import(MS_GRAPH, &contoso, &graph);
+    assert_eq!(
+        diff,
+        [format!(
+            "+/agent_config[name=\"collector-eu\"]/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_A}], resource[security]}}"
+        )]
+    );
+    assert!(
+        has_note(
+            &plan,
+            "beside tenant 72f988bf-86f1-41af-91ab-2d7cd011db47's <office365> block"
+        ),
+        "{:?}",
+        plan.notes
+    );
+    // A tenant neither collector has: which agent should collect it?
+    let host = Host::new("etc/shared/o365/agent.conf", &two_collectors(), 0o660);
+    let new = credential(
+        "defender-incidents",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    let err = host.refused(MS_GRAPH, &new, &graph);
+    assert!(
+        err.contains("<agent_config name=\"collector-eu\">"),
+        "{err}"
+    );
+    assert!(
+        err.contains("<agent_config name=\"collector-us\">"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot tell which agents should collect"),
+        "{err}"
+    );
+    assert!(err.contains("<!-- handoff: ms-graph -->"), "{err}");
+    // office365's own refusal for a new tenant says the same.
+    let new = credential(
+        "o365-management",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    let err = host.refused(OFFICE365, &new, &builtin("o365-management"));
+    assert!(err.contains("<!-- handoff: office365 -->"), "{err}");
+    assert!(!err.contains("by hand"), "{err}");
+}
+
+#[test]
+fn a_marker_comment_says_where_new_tenants_go_and_stays() {
+    let graph = builtin("defender-incidents");
+    let marker = "  <!-- handoff: ms-graph -->\n";
+    let marked = GROUP.replace(
+        "<agent_config profile=\"db-servers\">\n",
+        &format!("<agent_config profile=\"db-servers\">\n{marker}"),
+    );
+    let host = Host::new("etc/shared/o365/agent.conf", &marked, 0o660);
+    let new = credential(
+        "defender-incidents",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    let (plan, diff) = host.import(MS_GRAPH, &new, &graph);
+    // Not beside the office365 block of soc-collector-01: where the marker is.
+    assert_eq!(
+        diff,
+        [format!(
+            "+/agent_config[profile=\"db-servers\"]/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_NEW}], resource[security]}}"
+        )]
+    );
+    assert!(
+        host.conf().contains(&format!(
+            "{marker}  <ms-graph>\n    <enabled>yes</enabled>\n"
+        )),
+        "{}",
+        host.conf()
+    );
+    assert!(
+        has_note(&plan, "where <!-- handoff: ms-graph --> asks for it"),
+        "{:?}",
+        plan.notes
+    );
+    // The next tenant joins that block.
+    let northwind = credential("defender-incidents", TENANT_C, CLIENT_B, NEW_B, "gcc-high");
+    let (_, diff) = host.import(MS_GRAPH, &northwind, &graph);
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert!(
+        diff[0].starts_with(&format!(
+            "+/agent_config[profile=\"db-servers\"]/ms-graph/api_auth[{TENANT_C}]"
+        )),
+        "{diff:?}"
+    );
+
+    // Where several sections hold blocks, the marker picks the one a new
+    // tenant joins.
+    let marked = two_collectors().replace(
+        "<agent_config name=\"collector-us\">\n",
+        "<agent_config name=\"collector-us\">\n  <!-- handoff: office365 -->\n",
+    );
+    let host = Host::new("etc/shared/o365/agent.conf", &marked, 0o660);
+    let new = credential(
+        "o365-management",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    let (_, diff) = host.import(OFFICE365, &new, &builtin("o365-management"));
+    assert_eq!(
+        diff,
+        [format!(
+            "+/agent_config[name=\"collector-us\"]/office365/api_auth[{TENANT_NEW}] {{tenant_id={TENANT_NEW}, client_id={CLIENT_NEW}, client_secret={NEW_D}, api_type=commercial}}"
+        )]
+    );
+
+    // Markers in two sections: refused, not guessed.
+    let twice = marked.replace(
+        "<agent_config name=\"collector-eu\">\n",
+        "<agent_config name=\"collector-eu\">\n  <!-- handoff: office365 -->\n",
+    );
+    let host = Host::new("etc/shared/o365/agent.conf", &twice, 0o660);
+    let err = host.refused(OFFICE365, &new, &builtin("o365-management"));
+    assert!(
+        err.contains("<!-- handoff: office365 --> in 2 sections"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_marker_in_ossec_conf_picks_the_place_but_never_makes_a_second_block() {
+    let graph = builtin("defender-incidents");
+    let new = credential(
+        "defender-incidents",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    // Wazuh's shipped manager file has two roots: the marker picks the first.
+    let marked = MANAGER_4.replacen(
+        "<ossec_config>\n",
+        "<ossec_config>\n  <!-- handoff: ms-graph -->\n",
+        1,
+    );
+    let host = Host::new("ossec.conf", &marked, 0o660);
+    let (plan, diff) = host.import(MS_GRAPH, &new, &graph);
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert!(
+        host.conf().contains(
+            "<ossec_config>\n  <!-- handoff: ms-graph -->\n  <ms-graph>\n    <enabled>yes</enabled>\n"
+        ),
+        "{}",
+        host.conf()
+    );
+    assert!(
+        has_note(&plan, "where <!-- handoff: ms-graph --> asks for it"),
+        "{:?}",
+        plan.notes
+    );
+    // A block in another root: the tenant joins it, as Wazuh keeps one.
+    let marked = GRAPH_TUNED.replace(
+        "<ossec_config>\n  <localfile>",
+        "<ossec_config>\n  <!-- handoff: ms-graph -->\n  <localfile>",
+    );
+    let host = Host::new("ossec.conf", &marked, 0o660);
+    let (_, diff) = host.import(MS_GRAPH, &new, &graph);
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert!(
+        diff[0].starts_with(&format!("+/ossec_config/ms-graph/api_auth[{TENANT_NEW}]")),
+        "{diff:?}"
+    );
+}
+
+#[test]
+fn a_group_marker_that_would_make_an_agent_read_two_blocks_is_refused() {
+    // The marker is in the section every agent reads, and soc-collector-01's
+    // section already has a block.
+    let marked = GROUP.replacen(
+        "  <!-- Shared agent configuration here -->\n",
+        "  <!-- Shared agent configuration here -->\n  <!-- handoff: office365 -->\n",
+        1,
+    );
+    let host = Host::new("etc/shared/o365/agent.conf", &marked, 0o660);
+    let new = credential(
+        "o365-management",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    let err = host.refused(OFFICE365, &new, &builtin("o365-management"));
+    assert!(
+        err.contains("<!-- handoff: office365 --> is in <agent_config> without filters (line 1)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Move the comment into the section of the existing block"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_block_is_filled_the_same_whether_self_closing_or_not() {
+    let template = builtin("o365-management");
+    let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let mut results = Vec::new();
+    for empty in ["<office365/>", "<office365></office365>"] {
+        let placed = GROUP_DEFAULT.replace(
+            "  <!-- Shared agent configuration here -->\n",
+            &format!("  <!-- Shared agent configuration here -->\n  {empty}\n"),
+        );
+        let host = Host::new("etc/shared/default/agent.conf", &placed, 0o660);
+        let p = host.plan(OFFICE365, &cred, &template).unwrap();
+        assert!(
+            has_note(&p, "filled the empty <office365> block at line 4"),
+            "{:?}",
+            p.notes
+        );
+        p.apply().unwrap();
+        assert!(host.plan(OFFICE365, &cred, &template).unwrap().is_noop());
+        results.push(host.conf());
+    }
+    assert_eq!(results[0], results[1]);
+    assert!(
+        results[0].contains("  <office365>\n    <enabled>yes</enabled>\n"),
+        "{}",
+        results[0]
+    );
+    assert!(
+        results[0].contains("    </subscriptions>\n  </office365>\n\n</agent_config>"),
+        "{}",
+        results[0]
+    );
+}
+
+// ---- the file's own bytes: BOM, line ends, indentation ----
+
+#[test]
+fn a_byte_order_mark_is_kept_and_read_past_like_wazuh_does() {
+    let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let template = builtin("o365-management");
+    for fixture in [AGENT_4, AGENT_4.trim_end()] {
+        let host = Host::new("ossec.conf", &format!("\u{feff}{fixture}"), 0o640);
+        let p = host.plan(OFFICE365, &cred, &template).unwrap();
+        p.apply().unwrap();
+        assert!(host.plan(OFFICE365, &cred, &template).unwrap().is_noop());
+        let after = host.conf();
+        let body = after.strip_prefix('\u{feff}').expect("the BOM stays");
+        assert_eq!(
+            differences(fixture, body),
+            [format!(
+                "+/ossec_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
+            )]
+        );
+        assert!(
+            body.contains("\n  <office365>\n    <enabled>yes</enabled>\n"),
+            "{body}"
+        );
+        assert!(body.contains("  </office365>\n</ossec_config>"), "{body}");
+    }
+}
+
+#[test]
+fn new_text_takes_the_files_line_ends_and_tabs() {
+    let host = Host::new("ossec.conf", O365_CRLF_TABS, 0o660);
+    let new = credential(
+        "o365-management",
+        TENANT_NEW,
+        CLIENT_NEW,
+        NEW_D,
+        "commercial",
+    );
+    let (_, diff) = host.import(OFFICE365, &new, &builtin("o365-management"));
+    let path = host.args.secrets_dir.join(TENANT_NEW);
+    assert_eq!(
+        diff,
+        [format!(
+            "+/ossec_config/office365/api_auth[{TENANT_NEW}] {{tenant_id={TENANT_NEW}, client_id={CLIENT_NEW}, client_secret_path={}, api_type=commercial}}",
+            path.display()
+        )]
+    );
+    let conf = host.conf();
+    assert!(
+        conf.contains(&format!(
+            "\t\t</api_auth>\r\n\t\t<api_auth>\r\n\t\t\t<tenant_id>{TENANT_NEW}</tenant_id>\r\n\t\t\t<client_id>{CLIENT_NEW}</client_id>\r\n"
+        )),
+        "{conf:?}"
+    );
+    assert!(!conf.replace("\r\n", "").contains('\n'), "{conf:?}");
+    // Fabrikam's inline secret becomes a path where it stood.
+    let fabrikam = credential("o365-management", TENANT_B, CLIENT_B, NEW_B, "gcc");
+    host.import(OFFICE365, &fabrikam, &builtin("o365-management"));
+    // A new block, in the same style.
+    let graph = credential(
+        "defender-incidents",
+        TENANT_A,
+        CLIENT_A,
+        NEW_A,
+        "commercial",
+    );
+    let (_, diff) = host.import(MS_GRAPH, &graph, &builtin("defender-incidents"));
+    assert_eq!(
+        diff,
+        [format!(
+            "+/ossec_config/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_A}], resource[security]}}"
+        )]
+    );
+    let conf = host.conf();
+    assert!(
+        conf.contains("\t</office365>\r\n\r\n\t<ms-graph>\r\n\t\t<enabled>yes</enabled>\r\n"),
+        "{conf:?}"
+    );
+    assert!(
+        conf.contains("\t\t<resource>\r\n\t\t\t<name>security</name>\r\n"),
+        "{conf:?}"
+    );
+    assert!(!conf.replace("\r\n", "").contains('\n'), "{conf:?}");
+
+    // A section with no element to copy the indentation from: the file's
+    // own unit (a tab), not two spaces.
+    let group = GROUP_DEFAULT
+        .replace("  <!--", "\t<!--")
+        .replace('\n', "\r\n");
+    let host = Host::new("etc/shared/default/agent.conf", &group, 0o660);
+    let (_, diff) = host.import(OFFICE365, &new, &builtin("o365-management"));
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    let conf = host.conf();
+    assert!(
+        conf.contains("\t<!-- Shared agent configuration here -->\r\n\r\n\t<office365>\r\n\t\t<enabled>yes</enabled>\r\n"),
+        "{conf:?}"
+    );
+    assert!(
+        conf.contains("\t\t<api_auth>\r\n\t\t\t<tenant_id>"),
+        "{conf:?}"
+    );
+    assert!(!conf.replace("\r\n", "").contains('\n'), "{conf:?}");
+}
+
+// ---- notes ----
+
+#[test]
+fn office365_a_new_secret_in_the_secret_file_needs_no_restart() {
+    let host = Host::new("ossec.conf", O365_MULTI, 0o660);
+    let template = builtin("o365-management");
+    // First import: ossec.conf changes (the path becomes handoff's).
+    let first = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let (plan, _) = host.import(OFFICE365, &first, &template);
+    assert!(
+        has_note(&plan, "systemctl restart wazuh-manager"),
+        "{:?}",
+        plan.notes
+    );
+    // Rotation: only the secret file changes.
+    let rotated = credential("o365-management", TENANT_A, CLIENT_A, NEW_D, "commercial");
+    let (plan, diff) = host.import(OFFICE365, &rotated, &template);
+    assert!(diff.is_empty(), "{diff:?}");
+    assert_eq!(
+        fs::read(host.args.secrets_dir.join(TENANT_A)).unwrap(),
+        NEW_D.as_bytes()
+    );
+    assert!(!has_note(&plan, "systemctl restart"), "{:?}", plan.notes);
+    assert!(
+        has_note(
+            &plan,
+            "used from the module's next interval, with no restart"
+        ),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn office365_an_inline_secret_moved_to_a_file_is_named_in_the_backup() {
+    for mode in [0o640, 0o644] {
+        let host = Host::new("ossec.conf", O365_MULTI, mode);
+        let fabrikam = credential("o365-management", TENANT_B, CLIENT_B, NEW_B, "gcc");
+        let (plan, _) = host.import(OFFICE365, &fabrikam, &builtin("o365-management"));
+        assert!(
+            has_note(
+                &plan,
+                "the old secret that was inline stays in the backup of ossec.conf (ossec.conf.handoff-"
+            ),
+            "{:?}",
+            plan.notes
+        );
+        let backup = fs::read_dir(host.args.ossec_conf.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(".bak"))
+            .unwrap();
+        assert!(fs::read_to_string(&backup).unwrap().contains(OLD_B));
+        assert_eq!(
+            has_note(&plan, "so every local user can read that backup"),
+            mode == 0o644,
+            "{:?}",
+            plan.notes
+        );
+    }
+}
+
+#[test]
+fn a_removed_duplicate_names_the_secret_file_it_pointed_at() {
+    let old = "/var/ossec/etc/o365/contoso-2023.secret";
+    let duplicate = format!(
+        "    <api_auth>\n      <tenant_id>{TENANT_A}</tenant_id>\n      <client_id>{CLIENT_A}</client_id>\n      <client_secret_path>{old}</client_secret_path>\n    </api_auth>\n    <subscriptions>"
+    );
+    let twice = O365_MULTI.replacen("    <subscriptions>", &duplicate, 1);
+    for relative in ["ossec.conf", "etc/shared/o365/agent.conf"] {
+        let content = if relative == "ossec.conf" {
+            twice.clone()
+        } else {
+            twice
+                .replace("<ossec_config>", "<agent_config>")
+                .replace("</ossec_config>", "</agent_config>")
+        };
+        let host = Host::new(relative, &content, 0o660);
+        let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+        let (plan, _) = host.import(OFFICE365, &cred, &builtin("o365-management"));
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("removed a second <api_auth> for tenant") && n.contains(old)),
+            "{relative}: {:?}",
+            plan.notes
+        );
+    }
+}
+
+#[test]
+fn ms_graph_a_legacy_alerts_relationship_is_named_and_left() {
+    let legacy = GRAPH_TUNED.replace(
+        "      <relationship>alerts_v2</relationship>\n",
+        "      <relationship>alerts</relationship>\n      <relationship>alerts_v2</relationship>\n",
+    );
+    let host = Host::new("ossec.conf", &legacy, 0o660);
+    let cred = credential(
+        "defender-incidents",
+        TENANT_A,
+        CLIENT_A,
+        NEW_A,
+        "commercial",
+    );
+    let (plan, diff) = host.import(
+        MS_GRAPH,
+        &cred,
+        &graph_template(&[("security", &["alerts_v2"])]),
+    );
+    assert_eq!(
+        diff,
+        [format!(
+            "~/ossec_config/ms-graph/api_auth[{TENANT_A}]/secret_value: {OLD_A} -> {NEW_A}"
+        )]
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("reads security/alerts,")
+                && n.contains("retired on 2026-10-15")
+                && n.contains("returns no data")
+                && n.contains("it also reads security/alerts_v2, which replaces it")),
+        "{:?}",
+        plan.notes
+    );
+    // Without alerts_v2 beside it, the note says to read that instead.
+    let only_legacy = GRAPH_TUNED.replace(
+        "<relationship>alerts_v2</relationship>",
+        "<relationship>alerts</relationship>",
+    );
+    let host = Host::new("ossec.conf", &only_legacy, 0o660);
+    let (plan, diff) = host.import(
+        MS_GRAPH,
+        &cred,
+        &graph_template(&[("security", &["incidents"])]),
+    );
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert!(
+        has_note(
+            &plan,
+            "read security/alerts_v2 instead (application permission SecurityAlert.Read.All)"
+        ),
+        "{:?}",
+        plan.notes
+    );
+    assert!(host.conf().contains("<relationship>alerts</relationship>"));
+}
+
+#[test]
+fn no_note_carries_a_prefix_of_its_own() {
+    // The collector prints each note after "note: ".
+    for (kind, template) in [
+        (OFFICE365, builtin("o365-management")),
+        (MS_GRAPH, builtin("defender-incidents")),
+    ] {
+        let host = Host::new("etc/shared/default/agent.conf", GROUP_DEFAULT, 0o644);
+        let cred = credential(&template.id, TENANT_A, CLIENT_A, NEW_A, "commercial");
+        let plan = host.plan(kind, &cred, &template).unwrap();
+        assert!(
+            has_note(&plan, "readable by every local user (mode 644)"),
+            "{:?}",
+            plan.notes
+        );
+        for n in &plan.notes {
+            assert!(!n.to_lowercase().contains("warning:"), "{n}");
+            assert!(!n.to_lowercase().starts_with("note:"), "{n}");
+        }
     }
 }

@@ -19,8 +19,10 @@
 //! These files are full of comments an operator cares about, so they are never
 //! re-serialised: the Wazuh targets find the byte ranges of elements with
 //! quick-xml's reader and splice new text in; every other byte stays as it
-//! was. Element text is taken raw, as Wazuh's own reader does (it decodes no
-//! entities), which is also why values written here must not need escaping.
+//! was, a UTF-8 byte order mark included, and new lines take the file's line
+//! end and indentation. Element text is taken raw, as Wazuh's own reader does
+//! (it decodes no entities), which is also why values written here must not
+//! need escaping.
 
 use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
@@ -44,6 +46,9 @@ pub(super) struct Element {
     /// Its attributes as (name, raw value), in order.
     pub attributes: Vec<(String, String)>,
     pub children: Vec<Element>,
+    /// The byte ranges of the comments directly inside it, where an
+    /// operator's `<!-- handoff: MODULE -->` marker is looked for.
+    pub comments: Vec<Range<usize>>,
 }
 
 impl Element {
@@ -96,6 +101,7 @@ pub(super) fn parse(path: &Path, src: &str) -> Result<Vec<Element>, TargetError>
                 self_closing: false,
                 attributes: attributes(&e),
                 children: Vec::new(),
+                comments: Vec::new(),
             }),
             Event::Empty(e) => {
                 let el = Element {
@@ -106,6 +112,7 @@ pub(super) fn parse(path: &Path, src: &str) -> Result<Vec<Element>, TargetError>
                     self_closing: true,
                     attributes: attributes(&e),
                     children: Vec::new(),
+                    comments: Vec::new(),
                 };
                 match open.last_mut() {
                     Some(parent) => parent.children.push(el),
@@ -125,6 +132,11 @@ pub(super) fn parse(path: &Path, src: &str) -> Result<Vec<Element>, TargetError>
             }
             Event::Text(_) if open.is_empty() && !src[before..after].trim().is_empty() => {
                 return Err(bad(before, "text outside any element".to_owned()));
+            }
+            Event::Comment(_) => {
+                if let Some(parent) = open.last_mut() {
+                    parent.comments.push(before..after);
+                }
             }
             Event::Eof => break,
             _ => {}
@@ -170,8 +182,16 @@ const AGENT_FILTERS: [&str; 3] = ["name", "os", "profile"];
 /// A Wazuh configuration file, read and told apart.
 pub(super) struct WazuhConf {
     pub path: PathBuf,
-    /// The file as it is: every edit is a byte range of this text.
+    /// The file as it is, past a UTF-8 byte order mark if it has one: every
+    /// edit is a byte range of this text.
     pub src: String,
+    /// The file starts with a UTF-8 byte order mark, which Wazuh's reader
+    /// skips like anything else before the first `<` (wazuh/wazuh
+    /// `src/os_xml/os_xml.c`, `_ReadElem`); it is written back as it was.
+    bom: bool,
+    /// The line end new lines get: the file's own (`\r\n` in a file written
+    /// on Windows), so that the file does not end up with two kinds.
+    eol: &'static str,
     pub role: Role,
     /// The `<ossec_config>` or `<agent_config>` sections, in file order.
     pub sections: Vec<Element>,
@@ -182,8 +202,77 @@ pub(super) enum Place<'c> {
     /// The block to edit; in a group file, where the tenant sits in the
     /// blocks of several sections, each of those.
     Blocks(Vec<&'c Element>),
-    /// No block yet: a new one goes at the end of this section.
-    NewIn(&'c Element),
+    /// No block for the tenant to join: a new one goes into `section`.
+    NewIn {
+        section: &'c Element,
+        /// The operator's `<!-- handoff: MODULE -->` comment, which the
+        /// new block follows; without one, the block ends the section.
+        marker: Option<Range<usize>>,
+        why: Why,
+    },
+}
+
+/// Why a new block goes into the section [`Place::NewIn`] names, for the note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Why {
+    /// The operator's marker comment is there.
+    Marker,
+    /// The tenant's block of the other Microsoft module is there.
+    SiblingTenant,
+    /// The only section with a block of the other module is there.
+    Sibling,
+    /// A group's last section without filters: every agent reads it.
+    Unfiltered,
+    /// The last `<ossec_config>` of a manager's or agent's ossec.conf.
+    Last,
+}
+
+/// The comment that tells handoff where a new `module` block goes:
+/// `<!-- handoff: office365 -->`. Wazuh's reader skips comments, so the
+/// marker may stay in the file, unlike an empty block, which Wazuh refuses
+/// to load (`wm_office365_read` returns `OS_INVALID` without children,
+/// `wm_ms_graph_read` logs "Empty configuration found" and returns
+/// `OS_CFGERR`; wazuh/wazuh `src/config/wmodules-office365.c` and
+/// `wmodules-ms-graph.c` at v4.14.7, under `src/config/src/` in 5.x).
+pub(super) fn marker_text(module: &str) -> String {
+    format!("<!-- handoff: {module} -->")
+}
+
+/// The comment directly inside `section` that is `module`'s marker.
+fn marker_in(src: &str, section: &Element, module: &str) -> Option<Range<usize>> {
+    section
+        .comments
+        .iter()
+        .find(|c| {
+            let text = src[c.start..c.end]
+                .trim_start_matches("<!--")
+                .trim_end_matches("-->")
+                .trim();
+            text.strip_prefix("handoff:")
+                .is_some_and(|m| m.trim() == module)
+        })
+        .cloned()
+}
+
+/// What each `<office365>` or `<ms-graph>` block does to the ones Wazuh read
+/// before it, in a sentence.
+///
+/// Wazuh keeps one module per tag for a process: `Read_Office365` and
+/// `Read_MS_Graph` find the module already read under the block's tag and
+/// read the block into it (wazuh/wazuh `src/config/wmodules-config.c`).
+/// `wm_office365_read` starts a new `<api_auth>` list there, dropping the
+/// earlier blocks' tenants and subscriptions; `wm_ms_graph_read` replaces
+/// the module's whole configuration (`src/config/wmodules-office365.c`,
+/// `wmodules-ms-graph.c`). Paths as at v4.14.7; 5.x has the same code under
+/// `src/config/src/`.
+fn block_replaces(module: &str) -> String {
+    if module == "office365" {
+        "Wazuh runs one office365 module, and each <office365> block it reads starts that module's tenants (<api_auth>) and subscriptions anew".to_owned()
+    } else {
+        format!(
+            "Wazuh runs one {module} module, and each <{module}> block it reads replaces that module's whole configuration"
+        )
+    }
 }
 
 impl WazuhConf {
@@ -191,12 +280,16 @@ impl WazuhConf {
     /// `wazuh-manager.conf`, and anything Wazuh would not read as one of the
     /// three kinds (see [`Role`]) are refused with what to do instead.
     pub fn read(path: &Path) -> Result<WazuhConf, TargetError> {
-        let src = read_text(path)?.ok_or_else(|| {
+        let text = read_text(path)?.ok_or_else(|| {
             TargetError::Refused(format!(
                 "{} does not exist; is Wazuh installed here? Point --wazuh-conf at the ossec.conf of the Wazuh 4.x manager or of the agent that should collect, or at a group's etc/shared/<group>/agent.conf on the manager",
                 path.display()
             ))
         })?;
+        let (bom, src) = match text.strip_prefix('\u{feff}') {
+            Some(rest) => (true, rest.to_owned()),
+            None => (false, text),
+        };
         let roots = parse(path, &src)?;
         if let Some(root) = roots.iter().find(|r| r.name == "wazuh_config") {
             return Err(TargetError::Refused(format!(
@@ -244,103 +337,284 @@ impl WazuhConf {
                 ),
             ));
         }
+        let eol = line_end(&src);
         Ok(WazuhConf {
             path: path.to_owned(),
             src,
+            bom,
+            eol,
             role,
             sections: roots,
         })
     }
 
+    /// The file's bytes for `text` (this file's text or an edited copy):
+    /// with its byte order mark, if it had one.
+    pub fn bytes(&self, text: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(text.len() + 3);
+        if self.bom {
+            out.extend_from_slice("\u{feff}".as_bytes());
+        }
+        out.extend_from_slice(text.as_bytes());
+        out
+    }
+
+    /// This file with `edits` made, their new lines ending like the file's.
+    pub fn splice(&self, edits: Vec<Edit>) -> String {
+        let edits = edits
+            .into_iter()
+            .map(|e| Edit {
+                text: with_line_end(&e.text, self.eol),
+                range: e.range,
+            })
+            .collect();
+        splice(&self.src, edits)
+    }
+
     /// Where `module`'s block for `tenant` is edited or added.
     ///
-    /// In ossec.conf, one block: Wazuh attaches every `<office365>` (or
-    /// `<ms-graph>`) block to the same module, and the last block's
-    /// `<api_auth>` list replaces the earlier ones' (wazuh/wazuh
-    /// `src/config/src/wmodules-config.c` and `wmodules-office365.c`), so
-    /// several blocks are refused. In a group's agent.conf each section
-    /// reaches the agents its filters match: a block is edited in the
-    /// section it is in (a tenant already in the blocks of several sections
-    /// is rotated in each); a new tenant with blocks in several sections is
-    /// refused, since handoff cannot tell which agents should collect it.
-    /// With no block, a new one goes where the operator already collects
-    /// from Microsoft, the one section holding a `sibling` block (the other
-    /// of office365 and ms-graph); else into the last section without
-    /// filters, which every agent of the group reads; a file whose sections
-    /// are all filtered is refused.
+    /// One agent (or a 4.x manager) runs one module per tag, and each block
+    /// it reads replaces the earlier blocks' tenants (see
+    /// [`block_replaces`]); on an agent the group's agent.conf is read after
+    /// its own ossec.conf, into the same modules, and every section whose
+    /// filters match the agent is read, in file order, a section without
+    /// filters by every agent (wazuh/wazuh `src/wazuh_modules/wmodules.c`,
+    /// `wm_config`; `src/config/config.c`, `ReadConfig`; v4.14.7, and the
+    /// same under `src/*/src/` in 5.x). So several blocks that reach one
+    /// process are refused:
+    /// in ossec.conf, blocks across all `<ossec_config>` roots; in a group's
+    /// agent.conf, several in one section, or a block in a section without
+    /// filters (which every agent of the group reads) beside any other.
+    ///
+    /// A tenant already in a block is edited there (in a group, in each
+    /// filtered section's block that holds it). A new tenant goes where the
+    /// operator's [`marker_text`] comment is, else into the one block, else
+    /// (no block yet) into the last `<ossec_config>`; in a group, beside the
+    /// tenant's block of the `sibling` module (the other of office365 and
+    /// ms-graph), else beside the only section's sibling block, else into the
+    /// last section without filters. Where handoff cannot tell which agents
+    /// should collect the tenant, it refuses and names the marker.
     pub fn place(
         &self,
         module: &str,
         sibling: &str,
         tenant: &str,
     ) -> Result<Place<'_>, TargetError> {
-        for section in &self.sections {
-            let blocks: Vec<&Element> = section.children_named(module).collect();
-            if blocks.len() > 1 {
+        let blocks = self.blocks(module);
+        match self.role {
+            Role::Manager | Role::Agent if blocks.len() > 1 => {
                 return Err(TargetError::malformed(
                     &self.path,
                     format!(
-                        "it has {} <{module}> blocks in one <{}> (lines {}); Wazuh reads only the last one's tenants, so merge them into one before handoff edits the file",
+                        "it has {} <{module}> blocks (lines {}), and only the last one's tenants are collected ({}), so an import into an earlier block would never be; merge them into one block, with one <api_auth> per tenant, before handoff edits the file",
                         blocks.len(),
-                        section.name,
-                        self.lines(&blocks)
+                        self.lines(blocks.iter().map(|(_, b)| *b)),
+                        block_replaces(module)
                     ),
                 ));
             }
-            if let Some(b) = blocks.iter().find(|b| b.self_closing) {
-                return Err(TargetError::malformed(
-                    &self.path,
-                    format!(
-                        "line {}: an empty <{module}/>; give it its settings or remove it",
-                        line_of(&self.src, b.start)
-                    ),
-                ));
-            }
+            Role::Manager | Role::Agent => {}
+            Role::Group => self.refuse_overlaps(module, &blocks)?,
         }
-        let blocks: Vec<&Element> = self
+
+        let with_tenant: Vec<&Element> = blocks
+            .iter()
+            .map(|(_, b)| *b)
+            .filter(|b| !tenant_auths(&self.src, b, tenant).is_empty())
+            .collect();
+        if !with_tenant.is_empty() {
+            return Ok(Place::Blocks(with_tenant));
+        }
+
+        // A new tenant: the operator's marker first.
+        let marked: Vec<(&Element, Range<usize>)> = self
             .sections
             .iter()
-            .flat_map(|s| s.children_named(module))
+            .filter_map(|s| marker_in(&self.src, s, module).map(|m| (s, m)))
             .collect();
-        match blocks.as_slice() {
-            [] => {
-                let with_sibling: Vec<&Element> = self
-                    .sections
-                    .iter()
-                    .filter(|s| s.children_named(sibling).next().is_some())
-                    .collect();
-                if let [section] = with_sibling.as_slice()
-                    && self.role == Role::Group
-                {
-                    return Ok(Place::NewIn(section));
-                }
-                match self.sections.iter().rfind(|s| !is_filtered(s)) {
-                    Some(section) => Ok(Place::NewIn(section)),
-                    None => Err(TargetError::Refused(format!(
-                        "every <agent_config> in {} is limited to some agents (name=, os= or profile=), and handoff does not guess which agent should collect tenant {tenant}; add an empty <{module}></{module}> to the section of the agent that should (or an <agent_config> without filters), then import again; nothing was written",
-                        self.path.display()
-                    ))),
-                }
+        if marked.len() > 1 {
+            return Err(TargetError::Refused(format!(
+                "{} has {} in {} sections ({}), and handoff does not guess which one tenant {tenant} belongs to; leave the comment only in the section of the agents that should collect it; nothing was written",
+                self.path.display(),
+                marker_text(module),
+                marked.len(),
+                self.describe_all(marked.iter().map(|(s, _)| *s))
+            )));
+        }
+        if let Some((section, marker)) = marked.into_iter().next() {
+            if let Some(block) = section.children_named(module).next() {
+                return Ok(Place::Blocks(vec![block]));
             }
-            [one] => Ok(Place::Blocks(vec![one])),
-            several => {
-                let with_tenant: Vec<&Element> = several
-                    .iter()
-                    .copied()
-                    .filter(|b| !tenant_auths(&self.src, b, tenant).is_empty())
-                    .collect();
-                if with_tenant.is_empty() {
-                    Err(TargetError::Refused(format!(
-                        "{} has <{module}> blocks in {} <agent_config> sections (lines {}), each for the agents its filters name, and handoff cannot tell which agents should collect the new tenant {tenant}; add its <api_auth> by hand to the block of the agent that should (later imports then rotate it in place); nothing was written",
-                        self.path.display(),
-                        several.len(),
-                        self.lines(several)
-                    )))
-                } else {
-                    Ok(Place::Blocks(with_tenant))
+            let open = !is_filtered(section) || blocks.iter().any(|(s, _)| !is_filtered(s));
+            match (self.role, blocks.first()) {
+                // A second block that some agent would read beside the first.
+                (Role::Group, Some(_)) if open => {
+                    return Err(TargetError::Refused(format!(
+                        "{} is in {}, and an <{module}> block is already in {}; one of them has no filters, so it reaches every agent of the group, and an agent that reads both blocks collects only the last one's tenants ({}). Move the comment into the section of the existing block, so that the tenant joins it; nothing was written",
+                        marker_text(module),
+                        self.describe(section),
+                        self.describe_all(blocks.iter().map(|(s, _)| *s)),
+                        block_replaces(module)
+                    )));
                 }
+                (Role::Group, _) | (_, None) => {
+                    return Ok(Place::NewIn {
+                        section,
+                        marker: Some(marker),
+                        why: Why::Marker,
+                    });
+                }
+                // In ossec.conf a second block would replace the first.
+                (Role::Manager | Role::Agent, Some(_)) => {}
             }
         }
+
+        match blocks.as_slice() {
+            [(_, one)] => return Ok(Place::Blocks(vec![one])),
+            [] => {}
+            several => {
+                return Err(TargetError::Refused(format!(
+                    "{} has <{module}> blocks in {} <agent_config> sections ({}), each for the agents its filters name, and handoff cannot tell which agents should collect the new tenant {tenant}; put the comment {} in the section of the agents that should (the next import adds the tenant to that section's block, and later imports rotate it in place); nothing was written",
+                    self.path.display(),
+                    several.len(),
+                    self.describe_all(several.iter().map(|(s, _)| *s)),
+                    marker_text(module)
+                )));
+            }
+        }
+
+        // No block yet.
+        if self.role != Role::Group {
+            return match self.sections.last() {
+                Some(section) => Ok(Place::NewIn {
+                    section,
+                    marker: None,
+                    why: Why::Last,
+                }),
+                None => Err(TargetError::malformed(&self.path, "it has no sections")),
+            };
+        }
+        let siblings = self.blocks(sibling);
+        let tenant_sections = distinct(
+            siblings
+                .iter()
+                .filter(|(_, b)| !tenant_auths(&self.src, b, tenant).is_empty())
+                .map(|(s, _)| *s),
+        );
+        let sibling_sections = distinct(siblings.iter().map(|(s, _)| *s));
+        let (candidates, why) = if tenant_sections.is_empty() {
+            (sibling_sections, Why::Sibling)
+        } else {
+            (tenant_sections, Why::SiblingTenant)
+        };
+        match candidates.as_slice() {
+            [section] => Ok(Place::NewIn {
+                section,
+                marker: None,
+                why,
+            }),
+            [] => match self.sections.iter().rfind(|s| !is_filtered(s)) {
+                Some(section) => Ok(Place::NewIn {
+                    section,
+                    marker: None,
+                    why: Why::Unfiltered,
+                }),
+                None => Err(TargetError::Refused(format!(
+                    "every <agent_config> in {} is limited to some agents (name=, os= or profile=), and handoff does not guess which agent should collect tenant {tenant}; put the comment {} in the section of the agent that should (Wazuh ignores it; the next import creates the <{module}> block after it), then import again; nothing was written",
+                    self.path.display(),
+                    marker_text(module)
+                ))),
+            },
+            several => Err(TargetError::Refused(format!(
+                "{} has {}<{sibling}> blocks in {} <agent_config> sections ({}), and handoff cannot tell which agents should collect the new tenant {tenant}'s <{module}>; put the comment {} in the section of the agents that should (Wazuh ignores it; the next import creates the <{module}> block after it); nothing was written",
+                self.path.display(),
+                if why == Why::SiblingTenant {
+                    format!("tenant {tenant}'s ")
+                } else {
+                    String::new()
+                },
+                several.len(),
+                self.describe_all(several.iter().copied()),
+                marker_text(module)
+            ))),
+        }
+    }
+
+    /// Every `module` block, with its section, in file order.
+    fn blocks(&self, module: &str) -> Vec<(&Element, &Element)> {
+        self.sections
+            .iter()
+            .flat_map(|s| s.children_named(module).map(move |b| (s, b)))
+            .collect()
+    }
+
+    /// Refuses a group file where one agent would read two `module` blocks:
+    /// two in one section, or one in a section without filters (which every
+    /// agent reads) beside any other.
+    fn refuse_overlaps(
+        &self,
+        module: &str,
+        blocks: &[(&Element, &Element)],
+    ) -> Result<(), TargetError> {
+        for section in &self.sections {
+            let here: Vec<&Element> = blocks
+                .iter()
+                .filter(|(s, _)| s.start == section.start)
+                .map(|(_, b)| *b)
+                .collect();
+            if here.len() > 1 {
+                return Err(TargetError::malformed(
+                    &self.path,
+                    format!(
+                        "it has {} <{module}> blocks in one {} (lines {}), and the agents it reaches collect only the last one's tenants ({}); merge them into one block, with one <api_auth> per tenant, before handoff edits the file",
+                        here.len(),
+                        self.describe(section),
+                        self.lines(here.iter().copied()),
+                        block_replaces(module)
+                    ),
+                ));
+            }
+        }
+        if blocks.len() > 1
+            && let Some((open, _)) = blocks.iter().find(|(s, _)| !is_filtered(s))
+        {
+            let others: Vec<&Element> = blocks
+                .iter()
+                .filter(|(s, _)| s.start != open.start)
+                .map(|(s, _)| *s)
+                .collect();
+            return Err(TargetError::malformed(
+                &self.path,
+                format!(
+                    "it has <{module}> blocks in {}, which reaches every agent of the group, and in {}, and an agent that reads more than one collects only the last one's tenants ({}); merge them into one block, in the section of the agents that should collect, before handoff edits the file",
+                    self.describe(open),
+                    self.describe_all(others.into_iter()),
+                    block_replaces(module)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A section for a message: `<agent_config name="x"> (line 9)`, or
+    /// `<agent_config> without filters (line 1)`.
+    fn describe(&self, section: &Element) -> String {
+        let mut d = format!("<{}", section.name);
+        for (k, v) in &section.attributes {
+            d.push_str(&format!(" {k}=\"{v}\""));
+        }
+        d.push('>');
+        if section.name == "agent_config" && !is_filtered(section) {
+            d.push_str(" without filters");
+        }
+        format!("{d} (line {})", line_of(&self.src, section.start))
+    }
+
+    fn describe_all<'e>(&self, sections: impl Iterator<Item = &'e Element>) -> String {
+        sections
+            .map(|s| self.describe(s))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The section that holds `el`, described for a note: `<agent_config
@@ -360,29 +634,54 @@ impl WazuhConf {
             .unwrap_or_default()
     }
 
-    /// What an operator should know about a new `module` block in a group
-    /// file's `section`.
-    pub fn new_block_note(&self, module: &str, section: &Element, tenant: &str) -> Option<String> {
-        if self.role != Role::Group {
-            return None;
-        }
+    /// What an operator should know about a new `module` block in
+    /// `section`: why it went there, and in a group who now runs it.
+    pub fn new_block_notes(
+        &self,
+        module: &str,
+        section: &Element,
+        tenant: &str,
+        why: Why,
+    ) -> Vec<String> {
         let which = self.section_of(section);
-        Some(if is_filtered(section) {
-            format!(
-                "added the <{module}> block to {which} (line {}), the agents that already collect from Microsoft",
-                line_of(&self.src, section.start)
-            )
+        let line = line_of(&self.src, section.start);
+        let sibling = if module == "office365" {
+            "ms-graph"
         } else {
-            format!(
+            "office365"
+        };
+        let mut notes = Vec::new();
+        match why {
+            Why::Marker => notes.push(format!(
+                "added the <{module}> block to {which} (line {line}) of {}, where {} asks for it (the comment stays; Wazuh ignores it)",
+                self.path.display(),
+                marker_text(module)
+            )),
+            Why::SiblingTenant => notes.push(format!(
+                "added the <{module}> block to {which} (line {line}), beside tenant {tenant}'s <{sibling}> block"
+            )),
+            Why::Sibling => notes.push(format!(
+                "added the <{module}> block to {which} (line {line}), beside the <{sibling}> block of the agents that already collect from Microsoft"
+            )),
+            Why::Unfiltered | Why::Last => {}
+        }
+        if self.role != Role::Group {
+            return notes;
+        }
+        if !is_filtered(section) {
+            notes.push(format!(
                 "every agent of group {} that {which} reaches now runs the {module} module for tenant {tenant}: keep one collecting agent in the group (or move the block into an <agent_config name=\"AGENT\"> section), or the tenant's events are collected once per agent",
                 self.group()
-            )
-        })
+            ));
+        }
+        notes.push(format!(
+            "an agent that also has an <{module}> block in its own ossec.conf now collects only this block's tenants: the agent reads its ossec.conf and then the group's agent.conf into one {module} module"
+        ));
+        notes
     }
 
-    fn lines(&self, els: &[&Element]) -> String {
-        els.iter()
-            .map(|b| line_of(&self.src, b.start).to_string())
+    fn lines<'e>(&self, els: impl Iterator<Item = &'e Element>) -> String {
+        els.map(|b| line_of(&self.src, b.start).to_string())
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -443,15 +742,46 @@ impl WazuhConf {
         }
     }
 
-    /// A warning if other local users can read the file, which holds a secret.
-    pub fn world_readable_warning(&self) -> Option<String> {
-        let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
+    /// The file's permission bits, if it can be looked at.
+    fn mode(&self) -> Option<u32> {
+        Some(std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777)
+    }
+
+    /// A note if other local users can read the file, which holds a secret.
+    /// Notes carry no "warning:" of their own: the collector prints each
+    /// after "note: ".
+    pub fn world_readable_note(&self) -> Option<String> {
+        let mode = self.mode()?;
         (mode & 0o004 != 0).then(|| {
             format!(
-                "warning: {} is readable by every local user (mode {mode:o}) and holds the client secret; run chmod o-r on it",
+                "{} is readable by every local user (mode {mode:o}) and holds the client secret: run chmod o-r on it",
                 self.path.display()
             )
         })
+    }
+
+    /// Where a secret that left the file is still written: the backup the
+    /// write leaves beside it (`NAME.handoff-<UTC time>.bak`, with the
+    /// file's own mode and owner; the newest five are kept, see
+    /// `super::write_change`).
+    pub fn backup_note(&self) -> String {
+        let name = self.path.file_name().map_or_else(
+            || "the file".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let dir = self
+            .path
+            .parent()
+            .map_or_else(String::new, |d| format!(" in {}", d.display()));
+        let mut note = format!(
+            "the old secret that was inline stays in the backup of {name} ({name}.handoff-<UTC time>.bak{dir}) until five newer backups of the file replace it: delete that backup once the old secret is revoked"
+        );
+        if let Some(mode) = self.mode().filter(|m| m & 0o004 != 0) {
+            note.push_str(&format!(
+                "; backups keep the file's mode ({mode:o}), so every local user can read that backup: run chmod o-r on it"
+            ));
+        }
+        note
     }
 
     /// Parses `after` (this file with handoff's edits) as strictly as the
@@ -464,6 +794,17 @@ impl WazuhConf {
             ))
         })
     }
+}
+
+/// The sections, each once, in order.
+fn distinct<'e>(sections: impl Iterator<Item = &'e Element>) -> Vec<&'e Element> {
+    let mut out: Vec<&Element> = Vec::new();
+    for s in sections {
+        if !out.iter().any(|o| o.start == s.start) {
+            out.push(s);
+        }
+    }
+    out
 }
 
 fn is_filtered(section: &Element) -> bool {
@@ -656,6 +997,56 @@ pub(super) fn line_of(src: &str, at: usize) -> usize {
         + 1
 }
 
+/// The line end a file uses most: `\r\n` or `\n`.
+fn line_end(src: &str) -> &'static str {
+    let lines = src.matches('\n').count();
+    let crlf = src.matches("\r\n").count();
+    if crlf * 2 > lines { "\r\n" } else { "\n" }
+}
+
+/// `text` (written with `\n`) with every bare `\n` made `eol`.
+fn with_line_end(text: &str, eol: &str) -> String {
+    if eol == "\n" {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut prev = '\0';
+    for c in text.chars() {
+        if c == '\n' && prev != '\r' {
+            out.push_str(eol);
+        } else {
+            out.push(c);
+        }
+        prev = c;
+    }
+    out
+}
+
+/// One level of indentation in the file: a tab if most indented lines
+/// start with one, else the smallest indentation by spaces (two if none).
+fn indent_unit(src: &str) -> String {
+    let (mut tabs, mut spaced, mut least) = (0usize, 0usize, usize::MAX);
+    for line in src.lines() {
+        let body = line.trim_start_matches([' ', '\t']);
+        if !body.starts_with('<') || body.len() == line.len() {
+            continue;
+        }
+        if line.starts_with('\t') {
+            tabs += 1;
+        } else {
+            spaced += 1;
+            least = least.min(line.len() - line.trim_start_matches(' ').len());
+        }
+    }
+    if tabs > spaced {
+        "\t".to_owned()
+    } else if spaced > 0 && least > 0 && least <= 8 {
+        " ".repeat(least)
+    } else {
+        "  ".to_owned()
+    }
+}
+
 fn line_start(src: &str, at: usize) -> usize {
     src[..at].rfind('\n').map_or(0, |i| i + 1)
 }
@@ -667,28 +1058,91 @@ pub(super) fn indent_at(src: &str, at: usize) -> Option<&str> {
 }
 
 /// How `el`'s children are indented: like its first child on its own line,
-/// else two spaces (or the file's tab) deeper than `el`.
+/// else one level of the file's indentation (see [`indent_unit`]) deeper
+/// than `el`.
 pub(super) fn child_indent(src: &str, el: &Element) -> String {
     if let Some(i) = el.children.iter().find_map(|c| indent_at(src, c.start)) {
         return i.to_owned();
     }
     let own = indent_at(src, el.start).unwrap_or("");
-    if own.starts_with('\t') {
-        format!("{own}\t")
-    } else {
-        format!("{own}  ")
-    }
+    format!("{own}{}", indent_unit(src))
 }
 
-/// The step from one indentation level to the next, as `el`'s children use it.
+/// The step from one indentation level to the next, as `el`'s children use
+/// it, else the file's unit.
 pub(super) fn indent_step(src: &str, el: &Element) -> String {
     let own = indent_at(src, el.start).unwrap_or("");
     let child = child_indent(src, el);
-    child
-        .strip_prefix(own)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("  ")
-        .to_owned()
+    match child.strip_prefix(own).filter(|s| !s.is_empty()) {
+        Some(step) => step.to_owned(),
+        None => indent_unit(src),
+    }
+}
+
+/// Fills an empty block (`<x/>`, or `<x>` with no element inside, which
+/// Wazuh refuses alike) with `body`, lines at [`child_indent`]; comments in
+/// it and the attributes of its tag stay.
+pub(super) fn fill_empty(src: &str, block: &Element, body: &str) -> Edit {
+    if !block.self_closing {
+        return append_child(src, block, body);
+    }
+    let own = indent_at(src, block.start).unwrap_or("");
+    let tag = src[block.start..block.end]
+        .trim_end_matches('>')
+        .trim_end_matches('/')
+        .trim_end();
+    Edit {
+        range: block.start..block.end,
+        text: format!("{tag}>\n{body}{own}</{}>", block.name),
+    }
+}
+
+/// `block` (whole lines at the right indentation, each ending in `\n`) as a
+/// new child of `section`: on the line after the operator's marker comment
+/// when it has that line to itself, else at the section's end after a blank
+/// line.
+pub(super) fn insert_block(
+    src: &str,
+    section: &Element,
+    marker: Option<&Range<usize>>,
+    block: &str,
+) -> Edit {
+    if let Some(m) = marker
+        && indent_at(src, m.start).is_some()
+        && let Some(nl) = src[m.end..].find('\n')
+        && src[m.end..m.end + nl].trim().is_empty()
+    {
+        let at = m.end + nl + 1;
+        return Edit {
+            range: at..at,
+            text: block.to_owned(),
+        };
+    }
+    // A blank line before the new block, unless one is there already.
+    let close = section.inner.end;
+    let at = line_start(src, close);
+    let blank_before = indent_at(src, close).is_some()
+        && at > 0
+        && src[line_start(src, at - 1)..at - 1].trim().is_empty();
+    if blank_before {
+        append_child(src, section, block)
+    } else {
+        append_child(src, section, &format!("\n{block}"))
+    }
+}
+
+/// The indentation a new block in `section` gets, and its step: after the
+/// marker, the marker's own; else like the section's children.
+pub(super) fn block_indent(
+    src: &str,
+    section: &Element,
+    marker: Option<&Range<usize>>,
+) -> (String, String) {
+    let step = indent_step(src, section);
+    let indent = marker
+        .and_then(|m| indent_at(src, m.start))
+        .map_or_else(|| child_indent(src, section), str::to_owned);
+    (indent, step)
 }
 
 /// One replacement of a byte range.
@@ -963,6 +1417,59 @@ mod tests {
         assert!(
             note.contains("verify-agent-conf (in /var/ossec/bin on Wazuh 4.x, /var/wazuh-manager/bin on 5.x) -f "),
             "{note}"
+        );
+    }
+
+    #[test]
+    fn new_lines_take_the_files_line_end_and_indentation() {
+        assert_eq!(line_end("<a>\r\n<b/>\r\n</a>\r\n"), "\r\n");
+        assert_eq!(line_end("<a>\n<b/>\r\n</a>\n"), "\n");
+        assert_eq!(line_end("<a/>"), "\n");
+        assert_eq!(with_line_end("\n  <x>\r\n", "\r\n"), "\r\n  <x>\r\n");
+        assert_eq!(with_line_end("\n  <x>\n", "\n"), "\n  <x>\n");
+        assert_eq!(indent_unit("<a>\n\t<b>\n\t\t<c/>\n  <d/>\n</a>"), "\t");
+        assert_eq!(indent_unit("<a>\n    <b>\n        <c/>\n</a>"), "    ");
+        assert_eq!(indent_unit("<a></a>"), "  ");
+        // An element with nothing inside to copy from: the file's unit.
+        let src = "<agent_config>\n\t<!-- x -->\n</agent_config>\n";
+        let roots = tree(src);
+        assert_eq!(child_indent(src, &roots[0]), "\t");
+        assert_eq!(indent_step(src, &roots[0]), "\t");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_kept_but_not_parsed() {
+        let (_dir, conf) = conf_at(
+            "ossec.conf",
+            "\u{feff}<ossec_config>\n  <global/>\n</ossec_config>",
+        );
+        let conf = conf.unwrap();
+        assert!(conf.src.starts_with("<ossec_config>"));
+        assert_eq!(child_indent(&conf.src, &conf.sections[0]), "  ");
+        assert_eq!(&conf.bytes(&conf.src)[..3], b"\xEF\xBB\xBF");
+        let (_dir, plain) = conf_at("ossec.conf", "<ossec_config></ossec_config>");
+        let plain = plain.unwrap();
+        assert_eq!(plain.bytes(&plain.src), plain.src.as_bytes());
+    }
+
+    #[test]
+    fn a_marker_is_a_comment_directly_in_the_section() {
+        let src = "<agent_config>\n  <!--handoff:office365-->\n  <localfile><!-- handoff: ms-graph --></localfile>\n  <!-- handoff: office365 (not this) -->\n</agent_config>";
+        let roots = tree(src);
+        let m = marker_in(src, &roots[0], "office365").unwrap();
+        assert_eq!(&src[m], "<!--handoff:office365-->");
+        assert!(marker_in(src, &roots[0], "ms-graph").is_none());
+    }
+
+    #[test]
+    fn an_empty_block_is_filled_in_place_with_its_tag_kept() {
+        let src = "<ossec_config>\n  <office365 note=\"x\" />\n</ossec_config>\n";
+        let roots = tree(src);
+        let block = &roots[0].children[0];
+        let edit = fill_empty(src, block, "    <a>1</a>\n");
+        assert_eq!(
+            splice(src, vec![edit]),
+            "<ossec_config>\n  <office365 note=\"x\">\n    <a>1</a>\n  </office365>\n</ossec_config>\n"
         );
     }
 

@@ -19,7 +19,7 @@
 //!
 //! The module takes the secret only inline (`<secret_value>`; it has no path
 //! option), so the file itself holds it: it keeps its mode, and a
-//! world-readable one is warned about.
+//! world-readable one is named in a note.
 
 use super::ossec_conf::{self, Edit, Element, Place, Role, Want, WazuhConf};
 use super::{FileChange, Import, Plan, TargetArgs, TargetError};
@@ -77,25 +77,35 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
     )];
     let mut edits = Vec::new();
     match conf.place("ms-graph", "office365", tenant)? {
-        Place::NewIn(section) => {
-            let indent = ossec_conf::child_indent(src, section);
-            let step = ossec_conf::indent_step(src, section);
-            edits.push(ossec_conf::append_child(
+        Place::NewIn {
+            section,
+            marker,
+            why,
+        } => {
+            let (indent, step) = ossec_conf::block_indent(src, section, marker.as_ref());
+            edits.push(ossec_conf::insert_block(
                 src,
                 section,
-                &format!("\n{}", block_text(&indent, &step, &wants, import)),
+                marker.as_ref(),
+                &block_text(&indent, &step, &wants, import),
             ));
-            notes.extend(conf.new_block_note("ms-graph", section, tenant));
+            notes.extend(conf.new_block_notes("ms-graph", section, tenant, why));
         }
         Place::Blocks(blocks) => {
             for block in blocks {
                 if block.children.is_empty() {
-                    // An empty block an operator placed to say where the
-                    // tenant goes: filled like a new one, around any comment.
+                    // An empty block (Wazuh refuses one) that an operator
+                    // placed to say where the tenant goes: filled like a
+                    // new one, around any comment.
                     let inner = ossec_conf::child_indent(src, block);
                     let step = ossec_conf::indent_step(src, block);
                     let body = block_body(&inner, &step, &wants, import);
-                    edits.push(ossec_conf::append_child(src, block, &body));
+                    edits.push(ossec_conf::fill_empty(src, block, &body));
+                    notes.push(format!(
+                        "filled the empty <ms-graph> block at line {} of {}",
+                        ossec_conf::line_of(src, block.start),
+                        path.display()
+                    ));
                     continue;
                 }
                 edit_block(&conf, block, tenant, &wants, import, &mut edits, &mut notes);
@@ -103,13 +113,13 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         }
     }
 
-    let after = ossec_conf::splice(src, edits);
+    let after = conf.splice(edits);
     conf.check_after(&after)?;
-    notes.extend(conf.world_readable_warning());
+    notes.extend(conf.world_readable_note());
     let change = FileChange {
         path: path.clone(),
-        before: Some(src.as_bytes().to_vec()),
-        after: after.into_bytes(),
+        before: Some(conf.bytes(src)),
+        after: conf.bytes(&after),
         mode_if_new: 0o660,
         owner_if_new: None,
         secret: false,
@@ -263,6 +273,27 @@ fn edit_block(
     if block.child_text(src, "enabled") == Some("no") {
         notes.push(format!(
             "{at} is disabled (<enabled>no</enabled>); nothing is collected until it says yes"
+        ));
+    }
+    // Microsoft retired the legacy /security/alerts API on 2026-10-15; it
+    // answers with no data since. The operator's resources are theirs to
+    // change, so the relationship stays.
+    let security_reads = |rel: &str| {
+        existing.iter().any(|r| {
+            r.child_text(src, "name") == Some("security")
+                && r.children_named("relationship").any(|x| x.text(src) == rel)
+        })
+    };
+    if security_reads("alerts") {
+        let instead = if security_reads("alerts_v2")
+            || added.iter().any(|a| a == "security/alerts_v2")
+        {
+            "it also reads security/alerts_v2, which replaces it, so the alerts relationship can go"
+        } else {
+            "read security/alerts_v2 instead (application permission SecurityAlert.Read.All)"
+        };
+        notes.push(format!(
+            "{at} reads security/alerts, the legacy Graph security alerts API, which Microsoft retired on 2026-10-15 and which returns no data since; {instead} (handoff leaves the block's resources to you)"
         ));
     }
 }

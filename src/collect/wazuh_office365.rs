@@ -87,33 +87,41 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
 
     let mut notes = Vec::new();
     let mut edits = Vec::new();
+    // An inline secret leaves ossec.conf for a file, so it now lives on
+    // only in the backup.
+    let mut inline_left = false;
     let subscriptions = &import.integration.collect.content_types;
     match conf.place("office365", "ms-graph", &tenant)? {
-        Place::NewIn(section) => {
-            let indent = ossec_conf::child_indent(src, section);
-            let step = ossec_conf::indent_step(src, section);
+        Place::NewIn {
+            section,
+            marker,
+            why,
+        } => {
+            let (indent, step) = ossec_conf::block_indent(src, section, marker.as_ref());
             let block = block_text(import, &indent, &step, &wants)?;
-            edits.push(ossec_conf::append_child(
+            edits.push(ossec_conf::insert_block(
                 src,
                 section,
-                &format!("\n{block}"),
+                marker.as_ref(),
+                &block,
             ));
             notes.push(format!(
                 "added an <office365> block to {} subscribing to {}",
                 path.display(),
                 subscriptions.join(", ")
             ));
-            notes.extend(conf.new_block_note("office365", section, &tenant));
+            notes.extend(conf.new_block_notes("office365", section, &tenant, why));
         }
         Place::Blocks(blocks) => {
             for block in blocks {
                 if block.children.is_empty() {
-                    // An empty block an operator placed to say where the
-                    // tenant goes: filled like a new one, around any comment.
+                    // An empty block (Wazuh refuses one) that an operator
+                    // placed to say where the tenant goes: filled like a
+                    // new one, around any comment.
                     let inner = ossec_conf::child_indent(src, block);
                     let step = ossec_conf::indent_step(src, block);
                     let body = block_body(import, &inner, &step, &wants)?;
-                    edits.push(ossec_conf::append_child(src, block, &body));
+                    edits.push(ossec_conf::fill_empty(src, block, &body));
                     notes.push(format!(
                         "filled the empty <office365> block at line {} of {} subscribing to {}",
                         ossec_conf::line_of(src, block.start),
@@ -122,18 +130,18 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
                     ));
                     continue;
                 }
-                edit_block(&conf, block, &tenant, &wants, &mut edits, &mut notes);
+                inline_left |= edit_block(&conf, block, &tenant, &wants, &mut edits, &mut notes);
                 block_notes(&conf, block, import, &mut notes);
             }
         }
     }
 
-    let after = ossec_conf::splice(src, edits);
+    let after = conf.splice(edits);
     conf.check_after(&after)?;
     let conf_change = FileChange {
         path: path.clone(),
-        before: Some(src.as_bytes().to_vec()),
-        after: after.into_bytes(),
+        before: Some(conf.bytes(src)),
+        after: conf.bytes(&after),
         mode_if_new: 0o660,
         owner_if_new: None,
         secret: false,
@@ -144,8 +152,11 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
             "the client secret is inline in {} (a <client_secret_path> would have to exist on every agent), and the manager copies the file to every agent of the group",
             path.display()
         ));
-        notes.extend(conf.world_readable_warning());
+        notes.extend(conf.world_readable_note());
     } else {
+        if inline_left {
+            notes.push(conf.backup_note());
+        }
         changes.push(FileChange {
             path: secret_path.clone(),
             before: read_optional(&secret_path)?,
@@ -155,15 +166,25 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
             secret: true,
         });
     }
-    changes.push(conf_change);
-    if !changes.iter().all(FileChange::is_noop) {
+    if !conf_change.is_noop() {
         notes.push(conf.load_note());
+    } else if changes.iter().any(|c| !c.is_noop()) {
+        // Only the secret file: wm_office365_get_access_token opens it for
+        // every token request, once per tenant at each interval (wazuh/wazuh
+        // src/wazuh_modules/wm_office365.c, 4.14.7 and 5.x), so no restart.
+        notes.push(format!(
+            "the new secret is in {}, which Wazuh's office365 module reads at every token request, so it is used from the module's next interval, with no restart ({} is unchanged)",
+            secret_path.display(),
+            path.display()
+        ));
     }
+    changes.push(conf_change);
     Ok(Plan::new(changes, notes, cred))
 }
 
 /// Fits the tenant's `<api_auth>` in place (removing later duplicates) or
-/// adds one after the others.
+/// adds one after the others. True if an inline `<client_secret>` leaves
+/// the file (it becomes a path, or goes with a duplicate).
 fn edit_block(
     conf: &WazuhConf,
     block: &Element,
@@ -171,8 +192,10 @@ fn edit_block(
     wants: &[Want],
     edits: &mut Vec<Edit>,
     notes: &mut Vec<String>,
-) {
+) -> bool {
     let src = conf.src.as_str();
+    let to_path = wants[2].name == "client_secret_path";
+    let mut inline_left = false;
     let mine = ossec_conf::tenant_auths(src, block, tenant);
     let step = ossec_conf::indent_step(src, block);
     match mine.split_first() {
@@ -202,8 +225,11 @@ fn edit_block(
                     "tenant {tenant}'s <client_secret_path>{old}</client_secret_path> is now an inline <client_secret>: a path in a group's agent.conf must exist on every agent, and the new secret is only in this file; {old} on the agents is no longer read"
                 ));
             }
+            if to_path && first.children_named("client_secret").next().is_some() {
+                inline_left = true;
+            }
             if let Some(old) = first.child_text(src, "client_secret_path")
-                && wants[2].name == "client_secret_path"
+                && to_path
                 && old != wants[2].value
             {
                 notes.push(format!(
@@ -213,10 +239,23 @@ fn edit_block(
             }
             for d in duplicates {
                 edits.push(ossec_conf::remove(src, d));
-                notes.push(format!(
+                let mut note = format!(
                     "removed a second <api_auth> for tenant {tenant} (line {}), which would have made Wazuh collect the tenant twice",
                     ossec_conf::line_of(src, d.start)
-                ));
+                );
+                match d.child_text(src, "client_secret_path") {
+                    Some(old) if to_path && old != wants[2].value => note.push_str(&format!(
+                        "; the file its <client_secret_path> named, {old}, is left as it was (delete it once the old secret is revoked)"
+                    )),
+                    Some(old) if !to_path => note.push_str(&format!(
+                        "; {old}, the file its <client_secret_path> named, is no longer read on the agents (delete it there once the old secret is revoked)"
+                    )),
+                    _ => {}
+                }
+                notes.push(note);
+                if to_path && d.children_named("client_secret").next().is_some() {
+                    inline_left = true;
+                }
             }
         }
         None => {
@@ -245,6 +284,7 @@ fn edit_block(
             }
         }
     }
+    inline_left
 }
 
 /// What the operator should know about an existing block: handoff leaves
