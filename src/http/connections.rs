@@ -388,6 +388,9 @@ pub async fn serve(
         };
         let (registry, dropped) = (registry.clone(), dropped.clone());
         let app = app.clone();
+        // At trace level only: one line per connection is noise in production,
+        // and a trace log is what a test searches for what must never be logged.
+        tracing::trace!(%peer, "connection accepted");
         tasks.spawn(async move {
             serve_connection(stream, peer, &conn, app, &limits).await;
             Registry::lock(&registry).finish(id, &conn);
