@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, Code};
 use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::store::{NewSecret, Receipt, SecretMeta};
@@ -63,14 +63,14 @@ pub async fn create_secret(
     if template::find(&req.template).is_none() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "unknown_template",
+            Code::UnknownTemplate,
             format!("There is no template {:?}.", req.template),
         ));
     }
     let lifetime = settings
         .expiry
         .check(req.expires_in)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_expiry", e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidExpiry, e.to_string()))?;
     let file = decode_upload(&req.ciphertext, settings.max_secret_bytes)?;
 
     let id = Id::random();
@@ -114,7 +114,7 @@ pub fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
     let bytes = STANDARD.decode(b64.as_bytes()).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_base64",
+            Code::InvalidBase64,
             "The ciphertext is not valid base64 (standard alphabet, with padding).",
         )
     })?;
@@ -124,7 +124,7 @@ pub fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
     AgeFile::parse(bytes).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "not_age_file",
+            Code::NotAgeFile,
             format!("The ciphertext is not an age file this server accepts: {e}."),
         )
     })
@@ -153,7 +153,7 @@ impl From<SecretMeta> for Meta {
 
 async fn secret_meta(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Meta>, ApiError> {
     let id = Id::parse(&id).ok_or_else(ApiError::gone)?;
     let meta = state
@@ -171,7 +171,7 @@ pub struct Revealed {
 
 pub async fn reveal_secret(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Revealed>, ApiError> {
     let id = Id::parse(&id).ok_or_else(ApiError::gone)?;
     let bytes = state
@@ -228,14 +228,14 @@ impl Status {
 fn unknown_status() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        Code::NotFound,
         "There is no such status link, or its record has been purged.",
     )
 }
 
 async fn status(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Json<Status>, ApiError> {
     let token = Id::parse(&token).ok_or_else(unknown_status)?;
     let receipt = state
@@ -248,7 +248,7 @@ async fn status(
 
 async fn destroy(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Json<Status>, ApiError> {
     let token = Id::parse(&token).ok_or_else(unknown_status)?;
     let now = state.clock.now();

@@ -7,10 +7,9 @@
 //! the JSON create call).
 
 use askama::Template;
-use axum::Form;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -18,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::client_ip::ClientAddr;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, Code, PageError, PageForm, PagePath, PageQuery};
 use super::pages::{Frame, NotFoundPage, render};
 use super::requests::template_title;
 use super::staff::{CsrfOnly, Staff};
@@ -67,13 +66,13 @@ pub struct CreatedRequest {
     pub expires_at: String,
 }
 
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+fn invalid(code: Code, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
 /// A label fit to show on pages and in notifications (see [`crate::label`]).
 fn clean_text(text: &str, max: usize, what: &str, required: bool) -> Result<String, ApiError> {
-    crate::label::check(text, max, what, required).map_err(|e| invalid("invalid_field", e))
+    crate::label::check(text, max, what, required).map_err(|e| invalid(Code::InvalidField, e))
 }
 
 async fn create_request(
@@ -106,18 +105,18 @@ async fn create(
     let note = clean_text(&req.note, MAX_NOTE, "note", false)?;
     if state.settings.integrations.get(&req.template).is_none() {
         return Err(invalid(
-            "unknown_template",
+            Code::UnknownTemplate,
             format!("There is no integration template {:?}.", req.template),
         ));
     }
     let lifetime = settings
         .expiry
         .check(req.expires_in)
-        .map_err(|e| invalid("invalid_expiry", e.to_string()))?;
+        .map_err(|e| invalid(Code::InvalidExpiry, e.to_string()))?;
     let recipient = req.recipient.trim();
     if recipient.parse::<age::x25519::Recipient>().is_err() {
         return Err(invalid(
-            "invalid_recipient",
+            Code::InvalidRecipient,
             "The recipient is not an X25519 age recipient (age1...).",
         ));
     }
@@ -130,7 +129,7 @@ async fn create(
             };
             if !known {
                 return Err(invalid(
-                    "unknown_request",
+                    Code::UnknownRequest,
                     "The request to re-issue does not exist.",
                 ));
             }
@@ -227,7 +226,7 @@ async fn dashboard(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     let now = state.clock.now();
     let rows = state
         .store
@@ -280,8 +279,8 @@ async fn new_request_page(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    Query(q): Query<NewQuery>,
-) -> Result<Response, ApiError> {
+    PageQuery(q): PageQuery<NewQuery>,
+) -> Result<Response, PageError> {
     let from = match q.reissue.as_deref().and_then(Id::parse) {
         Some(id) => state.store.request(id.as_str()).await?,
         None => None,
@@ -347,8 +346,8 @@ async fn request_page(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+    PagePath(id): PagePath<String>,
+) -> Result<Response, PageError> {
     let frame = Frame::new(&state, &headers);
     let found = match Id::parse(&id) {
         Some(id) => state.store.request(id.as_str()).await?,
@@ -417,8 +416,8 @@ async fn cancel(
     staff: Staff,
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    PagePath(id): PagePath<String>,
+    PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, Response> {
     staff
         .check_csrf(&form.csrf)
@@ -433,7 +432,7 @@ async fn cancel(
         .store
         .cancel_request(id.as_str(), state.clock.now(), &event)
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(|e| PageError::from(e).into_response())?;
     Ok(Redirect::to(&format!("/staff/requests/{id}")).into_response())
 }
 
@@ -465,7 +464,7 @@ async fn render_tokens(
     status: StatusCode,
     new_token: Option<String>,
     error: String,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     let when = |t: Option<i64>| t.map(rfc3339).unwrap_or_default();
     let tokens = state
         .store
@@ -499,7 +498,7 @@ async fn tokens_page(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     render_tokens(&state, staff, &headers, StatusCode::OK, None, String::new()).await
 }
 
@@ -518,7 +517,7 @@ async fn create_token(
     staff: Staff,
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
-    Form(form): Form<TokenForm>,
+    PageForm(form): PageForm<TokenForm>,
 ) -> Result<Response, Response> {
     staff
         .check_csrf(&form.csrf)
@@ -533,7 +532,7 @@ async fn create_token(
             state.clock.now(),
         )
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(|e| PageError::from(e).into_response())?;
     let (status, token, error) = match issued {
         Ok(minted) => (StatusCode::OK, Some(minted.token), String::new()),
         Err(e @ crate::store::IssueRefused::Invalid(_)) => {
@@ -551,7 +550,7 @@ async fn revoke_token(
     staff: Staff,
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
-    Form(form): Form<TokenForm>,
+    PageForm(form): PageForm<TokenForm>,
 ) -> Result<Response, Response> {
     staff
         .check_csrf(&form.csrf)
@@ -573,10 +572,20 @@ async fn revoke_token(
     let event = NewEvent::new(Kind::TokenRevoked, staff.actor())
         .from_addr(addr)
         .detail(serde_json::json!({ "name": form.name }));
-    state
+    let revoked = state
         .store
         .revoke_token(&form.name, state.clock.now(), &event)
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(|e| PageError::from(e).into_response())?;
+    if !revoked {
+        let error = format!(
+            "Nothing was revoked: there is no active token named {:?} (it does not exist or was \
+             already revoked).",
+            form.name
+        );
+        return render_tokens(&state, staff, &headers, StatusCode::NOT_FOUND, None, error)
+            .await
+            .map_err(IntoResponse::into_response);
+    }
     Ok(Redirect::to("/staff/tokens").into_response())
 }
