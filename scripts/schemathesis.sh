@@ -75,7 +75,7 @@ run_on() {
   echo "== schemathesis on $name ($EXAMPLES examples per operation, seed $SEED)"
   started=$(date +%s)
   local rc=0
-  st --no-color run "$base/api/openapi.json" \
+  st --no-color --config-file scripts/schemathesis.toml run "$base/api/openapi.json" \
     --checks all \
     --max-examples "$EXAMPLES" \
     --seed "$SEED" \

@@ -8,7 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -36,11 +37,29 @@ pub fn router() -> Router<AppState> {
 pub struct CreateSecret {
     /// Base64 (standard alphabet) of a binary age file.
     pub ciphertext: String,
+    #[serde(deserialize_with = "whole_seconds")]
     pub expires_in: i64,
     #[serde(default)]
     pub passphrase: bool,
     #[serde(default = "default_template")]
     pub template: String,
+}
+
+/// Seconds as JSON's integers: `86400`, and also `86400.0`, which JSON
+/// Schema counts as the same integer (and clients that only have floating
+/// point send). A fraction or a number out of range is refused.
+pub fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        // 2^63 as f64: the first value past i64's range.
+        Some(f) if f.fract() == 0.0 && f.abs() < 9_223_372_036_854_775_808.0 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "expires_in must be a whole number of seconds, not {n}"
+        ))),
+    }
 }
 
 fn default_template() -> String {
@@ -104,6 +123,14 @@ pub async fn create_secret(
     ))
 }
 
+/// Standard base64 with padding, where the unused bits of the last
+/// character need not be zero (RFC 4648 lets decoders ignore them; a client
+/// that sets them has still sent these bytes).
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
 /// Decodes a base64 age file from a JSON body and checks it: size first
 /// (before decoding what cannot fit), then base64, then the age header.
 pub fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
@@ -111,7 +138,7 @@ pub fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
     if b64.len() > max_bytes.div_ceil(3) * 4 {
         return Err(ApiError::too_large(max_bytes));
     }
-    let bytes = STANDARD.decode(b64.as_bytes()).map_err(|_| {
+    let bytes = LENIENT_BASE64.decode(b64.as_bytes()).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             Code::InvalidBase64,
@@ -270,8 +297,42 @@ pub async fn destroy_for_creator(state: &AppState, token: &Id) -> Result<(), Api
     Ok(())
 }
 
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        served_openapi(&state.settings),
+    )
+}
+
+/// The OpenAPI file with what this server's configuration decides written
+/// in: the longest `expires_in`, the largest ciphertext, the integration
+/// templates requests can use, and whether an answer carries a sealed copy.
+pub fn served_openapi(settings: &crate::config::Settings) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(OPENAPI) else {
+        return OPENAPI.to_owned();
+    };
+    let schemas = &mut doc["components"]["schemas"];
+    let max_expiry = settings.expiry.max_seconds();
+    for body in ["CreateSecret", "CreateRequest"] {
+        schemas[body]["properties"]["expires_in"]["maximum"] = max_expiry.into();
+    }
+    schemas["Base64AgeFile"]["maxLength"] = (settings.max_secret_bytes.div_ceil(3) * 4).into();
+    let templates: Vec<serde_json::Value> = settings
+        .integrations
+        .all()
+        .iter()
+        .map(|i| i.id.clone().into())
+        .collect();
+    schemas["CreateRequest"]["properties"]["template"]["enum"] = templates.into();
+    let answer = &mut schemas["Answer"];
+    if settings.soc_recipients.is_empty() {
+        if let Some(p) = answer["properties"].as_object_mut() {
+            p.remove("sealed_ciphertext");
+        }
+    } else if let Some(r) = answer["required"].as_array_mut() {
+        r.push("sealed_ciphertext".into());
+    }
+    doc.to_string()
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

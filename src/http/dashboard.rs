@@ -46,6 +46,7 @@ const MAX_NOTE: usize = 500;
 pub struct CreateRequest {
     pub customer: String,
     pub template: String,
+    #[serde(deserialize_with = "super::api::whole_seconds")]
     pub expires_in: i64,
     #[serde(default)]
     pub note: String,
