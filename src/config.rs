@@ -175,6 +175,9 @@ pub struct Settings {
     /// Origins (`https://host[:port]`, as browsers send them in `Origin`)
     /// whose `Sec-Fetch-Site: same-site` writes are accepted; empty: none.
     pub same_site_origins: Vec<String>,
+    /// How long a request may take, its body's arrival included: a body
+    /// still arriving then gets 408, a slow answer 503.
+    pub request_timeout: Duration,
 }
 
 impl Settings {
@@ -212,6 +215,7 @@ impl Settings {
             webhooks: None,
             same_site_origins: Vec::new(),
             connections: ConnectionLimits::default(),
+            request_timeout: Duration::from_secs(30),
         })
     }
 

@@ -3,16 +3,17 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, Code};
 use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::store::{NewSecret, Receipt, SecretMeta};
@@ -36,11 +37,29 @@ pub fn router() -> Router<AppState> {
 pub struct CreateSecret {
     /// Base64 (standard alphabet) of a binary age file.
     pub ciphertext: String,
+    #[serde(deserialize_with = "whole_seconds")]
     pub expires_in: i64,
     #[serde(default)]
     pub passphrase: bool,
     #[serde(default = "default_template")]
     pub template: String,
+}
+
+/// Seconds as JSON's integers: `86400`, and also `86400.0`, which JSON
+/// Schema counts as the same integer (and clients that only have floating
+/// point send). A fraction or a number out of range is refused.
+pub fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        // 2^63 as f64: the first value past i64's range.
+        Some(f) if f.fract() == 0.0 && f.abs() < 9_223_372_036_854_775_808.0 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "expires_in must be a whole number of seconds, not {n}"
+        ))),
+    }
 }
 
 fn default_template() -> String {
@@ -63,14 +82,14 @@ pub async fn create_secret(
     if template::find(&req.template).is_none() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "unknown_template",
+            Code::UnknownTemplate,
             format!("There is no template {:?}.", req.template),
         ));
     }
     let lifetime = settings
         .expiry
         .check(req.expires_in)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_expiry", e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidExpiry, e.to_string()))?;
     let file = decode_upload(&req.ciphertext, settings.max_secret_bytes)?;
 
     let id = Id::random();
@@ -104,6 +123,14 @@ pub async fn create_secret(
     ))
 }
 
+/// Standard base64 with padding, where the unused bits of the last
+/// character need not be zero (RFC 4648 lets decoders ignore them; a client
+/// that sets them has still sent these bytes).
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
 /// Decodes a base64 age file from a JSON body and checks it: size first
 /// (before decoding what cannot fit), then base64, then the age header.
 pub fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
@@ -111,10 +138,10 @@ pub fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
     if b64.len() > max_bytes.div_ceil(3) * 4 {
         return Err(ApiError::too_large(max_bytes));
     }
-    let bytes = STANDARD.decode(b64.as_bytes()).map_err(|_| {
+    let bytes = LENIENT_BASE64.decode(b64.as_bytes()).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_base64",
+            Code::InvalidBase64,
             "The ciphertext is not valid base64 (standard alphabet, with padding).",
         )
     })?;
@@ -124,7 +151,7 @@ pub fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
     AgeFile::parse(bytes).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "not_age_file",
+            Code::NotAgeFile,
             format!("The ciphertext is not an age file this server accepts: {e}."),
         )
     })
@@ -153,7 +180,7 @@ impl From<SecretMeta> for Meta {
 
 async fn secret_meta(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Meta>, ApiError> {
     let id = Id::parse(&id).ok_or_else(ApiError::gone)?;
     let meta = state
@@ -171,7 +198,7 @@ pub struct Revealed {
 
 pub async fn reveal_secret(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Revealed>, ApiError> {
     let id = Id::parse(&id).ok_or_else(ApiError::gone)?;
     let bytes = state
@@ -228,14 +255,14 @@ impl Status {
 fn unknown_status() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        Code::NotFound,
         "There is no such status link, or its record has been purged.",
     )
 }
 
 async fn status(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Json<Status>, ApiError> {
     let token = Id::parse(&token).ok_or_else(unknown_status)?;
     let receipt = state
@@ -248,7 +275,7 @@ async fn status(
 
 async fn destroy(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Json<Status>, ApiError> {
     let token = Id::parse(&token).ok_or_else(unknown_status)?;
     let now = state.clock.now();
@@ -270,8 +297,42 @@ pub async fn destroy_for_creator(state: &AppState, token: &Id) -> Result<(), Api
     Ok(())
 }
 
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        served_openapi(&state.settings),
+    )
+}
+
+/// The OpenAPI file with what this server's configuration decides written
+/// in: the longest `expires_in`, the largest ciphertext, the integration
+/// templates requests can use, and whether an answer carries a sealed copy.
+pub fn served_openapi(settings: &crate::config::Settings) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(OPENAPI) else {
+        return OPENAPI.to_owned();
+    };
+    let schemas = &mut doc["components"]["schemas"];
+    let max_expiry = settings.expiry.max_seconds();
+    for body in ["CreateSecret", "CreateRequest"] {
+        schemas[body]["properties"]["expires_in"]["maximum"] = max_expiry.into();
+    }
+    schemas["Base64AgeFile"]["maxLength"] = (settings.max_secret_bytes.div_ceil(3) * 4).into();
+    let templates: Vec<serde_json::Value> = settings
+        .integrations
+        .all()
+        .iter()
+        .map(|i| i.id.clone().into())
+        .collect();
+    schemas["CreateRequest"]["properties"]["template"]["enum"] = templates.into();
+    let answer = &mut schemas["Answer"];
+    if settings.soc_recipients.is_empty() {
+        if let Some(p) = answer["properties"].as_object_mut() {
+            p.remove("sealed_ciphertext");
+        }
+    } else if let Some(r) = answer["required"].as_array_mut() {
+        r.push("sealed_ciphertext".into());
+    }
+    doc.to_string()
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

@@ -48,7 +48,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 
 /// How long a connection closed gracefully (to make room, or at shutdown)
 /// may take to finish writing an answer once no request is in progress.
@@ -457,7 +457,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 fn closing() -> Response {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
+        Code::Unavailable,
         "The server closed this connection to make room for others; send the request again.",
     )
     .into_response()

@@ -7,10 +7,9 @@
 //! the JSON create call).
 
 use askama::Template;
-use axum::Form;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -18,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::client_ip::ClientAddr;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, Code, PageError, PageForm, PagePath, PageQuery};
 use super::pages::{Frame, NotFoundPage, render};
 use super::requests::template_title;
 use super::staff::{CsrfOnly, Staff};
@@ -47,6 +46,7 @@ const MAX_NOTE: usize = 500;
 pub struct CreateRequest {
     pub customer: String,
     pub template: String,
+    #[serde(deserialize_with = "super::api::whole_seconds")]
     pub expires_in: i64,
     #[serde(default)]
     pub note: String,
@@ -67,13 +67,13 @@ pub struct CreatedRequest {
     pub expires_at: String,
 }
 
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+fn invalid(code: Code, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
 /// A label fit to show on pages and in notifications (see [`crate::label`]).
 fn clean_text(text: &str, max: usize, what: &str, required: bool) -> Result<String, ApiError> {
-    crate::label::check(text, max, what, required).map_err(|e| invalid("invalid_field", e))
+    crate::label::check(text, max, what, required).map_err(|e| invalid(Code::InvalidField, e))
 }
 
 async fn create_request(
@@ -106,18 +106,18 @@ async fn create(
     let note = clean_text(&req.note, MAX_NOTE, "note", false)?;
     if state.settings.integrations.get(&req.template).is_none() {
         return Err(invalid(
-            "unknown_template",
+            Code::UnknownTemplate,
             format!("There is no integration template {:?}.", req.template),
         ));
     }
     let lifetime = settings
         .expiry
         .check(req.expires_in)
-        .map_err(|e| invalid("invalid_expiry", e.to_string()))?;
+        .map_err(|e| invalid(Code::InvalidExpiry, e.to_string()))?;
     let recipient = req.recipient.trim();
     if recipient.parse::<age::x25519::Recipient>().is_err() {
         return Err(invalid(
-            "invalid_recipient",
+            Code::InvalidRecipient,
             "The recipient is not an X25519 age recipient (age1...).",
         ));
     }
@@ -130,7 +130,7 @@ async fn create(
             };
             if !known {
                 return Err(invalid(
-                    "unknown_request",
+                    Code::UnknownRequest,
                     "The request to re-issue does not exist.",
                 ));
             }
@@ -227,7 +227,7 @@ async fn dashboard(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     let now = state.clock.now();
     let rows = state
         .store
@@ -280,8 +280,8 @@ async fn new_request_page(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    Query(q): Query<NewQuery>,
-) -> Result<Response, ApiError> {
+    PageQuery(q): PageQuery<NewQuery>,
+) -> Result<Response, PageError> {
     let from = match q.reissue.as_deref().and_then(Id::parse) {
         Some(id) => state.store.request(id.as_str()).await?,
         None => None,
@@ -347,8 +347,8 @@ async fn request_page(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+    PagePath(id): PagePath<String>,
+) -> Result<Response, PageError> {
     let frame = Frame::new(&state, &headers);
     let found = match Id::parse(&id) {
         Some(id) => state.store.request(id.as_str()).await?,
@@ -417,8 +417,8 @@ async fn cancel(
     staff: Staff,
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    PagePath(id): PagePath<String>,
+    PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, Response> {
     staff
         .check_csrf(&form.csrf)
@@ -433,7 +433,7 @@ async fn cancel(
         .store
         .cancel_request(id.as_str(), state.clock.now(), &event)
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(|e| PageError::from(e).into_response())?;
     Ok(Redirect::to(&format!("/staff/requests/{id}")).into_response())
 }
 
@@ -465,7 +465,7 @@ async fn render_tokens(
     status: StatusCode,
     new_token: Option<String>,
     error: String,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     let when = |t: Option<i64>| t.map(rfc3339).unwrap_or_default();
     let tokens = state
         .store
@@ -499,7 +499,7 @@ async fn tokens_page(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     render_tokens(&state, staff, &headers, StatusCode::OK, None, String::new()).await
 }
 
@@ -518,7 +518,7 @@ async fn create_token(
     staff: Staff,
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
-    Form(form): Form<TokenForm>,
+    PageForm(form): PageForm<TokenForm>,
 ) -> Result<Response, Response> {
     staff
         .check_csrf(&form.csrf)
@@ -533,7 +533,7 @@ async fn create_token(
             state.clock.now(),
         )
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(|e| PageError::from(e).into_response())?;
     let (status, token, error) = match issued {
         Ok(minted) => (StatusCode::OK, Some(minted.token), String::new()),
         Err(e @ crate::store::IssueRefused::Invalid(_)) => {
@@ -551,7 +551,7 @@ async fn revoke_token(
     staff: Staff,
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
-    Form(form): Form<TokenForm>,
+    PageForm(form): PageForm<TokenForm>,
 ) -> Result<Response, Response> {
     staff
         .check_csrf(&form.csrf)
@@ -573,10 +573,20 @@ async fn revoke_token(
     let event = NewEvent::new(Kind::TokenRevoked, staff.actor())
         .from_addr(addr)
         .detail(serde_json::json!({ "name": form.name }));
-    state
+    let revoked = state
         .store
         .revoke_token(&form.name, state.clock.now(), &event)
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(|e| PageError::from(e).into_response())?;
+    if !revoked {
+        let error = format!(
+            "Nothing was revoked: there is no active token named {:?} (it does not exist or was \
+             already revoked).",
+            form.name
+        );
+        return render_tokens(&state, staff, &headers, StatusCode::NOT_FOUND, None, error)
+            .await
+            .map_err(IntoResponse::into_response);
+    }
     Ok(Redirect::to("/staff/tokens").into_response())
 }

@@ -8,7 +8,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::client_ip::ClientAddr;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, Code};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
@@ -58,7 +58,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    ApiError::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, message)
 }
 
 impl FromRequestParts<AppState> for Collector {
@@ -117,7 +117,7 @@ impl FromRequestParts<AppState> for Collector {
                 .await?;
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "forbidden",
+                Code::Forbidden,
                 "This API token lacks the `collect` scope needed for the inbox.",
             ));
         }
@@ -161,7 +161,7 @@ async fn list(State(state): State<AppState>, _c: Collector) -> Result<Json<Inbox
 fn no_copy() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        Code::NotFound,
         "No sealed copy waits for this request: it was imported, withdrawn, cancelled or has expired.",
     )
 }
@@ -184,7 +184,7 @@ fn request_id(id: &str) -> Result<Id, ApiError> {
 async fn lease(
     State(state): State<AppState>,
     c: Collector,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Leased>, ApiError> {
     let id = request_id(&id)?;
     let r = state
@@ -214,7 +214,7 @@ async fn lease(
         })),
         Lease::Held { until } => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "leased",
+            Code::Leased,
             format!(
                 "Another collector holds this copy until {}; it can be leased again if that lease lapses.",
                 rfc3339(until)
@@ -240,7 +240,7 @@ impl LeaseRef {
         Id::parse(&self.lease_id).ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_lease_id",
+                Code::InvalidLeaseId,
                 "lease_id is not a lease id: send the lease_id that leasing the copy returned.",
             )
         })
@@ -250,7 +250,7 @@ impl LeaseRef {
 fn not_your_lease() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
-        "lease_lapsed",
+        Code::LeaseLapsed,
         "This lease has lapsed or is not the current one; lease the copy again.",
     )
 }
@@ -270,7 +270,7 @@ fn short_label(text: Option<&str>, what: &str) -> Result<Option<String>, ApiErro
 async fn release(
     State(state): State<AppState>,
     c: Collector,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LeaseRef>,
 ) -> Result<StatusCode, ApiError> {
     let id = request_id(&id)?;
@@ -292,7 +292,7 @@ async fn release(
 async fn ack(
     State(state): State<AppState>,
     c: Collector,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LeaseRef>,
 ) -> Result<StatusCode, ApiError> {
     let id = request_id(&id)?;
@@ -339,7 +339,7 @@ pub struct VerifyOutcome {
 fn not_imported() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
-        "not_imported",
+        Code::NotImported,
         "A result can only be reported for a request the collector has imported (acknowledged).",
     )
 }
@@ -347,7 +347,7 @@ fn not_imported() -> ApiError {
 async fn result(
     State(state): State<AppState>,
     c: Collector,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<VerifyOutcome>,
 ) -> Result<StatusCode, ApiError> {
     let id = Id::parse(&id).ok_or_else(not_imported)?;

@@ -16,8 +16,13 @@ pub mod security;
 pub mod staff;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use axum::body::HttpBody;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -34,9 +39,7 @@ use tower_http::trace::TraceLayer;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::store::Store;
-use error::ApiError;
-
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+use error::{ApiError, Code};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -111,11 +114,12 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             security::refuse_cross_site_writes,
         ))
-        .layer(middleware::from_fn(time_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit))
+        .layer(middleware::from_fn(error::answer_in_kind))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                Code::Internal,
                 "Something went wrong on the server.",
             )
             .into_response()
@@ -195,7 +199,7 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            Code::NotFound,
             "There is no such API endpoint.",
         )
         .into_response()
@@ -204,25 +208,96 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     }
 }
 
-/// No request may hold a connection and a database slot for long.
-async fn time_limit(req: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+/// No request may hold a connection and a database slot for long
+/// (`Settings::request_timeout`). When the time runs out while the body is
+/// still arriving, the client was slow: 408. Otherwise the server was: 503.
+async fn time_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let (parts, body) = req.into_parts();
+    let body = ReadTracked::new(body);
+    let progress = body.progress.clone();
+    let req = Request::from_parts(parts, axum::body::Body::new(body));
+    match tokio::time::timeout(state.settings.request_timeout, next.run(req)).await {
         Ok(res) => res,
+        Err(_) if progress.load(Ordering::Acquire) == BODY_ARRIVING => {
+            let mut res = ApiError::request_timeout().for_route(&path);
+            res.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            res
+        }
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
+            Code::Timeout,
             "The server took too long to answer; nothing was revealed. Try again.",
         )
-        .into_response(),
+        .for_route(&path),
     }
 }
 
-async fn method_not_allowed() -> ApiError {
+/// Nobody has asked for the body yet.
+const BODY_UNREAD: u8 = 0;
+/// The handler is reading the body and its end has not arrived.
+const BODY_ARRIVING: u8 = 1;
+/// The body has been read to its end (or had none).
+const BODY_READ: u8 = 2;
+
+/// A request body that records how far it has been read, so that a timeout
+/// can tell a slow client from a slow server.
+struct ReadTracked {
+    inner: axum::body::Body,
+    progress: Arc<AtomicU8>,
+}
+
+impl ReadTracked {
+    fn new(inner: axum::body::Body) -> ReadTracked {
+        let start = if HttpBody::is_end_stream(&inner) {
+            BODY_READ
+        } else {
+            BODY_UNREAD
+        };
+        ReadTracked {
+            inner,
+            progress: Arc::new(AtomicU8::new(start)),
+        }
+    }
+}
+
+impl HttpBody for ReadTracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let now = match &polled {
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => BODY_READ,
+            _ if self.inner.is_end_stream() => BODY_READ,
+            _ => BODY_ARRIVING,
+        };
+        self.progress.fetch_max(now, Ordering::AcqRel);
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+async fn method_not_allowed(req: Request) -> Response {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Code::MethodNotAllowed,
         "This endpoint does not accept that method.",
     )
+    .for_route(req.uri().path())
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then finishes the

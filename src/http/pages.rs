@@ -3,13 +3,14 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::AppState;
 use super::api::receipt_state;
+use super::error::{Code, PageError, PagePath};
 use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::template::{self, Template as CredentialTemplate};
@@ -123,6 +124,46 @@ pub fn render(status: StatusCode, page: impl Template) -> Response {
     }
 }
 
+#[derive(Template)]
+#[template(path = "notice.html")]
+struct ErrorNotice {
+    frame: Frame,
+    kind: &'static str,
+    title: &'static str,
+    message: String,
+    code: &'static str,
+    link_href: String,
+    link_text: &'static str,
+}
+
+/// A page for a refused request: the status, a title for it, and the
+/// sentence an API client would get; `data-notice` holds the error's code.
+pub fn error_page(status: StatusCode, code: Code, message: &str) -> Response {
+    let title = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::REQUEST_TIMEOUT => "The request took too long",
+        StatusCode::PAYLOAD_TOO_LARGE => "Too much was sent",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::BAD_REQUEST => {
+            "That request could not be read"
+        }
+        StatusCode::SERVICE_UNAVAILABLE => "The server cannot answer right now",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "That request was refused",
+    };
+    render(
+        status,
+        ErrorNotice {
+            frame: Frame { insecure: false },
+            kind: code.as_str(),
+            title,
+            message: message.to_owned(),
+            code: "",
+            link_href: "/".to_owned(),
+            link_text: "Back to the start page",
+        },
+    )
+}
+
 /// The 404 page, with the frame's HTTPS warning where it applies.
 pub fn not_found_page(state: &AppState, headers: &HeaderMap) -> Response {
     render(
@@ -155,8 +196,8 @@ async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
 async fn secret(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, crate::http::error::ApiError> {
+    PagePath(id): PagePath<String>,
+) -> Result<Response, PageError> {
     let frame = Frame::new(&state, &headers);
     let meta = match Id::parse(link_id(&id)) {
         Some(id) => state.store.secret_meta(&id, state.clock.now()).await?,
@@ -182,8 +223,8 @@ async fn secret(
 async fn status(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Result<Response, crate::http::error::ApiError> {
+    PagePath(token): PagePath<String>,
+) -> Result<Response, PageError> {
     let frame = Frame::new(&state, &headers);
     let receipt = match Id::parse(&token) {
         Some(t) => state.store.receipt(&t).await?,
@@ -213,8 +254,8 @@ async fn status(
 async fn destroy(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Result<Response, crate::http::error::ApiError> {
+    PagePath(token): PagePath<String>,
+) -> Result<Response, PageError> {
     let Some(t) = Id::parse(&token) else {
         return Ok(not_found_page(&state, &headers));
     };

@@ -10,7 +10,7 @@
 use askama::Template;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::api::decode_upload;
 use super::client_ip::ClientAddr;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, Code, PageError, PagePath};
 use super::pages::{Frame, NotFoundPage, link_id, render};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
@@ -61,7 +61,7 @@ pub fn template_title(state: &AppState, id: &str) -> String {
 fn unknown_request() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        Code::NotFound,
         "There is no such request. Check that the whole link was copied.",
     )
 }
@@ -99,7 +99,7 @@ fn customer_state(r: &Request, now: i64) -> &'static str {
 
 async fn request_meta(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RequestMeta>, ApiError> {
     let r = find_request(&state, &id)
         .await?
@@ -129,7 +129,7 @@ async fn find_request(state: &AppState, id: &str) -> Result<Option<Request>, Api
 async fn opened(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let r = find_request(&state, &id)
         .await?
@@ -164,7 +164,7 @@ pub struct Answered {
 async fn answer(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AnswerBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let settings = &state.settings;
@@ -175,7 +175,7 @@ async fn answer(
     if pm.recipients() != 1 {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "wrong_recipients",
+            Code::WrongRecipients,
             "The PM's copy must be encrypted to the request's one recipient only.",
         ));
     }
@@ -196,7 +196,7 @@ async fn answer(
             if file.recipients() != expected {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "wrong_recipients",
+                    Code::WrongRecipients,
                     format!(
                         "The sealed copy must be encrypted to the server's {expected} SOC recipient(s); \
                          reload the page to get the current list."
@@ -243,18 +243,18 @@ async fn answer(
         Err(AnswerRefused::Unknown) => Err(unknown_request()),
         Err(AnswerRefused::AlreadyAnswered) => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "already_answered",
+            Code::AlreadyAnswered,
             "This request has already been answered; it can be answered only once. \
              If that was not you, tell the SOC at once.",
         )),
         Err(AnswerRefused::Cancelled) => Err(ApiError::new(
             StatusCode::GONE,
-            "cancelled",
+            Code::Cancelled,
             "The SOC has cancelled this request; ask them for a new one.",
         )),
         Err(AnswerRefused::Expired) => Err(ApiError::new(
             StatusCode::GONE,
-            "expired",
+            Code::Expired,
             "This request has expired; ask the SOC for a new one.",
         )),
     }
@@ -299,7 +299,7 @@ impl RequestStatus {
 fn unknown_receipt() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        Code::NotFound,
         "There is no such receipt link. Check that the whole link was copied.",
     )
 }
@@ -317,7 +317,7 @@ async fn find_by_status(state: &AppState, token: &str) -> Result<Option<(Id, Req
 
 async fn status(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Json<RequestStatus>, ApiError> {
     let (_, r) = find_by_status(&state, &token)
         .await?
@@ -350,26 +350,26 @@ async fn do_withdraw(
 async fn withdraw(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Json<RequestStatus>, ApiError> {
     if !do_withdraw(&state, &token, addr).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "too_late",
+            Code::TooLate,
             "This answer can no longer be withdrawn: the SOC has retrieved or imported it, or it \
              was already withdrawn, cancelled or has expired. If the credentials must not be used, \
              rotate the secret in Entra ID and tell the SOC.",
         ));
     }
-    status(State(state), Path(token)).await
+    status(State(state), ApiPath(token)).await
 }
 
 async fn withdraw_form(
     State(state): State<AppState>,
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
-    Path(token): Path<String>,
-) -> Result<Response, ApiError> {
+    PagePath(token): PagePath<String>,
+) -> Result<Response, PageError> {
     match do_withdraw(&state, &token, addr).await {
         // Too late or done: the receipt page says which.
         Ok(_) => Ok(Redirect::to(&format!("/rs/{token}")).into_response()),
@@ -379,7 +379,7 @@ async fn withdraw_form(
                 frame: Frame::new(&state, &headers),
             },
         )),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -393,7 +393,7 @@ pub struct Retrieved {
 fn retrieval_gone() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        Code::NotFound,
         "Nothing to retrieve: the answer was already retrieved, withdrawn, cancelled or has \
          expired, the request is not answered yet, or the link is wrong.",
     )
@@ -403,7 +403,7 @@ fn retrieval_gone() -> ApiError {
 async fn retrieve(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Retrieved>, ApiError> {
     let id = Id::parse(&id).ok_or_else(retrieval_gone)?;
     let event = NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous).from_addr(addr);
@@ -483,8 +483,8 @@ struct RetrievalPage {
 async fn request_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+    PagePath(id): PagePath<String>,
+) -> Result<Response, PageError> {
     let frame = Frame::new(&state, &headers);
     let Some(r) = find_request(&state, &id).await? else {
         return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
@@ -544,8 +544,8 @@ async fn request_page(
 async fn status_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Result<Response, ApiError> {
+    PagePath(token): PagePath<String>,
+) -> Result<Response, PageError> {
     let frame = Frame::new(&state, &headers);
     let Some((token, r)) = find_by_status(&state, &token).await? else {
         return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
@@ -583,8 +583,8 @@ async fn status_page(
 async fn retrieval_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+    PagePath(id): PagePath<String>,
+) -> Result<Response, PageError> {
     let frame = Frame::new(&state, &headers);
     let Some(id) = Id::parse(link_id(&id)) else {
         return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));

@@ -3,12 +3,12 @@
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use reqwest::Url;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 
 /// Only our own scripts and styles, no inline code, no framing, no third parties.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -73,11 +73,11 @@ pub async fn refuse_cross_site_writes(
     if is_write && !write_allowed(req.headers(), &state.settings.same_site_origins) {
         return ApiError::new(
             StatusCode::FORBIDDEN,
-            "cross_site",
+            Code::CrossSite,
             "Requests from other sites are refused (from other hosts of this site too, \
              unless this server was told to accept them).",
         )
-        .into_response();
+        .for_route(req.uri().path());
     }
     next.run(req).await
 }

@@ -41,7 +41,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Code, PageError};
 use super::pages::{Frame, render};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
@@ -112,7 +112,7 @@ impl IntoResponse for CsrfRejected {
         if self.api {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
-                "csrf",
+                Code::Csrf,
                 "The request's CSRF token does not match your session; reload the page and try again.",
             )
             .into_response();
@@ -140,8 +140,8 @@ pub enum StaffRejection {
     SignIn { next: Option<String> },
     /// An API call without a live session.
     Unauthorized,
-    /// The store failed.
-    Store(ApiError),
+    /// The store failed: a JSON 503 under `/api/`, a page elsewhere.
+    Store { error: ApiError, api: bool },
 }
 
 impl IntoResponse for StaffRejection {
@@ -153,11 +153,12 @@ impl IntoResponse for StaffRejection {
             StaffRejection::SignIn { next: None } => Redirect::to("/login").into_response(),
             StaffRejection::Unauthorized => ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                Code::Unauthorized,
                 "Sign in as staff first: this endpoint needs a staff session.",
             )
             .into_response(),
-            StaffRejection::Store(e) => e.into_response(),
+            StaffRejection::Store { error, api: true } => error.into_response(),
+            StaffRejection::Store { error, api: false } => PageError(error).into_response(),
         }
     }
 }
@@ -218,7 +219,10 @@ impl FromRequestParts<AppState> for Staff {
                     .filter(|n| safe_next(n).is_some());
                 Err(StaffRejection::SignIn { next })
             }
-            Err(e) => Err(StaffRejection::Store(e)),
+            Err(error) => Err(StaffRejection::Store {
+                error,
+                api: parts.uri.path().starts_with("/api/"),
+            }),
         }
     }
 }
@@ -374,7 +378,7 @@ pub fn public_page_off(state: &AppState, headers: &HeaderMap) -> Response {
 
 /// `POST /api/v1/secrets` when `--public-page false`.
 pub async fn public_api_off() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", PUBLIC_OFF)
+    ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, PUBLIC_OFF)
 }
 
 /// The 429 of `POST /login`, as a page: people, not scripts, sign in.
@@ -417,7 +421,7 @@ async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<LoginQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     if !state.store.has_users().await? {
         return Ok(staff_off(&state, &headers));
     }
@@ -482,7 +486,7 @@ async fn login(
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     let Ok(Form(form)) = form else {
         return Ok(bad_form(&state, &headers));
     };
@@ -621,7 +625,7 @@ async fn logout(
             now,
         )
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(|e| PageError::from(e).into_response())?;
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut().append(
         header::SET_COOKIE,

@@ -1,0 +1,109 @@
+//! The OpenAPI file is the truth: what the served file says of this server's
+//! limits, and requests the schema allows that the server once refused.
+//! (Schemathesis checks the rest: `scripts/schemathesis.sh`.)
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::{Backend, assert_error, some_ciphertext, spawn_app, spawn_app_with};
+use handoff::expiry::ExpiryPolicy;
+use serde_json::{Value, json};
+
+/// The served file states the configured maximum `expires_in`, the
+/// ciphertext's size limit, the integration templates, and (with no SOC
+/// recipients) no sealed copy; the file in the repository only describes them.
+#[tokio::test]
+async fn the_served_file_states_this_servers_limits() {
+    let app = spawn_app_with(Backend::Sqlite, |mut s| {
+        s.expiry = ExpiryPolicy::new(Duration::from_secs(2 * 86_400)).unwrap();
+        s.max_secret_bytes = 3000;
+        s.without_rate_limits()
+    })
+    .await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let schemas = &doc["components"]["schemas"];
+    for body in ["CreateSecret", "CreateRequest"] {
+        let e = &schemas[body]["properties"]["expires_in"];
+        assert_eq!(e["maximum"], 172_800, "{body}");
+        assert_eq!(e["minimum"], 60, "{body}");
+    }
+    assert_eq!(schemas["Base64AgeFile"]["maxLength"], 4000);
+    let templates = schemas["CreateRequest"]["properties"]["template"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(
+        templates.contains(&json!("o365-management")),
+        "{templates:?}"
+    );
+    assert!(schemas["Answer"]["properties"]["sealed_ciphertext"].is_null());
+
+    let file: Value = serde_json::from_str(handoff::http::api::OPENAPI).unwrap();
+    let e = &file["components"]["schemas"]["CreateSecret"]["properties"]["expires_in"];
+    assert!(
+        e["maximum"].is_null(),
+        "the repository's file hard-codes no maximum"
+    );
+}
+
+/// JSON Schema's integer 86400 may be written 86400.0; a fraction is refused.
+#[tokio::test]
+async fn whole_seconds_written_with_a_fraction_are_accepted() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body =
+        |expires_in: Value| json!({ "ciphertext": some_ciphertext(10), "expires_in": expires_in });
+    let res = app
+        .post_json("/api/v1/secrets", &body(json!(86_400.0)))
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = app
+        .post_json("/api/v1/secrets", &body(json!(86_400.5)))
+        .await;
+    assert_error(res, 400, "bad_request").await;
+    let res = app.post_json("/api/v1/secrets", &body(json!(1e300))).await;
+    assert_error(res, 400, "bad_request").await;
+}
+
+/// Base64 whose last character sets bits beyond the data (which the schema's
+/// pattern allows) decodes to the same bytes and is accepted.
+#[tokio::test]
+async fn base64_with_stray_trailing_bits_is_accepted() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let padded = (0..)
+        .map(some_ciphertext)
+        .find(|c| c.ends_with('='))
+        .unwrap();
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let at = padded.trim_end_matches('=').len() - 1;
+    let last = alphabet.find(padded.as_bytes()[at] as char).unwrap();
+    let stray = alphabet.as_bytes()[last | 1] as char;
+    let mut sloppy = padded.clone();
+    sloppy.replace_range(at..=at, &stray.to_string());
+    assert_ne!(sloppy, padded);
+    assert!(
+        STANDARD.decode(&sloppy).is_err(),
+        "the strict decoder refuses it"
+    );
+    let res = app
+        .post_json(
+            "/api/v1/secrets",
+            &json!({ "ciphertext": sloppy, "expires_in": 3600 }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
+
+/// The file's example ciphertext is an age file the server accepts.
+#[tokio::test]
+async fn the_example_ciphertext_is_accepted() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let file: Value = serde_json::from_str(handoff::http::api::OPENAPI).unwrap();
+    let example = &file["paths"]["/api/v1/secrets"]["post"]["requestBody"]["content"]["application/json"]
+        ["example"];
+    let res = app.post_json("/api/v1/secrets", example).await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let ct = &file["components"]["schemas"]["Base64AgeFile"]["examples"][0];
+    assert_eq!(ct, &example["ciphertext"]);
+}
