@@ -555,6 +555,20 @@ fn assert_no_note(plan: &Plan, part: &str) {
     assert!(!has_note(plan, part), "{:?}", plan.notes);
 }
 
+/// How [`differences`] names a new `<ms-graph>` block in `section` (a path).
+fn new_ms_graph_block(section: &str, tenant: &str) -> String {
+    format!(
+        "+{section}/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{tenant}], resource[security]}}"
+    )
+}
+
+/// How [`differences`] names a new `<office365>` block in `section` (a path).
+fn new_office365_block(section: &str, tenant: &str) -> String {
+    format!(
+        "+{section}/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{tenant}], subscriptions}}"
+    )
+}
+
 const MS_GRAPH: TargetKind = TargetKind::WazuhMsGraph;
 const OFFICE365: TargetKind = TargetKind::WazuhOffice365;
 
@@ -669,11 +683,7 @@ fn ms_graph_goes_into_an_agents_ossec_conf_of_4x_and_5x() {
             MS_GRAPH,
             &cred,
             &builtin("defender-incidents"),
-            &[
-                format!(
-                    "+/ossec_config/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_A}], resource[security]}}"
-                ),
-            ],
+            &[new_ms_graph_block("/ossec_config", TENANT_A)],
         );
         assert_note(&plan, "systemctl restart wazuh-agent");
         assert_no_note(&plan, "wazuh-manager");
@@ -688,11 +698,10 @@ fn ms_graph_in_a_group_goes_beside_the_office365_block_of_the_collecting_agent()
         MS_GRAPH,
         &cred,
         &builtin("defender-incidents"),
-        &[
-            format!(
-                "+/agent_config[name=\"soc-collector-01\"]/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_NEW}], resource[security]}}"
-            ),
-        ],
+        &[new_ms_graph_block(
+            "/agent_config[name=\"soc-collector-01\"]",
+            TENANT_NEW,
+        )],
     );
     let verify = host.dir.path().join("bin/verify-agent-conf");
     assert_note(
@@ -789,11 +798,7 @@ fn office365_new_blocks_get_curl_max_size_and_existing_ones_keep_theirs() {
         OFFICE365,
         &cred,
         &builtin("o365-management"),
-        &[
-            format!(
-                "+/ossec_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
-            ),
-        ],
+        &[new_office365_block("/ossec_config", TENANT_A)],
     );
     assert_note(&plan, "systemctl restart wazuh-manager");
 
@@ -819,11 +824,7 @@ fn office365_goes_into_an_agents_ossec_conf_of_4x_and_5x() {
             OFFICE365,
             &cred,
             &builtin("o365-management"),
-            &[
-                format!(
-                    "+/ossec_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
-                ),
-            ],
+            &[new_office365_block("/ossec_config", TENANT_A)],
         );
         assert_note(&plan, "systemctl restart wazuh-agent");
         assert_eq!(
@@ -910,11 +911,7 @@ fn office365_in_a_new_group_goes_into_its_section_and_warns_about_every_agent() 
         OFFICE365,
         &cred,
         &builtin("o365-management"),
-        &[
-            format!(
-                "+/agent_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
-            ),
-        ],
+        &[new_office365_block("/agent_config", TENANT_A)],
     );
     assert!(
         host.conf()
@@ -1194,11 +1191,10 @@ fn ms_graph_in_a_group_goes_beside_the_tenants_office365_block_never_to_every_ag
         MS_GRAPH,
         &contoso,
         &graph,
-        &[
-            format!(
-                "+/agent_config[name=\"collector-eu\"]/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_A}], resource[security]}}"
-            ),
-        ],
+        &[new_ms_graph_block(
+            "/agent_config[name=\"collector-eu\"]",
+            TENANT_A,
+        )],
     );
     assert_note(
         &plan,
@@ -1233,8 +1229,9 @@ fn a_marker_comment_says_where_new_tenants_go_and_stays() {
     // Not beside the office365 block of soc-collector-01: where the marker is.
     assert_eq!(
         diff,
-        [format!(
-            "+/agent_config[profile=\"db-servers\"]/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_NEW}], resource[security]}}"
+        [new_ms_graph_block(
+            "/agent_config[profile=\"db-servers\"]",
+            TENANT_NEW
         )]
     );
     host.assert_conf_has(&format!(
@@ -1379,9 +1376,7 @@ fn a_byte_order_mark_is_kept_and_read_past_like_wazuh_does() {
         let body = after.strip_prefix('\u{feff}').expect("the BOM stays");
         assert_eq!(
             differences(fixture, body),
-            [format!(
-                "+/ossec_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
-            )]
+            [new_office365_block("/ossec_config", TENANT_A)]
         );
         assert!(
             body.contains("\n  <office365>\n    <enabled>yes</enabled>\n"),
@@ -1421,11 +1416,7 @@ fn new_text_takes_the_files_line_ends_and_tabs() {
         MS_GRAPH,
         &graph,
         &builtin("defender-incidents"),
-        &[
-            format!(
-                "+/ossec_config/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_A}], resource[security]}}"
-            ),
-        ],
+        &[new_ms_graph_block("/ossec_config", TENANT_A)],
     );
     let conf = host.conf();
     assert!(
