@@ -16,14 +16,16 @@
 //! - `multi-customer.yml` is hand-made: three customers, a multi-tenant app
 //!   shared by three tenants, operator settings, overrides and comments.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use common::flow::entra_credential_expiring;
 use handoff::collect::{Plan, TargetArgs, TargetError, TargetKind, plan};
 use handoff::integration::Integrations;
-use handoff::payload::{EntraCredential, Payload};
+use handoff::payload::EntraCredential;
 use serde_yaml_ng::Value;
 
 const SAMPLE: &str = include_str!("fixtures/filebeat/o365.yml.disabled");
@@ -138,19 +140,18 @@ impl Filebeat {
 }
 
 fn credential(tenant: &str, app: &str, secret: &str, cloud: &str) -> EntraCredential {
-    let payload = Payload {
-        v: 1,
-        template: "o365-management".to_owned(),
-        fields: BTreeMap::from([
-            ("tenant_id".to_owned(), tenant.to_owned()),
-            ("client_id".to_owned(), app.to_owned()),
-            ("client_secret".to_owned(), secret.to_owned()),
-            ("secret_expires_on".to_owned(), "2026-06-30".to_owned()),
-            ("cloud".to_owned(), cloud.to_owned()),
-        ]),
-        note: None,
-    };
-    EntraCredential::from_payload(&payload).unwrap()
+    entra_credential_expiring("o365-management", tenant, app, secret, cloud, "2026-06-30")
+}
+
+/// Northwind Europe's new secret for the app it shares with Northwind's
+/// other tenants.
+fn northwind_eu() -> EntraCredential {
+    credential(NORTHWIND_EU, NORTHWIND_APP, SECRET, "commercial")
+}
+
+#[track_caller]
+fn assert_has_note(notes: &[String], want: &str) {
+    assert!(notes.iter().any(|n| n == want), "{want}\n{notes:?}");
 }
 
 fn entries(text: &str) -> Vec<Value> {
@@ -206,6 +207,12 @@ fn owner_and_mode(path: &Path) -> (u32, u32, u32) {
 
 // ---- Filebeat's shipped sample ----
 
+/// `text` with [`replaced`]'s edits given as owned replacements.
+fn with_edits(text: &str, edits: &[(&str, String)]) -> String {
+    let edits: Vec<(&str, &str)> = edits.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    replaced(text, &edits)
+}
+
 /// The sample's placeholders, replaced for Contoso's tenant: the only lines
 /// that may change.
 fn sample_filled() -> [(&'static str, String); 4] {
@@ -225,9 +232,7 @@ fn the_shipped_sample_is_filled_in_and_keeps_every_comment() {
     let fb = filebeat(Some(SAMPLE));
     let c = credential(TENANT, APP, SECRET, "commercial");
     let notes = fb.import(&c);
-    let edits = sample_filled();
-    let edits: Vec<(&str, &str)> = edits.iter().map(|(a, b)| (*a, b.as_str())).collect();
-    assert_eq!(fb.module(), replaced(SAMPLE, &edits));
+    assert_eq!(fb.module(), with_edits(SAMPLE, &sample_filled()));
 
     let after = entries(&fb.module());
     let before = entries(SAMPLE);
@@ -262,7 +267,7 @@ fn the_shipped_sample_is_filled_in_and_keeps_every_comment() {
         "tenant {TENANT}'s name in {} is \"Contoso Ltd\", the request's customer label: Filebeat's o365 pipeline makes it, in lower case, the host.name of the tenant's events (Filebeat's documentation suggests the tenant's domain there, which handoff does not know); change it if another name suits you better, and later imports keep it",
         fb.args.filebeat_module.display()
     );
-    assert!(notes.contains(&named), "{named}\n{notes:?}");
+    assert_has_note(&notes, &named);
     fb.assert_import_is_a_noop(&c);
     // A name the SOC gives it instead stays through the next rotation.
     let renamed = fb
@@ -282,8 +287,7 @@ fn the_shipped_sample_in_gcc_high_gains_var_api_after_its_secret() {
     edits[3].1 = format!(
         "\"${{{KEY}}}\"\n    var.api:\n      authentication_endpoint: \"https://login.microsoftonline.us/\"\n      resource: \"https://manage.office365.us\""
     );
-    let edits: Vec<(&str, &str)> = edits.iter().map(|(a, b)| (*a, b.as_str())).collect();
-    assert_eq!(fb.module(), replaced(SAMPLE, &edits));
+    assert_eq!(fb.module(), with_edits(SAMPLE, &edits));
     let after = entries(&fb.module());
     assert_eq!(
         after[0]["audit"]["var.api"]["resource"],
@@ -307,8 +311,7 @@ fn the_samples_two_placeholder_tenants_give_way_to_the_one_imported() {
     fb.import(&c);
     let mut edits = sample_filled();
     edits[2].0 = "     - id: \"tenant_id_1\"\n       name: \"mydomain.onmicrosoft.com\"\n     - id: \"tenant_id_2\"\n       name: \"mycompany.com\"\n";
-    let edits: Vec<(&str, &str)> = edits.iter().map(|(a, b)| (*a, b.as_str())).collect();
-    assert_eq!(fb.module(), replaced(&two, &edits));
+    assert_eq!(fb.module(), with_edits(&two, &edits));
     assert_eq!(
         tenants(&entries(&fb.module())[0]),
         [(TENANT.to_owned(), "Contoso Ltd".to_owned())]
@@ -398,7 +401,7 @@ fn rotating_an_own_entry_changes_its_secret_reference_once_then_only_the_env_fil
         "tenant {FABRIKAM}'s o365 entry in {} now takes its client secret from ${{{key}}} instead of ${{O365_SECRET_FABRIKAM}}; remove O365_SECRET_FABRIKAM from Filebeat's keystore or environment if nothing else uses it",
         fb.args.filebeat_module.display()
     );
-    assert!(notes.contains(&want), "{want}\n{notes:?}");
+    assert_has_note(&notes, &want);
     let after = fb.module();
     assert_eq!(
         after,
@@ -474,7 +477,7 @@ fn a_disabled_entry_with_chosen_content_types_changes_only_its_application_id() 
             "tenant {TAILSPIN}'s o365 entry in {shown} sets var.content_type without Audit.AzureActiveDirectory, Audit.Exchange, Audit.SharePoint, DLP.All, which the o365-management template collects; handoff leaves that choice alone, so add them by hand if they are wanted"
         ),
     ] {
-        assert!(notes.contains(&want), "{want}\n{notes:?}");
+        assert_has_note(&notes, &want);
     }
     fb.assert_import_is_a_noop(&c);
 }
@@ -536,7 +539,7 @@ fn assert_shared_entry_lost_only_northwind_eu(after: &str) -> Vec<Value> {
 #[test]
 fn rotating_a_tenant_of_a_shared_entry_takes_it_out_and_leaves_the_others_secret() {
     let fb = filebeat(Some(MULTI));
-    let c = credential(NORTHWIND_EU, NORTHWIND_APP, SECRET, "commercial");
+    let c = northwind_eu();
     let notes = fb.import(&c);
     let after = fb.module();
     let mut want = replaced(MULTI, &[(NORTHWIND_EU_ITEM, "")]);
@@ -553,7 +556,7 @@ fn rotating_a_tenant_of_a_shared_entry_takes_it_out_and_leaves_the_others_secret
     let split = format!(
         "tenant {NORTHWIND_EU} shared the o365 entry for application {NORTHWIND_APP} in {shown} with dddddddd-4444-4444-8444-dddddddddddd, abababab-8888-4888-8888-abababababab (and with them its client secret); it was taken out of that entry (its `- id:`/`name:` item, with any comment lines directly above it) into an entry of its own with that entry's settings, application {NORTHWIND_APP} and the secret ${{{NORTHWIND_EU_KEY}}}"
     );
-    assert!(notes.contains(&split), "{split}\n{notes:?}");
+    assert_has_note(&notes, &split);
     // The same application: the other tenants' secret is not "as it was".
     assert!(
         notes.iter().any(|n| n.starts_with(&format!(
@@ -576,7 +579,7 @@ fn same_app_note(fb: &Filebeat, fix: &str) -> String {
 #[test]
 fn a_new_secret_for_a_shared_app_tells_how_its_other_tenants_get_it() {
     let fb = filebeat(Some(MULTI));
-    let c = credential(NORTHWIND_EU, NORTHWIND_APP, SECRET, "commercial");
+    let c = northwind_eu();
     // Northwind's key in the env file handoff writes to.
     fs::write(&fb.env, format!("{NORTHWIND_KEY}=old-secret\n")).unwrap();
     fs::set_permissions(&fb.env, fs::Permissions::from_mode(0o600)).unwrap();
@@ -588,7 +591,7 @@ fn a_new_secret_for_a_shared_app_tells_how_its_other_tenants_get_it() {
             fb.env.display()
         ),
     );
-    assert!(notes.contains(&want), "{want}\n{notes:?}");
+    assert_has_note(&notes, &want);
     assert!(
         !notes.iter().any(|n| n.contains("as they were")),
         "{notes:?}"
@@ -619,7 +622,7 @@ fn a_new_secret_for_a_shared_app_tells_how_its_other_tenants_get_it() {
 #[test]
 fn a_shared_apps_key_kept_elsewhere_is_named_with_where_to_change_it() {
     let fb = filebeat(Some(MULTI));
-    let c = credential(NORTHWIND_EU, NORTHWIND_APP, SECRET, "commercial");
+    let c = northwind_eu();
     let notes = fb.import(&c);
     let want = same_app_note(
         &fb,
@@ -627,7 +630,7 @@ fn a_shared_apps_key_kept_elsewhere_is_named_with_where_to_change_it() {
             "give {NORTHWIND_KEY} the same value as {NORTHWIND_EU_KEY} where Filebeat gets it (its keystore, with `filebeat keystore add {NORTHWIND_KEY} --force`, or its environment) and restart Filebeat"
         ),
     );
-    assert!(notes.contains(&want), "{want}\n{notes:?}");
+    assert_has_note(&notes, &want);
 }
 
 #[test]
@@ -672,12 +675,7 @@ fn a_tenant_listed_in_two_entries_is_refused_and_nothing_is_written() {
         )],
     );
     let fb = filebeat(Some(&twice));
-    let err = fb.refuse(&credential(
-        NORTHWIND_EU,
-        NORTHWIND_APP,
-        SECRET,
-        "commercial",
-    ));
+    let err = fb.refuse(&northwind_eu());
     assert_eq!(
         err,
         format!(
@@ -698,12 +696,7 @@ fn a_shared_entry_whose_secret_is_the_tenants_key_is_refused() {
         )],
     );
     let fb = filebeat(Some(&shared));
-    let err = fb.refuse(&credential(
-        NORTHWIND_EU,
-        NORTHWIND_APP,
-        SECRET,
-        "commercial",
-    ));
+    let err = fb.refuse(&northwind_eu());
     assert_eq!(
         err,
         format!(
@@ -723,12 +716,7 @@ fn a_shared_entry_written_in_flow_style_is_refused_with_the_steps_to_split_it() 
         )],
     );
     let fb = filebeat(Some(&flow));
-    let err = fb.refuse(&credential(
-        NORTHWIND_EU,
-        NORTHWIND_APP,
-        SECRET,
-        "commercial",
-    ));
+    let err = fb.refuse(&northwind_eu());
     assert!(
         err.contains("handoff cannot edit the o365 entry tenant eeeeeeee-5555-4555-8555-eeeeeeeeeeee shares with other tenants safely (its var.tenants is written on one line), so nothing was written")
             && err.ends_with(&format!(
@@ -797,7 +785,7 @@ fn a_keystore_beside_the_install_is_named_on_every_import_as_it_wins_over_the_en
         fb.env.display(),
         keystore.display()
     );
-    assert!(notes.contains(&looked), "{looked}\n{notes:?}");
+    assert_has_note(&notes, &looked);
     assert!(
         !notes.iter().any(|n| n.contains("keystore remove")),
         "{notes:?}"
@@ -811,7 +799,7 @@ fn a_keystore_beside_the_install_is_named_on_every_import_as_it_wins_over_the_en
     let rotated = credential(FABRIKAM, FABRIKAM_APP, SECRET_2, "commercial");
     let notes = fb.import(&rotated);
     let want = keystore_note(&fb, &keystore, key);
-    assert!(notes.contains(&want), "{want}\n{notes:?}");
+    assert_has_note(&notes, &want);
     assert!(
         !notes
             .iter()
@@ -820,7 +808,7 @@ fn a_keystore_beside_the_install_is_named_on_every_import_as_it_wins_over_the_en
     // Also when nothing changes: the keystore may still hide the value.
     let p = fb.plan(&rotated).unwrap();
     assert!(p.is_noop());
-    assert!(p.notes.contains(&want), "{:?}", p.notes);
+    assert_has_note(&p.notes, &want);
 }
 
 #[test]
@@ -837,7 +825,7 @@ fn a_keystore_filebeat_yml_points_to_is_the_one_named() {
     let c = credential(TENANT, APP, SECRET, "commercial");
     let notes = fb.import(&c);
     let want = keystore_note(&fb, &keystore, KEY);
-    assert!(notes.contains(&want), "{want}\n{notes:?}");
+    assert_has_note(&notes, &want);
 }
 
 #[test]
@@ -850,7 +838,7 @@ fn a_plan_without_an_env_file_never_recommends_the_keystore() {
     let want = format!(
         "without --filebeat-env-file the client secret is written nowhere, so `handoff collect` runs this target only with it (or as a dry run): it writes {KEY}=<the secret> to that file, for Filebeat's environment. Do not add {KEY} to Filebeat's keystore instead: Filebeat resolves ${{{KEY}}} from its keystore before its environment, so a keystore copy would hide every later secret written to the env file"
     );
-    assert!(p.notes.contains(&want), "{want}\n{:?}", p.notes);
+    assert_has_note(&p.notes, &want);
     assert!(
         !p.notes.iter().any(|n| n.contains("keystore add")),
         "{:?}",

@@ -10,14 +10,16 @@
 //! expects, so a target that touched anything else (a setting, another
 //! tenant, a comment, a blank line) fails.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use common::flow::entra_credential as credential;
 use handoff::collect::{Import, Plan, TargetArgs, TargetError, TargetKind, plan};
 use handoff::integration::{GraphResource, Integration, Integrations};
-use handoff::payload::{EntraCredential, Payload};
+use handoff::payload::EntraCredential;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -372,26 +374,12 @@ fn the_comparison_sees_every_kind_of_change() {
 
 // ---- importing ----
 
-fn credential(
-    template: &str,
-    tenant: &str,
-    client: &str,
-    secret: &str,
-    cloud: &str,
-) -> EntraCredential {
-    let payload = Payload {
-        v: 1,
-        template: template.to_owned(),
-        fields: BTreeMap::from([
-            ("tenant_id".to_owned(), tenant.to_owned()),
-            ("client_id".to_owned(), client.to_owned()),
-            ("client_secret".to_owned(), secret.to_owned()),
-            ("secret_expires_on".to_owned(), "2027-06-30".to_owned()),
-            ("cloud".to_owned(), cloud.to_owned()),
-        ]),
-        note: None,
-    };
-    EntraCredential::from_payload(&payload).unwrap()
+fn graph_cred(tenant: &str, client: &str, secret: &str, cloud: &str) -> EntraCredential {
+    credential("defender-incidents", tenant, client, secret, cloud)
+}
+
+fn o365_cred(tenant: &str, client: &str, secret: &str, cloud: &str) -> EntraCredential {
+    credential("o365-management", tenant, client, secret, cloud)
 }
 
 fn builtin(id: &str) -> Integration {
@@ -481,6 +469,27 @@ impl Host {
         (p, differences(&before, &after))
     }
 
+    /// [`Host::import`], expecting exactly `expected` as the differences.
+    #[track_caller]
+    fn assert_import_changes<S: AsRef<str>>(
+        &self,
+        kind: TargetKind,
+        cred: &EntraCredential,
+        integration: &Integration,
+        expected: &[S],
+    ) -> Plan {
+        let (plan, diff) = self.import(kind, cred, integration);
+        let expected: Vec<&str> = expected.iter().map(AsRef::as_ref).collect();
+        assert_eq!(diff, expected);
+        plan
+    }
+
+    #[track_caller]
+    fn assert_conf_has(&self, part: &str) {
+        let conf = self.conf();
+        assert!(conf.contains(part), "{conf}");
+    }
+
     /// Expects a refusal that leaves every file as it was.
     fn refused(
         &self,
@@ -525,6 +534,41 @@ fn has_note(plan: &Plan, part: &str) -> bool {
     plan.notes.iter().any(|n| n.contains(part))
 }
 
+/// A refusal's sentence holds `part`.
+#[track_caller]
+fn assert_says(err: &str, part: &str) {
+    assert!(err.contains(part), "{err}");
+}
+
+#[track_caller]
+fn assert_not_says(err: &str, part: &str) {
+    assert!(!err.contains(part), "{err}");
+}
+
+#[track_caller]
+fn assert_note(plan: &Plan, part: &str) {
+    assert!(has_note(plan, part), "{:?}", plan.notes);
+}
+
+#[track_caller]
+fn assert_no_note(plan: &Plan, part: &str) {
+    assert!(!has_note(plan, part), "{:?}", plan.notes);
+}
+
+/// How [`differences`] names a new `<ms-graph>` block in `section` (a path).
+fn new_ms_graph_block(section: &str, tenant: &str) -> String {
+    format!(
+        "+{section}/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{tenant}], resource[security]}}"
+    )
+}
+
+/// How [`differences`] names a new `<office365>` block in `section` (a path).
+fn new_office365_block(section: &str, tenant: &str) -> String {
+    format!(
+        "+{section}/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{tenant}], subscriptions}}"
+    )
+}
+
 const MS_GRAPH: TargetKind = TargetKind::WazuhMsGraph;
 const OFFICE365: TargetKind = TargetKind::WazuhOffice365;
 
@@ -533,36 +577,19 @@ const OFFICE365: TargetKind = TargetKind::WazuhOffice365;
 #[test]
 fn ms_graph_rotation_in_a_tuned_block_changes_only_the_secret() {
     let host = Host::new("ossec.conf", GRAPH_TUNED, 0o660);
-    let cred = credential(
-        "defender-incidents",
-        TENANT_A,
-        CLIENT_A,
-        NEW_A,
-        "commercial",
-    );
-    let (plan, diff) = host.import(
+    let cred = graph_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let plan = host.assert_import_changes(
         MS_GRAPH,
         &cred,
         &graph_template(&[("security", &["alerts_v2"])]),
-    );
-    assert_eq!(
-        diff,
-        [format!(
+        &[format!(
             "~/ossec_config/ms-graph/api_auth[{TENANT_A}]/secret_value: {OLD_A} -> {NEW_A}"
-        )]
+        )],
     );
-    assert!(
-        has_note(&plan, "systemctl restart wazuh-manager"),
-        "{:?}",
-        plan.notes
-    );
-    assert!(
-        has_note(
-            &plan,
-            "updated secret_value in tenant 72f988bf-86f1-41af-91ab-2d7cd011db47's <api_auth> at line 24 of"
-        ),
-        "{:?}",
-        plan.notes
+    assert_note(&plan, "systemctl restart wazuh-manager");
+    assert_note(
+        &plan,
+        "updated secret_value in tenant 72f988bf-86f1-41af-91ab-2d7cd011db47's <api_auth> at line 24 of",
     );
     assert_eq!(host.mode(), 0o660);
 }
@@ -570,46 +597,36 @@ fn ms_graph_rotation_in_a_tuned_block_changes_only_the_secret() {
 #[test]
 fn ms_graph_a_new_cloud_and_client_change_only_those_children() {
     let host = Host::new("ossec.conf", GRAPH_TUNED, 0o640);
-    let cred = credential(
-        "defender-incidents",
-        &TENANT_A.to_uppercase(),
-        CLIENT_NEW,
-        OLD_A,
-        "dod",
-    );
-    let (_, diff) = host.import(MS_GRAPH, &cred, &builtin("defender-incidents"));
-    assert_eq!(
-        diff,
-        [
+    let cred = graph_cred(&TENANT_A.to_uppercase(), CLIENT_NEW, OLD_A, "dod");
+    host.assert_import_changes(
+        MS_GRAPH,
+        &cred,
+        &builtin("defender-incidents"),
+        &[
             format!(
                 "~/ossec_config/ms-graph/api_auth[{TENANT_A}]/client_id: {CLIENT_A} -> {CLIENT_NEW}"
             ),
             format!("~/ossec_config/ms-graph/api_auth[{TENANT_A}]/api_type: global -> dod"),
-        ]
+        ],
     );
 }
 
 #[test]
 fn ms_graph_adds_what_the_template_lacks_and_removes_nothing() {
     let host = Host::new("ossec.conf", GRAPH_TUNED, 0o640);
-    let cred = credential(
-        "defender-incidents",
-        TENANT_A,
-        CLIENT_A,
-        OLD_A,
-        "commercial",
-    );
+    let cred = graph_cred(TENANT_A, CLIENT_A, OLD_A, "commercial");
     let template = graph_template(&[
         ("security", &["alerts_v2", "secureScores"]),
         ("auditLogs", &["signIns"]),
     ]);
-    let (plan, diff) = host.import(MS_GRAPH, &cred, &template);
-    assert_eq!(
-        diff,
-        [
+    let plan = host.assert_import_changes(
+        MS_GRAPH,
+        &cred,
+        &template,
+        &[
             "+/ossec_config/ms-graph/resource[security]/relationship=secureScores",
             "+/ossec_config/ms-graph/resource[auditLogs] {name=auditLogs, relationship=signIns}",
-        ]
+        ],
     );
     assert!(
         host.conf().contains(
@@ -618,50 +635,40 @@ fn ms_graph_adds_what_the_template_lacks_and_removes_nothing() {
         "indented like its siblings:\n{}",
         host.conf()
     );
-    assert!(
-        host.conf().contains(
-            "    </resource>\n    <resource>\n      <name>auditLogs</name>\n      <relationship>signIns</relationship>\n    </resource>\n  </ms-graph>"
-        ),
-        "{}",
-        host.conf()
-    );
-    assert!(
-        has_note(&plan, "added security/secureScores, auditLogs/signIns"),
-        "{:?}",
-        plan.notes
-    );
+    host.assert_conf_has("    </resource>\n    <resource>\n      <name>auditLogs</name>\n      <relationship>signIns</relationship>\n    </resource>\n  </ms-graph>");
+    assert_note(&plan, "added security/secureScores, auditLogs/signIns");
 }
 
 #[test]
 fn ms_graph_new_tenant_joins_a_multi_tenant_block_and_rotation_edits_one() {
     let host = Host::new("ossec.conf", GRAPH_MULTI, 0o640);
     let template = builtin("defender-incidents");
-    let new = credential("defender-incidents", TENANT_NEW, CLIENT_NEW, NEW_D, "gcc");
-    let (plan, diff) = host.import(MS_GRAPH, &new, &template);
-    assert_eq!(
-        diff,
-        [format!(
-            "+/ossec_config/ms-graph/api_auth[{TENANT_NEW}] {{client_id={CLIENT_NEW}, tenant_id={TENANT_NEW}, secret_value={NEW_D}, api_type=global}}"
-        )]
+    let new = graph_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "gcc");
+    let plan = host.assert_import_changes(
+        MS_GRAPH,
+        &new,
+        &template,
+        &[
+            format!(
+                "+/ossec_config/ms-graph/api_auth[{TENANT_NEW}] {{client_id={CLIENT_NEW}, tenant_id={TENANT_NEW}, secret_value={NEW_D}, api_type=global}}"
+            ),
+        ],
     );
-    assert!(
-        has_note(&plan, "next to 3 other tenant(s)"),
-        "{:?}",
-        plan.notes
-    );
+    assert_note(&plan, "next to 3 other tenant(s)");
     // Tabs like the rest of the block, after the last tenant.
-    assert!(host.conf().contains(&format!(
+    host.assert_conf_has(&format!(
         "\t\t</api_auth>\n\t\t<api_auth>\n\t\t\t<client_id>{CLIENT_NEW}</client_id>\n\t\t\t<tenant_id>{TENANT_NEW}</tenant_id>\n"
-    )));
+    ));
 
     let before = host.conf();
-    let fabrikam = credential("defender-incidents", TENANT_B, CLIENT_B, NEW_B, "gcc-high");
-    let (_, diff) = host.import(MS_GRAPH, &fabrikam, &template);
-    assert_eq!(
-        diff,
-        [format!(
+    let fabrikam = graph_cred(TENANT_B, CLIENT_B, NEW_B, "gcc-high");
+    host.assert_import_changes(
+        MS_GRAPH,
+        &fabrikam,
+        &template,
+        &[format!(
             "~/ossec_config/ms-graph/api_auth[{TENANT_B}]/secret_value: {OLD_B} -> {NEW_B}"
-        )]
+        )],
     );
     assert_eq!(host.conf(), before.replace(OLD_B, NEW_B));
 }
@@ -671,61 +678,38 @@ fn ms_graph_goes_into_an_agents_ossec_conf_of_4x_and_5x() {
     for (fixture, section) in [(AGENT_4, "<client>"), (AGENT_5, "<agent>")] {
         assert!(fixture.contains(section));
         let host = Host::new("ossec.conf", fixture, 0o640);
-        let cred = credential(
-            "defender-incidents",
-            TENANT_A,
-            CLIENT_A,
-            NEW_A,
-            "commercial",
+        let cred = graph_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
+        let plan = host.assert_import_changes(
+            MS_GRAPH,
+            &cred,
+            &builtin("defender-incidents"),
+            &[new_ms_graph_block("/ossec_config", TENANT_A)],
         );
-        let (plan, diff) = host.import(MS_GRAPH, &cred, &builtin("defender-incidents"));
-        assert_eq!(
-            diff,
-            [format!(
-                "+/ossec_config/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_A}], resource[security]}}"
-            )]
-        );
-        assert!(
-            has_note(&plan, "systemctl restart wazuh-agent"),
-            "{:?}",
-            plan.notes
-        );
-        assert!(!has_note(&plan, "wazuh-manager"), "{:?}", plan.notes);
+        assert_note(&plan, "systemctl restart wazuh-agent");
+        assert_no_note(&plan, "wazuh-manager");
     }
 }
 
 #[test]
 fn ms_graph_in_a_group_goes_beside_the_office365_block_of_the_collecting_agent() {
     let host = Host::new("etc/shared/o365/agent.conf", GROUP, 0o660);
-    let cred = credential(
-        "defender-incidents",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
-    let (plan, diff) = host.import(MS_GRAPH, &cred, &builtin("defender-incidents"));
-    assert_eq!(
-        diff,
-        [format!(
-            "+/agent_config[name=\"soc-collector-01\"]/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_NEW}], resource[security]}}"
-        )]
+    let cred = graph_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
+    let plan = host.assert_import_changes(
+        MS_GRAPH,
+        &cred,
+        &builtin("defender-incidents"),
+        &[new_ms_graph_block(
+            "/agent_config[name=\"soc-collector-01\"]",
+            TENANT_NEW,
+        )],
     );
     let verify = host.dir.path().join("bin/verify-agent-conf");
-    assert!(
-        has_note(
-            &plan,
-            &format!("{} -f {}", verify.display(), host.args.ossec_conf.display())
-        ),
-        "{:?}",
-        plan.notes
+    assert_note(
+        &plan,
+        &format!("{} -f {}", verify.display(), host.args.ossec_conf.display()),
     );
-    assert!(has_note(&plan, "agents of group o365"), "{:?}", plan.notes);
-    assert!(
-        has_note(&plan, "the agents that already collect from Microsoft"),
-        "{:?}",
-        plan.notes
-    );
+    assert_note(&plan, "agents of group o365");
+    assert_note(&plan, "the agents that already collect from Microsoft");
     assert_eq!(host.mode(), 0o660);
 }
 
@@ -734,7 +718,7 @@ fn ms_graph_in_a_group_goes_beside_the_office365_block_of_the_collecting_agent()
 #[test]
 fn office365_new_tenant_joins_a_block_with_operator_settings() {
     let host = Host::new("ossec.conf", O365_MULTI, 0o660);
-    let cred = credential("o365-management", TENANT_NEW, CLIENT_NEW, NEW_D, "gcc-high");
+    let cred = o365_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "gcc-high");
     let (plan, diff) = host.import(OFFICE365, &cred, &builtin("o365-management"));
     let secret_file = host.args.secrets_dir.join(TENANT_NEW);
     assert_eq!(
@@ -746,12 +730,8 @@ fn office365_new_tenant_joins_a_block_with_operator_settings() {
     );
     assert_eq!(fs::read(&secret_file).unwrap(), NEW_D.as_bytes());
     // The block sets its own curl_max_size: no advice about it.
-    assert!(!has_note(&plan, "curl_max_size"), "{:?}", plan.notes);
-    assert!(
-        has_note(&plan, "does not subscribe to DLP.All"),
-        "{:?}",
-        plan.notes
-    );
+    assert_no_note(&plan, "curl_max_size");
+    assert_note(&plan, "does not subscribe to DLP.All");
 }
 
 #[test]
@@ -759,7 +739,7 @@ fn office365_rotation_changes_the_tenants_own_children_only() {
     let host = Host::new("ossec.conf", O365_MULTI, 0o660);
     let template = builtin("o365-management");
     // Fabrikam's secret was inline: it becomes a file, where it stood.
-    let fabrikam = credential("o365-management", TENANT_B, CLIENT_B, NEW_B, "gcc");
+    let fabrikam = o365_cred(TENANT_B, CLIENT_B, NEW_B, "gcc");
     let (_, diff) = host.import(OFFICE365, &fabrikam, &template);
     let path_b = host.args.secrets_dir.join(TENANT_B);
     assert_eq!(
@@ -774,78 +754,64 @@ fn office365_rotation_changes_the_tenants_own_children_only() {
     );
     assert_eq!(fs::read(&path_b).unwrap(), NEW_B.as_bytes());
     // Contoso's path was the operator's: it now names handoff's file.
-    let contoso = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
-    let (plan, diff) = host.import(OFFICE365, &contoso, &template);
-    assert_eq!(
-        diff,
-        [format!(
-            "~/ossec_config/office365/api_auth[{TENANT_A}]/client_secret_path: /var/ossec/etc/o365/contoso.secret -> {}",
-            host.args.secrets_dir.join(TENANT_A).display()
-        )]
+    let contoso = o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let plan = host.assert_import_changes(
+        OFFICE365,
+        &contoso,
+        &template,
+        &[
+            format!(
+                "~/ossec_config/office365/api_auth[{TENANT_A}]/client_secret_path: /var/ossec/etc/o365/contoso.secret -> {}",
+                host.args.secrets_dir.join(TENANT_A).display(),
+            ),
+        ],
     );
-    assert!(
-        has_note(
-            &plan,
-            "/var/ossec/etc/o365/contoso.secret is left as it was"
-        ),
-        "{:?}",
-        plan.notes
+    assert_note(
+        &plan,
+        "/var/ossec/etc/o365/contoso.secret is left as it was",
     );
     // Northwind has no api_type (Wazuh's default is commercial): none is added.
-    let northwind = credential(
-        "o365-management",
+    let northwind = o365_cred(
         TENANT_C,
         "3a4b5c6d-7e8f-4091-a2b3-c4d5e6f70819",
         NEW_D,
         "commercial",
     );
-    let (_, diff) = host.import(OFFICE365, &northwind, &template);
-    assert_eq!(
-        diff,
-        [format!(
-            "~/ossec_config/office365/api_auth[{TENANT_C}]/client_secret_path: /var/ossec/etc/o365/northwind.secret -> {}",
-            host.args.secrets_dir.join(TENANT_C).display()
-        )]
+    host.assert_import_changes(
+        OFFICE365,
+        &northwind,
+        &template,
+        &[
+            format!(
+                "~/ossec_config/office365/api_auth[{TENANT_C}]/client_secret_path: /var/ossec/etc/o365/northwind.secret -> {}",
+                host.args.secrets_dir.join(TENANT_C).display(),
+            ),
+        ],
     );
 }
 
 #[test]
 fn office365_new_blocks_get_curl_max_size_and_existing_ones_keep_theirs() {
     let host = Host::new("ossec.conf", MANAGER_4, 0o660);
-    let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
-    let (plan, diff) = host.import(OFFICE365, &cred, &builtin("o365-management"));
-    assert_eq!(
-        diff,
-        [format!(
-            "+/ossec_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
-        )]
+    let cred = o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let plan = host.assert_import_changes(
+        OFFICE365,
+        &cred,
+        &builtin("o365-management"),
+        &[new_office365_block("/ossec_config", TENANT_A)],
     );
-    assert!(
-        has_note(&plan, "systemctl restart wazuh-manager"),
-        "{:?}",
-        plan.notes
-    );
+    assert_note(&plan, "systemctl restart wazuh-manager");
 
     // A block without curl_max_size: advice, and the block stays as it is.
     let bare = O365_MULTI.replace("    <curl_max_size>20M</curl_max_size>\n", "");
     let host = Host::new("ossec.conf", &bare, 0o660);
-    let cred = credential(
-        "o365-management",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
+    let cred = o365_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
     let (plan, diff) = host.import(OFFICE365, &cred, &builtin("o365-management"));
     assert_eq!(diff.len(), 1, "{diff:?}");
     assert!(diff[0].starts_with(&format!("+/ossec_config/office365/api_auth[{TENANT_NEW}]")));
-    assert!(
-        has_note(
-            &plan,
-            "has no <curl_max_size>, so Wazuh's 1M default applies"
-        ),
-        "{:?}",
-        plan.notes
+    assert_note(
+        &plan,
+        "has no <curl_max_size>, so Wazuh's 1M default applies",
     );
 }
 
@@ -853,19 +819,14 @@ fn office365_new_blocks_get_curl_max_size_and_existing_ones_keep_theirs() {
 fn office365_goes_into_an_agents_ossec_conf_of_4x_and_5x() {
     for fixture in [AGENT_4, AGENT_5] {
         let host = Host::new("ossec.conf", fixture, 0o640);
-        let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "gcc");
-        let (plan, diff) = host.import(OFFICE365, &cred, &builtin("o365-management"));
-        assert_eq!(
-            diff,
-            [format!(
-                "+/ossec_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
-            )]
+        let cred = o365_cred(TENANT_A, CLIENT_A, NEW_A, "gcc");
+        let plan = host.assert_import_changes(
+            OFFICE365,
+            &cred,
+            &builtin("o365-management"),
+            &[new_office365_block("/ossec_config", TENANT_A)],
         );
-        assert!(
-            has_note(&plan, "systemctl restart wazuh-agent"),
-            "{:?}",
-            plan.notes
-        );
+        assert_note(&plan, "systemctl restart wazuh-agent");
         assert_eq!(
             fs::read(host.args.secrets_dir.join(TENANT_A)).unwrap(),
             NEW_A.as_bytes()
@@ -878,7 +839,7 @@ fn office365_in_a_group_keeps_the_secret_inline_and_edits_the_collecting_section
     let host = Host::new("etc/shared/o365/agent.conf", GROUP, 0o660);
     let template = builtin("o365-management");
     // Rotation of an inline secret.
-    let contoso = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let contoso = o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
     let p = host.plan(OFFICE365, &contoso, &template).unwrap();
     let shown = p.diff();
     // Masked, but told apart by the first three characters Microsoft shows too.
@@ -905,26 +866,14 @@ fn office365_in_a_group_keeps_the_secret_inline_and_edits_the_collecting_section
             "~{section}/api_auth[{TENANT_A}]/client_secret: {OLD_A} -> {NEW_A}"
         )]
     );
-    assert!(
-        has_note(&plan, "copies the file to every agent of the group"),
-        "{:?}",
-        plan.notes
-    );
-    assert!(
-        !has_note(&plan, "readable by every local user"),
-        "{:?}",
-        plan.notes
-    );
+    assert_note(&plan, "copies the file to every agent of the group");
+    assert_no_note(&plan, "readable by every local user");
     // Fabrikam's secret path would have to exist on every agent: inline instead.
-    let fabrikam = credential("o365-management", TENANT_B, CLIENT_B, NEW_B, "gcc");
+    let fabrikam = o365_cred(TENANT_B, CLIENT_B, NEW_B, "gcc");
     let (plan, diff) = host.import(OFFICE365, &fabrikam, &template);
-    assert!(
-        has_note(
-            &plan,
-            "/var/ossec/etc/fabrikam.secret on the agents is no longer read"
-        ),
-        "{:?}",
-        plan.notes
+    assert_note(
+        &plan,
+        "/var/ossec/etc/fabrikam.secret on the agents is no longer read",
     );
     assert_eq!(
         diff,
@@ -936,19 +885,16 @@ fn office365_in_a_group_keeps_the_secret_inline_and_edits_the_collecting_section
         ]
     );
     // A new tenant joins the same block.
-    let new = credential(
-        "o365-management",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
-    let (_, diff) = host.import(OFFICE365, &new, &template);
-    assert_eq!(
-        diff,
-        [format!(
-            "+{section}/api_auth[{TENANT_NEW}] {{tenant_id={TENANT_NEW}, client_id={CLIENT_NEW}, client_secret={NEW_D}, api_type=commercial}}"
-        )]
+    let new = o365_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
+    host.assert_import_changes(
+        OFFICE365,
+        &new,
+        &template,
+        &[
+            format!(
+                "+{section}/api_auth[{TENANT_NEW}] {{tenant_id={TENANT_NEW}, client_id={CLIENT_NEW}, client_secret={NEW_D}, api_type=commercial}}"
+            ),
+        ],
     );
     assert!(
         !host.args.secrets_dir.exists(),
@@ -960,36 +906,23 @@ fn office365_in_a_group_keeps_the_secret_inline_and_edits_the_collecting_section
 #[test]
 fn office365_in_a_new_group_goes_into_its_section_and_warns_about_every_agent() {
     let host = Host::new("etc/shared/default/agent.conf", GROUP_DEFAULT, 0o644);
-    let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
-    let (plan, diff) = host.import(OFFICE365, &cred, &builtin("o365-management"));
-    assert_eq!(
-        diff,
-        [format!(
-            "+/agent_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
-        )]
+    let cred = o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let plan = host.assert_import_changes(
+        OFFICE365,
+        &cred,
+        &builtin("o365-management"),
+        &[new_office365_block("/agent_config", TENANT_A)],
     );
     assert!(
         host.conf()
             .contains(&format!("      <client_secret>{NEW_A}</client_secret>\n"))
     );
-    assert!(
-        has_note(&plan, "every agent of group default"),
-        "{:?}",
-        plan.notes
+    assert_note(&plan, "every agent of group default");
+    assert_note(
+        &plan,
+        "an agent that also has an <office365> block in its own ossec.conf now collects only this block's tenants",
     );
-    assert!(
-        has_note(
-            &plan,
-            "an agent that also has an <office365> block in its own ossec.conf now collects only this block's tenants"
-        ),
-        "{:?}",
-        plan.notes
-    );
-    assert!(
-        has_note(&plan, "readable by every local user (mode 644)"),
-        "{:?}",
-        plan.notes
-    );
+    assert_note(&plan, "readable by every local user (mode 644)");
 }
 
 #[test]
@@ -999,13 +932,7 @@ fn an_empty_block_placed_by_the_operator_is_filled() {
         "<agent_config profile=\"db-servers\">\n  <ms-graph><!-- Contoso's Defender goes here --></ms-graph>\n",
     );
     let host = Host::new("etc/shared/o365/agent.conf", &placed, 0o660);
-    let cred = credential(
-        "defender-incidents",
-        TENANT_A,
-        CLIENT_A,
-        NEW_A,
-        "commercial",
-    );
+    let cred = graph_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
     let (_, diff) = host.import(MS_GRAPH, &cred, &builtin("defender-incidents"));
     let at = "+/agent_config[profile=\"db-servers\"]/ms-graph";
     assert_eq!(
@@ -1025,20 +952,10 @@ fn an_empty_block_placed_by_the_operator_is_filled() {
             ),
         ]
     );
-    assert!(
-        host.conf().contains(
-            "  <ms-graph><!-- Contoso's Defender goes here -->\n    <enabled>yes</enabled>\n"
-        ),
-        "{}",
-        host.conf()
+    host.assert_conf_has(
+        "  <ms-graph><!-- Contoso's Defender goes here -->\n    <enabled>yes</enabled>\n",
     );
-    assert!(
-        host.conf().contains(
-            "      <relationship>alerts_v2</relationship>\n    </resource>\n  </ms-graph>\n  <localfile>"
-        ),
-        "{}",
-        host.conf()
-    );
+    host.assert_conf_has("      <relationship>alerts_v2</relationship>\n    </resource>\n  </ms-graph>\n  <localfile>");
 }
 
 // ---- refusals: the file is left as it was ----
@@ -1049,31 +966,22 @@ fn a_5x_managers_file_is_refused_with_where_the_modules_run() {
     for (kind, cred, template) in [
         (
             OFFICE365,
-            credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial"),
+            o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial"),
             builtin("o365-management"),
         ),
         (
             MS_GRAPH,
-            credential(
-                "defender-incidents",
-                TENANT_A,
-                CLIENT_A,
-                NEW_A,
-                "commercial",
-            ),
+            graph_cred(TENANT_A, CLIENT_A, NEW_A, "commercial"),
             builtin("defender-incidents"),
         ),
     ] {
         let err = host.refused(kind, &cred, &template);
-        assert!(
-            err.contains("is a Wazuh 5.x manager's configuration (<wazuh_config> at line 7)"),
-            "{err}"
+        assert_says(
+            &err,
+            "is a Wazuh 5.x manager's configuration (<wazuh_config> at line 7)",
         );
-        assert!(err.contains("/var/ossec/etc/ossec.conf"), "{err}");
-        assert!(
-            err.contains("/var/wazuh-manager/etc/shared/<group>/agent.conf"),
-            "{err}"
-        );
+        assert_says(&err, "/var/ossec/etc/ossec.conf");
+        assert_says(&err, "/var/wazuh-manager/etc/shared/<group>/agent.conf");
     }
 }
 
@@ -1087,11 +995,8 @@ fn a_secret_wazuh_cannot_send_is_refused_by_both_targets() {
         ] {
             let cred = credential(&template.id, TENANT_A, CLIENT_A, secret, "commercial");
             let err = host.refused(kind, &cred, &template);
-            assert!(err.contains("without URL-encoding"), "{err}");
-            assert!(
-                err.contains("ask the customer to create a new client secret"),
-                "{err}"
-            );
+            assert_says(&err, "without URL-encoding");
+            assert_says(&err, "ask the customer to create a new client secret");
         }
     }
 }
@@ -1107,40 +1012,35 @@ fn a_group_with_blocks_for_other_agents_refuses_a_new_tenant_but_rotates_a_known
     );
     let host = Host::new("etc/shared/o365/agent.conf", &two, 0o660);
     let template = builtin("o365-management");
-    let new = credential(
-        "o365-management",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
+    let new = o365_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
     let err = host.refused(OFFICE365, &new, &template);
-    assert!(err.contains("blocks in 2 <agent_config> sections"), "{err}");
-    assert!(
-        err.contains("cannot tell which agents should collect"),
-        "{err}"
-    );
-    let northwind = credential("o365-management", TENANT_C, CLIENT_B, NEW_B, "commercial");
-    let (_, diff) = host.import(OFFICE365, &northwind, &template);
-    assert_eq!(
-        diff,
-        [format!(
-            "~/agent_config[profile=\"db-servers\"]/office365/api_auth[{TENANT_C}]/client_secret: {OLD_B} -> {NEW_B}"
-        )]
+    assert_says(&err, "blocks in 2 <agent_config> sections");
+    assert_says(&err, "cannot tell which agents should collect");
+    let northwind = o365_cred(TENANT_C, CLIENT_B, NEW_B, "commercial");
+    host.assert_import_changes(
+        OFFICE365,
+        &northwind,
+        &template,
+        &[
+            format!(
+                "~/agent_config[profile=\"db-servers\"]/office365/api_auth[{TENANT_C}]/client_secret: {OLD_B} -> {NEW_B}"
+            ),
+        ],
     );
     // A tenant in both blocks is rotated in both: the old secret may be revoked.
-    let contoso = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
-    let (_, diff) = host.import(OFFICE365, &contoso, &template);
-    assert_eq!(
-        diff,
-        [
+    let contoso = o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
+    host.assert_import_changes(
+        OFFICE365,
+        &contoso,
+        &template,
+        &[
             format!(
                 "~/agent_config[name=\"soc-collector-01\"]/office365/api_auth[{TENANT_A}]/client_secret: {OLD_A} -> {NEW_A}"
             ),
             format!(
                 "~/agent_config[profile=\"db-servers\"]/office365/api_auth[{TENANT_A}]/client_secret: {OLD_A} -> {NEW_A}"
             ),
-        ]
+        ],
     );
 }
 
@@ -1148,21 +1048,12 @@ fn a_group_with_blocks_for_other_agents_refuses_a_new_tenant_but_rotates_a_known
 fn a_group_whose_sections_are_all_filtered_is_refused_without_a_block() {
     let filtered = "<agent_config os=\"Linux\">\n  <localfile>\n    <location>/var/log/syslog</location>\n    <log_format>syslog</log_format>\n  </localfile>\n</agent_config>\n\n<agent_config name=\"web-01\">\n</agent_config>\n";
     let host = Host::new("etc/shared/web/agent.conf", filtered, 0o660);
-    let cred = credential(
-        "defender-incidents",
-        TENANT_A,
-        CLIENT_A,
-        NEW_A,
-        "commercial",
-    );
+    let cred = graph_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
     let err = host.refused(MS_GRAPH, &cred, &builtin("defender-incidents"));
-    assert!(err.contains("is limited to some agents"), "{err}");
+    assert_says(&err, "is limited to some agents");
     // Not an empty block, which Wazuh refuses to load: a comment it skips.
-    assert!(
-        err.contains("put the comment <!-- handoff: ms-graph -->"),
-        "{err}"
-    );
-    assert!(!err.contains("<ms-graph></ms-graph>"), "{err}");
+    assert_says(&err, "put the comment <!-- handoff: ms-graph -->");
+    assert_not_says(&err, "<ms-graph></ms-graph>");
 }
 
 #[test]
@@ -1173,13 +1064,7 @@ fn files_wazuh_would_not_load_are_refused() {
     );
     let mixed = format!("{MANAGER_4}\n{GROUP_DEFAULT}");
     let stray = format!("{AGENT_4}<client_buffer/>\n");
-    let cred = credential(
-        "defender-incidents",
-        TENANT_A,
-        CLIENT_A,
-        NEW_A,
-        "commercial",
-    );
+    let cred = graph_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
     for (content, says) in [
         (several.as_str(), "2 <ms-graph> blocks (lines 11, 46)"),
         (
@@ -1193,8 +1078,8 @@ fn files_wazuh_would_not_load_are_refused() {
     ] {
         let host = Host::new("ossec.conf", content, 0o660);
         let err = host.refused(MS_GRAPH, &cred, &builtin("defender-incidents"));
-        assert!(err.contains(says), "{err}");
-        assert!(err.contains("left untouched"), "{err}");
+        assert_says(&err, says);
+        assert_says(&err, "left untouched");
     }
 }
 
@@ -1247,13 +1132,10 @@ fn blocks_in_several_ossec_config_roots_are_refused_for_every_import() {
         for tenant in [TENANT_A, TENANT_NEW] {
             let cred = credential(&template.id, tenant, CLIENT_A, NEW_A, "commercial");
             let err = host.refused(kind, &cred, template);
-            assert!(
-                err.contains(&format!("2 <{module}> blocks (lines ")),
-                "{err}"
-            );
-            assert!(err.contains("merge them into one"), "{err}");
-            assert!(!err.contains("agent_config"), "{err}");
-            assert!(err.contains("left untouched"), "{err}");
+            assert_says(&err, &format!("2 <{module}> blocks (lines "));
+            assert_says(&err, "merge them into one");
+            assert_not_says(&err, "agent_config");
+            assert_says(&err, "left untouched");
         }
     }
 }
@@ -1267,14 +1149,11 @@ fn a_group_block_without_filters_beside_a_filtered_one_is_refused() {
     let host = Host::new("etc/shared/o365/agent.conf", &both, 0o660);
     let template = builtin("o365-management");
     for tenant in [TENANT_A, TENANT_C, TENANT_NEW] {
-        let cred = credential("o365-management", tenant, CLIENT_A, NEW_A, "commercial");
+        let cred = o365_cred(tenant, CLIENT_A, NEW_A, "commercial");
         let err = host.refused(OFFICE365, &cred, &template);
-        assert!(
-            err.contains("<agent_config> without filters (line 1)"),
-            "{err}"
-        );
-        assert!(err.contains("reaches every agent of the group"), "{err}");
-        assert!(err.contains("merge them into one"), "{err}");
+        assert_says(&err, "<agent_config> without filters (line 1)");
+        assert_says(&err, "reaches every agent of the group");
+        assert_says(&err, "merge them into one");
     }
     // The same for two blocks in two sections without filters.
     let twice = format!(
@@ -1290,15 +1169,9 @@ fn a_group_block_without_filters_beside_a_filtered_one_is_refused() {
         1,
     );
     let host = Host::new("etc/shared/o365/agent.conf", &twice, 0o660);
-    let cred = credential(
-        "defender-incidents",
-        TENANT_C,
-        CLIENT_B,
-        NEW_B,
-        "commercial",
-    );
+    let cred = graph_cred(TENANT_C, CLIENT_B, NEW_B, "commercial");
     let err = host.refused(MS_GRAPH, &cred, &builtin("defender-incidents"));
-    assert!(err.contains("merge them into one"), "{err}");
+    assert_says(&err, "merge them into one");
 }
 
 /// A group with two collecting agents, each for its own customers, and a
@@ -1313,62 +1186,33 @@ fn two_collectors() -> String {
 fn ms_graph_in_a_group_goes_beside_the_tenants_office365_block_never_to_every_agent() {
     let graph = builtin("defender-incidents");
     let host = Host::new("etc/shared/o365/agent.conf", &two_collectors(), 0o660);
-    let contoso = credential(
-        "defender-incidents",
-        TENANT_A,
-        CLIENT_A,
-        NEW_A,
-        "commercial",
+    let contoso = graph_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let plan = host.assert_import_changes(
+        MS_GRAPH,
+        &contoso,
+        &graph,
+        &[new_ms_graph_block(
+            "/agent_config[name=\"collector-eu\"]",
+            TENANT_A,
+        )],
     );
-    let (plan, diff) = host.import(MS_GRAPH, &contoso, &graph);
-    assert_eq!(
-        diff,
-        [format!(
-            "+/agent_config[name=\"collector-eu\"]/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_A}], resource[security]}}"
-        )]
-    );
-    assert!(
-        has_note(
-            &plan,
-            "beside tenant 72f988bf-86f1-41af-91ab-2d7cd011db47's <office365> block"
-        ),
-        "{:?}",
-        plan.notes
+    assert_note(
+        &plan,
+        "beside tenant 72f988bf-86f1-41af-91ab-2d7cd011db47's <office365> block",
     );
     // A tenant neither collector has: which agent should collect it?
     let host = Host::new("etc/shared/o365/agent.conf", &two_collectors(), 0o660);
-    let new = credential(
-        "defender-incidents",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
+    let new = graph_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
     let err = host.refused(MS_GRAPH, &new, &graph);
-    assert!(
-        err.contains("<agent_config name=\"collector-eu\">"),
-        "{err}"
-    );
-    assert!(
-        err.contains("<agent_config name=\"collector-us\">"),
-        "{err}"
-    );
-    assert!(
-        err.contains("cannot tell which agents should collect"),
-        "{err}"
-    );
-    assert!(err.contains("<!-- handoff: ms-graph -->"), "{err}");
+    assert_says(&err, "<agent_config name=\"collector-eu\">");
+    assert_says(&err, "<agent_config name=\"collector-us\">");
+    assert_says(&err, "cannot tell which agents should collect");
+    assert_says(&err, "<!-- handoff: ms-graph -->");
     // office365's own refusal for a new tenant says the same.
-    let new = credential(
-        "o365-management",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
+    let new = o365_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
     let err = host.refused(OFFICE365, &new, &builtin("o365-management"));
-    assert!(err.contains("<!-- handoff: office365 -->"), "{err}");
-    assert!(!err.contains("by hand"), "{err}");
+    assert_says(&err, "<!-- handoff: office365 -->");
+    assert_not_says(&err, "by hand");
 }
 
 #[test]
@@ -1380,35 +1224,22 @@ fn a_marker_comment_says_where_new_tenants_go_and_stays() {
         &format!("<agent_config profile=\"db-servers\">\n{marker}"),
     );
     let host = Host::new("etc/shared/o365/agent.conf", &marked, 0o660);
-    let new = credential(
-        "defender-incidents",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
+    let new = graph_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
     let (plan, diff) = host.import(MS_GRAPH, &new, &graph);
     // Not beside the office365 block of soc-collector-01: where the marker is.
     assert_eq!(
         diff,
-        [format!(
-            "+/agent_config[profile=\"db-servers\"]/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_NEW}], resource[security]}}"
+        [new_ms_graph_block(
+            "/agent_config[profile=\"db-servers\"]",
+            TENANT_NEW
         )]
     );
-    assert!(
-        host.conf().contains(&format!(
-            "{marker}  <ms-graph>\n    <enabled>yes</enabled>\n"
-        )),
-        "{}",
-        host.conf()
-    );
-    assert!(
-        has_note(&plan, "where <!-- handoff: ms-graph --> asks for it"),
-        "{:?}",
-        plan.notes
-    );
+    host.assert_conf_has(&format!(
+        "{marker}  <ms-graph>\n    <enabled>yes</enabled>\n"
+    ));
+    assert_note(&plan, "where <!-- handoff: ms-graph --> asks for it");
     // The next tenant joins that block.
-    let northwind = credential("defender-incidents", TENANT_C, CLIENT_B, NEW_B, "gcc-high");
+    let northwind = graph_cred(TENANT_C, CLIENT_B, NEW_B, "gcc-high");
     let (_, diff) = host.import(MS_GRAPH, &northwind, &graph);
     assert_eq!(diff.len(), 1, "{diff:?}");
     assert!(
@@ -1425,19 +1256,16 @@ fn a_marker_comment_says_where_new_tenants_go_and_stays() {
         "<agent_config name=\"collector-us\">\n  <!-- handoff: office365 -->\n",
     );
     let host = Host::new("etc/shared/o365/agent.conf", &marked, 0o660);
-    let new = credential(
-        "o365-management",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
-    let (_, diff) = host.import(OFFICE365, &new, &builtin("o365-management"));
-    assert_eq!(
-        diff,
-        [format!(
-            "+/agent_config[name=\"collector-us\"]/office365/api_auth[{TENANT_NEW}] {{tenant_id={TENANT_NEW}, client_id={CLIENT_NEW}, client_secret={NEW_D}, api_type=commercial}}"
-        )]
+    let new = o365_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
+    host.assert_import_changes(
+        OFFICE365,
+        &new,
+        &builtin("o365-management"),
+        &[
+            format!(
+                "+/agent_config[name=\"collector-us\"]/office365/api_auth[{TENANT_NEW}] {{tenant_id={TENANT_NEW}, client_id={CLIENT_NEW}, client_secret={NEW_D}, api_type=commercial}}"
+            ),
+        ],
     );
 
     // Markers in two sections: refused, not guessed.
@@ -1447,22 +1275,13 @@ fn a_marker_comment_says_where_new_tenants_go_and_stays() {
     );
     let host = Host::new("etc/shared/o365/agent.conf", &twice, 0o660);
     let err = host.refused(OFFICE365, &new, &builtin("o365-management"));
-    assert!(
-        err.contains("<!-- handoff: office365 --> in 2 sections"),
-        "{err}"
-    );
+    assert_says(&err, "<!-- handoff: office365 --> in 2 sections");
 }
 
 #[test]
 fn a_marker_in_ossec_conf_picks_the_place_but_never_makes_a_second_block() {
     let graph = builtin("defender-incidents");
-    let new = credential(
-        "defender-incidents",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
+    let new = graph_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
     // Wazuh's shipped manager file has two roots: the marker picks the first.
     let marked = MANAGER_4.replacen(
         "<ossec_config>\n",
@@ -1472,18 +1291,10 @@ fn a_marker_in_ossec_conf_picks_the_place_but_never_makes_a_second_block() {
     let host = Host::new("ossec.conf", &marked, 0o660);
     let (plan, diff) = host.import(MS_GRAPH, &new, &graph);
     assert_eq!(diff.len(), 1, "{diff:?}");
-    assert!(
-        host.conf().contains(
-            "<ossec_config>\n  <!-- handoff: ms-graph -->\n  <ms-graph>\n    <enabled>yes</enabled>\n"
-        ),
-        "{}",
-        host.conf()
+    host.assert_conf_has(
+        "<ossec_config>\n  <!-- handoff: ms-graph -->\n  <ms-graph>\n    <enabled>yes</enabled>\n",
     );
-    assert!(
-        has_note(&plan, "where <!-- handoff: ms-graph --> asks for it"),
-        "{:?}",
-        plan.notes
-    );
+    assert_note(&plan, "where <!-- handoff: ms-graph --> asks for it");
     // A block in another root: the tenant joins it, as Wazuh keeps one.
     let marked = GRAPH_TUNED.replace(
         "<ossec_config>\n  <localfile>",
@@ -1508,28 +1319,22 @@ fn a_group_marker_that_would_make_an_agent_read_two_blocks_is_refused() {
         1,
     );
     let host = Host::new("etc/shared/o365/agent.conf", &marked, 0o660);
-    let new = credential(
-        "o365-management",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
+    let new = o365_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
     let err = host.refused(OFFICE365, &new, &builtin("o365-management"));
-    assert!(
-        err.contains("<!-- handoff: office365 --> is in <agent_config> without filters (line 1)"),
-        "{err}"
+    assert_says(
+        &err,
+        "<!-- handoff: office365 --> is in <agent_config> without filters (line 1)",
     );
-    assert!(
-        err.contains("Move the comment into the section of the existing block"),
-        "{err}"
+    assert_says(
+        &err,
+        "Move the comment into the section of the existing block",
     );
 }
 
 #[test]
 fn an_empty_block_is_filled_the_same_whether_self_closing_or_not() {
     let template = builtin("o365-management");
-    let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let cred = o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
     let mut results = Vec::new();
     for empty in ["<office365/>", "<office365></office365>"] {
         let placed = GROUP_DEFAULT.replace(
@@ -1538,11 +1343,7 @@ fn an_empty_block_is_filled_the_same_whether_self_closing_or_not() {
         );
         let host = Host::new("etc/shared/default/agent.conf", &placed, 0o660);
         let p = host.plan(OFFICE365, &cred, &template).unwrap();
-        assert!(
-            has_note(&p, "filled the empty <office365> block at line 4"),
-            "{:?}",
-            p.notes
-        );
+        assert_note(&p, "filled the empty <office365> block at line 4");
         p.apply().unwrap();
         assert!(host.plan(OFFICE365, &cred, &template).unwrap().is_noop());
         results.push(host.conf());
@@ -1564,7 +1365,7 @@ fn an_empty_block_is_filled_the_same_whether_self_closing_or_not() {
 
 #[test]
 fn a_byte_order_mark_is_kept_and_read_past_like_wazuh_does() {
-    let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let cred = o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
     let template = builtin("o365-management");
     for fixture in [AGENT_4, AGENT_4.trim_end()] {
         let host = Host::new("ossec.conf", &format!("\u{feff}{fixture}"), 0o640);
@@ -1575,9 +1376,7 @@ fn a_byte_order_mark_is_kept_and_read_past_like_wazuh_does() {
         let body = after.strip_prefix('\u{feff}').expect("the BOM stays");
         assert_eq!(
             differences(fixture, body),
-            [format!(
-                "+/ossec_config/office365 {{enabled=yes, only_future_events=no, interval=1m, curl_max_size=10M, api_auth[{TENANT_A}], subscriptions}}"
-            )]
+            [new_office365_block("/ossec_config", TENANT_A)]
         );
         assert!(
             body.contains("\n  <office365>\n    <enabled>yes</enabled>\n"),
@@ -1590,13 +1389,7 @@ fn a_byte_order_mark_is_kept_and_read_past_like_wazuh_does() {
 #[test]
 fn new_text_takes_the_files_line_ends_and_tabs() {
     let host = Host::new("ossec.conf", O365_CRLF_TABS, 0o660);
-    let new = credential(
-        "o365-management",
-        TENANT_NEW,
-        CLIENT_NEW,
-        NEW_D,
-        "commercial",
-    );
+    let new = o365_cred(TENANT_NEW, CLIENT_NEW, NEW_D, "commercial");
     let (_, diff) = host.import(OFFICE365, &new, &builtin("o365-management"));
     let path = host.args.secrets_dir.join(TENANT_NEW);
     assert_eq!(
@@ -1615,22 +1408,15 @@ fn new_text_takes_the_files_line_ends_and_tabs() {
     );
     assert!(!conf.replace("\r\n", "").contains('\n'), "{conf:?}");
     // Fabrikam's inline secret becomes a path where it stood.
-    let fabrikam = credential("o365-management", TENANT_B, CLIENT_B, NEW_B, "gcc");
+    let fabrikam = o365_cred(TENANT_B, CLIENT_B, NEW_B, "gcc");
     host.import(OFFICE365, &fabrikam, &builtin("o365-management"));
     // A new block, in the same style.
-    let graph = credential(
-        "defender-incidents",
-        TENANT_A,
-        CLIENT_A,
-        NEW_A,
-        "commercial",
-    );
-    let (_, diff) = host.import(MS_GRAPH, &graph, &builtin("defender-incidents"));
-    assert_eq!(
-        diff,
-        [format!(
-            "+/ossec_config/ms-graph {{enabled=yes, only_future_events=no, curl_max_size=10M, run_on_start=yes, interval=5m, version=v1.0, api_auth[{TENANT_A}], resource[security]}}"
-        )]
+    let graph = graph_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
+    host.assert_import_changes(
+        MS_GRAPH,
+        &graph,
+        &builtin("defender-incidents"),
+        &[new_ms_graph_block("/ossec_config", TENANT_A)],
     );
     let conf = host.conf();
     assert!(
@@ -1670,29 +1456,21 @@ fn office365_a_new_secret_in_the_secret_file_needs_no_restart() {
     let host = Host::new("ossec.conf", O365_MULTI, 0o660);
     let template = builtin("o365-management");
     // First import: ossec.conf changes (the path becomes handoff's).
-    let first = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let first = o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
     let (plan, _) = host.import(OFFICE365, &first, &template);
-    assert!(
-        has_note(&plan, "systemctl restart wazuh-manager"),
-        "{:?}",
-        plan.notes
-    );
+    assert_note(&plan, "systemctl restart wazuh-manager");
     // Rotation: only the secret file changes.
-    let rotated = credential("o365-management", TENANT_A, CLIENT_A, NEW_D, "commercial");
+    let rotated = o365_cred(TENANT_A, CLIENT_A, NEW_D, "commercial");
     let (plan, diff) = host.import(OFFICE365, &rotated, &template);
     assert!(diff.is_empty(), "{diff:?}");
     assert_eq!(
         fs::read(host.args.secrets_dir.join(TENANT_A)).unwrap(),
         NEW_D.as_bytes()
     );
-    assert!(!has_note(&plan, "systemctl restart"), "{:?}", plan.notes);
-    assert!(
-        has_note(
-            &plan,
-            "used from the module's next interval, with no restart"
-        ),
-        "{:?}",
-        plan.notes
+    assert_no_note(&plan, "systemctl restart");
+    assert_note(
+        &plan,
+        "used from the module's next interval, with no restart",
     );
 }
 
@@ -1700,15 +1478,11 @@ fn office365_a_new_secret_in_the_secret_file_needs_no_restart() {
 fn office365_an_inline_secret_moved_to_a_file_is_named_in_the_backup() {
     for mode in [0o640, 0o644] {
         let host = Host::new("ossec.conf", O365_MULTI, mode);
-        let fabrikam = credential("o365-management", TENANT_B, CLIENT_B, NEW_B, "gcc");
+        let fabrikam = o365_cred(TENANT_B, CLIENT_B, NEW_B, "gcc");
         let (plan, _) = host.import(OFFICE365, &fabrikam, &builtin("o365-management"));
-        assert!(
-            has_note(
-                &plan,
-                "the old secret that was inline stays in the backup of ossec.conf (ossec.conf.handoff-"
-            ),
-            "{:?}",
-            plan.notes
+        assert_note(
+            &plan,
+            "the old secret that was inline stays in the backup of ossec.conf (ossec.conf.handoff-",
         );
         let backup = fs::read_dir(host.args.ossec_conf.parent().unwrap())
             .unwrap()
@@ -1741,7 +1515,7 @@ fn a_removed_duplicate_names_the_secret_file_it_pointed_at() {
                 .replace("</ossec_config>", "</agent_config>")
         };
         let host = Host::new(relative, &content, 0o660);
-        let cred = credential("o365-management", TENANT_A, CLIENT_A, NEW_A, "commercial");
+        let cred = o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
         let (plan, _) = host.import(OFFICE365, &cred, &builtin("o365-management"));
         assert!(
             plan.notes
@@ -1760,23 +1534,14 @@ fn ms_graph_a_legacy_alerts_relationship_is_named_and_left() {
         "      <relationship>alerts</relationship>\n      <relationship>alerts_v2</relationship>\n",
     );
     let host = Host::new("ossec.conf", &legacy, 0o660);
-    let cred = credential(
-        "defender-incidents",
-        TENANT_A,
-        CLIENT_A,
-        NEW_A,
-        "commercial",
-    );
-    let (plan, diff) = host.import(
+    let cred = graph_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
+    let plan = host.assert_import_changes(
         MS_GRAPH,
         &cred,
         &graph_template(&[("security", &["alerts_v2"])]),
-    );
-    assert_eq!(
-        diff,
-        [format!(
+        &[format!(
             "~/ossec_config/ms-graph/api_auth[{TENANT_A}]/secret_value: {OLD_A} -> {NEW_A}"
-        )]
+        )],
     );
     assert!(
         plan.notes
@@ -1800,15 +1565,11 @@ fn ms_graph_a_legacy_alerts_relationship_is_named_and_left() {
         &graph_template(&[("security", &["incidents"])]),
     );
     assert_eq!(diff.len(), 1, "{diff:?}");
-    assert!(
-        has_note(
-            &plan,
-            "read security/alerts_v2 instead (application permission SecurityAlert.Read.All)"
-        ),
-        "{:?}",
-        plan.notes
+    assert_note(
+        &plan,
+        "read security/alerts_v2 instead (application permission SecurityAlert.Read.All)",
     );
-    assert!(host.conf().contains("<relationship>alerts</relationship>"));
+    host.assert_conf_has("<relationship>alerts</relationship>");
 }
 
 #[test]
@@ -1821,11 +1582,7 @@ fn no_note_carries_a_prefix_of_its_own() {
         let host = Host::new("etc/shared/default/agent.conf", GROUP_DEFAULT, 0o644);
         let cred = credential(&template.id, TENANT_A, CLIENT_A, NEW_A, "commercial");
         let plan = host.plan(kind, &cred, &template).unwrap();
-        assert!(
-            has_note(&plan, "readable by every local user (mode 644)"),
-            "{:?}",
-            plan.notes
-        );
+        assert_note(&plan, "readable by every local user (mode 644)");
         for n in &plan.notes {
             assert!(!n.to_lowercase().contains("warning:"), "{n}");
             assert!(!n.to_lowercase().starts_with("note:"), "{n}");

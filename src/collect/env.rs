@@ -86,63 +86,81 @@ mod tests {
     use super::super::testing::*;
     use super::super::{TargetKind, plan as plan_target};
     use super::*;
+    use crate::payload::EntraCredential;
     use std::os::unix::fs::PermissionsExt;
+
+    /// Targets under a temporary directory, fed identity-protection.
+    struct Collector {
+        _dir: tempfile::TempDir,
+        args: TargetArgs,
+        integ: crate::integration::Integration,
+        /// Where the env target writes Contoso Ltd's file.
+        path: std::path::PathBuf,
+    }
+
+    fn collector() -> Collector {
+        let dir = tempfile::tempdir().unwrap();
+        let args = TargetArgs::under(dir.path());
+        let path = dir.path().join("credentials/contoso-ltd.env");
+        Collector {
+            _dir: dir,
+            args,
+            integ: integration("identity-protection"),
+            path,
+        }
+    }
+
+    impl Collector {
+        fn plan(&self, kind: TargetKind, cred: &EntraCredential) -> Result<Plan, TargetError> {
+            plan_target(kind, &self.args, &import(cred, &self.integ))
+        }
+
+        fn env(&self, cred: &EntraCredential) -> Plan {
+            self.plan(TargetKind::Env, cred).unwrap()
+        }
+    }
 
     #[test]
     fn writes_the_azure_variables_0600_and_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let args = TargetArgs::under(dir.path());
+        let c = collector();
         let cred = credential("identity-protection", "gcc-high");
-        let integ = integration("identity-protection");
-        let run = || plan_target(TargetKind::Env, &args, &import(&cred, &integ)).unwrap();
+        let run = || c.env(&cred);
         let plan = run();
         assert!(!plan.diff().contains(SECRET), "{}", plan.diff());
         plan.apply().unwrap();
-        let path = dir.path().join("credentials/contoso-ltd.env");
-        let text = fs::read_to_string(&path).unwrap();
+        let path = &c.path;
+        let text = fs::read_to_string(path).unwrap();
         assert_eq!(
             text,
             format!(
                 "# handoff collect: Contoso Ltd (identity-protection, request req_0123)\n# the client secret expires on 2026-06-30\nAZURE_TENANT_ID={TENANT}\nAZURE_CLIENT_ID={CLIENT}\nAZURE_CLIENT_SECRET={SECRET}\nAZURE_AUTHORITY_HOST=https://login.microsoftonline.us\n"
             )
         );
-        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path), 0o600);
         assert!(run().is_noop());
     }
 
     #[test]
     fn a_rotation_sets_only_handoffs_lines_and_keeps_the_operators() {
-        let dir = tempfile::tempdir().unwrap();
-        let args = TargetArgs::under(dir.path());
-        let integ = integration("identity-protection");
+        let c = collector();
         let cred = credential("identity-protection", "gcc-high");
-        plan_target(TargetKind::Env, &args, &import(&cred, &integ))
-            .unwrap()
-            .apply()
-            .unwrap();
-        let path = dir.path().join("credentials/contoso-ltd.env");
+        c.env(&cred).apply().unwrap();
+        let path = &c.path;
         // The operator exports the secret, adds a proxy and a comment.
-        let tuned = fs::read_to_string(&path)
+        let tuned = fs::read_to_string(path)
             .unwrap()
             .replace("AZURE_CLIENT_SECRET=", "export AZURE_CLIENT_SECRET=")
             + "# via the SOC's egress proxy\nHTTPS_PROXY=http://proxy.soc.example:3128\n";
-        fs::write(&path, &tuned).unwrap();
-        assert!(
-            plan_target(TargetKind::Env, &args, &import(&cred, &integ))
-                .unwrap()
-                .is_noop()
-        );
+        fs::write(path, &tuned).unwrap();
+        assert!(c.env(&cred).is_noop());
 
         let mut rotated = cred.clone();
         rotated.client_secret = "New8Q~rotatedrotatedrotatedrotated12345".to_owned();
         rotated.secret_expires_on = Some("2028-01-31".to_owned());
         rotated.cloud = "commercial".to_owned();
-        plan_target(TargetKind::Env, &args, &import(&rotated, &integ))
-            .unwrap()
-            .apply()
-            .unwrap();
+        c.env(&rotated).apply().unwrap();
         assert_eq!(
-            fs::read_to_string(&path).unwrap(),
+            fs::read_to_string(path).unwrap(),
             format!(
                 "# handoff collect: Contoso Ltd (identity-protection, request req_0123)\n# the client secret expires on 2028-01-31\nAZURE_TENANT_ID={TENANT}\nAZURE_CLIENT_ID={CLIENT}\nexport AZURE_CLIENT_SECRET={}\n# via the SOC's egress proxy\nHTTPS_PROXY=http://proxy.soc.example:3128\n",
                 rotated.client_secret
@@ -153,28 +171,23 @@ mod tests {
 
     #[test]
     fn values_that_did_not_change_keep_their_quotes_and_comments() {
-        let dir = tempfile::tempdir().unwrap();
-        let args = TargetArgs::under(dir.path());
-        let integ = integration("identity-protection");
+        let c = collector();
         let cred = credential("identity-protection", "commercial");
-        let path = dir.path().join("credentials/contoso-ltd.env");
+        let path = &c.path;
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         let by_hand = format!(
             "# handoff collect: Contoso Ltd (identity-protection, request req_0123)\n# the client secret expires on 2026-06-30\nexport AZURE_TENANT_ID=\"{TENANT}\"\nAZURE_CLIENT_ID='{CLIENT}'\nAZURE_CLIENT_SECRET=\"{SECRET}\"   # rotated 2025-01\n"
         );
-        fs::write(&path, &by_hand).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        let same = plan_target(TargetKind::Env, &args, &import(&cred, &integ)).unwrap();
+        fs::write(path, &by_hand).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+        let same = c.env(&cred);
         assert!(same.is_noop(), "{}", same.diff());
 
         let mut rotated = cred.clone();
         rotated.client_secret = "New8Q~rotatedrotatedrotatedrotated12345".to_owned();
-        plan_target(TargetKind::Env, &args, &import(&rotated, &integ))
-            .unwrap()
-            .apply()
-            .unwrap();
+        c.env(&rotated).apply().unwrap();
         assert_eq!(
-            fs::read_to_string(&path).unwrap(),
+            fs::read_to_string(path).unwrap(),
             by_hand.replace(
                 &format!("\"{SECRET}\"   # rotated"),
                 &format!("{}   # rotated", rotated.client_secret)
@@ -184,15 +197,13 @@ mod tests {
 
     #[test]
     fn a_file_other_users_can_read_is_refused_and_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let args = TargetArgs::under(dir.path());
-        let integ = integration("identity-protection");
+        let c = collector();
         let cred = credential("identity-protection", "commercial");
-        let path = dir.path().join("credentials/contoso-ltd.env");
+        let path = &c.path;
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         let old = format!("AZURE_TENANT_ID={TENANT}\nAZURE_CLIENT_SECRET=old\n");
-        fs::write(&path, &old).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(path, &old).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
         for kind in [TargetKind::Env, TargetKind::Json] {
             let path = path.with_extension(kind.as_str());
             if kind == TargetKind::Json {
@@ -200,9 +211,7 @@ mod tests {
                 fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
             }
             let before = fs::read(&path).unwrap();
-            let err = plan_target(kind, &args, &import(&cred, &integ))
-                .unwrap_err()
-                .to_string();
+            let err = c.plan(kind, &cred).unwrap_err().to_string();
             assert!(err.contains("other users can read or write it"), "{err}");
             assert!(
                 err.contains(&format!("run chmod 600 {}", path.display())),

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use super::{TargetError, read_text};
+use super::{FileChange, TargetError, read_text};
 
 /// An element and where it sits in the file.
 pub(super) struct Element {
@@ -794,6 +794,42 @@ impl WazuhConf {
             ))
         })
     }
+
+    /// The file with `edits` made, once it parses as strictly as the original.
+    pub fn change(&self, edits: Vec<Edit>) -> Result<FileChange, TargetError> {
+        let after = self.splice(edits);
+        self.check_after(&after)?;
+        Ok(FileChange {
+            path: self.path.clone(),
+            before: Some(self.bytes(&self.src)),
+            after: self.bytes(&after),
+            mode_if_new: 0o660,
+            owner_if_new: None,
+            secret: false,
+        })
+    }
+
+    /// Fits the tenant's `<api_auth>` to `wants`; the note names the
+    /// children that changed, if any did.
+    pub fn fit_api_auth(
+        &self,
+        auth: &Element,
+        tenant: &str,
+        wants: &[Want],
+        edits: &mut Vec<Edit>,
+    ) -> Option<String> {
+        let src = self.src.as_str();
+        let (fitted, changed) = fit_children(src, auth, wants);
+        edits.extend(fitted);
+        (!changed.is_empty()).then(|| {
+            format!(
+                "updated {} in tenant {tenant}'s <api_auth> at line {} of {}; the rest of the file is as it was",
+                changed.join(", "),
+                line_of(src, auth.start),
+                self.path.display()
+            )
+        })
+    }
 }
 
 /// The sections, each once, in order.
@@ -1076,6 +1112,27 @@ pub(super) fn indent_step(src: &str, el: &Element) -> String {
     match child.strip_prefix(own).filter(|s| !s.is_empty()) {
         Some(step) => step.to_owned(),
         None => indent_unit(src),
+    }
+}
+
+/// A new tenant's `<api_auth>` after the block's last one, indented like
+/// it; `None` where the block has none.
+pub(super) fn api_auth_after_others(
+    src: &str,
+    block: &Element,
+    step: &str,
+    wants: &[Want],
+) -> Option<Edit> {
+    let last = block.children_named("api_auth").last()?;
+    let indent = indent_at(src, last.start).map_or_else(|| child_indent(src, block), str::to_owned);
+    Some(insert_after(last, &api_auth_text(&indent, step, wants)))
+}
+
+/// `lines` (whole lines, each ending in `\n`) right after `sibling`.
+pub(super) fn insert_after(sibling: &Element, lines: &str) -> Edit {
+    Edit {
+        range: sibling.end..sibling.end,
+        text: format!("\n{}", lines.trim_end_matches('\n')),
     }
 }
 

@@ -22,7 +22,7 @@
 //! world-readable one is named in a note.
 
 use super::ossec_conf::{self, Edit, Element, Place, Role, Want, WazuhConf};
-use super::{FileChange, Import, Plan, TargetArgs, TargetError};
+use super::{Import, Plan, TargetArgs, TargetError};
 
 /// Wazuh's `api_type` for a cloud: `global` is commercial and GCC alike.
 fn api_type(cloud: &str) -> Result<&'static str, TargetError> {
@@ -113,17 +113,8 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         }
     }
 
-    let after = conf.splice(edits);
-    conf.check_after(&after)?;
+    let change = conf.change(edits)?;
     notes.extend(conf.world_readable_note());
-    let change = FileChange {
-        path: path.clone(),
-        before: Some(conf.bytes(src)),
-        after: conf.bytes(&after),
-        mode_if_new: 0o660,
-        owner_if_new: None,
-        secret: false,
-    };
     if !change.is_noop() {
         notes.push(conf.load_note());
     }
@@ -162,16 +153,7 @@ fn edit_block(
         .count();
     match ossec_conf::tenant_auths(src, block, tenant).split_first() {
         Some((first, duplicates)) => {
-            let (fitted, changed) = ossec_conf::fit_children(src, first, wants);
-            edits.extend(fitted);
-            if !changed.is_empty() {
-                notes.push(format!(
-                    "updated {} in tenant {tenant}'s <api_auth> at line {} of {}; the rest of the file is as it was",
-                    changed.join(", "),
-                    ossec_conf::line_of(src, first.start),
-                    conf.path.display()
-                ));
-            }
+            notes.extend(conf.fit_api_auth(first, tenant, wants, edits));
             for d in duplicates {
                 edits.push(ossec_conf::remove(src, d));
                 notes.push(format!(
@@ -181,15 +163,8 @@ fn edit_block(
             }
         }
         None => {
-            match auths.last() {
-                Some(last) => {
-                    let own = ossec_conf::indent_at(src, last.start).unwrap_or(&indent);
-                    let text = ossec_conf::api_auth_text(own, &step, wants);
-                    edits.push(Edit {
-                        range: last.end..last.end,
-                        text: format!("\n{}", text.trim_end_matches('\n')),
-                    });
-                }
+            match ossec_conf::api_auth_after_others(src, block, &step, wants) {
+                Some(edit) => edits.push(edit),
                 None => tail.push_str(&ossec_conf::api_auth_text(&indent, &step, wants)),
             }
             if others > 0 {
@@ -237,10 +212,7 @@ fn edit_block(
                     .map(|rel| format!("{inner}<relationship>{rel}</relationship>\n"))
                     .collect();
                 edits.push(match resource.children.last() {
-                    Some(last) => Edit {
-                        range: last.end..last.end,
-                        text: format!("\n{}", lines.trim_end_matches('\n')),
-                    },
+                    Some(last) => ossec_conf::insert_after(last, &lines),
                     None => ossec_conf::append_child(src, resource, &lines),
                 });
             }
@@ -249,10 +221,7 @@ fn edit_block(
     }
     if !new_resources.is_empty() {
         match existing.last() {
-            Some(last) => edits.push(Edit {
-                range: last.end..last.end,
-                text: format!("\n{}", new_resources.trim_end_matches('\n')),
-            }),
+            Some(last) => edits.push(ossec_conf::insert_after(last, &new_resources)),
             None => tail.push_str(&new_resources),
         }
     }

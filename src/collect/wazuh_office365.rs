@@ -136,16 +136,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         }
     }
 
-    let after = conf.splice(edits);
-    conf.check_after(&after)?;
-    let conf_change = FileChange {
-        path: path.clone(),
-        before: Some(conf.bytes(src)),
-        after: conf.bytes(&after),
-        mode_if_new: 0o660,
-        owner_if_new: None,
-        secret: false,
-    };
+    let conf_change = conf.change(edits)?;
     let mut changes = Vec::new();
     if inline {
         notes.push(format!(
@@ -208,16 +199,7 @@ fn edit_block(
                     wants[1].value
                 ));
             }
-            let (fitted, changed) = ossec_conf::fit_children(src, first, wants);
-            edits.extend(fitted);
-            if !changed.is_empty() {
-                notes.push(format!(
-                    "updated {} in tenant {tenant}'s <api_auth> at line {} of {}; the rest of the file is as it was",
-                    changed.join(", "),
-                    ossec_conf::line_of(src, first.start),
-                    conf.path.display()
-                ));
-            }
+            notes.extend(conf.fit_api_auth(first, tenant, wants, edits));
             if let Some(old) = first.child_text(src, "client_secret_path")
                 && wants[2].name == "client_secret"
             {
@@ -259,22 +241,13 @@ fn edit_block(
             }
         }
         None => {
-            let indent = ossec_conf::child_indent(src, block);
-            match block.children_named("api_auth").last() {
-                Some(last) => {
-                    let own = ossec_conf::indent_at(src, last.start).unwrap_or(&indent);
-                    let text = ossec_conf::api_auth_text(own, &step, wants);
-                    edits.push(Edit {
-                        range: last.end..last.end,
-                        text: format!("\n{}", text.trim_end_matches('\n')),
-                    });
-                }
-                None => edits.push(ossec_conf::append_child(
-                    src,
-                    block,
-                    &ossec_conf::api_auth_text(&indent, &step, wants),
-                )),
-            }
+            edits.push(
+                ossec_conf::api_auth_after_others(src, block, &step, wants).unwrap_or_else(|| {
+                    let indent = ossec_conf::child_indent(src, block);
+                    let text = ossec_conf::api_auth_text(&indent, &step, wants);
+                    ossec_conf::append_child(src, block, &text)
+                }),
+            );
             if conf.role == Role::Group {
                 notes.push(format!(
                     "added tenant {tenant} to the <office365> block of {} (line {})",

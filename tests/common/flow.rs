@@ -138,6 +138,18 @@ pub fn entra_credential(
     secret: &str,
     cloud: &str,
 ) -> handoff::payload::EntraCredential {
+    entra_credential_expiring(template, tenant, client, secret, cloud, "2027-06-30")
+}
+
+/// [`entra_credential`] whose secret expires on `expires_on` (YYYY-MM-DD).
+pub fn entra_credential_expiring(
+    template: &str,
+    tenant: &str,
+    client: &str,
+    secret: &str,
+    cloud: &str,
+    expires_on: &str,
+) -> handoff::payload::EntraCredential {
     let payload = handoff::payload::Payload {
         v: 1,
         template: template.to_owned(),
@@ -145,7 +157,7 @@ pub fn entra_credential(
             ("tenant_id".to_owned(), tenant.to_owned()),
             ("client_id".to_owned(), client.to_owned()),
             ("client_secret".to_owned(), secret.to_owned()),
-            ("secret_expires_on".to_owned(), "2027-06-30".to_owned()),
+            ("secret_expires_on".to_owned(), expires_on.to_owned()),
             ("cloud".to_owned(), cloud.to_owned()),
         ]),
         note: None,
