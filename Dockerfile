@@ -22,6 +22,7 @@ COPY migrations migrations
 COPY src src
 COPY static static
 COPY templates templates
+COPY integrations integrations
 # The same steps as CI and build.rs: the lockfile's npm packages, then a locked release build.
 RUN npm ci --no-audit --no-fund
 RUN cargo build --release --locked \
