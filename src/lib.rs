@@ -7,6 +7,8 @@
 //!   [`expiry`] bounds lifetimes; [`upload`] checks that an upload is a
 //!   well-formed age file; [`template`] lists what a payload can hold;
 //!   [`credential`] catches the usual mistakes in Entra credentials;
+//!   [`request`] holds a request's rules (its state from its step times, and
+//!   who may still withdraw or cancel it);
 //!   [`payload`] and [`link`] are the formats a client encrypts and shares;
 //!   [`clock`] is where "now" comes from; [`integration`] holds the
 //!   integration templates (permissions, portal steps, `az` commands);
@@ -62,6 +64,8 @@ pub mod link;
 pub mod payload;
 /// Deleting what has expired.
 pub mod purge;
+/// A request's states and rules.
+pub mod request;
 /// Staff accounts: names, password hashes, session tokens.
 pub mod staff;
 /// SQLite and PostgreSQL.

@@ -12,6 +12,7 @@ use common::flow::{
 };
 use common::{Backend, T0, assert_error};
 use handoff::audit::{Actor, Break, Kind, NewEvent};
+use handoff::request::CopyKind;
 use handoff::store::Store;
 use serde_json::{Value, json};
 
@@ -576,7 +577,40 @@ async fn cancelling_an_answered_request_deletes_its_copies(backend: Backend) {
     assert_eq!(status["can_withdraw"], false);
 }
 
+/// Every copy kind is written and read back as the same text: `has_copy`
+/// finds each one, and the purge parses each kind it deletes.
+async fn every_copy_kind_round_trips(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let r = open_request(&app.store, T0, 3_600).await;
+    assert_eq!(answer(&app, &r, Some(&soc)).await.status(), 201);
+    for &kind in CopyKind::ALL {
+        assert!(
+            app.store
+                .has_copy(&r.id, kind, app.clock.now())
+                .await
+                .unwrap(),
+            "{kind:?}"
+        );
+    }
+    app.clock.advance(8 * 86_400);
+    let p = app.store.purge_requests(app.clock.now()).await.unwrap();
+    assert_eq!(p.copies, CopyKind::ALL.len() as u64);
+    let purged = app.store.request_events(&r.id).await.unwrap();
+    let detail: Value = serde_json::from_str(&purged.last().unwrap().detail).unwrap();
+    let kinds: Vec<&str> = CopyKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(detail["copies"], json!(kinds));
+    for &kind in CopyKind::ALL {
+        assert!(
+            !app.store
+                .has_copy(&r.id, kind, app.clock.now())
+                .await
+                .unwrap()
+        );
+    }
+}
+
 with_each_backend!(
+    every_copy_kind_round_trips,
     cancelling_an_answered_request_deletes_its_copies,
     round_trip_with_both_copies,
     answered_once_only,

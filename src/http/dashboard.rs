@@ -24,6 +24,7 @@ use super::staff::{CsrfOnly, Staff};
 use crate::audit::{Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
+use crate::request::RequestState;
 use crate::store::{NewRequest, Request};
 
 pub fn router() -> Router<AppState> {
@@ -188,7 +189,7 @@ struct Row {
     id: String,
     customer: String,
     template_title: String,
-    state: &'static str,
+    state: RequestState,
     created_at: String,
     created_by: String,
     /// The latest step's time.
@@ -235,7 +236,7 @@ async fn dashboard(
         .await?
         .into_iter()
         .map(|r| Row {
-            state: r.state(now).as_str(),
+            state: r.state(now),
             template_title: template_title(&state, &r.template),
             created_at: rfc3339(r.created_at),
             updated_at: rfc3339(latest_step(&r)),
@@ -334,7 +335,7 @@ struct RequestDetailPage {
     template_id: String,
     template_title: String,
     note: String,
-    state: &'static str,
+    state: RequestState,
     customer_url: String,
     /// `(label, RFC 3339 time, what follows it)`.
     facts: Vec<(&'static str, String, String)>,
@@ -390,7 +391,7 @@ async fn request_page(
             client_addr: e.client_addr.unwrap_or_default(),
         })
         .collect();
-    let request_state = r.state(now);
+    let steps = r.steps();
     Ok(render(
         StatusCode::OK,
         RequestDetailPage {
@@ -399,8 +400,8 @@ async fn request_page(
             csrf: staff.csrf,
             template_title: template_title(&state, &r.template),
             customer_url: format!("{}/r/{}", state.settings.public_url, r.id),
-            state: request_state.as_str(),
-            can_cancel: r.cancelled_at.is_none() && r.withdrawn_at.is_none(),
+            state: steps.state(now),
+            can_cancel: steps.cancellable(),
             verify_detail: r.verify_detail.unwrap_or_default(),
             facts,
             events,

@@ -27,7 +27,8 @@ use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::integration::{Cloud, Integration};
-use crate::store::{Answer, AnswerRefused, Request, RequestState, Withdrawal};
+use crate::request::{CopyKind, CustomerState, RequestState, RetrievalState};
+use crate::store::{Answer, AnswerRefused, Request, Withdrawal};
 
 /// Routes without rate limits; `answer` and `retrieve` are added, limited, in
 /// `http::router`.
@@ -83,20 +84,6 @@ pub struct RequestMeta {
     pub soc_recipients: Vec<String>,
 }
 
-/// The customer-facing state: the SOC's later steps are not the customer's
-/// business here (the receipt shows them), only whether answering is possible.
-fn customer_state(r: &Request, now: i64) -> &'static str {
-    match r.state(now) {
-        RequestState::Open => "open",
-        RequestState::Cancelled => "cancelled",
-        // Answered, but its copies lapsed untaken: still "answered" here.
-        RequestState::Expired if r.answered_at.is_some() => "answered",
-        RequestState::Expired => "expired",
-        RequestState::Withdrawn => "withdrawn",
-        _ => "answered",
-    }
-}
-
 async fn request_meta(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -106,7 +93,7 @@ async fn request_meta(
         .ok_or_else(unknown_request)?;
     let now = state.clock.now();
     Ok(Json(RequestMeta {
-        state: customer_state(&r, now).to_owned(),
+        state: r.steps().customer_state(now).as_str().to_owned(),
         id: r.id,
         customer: r.customer,
         template: r.template,
@@ -280,7 +267,7 @@ pub struct RequestStatus {
 
 impl RequestStatus {
     fn new(r: Request, now: i64) -> RequestStatus {
-        let can_withdraw = r.withdrawable(now);
+        let can_withdraw = r.steps().withdrawable(now);
         RequestStatus {
             state: r.state(now).as_str().to_owned(),
             customer: r.customer,
@@ -452,8 +439,8 @@ struct RequestClosedPage {
     frame: Frame,
     customer: String,
     template_title: String,
-    /// `answered`, `expired`, `cancelled` or `withdrawn`.
-    state: &'static str,
+    /// Never [`CustomerState::Open`]: an open request gets the form.
+    state: CustomerState,
 }
 
 #[derive(Template)]
@@ -463,7 +450,7 @@ struct RequestStatusPage {
     token: String,
     customer: String,
     template_title: String,
-    state: &'static str,
+    state: RequestState,
     steps: Vec<(&'static str, String)>,
     can_withdraw: bool,
     verify_ok: Option<bool>,
@@ -476,8 +463,7 @@ struct RetrievalPage {
     id: String,
     customer: String,
     template_title: String,
-    /// `waiting` (not answered yet), `ready`, or `gone`.
-    state: &'static str,
+    state: RetrievalState,
 }
 
 async fn request_page(
@@ -491,13 +477,15 @@ async fn request_page(
     };
     let now = state.clock.now();
     let title = template_title(&state, &r.template);
-    let closed = customer_state(&r, now);
-    if closed != "open" {
-        let status = if closed == "answered" {
-            StatusCode::CONFLICT
-        } else {
-            StatusCode::GONE
-        };
+    let closed = r.steps().customer_state(now);
+    let status = match closed {
+        CustomerState::Open => None,
+        CustomerState::Answered => Some(StatusCode::CONFLICT),
+        CustomerState::Expired | CustomerState::Withdrawn | CustomerState::Cancelled => {
+            Some(StatusCode::GONE)
+        }
+    };
+    if let Some(status) = status {
         return Ok(render(
             status,
             RequestClosedPage {
@@ -569,8 +557,8 @@ async fn status_page(
             frame,
             token: token.to_string(),
             template_title: template_title(&state, &r.template),
-            state: r.state(now).as_str(),
-            can_withdraw: r.withdrawable(now),
+            state: r.state(now),
+            can_withdraw: r.steps().withdrawable(now),
             verify_ok: r.verify_ok,
             customer: r.customer,
             steps,
@@ -594,18 +582,12 @@ async fn retrieval_page(
         return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
     };
     let now = state.clock.now();
-    let page_state = if r.answered_at.is_none() && r.state(now) == RequestState::Open {
-        "waiting"
-    } else if state.store.has_copy(&r.id, "pm", now).await? {
-        "ready"
-    } else {
-        "gone"
-    };
+    let held = state.store.has_copy(&r.id, CopyKind::Pm, now).await?;
+    let page_state = r.steps().retrieval(now, held);
     Ok(render(
-        if page_state == "gone" {
-            StatusCode::NOT_FOUND
-        } else {
-            StatusCode::OK
+        match page_state {
+            RetrievalState::Gone => StatusCode::NOT_FOUND,
+            RetrievalState::Waiting | RetrievalState::Ready => StatusCode::OK,
         },
         RetrievalPage {
             frame,

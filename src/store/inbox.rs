@@ -8,6 +8,7 @@ use sqlx::FromRow;
 use super::events::commit_if;
 use super::{Store, StoreError, on_pool, retry_conflicts};
 use crate::audit::NewEvent;
+use crate::request::CopyKind;
 
 /// One waiting sealed copy: no secret material.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
@@ -191,7 +192,7 @@ impl Store {
         if done {
             return Ok(Ack::Done);
         }
-        Ok(if self.has_copy(request_id, "sealed", now).await? {
+        Ok(if self.has_copy(request_id, CopyKind::Sealed, now).await? {
             Ack::NotYourLease
         } else {
             Ack::Missing

@@ -40,8 +40,7 @@ use sqlx::sqlite::{
 pub use events::ChainReport;
 pub use inbox::{Ack, InboxItem, Lease, VerifyResult};
 pub use requests::{
-    Answer, AnswerRefused, NewRequest, Request, RequestsPurged, Retrieval, State as RequestState,
-    Withdrawal,
+    Answer, AnswerRefused, NewRequest, Request, RequestsPurged, Retrieval, Withdrawal,
 };
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use tokens::{ApiToken, DuplicateToken, IssueRefused, NewToken};
@@ -74,6 +73,10 @@ pub enum StoreError {
     UnknownScheme(String),
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
+    /// Text in the database that no variant of its type names: written by
+    /// another version, or by hand.
+    #[error("the database holds {value:?} in {column}, which this version does not know")]
+    UnknownValue { column: &'static str, value: String },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the database file {path}: {source}")]

@@ -13,6 +13,7 @@ use super::events::append_event;
 use super::{Store, StoreError, on_pool, retry_conflicts};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::id::Id;
+use crate::request::{CopyKind, RequestState, Steps};
 
 /// Everything the store needs to open a request.
 pub struct NewRequest<'a> {
@@ -65,72 +66,26 @@ macro_rules! select_requests {
     };
 }
 
-/// Where a request stands, derived from its step times.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Open,
-    Answered,
-    Retrieved,
-    Imported,
-    Verified,
-    Failed,
-    Expired,
-    Withdrawn,
-    Cancelled,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Open => "open",
-            State::Answered => "answered",
-            State::Retrieved => "retrieved",
-            State::Imported => "imported",
-            State::Verified => "verified",
-            State::Failed => "failed",
-            State::Expired => "expired",
-            State::Withdrawn => "withdrawn",
-            State::Cancelled => "cancelled",
-        }
-    }
-}
-
 impl Request {
-    /// The furthest step reached. Retrieval by the PM and import by the
-    /// collector are independent; verification follows import.
-    pub fn state(&self, now: i64) -> State {
-        if self.cancelled_at.is_some() {
-            State::Cancelled
-        } else if self.withdrawn_at.is_some() {
-            State::Withdrawn
-        } else if self.verified_at.is_some() {
-            if self.verify_ok == Some(true) {
-                State::Verified
-            } else {
-                State::Failed
-            }
-        } else if self.imported_at.is_some() {
-            State::Imported
-        } else if self.retrieved_at.is_some() {
-            State::Retrieved
-        } else if self.answered_at.is_some() {
-            // Answered, and nothing taken: until the copies lapse unread.
-            if self.copies_expire_at.is_some_and(|t| t <= now) {
-                State::Expired
-            } else {
-                State::Answered
-            }
-        } else if self.expired_at.is_some() || self.expires_at <= now {
-            State::Expired
-        } else {
-            State::Open
+    /// The step times the request's rules ([`crate::request`]) decide on.
+    pub fn steps(&self) -> Steps {
+        Steps {
+            expires_at: self.expires_at,
+            answered_at: self.answered_at,
+            copies_expire_at: self.copies_expire_at,
+            retrieved_at: self.retrieved_at,
+            imported_at: self.imported_at,
+            verified_at: self.verified_at,
+            verify_ok: self.verify_ok,
+            withdrawn_at: self.withdrawn_at,
+            cancelled_at: self.cancelled_at,
+            expired_at: self.expired_at,
         }
     }
 
-    /// Whether the customer may still withdraw the answer: it is there and
-    /// nobody has taken it (retrieved or imported) yet.
-    pub fn withdrawable(&self, now: i64) -> bool {
-        self.state(now) == State::Answered
+    /// Where it stands at `now`; see [`Steps::state`].
+    pub fn state(&self, now: i64) -> RequestState {
+        self.steps().state(now)
     }
 }
 
@@ -242,16 +197,16 @@ impl Store {
         Ok(r)
     }
 
-    /// Whether a copy of `kind` (`pm` or `sealed`) is still held.
+    /// Whether a copy of `kind` is still held.
     pub async fn has_copy(
         &self,
         request_id: &str,
-        kind: &str,
+        kind: CopyKind,
         now: i64,
     ) -> Result<bool, StoreError> {
         const SQL: &str = "SELECT COUNT(*) FROM request_copies WHERE request_id = $1 AND kind = $2 AND expires_at > $3";
         let (n,): (i64,) = on_pool!(self, pool =>
-            sqlx::query_as(SQL).bind(request_id).bind(kind).bind(now).fetch_one(pool).await?
+            sqlx::query_as(SQL).bind(request_id).bind(kind.as_str()).bind(now).fetch_one(pool).await?
         );
         Ok(n > 0)
     }
@@ -312,14 +267,14 @@ impl Store {
                 .await?
                 .rows_affected();
                 if n == 1 {
-                    let copies = [("pm", Some(answer.pm_copy)), ("sealed", answer.sealed_copy)];
+                    let copies = [(CopyKind::Pm, Some(answer.pm_copy)), (CopyKind::Sealed, answer.sealed_copy)];
                     for (kind, copy) in copies {
                         let Some(copy) = copy else { continue };
                         sqlx::query(
                             "INSERT INTO request_copies (request_id, kind, expires_at, ciphertext) VALUES ($1, $2, $3, $4)",
                         )
                         .bind(id)
-                        .bind(kind)
+                        .bind(kind.as_str())
                         .bind(answer.copies_expire_at)
                         .bind(copy)
                         .execute(&mut *tx)
@@ -502,13 +457,17 @@ impl Store {
                         .detail(serde_json::json!({ "customer": customer, "template": template }));
                     append_event!(tx, &event, now).await?;
                 }
-                let mut copies: Vec<(String, String)> = sqlx::query_as(
+                let copies: Vec<(String, String)> = sqlx::query_as(
                     "DELETE FROM request_copies WHERE expires_at <= $1 RETURNING request_id, kind",
                 )
                 .bind(now)
                 .fetch_all(&mut *tx)
                 .await?;
                 let removed = copies.len() as u64;
+                let mut copies = copies
+                    .into_iter()
+                    .map(|(id, kind)| Ok((id, parse_copy_kind(&kind)?)))
+                    .collect::<Result<Vec<(String, CopyKind)>, StoreError>>()?;
                 copies.sort();
                 let mut ids: Vec<&str> = copies.iter().map(|(id, _)| id.as_str()).collect();
                 ids.dedup();
@@ -527,4 +486,12 @@ impl Store {
         .await?;
         Ok(purged)
     }
+}
+
+/// A copy's kind as stored, read back.
+fn parse_copy_kind(text: &str) -> Result<CopyKind, StoreError> {
+    CopyKind::parse(text).ok_or_else(|| StoreError::UnknownValue {
+        column: "request_copies.kind",
+        value: text.to_owned(),
+    })
 }
