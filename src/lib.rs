@@ -9,6 +9,7 @@
 //!   [`credential`] catches the usual mistakes in Entra credentials;
 //!   [`request`] holds a request's rules (its state from its step times, and
 //!   who may still withdraw or cancel it);
+//!   [`secret`] tells a link secret's state from its receipt;
 //!   [`payload`] and [`link`] are the formats a client encrypts and shares;
 //!   [`clock`] is where "now" comes from; [`integration`] holds the
 //!   integration templates (permissions, portal steps, `az` commands);
@@ -66,6 +67,8 @@ pub mod payload;
 pub mod purge;
 /// A request's states and rules.
 pub mod request;
+/// A link secret's states.
+pub mod secret;
 /// Staff accounts: names, password hashes, session tokens.
 pub mod staff;
 /// SQLite and PostgreSQL.

@@ -225,23 +225,10 @@ pub struct Status {
     pub destroyed_at: Option<String>,
 }
 
-/// The receipt's state in one word.
-pub fn receipt_state(r: &Receipt, now: i64) -> &'static str {
-    if r.destroyed_at.is_some() {
-        "destroyed"
-    } else if r.read_at.is_some() {
-        "read"
-    } else if r.expires_at <= now {
-        "expired"
-    } else {
-        "waiting"
-    }
-}
-
 impl Status {
     fn new(r: Receipt, now: i64) -> Status {
         Status {
-            state: receipt_state(&r, now).to_owned(),
+            state: r.state(now).as_str().to_owned(),
             id: r.id,
             template: r.template,
             created_at: rfc3339(r.created_at),

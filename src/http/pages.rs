@@ -9,10 +9,10 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::AppState;
-use super::api::receipt_state;
 use super::error::{Code, PageError, PagePath};
 use crate::clock::rfc3339;
 use crate::id::Id;
+use crate::secret::ReceiptState;
 use crate::template::{self, Template as CredentialTemplate};
 
 pub fn router() -> Router<AppState> {
@@ -97,7 +97,7 @@ struct StatusPage {
     frame: Frame,
     token: String,
     template_title: String,
-    state: &'static str,
+    state: ReceiptState,
     created_at: String,
     expires_at: String,
     read_at: String,
@@ -242,7 +242,7 @@ async fn status(
             template_title: template::find(&r.template)
                 .map_or("Secret", |t| t.title)
                 .to_owned(),
-            state: receipt_state(&r, state.clock.now()),
+            state: r.state(state.clock.now()),
             created_at: rfc3339(r.created_at),
             expires_at: rfc3339(r.expires_at),
             read_at: when(r.read_at),

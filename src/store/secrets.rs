@@ -4,6 +4,7 @@ use sqlx::FromRow;
 
 use super::{Store, StoreError, on_pool};
 use crate::id::Id;
+use crate::secret::ReceiptState;
 
 /// How long a secret's metadata is kept after it expires, so that its status
 /// page can still say what happened to it. No ciphertext is kept that long.
@@ -40,6 +41,13 @@ pub struct Receipt {
     pub expires_at: i64,
     pub read_at: Option<i64>,
     pub destroyed_at: Option<i64>,
+}
+
+impl Receipt {
+    /// Where the secret stands at `now`; see [`ReceiptState::of`].
+    pub fn state(&self, now: i64) -> ReceiptState {
+        ReceiptState::of(self.read_at, self.destroyed_at, self.expires_at, now)
+    }
 }
 
 /// Rows removed by one purge.
