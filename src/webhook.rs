@@ -28,7 +28,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::audit::hex;
+use crate::audit::{Kind, hex};
 use crate::clock::{Clock, rfc3339};
 use crate::store::{AttemptOutcome, Delivery, NotifiedEvent, Store, StoreError};
 
@@ -199,7 +199,7 @@ pub fn body(
         .as_ref()
         .map(|id| format!("{public_url}/staff/requests/{id}"));
     json!({
-        "event": event.kind,
+        "event": event.kind.as_str(),
         "seq": event.seq,
         "at": rfc3339(event.at),
         "request": {
@@ -208,14 +208,14 @@ pub fn body(
             "template": template,
         },
         "dashboard_url": dashboard_url,
-        "text": sentence(&event.kind, customer.as_deref(), template.as_deref(), titles),
+        "text": sentence(event.kind, customer.as_deref(), template.as_deref(), titles),
     })
     .to_string()
 }
 
 /// One plain sentence for chat: `Contoso answered the Text request.`
 fn sentence(
-    kind: &str,
+    kind: Kind,
     customer: Option<&str>,
     template: Option<&str>,
     titles: &std::collections::HashMap<String, String>,
@@ -231,11 +231,28 @@ fn sentence(
         format!("{} ", plain(title))
     });
     let text = match kind {
-        "request.answered" => format!("{who} answered the {what}request."),
-        "request.retrieved" => format!("The {what}credentials from {who} were retrieved."),
-        "request.expired" => format!("The {what}request to {who} expired unanswered."),
-        "request.verify_failed" => format!("Verifying the {what}credentials from {who} failed."),
-        other => format!("{who}: {other}."),
+        Kind::RequestAnswered => format!("{who} answered the {what}request."),
+        Kind::RequestRetrieved => format!("The {what}credentials from {who} were retrieved."),
+        Kind::RequestExpired => format!("The {what}request to {who} expired unanswered."),
+        Kind::RequestVerifyFailed => format!("Verifying the {what}credentials from {who} failed."),
+        // Not notified (see `NOTIFIED_KINDS`); a plain fallback all the same.
+        Kind::RequestCreated
+        | Kind::RequestOpened
+        | Kind::RequestWithdrawn
+        | Kind::RequestCancelled
+        | Kind::RequestPurged
+        | Kind::RequestLeased
+        | Kind::RequestReleased
+        | Kind::RequestImported
+        | Kind::RequestVerified
+        | Kind::LoginSucceeded
+        | Kind::LoginFailed
+        | Kind::Logout
+        | Kind::UserAdded
+        | Kind::UserRemoved
+        | Kind::TokenCreated
+        | Kind::TokenRevoked
+        | Kind::TokenRefused => format!("{who}: {}.", kind.as_str()),
     };
     let mut chars = text.chars();
     chars
@@ -665,7 +682,7 @@ mod tests {
         let event = NotifiedEvent {
             seq: 7,
             at: 1_795_305_600,
-            kind: "request.expired".into(),
+            kind: Kind::RequestExpired,
             request_id: Some("abc".into()),
             customer: None,
             template: None,

@@ -663,7 +663,38 @@ async fn serve_sends_signed_webhooks(app: TestApp) {
     assert!(!log.contains(URL_TOKEN), "the receiver's URL is in the log");
 }
 
+/// Every event kind is stored as its text and parsed back to itself; only
+/// the notified ones are turned into deliveries.
+async fn every_event_kind_round_trips(app: TestApp) {
+    for &kind in Kind::ALL {
+        app.store
+            .append_event(&NewEvent::new(kind, Actor::System), app.clock.now())
+            .await
+            .unwrap();
+    }
+    let stored: Vec<Option<Kind>> = app
+        .store
+        .events_after(0, 1_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| Kind::parse(&e.kind))
+        .collect();
+    let all: Vec<Option<Kind>> = Kind::ALL.iter().copied().map(Some).collect();
+    assert_eq!(stored, all);
+    let notified = std::cell::RefCell::new(Vec::new());
+    app.store
+        .enqueue_webhooks(&["h".to_owned()], app.clock.now(), 0, 1_000, |e| {
+            notified.borrow_mut().push(e.kind);
+            String::new()
+        })
+        .await
+        .unwrap();
+    assert_eq!(notified.into_inner(), handoff::store::NOTIFIED_KINDS);
+}
+
 on_both_backends!(
+    every_event_kind_round_trips,
     notifies_answered_retrieved_expired_and_verify_failed_only,
     every_receiver_gets_each_event,
     signature_verifies_with_the_secret_and_not_another,

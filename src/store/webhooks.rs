@@ -18,7 +18,7 @@ use crate::id::Id;
 
 /// The events that are notified: answered, retrieved, expired unanswered
 /// (`request.expired` is only appended for requests nobody answered), and a
-/// failed verification. Kept in step with the `IN (...)` list below.
+/// failed verification. The query binds them into its `IN ($4, ...)` list.
 pub const NOTIFIED_KINDS: &[Kind] = &[
     Kind::RequestAnswered,
     Kind::RequestRetrieved,
@@ -26,19 +26,52 @@ pub const NOTIFIED_KINDS: &[Kind] = &[
     Kind::RequestVerifyFailed,
 ];
 
+// The enqueue query has one placeholder per notified kind.
+const _: () = assert!(NOTIFIED_KINDS.len() == 4);
+
 /// An event to notify, with the request's label and template if the request
 /// still exists.
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NotifiedEvent {
     pub seq: i64,
     pub at: i64,
-    pub kind: String,
+    pub kind: Kind,
     pub request_id: Option<String>,
     pub customer: Option<String>,
     pub template: Option<String>,
     /// The event's detail JSON, whose `customer` and `template` stand in when
     /// the request row is gone.
     pub detail: String,
+}
+
+/// A [`NotifiedEvent`] as read, before its kind is parsed.
+#[derive(FromRow)]
+struct NotifiedRow {
+    seq: i64,
+    at: i64,
+    kind: String,
+    request_id: Option<String>,
+    customer: Option<String>,
+    template: Option<String>,
+    detail: String,
+}
+
+impl NotifiedRow {
+    fn parse(self) -> Result<NotifiedEvent, StoreError> {
+        let kind = Kind::parse(&self.kind).ok_or_else(|| StoreError::UnknownValue {
+            column: "events.kind",
+            value: self.kind.clone(),
+        })?;
+        Ok(NotifiedEvent {
+            seq: self.seq,
+            at: self.at,
+            kind,
+            request_id: self.request_id,
+            customer: self.customer,
+            template: self.template,
+            detail: self.detail,
+        })
+    }
 }
 
 /// What one enqueue step did.
@@ -142,18 +175,25 @@ impl Store {
             let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
                 .fetch_one(&mut *tx)
                 .await?;
-            let events: Vec<NotifiedEvent> = sqlx::query_as(
+            let rows: Vec<NotifiedRow> = sqlx::query_as(
                 "SELECT e.seq, e.at, e.kind, e.request_id, r.customer, r.template, e.detail \
                  FROM events e LEFT JOIN requests r ON r.id = e.request_id \
                  WHERE e.seq > $1 AND e.seq <= $2 \
-                 AND e.kind IN ('request.answered', 'request.retrieved', 'request.expired', 'request.verify_failed') \
-                 ORDER BY e.seq LIMIT $3",
+                 AND e.kind IN ($4, $5, $6, $7) ORDER BY e.seq LIMIT $3",
             )
             .bind(old)
             .bind(head)
             .bind(page)
+            .bind(NOTIFIED_KINDS[0].as_str())
+            .bind(NOTIFIED_KINDS[1].as_str())
+            .bind(NOTIFIED_KINDS[2].as_str())
+            .bind(NOTIFIED_KINDS[3].as_str())
             .fetch_all(&mut *tx)
             .await?;
+            let events = rows
+                .into_iter()
+                .map(NotifiedRow::parse)
+                .collect::<Result<Vec<_>, _>>()?;
             let full = events.len() as i64 >= page;
             let new = match events.last() {
                 Some(last) if full => last.seq,
@@ -188,7 +228,7 @@ impl Store {
                         .bind(Id::random().as_str())
                         .bind(event.seq)
                         .bind(url_hash)
-                        .bind(&event.kind)
+                        .bind(event.kind.as_str())
                         .bind(&body)
                         .bind(now)
                         .execute(&mut *tx)
