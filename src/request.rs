@@ -167,6 +167,16 @@ impl CopyKind {
     }
 }
 
+/// Why an answer was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerRefused {
+    /// No such request.
+    Unknown,
+    AlreadyAnswered,
+    Expired,
+    Cancelled,
+}
+
 impl Steps {
     /// The furthest step reached. Retrieval by the PM and import by the
     /// collector are independent; verification follows import.
@@ -220,6 +230,18 @@ impl Steps {
     /// nobody has taken it (retrieved or imported) yet.
     pub fn withdrawable(&self, now: i64) -> bool {
         self.state(now) == RequestState::Answered
+    }
+
+    /// Why a request that refused an answer refused it: answered before,
+    /// cancelled, or else past its time.
+    pub fn answer_refused(&self) -> AnswerRefused {
+        if self.answered_at.is_some() {
+            AnswerRefused::AlreadyAnswered
+        } else if self.cancelled_at.is_some() {
+            AnswerRefused::Cancelled
+        } else {
+            AnswerRefused::Expired
+        }
     }
 
     /// Whether staff may still cancel it: not already cancelled or withdrawn.
@@ -317,6 +339,16 @@ mod tests {
         assert_eq!(cancelled.customer_state(NOW), CustomerState::Cancelled);
         assert!(!cancelled.cancellable());
         assert!(answered().cancellable());
+        assert_eq!(withdrawn.answer_refused(), AnswerRefused::AlreadyAnswered);
+        let cancelled_unanswered = Steps {
+            cancelled_at: Some(NOW),
+            ..open()
+        };
+        assert_eq!(
+            cancelled_unanswered.answer_refused(),
+            AnswerRefused::Cancelled
+        );
+        assert_eq!(open().answer_refused(), AnswerRefused::Expired);
     }
 
     #[test]

@@ -27,8 +27,8 @@ use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::integration::{Cloud, Integration};
-use crate::request::{CopyKind, CustomerState, RequestState, RetrievalState};
-use crate::store::{Answer, AnswerRefused, Request, Withdrawal};
+use crate::request::{AnswerRefused, CopyKind, CustomerState, RequestState, RetrievalState};
+use crate::store::{Answer, Request, Withdrawal};
 
 /// Routes without rate limits; `answer` and `retrieve` are added, limited, in
 /// `http::router`.

@@ -39,9 +39,7 @@ use sqlx::sqlite::{
 
 pub use events::ChainReport;
 pub use inbox::{Ack, InboxItem, Lease, VerifyResult};
-pub use requests::{
-    Answer, AnswerRefused, NewRequest, Request, RequestsPurged, Retrieval, Withdrawal,
-};
+pub use requests::{Answer, NewRequest, Request, RequestsPurged, Retrieval, Withdrawal};
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use tokens::{ApiToken, DuplicateToken, IssueRefused, NewToken};
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};

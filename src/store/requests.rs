@@ -13,7 +13,7 @@ use super::events::append_event;
 use super::{Store, StoreError, on_pool, retry_conflicts};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::id::Id;
-use crate::request::{CopyKind, RequestState, Steps};
+use crate::request::{AnswerRefused, CopyKind, RequestState, Steps};
 
 /// Everything the store needs to open a request.
 pub struct NewRequest<'a> {
@@ -87,15 +87,6 @@ impl Request {
     pub fn state(&self, now: i64) -> RequestState {
         self.steps().state(now)
     }
-}
-
-/// Why an answer was not taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AnswerRefused {
-    Unknown,
-    AlreadyAnswered,
-    Expired,
-    Cancelled,
 }
 
 /// The answer's two copies and the customer's receipt token.
@@ -243,7 +234,8 @@ impl Store {
         Ok(first)
     }
 
-    /// Takes the customer's answer, once, while the request is open.
+    /// Takes the customer's answer, once, while the request is open (the
+    /// UPDATE's condition is [`RequestState::Open`] in SQL).
     pub async fn answer_request(
         &self,
         id: &str,
@@ -296,9 +288,7 @@ impl Store {
         // Not taken: say why, from a fresh read.
         let refusal = match self.request(id).await? {
             None => AnswerRefused::Unknown,
-            Some(r) if r.answered_at.is_some() => AnswerRefused::AlreadyAnswered,
-            Some(r) if r.cancelled_at.is_some() => AnswerRefused::Cancelled,
-            Some(_) => AnswerRefused::Expired,
+            Some(r) => r.steps().answer_refused(),
         };
         Ok(Err(refusal))
     }
@@ -359,7 +349,8 @@ impl Store {
     }
 
     /// The customer takes their answer back: both copies are deleted. Only
-    /// until the PM has retrieved it and the collector has imported it.
+    /// until the PM has retrieved it and the collector has imported it (the
+    /// UPDATE's condition is [`Steps::withdrawable`] in SQL).
     pub async fn withdraw(
         &self,
         status: &Id,
@@ -403,7 +394,8 @@ impl Store {
     }
 
     /// Staff call a request off: it can no longer be answered, and any copies
-    /// not yet taken are deleted. False if it was already cancelled or withdrawn.
+    /// not yet taken are deleted. False if it was already cancelled or withdrawn
+    /// (the UPDATE's condition is [`Steps::cancellable`] in SQL).
     pub async fn cancel_request(
         &self,
         id: &str,
