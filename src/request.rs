@@ -7,8 +7,12 @@ use std::fmt;
 /// The time of every step that decides a request's state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Steps {
+    pub created_at: i64,
     /// Until then the request can be answered.
     pub expires_at: i64,
+    /// The customer's browser first showed the request; decides nothing,
+    /// but is a step all the same.
+    pub opened_at: Option<i64>,
     pub answered_at: Option<i64>,
     /// When the answer's copies lapse if nobody took them.
     pub copies_expire_at: Option<i64>,
@@ -244,6 +248,23 @@ impl Steps {
         }
     }
 
+    /// The time of the latest step taken, creation included.
+    pub fn latest(&self) -> i64 {
+        [
+            self.opened_at,
+            self.answered_at,
+            self.retrieved_at,
+            self.imported_at,
+            self.verified_at,
+            self.withdrawn_at,
+            self.cancelled_at,
+            self.expired_at,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.created_at, i64::max)
+    }
+
     /// Whether staff may still cancel it: not already cancelled or withdrawn.
     pub fn cancellable(&self) -> bool {
         self.cancelled_at.is_none() && self.withdrawn_at.is_none()
@@ -349,6 +370,20 @@ mod tests {
             AnswerRefused::Cancelled
         );
         assert_eq!(open().answer_refused(), AnswerRefused::Expired);
+    }
+
+    #[test]
+    fn the_latest_step_is_the_newest_time_taken() {
+        let r = Steps {
+            created_at: NOW - 100,
+            ..answered()
+        };
+        assert_eq!(r.latest(), NOW - 5);
+        let fresh = Steps {
+            created_at: NOW - 100,
+            ..open()
+        };
+        assert_eq!(fresh.latest(), NOW - 100);
     }
 
     #[test]

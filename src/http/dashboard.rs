@@ -25,7 +25,7 @@ use crate::audit::{Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::request::RequestState;
-use crate::store::{NewRequest, Request};
+use crate::store::NewRequest;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -196,24 +196,6 @@ struct Row {
     updated_at: String,
 }
 
-fn latest_step(r: &Request) -> i64 {
-    [
-        Some(r.created_at),
-        r.opened_at,
-        r.answered_at,
-        r.retrieved_at,
-        r.imported_at,
-        r.verified_at,
-        r.withdrawn_at,
-        r.cancelled_at,
-        r.expired_at,
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .unwrap_or(r.created_at)
-}
-
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
@@ -239,7 +221,7 @@ async fn dashboard(
             state: r.state(now),
             template_title: template_title(&state, &r.template),
             created_at: rfc3339(r.created_at),
-            updated_at: rfc3339(latest_step(&r)),
+            updated_at: rfc3339(r.steps().latest()),
             id: r.id,
             customer: r.customer,
             created_by: r.created_by,

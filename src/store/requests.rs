@@ -70,7 +70,9 @@ impl Request {
     /// The step times the request's rules ([`crate::request`]) decide on.
     pub fn steps(&self) -> Steps {
         Steps {
+            created_at: self.created_at,
             expires_at: self.expires_at,
+            opened_at: self.opened_at,
             answered_at: self.answered_at,
             copies_expire_at: self.copies_expire_at,
             retrieved_at: self.retrieved_at,
