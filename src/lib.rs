@@ -8,7 +8,8 @@
 //!   well-formed age file; [`template`] lists what a payload can hold;
 //!   [`credential`] catches the usual mistakes in Entra credentials;
 //!   [`payload`] and [`link`] are the formats a client encrypts and shares;
-//!   [`clock`] is where "now" comes from; [`integration`] holds the
+//!   [`clock`] is where "now" comes from; [`cloud`] names Microsoft's
+//!   clouds and holds their one host table; [`integration`] holds the
 //!   integration templates (permissions, portal steps, `az` commands);
 //!   [`staff`] checks staff names and hashes their passwords; [`token`]
 //!   makes and checks the collector's API tokens; [`audit`] is the
@@ -38,6 +39,8 @@ pub mod cli;
 pub mod client;
 /// Where "now" comes from.
 pub mod clock;
+/// Microsoft's clouds and each one's hosts.
+pub mod cloud;
 /// `handoff collect`'s targets: a credential into a collector's files.
 pub mod collect;
 /// `handoff collect`: lease, decrypt, write, verify, acknowledge.

@@ -42,7 +42,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         client_id: &cred.client_id,
         client_secret: &cred.client_secret,
         secret_expires_on: cred.secret_expires_on.as_deref(),
-        cloud: &cred.cloud,
+        cloud: cred.cloud.as_str(),
         extra: &cred.extra,
     };
     let fresh = serde_json::to_value(&out).map_err(json_error)?;

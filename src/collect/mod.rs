@@ -392,7 +392,7 @@ pub fn plan(kind: TargetKind, args: &TargetArgs, import: &Import) -> Result<Plan
             suits.join(", ")
         )));
     }
-    if let Some(why) = import.integration.cloud_refusal(&import.credential.cloud) {
+    if let Some(why) = import.integration.cloud_refusal(import.credential.cloud) {
         return Err(TargetError::Refused(format!(
             "the credential is for a {} tenant, which the template {:?} cannot collect from: {why}; ask the customer which cloud their tenant is in, or use a template made for that cloud",
             import.credential.cloud, import.integration.id
@@ -487,16 +487,6 @@ pub fn customer_slug(customer: &str) -> String {
         return format!("customer-{hex}");
     }
     "customer".to_owned()
-}
-
-/// The login host of a cloud, as the Azure SDKs' `AZURE_AUTHORITY_HOST`.
-fn authority_host(cloud: &str) -> Option<&'static str> {
-    match cloud {
-        "commercial" | "gcc" => Some("https://login.microsoftonline.com"),
-        "gcc-high" | "dod" => Some("https://login.microsoftonline.us"),
-        "china" => Some("https://login.chinacloudapi.cn"),
-        _ => None,
-    }
 }
 
 /// A value for a `KEY=value` line that a POSIX shell, systemd's
@@ -748,7 +738,8 @@ pub(crate) mod testing {
             client_id: CLIENT.to_owned(),
             client_secret: SECRET.to_owned(),
             secret_expires_on: Some("2026-06-30".to_owned()),
-            cloud: cloud.to_owned(),
+            cloud: crate::cloud::Cloud::parse(cloud)
+                .unwrap_or_else(|| panic!("no cloud {cloud:?}")),
             extra: BTreeMap::new(),
         }
     }
