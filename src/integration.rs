@@ -46,16 +46,6 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-/// The fields every `entra-app` payload already has; a template's own fields
-/// must not reuse these names.
-pub const CORE_ENTRA_FIELDS: [&str; 5] = [
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "secret_expires_on",
-    "cloud",
-];
-
 /// Office 365 Management Activity API content types (Wazuh `<subscription>`s,
 /// Filebeat `var.content_type`).
 pub const CONTENT_TYPES: [&str; 5] = [
@@ -826,11 +816,17 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
                 field.name
             ));
         }
-        if kind == Kind::EntraApp && CORE_ENTRA_FIELDS.contains(&field.name.as_str()) {
+        // A template's own fields must not reuse the names every `entra-app`
+        // payload already has.
+        if kind == Kind::EntraApp && crate::template::is_entra_field(&field.name) {
+            let core: Vec<&str> = crate::template::ENTRA_FIELDS
+                .iter()
+                .map(|f| f.name)
+                .collect();
             return Err(format!(
                 "field {:?} clashes with a core Entra field ({})",
                 field.name,
-                CORE_ENTRA_FIELDS.join(", ")
+                core.join(", ")
             ));
         }
         if !names.insert(field.name.as_str()) {

@@ -104,21 +104,12 @@ impl EntraCredential {
             extra: payload
                 .fields
                 .iter()
-                .filter(|(k, _)| !CORE_FIELDS.contains(&k.as_str()))
+                .filter(|(k, _)| !crate::template::is_entra_field(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         })
     }
 }
-
-/// The fields every Entra payload has; anything else is a template's extra.
-pub const CORE_FIELDS: &[&str] = &[
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "secret_expires_on",
-    "cloud",
-];
 
 #[cfg(test)]
 mod tests {
