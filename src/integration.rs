@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::cloud::Cloud;
+pub use crate::collect::Target;
 use crate::credential::is_guid;
 use crate::template::Kind;
 
@@ -75,36 +76,6 @@ pub const GRAPH_RESOURCES: [(&str, &[&str]); 4] = [
         &["riskDetections", "servicePrincipalRiskDetections"],
     ),
 ];
-
-/// Where the collected credentials go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Target {
-    /// Wazuh's `<office365>` module (Management Activity API).
-    #[serde(rename = "wazuh-office365")]
-    WazuhOffice365,
-    /// Wazuh's `<ms-graph>` module (4.6+).
-    WazuhMsGraph,
-    /// Filebeat's `o365` module.
-    #[serde(rename = "filebeat-o365")]
-    FilebeatO365,
-    /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`.
-    Env,
-    /// The fields as JSON, for anything else.
-    Json,
-}
-
-impl Target {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::WazuhOffice365 => "wazuh-office365",
-            Target::WazuhMsGraph => "wazuh-ms-graph",
-            Target::FilebeatO365 => "filebeat-o365",
-            Target::Env => "env",
-            Target::Json => "json",
-        }
-    }
-}
 
 /// A value the customer fills in beyond the core Entra fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

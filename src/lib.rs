@@ -29,7 +29,8 @@
 //!   [`collector`] is `handoff collect`'s loop (lease, decrypt, write, verify,
 //!   acknowledge, report), and [`collect`] its targets, which write a
 //!   decrypted credential into a collector's configuration (Wazuh, Filebeat,
-//!   env and JSON files).
+//!   env and JSON files); each target is one file in `collect/` and one line
+//!   of its `targets!` registry.
 
 /// The hash-chained trail of every state change.
 pub mod audit;
