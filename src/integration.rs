@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::cloud::Cloud;
+use crate::collect::Reads;
 pub use crate::collect::Target;
 use crate::credential::is_guid;
 use crate::template::Kind;
@@ -991,16 +992,25 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
             clouds
         }
     };
-    let needs = |t: Target| f.targets.contains(&t);
-    if (needs(Target::WazuhOffice365) || needs(Target::FilebeatO365))
-        && f.collect.content_types.is_empty()
-    {
-        return Err(
-            "targets wazuh-office365 and filebeat-o365 need collect.content_types".to_owned(),
-        );
-    }
-    if needs(Target::WazuhMsGraph) && f.collect.graph_resources.is_empty() {
-        return Err("target wazuh-ms-graph needs collect.graph_resources".to_owned());
+    for (what, empty) in [
+        (Reads::ContentTypes, f.collect.content_types.is_empty()),
+        (Reads::GraphResources, f.collect.graph_resources.is_empty()),
+    ] {
+        if empty && f.targets.iter().any(|t| t.reads() == what) {
+            let readers: Vec<&str> = Target::ALL
+                .iter()
+                .filter(|t| t.reads() == what)
+                .map(|t| t.as_str())
+                .collect();
+            return Err(match readers.as_slice() {
+                [one] => format!("target {one} needs collect.{}", what.key()),
+                _ => format!(
+                    "targets {} need collect.{}",
+                    readers.join(" and "),
+                    what.key()
+                ),
+            });
+        }
     }
 
     let mut targets = f.targets;
@@ -1115,18 +1125,18 @@ pub fn guide(i: &Integration) -> String {
 
     let _ = writeln!(out, "\nCollector targets:");
     for t in &i.targets {
-        let need = match t {
-            Target::WazuhOffice365 | Target::FilebeatO365 => {
+        let need = match t.reads() {
+            Reads::ContentTypes => {
                 format!("content types {}", i.collect.content_types.join(", "))
             }
-            Target::WazuhMsGraph => i
+            Reads::GraphResources => i
                 .collect
                 .graph_resources
                 .iter()
                 .map(|r| format!("{} ({})", r.name, r.relationships.join(", ")))
                 .collect::<Vec<_>>()
                 .join("; "),
-            Target::Env | Target::Json => i.collect.graph_endpoints.join(", "),
+            Reads::GraphEndpoints => i.collect.graph_endpoints.join(", "),
         };
         if need.is_empty() {
             let _ = writeln!(out, "  {}", t.as_str());
@@ -1750,7 +1760,12 @@ commercial = "https://graph.microsoft.com/.default"
             (
                 "targets = [\"json\"]",
                 "targets = [\"wazuh-ms-graph\"]",
-                "needs collect.graph_resources",
+                "target wazuh-ms-graph needs collect.graph_resources",
+            ),
+            (
+                "targets = [\"json\"]",
+                "targets = [\"filebeat-o365\"]",
+                "targets wazuh-office365 and filebeat-o365 need collect.content_types",
             ),
             (
                 "steps = [\"Do the thing.\"]",

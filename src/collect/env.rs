@@ -16,6 +16,9 @@ use crate::cloud::Cloud;
 const HEADER: &str = "# handoff collect: ";
 const EXPIRY: &str = "# the client secret expires on ";
 
+/// What it takes from a template's `[collect]` section.
+pub(super) const READS: super::Reads = super::Reads::GraphEndpoints;
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let comment: String = import

@@ -167,6 +167,9 @@ impl Job<'_> {
 
 /// The module file's change for one credential (see the module's
 /// documentation), and the env file's if `--filebeat-env-file` is given.
+/// What it takes from a template's `[collect]` section.
+pub(super) const READS: super::Reads = super::Reads::ContentTypes;
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let endpoints = api_endpoints(cred.cloud)?;

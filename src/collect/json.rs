@@ -32,6 +32,9 @@ fn json_error(e: serde_json::Error) -> TargetError {
     TargetError::Refused(format!("cannot write the credential as JSON: {e}"))
 }
 
+/// What it takes from a template's `[collect]` section.
+pub(super) const READS: super::Reads = super::Reads::GraphEndpoints;
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let out = Output {

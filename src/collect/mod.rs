@@ -53,6 +53,13 @@ macro_rules! targets {
                 }
             }
 
+            /// What the target takes from a template's `[collect]` section.
+            pub fn reads(self) -> Reads {
+                match self {
+                    $(Target::$variant => $module::READS,)+
+                }
+            }
+
             /// The target's own plan; [`plan`] checks the template and the
             /// cloud first.
             fn plan_for(self, args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
@@ -75,6 +82,33 @@ targets! {
     Env = "env" => env,
     /// The fields as JSON, for anything else.
     Json = "json" => json,
+}
+
+/// The part of a template's `[collect]` section a target writes into a
+/// collector's configuration; each target's file says which
+/// (`const READS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// Management Activity API content types; a template for such a
+    /// target must list some.
+    ContentTypes,
+    /// Graph resources and their relationships; a template for such a target
+    /// must list some.
+    GraphResources,
+    /// Other Graph paths, only for the SOC's own collector to read; may be
+    /// empty.
+    GraphEndpoints,
+}
+
+impl Reads {
+    /// Its key in the template's `[collect]` section.
+    pub fn key(self) -> &'static str {
+        match self {
+            Reads::ContentTypes => "content_types",
+            Reads::GraphResources => "graph_resources",
+            Reads::GraphEndpoints => "graph_endpoints",
+        }
+    }
 }
 
 /// The name `handoff collect` and its tests have always used for [`Target`].

@@ -37,6 +37,9 @@ fn api_type(cloud: Cloud) -> Result<&'static str, TargetError> {
     }
 }
 
+/// What it takes from a template's `[collect]` section.
+pub(super) const READS: super::Reads = super::Reads::GraphResources;
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let api_type = api_type(cred.cloud)?;
