@@ -156,6 +156,13 @@ impl Cloud {
         }
     }
 
+    /// Its position in [`Cloud::ALL`], for tables kept per cloud.
+    pub const fn index(self) -> usize {
+        // A fieldless enum's discriminants count from 0 in declaration
+        // order, which is `ALL`'s (`index_is_the_position_in_all` checks).
+        self as usize
+    }
+
     const fn hosts(self) -> &'static Hosts {
         match self {
             Cloud::Commercial => &COMMERCIAL,
@@ -254,6 +261,13 @@ mod tests {
             Cloud::ALL.map(Cloud::as_str),
             ["commercial", "gcc", "gcc-high", "dod", "china"]
         );
+    }
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, c) in Cloud::ALL.into_iter().enumerate() {
+            assert_eq!(c.index(), i);
+        }
     }
 
     #[test]

@@ -56,11 +56,9 @@ pub struct CloudEndpoints {
 /// Where each cloud's services are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoints {
-    pub commercial: CloudEndpoints,
-    pub gcc: CloudEndpoints,
-    pub gcc_high: CloudEndpoints,
-    pub dod: CloudEndpoints,
-    pub china: CloudEndpoints,
+    /// One per cloud, in [`Cloud::ALL`]'s order; [`Endpoints::for_cloud`]
+    /// picks one.
+    clouds: [CloudEndpoints; Cloud::ALL.len()],
 }
 
 /// A base URL from [`Cloud`]'s host table; every one is checked by a unit test.
@@ -79,11 +77,7 @@ impl Endpoints {
             manage: c.management_url().map(known),
         };
         Endpoints {
-            commercial: cloud(Cloud::Commercial),
-            gcc: cloud(Cloud::Gcc),
-            gcc_high: cloud(Cloud::GccHigh),
-            dod: cloud(Cloud::Dod),
-            china: cloud(Cloud::China),
+            clouds: Cloud::ALL.map(cloud),
         }
     }
 
@@ -91,7 +85,7 @@ impl Endpoints {
     /// host in every cloud.
     pub fn with_overrides(login: Option<&Url>, graph: Option<&Url>, manage: Option<&Url>) -> Self {
         let mut e = Endpoints::microsoft();
-        for c in e.clouds_mut() {
+        for c in &mut e.clouds {
             if let Some(u) = login {
                 c.login = u.clone();
             }
@@ -112,23 +106,7 @@ impl Endpoints {
 
     /// The hosts of `cloud`.
     pub fn for_cloud(&self, cloud: Cloud) -> &CloudEndpoints {
-        match cloud {
-            Cloud::Commercial => &self.commercial,
-            Cloud::Gcc => &self.gcc,
-            Cloud::GccHigh => &self.gcc_high,
-            Cloud::Dod => &self.dod,
-            Cloud::China => &self.china,
-        }
-    }
-
-    fn clouds_mut(&mut self) -> [&mut CloudEndpoints; 5] {
-        [
-            &mut self.commercial,
-            &mut self.gcc,
-            &mut self.gcc_high,
-            &mut self.dod,
-            &mut self.china,
-        ]
+        &self.clouds[cloud.index()]
     }
 }
 
@@ -1118,15 +1096,21 @@ mod tests {
     fn microsoft_hosts_parse() {
         let e = Endpoints::microsoft();
         assert_eq!(
-            e.commercial.login.as_str(),
+            e.for_cloud(Cloud::Commercial).login.as_str(),
             "https://login.microsoftonline.com/"
         );
-        assert_eq!(e.dod.graph.host_str(), Some("dod-graph.microsoft.us"));
         assert_eq!(
-            e.gcc_high.manage.as_ref().and_then(|u| u.host_str()),
+            e.for_cloud(Cloud::Dod).graph.host_str(),
+            Some("dod-graph.microsoft.us")
+        );
+        assert_eq!(
+            e.for_cloud(Cloud::GccHigh)
+                .manage
+                .as_ref()
+                .and_then(|u| u.host_str()),
             Some("manage.office365.us")
         );
-        assert_eq!(e.china.manage, None);
+        assert_eq!(e.for_cloud(Cloud::China).manage, None);
         // The hosts agree with the scopes templates are held to.
         use crate::integration::{GRAPH_APP_ID, MANAGEMENT_APP_ID, microsoft_scope};
         for c in Cloud::ALL {
@@ -1147,9 +1131,12 @@ mod tests {
     fn overrides_apply_to_every_cloud_and_paths_are_joined() {
         let base = parse_base_url("http://127.0.0.1:9000").unwrap();
         let e = Endpoints::with_overrides(Some(&base), None, Some(&base));
-        assert_eq!(e.china.login, base);
-        assert_eq!(e.china.manage.as_ref(), Some(&base));
-        assert_eq!(e.dod.graph.host_str(), Some("dod-graph.microsoft.us"));
+        assert_eq!(e.for_cloud(Cloud::China).login, base);
+        assert_eq!(e.for_cloud(Cloud::China).manage.as_ref(), Some(&base));
+        assert_eq!(
+            e.for_cloud(Cloud::Dod).graph.host_str(),
+            Some("dod-graph.microsoft.us")
+        );
         assert_eq!(
             join(&base, &["t/x", "oauth2", "v2.0", "token"]).as_str(),
             "http://127.0.0.1:9000/t%2Fx/oauth2/v2.0/token"
@@ -1180,12 +1167,21 @@ mod tests {
         .unwrap();
         let e = cli.verify.endpoints();
         assert!(cli.verify.start_subscriptions);
-        assert_eq!(e.gcc_high.login.as_str(), "http://127.0.0.1:9000/");
         assert_eq!(
-            e.commercial.manage.as_ref().map(Url::as_str),
+            e.for_cloud(Cloud::GccHigh).login.as_str(),
+            "http://127.0.0.1:9000/"
+        );
+        assert_eq!(
+            e.for_cloud(Cloud::Commercial)
+                .manage
+                .as_ref()
+                .map(Url::as_str),
             Some("http://127.0.0.1:9001/")
         );
-        assert_eq!(e.commercial.graph.host_str(), Some("graph.microsoft.com"));
+        assert_eq!(
+            e.for_cloud(Cloud::Commercial).graph.host_str(),
+            Some("graph.microsoft.com")
+        );
         let err = Cli::try_parse_from(["collect", "--login-host", "login.microsoftonline.com"])
             .err()
             .unwrap()
