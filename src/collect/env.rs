@@ -19,6 +19,11 @@ const EXPIRY: &str = "# the client secret expires on ";
 /// What it takes from a template's `[collect]` section.
 pub(super) const READS: super::Reads = super::Reads::GraphEndpoints;
 
+/// It needs no option beyond the ones every target has.
+pub(super) fn check_args(_args: &TargetArgs, _dry_run: bool) -> Result<(), String> {
+    Ok(())
+}
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let comment: String = import

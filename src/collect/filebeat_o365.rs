@@ -170,6 +170,17 @@ impl Job<'_> {
 /// What it takes from a template's `[collect]` section.
 pub(super) const READS: super::Reads = super::Reads::ContentTypes;
 
+/// Acknowledging deletes the sealed copy: the secret must land somewhere
+/// first, so a real run needs the env file.
+pub(super) fn check_args(args: &TargetArgs, dry_run: bool) -> Result<(), String> {
+    if args.filebeat_env_file.is_none() && !dry_run {
+        return Err("--target filebeat-o365 needs --filebeat-env-file: without it the client secret would be \
+             written nowhere before the sealed copy is deleted (use --dry-run to preview)"
+            .to_owned());
+    }
+    Ok(())
+}
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let endpoints = api_endpoints(cred.cloud)?;

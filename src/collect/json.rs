@@ -35,6 +35,11 @@ fn json_error(e: serde_json::Error) -> TargetError {
 /// What it takes from a template's `[collect]` section.
 pub(super) const READS: super::Reads = super::Reads::GraphEndpoints;
 
+/// It needs no option beyond the ones every target has.
+pub(super) fn check_args(_args: &TargetArgs, _dry_run: bool) -> Result<(), String> {
+    Ok(())
+}
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let out = Output {

@@ -60,6 +60,14 @@ macro_rules! targets {
                 }
             }
 
+            /// Whether `handoff collect`'s options suit the target, checked
+            /// before anything is leased; why not, as a sentence.
+            pub fn check_args(self, args: &TargetArgs, dry_run: bool) -> Result<(), String> {
+                match self {
+                    $(Target::$variant => $module::check_args(args, dry_run),)+
+                }
+            }
+
             /// The target's own plan; [`plan`] checks the template and the
             /// cloud first.
             fn plan_for(self, args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
@@ -872,6 +880,23 @@ mod tests {
             let value = clap::ValueEnum::to_possible_value(t).unwrap();
             assert_eq!(value.get_name(), t.as_str());
         }
+    }
+
+    #[test]
+    fn targets_check_their_options_before_anything_is_leased() {
+        let mut args = TargetArgs::under(Path::new("/var/lib/handoff"));
+        for t in Target::ALL {
+            let real_run = t.check_args(&args, false);
+            assert_eq!(real_run.is_err(), *t == Target::FilebeatO365, "{t:?}");
+            assert_eq!(t.check_args(&args, true), Ok(()), "{t:?}");
+        }
+        args.filebeat_env_file = Some(PathBuf::from("/etc/filebeat/handoff.env"));
+        assert_eq!(Target::FilebeatO365.check_args(&args, false), Ok(()));
+        args.secrets_dir = PathBuf::from("handoff-secrets");
+        assert_eq!(
+            Target::WazuhOffice365.check_args(&args, true),
+            Err("--secrets-dir handoff-secrets must be an absolute path: Wazuh reads <client_secret_path> from its own directory".to_owned())
+        );
     }
 
     #[test]

@@ -40,6 +40,11 @@ fn api_type(cloud: Cloud) -> Result<&'static str, TargetError> {
 /// What it takes from a template's `[collect]` section.
 pub(super) const READS: super::Reads = super::Reads::GraphResources;
 
+/// It needs no option beyond the ones every target has.
+pub(super) fn check_args(_args: &TargetArgs, _dry_run: bool) -> Result<(), String> {
+    Ok(())
+}
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let api_type = api_type(cred.cloud)?;

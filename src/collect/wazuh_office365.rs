@@ -41,6 +41,18 @@ fn api_type(cloud: Cloud) -> Result<&'static str, TargetError> {
 /// What it takes from a template's `[collect]` section.
 pub(super) const READS: super::Reads = super::Reads::ContentTypes;
 
+/// Wazuh reads `<client_secret_path>` from its own directory, so the
+/// secrets directory must be absolute.
+pub(super) fn check_args(args: &TargetArgs, _dry_run: bool) -> Result<(), String> {
+    if !args.secrets_dir.is_absolute() {
+        return Err(format!(
+            "--secrets-dir {} must be an absolute path: Wazuh reads <client_secret_path> from its own directory",
+            args.secrets_dir.display()
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let api_type = api_type(cred.cloud)?;
