@@ -3,7 +3,7 @@
 //!
 //! Collectors name clouds their own way (Wazuh's `api_type`, Filebeat's
 //! `var.api`); each target keeps that mapping in its own file, as an
-//! exhaustive match on [`Cloud`] that takes its hosts from here.
+//! exhaustive match on `Cloud` that takes its hosts from here.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// The Azure CLI knows three clouds: GCC tenants sign in to the commercial
 /// one (`AzureCloud`), GCC High and DoD tenants to `AzureUSGovernment`
 /// (Microsoft Graph national cloud deployments,
-/// https://learn.microsoft.com/graph/deployments).
+/// <https://learn.microsoft.com/graph/deployments>).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cloud {
