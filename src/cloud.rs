@@ -40,16 +40,12 @@ struct Hosts {
     authority: &'static str,
     /// The authority with a trailing `/`, as MSAL and Filebeat write it.
     login_url: &'static str,
-    /// Microsoft Graph's host.
-    graph: &'static str,
     /// `https://` and Graph's host.
     graph_url: &'static str,
     /// Graph's `.default` scope for a client-credentials token.
     graph_scope: &'static str,
-    /// The Office 365 Management API's host; `None` where it is not
-    /// confirmed (China).
-    management: Option<&'static str>,
-    /// `https://` and the Management API's host, where it is known.
+    /// `https://` and the Office 365 Management API's host; `None` where it
+    /// is not confirmed (China).
     management_url: Option<&'static str>,
     /// The Management API's `.default` scope, where its host is known.
     management_scope: Option<&'static str>,
@@ -64,10 +60,8 @@ macro_rules! hosts {
             login: $login,
             authority: concat!("https://", $login),
             login_url: concat!("https://", $login, "/"),
-            graph: $graph,
             graph_url: concat!("https://", $graph),
             graph_scope: concat!("https://", $graph, "/.default"),
-            management: None,
             management_url: None,
             management_scope: None,
         }
@@ -78,10 +72,8 @@ macro_rules! hosts {
             login: $login,
             authority: concat!("https://", $login),
             login_url: concat!("https://", $login, "/"),
-            graph: $graph,
             graph_url: concat!("https://", $graph),
             graph_scope: concat!("https://", $graph, "/.default"),
-            management: Some($m),
             management_url: Some(concat!("https://", $m)),
             management_scope: Some(concat!("https://", $m, "/.default")),
         }
@@ -157,7 +149,7 @@ impl Cloud {
     }
 
     /// Its position in [`Cloud::ALL`], for tables kept per cloud.
-    pub const fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         // A fieldless enum's discriminants count from 0 in declaration
         // order, which is `ALL`'s (`index_is_the_position_in_all` checks).
         self as usize
@@ -185,44 +177,34 @@ impl Cloud {
 
     /// `https://` and the login host, as the Azure SDKs'
     /// `AZURE_AUTHORITY_HOST` takes it.
-    pub const fn authority_host(self) -> &'static str {
+    pub(crate) const fn authority_host(self) -> &'static str {
         self.hosts().authority
     }
 
     /// The authority with a trailing `/` (`https://login.microsoftonline.com/`).
-    pub const fn login_url(self) -> &'static str {
+    pub(crate) const fn login_url(self) -> &'static str {
         self.hosts().login_url
     }
 
     /// `https://` and Graph's host.
-    pub const fn graph_url(self) -> &'static str {
+    pub(crate) const fn graph_url(self) -> &'static str {
         self.hosts().graph_url
     }
 
     /// `https://` and the Management API's host; `None` where it is not
     /// known.
-    pub const fn management_url(self) -> Option<&'static str> {
+    pub(crate) const fn management_url(self) -> Option<&'static str> {
         self.hosts().management_url
     }
 
-    /// Microsoft Graph's host.
-    pub const fn graph_host(self) -> &'static str {
-        self.hosts().graph
-    }
-
     /// Graph's `.default` scope.
-    pub const fn graph_scope(self) -> &'static str {
+    pub(crate) const fn graph_scope(self) -> &'static str {
         self.hosts().graph_scope
-    }
-
-    /// The Office 365 Management API's host; `None` where it is not known.
-    pub const fn management_host(self) -> Option<&'static str> {
-        self.hosts().management
     }
 
     /// The Management API's `.default` scope; `None` where its host is not
     /// known.
-    pub const fn management_scope(self) -> Option<&'static str> {
+    pub(crate) const fn management_scope(self) -> Option<&'static str> {
         self.hosts().management_scope
     }
 
@@ -272,33 +254,33 @@ mod tests {
 
     #[test]
     fn host_table_matches_the_notes() {
-        let rows = Cloud::ALL.map(|c| (c.login_host(), c.graph_host(), c.management_host()));
+        let rows = Cloud::ALL.map(|c| (c.login_host(), c.graph_url(), c.management_url()));
         assert_eq!(
             rows,
             [
                 (
                     "login.microsoftonline.com",
-                    "graph.microsoft.com",
-                    Some("manage.office.com")
+                    "https://graph.microsoft.com",
+                    Some("https://manage.office.com")
                 ),
                 (
                     "login.microsoftonline.com",
-                    "graph.microsoft.com",
-                    Some("manage-gcc.office.com")
+                    "https://graph.microsoft.com",
+                    Some("https://manage-gcc.office.com")
                 ),
                 (
                     "login.microsoftonline.us",
-                    "graph.microsoft.us",
-                    Some("manage.office365.us")
+                    "https://graph.microsoft.us",
+                    Some("https://manage.office365.us")
                 ),
                 (
                     "login.microsoftonline.us",
-                    "dod-graph.microsoft.us",
-                    Some("manage.protection.apps.mil")
+                    "https://dod-graph.microsoft.us",
+                    Some("https://manage.protection.apps.mil")
                 ),
                 (
                     "login.chinacloudapi.cn",
-                    "microsoftgraph.chinacloudapi.cn",
+                    "https://microsoftgraph.chinacloudapi.cn",
                     None
                 ),
             ]

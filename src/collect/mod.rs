@@ -44,7 +44,7 @@ macro_rules! targets {
 
         impl Target {
             /// Every target, in the registry's order.
-            pub const ALL: &[Target] = &[$(Target::$variant,)+];
+            pub(crate) const ALL: &[Target] = &[$(Target::$variant,)+];
 
             /// Its name in the CLI and the templates.
             pub fn as_str(self) -> &'static str {
@@ -54,7 +54,7 @@ macro_rules! targets {
             }
 
             /// What the target takes from a template's `[collect]` section.
-            pub fn reads(self) -> Reads {
+            pub(crate) fn reads(self) -> Reads {
                 match self {
                     $(Target::$variant => $module::READS,)+
                 }
@@ -62,7 +62,7 @@ macro_rules! targets {
 
             /// Whether `handoff collect`'s options suit the target, checked
             /// before anything is leased; why not, as a sentence.
-            pub fn check_args(self, args: &TargetArgs, dry_run: bool) -> Result<(), String> {
+            pub(crate) fn check_args(self, args: &TargetArgs, dry_run: bool) -> Result<(), String> {
                 match self {
                     $(Target::$variant => $module::check_args(args, dry_run),)+
                 }
@@ -96,7 +96,7 @@ targets! {
 /// collector's configuration; each target's file says which
 /// (`const READS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reads {
+pub(crate) enum Reads {
     /// Management Activity API content types; a template for such a
     /// target must list some.
     ContentTypes,
@@ -110,7 +110,7 @@ pub enum Reads {
 
 impl Reads {
     /// Its key in the template's `[collect]` section.
-    pub fn key(self) -> &'static str {
+    pub(crate) fn key(self) -> &'static str {
         match self {
             Reads::ContentTypes => "content_types",
             Reads::GraphResources => "graph_resources",
