@@ -81,23 +81,10 @@ impl Summary {
 }
 
 pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
-    if args.target == TargetKind::FilebeatO365
-        && args.target_args.filebeat_env_file.is_none()
-        && !args.dry_run
-    {
-        // Acknowledging deletes the sealed copy: the secret must land somewhere first.
-        bail!(
-            "--target filebeat-o365 needs --filebeat-env-file: without it the client secret would be \
-             written nowhere before the sealed copy is deleted (use --dry-run to preview)"
-        );
-    }
-    if args.target == TargetKind::WazuhOffice365 && !args.target_args.secrets_dir.is_absolute() {
-        // Found before anything is leased, not once per credential.
-        bail!(
-            "--secrets-dir {} must be an absolute path: Wazuh reads <client_secret_path> from its own directory",
-            args.target_args.secrets_dir.display()
-        );
-    }
+    // Found before anything is leased, not once per credential.
+    args.target
+        .check_args(&args.target_args, args.dry_run)
+        .map_err(|e| anyhow!(e))?;
     let token = read_token(&args.token_file)?;
     let identity = read_identity(&args.identity)?;
     let integrations = args.templates.load().map_err(|e| anyhow!(e))?;

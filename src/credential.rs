@@ -12,9 +12,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use time::{Date, Month};
 
-/// National clouds an app registration can live in.
-pub const CLOUDS: [&str; 5] = ["commercial", "gcc", "gcc-high", "dod", "china"];
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -100,7 +97,7 @@ pub fn check(fields: &BTreeMap<String, String>, today: Date) -> Vec<Finding> {
     }
 
     let cloud = get("cloud");
-    if !CLOUDS.contains(&cloud) {
+    if crate::cloud::Cloud::parse(cloud).is_none() {
         out.push(finding(
             "cloud",
             Level::Error,

@@ -17,6 +17,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::cloud::Cloud;
+use crate::collect::Reads;
+pub use crate::collect::Target;
+use crate::credential::is_guid;
 use crate::template::Kind;
 
 /// The built-in templates, compiled in so the binary needs no files beside
@@ -42,16 +46,6 @@ const BUILTIN: &[(&str, &str)] = &[
         "m365-posture.toml",
         include_str!("../integrations/m365-posture.toml"),
     ),
-];
-
-/// The fields every `entra-app` payload already has; a template's own fields
-/// must not reuse these names.
-pub const CORE_ENTRA_FIELDS: [&str; 5] = [
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "secret_expires_on",
-    "cloud",
 ];
 
 /// Office 365 Management Activity API content types (Wazuh `<subscription>`s,
@@ -83,36 +77,6 @@ pub const GRAPH_RESOURCES: [(&str, &[&str]); 4] = [
         &["riskDetections", "servicePrincipalRiskDetections"],
     ),
 ];
-
-/// Where the collected credentials go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Target {
-    /// Wazuh's `<office365>` module (Management Activity API).
-    #[serde(rename = "wazuh-office365")]
-    WazuhOffice365,
-    /// Wazuh's `<ms-graph>` module (4.6+).
-    WazuhMsGraph,
-    /// Filebeat's `o365` module.
-    #[serde(rename = "filebeat-o365")]
-    FilebeatO365,
-    /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`.
-    Env,
-    /// The fields as JSON, for anything else.
-    Json,
-}
-
-impl Target {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::WazuhOffice365 => "wazuh-office365",
-            Target::WazuhMsGraph => "wazuh-ms-graph",
-            Target::FilebeatO365 => "filebeat-o365",
-            Target::Env => "env",
-            Target::Json => "json",
-        }
-    }
-}
 
 /// A value the customer fills in beyond the core Entra fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -165,94 +129,6 @@ fn yes() -> bool {
     true
 }
 
-/// A Microsoft cloud a tenant can live in, named as in the payload's `cloud`
-/// field (and [`crate::credential::CLOUDS`]).
-///
-/// The Azure CLI knows three clouds: GCC tenants sign in to the commercial
-/// one (`AzureCloud`), GCC High and DoD tenants to `AzureUSGovernment`
-/// (Microsoft Graph national cloud deployments,
-/// https://learn.microsoft.com/graph/deployments).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Cloud {
-    /// Microsoft's worldwide cloud.
-    Commercial,
-    /// US Government Community Cloud: commercial Entra ID and Graph, its own
-    /// Management API host.
-    Gcc,
-    /// US Government GCC High (Azure Government, L4).
-    GccHigh,
-    /// US Government DoD (Azure Government, L5).
-    Dod,
-    /// Microsoft's cloud in China, operated by 21Vianet.
-    China,
-}
-
-impl Cloud {
-    /// Every cloud, in the order forms list them.
-    pub const ALL: [Cloud; 5] = [
-        Cloud::Commercial,
-        Cloud::Gcc,
-        Cloud::GccHigh,
-        Cloud::Dod,
-        Cloud::China,
-    ];
-
-    /// The cloud named `name` (`commercial`, `gcc`, `gcc-high`, `dod`, `china`).
-    pub fn parse(name: &str) -> Option<Cloud> {
-        Cloud::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-
-    /// Its name in payloads and templates.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cloud::Commercial => "commercial",
-            Cloud::Gcc => "gcc",
-            Cloud::GccHigh => "gcc-high",
-            Cloud::Dod => "dod",
-            Cloud::China => "china",
-        }
-    }
-
-    /// How forms name it to a customer.
-    pub fn label(self) -> &'static str {
-        match self {
-            Cloud::Commercial => "Commercial (worldwide)",
-            Cloud::Gcc => "US Government GCC",
-            Cloud::GccHigh => "US Government GCC High",
-            Cloud::Dod => "US Government DoD",
-            Cloud::China => "China (21Vianet)",
-        }
-    }
-
-    /// The Azure CLI's name for it (`az cloud set --name ...`).
-    pub fn az_cloud_name(self) -> &'static str {
-        match self {
-            Cloud::Commercial | Cloud::Gcc => "AzureCloud",
-            Cloud::GccHigh | Cloud::Dod => "AzureUSGovernment",
-            Cloud::China => "AzureChinaCloud",
-        }
-    }
-
-    /// Entra ID's sign-in host for tenants of this cloud.
-    pub fn login_host(self) -> &'static str {
-        match self {
-            Cloud::Commercial | Cloud::Gcc => "login.microsoftonline.com",
-            Cloud::GccHigh | Cloud::Dod => "login.microsoftonline.us",
-            Cloud::China => "login.chinacloudapi.cn",
-        }
-    }
-
-    /// Whether the tenant lives in the Azure CLI's commercial cloud. Only
-    /// there do `az ad app permission admin-consent` run (azure-cli's
-    /// `role/custom.py` refuses any other cloud: "This command is not yet
-    /// supported on sovereign clouds") and the app-role ids pinned in the
-    /// templates hold (some differ in the US Government and China clouds).
-    pub fn is_az_commercial(self) -> bool {
-        self.az_cloud_name() == "AzureCloud"
-    }
-}
-
 /// Microsoft Graph's application id.
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 /// The Office 365 Management APIs' application id.
@@ -264,21 +140,10 @@ pub const MANAGEMENT_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
 /// Management API in China). A template's scope for these must match.
 pub fn microsoft_scope(api_app_id: &str, cloud: Cloud) -> Option<&'static str> {
     if api_app_id.eq_ignore_ascii_case(GRAPH_APP_ID) {
-        return Some(match cloud {
-            Cloud::Commercial | Cloud::Gcc => "https://graph.microsoft.com/.default",
-            Cloud::GccHigh => "https://graph.microsoft.us/.default",
-            Cloud::Dod => "https://dod-graph.microsoft.us/.default",
-            Cloud::China => "https://microsoftgraph.chinacloudapi.cn/.default",
-        });
+        return Some(cloud.graph_scope());
     }
     if api_app_id.eq_ignore_ascii_case(MANAGEMENT_APP_ID) {
-        return match cloud {
-            Cloud::Commercial => Some("https://manage.office.com/.default"),
-            Cloud::Gcc => Some("https://manage-gcc.office.com/.default"),
-            Cloud::GccHigh => Some("https://manage.office365.us/.default"),
-            Cloud::Dod => Some("https://manage.protection.apps.mil/.default"),
-            Cloud::China => None,
-        };
+        return cloud.management_scope();
     }
     None
 }
@@ -303,11 +168,6 @@ pub struct TokenScope {
 }
 
 impl TokenScope {
-    /// The scope for a cloud named as in [`crate::credential::CLOUDS`].
-    pub fn for_cloud(&self, cloud: &str) -> Option<&str> {
-        Cloud::parse(cloud).and_then(|c| self.scope(c))
-    }
-
     /// The scope for `cloud`, if the API is known to exist there.
     pub fn scope(&self, cloud: Cloud) -> Option<&str> {
         match cloud {
@@ -401,25 +261,20 @@ impl Integration {
         matches!(self.origin, Origin::Custom { .. })
     }
 
-    /// Whether the template works for a tenant in `cloud` (named as in the
-    /// payload: `commercial`, `gcc`, `gcc-high`, `dod`, `china`). False for
-    /// a name that is no cloud. What a collector or target should ask before
-    /// it writes a credential for this template.
-    pub fn accepts_cloud(&self, cloud: &str) -> bool {
-        Cloud::parse(cloud).is_some_and(|c| self.clouds.contains(&c))
+    /// Whether the template works for a tenant in `cloud`. What a collector
+    /// or target should ask before it writes a credential for this template.
+    pub fn accepts_cloud(&self, cloud: Cloud) -> bool {
+        self.clouds.contains(&cloud)
     }
 
     /// Why the template does not accept `cloud`, as a clause for a sentence
     /// to the PM; `None` when it does.
-    pub fn cloud_refusal(&self, cloud: &str) -> Option<String> {
-        let Some(c) = Cloud::parse(cloud) else {
-            return Some(format!("{cloud:?} is not a Microsoft cloud handoff knows"));
-        };
-        if self.clouds.contains(&c) {
+    pub fn cloud_refusal(&self, cloud: Cloud) -> Option<String> {
+        if self.clouds.contains(&cloud) {
             return None;
         }
         Some(
-            unworkable_in(c, &self.permissions, &self.tokens, &self.collect)
+            unworkable_in(cloud, &self.permissions, &self.tokens, &self.collect)
                 .unwrap_or_else(|| format!("the template does not list {cloud} among its clouds")),
         )
     }
@@ -716,15 +571,6 @@ fn parse(name: &str, text: &str, origin: Origin) -> Result<Integration, String> 
     check(file, origin).map_err(|e| format!("{name}: {e}"))
 }
 
-fn is_guid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 fn is_id(s: &str) -> bool {
     (1..=40).contains(&s.len())
         && s.bytes()
@@ -942,11 +788,17 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
                 field.name
             ));
         }
-        if kind == Kind::EntraApp && CORE_ENTRA_FIELDS.contains(&field.name.as_str()) {
+        // A template's own fields must not reuse the names every `entra-app`
+        // payload already has.
+        if kind == Kind::EntraApp && crate::template::is_entra_field(&field.name) {
+            let core: Vec<&str> = crate::template::ENTRA_FIELDS
+                .iter()
+                .map(|f| f.name)
+                .collect();
             return Err(format!(
                 "field {:?} clashes with a core Entra field ({})",
                 field.name,
-                CORE_ENTRA_FIELDS.join(", ")
+                core.join(", ")
             ));
         }
         if !names.insert(field.name.as_str()) {
@@ -1140,16 +992,25 @@ fn check(f: File, origin: Origin) -> Result<Integration, String> {
             clouds
         }
     };
-    let needs = |t: Target| f.targets.contains(&t);
-    if (needs(Target::WazuhOffice365) || needs(Target::FilebeatO365))
-        && f.collect.content_types.is_empty()
-    {
-        return Err(
-            "targets wazuh-office365 and filebeat-o365 need collect.content_types".to_owned(),
-        );
-    }
-    if needs(Target::WazuhMsGraph) && f.collect.graph_resources.is_empty() {
-        return Err("target wazuh-ms-graph needs collect.graph_resources".to_owned());
+    for (what, empty) in [
+        (Reads::ContentTypes, f.collect.content_types.is_empty()),
+        (Reads::GraphResources, f.collect.graph_resources.is_empty()),
+    ] {
+        if empty && f.targets.iter().any(|t| t.reads() == what) {
+            let readers: Vec<&str> = Target::ALL
+                .iter()
+                .filter(|t| t.reads() == what)
+                .map(|t| t.as_str())
+                .collect();
+            return Err(match readers.as_slice() {
+                [one] => format!("target {one} needs collect.{}", what.key()),
+                _ => format!(
+                    "targets {} need collect.{}",
+                    readers.join(" and "),
+                    what.key()
+                ),
+            });
+        }
     }
 
     let mut targets = f.targets;
@@ -1264,18 +1125,18 @@ pub fn guide(i: &Integration) -> String {
 
     let _ = writeln!(out, "\nCollector targets:");
     for t in &i.targets {
-        let need = match t {
-            Target::WazuhOffice365 | Target::FilebeatO365 => {
+        let need = match t.reads() {
+            Reads::ContentTypes => {
                 format!("content types {}", i.collect.content_types.join(", "))
             }
-            Target::WazuhMsGraph => i
+            Reads::GraphResources => i
                 .collect
                 .graph_resources
                 .iter()
                 .map(|r| format!("{} ({})", r.name, r.relationships.join(", ")))
                 .collect::<Vec<_>>()
                 .join("; "),
-            Target::Env | Target::Json => i.collect.graph_endpoints.join(", "),
+            Reads::GraphEndpoints => i.collect.graph_endpoints.join(", "),
         };
         if need.is_empty() {
             let _ = writeln!(out, "  {}", t.as_str());
@@ -1287,8 +1148,8 @@ pub fn guide(i: &Integration) -> String {
     let _ = writeln!(out, "\nToken scopes (client credentials):");
     for t in &i.tokens {
         let _ = writeln!(out, "  {}", t.api_app_id);
-        for cloud in crate::credential::CLOUDS {
-            if let Some(scope) = t.for_cloud(cloud) {
+        for cloud in Cloud::ALL {
+            if let Some(scope) = t.scope(cloud) {
                 let _ = writeln!(out, "    {cloud}: {scope}");
             }
         }
@@ -1296,7 +1157,7 @@ pub fn guide(i: &Integration) -> String {
 
     let _ = writeln!(out, "\nClouds: {}", i.cloud_names());
     for cloud in Cloud::ALL {
-        if let Some(why) = i.cloud_refusal(cloud.as_str()) {
+        if let Some(why) = i.cloud_refusal(cloud) {
             let _ = writeln!(out, "  not {}: {why}", cloud.as_str());
         }
     }
@@ -1532,13 +1393,13 @@ commercial = "https://graph.microsoft.com/.default"
         let o365 = all.get("o365-management").unwrap();
         assert_eq!(o365.collect.content_types, CONTENT_TYPES);
         assert_eq!(
-            o365.tokens[0].for_cloud("commercial"),
+            o365.tokens[0].scope(Cloud::Commercial),
             Some("https://manage.office.com/.default")
         );
-        assert_eq!(o365.tokens[0].for_cloud("china"), None);
+        assert_eq!(o365.tokens[0].scope(Cloud::China), None);
         let posture = all.get("m365-posture").unwrap();
         assert_eq!(
-            posture.tokens[0].for_cloud("gcc-high"),
+            posture.tokens[0].scope(Cloud::GccHigh),
             Some("https://graph.microsoft.us/.default")
         );
     }
@@ -1738,7 +1599,7 @@ commercial = "https://graph.microsoft.com/.default"
         let refuse: Vec<&str> = all
             .all()
             .iter()
-            .filter(|i| !i.accepts_cloud("china"))
+            .filter(|i| !i.accepts_cloud(Cloud::China))
             .map(|i| i.id.as_str())
             .collect();
         assert_eq!(
@@ -1751,16 +1612,15 @@ commercial = "https://graph.microsoft.com/.default"
             ]
         );
         for i in all.all() {
-            for cloud in ["commercial", "gcc", "gcc-high", "dod"] {
+            for cloud in [Cloud::Commercial, Cloud::Gcc, Cloud::GccHigh, Cloud::Dod] {
                 assert!(i.accepts_cloud(cloud), "{} {cloud}", i.id);
                 assert_eq!(i.cloud_refusal(cloud), None);
             }
-            assert!(!i.accepts_cloud("mars") && !i.accepts_cloud("China"));
         }
         let why = all
             .get("defender-incidents")
             .unwrap()
-            .cloud_refusal("china")
+            .cloud_refusal(Cloud::China)
             .unwrap();
         assert_eq!(
             why,
@@ -1769,7 +1629,7 @@ commercial = "https://graph.microsoft.com/.default"
         let why = all
             .get("o365-management")
             .unwrap()
-            .cloud_refusal("china")
+            .cloud_refusal(Cloud::China)
             .unwrap();
         assert_eq!(
             why,
@@ -1900,7 +1760,12 @@ commercial = "https://graph.microsoft.com/.default"
             (
                 "targets = [\"json\"]",
                 "targets = [\"wazuh-ms-graph\"]",
-                "needs collect.graph_resources",
+                "target wazuh-ms-graph needs collect.graph_resources",
+            ),
+            (
+                "targets = [\"json\"]",
+                "targets = [\"filebeat-o365\"]",
+                "targets wazuh-office365 and filebeat-o365 need collect.content_types",
             ),
             (
                 "steps = [\"Do the thing.\"]",
@@ -2151,7 +2016,7 @@ commercial = "https://graph.microsoft.com/.default"
                 derived.clouds,
                 [Cloud::Commercial, Cloud::Gcc, Cloud::GccHigh, Cloud::Dod]
             );
-            assert!(!derived.accepts_cloud("china"));
+            assert!(!derived.accepts_cloud(Cloud::China));
         }
         // Secure Score and sign-ins are not ruled out in China.
         let score = graph_template(
@@ -2159,7 +2024,7 @@ commercial = "https://graph.microsoft.com/.default"
             "graph_resources = [{ name = \"security\", relationships = [\"secureScores\"] }]",
             "SecurityEvents.Read.All",
         );
-        assert!(check_text(&score).unwrap().accepts_cloud("china"));
+        assert!(check_text(&score).unwrap().accepts_cloud(Cloud::China));
     }
 
     #[test]
@@ -2296,27 +2161,6 @@ commercial = "https://graph.microsoft.com/.default"
         );
         assert_eq!(sentences("  ").count(), 0);
         assert_eq!(sentences("One.").collect::<Vec<_>>(), ["One."]);
-    }
-
-    #[test]
-    fn clouds_have_their_cli_names_and_login_hosts() {
-        for c in Cloud::ALL {
-            assert_eq!(Cloud::parse(c.as_str()), Some(c));
-            assert_eq!(
-                serde_json::to_value(c).unwrap(),
-                serde_json::Value::from(c.as_str())
-            );
-        }
-        assert_eq!(Cloud::parse("China"), None);
-        assert_eq!(
-            Cloud::ALL.map(Cloud::as_str),
-            crate::credential::CLOUDS,
-            "the same names as the payload's"
-        );
-        assert_eq!(Cloud::Gcc.login_host(), "login.microsoftonline.com");
-        assert_eq!(Cloud::Dod.login_host(), "login.microsoftonline.us");
-        assert_eq!(Cloud::China.login_host(), "login.chinacloudapi.cn");
-        assert!(Cloud::Gcc.is_az_commercial() && !Cloud::GccHigh.is_az_commercial());
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //!   who may still withdraw or cancel it);
 //!   [`secret`] tells a link secret's state from its receipt;
 //!   [`payload`] and [`link`] are the formats a client encrypts and shares;
-//!   [`clock`] is where "now" comes from; [`integration`] holds the
+//!   [`clock`] is where "now" comes from; [`cloud`] names Microsoft's
+//!   clouds and holds their one host table; [`integration`] holds the
 //!   integration templates (permissions, portal steps, `az` commands);
 //!   [`staff`] checks staff names and hashes their passwords; [`token`]
 //!   makes and checks the collector's API tokens; [`audit`] is the
@@ -31,7 +32,8 @@
 //!   [`collector`] is `handoff collect`'s loop (lease, decrypt, write, verify,
 //!   acknowledge, report), and [`collect`] its targets, which write a
 //!   decrypted credential into a collector's configuration (Wazuh, Filebeat,
-//!   env and JSON files).
+//!   env and JSON files); each target is one file in `collect/` and one line
+//!   of its `targets!` registry.
 
 /// The hash-chained trail of every state change.
 pub mod audit;
@@ -41,6 +43,8 @@ pub mod cli;
 pub mod client;
 /// Where "now" comes from.
 pub mod clock;
+/// Microsoft's clouds and each one's hosts.
+pub mod cloud;
 /// `handoff collect`'s targets: a credential into a collector's files.
 pub mod collect;
 /// `handoff collect`: lease, decrypt, write, verify, acknowledge.

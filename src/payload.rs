@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cloud::Cloud;
+
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
     /// Format version; 1 is the only one so far.
@@ -59,8 +61,8 @@ pub struct EntraCredential {
     pub client_secret: String,
     /// `YYYY-MM-DD`, when the customer gave it.
     pub secret_expires_on: Option<String>,
-    /// `commercial`, `gcc`, `gcc-high`, `dod` or `china`.
-    pub cloud: String,
+    /// The tenant's cloud; commercial when the payload names none.
+    pub cloud: Cloud,
     /// The template's extra fields, by name.
     pub extra: BTreeMap<String, String>,
 }
@@ -88,37 +90,26 @@ impl EntraCredential {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| format!("the payload has no {name}"))
         };
-        let cred = EntraCredential {
+        let cloud = match field("cloud").filter(|v| !v.is_empty()) {
+            None => Cloud::Commercial,
+            Some(name) => Cloud::parse(&name).ok_or_else(|| format!("unknown cloud {name:?}"))?,
+        };
+        Ok(EntraCredential {
             template: payload.template.clone(),
             tenant_id: required("tenant_id")?,
             client_id: required("client_id")?,
             client_secret: required("client_secret")?,
             secret_expires_on: field("secret_expires_on").filter(|v| !v.is_empty()),
-            cloud: field("cloud")
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| "commercial".to_owned()),
+            cloud,
             extra: payload
                 .fields
                 .iter()
-                .filter(|(k, _)| !CORE_FIELDS.contains(&k.as_str()))
+                .filter(|(k, _)| !crate::template::is_entra_field(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-        };
-        if !crate::credential::CLOUDS.contains(&cred.cloud.as_str()) {
-            return Err(format!("unknown cloud {:?}", cred.cloud));
-        }
-        Ok(cred)
+        })
     }
 }
-
-/// The fields every Entra payload has; anything else is a template's extra.
-pub const CORE_FIELDS: &[&str] = &[
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "secret_expires_on",
-    "cloud",
-];
 
 #[cfg(test)]
 mod tests {
@@ -136,6 +127,32 @@ mod tests {
         assert_eq!(f["tenant_id"], "72f988bf-86f1-41af-91ab-2d7cd011db47");
         assert!(fields_from_az_output("{\"appId\": \"x\"}").is_none());
         assert!(fields_from_az_output("not json").is_none());
+    }
+
+    #[test]
+    fn the_cloud_is_parsed_at_the_edge() {
+        let payload = |cloud: Option<&str>| Payload {
+            v: 1,
+            template: "o365-management".to_owned(),
+            fields: [
+                ("tenant_id", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+                ("client_id", "0b6c3d1e-5a4f-4e8b-9c2d-7e1f0a3b5c6d"),
+                ("client_secret", "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_"),
+            ]
+            .into_iter()
+            .chain(cloud.map(|c| ("cloud", c)))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            note: None,
+        };
+        let cloud = |c| EntraCredential::from_payload(&payload(c)).map(|e| e.cloud);
+        assert_eq!(cloud(None), Ok(Cloud::Commercial));
+        assert_eq!(cloud(Some(" ")), Ok(Cloud::Commercial));
+        assert_eq!(cloud(Some("gcc-high")), Ok(Cloud::GccHigh));
+        assert_eq!(
+            cloud(Some("mars")),
+            Err("unknown cloud \"mars\"".to_owned())
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Template {
     pub fields: &'static [Field],
 }
 
+/// The fields every `entra-app` payload has, the one list of their names:
+/// anything else in such a payload is an integration template's own field.
 pub const ENTRA_FIELDS: &[Field] = &[
     Field {
         name: "tenant_id",
@@ -83,6 +85,20 @@ pub fn find(id: &str) -> Option<&'static Template> {
     BUILTIN.iter().find(|t| t.id == id)
 }
 
+/// Whether `name` is one of [`ENTRA_FIELDS`].
+pub(crate) fn is_entra_field(name: &str) -> bool {
+    ENTRA_FIELDS.iter().any(|f| f.name == name)
+}
+
+/// A readable name for the template `id`: the integration template's title
+/// when there is one (`integration_title`), else the built-in template's,
+/// else the id itself.
+pub(crate) fn title<'a>(id: &'a str, integration_title: Option<&'a str>) -> &'a str {
+    integration_title
+        .or_else(|| find(id).map(|t| t.title))
+        .unwrap_or(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +108,28 @@ mod tests {
         assert_eq!(find("entra-app").unwrap().kind, Kind::EntraApp);
         assert_eq!(find("text").unwrap().fields.len(), 1);
         assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn entra_fields_are_the_five_core_names() {
+        let names: Vec<&str> = ENTRA_FIELDS.iter().map(|f| f.name).collect();
+        assert_eq!(
+            names,
+            [
+                "tenant_id",
+                "client_id",
+                "client_secret",
+                "secret_expires_on",
+                "cloud"
+            ]
+        );
+        assert!(is_entra_field("cloud") && !is_entra_field("workspace_id"));
+    }
+
+    #[test]
+    fn a_title_comes_from_the_integration_then_the_builtin_then_the_id() {
+        assert_eq!(title("o365-management", Some("Office 365")), "Office 365");
+        assert_eq!(title("text", None), "Text");
+        assert_eq!(title("nope", None), "nope");
     }
 }

@@ -24,6 +24,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
+use crate::cloud::Cloud;
 use crate::credential::is_guid;
 use crate::integration::Integration;
 use crate::payload::EntraCredential;
@@ -55,55 +56,28 @@ pub struct CloudEndpoints {
 /// Where each cloud's services are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoints {
-    pub commercial: CloudEndpoints,
-    pub gcc: CloudEndpoints,
-    pub gcc_high: CloudEndpoints,
-    pub dod: CloudEndpoints,
-    pub china: CloudEndpoints,
+    /// One per cloud, in [`Cloud::ALL`]'s order; [`Endpoints::for_cloud`]
+    /// picks one.
+    clouds: [CloudEndpoints; Cloud::ALL.len()],
 }
 
-/// A base URL written in this file; every one is checked by a unit test.
+/// A base URL from [`Cloud`]'s host table; every one is checked by a unit test.
 fn known(url: &str) -> Url {
-    // The arguments are the literals below, which `microsoft_hosts_parse`
+    // The arguments are the table's URLs, which `microsoft_hosts_parse`
     // checks on every build: this cannot fail at run time.
     Url::parse(url).expect("a built-in host URL is valid")
 }
 
 impl Endpoints {
-    /// Microsoft's hosts, from the clouds table in the notes. The China
-    /// cloud's Management API host is not confirmed, so it is left out.
+    /// Microsoft's hosts, from [`Cloud`]'s table.
     pub fn microsoft() -> Endpoints {
-        let cloud = |login: &str, graph: &str, manage: Option<&str>| CloudEndpoints {
-            login: known(login),
-            graph: known(graph),
-            manage: manage.map(known),
+        let cloud = |c: Cloud| CloudEndpoints {
+            login: known(c.authority_host()),
+            graph: known(c.graph_url()),
+            manage: c.management_url().map(known),
         };
         Endpoints {
-            commercial: cloud(
-                "https://login.microsoftonline.com",
-                "https://graph.microsoft.com",
-                Some("https://manage.office.com"),
-            ),
-            gcc: cloud(
-                "https://login.microsoftonline.com",
-                "https://graph.microsoft.com",
-                Some("https://manage-gcc.office.com"),
-            ),
-            gcc_high: cloud(
-                "https://login.microsoftonline.us",
-                "https://graph.microsoft.us",
-                Some("https://manage.office365.us"),
-            ),
-            dod: cloud(
-                "https://login.microsoftonline.us",
-                "https://dod-graph.microsoft.us",
-                Some("https://manage.protection.apps.mil"),
-            ),
-            china: cloud(
-                "https://login.chinacloudapi.cn",
-                "https://microsoftgraph.chinacloudapi.cn",
-                None,
-            ),
+            clouds: Cloud::ALL.map(cloud),
         }
     }
 
@@ -111,7 +85,7 @@ impl Endpoints {
     /// host in every cloud.
     pub fn with_overrides(login: Option<&Url>, graph: Option<&Url>, manage: Option<&Url>) -> Self {
         let mut e = Endpoints::microsoft();
-        for c in e.clouds_mut() {
+        for c in &mut e.clouds {
             if let Some(u) = login {
                 c.login = u.clone();
             }
@@ -130,26 +104,9 @@ impl Endpoints {
         Endpoints::with_overrides(Some(base), Some(base), Some(base))
     }
 
-    /// The hosts of a cloud named as in [`crate::credential::CLOUDS`].
-    pub fn for_cloud(&self, cloud: &str) -> Option<&CloudEndpoints> {
-        match cloud {
-            "commercial" => Some(&self.commercial),
-            "gcc" => Some(&self.gcc),
-            "gcc-high" => Some(&self.gcc_high),
-            "dod" => Some(&self.dod),
-            "china" => Some(&self.china),
-            _ => None,
-        }
-    }
-
-    fn clouds_mut(&mut self) -> [&mut CloudEndpoints; 5] {
-        [
-            &mut self.commercial,
-            &mut self.gcc,
-            &mut self.gcc_high,
-            &mut self.dod,
-            &mut self.china,
-        ]
+    /// The hosts of `cloud`.
+    pub fn for_cloud(&self, cloud: Cloud) -> &CloudEndpoints {
+        &self.clouds[cloud.index()]
     }
 }
 
@@ -334,7 +291,7 @@ pub async fn verify(
         template: integration.id.clone(),
         tenant_id: cred.tenant_id.clone(),
         client_id: cred.client_id.clone(),
-        cloud: cred.cloud.clone(),
+        cloud: cred.cloud.as_str().to_owned(),
         apis: integration
             .permissions_by_api()
             .into_iter()
@@ -345,7 +302,7 @@ pub async fn verify(
                     .tokens
                     .iter()
                     .find(|t| t.api_app_id.eq_ignore_ascii_case(api_app_id))
-                    .and_then(|t| t.for_cloud(&cred.cloud))
+                    .and_then(|t| t.scope(cred.cloud))
                     .map(str::to_owned),
                 roles_found: None,
                 roles_required: perms
@@ -388,20 +345,11 @@ async fn check(
     start_subscriptions: bool,
     report: &mut Report,
 ) -> Result<(), Failure> {
-    let Some(hosts) = endpoints.for_cloud(&cred.cloud) else {
-        return Err(Failure::new(
-            Step::Cloud,
-            None,
-            format!(
-                "The credential names an unknown cloud ({:?}); ask the customer which Microsoft cloud their tenant is in (commercial, gcc, gcc-high, dod or china).",
-                cred.cloud
-            ),
-        ));
-    };
+    let hosts = endpoints.for_cloud(cred.cloud);
     // Refuse up front rather than half-way, and never green: a template in
     // a cloud where what it reads does not exist would verify (the token
     // request works) and then collect nothing.
-    if let Some(why) = integration.cloud_refusal(&cred.cloud) {
+    if let Some(why) = integration.cloud_refusal(cred.cloud) {
         return Err(Failure::new(
             Step::Cloud,
             None,
@@ -484,7 +432,7 @@ async fn check(
     let result = start_all(
         client,
         hosts,
-        &cred.cloud,
+        cred.cloud,
         tenant_guid.as_deref().unwrap_or(&cred.tenant_id),
         management_token.as_deref(),
         &integration.collect.content_types,
@@ -726,7 +674,7 @@ const MANAGEMENT_API: &str = "Office 365 Management APIs";
 async fn start_all(
     client: &reqwest::Client,
     hosts: &CloudEndpoints,
-    cloud: &str,
+    cloud: Cloud,
     tenant: &str,
     token: Option<&str>,
     content_types: &[String],
@@ -1148,22 +1096,25 @@ mod tests {
     fn microsoft_hosts_parse() {
         let e = Endpoints::microsoft();
         assert_eq!(
-            e.commercial.login.as_str(),
+            e.for_cloud(Cloud::Commercial).login.as_str(),
             "https://login.microsoftonline.com/"
         );
-        assert_eq!(e.dod.graph.host_str(), Some("dod-graph.microsoft.us"));
         assert_eq!(
-            e.gcc_high.manage.as_ref().and_then(|u| u.host_str()),
+            e.for_cloud(Cloud::Dod).graph.host_str(),
+            Some("dod-graph.microsoft.us")
+        );
+        assert_eq!(
+            e.for_cloud(Cloud::GccHigh)
+                .manage
+                .as_ref()
+                .and_then(|u| u.host_str()),
             Some("manage.office365.us")
         );
-        assert_eq!(e.china.manage, None);
-        for cloud in crate::credential::CLOUDS {
-            assert!(e.for_cloud(cloud).is_some(), "{cloud}");
-        }
+        assert_eq!(e.for_cloud(Cloud::China).manage, None);
         // The hosts agree with the scopes templates are held to.
-        use crate::integration::{Cloud, GRAPH_APP_ID, MANAGEMENT_APP_ID, microsoft_scope};
+        use crate::integration::{GRAPH_APP_ID, MANAGEMENT_APP_ID, microsoft_scope};
         for c in Cloud::ALL {
-            let hosts = e.for_cloud(c.as_str()).unwrap();
+            let hosts = e.for_cloud(c);
             let scope = |api: &str, base: &Url| {
                 format!("{}/.default", base.as_str().trim_end_matches('/'))
                     == microsoft_scope(api, c).unwrap_or_default()
@@ -1174,16 +1125,18 @@ mod tests {
                 None => assert_eq!(microsoft_scope(MANAGEMENT_APP_ID, c), None),
             }
         }
-        assert!(e.for_cloud("mars").is_none());
     }
 
     #[test]
     fn overrides_apply_to_every_cloud_and_paths_are_joined() {
         let base = parse_base_url("http://127.0.0.1:9000").unwrap();
         let e = Endpoints::with_overrides(Some(&base), None, Some(&base));
-        assert_eq!(e.china.login, base);
-        assert_eq!(e.china.manage.as_ref(), Some(&base));
-        assert_eq!(e.dod.graph.host_str(), Some("dod-graph.microsoft.us"));
+        assert_eq!(e.for_cloud(Cloud::China).login, base);
+        assert_eq!(e.for_cloud(Cloud::China).manage.as_ref(), Some(&base));
+        assert_eq!(
+            e.for_cloud(Cloud::Dod).graph.host_str(),
+            Some("dod-graph.microsoft.us")
+        );
         assert_eq!(
             join(&base, &["t/x", "oauth2", "v2.0", "token"]).as_str(),
             "http://127.0.0.1:9000/t%2Fx/oauth2/v2.0/token"
@@ -1214,12 +1167,21 @@ mod tests {
         .unwrap();
         let e = cli.verify.endpoints();
         assert!(cli.verify.start_subscriptions);
-        assert_eq!(e.gcc_high.login.as_str(), "http://127.0.0.1:9000/");
         assert_eq!(
-            e.commercial.manage.as_ref().map(Url::as_str),
+            e.for_cloud(Cloud::GccHigh).login.as_str(),
+            "http://127.0.0.1:9000/"
+        );
+        assert_eq!(
+            e.for_cloud(Cloud::Commercial)
+                .manage
+                .as_ref()
+                .map(Url::as_str),
             Some("http://127.0.0.1:9001/")
         );
-        assert_eq!(e.commercial.graph.host_str(), Some("graph.microsoft.com"));
+        assert_eq!(
+            e.for_cloud(Cloud::Commercial).graph.host_str(),
+            Some("graph.microsoft.com")
+        );
         let err = Cli::try_parse_from(["collect", "--login-host", "login.microsoftonline.com"])
             .err()
             .unwrap()

@@ -223,11 +223,7 @@ fn sentence(
     let who = customer.map_or_else(|| "a customer".to_owned(), plain);
     // "the Text request", or "the request" when the template is unknown.
     let what = template.map_or_else(String::new, |id| {
-        let title = titles
-            .get(id)
-            .map(String::as_str)
-            .or_else(|| crate::template::find(id).map(|t| t.title))
-            .unwrap_or(id);
+        let title = crate::template::title(id, titles.get(id).map(String::as_str));
         format!("{} ", plain(title))
     });
     let text = match kind {

@@ -26,7 +26,7 @@ fn cred(secret: &str, cloud: &str) -> EntraCredential {
         client_id: CLIENT.to_owned(),
         client_secret: secret.to_owned(),
         secret_expires_on: None,
-        cloud: cloud.to_owned(),
+        cloud: handoff::cloud::Cloud::parse(cloud).unwrap(),
         extra: BTreeMap::new(),
     }
 }
@@ -490,17 +490,6 @@ async fn a_cloud_the_template_does_not_accept_is_refused_before_any_request() {
     );
     assert_eq!(report.apis[0].scope, None);
     assert!(entra.requests().is_empty(), "nothing was asked of Entra ID");
-
-    let report = run_o365(&entra, SECRET, "mars", false).await;
-    let f = report.failure.as_ref().unwrap();
-    assert_eq!(f.step, Step::Cloud);
-    assert!(
-        f.message
-            .starts_with("The credential names an unknown cloud (\"mars\")"),
-        "{}",
-        f.message
-    );
-    assert!(entra.requests().is_empty());
 
     // The same template verifies in a cloud it accepts.
     let report = run(

@@ -9,11 +9,20 @@
 //! alphabet); one that does is put in single quotes, which a shell and
 //! systemd's `EnvironmentFile` read alike.
 
-use super::{Import, Plan, TargetArgs, TargetError, authority_host, env_value, set_env_lines};
+use super::{Import, Plan, TargetArgs, TargetError, env_value, set_env_lines};
+use crate::cloud::Cloud;
 
 /// The comment lines handoff writes, by the prefix that recognises them.
 const HEADER: &str = "# handoff collect: ";
 const EXPIRY: &str = "# the client secret expires on ";
+
+/// What it takes from a template's `[collect]` section.
+pub(super) const READS: super::Reads = super::Reads::GraphEndpoints;
+
+/// It needs no option beyond the ones every target has.
+pub(super) fn check_args(_args: &TargetArgs, _dry_run: bool) -> Result<(), String> {
+    Ok(())
+}
 
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
@@ -32,12 +41,11 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         .secret_expires_on
         .as_ref()
         .map(|on| format!("{EXPIRY}{on}"));
-    let host = match cred.cloud.as_str() {
-        "commercial" => None,
-        cloud => Some(
-            authority_host(cloud)
-                .ok_or_else(|| TargetError::Refused(format!("unknown cloud {cloud:?}")))?,
-        ),
+    let host = match cred.cloud {
+        Cloud::Commercial => None,
+        Cloud::Gcc | Cloud::GccHigh | Cloud::Dod | Cloud::China => {
+            Some(cred.cloud.authority_host())
+        }
     };
     let vars = [
         ("AZURE_TENANT_ID", Some(cred.tenant_id.as_str())),
@@ -157,7 +165,7 @@ mod tests {
         let mut rotated = cred.clone();
         rotated.client_secret = "New8Q~rotatedrotatedrotatedrotated12345".to_owned();
         rotated.secret_expires_on = Some("2028-01-31".to_owned());
-        rotated.cloud = "commercial".to_owned();
+        rotated.cloud = Cloud::Commercial;
         c.env(&rotated).apply().unwrap();
         assert_eq!(
             fs::read_to_string(path).unwrap(),

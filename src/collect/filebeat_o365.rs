@@ -56,36 +56,30 @@ use std::path::{Path, PathBuf};
 use serde_yaml_ng::{Mapping, Value};
 
 use super::{FileChange, Import, Plan, TargetArgs, TargetError, env_value, read_text};
+use crate::cloud::Cloud;
 use crate::credential::is_guid;
 
 /// The commercial cloud's `var.api` endpoints: the module's defaults
 /// (Filebeat's o365 module documentation, "Advanced configuration options").
 const COMMERCIAL_ENDPOINTS: (&str, &str) = (
-    "https://login.microsoftonline.com/",
-    "https://manage.office.com",
+    Cloud::Commercial.login_url(),
+    match Cloud::Commercial.management_url() {
+        Some(url) => url,
+        None => panic!("the commercial cloud has a Management API host"),
+    },
 );
 
 /// `var.api`'s `authentication_endpoint` and `resource` for a cloud, as the
 /// module's own sample writes them; `None` for commercial, which needs none.
-fn api_endpoints(cloud: &str) -> Result<Option<(&'static str, &'static str)>, TargetError> {
-    match cloud {
-        "commercial" => Ok(None),
-        "gcc" => Ok(Some((
-            "https://login.microsoftonline.com/",
-            "https://manage-gcc.office.com",
-        ))),
-        "gcc-high" => Ok(Some((
-            "https://login.microsoftonline.us/",
-            "https://manage.office365.us",
-        ))),
-        "dod" => Ok(Some((
-            "https://login.microsoftonline.us/",
-            "https://manage.protection.apps.mil",
-        ))),
-        "china" => Err(TargetError::Refused(
+fn api_endpoints(cloud: Cloud) -> Result<Option<(&'static str, &'static str)>, TargetError> {
+    match (cloud, cloud.management_url()) {
+        (Cloud::Commercial, _) => Ok(None),
+        (Cloud::Gcc | Cloud::GccHigh | Cloud::Dod, Some(resource)) => {
+            Ok(Some((cloud.login_url(), resource)))
+        }
+        (Cloud::China, _) | (_, None) => Err(TargetError::Refused(
             "handoff does not know the Office 365 Management API's address in the China cloud, so it will not guess a var.api for Filebeat; collect this tenant with the env or json target".to_owned(),
         )),
-        other => Err(TargetError::Refused(format!("unknown cloud {other:?}"))),
     }
 }
 
@@ -139,7 +133,7 @@ struct Job<'a> {
     /// tenant's events (`pipeline.js`, `setHostName`); Filebeat's docs ask
     /// for the tenant's domain there, which a credential does not carry.
     label: String,
-    cloud: &'a str,
+    cloud: Cloud,
     endpoints: Option<(&'static str, &'static str)>,
     /// What the template asks for (`var.content_type` of a new entry).
     content_types: &'a [String],
@@ -173,9 +167,23 @@ impl Job<'_> {
 
 /// The module file's change for one credential (see the module's
 /// documentation), and the env file's if `--filebeat-env-file` is given.
+/// What it takes from a template's `[collect]` section.
+pub(super) const READS: super::Reads = super::Reads::ContentTypes;
+
+/// Acknowledging deletes the sealed copy: the secret must land somewhere
+/// first, so a real run needs the env file.
+pub(super) fn check_args(args: &TargetArgs, dry_run: bool) -> Result<(), String> {
+    if args.filebeat_env_file.is_none() && !dry_run {
+        return Err("--target filebeat-o365 needs --filebeat-env-file: without it the client secret would be \
+             written nowhere before the sealed copy is deleted (use --dry-run to preview)"
+            .to_owned());
+    }
+    Ok(())
+}
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
-    let endpoints = api_endpoints(&cred.cloud)?;
+    let endpoints = api_endpoints(cred.cloud)?;
     if !is_guid(&cred.tenant_id) {
         return Err(TargetError::Refused(format!(
             "the tenant ID {:?} is not a GUID; the Office 365 Management API needs the tenant's GUID, not its domain name",
@@ -197,7 +205,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
             .collect::<String>()
             .trim()
             .to_owned(),
-        cloud: &cred.cloud,
+        cloud: cred.cloud,
         endpoints,
         content_types: &import.integration.collect.content_types,
         integration: &import.integration.id,

@@ -32,6 +32,14 @@ fn json_error(e: serde_json::Error) -> TargetError {
     TargetError::Refused(format!("cannot write the credential as JSON: {e}"))
 }
 
+/// What it takes from a template's `[collect]` section.
+pub(super) const READS: super::Reads = super::Reads::GraphEndpoints;
+
+/// It needs no option beyond the ones every target has.
+pub(super) fn check_args(_args: &TargetArgs, _dry_run: bool) -> Result<(), String> {
+    Ok(())
+}
+
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
     let out = Output {
@@ -42,7 +50,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
         client_id: &cred.client_id,
         client_secret: &cred.client_secret,
         secret_expires_on: cred.secret_expires_on.as_deref(),
-        cloud: &cred.cloud,
+        cloud: cred.cloud.as_str(),
         extra: &cred.extra,
     };
     let fresh = serde_json::to_value(&out).map_err(json_error)?;

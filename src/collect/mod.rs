@@ -12,12 +12,7 @@
 //! is what makes a second import of the same credential a no-op.
 
 mod diff;
-mod env;
-mod filebeat_o365;
-mod json;
 mod ossec_conf;
-mod wazuh_ms_graph;
-mod wazuh_office365;
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -30,9 +25,102 @@ use std::str::FromStr;
 use crate::integration::Integration;
 use crate::payload::EntraCredential;
 
-/// The collector targets, as the CLI names them (`--target wazuh-office365`).
-/// The same type the integration templates list their suitable targets with.
-pub use crate::integration::Target as TargetKind;
+/// Declares every target at once from one line each (its variant, its name
+/// in the CLI and the templates, its module): the module, the [`Target`]
+/// enum with its names, the list `--target` offers and the dispatch.
+macro_rules! targets {
+    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal => $module:ident,)+) => {
+        $(mod $module;)+
+
+        /// Where the collected credentials go, as the CLI and the integration
+        /// templates name it (`--target wazuh-office365`).
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+        )]
+        pub enum Target {
+            $($(#[doc = $doc])* #[serde(rename = $name)] $variant,)+
+        }
+
+        impl Target {
+            /// Every target, in the registry's order.
+            pub(crate) const ALL: &[Target] = &[$(Target::$variant,)+];
+
+            /// Its name in the CLI and the templates.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Target::$variant => $name,)+
+                }
+            }
+
+            /// What the target takes from a template's `[collect]` section.
+            pub(crate) fn reads(self) -> Reads {
+                match self {
+                    $(Target::$variant => $module::READS,)+
+                }
+            }
+
+            /// Whether `handoff collect`'s options suit the target, checked
+            /// before anything is leased; why not, as a sentence.
+            pub(crate) fn check_args(self, args: &TargetArgs, dry_run: bool) -> Result<(), String> {
+                match self {
+                    $(Target::$variant => $module::check_args(args, dry_run),)+
+                }
+            }
+
+            /// The target's own plan; [`plan`] checks the template and the
+            /// cloud first.
+            fn plan_for(self, args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
+                match self {
+                    $(Target::$variant => $module::plan(args, import),)+
+                }
+            }
+        }
+    };
+}
+
+targets! {
+    /// Wazuh's `<office365>` module (Management Activity API).
+    WazuhOffice365 = "wazuh-office365" => wazuh_office365,
+    /// Wazuh's `<ms-graph>` module (4.6+).
+    WazuhMsGraph = "wazuh-ms-graph" => wazuh_ms_graph,
+    /// Filebeat's `o365` module.
+    FilebeatO365 = "filebeat-o365" => filebeat_o365,
+    /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`.
+    Env = "env" => env,
+    /// The fields as JSON, for anything else.
+    Json = "json" => json,
+}
+
+/// The part of a template's `[collect]` section a target writes into a
+/// collector's configuration; each target's file says which
+/// (`const READS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reads {
+    /// Management Activity API content types; a template for such a
+    /// target must list some.
+    ContentTypes,
+    /// Graph resources and their relationships; a template for such a target
+    /// must list some.
+    GraphResources,
+    /// Other Graph paths, only for the SOC's own collector to read; may be
+    /// empty.
+    GraphEndpoints,
+}
+
+impl Reads {
+    /// Its key in the template's `[collect]` section.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Reads::ContentTypes => "content_types",
+            Reads::GraphResources => "graph_resources",
+            Reads::GraphEndpoints => "graph_endpoints",
+        }
+    }
+}
+
+/// The name `handoff collect` and its tests have always used for [`Target`].
+pub use Target as TargetKind;
 
 /// One credential to import, with what the targets need to know around it.
 pub struct Import<'a> {
@@ -392,30 +480,18 @@ pub fn plan(kind: TargetKind, args: &TargetArgs, import: &Import) -> Result<Plan
             suits.join(", ")
         )));
     }
-    if let Some(why) = import.integration.cloud_refusal(&import.credential.cloud) {
+    if let Some(why) = import.integration.cloud_refusal(import.credential.cloud) {
         return Err(TargetError::Refused(format!(
             "the credential is for a {} tenant, which the template {:?} cannot collect from: {why}; ask the customer which cloud their tenant is in, or use a template made for that cloud",
             import.credential.cloud, import.integration.id
         )));
     }
-    match kind {
-        TargetKind::WazuhOffice365 => wazuh_office365::plan(args, import),
-        TargetKind::WazuhMsGraph => wazuh_ms_graph::plan(args, import),
-        TargetKind::FilebeatO365 => filebeat_o365::plan(args, import),
-        TargetKind::Env => env::plan(args, import),
-        TargetKind::Json => json::plan(args, import),
-    }
+    kind.plan_for(args, import)
 }
 
 impl clap::ValueEnum for TargetKind {
     fn value_variants<'a>() -> &'a [Self] {
-        &[
-            TargetKind::WazuhOffice365,
-            TargetKind::WazuhMsGraph,
-            TargetKind::FilebeatO365,
-            TargetKind::Env,
-            TargetKind::Json,
-        ]
+        Target::ALL
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
@@ -427,14 +503,13 @@ impl FromStr for TargetKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<TargetKind, String> {
-        <TargetKind as clap::ValueEnum>::value_variants()
+        Target::ALL
             .iter()
             .copied()
             .find(|t| t.as_str() == s)
             .ok_or_else(|| {
-                format!(
-                    "unknown target {s:?} (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json)"
-                )
+                let known: Vec<&str> = Target::ALL.iter().map(|t| t.as_str()).collect();
+                format!("unknown target {s:?} (known: {})", known.join(", "))
             })
     }
 }
@@ -487,16 +562,6 @@ pub fn customer_slug(customer: &str) -> String {
         return format!("customer-{hex}");
     }
     "customer".to_owned()
-}
-
-/// The login host of a cloud, as the Azure SDKs' `AZURE_AUTHORITY_HOST`.
-fn authority_host(cloud: &str) -> Option<&'static str> {
-    match cloud {
-        "commercial" | "gcc" => Some("https://login.microsoftonline.com"),
-        "gcc-high" | "dod" => Some("https://login.microsoftonline.us"),
-        "china" => Some("https://login.chinacloudapi.cn"),
-        _ => None,
-    }
 }
 
 /// A value for a `KEY=value` line that a POSIX shell, systemd's
@@ -748,7 +813,8 @@ pub(crate) mod testing {
             client_id: CLIENT.to_owned(),
             client_secret: SECRET.to_owned(),
             secret_expires_on: Some("2026-06-30".to_owned()),
-            cloud: cloud.to_owned(),
+            cloud: crate::cloud::Cloud::parse(cloud)
+                .unwrap_or_else(|| panic!("no cloud {cloud:?}")),
             extra: BTreeMap::new(),
         }
     }
@@ -801,7 +867,36 @@ mod tests {
             assert_eq!(TargetKind::from_str(name).unwrap().as_str(), name);
         }
         let err = TargetKind::from_str("splunk").unwrap_err();
-        assert!(err.contains("unknown target \"splunk\""), "{err}");
+        assert_eq!(
+            err,
+            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json)"
+        );
+        for t in Target::ALL {
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                serde_json::Value::from(t.as_str()),
+                "templates and the CLI name a target alike"
+            );
+            let value = clap::ValueEnum::to_possible_value(t).unwrap();
+            assert_eq!(value.get_name(), t.as_str());
+        }
+    }
+
+    #[test]
+    fn targets_check_their_options_before_anything_is_leased() {
+        let mut args = TargetArgs::under(Path::new("/var/lib/handoff"));
+        for t in Target::ALL {
+            let real_run = t.check_args(&args, false);
+            assert_eq!(real_run.is_err(), *t == Target::FilebeatO365, "{t:?}");
+            assert_eq!(t.check_args(&args, true), Ok(()), "{t:?}");
+        }
+        args.filebeat_env_file = Some(PathBuf::from("/etc/filebeat/handoff.env"));
+        assert_eq!(Target::FilebeatO365.check_args(&args, false), Ok(()));
+        args.secrets_dir = PathBuf::from("handoff-secrets");
+        assert_eq!(
+            Target::WazuhOffice365.check_args(&args, true),
+            Err("--secrets-dir handoff-secrets must be an absolute path: Wazuh reads <client_secret_path> from its own directory".to_owned())
+        );
     }
 
     #[test]

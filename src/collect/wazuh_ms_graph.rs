@@ -23,23 +23,31 @@
 
 use super::ossec_conf::{self, Edit, Element, Place, Role, Want, WazuhConf};
 use super::{Import, Plan, TargetArgs, TargetError};
+use crate::cloud::Cloud;
 
 /// Wazuh's `api_type` for a cloud: `global` is commercial and GCC alike.
-fn api_type(cloud: &str) -> Result<&'static str, TargetError> {
+fn api_type(cloud: Cloud) -> Result<&'static str, TargetError> {
     match cloud {
-        "commercial" | "gcc" => Ok("global"),
-        "gcc-high" => Ok("gcc-high"),
-        "dod" => Ok("dod"),
-        "china" => Err(TargetError::Refused(
+        Cloud::Commercial | Cloud::Gcc => Ok("global"),
+        Cloud::GccHigh => Ok("gcc-high"),
+        Cloud::Dod => Ok("dod"),
+        Cloud::China => Err(TargetError::Refused(
             "Wazuh's ms-graph module cannot reach a china tenant: its api_type setting only knows global, gcc-high and dod. Collect this tenant with the env or json target and a collector that supports the China cloud.".to_owned(),
         )),
-        other => Err(TargetError::Refused(format!("unknown cloud {other:?}"))),
     }
+}
+
+/// What it takes from a template's `[collect]` section.
+pub(super) const READS: super::Reads = super::Reads::GraphResources;
+
+/// It needs no option beyond the ones every target has.
+pub(super) fn check_args(_args: &TargetArgs, _dry_run: bool) -> Result<(), String> {
+    Ok(())
 }
 
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
-    let api_type = api_type(&cred.cloud)?;
+    let api_type = api_type(cred.cloud)?;
     let tenant = ossec_conf::plain_value("tenant ID", &cred.tenant_id)?;
     let client = ossec_conf::plain_value("client ID", &cred.client_id)?;
     let secret = ossec_conf::wazuh_secret(&cred.client_secret)?;

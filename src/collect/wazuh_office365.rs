@@ -16,6 +16,7 @@
 
 use super::ossec_conf::{self, Edit, Element, Place, Role, Want, WazuhConf};
 use super::{FileChange, Import, Plan, TargetArgs, TargetError, read_optional};
+use crate::cloud::Cloud;
 
 /// What a new `<office365>` block gets as `<curl_max_size>`. Wazuh's default
 /// is 1 MiB (`WM_OFFICE365_DEFAULT_CURL_MAX_SIZE`), and a content blob larger
@@ -26,21 +27,35 @@ use super::{FileChange, Import, Plan, TargetArgs, TargetError, read_optional};
 const CURL_MAX_SIZE: &str = "10M";
 
 /// Wazuh's `api_type` for a cloud; DoD and China have no value there.
-fn api_type(cloud: &str) -> Result<&'static str, TargetError> {
+fn api_type(cloud: Cloud) -> Result<&'static str, TargetError> {
     match cloud {
-        "commercial" => Ok("commercial"),
-        "gcc" => Ok("gcc"),
-        "gcc-high" => Ok("gcc-high"),
-        "dod" | "china" => Err(TargetError::Refused(format!(
+        Cloud::Commercial => Ok("commercial"),
+        Cloud::Gcc => Ok("gcc"),
+        Cloud::GccHigh => Ok("gcc-high"),
+        Cloud::Dod | Cloud::China => Err(TargetError::Refused(format!(
             "Wazuh's office365 module cannot reach a {cloud} tenant: its api_type setting only knows commercial, gcc and gcc-high. Collect this tenant with the env or json target and a collector that supports the {cloud} cloud."
         ))),
-        other => Err(TargetError::Refused(format!("unknown cloud {other:?}"))),
     }
+}
+
+/// What it takes from a template's `[collect]` section.
+pub(super) const READS: super::Reads = super::Reads::ContentTypes;
+
+/// Wazuh reads `<client_secret_path>` from its own directory, so the
+/// secrets directory must be absolute.
+pub(super) fn check_args(args: &TargetArgs, _dry_run: bool) -> Result<(), String> {
+    if !args.secrets_dir.is_absolute() {
+        return Err(format!(
+            "--secrets-dir {} must be an absolute path: Wazuh reads <client_secret_path> from its own directory",
+            args.secrets_dir.display()
+        ));
+    }
+    Ok(())
 }
 
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
-    let api_type = api_type(&cred.cloud)?;
+    let api_type = api_type(cred.cloud)?;
     if !crate::credential::is_guid(&cred.tenant_id) {
         return Err(TargetError::Refused(format!(
             "the tenant ID {:?} is not a GUID; the Office 365 Management API needs the tenant's GUID, not its domain name",

@@ -206,7 +206,7 @@ async fn secret(
     let Some(meta) = meta else {
         return Ok(render(StatusCode::NOT_FOUND, GonePage { frame }));
     };
-    let title = template::find(&meta.template).map_or("Secret", |t| t.title);
+    let title = secret_title(&meta.template);
     Ok(render(
         StatusCode::OK,
         SecretPage {
@@ -218,6 +218,12 @@ async fn secret(
             expires_at: rfc3339(meta.expires_at),
         },
     ))
+}
+
+/// How the secret and status pages name a secret's template: the built-in
+/// template's title, else plainly "Secret".
+fn secret_title(template: &str) -> &'static str {
+    template::find(template).map_or("Secret", |t| t.title)
 }
 
 async fn status(
@@ -239,9 +245,7 @@ async fn status(
         StatusPage {
             frame,
             token,
-            template_title: template::find(&r.template)
-                .map_or("Secret", |t| t.title)
-                .to_owned(),
+            template_title: secret_title(&r.template).to_owned(),
             state: r.state(state.clock.now()),
             created_at: rfc3339(r.created_at),
             expires_at: rfc3339(r.expires_at),

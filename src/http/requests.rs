@@ -53,10 +53,8 @@ pub fn limited_router() -> Router<AppState> {
 
 /// A readable name for a request's template.
 pub fn template_title(state: &AppState, id: &str) -> String {
-    match state.settings.integrations.get(id) {
-        Some(i) => i.title.clone(),
-        None => crate::template::find(id).map_or_else(|| id.to_owned(), |t| t.title.to_owned()),
-    }
+    let integration = state.settings.integrations.get(id);
+    crate::template::title(id, integration.map(|i| i.title.as_str())).to_owned()
 }
 
 fn unknown_request() -> ApiError {
