@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::flow::{Opened, answer, app_with_soc, open_request};
+use common::flow::{Opened, answer, app_with_soc, event_kinds, open_request};
 use common::{Backend, ServerProcess, T0, TestApp, TestDb};
 use handoff::audit::{Actor, Kind, NewEvent};
 use handoff::store::Store;
@@ -116,16 +116,6 @@ fn record(tally: &mut Tally, results: &[(Side, u16)], ok: bool) {
     if !ok {
         tally.bad_rounds.push(summary(results));
     }
-}
-
-async fn event_kinds(store: &Store, request_id: &str) -> Vec<String> {
-    store
-        .request_events(request_id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect()
 }
 
 fn retrieve_call(app: &TestApp, r: &Opened) -> reqwest::RequestBuilder {
