@@ -842,22 +842,26 @@ fn office365_in_a_group_keeps_the_secret_inline_and_edits_the_collecting_section
     let contoso = o365_cred(TENANT_A, CLIENT_A, NEW_A, "commercial");
     let p = host.plan(OFFICE365, &contoso, &template).unwrap();
     let shown = p.diff();
-    // Masked, but told apart by the first three characters Microsoft shows too.
+    // Masked, but told apart by a digest prefix.
     assert!(
         shown.contains(&format!(
-            "-      <client_secret>{}********</client_secret>",
-            &OLD_A[..3]
+            "-      <client_secret>{}</client_secret>",
+            handoff::collect::masked_secret(OLD_A)
         )),
         "{shown}"
     );
     assert!(
         shown.contains(&format!(
-            "+      <client_secret>{}********</client_secret>",
-            &NEW_A[..3]
+            "+      <client_secret>{}</client_secret>",
+            handoff::collect::masked_secret(NEW_A)
         )),
         "{shown}"
     );
     assert!(!shown.contains(OLD_A), "{shown}");
+    assert!(
+        !shown.contains(&OLD_A[..6]) && !shown.contains(&NEW_A[..6]),
+        "{shown}"
+    );
     let (plan, diff) = host.import(OFFICE365, &contoso, &template);
     let section = "/agent_config[name=\"soc-collector-01\"]/office365";
     assert_eq!(

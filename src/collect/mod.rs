@@ -607,18 +607,21 @@ fn utc_stamp() -> String {
         .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
-/// What a diff shows for a secret value: its first three characters (what
-/// Microsoft itself shows of a client secret, as `hint`, to anyone who can
-/// read the app registration) and stars, so that an operator can tell a
-/// rotation from a rewrite of the same value; a short value shows stars only.
-fn masked(value: &str) -> String {
+/// What a diff shows for a secret value: stars and the first 8 hex digits
+/// of its SHA-256 (`********#1a2b3c4d`), so that an operator can tell a
+/// rotation from a rewrite of the same value without any of the value
+/// itself reaching the terminal or a journal. A value under 12 characters
+/// shows stars only: a digest of something that short could be guessed.
+pub fn masked_secret(value: &str) -> String {
+    use sha2::Digest;
     const STARS: &str = "********";
     let value = value.trim_matches(['\'', '"']);
-    if value.chars().count() >= 12 {
-        format!("{}{STARS}", value.chars().take(3).collect::<String>())
-    } else {
-        STARS.to_owned()
+    if value.chars().count() < 12 {
+        return STARS.to_owned();
     }
+    let digest = sha2::Sha256::digest(value.as_bytes());
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{STARS}#{hex}")
 }
 
 /// Masks a diff line: the known secrets, an XML element naming a secret,
@@ -628,7 +631,7 @@ fn mask_line(line: &str, secrets: &[String]) -> String {
     let mut done = Vec::new();
     for s in secrets.iter().filter(|s| s.len() >= 4) {
         if line.contains(s.as_str()) {
-            let m = masked(s);
+            let m = masked_secret(s);
             line = line.replace(s.as_str(), &m);
             done.push(m);
         }
@@ -640,7 +643,7 @@ fn mask_line(line: &str, secrets: &[String]) -> String {
         if let (Some(a), Some(b)) = (line.find(&open), line.find(&close)) {
             let a = a + open.len();
             if a <= b && !is_done(&line[a..b]) {
-                let m = masked(&line[a..b]);
+                let m = masked_secret(&line[a..b]);
                 line.replace_range(a..b, &m);
                 return line;
             }
@@ -655,7 +658,7 @@ fn mask_line(line: &str, secrets: &[String]) -> String {
             && !key.contains('<');
         if names_secret && !value.is_empty() && !value.contains("${") && !is_done(value) {
             let sep = if &line[at..at + 1] == "=" { "=" } else { ": " };
-            line = format!("{}{sep}{}", &line[..at], masked(value));
+            line = format!("{}{sep}{}", &line[..at], masked_secret(value));
         }
     }
     line
@@ -919,14 +922,17 @@ mod tests {
         let s = vec![SECRET.to_owned()];
         assert_eq!(
             mask_line(&format!("+AZURE_CLIENT_SECRET={SECRET}"), &s),
-            "+AZURE_CLIENT_SECRET=Abc********"
+            format!("+AZURE_CLIENT_SECRET={}", masked_secret(SECRET))
         );
         assert_eq!(
             mask_line(
                 "-      <secret_value>Kx71Q~oldsecretvalue</secret_value>",
                 &s
             ),
-            "-      <secret_value>Kx7********</secret_value>"
+            format!(
+                "-      <secret_value>{}</secret_value>",
+                masked_secret("Kx71Q~oldsecretvalue")
+            )
         );
         assert_eq!(
             mask_line("-      <client_secret>short</client_secret>", &s),
@@ -934,13 +940,24 @@ mod tests {
         );
         assert_eq!(
             mask_line("+O365_SECRET_ABC='Zz9Q~quotedquotedquoted'", &s),
-            "+O365_SECRET_ABC=Zz9********"
+            format!(
+                "+O365_SECRET_ABC={}",
+                masked_secret("Zz9Q~quotedquotedquoted")
+            )
         );
         let r = "+    var.client_secret: \"${O365_SECRET_ABC}\"";
         assert_eq!(mask_line(r, &s), r);
         let p = "+    <client_secret_path>/x/y</client_secret_path>";
         assert_eq!(mask_line(p, &s), p);
-        // A rotation reads as one: the old value's hint against the new one's.
+        // Stars and a digest prefix, none of the value itself.
+        let m = masked_secret(SECRET);
+        assert!(m.starts_with("********#") && m.len() == 17, "{m}");
+        assert!(
+            !SECRET.contains(&m[9..]) && !m.contains(&SECRET[..3]),
+            "{m}"
+        );
+        assert_ne!(m, masked_secret("Kx71Q~oldsecretvalue"));
+        // A rotation reads as one: the old value's digest against the new one's.
         let rotated = Plan::new(
             vec![FileChange {
                 path: PathBuf::from("ossec.conf"),
@@ -957,11 +974,17 @@ mod tests {
         )
         .diff();
         assert!(
-            rotated.contains("-  <secret_value>Kx7********</secret_value>"),
+            rotated.contains(&format!(
+                "-  <secret_value>{}</secret_value>",
+                masked_secret("Kx71Q~oldsecretvalue")
+            )),
             "{rotated}"
         );
         assert!(
-            rotated.contains("+  <secret_value>Abc********</secret_value>"),
+            rotated.contains(&format!(
+                "+  <secret_value>{}</secret_value>",
+                masked_secret(SECRET)
+            )),
             "{rotated}"
         );
         assert!(

@@ -354,7 +354,10 @@ mod tests {
         let diff = plan.diff();
         assert!(!diff.contains(SECRET), "{diff}");
         assert!(
-            diff.contains("<secret_value>Abc********</secret_value>"),
+            diff.contains(&format!(
+                "<secret_value>{}</secret_value>",
+                super::super::masked_secret(SECRET)
+            )),
             "{diff}"
         );
         assert!(plan.notes.iter().any(|n| n.contains("no path option")));
