@@ -20,7 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::client::{ApiFailure, Client};
-use crate::collect::{self, Import, TargetArgs, TargetKind};
+use crate::collect::{self, Import, Target, TargetArgs};
 use crate::integration::{Integrations, TemplatesArgs};
 use crate::payload::{EntraCredential, Payload};
 use crate::verify::{self, VerifyArgs};
@@ -38,7 +38,7 @@ pub struct CollectArgs {
     pub identity: PathBuf,
     /// Where credentials go.
     #[arg(long, env = "HANDOFF_TARGET")]
-    pub target: TargetKind,
+    pub target: Target,
     #[command(flatten)]
     pub target_args: TargetArgs,
     /// Print each change as a diff and acknowledge nothing (leases are released).
@@ -300,7 +300,7 @@ async fn pass(
 
 /// Why `target` cannot import a request made from `template`, if it cannot:
 /// the sentence names the targets that can.
-fn not_for(target: TargetKind, integrations: &Integrations, template: &str) -> Option<String> {
+fn not_for(target: Target, integrations: &Integrations, template: &str) -> Option<String> {
     let Some(integration) = integrations.get(template) else {
         return Some(format!(
             "its template {template:?} is not known to this collector; give it the SOC's templates with --templates-dir"

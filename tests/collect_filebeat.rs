@@ -23,7 +23,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use common::flow::entra_credential_expiring;
-use handoff::collect::{Plan, TargetArgs, TargetError, TargetKind, plan};
+use handoff::collect::{Plan, Target, TargetArgs, TargetError, plan};
 use handoff::integration::Integrations;
 use handoff::payload::EntraCredential;
 use serde_yaml_ng::Value;
@@ -82,7 +82,7 @@ impl Filebeat {
     fn plan(&self, c: &EntraCredential) -> Result<Plan, TargetError> {
         let all = Integrations::builtin();
         plan(
-            TargetKind::FilebeatO365,
+            Target::FilebeatO365,
             &self.args,
             &handoff::collect::Import {
                 credential: c,

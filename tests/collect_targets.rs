@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::flow::entra_credential as credential;
-use handoff::collect::{Import, Plan, TargetArgs, TargetError, TargetKind, plan};
+use handoff::collect::{Import, Plan, Target, TargetArgs, TargetError, plan};
 use handoff::integration::Integrations;
 use handoff::payload::EntraCredential;
 use quick_xml::Reader;
@@ -27,7 +27,7 @@ const CLIENT_A: &str = "0b6c3d1e-5a4f-4e8b-9c2d-7e1f0a3b5c6d";
 const CLIENT_B: &str = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
 
 fn run(
-    kind: TargetKind,
+    kind: Target,
     args: &TargetArgs,
     cred: &EntraCredential,
     customer: &str,
@@ -46,7 +46,7 @@ fn run(
     )
 }
 
-fn import(kind: TargetKind, args: &TargetArgs, cred: &EntraCredential, customer: &str) -> Plan {
+fn import(kind: Target, args: &TargetArgs, cred: &EntraCredential, customer: &str) -> Plan {
     let p = run(kind, args, cred, customer).unwrap();
     let diff = p.diff();
     assert!(
@@ -131,12 +131,12 @@ fn wazuh_office365_output_reads_back_with_one_entry_per_tenant() {
         "commercial",
     );
     let b = credential("o365-management", TENANT_B, CLIENT_B, SECRET_B, "gcc-high");
-    import(TargetKind::WazuhOffice365, &args, &a, "Contoso");
-    import(TargetKind::WazuhOffice365, &args, &b, "Fabrikam");
+    import(Target::WazuhOffice365, &args, &a, "Contoso");
+    import(Target::WazuhOffice365, &args, &b, "Fabrikam");
     let after_two = fs::read_to_string(&args.ossec_conf).unwrap();
     // Re-importing either changes nothing.
     for cred in [&a, &b] {
-        let again = run(TargetKind::WazuhOffice365, &args, cred, "x").unwrap();
+        let again = run(Target::WazuhOffice365, &args, cred, "x").unwrap();
         assert!(again.is_noop(), "{}", again.diff());
         assert!(again.apply().unwrap().is_empty());
     }
@@ -203,7 +203,7 @@ fn a_malformed_ossec_conf_is_refused_and_left_untouched() {
         SECRET_A,
         "commercial",
     );
-    let err = run(TargetKind::WazuhOffice365, &args, &a, "Contoso")
+    let err = run(Target::WazuhOffice365, &args, &a, "Contoso")
         .unwrap_err()
         .to_string();
     assert!(err.contains("ossec.conf: line "), "{err}");
@@ -222,14 +222,14 @@ fn wazuh_ms_graph_output_reads_back() {
     fs::write(&args.ossec_conf, FIXTURE).unwrap();
     fs::set_permissions(&args.ossec_conf, fs::Permissions::from_mode(0o640)).unwrap();
     let a = credential("defender-incidents", TENANT_A, CLIENT_A, SECRET_A, "dod");
-    let p = import(TargetKind::WazuhMsGraph, &args, &a, "Contoso");
+    let p = import(Target::WazuhMsGraph, &args, &a, "Contoso");
     assert!(
         p.notes.iter().any(|n| n.contains("only inline")),
         "{:?}",
         p.notes
     );
     assert!(
-        run(TargetKind::WazuhMsGraph, &args, &a, "Contoso")
+        run(Target::WazuhMsGraph, &args, &a, "Contoso")
             .unwrap()
             .is_noop()
     );
@@ -262,9 +262,9 @@ fn filebeat_output_reads_back_as_yaml_with_the_secret_outside() {
     args.filebeat_env_file = Some(env.clone());
     fs::write(&args.filebeat_module, O365_YML).unwrap();
     let a = credential("o365-management", TENANT_A, CLIENT_A, SECRET_A, "gcc");
-    import(TargetKind::FilebeatO365, &args, &a, "Contoso \"Ltd\"");
+    import(Target::FilebeatO365, &args, &a, "Contoso \"Ltd\"");
     assert!(
-        run(TargetKind::FilebeatO365, &args, &a, "Contoso \"Ltd\"")
+        run(Target::FilebeatO365, &args, &a, "Contoso \"Ltd\"")
             .unwrap()
             .is_noop()
     );
@@ -334,8 +334,8 @@ fn env_and_json_files_hold_the_credential_for_the_customer() {
         SECRET_A,
         "gcc-high",
     );
-    import(TargetKind::Env, &args, &a, "Contoso Ltd");
-    import(TargetKind::Json, &args, &a, "Contoso Ltd");
+    import(Target::Env, &args, &a, "Contoso Ltd");
+    import(Target::Json, &args, &a, "Contoso Ltd");
 
     let env_path = args.output_dir.join("contoso-ltd.env");
     let env = fs::read_to_string(&env_path).unwrap();

@@ -14,7 +14,7 @@
 //! drop or change anything else. A second import of the same credential
 //! changes nothing.
 //!
-//! [`case`] matches on every [`TargetKind`], so a new target does not compile
+//! [`case`] matches on every [`Target`], so a new target does not compile
 //! until it has its own generator here.
 
 mod common;
@@ -25,7 +25,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::flow::entra_credential as credential;
-use handoff::collect::{Import, TargetArgs, TargetKind, plan};
+use handoff::collect::{Import, Target, TargetArgs, plan};
 use handoff::integration::Integrations;
 use handoff::payload::EntraCredential;
 use quick_xml::Reader;
@@ -666,17 +666,17 @@ fn per_customer_case(rng: &mut Rng, dir: &Path, json: bool) -> Case {
 }
 
 /// The generated case for `kind`. Every target must have one.
-fn case(kind: TargetKind, rng: &mut Rng, dir: &Path) -> Case {
+fn case(kind: Target, rng: &mut Rng, dir: &Path) -> Case {
     match kind {
-        TargetKind::WazuhOffice365 => wazuh_case(rng, dir, false),
-        TargetKind::WazuhMsGraph => wazuh_case(rng, dir, true),
-        TargetKind::FilebeatO365 => filebeat_case(rng, dir),
-        TargetKind::Env => per_customer_case(rng, dir, false),
-        TargetKind::Json => per_customer_case(rng, dir, true),
+        Target::WazuhOffice365 => wazuh_case(rng, dir, false),
+        Target::WazuhMsGraph => wazuh_case(rng, dir, true),
+        Target::FilebeatO365 => filebeat_case(rng, dir),
+        Target::Env => per_customer_case(rng, dir, false),
+        Target::Json => per_customer_case(rng, dir, true),
     }
 }
 
-fn run_case(kind: TargetKind, seed: u64) {
+fn run_case(kind: Target, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng::new(seed);
     let c = case(kind, &mut rng, dir.path());
@@ -737,7 +737,7 @@ fn run_case(kind: TargetKind, seed: u64) {
 fn every_target_changes_only_what_its_credential_is_about() {
     use clap::ValueEnum;
     // Every target runs, so one failure does not hide another's.
-    let failed: Vec<&str> = TargetKind::value_variants()
+    let failed: Vec<&str> = Target::value_variants()
         .iter()
         .filter(|kind| {
             std::panic::catch_unwind(|| {

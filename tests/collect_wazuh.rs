@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::flow::entra_credential as credential;
-use handoff::collect::{Import, Plan, TargetArgs, TargetError, TargetKind, plan};
+use handoff::collect::{Import, Plan, Target, TargetArgs, TargetError, plan};
 use handoff::integration::{GraphResource, Integration, Integrations};
 use handoff::payload::EntraCredential;
 use quick_xml::Reader;
@@ -424,7 +424,7 @@ impl Host {
 
     fn plan(
         &self,
-        kind: TargetKind,
+        kind: Target,
         cred: &EntraCredential,
         integration: &Integration,
     ) -> Result<Plan, TargetError> {
@@ -445,7 +445,7 @@ impl Host {
     /// the Wazuh file.
     fn import(
         &self,
-        kind: TargetKind,
+        kind: Target,
         cred: &EntraCredential,
         integration: &Integration,
     ) -> (Plan, Vec<String>) {
@@ -473,7 +473,7 @@ impl Host {
     #[track_caller]
     fn assert_import_changes<S: AsRef<str>>(
         &self,
-        kind: TargetKind,
+        kind: Target,
         cred: &EntraCredential,
         integration: &Integration,
         expected: &[S],
@@ -491,12 +491,7 @@ impl Host {
     }
 
     /// Expects a refusal that leaves every file as it was.
-    fn refused(
-        &self,
-        kind: TargetKind,
-        cred: &EntraCredential,
-        integration: &Integration,
-    ) -> String {
+    fn refused(&self, kind: Target, cred: &EntraCredential, integration: &Integration) -> String {
         let before = self.listing();
         let conf = self.conf();
         let err = self.plan(kind, cred, integration).unwrap_err().to_string();
@@ -569,8 +564,8 @@ fn new_office365_block(section: &str, tenant: &str) -> String {
     )
 }
 
-const MS_GRAPH: TargetKind = TargetKind::WazuhMsGraph;
-const OFFICE365: TargetKind = TargetKind::WazuhOffice365;
+const MS_GRAPH: Target = Target::WazuhMsGraph;
+const OFFICE365: Target = Target::WazuhOffice365;
 
 // ---- ms-graph ----
 

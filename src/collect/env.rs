@@ -92,7 +92,7 @@ mod tests {
     use std::fs;
 
     use super::super::testing::*;
-    use super::super::{TargetKind, plan as plan_target};
+    use super::super::{Target, plan as plan_target};
     use super::*;
     use crate::payload::EntraCredential;
     use std::os::unix::fs::PermissionsExt;
@@ -119,12 +119,12 @@ mod tests {
     }
 
     impl Collector {
-        fn plan(&self, kind: TargetKind, cred: &EntraCredential) -> Result<Plan, TargetError> {
+        fn plan(&self, kind: Target, cred: &EntraCredential) -> Result<Plan, TargetError> {
             plan_target(kind, &self.args, &import(cred, &self.integ))
         }
 
         fn env(&self, cred: &EntraCredential) -> Plan {
-            self.plan(TargetKind::Env, cred).unwrap()
+            self.plan(Target::Env, cred).unwrap()
         }
     }
 
@@ -212,9 +212,9 @@ mod tests {
         let old = format!("AZURE_TENANT_ID={TENANT}\nAZURE_CLIENT_SECRET=old\n");
         fs::write(path, &old).unwrap();
         fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
-        for kind in [TargetKind::Env, TargetKind::Json] {
+        for kind in [Target::Env, Target::Json] {
             let path = path.with_extension(kind.as_str());
-            if kind == TargetKind::Json {
+            if kind == Target::Json {
                 fs::write(&path, format!("{{\"tenant_id\": \"{TENANT}\"}}")).unwrap();
                 fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
             }

@@ -1873,7 +1873,7 @@ mod tests {
     use std::fs;
 
     use super::super::testing::*;
-    use super::super::{TargetKind, plan as plan_target};
+    use super::super::{Target, plan as plan_target};
     use super::*;
 
     const KEY: &str = "O365_SECRET_72F988BF_86F1_41AF_91AB_2D7CD011DB47";
@@ -1883,14 +1883,14 @@ mod tests {
     fn run(args: &TargetArgs, cloud: &str) -> Result<Plan, TargetError> {
         let cred = credential("o365-management", cloud);
         let integ = integration("o365-management");
-        plan_target(TargetKind::FilebeatO365, args, &import(&cred, &integ))
+        plan_target(Target::FilebeatO365, args, &import(&cred, &integ))
     }
 
     fn run_app(args: &TargetArgs, cloud: &str, app: &str) -> Result<Plan, TargetError> {
         let mut cred = credential("o365-management", cloud);
         cred.client_id = app.to_owned();
         let integ = integration("o365-management");
-        plan_target(TargetKind::FilebeatO365, args, &import(&cred, &integ))
+        plan_target(Target::FilebeatO365, args, &import(&cred, &integ))
     }
 
     /// Writes `before`, imports, and returns the module file afterwards.

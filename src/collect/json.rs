@@ -85,7 +85,7 @@ mod tests {
     use std::fs;
 
     use super::super::testing::*;
-    use super::super::{TargetKind, plan as plan_target};
+    use super::super::{Target, plan as plan_target};
     use super::*;
 
     #[test]
@@ -95,7 +95,7 @@ mod tests {
         let mut cred = credential("identity-protection", "commercial");
         cred.extra.insert("workspace".to_owned(), "w1".to_owned());
         let integ = integration("identity-protection");
-        let plan = plan_target(TargetKind::Json, &args, &import(&cred, &integ)).unwrap();
+        let plan = plan_target(Target::Json, &args, &import(&cred, &integ)).unwrap();
         assert!(!plan.diff().contains(SECRET), "{}", plan.diff());
         plan.apply().unwrap();
         let path = dir.path().join("credentials/contoso-ltd.json");
@@ -107,7 +107,7 @@ mod tests {
         assert_eq!(v["template"], "identity-protection");
         assert_eq!(v["extra"]["workspace"], "w1");
         assert_eq!(mode(&path), 0o600);
-        let again = plan_target(TargetKind::Json, &args, &import(&cred, &integ)).unwrap();
+        let again = plan_target(Target::Json, &args, &import(&cred, &integ)).unwrap();
         assert!(again.is_noop());
     }
 
@@ -125,12 +125,12 @@ mod tests {
         );
         fs::write(&path, &by_hand).unwrap();
         fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        let noop = plan_target(TargetKind::Json, &args, &import(&cred, &integ)).unwrap();
+        let noop = plan_target(Target::Json, &args, &import(&cred, &integ)).unwrap();
         assert!(noop.is_noop(), "{}", noop.diff());
 
         let mut rotated = cred.clone();
         rotated.client_secret = "New8Q~rotatedrotatedrotatedrotated12345".to_owned();
-        plan_target(TargetKind::Json, &args, &import(&rotated, &integ))
+        plan_target(Target::Json, &args, &import(&rotated, &integ))
             .unwrap()
             .apply()
             .unwrap();
@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(v["poll"]["minutes"], 5);
 
         fs::write(&path, format!("[\"{TENANT}\"]")).unwrap();
-        let err = plan_target(TargetKind::Json, &args, &import(&cred, &integ))
+        let err = plan_target(Target::Json, &args, &import(&cred, &integ))
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a JSON object"), "{err}");

@@ -119,9 +119,6 @@ impl Reads {
     }
 }
 
-/// The name `handoff collect` and its tests have always used for [`Target`].
-pub use Target as TargetKind;
-
 /// One credential to import, with what the targets need to know around it.
 pub struct Import<'a> {
     pub credential: &'a EntraCredential,
@@ -465,7 +462,7 @@ fn set_env_lines(current: &str, vars: &[(&str, Option<String>)]) -> String {
 }
 
 /// Plans `kind`'s change for one credential. Reads files; writes nothing.
-pub fn plan(kind: TargetKind, args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
+pub fn plan(kind: Target, args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     if !import.integration.targets.contains(&kind) {
         let suits: Vec<&str> = import
             .integration
@@ -489,7 +486,7 @@ pub fn plan(kind: TargetKind, args: &TargetArgs, import: &Import) -> Result<Plan
     kind.plan_for(args, import)
 }
 
-impl clap::ValueEnum for TargetKind {
+impl clap::ValueEnum for Target {
     fn value_variants<'a>() -> &'a [Self] {
         Target::ALL
     }
@@ -499,10 +496,10 @@ impl clap::ValueEnum for TargetKind {
     }
 }
 
-impl FromStr for TargetKind {
+impl FromStr for Target {
     type Err = String;
 
-    fn from_str(s: &str) -> Result<TargetKind, String> {
+    fn from_str(s: &str) -> Result<Target, String> {
         Target::ALL
             .iter()
             .copied()
@@ -867,9 +864,9 @@ mod tests {
             "env",
             "json",
         ] {
-            assert_eq!(TargetKind::from_str(name).unwrap().as_str(), name);
+            assert_eq!(Target::from_str(name).unwrap().as_str(), name);
         }
-        let err = TargetKind::from_str("splunk").unwrap_err();
+        let err = Target::from_str("splunk").unwrap_err();
         assert_eq!(
             err,
             "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json)"
@@ -999,7 +996,7 @@ mod tests {
         let cred = credential("defender-incidents", "commercial");
         let integ = integration("defender-incidents");
         let err = plan(
-            TargetKind::WazuhOffice365,
+            Target::WazuhOffice365,
             &TargetArgs::under(dir.path()),
             &import(&cred, &integ),
         )
@@ -1017,7 +1014,7 @@ mod tests {
         let args = TargetArgs::under(dir.path());
         let cred = credential("defender-incidents", "china");
         let integ = integration("defender-incidents");
-        for kind in [TargetKind::Env, TargetKind::Json, TargetKind::WazuhMsGraph] {
+        for kind in [Target::Env, Target::Json, Target::WazuhMsGraph] {
             let err = plan(kind, &args, &import(&cred, &integ))
                 .unwrap_err()
                 .to_string();
@@ -1037,7 +1034,7 @@ mod tests {
         let first = credential("identity-protection", "commercial");
         let mut second = first.clone();
         second.tenant_id = "11111111-2222-4333-8444-555555555555".to_owned();
-        for kind in [TargetKind::Env, TargetKind::Json] {
+        for kind in [Target::Env, Target::Json] {
             let mut a = import(&first, &integ);
             a.customer = "ACME";
             plan(kind, &args, &a).unwrap().apply().unwrap();

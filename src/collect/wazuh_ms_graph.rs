@@ -322,7 +322,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::super::testing::*;
-    use super::super::{TargetKind, plan as plan_target};
+    use super::super::{Target, plan as plan_target};
     use super::*;
 
     const CONF: &str = "<ossec_config>\n  <global>\n    <logall>no</logall>\n  </global>\n\n  <!-- cloud modules -->\n</ossec_config>\n";
@@ -340,7 +340,7 @@ mod tests {
         cred: &crate::payload::EntraCredential,
     ) -> Result<Plan, TargetError> {
         let integ = integration("defender-incidents");
-        plan_target(TargetKind::WazuhMsGraph, args, &import(cred, &integ))
+        plan_target(Target::WazuhMsGraph, args, &import(cred, &integ))
     }
 
     fn run(args: &TargetArgs, cloud: &str) -> Result<Plan, TargetError> {
@@ -472,7 +472,7 @@ mod tests {
         let mut integ = integration("defender-incidents");
         integ.clouds.push(crate::integration::Cloud::China);
         let cred = credential("defender-incidents", "china");
-        let err = plan_target(TargetKind::WazuhMsGraph, &args, &import(&cred, &integ))
+        let err = plan_target(Target::WazuhMsGraph, &args, &import(&cred, &integ))
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot reach a china tenant"), "{err}");

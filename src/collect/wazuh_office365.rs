@@ -367,7 +367,7 @@ mod tests {
     use std::fs;
 
     use super::super::testing::*;
-    use super::super::{TargetKind, plan as plan_target};
+    use super::super::{Target, plan as plan_target};
     use super::*;
 
     const CONF: &str = "<!-- Wazuh - Manager -->\n<ossec_config>\n  <global>\n    <jsonout_output>yes</jsonout_output>\n  </global>\n</ossec_config>\n\n<ossec_config>\n  <!-- Office 365 -->\n  <office365>\n    <enabled>yes</enabled>\n    <interval>1m</interval>\n    <api_auth>\n      <tenant_id>11111111-2222-3333-4444-555555555555</tenant_id>\n      <client_id>aaaaaaaa-2222-3333-4444-555555555555</client_id>\n      <client_secret_path>/var/ossec/other</client_secret_path>\n      <api_type>commercial</api_type>\n    </api_auth>\n    <subscriptions>\n      <subscription>Audit.General</subscription>\n    </subscriptions>\n  </office365>\n</ossec_config>\n";
@@ -382,7 +382,7 @@ mod tests {
     fn run(args: &TargetArgs, cloud: &str) -> Result<Plan, TargetError> {
         let cred = credential("o365-management", cloud);
         let integ = integration("o365-management");
-        plan_target(TargetKind::WazuhOffice365, args, &import(&cred, &integ))
+        plan_target(Target::WazuhOffice365, args, &import(&cred, &integ))
     }
 
     fn count(hay: &str, needle: &str) -> usize {
@@ -497,7 +497,7 @@ mod tests {
         integ.clouds.push(crate::integration::Cloud::China);
         for cloud in ["dod", "china"] {
             let cred = credential("o365-management", cloud);
-            let err = plan_target(TargetKind::WazuhOffice365, &args, &import(&cred, &integ))
+            let err = plan_target(Target::WazuhOffice365, &args, &import(&cred, &integ))
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -525,7 +525,7 @@ mod tests {
         let mut cred = credential("o365-management", "commercial");
         cred.tenant_id = "contoso.onmicrosoft.com".to_owned();
         let integ = integration("o365-management");
-        let err = plan_target(TargetKind::WazuhOffice365, &args, &import(&cred, &integ))
+        let err = plan_target(Target::WazuhOffice365, &args, &import(&cred, &integ))
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a GUID"), "{err}");
