@@ -107,3 +107,64 @@ async fn the_example_ciphertext_is_accepted() {
     let ct = &file["components"]["schemas"]["Base64AgeFile"]["examples"][0];
     assert_eq!(ct, &example["ciphertext"]);
 }
+
+/// Every documented path answers its documented methods and 405 to the
+/// others, so a method added to a documented path without documenting it
+/// fails here. (A new, wholly undocumented path is not caught.) Every
+/// operation also documents 431 and 500, which any request can get.
+#[tokio::test]
+async fn documented_paths_answer_exactly_their_documented_methods() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.without_rate_limits()).await;
+    let file: Value = serde_json::from_str(handoff::http::api::OPENAPI).unwrap();
+    let methods = ["get", "post", "put", "delete", "patch"];
+    for (path, item) in file["paths"].as_object().unwrap() {
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for m in methods {
+            let method = reqwest::Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
+            let res = app
+                .http
+                .request(method, app.url(&concrete))
+                .send()
+                .await
+                .unwrap();
+            match item.get(m) {
+                Some(op) => {
+                    assert_ne!(res.status(), 405, "{m} {path}");
+                    let responses = &op["responses"];
+                    for status in ["431", "500"] {
+                        assert!(!responses[status].is_null(), "{m} {path} lists {status}");
+                    }
+                    assert!(!responses["405"].is_null(), "{m} {path} lists 405");
+                }
+                None => {
+                    assert_eq!(res.status(), 405, "{m} {path}");
+                    if path.starts_with("/api/") {
+                        assert_error(res, 405, "method_not_allowed").await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A request head over the limit gets hyper's bare 431: no `Error` body,
+/// as the file says.
+#[tokio::test]
+async fn an_oversized_head_gets_a_bodiless_431() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app
+        .http
+        .get(app.url("/api/v1/secrets/x"))
+        .header("x-filler", "a".repeat(64 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 431);
+    assert_eq!(res.bytes().await.unwrap().len(), 0);
+    let file: Value = serde_json::from_str(handoff::http::api::OPENAPI).unwrap();
+    assert!(file["components"]["responses"]["HeadTooLarge"]["content"].is_null());
+}
