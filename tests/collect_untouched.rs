@@ -380,11 +380,25 @@ fn wazuh_case(rng: &mut Rng, dir: &Path, graph: bool) -> Case {
         }
         block.push_str(&format!("  </{name}>\n"));
     }
-    let conf = format!(
-        "{OSSEC_DEFAULT}\n<ossec_config>\n  <!-- cloud modules -->\n{block}</ossec_config>\n"
-    );
+    // A manager's (or agent's) ossec.conf, or a group's shared agent.conf
+    // (Wazuh 5.x runs these modules only on agents).
+    let (name, conf) = if rng.chance(30) {
+        (
+            "agent.conf",
+            format!(
+                "<agent_config>\n  <!-- every agent of the cloud group -->\n  <localfile>\n    <log_format>syslog</log_format>\n    <location>/var/log/syslog</location>\n  </localfile>\n{block}</agent_config>\n\n<agent_config os=\"Windows\">\n  <localfile>\n    <location>Security</location>\n    <log_format>eventchannel</log_format>\n  </localfile>\n</agent_config>\n"
+            ),
+        )
+    } else {
+        (
+            "ossec.conf",
+            format!(
+                "{OSSEC_DEFAULT}\n<ossec_config>\n  <!-- cloud modules -->\n{block}</ossec_config>\n"
+            ),
+        )
+    };
     Case {
-        files: vec![(dir.join("ossec.conf"), conf)],
+        files: vec![(dir.join(name), conf)],
         credential: cred,
         customer: "Contoso Ltd".to_owned(),
         rest: xml_rest,
@@ -687,6 +701,9 @@ fn run_case(kind: Target, seed: u64) {
         fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
     }
     let mut args = TargetArgs::under(dir.path());
+    if let Some((path, _)) = c.files.iter().find(|(p, _)| p.ends_with("agent.conf")) {
+        args.ossec_conf = path.clone();
+    }
     args.filebeat_env_file = Some(dir.path().join("filebeat.env"));
     let all = Integrations::builtin();
     let integration = all.get(&c.credential.template).unwrap();
