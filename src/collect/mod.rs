@@ -646,8 +646,16 @@ fn mask_line(line: &str, secrets: &[String]) -> String {
             }
         }
     }
-    if let Some(at) = line.find(['=', ':']) {
-        let key = line[..at].to_ascii_lowercase();
+    // The line's own key, or a later one: a flow mapping such as
+    // `- {module: o365, audit: {var.client_secret: "…"}}` (another tenant's
+    // entry, shown as context) holds its secret after the first `:`.
+    let mut from = 0;
+    while let Some(rel) = line[from..].find(['=', ':']) {
+        let at = from + rel;
+        let start = line[from..at]
+            .rfind(['{', ','])
+            .map_or(from, |i| from + i + 1);
+        let key = line[start..at].to_ascii_lowercase();
         let value = line[at + 1..].trim();
         let names_secret = key.contains("secret")
             && !key.contains("expires")
@@ -655,8 +663,9 @@ fn mask_line(line: &str, secrets: &[String]) -> String {
             && !key.contains('<');
         if names_secret && !value.is_empty() && !value.contains("${") && !is_done(value) {
             let sep = if &line[at..at + 1] == "=" { "=" } else { ": " };
-            line = format!("{}{sep}{}", &line[..at], masked(value));
+            return format!("{}{sep}{}", &line[..at], masked(value));
         }
+        from = at + 1;
     }
     line
 }
@@ -940,6 +949,17 @@ mod tests {
         assert_eq!(mask_line(r, &s), r);
         let p = "+    <client_secret_path>/x/y</client_secret_path>";
         assert_eq!(mask_line(p, &s), p);
+        // Another tenant's entry in flow style, shown as context: its
+        // literal secret comes after the line's first `:`.
+        let flow = " - {module: o365, audit: {var.client_secret: \"Qw8Q~otherTenantSecret\"}}";
+        let shown = mask_line(flow, &s);
+        assert!(!shown.contains("otherTenantSecret"), "{shown}");
+        assert_eq!(
+            shown,
+            " - {module: o365, audit: {var.client_secret: Qw8********"
+        );
+        let env = "-export X=1 AZURE_CLIENT_SECRET=Kx71Q~oldsecretvalue";
+        assert!(!mask_line(env, &s).contains("oldsecretvalue"));
         // A rotation reads as one: the old value's hint against the new one's.
         let rotated = Plan::new(
             vec![FileChange {
