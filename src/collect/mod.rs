@@ -337,8 +337,26 @@ impl Plan {
             }
             let before = String::from_utf8_lossy(c.before.as_deref().unwrap_or_default());
             let after = String::from_utf8_lossy(&c.after);
+            // The indentation of a secret's key whose value continues on
+            // the lines below it (`var.client_secret: >-`), while they last.
+            let mut block: Option<usize> = None;
             for line in diff::unified(&before, &after, 3) {
-                out.push_str(&mask_line(&line, &self.secrets));
+                let body = line.get(1..).unwrap_or_default();
+                let indent = body.len() - body.trim_start().len();
+                let inside = block.is_some_and(|at| {
+                    !line.starts_with("@@") && (body.trim().is_empty() || indent > at)
+                });
+                if inside {
+                    if !body.trim().is_empty() {
+                        let _ = write!(out, "{}{}", &line[..1], &body[..indent]);
+                        out.push_str(&masked(body.trim()));
+                    } else {
+                        out.push_str(&line);
+                    }
+                } else {
+                    block = secret_block(body);
+                    out.push_str(&mask_line(&line, &self.secrets));
+                }
                 out.push('\n');
             }
         }
@@ -623,6 +641,20 @@ fn masked(value: &str) -> String {
 
 /// Masks a diff line: the known secrets, an XML element naming a secret,
 /// and a `key: value` / `KEY=value` whose key names one (but not a `${REF}`).
+/// The indentation of `line`'s key if it names a secret whose value starts
+/// on the next line: a YAML block scalar (`|`, `>-`) or nothing after the `:`.
+fn secret_block(line: &str) -> Option<usize> {
+    let (key, value) = line.split_once(':')?;
+    let name = key.trim().to_ascii_lowercase();
+    let value = value.split(" #").next().unwrap_or_default().trim();
+    let names_secret = name.contains("secret")
+        && !name.contains("expires")
+        && !name.contains("path")
+        && !name.contains(['<', '{', '=']);
+    let continues = value.is_empty() || value.starts_with(['|', '>']);
+    (names_secret && continues).then(|| key.len() - key.trim_start().len())
+}
+
 fn mask_line(line: &str, secrets: &[String]) -> String {
     let mut line = line.to_owned();
     let mut done = Vec::new();
@@ -960,6 +992,29 @@ mod tests {
         );
         let env = "-export X=1 AZURE_CLIENT_SECRET=Kx71Q~oldsecretvalue";
         assert!(!mask_line(env, &s).contains("oldsecretvalue"));
+        // A literal secret written as a YAML block scalar, or on the line
+        // below its key, is masked on the lines that hold it.
+        let block = Plan::new(
+            vec![FileChange {
+                path: PathBuf::from("o365.yml"),
+                before: Some(
+                    b"- module: o365\n  audit:\n    var.client_secret: >-\n      Qw8Q~blockScalarSecret\n    var.client_id: x\n    var.secret_b:\n      Qw8Q~plainNextLine\n".to_vec(),
+                ),
+                after: b"- module: o365\n  audit:\n    var.client_secret: >-\n      Qw8Q~blockScalarSecret\n    var.client_id: y\n    var.secret_b:\n      Qw8Q~plainNextLine\n".to_vec(),
+                mode_if_new: 0o600,
+                owner_if_new: None,
+                secret: false,
+            }],
+            Vec::new(),
+            &credential("defender-incidents", "commercial"),
+        )
+        .diff();
+        assert!(!block.contains("blockScalarSecret"), "{block}");
+        assert!(!block.contains("plainNextLine"), "{block}");
+        assert!(
+            block.contains("-    var.client_id: x\n+    var.client_id: y\n"),
+            "{block}"
+        );
         // A rotation reads as one: the old value's hint against the new one's.
         let rotated = Plan::new(
             vec![FileChange {
