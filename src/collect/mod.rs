@@ -334,8 +334,26 @@ impl Plan {
             }
             let before = String::from_utf8_lossy(c.before.as_deref().unwrap_or_default());
             let after = String::from_utf8_lossy(&c.after);
+            // The indentation of a secret's key whose value continues on
+            // the lines below it (`var.client_secret: >-`), while they last.
+            let mut block: Option<usize> = None;
             for line in diff::unified(&before, &after, 3) {
-                out.push_str(&mask_line(&line, &self.secrets));
+                let body = line.get(1..).unwrap_or_default();
+                let indent = body.len() - body.trim_start().len();
+                let inside = block.is_some_and(|at| {
+                    !line.starts_with("@@") && (body.trim().is_empty() || indent > at)
+                });
+                if inside {
+                    if !body.trim().is_empty() {
+                        let _ = write!(out, "{}{}", &line[..1], &body[..indent]);
+                        out.push_str(&masked_secret(body.trim()));
+                    } else {
+                        out.push_str(&line);
+                    }
+                } else {
+                    block = secret_block(body);
+                    out.push_str(&mask_line(&line, &self.secrets));
+                }
                 out.push('\n');
             }
         }
@@ -621,8 +639,23 @@ pub fn masked_secret(value: &str) -> String {
     format!("{STARS}#{hex}")
 }
 
+/// The indentation of `line`'s key if it names a secret whose value starts
+/// on the next line: a YAML block scalar (`|`, `>-`) or nothing after the `:`.
+fn secret_block(line: &str) -> Option<usize> {
+    let (key, value) = line.split_once(':')?;
+    let name = key.trim().to_ascii_lowercase();
+    let value = value.split(" #").next().unwrap_or_default().trim();
+    let names_secret = name.contains("secret")
+        && !name.contains("expires")
+        && !name.contains("path")
+        && !name.contains(['<', '{', '=']);
+    let continues = value.is_empty() || value.starts_with(['|', '>']);
+    (names_secret && continues).then(|| key.len() - key.trim_start().len())
+}
+
 /// Masks a diff line: the known secrets, an XML element naming a secret,
-/// and a `key: value` / `KEY=value` whose key names one (but not a `${REF}`).
+/// and every `key: value` / `KEY=value` on it whose key names one (but not a
+/// `${REF}`).
 fn mask_line(line: &str, secrets: &[String]) -> String {
     let mut line = line.to_owned();
     let mut done = Vec::new();
@@ -646,8 +679,16 @@ fn mask_line(line: &str, secrets: &[String]) -> String {
             }
         }
     }
-    if let Some(at) = line.find(['=', ':']) {
-        let key = line[..at].to_ascii_lowercase();
+    // The line's own key, or a later one: a flow mapping such as
+    // `- {module: o365, audit: {var.client_secret: "…"}}` (another tenant's
+    // entry, shown as context) holds its secret after the first `:`.
+    let mut from = 0;
+    while let Some(rel) = line[from..].find(['=', ':']) {
+        let at = from + rel;
+        let start = line[from..at]
+            .rfind(['{', ','])
+            .map_or(from, |i| from + i + 1);
+        let key = line[start..at].to_ascii_lowercase();
         let value = line[at + 1..].trim();
         let names_secret = key.contains("secret")
             && !key.contains("expires")
@@ -655,8 +696,9 @@ fn mask_line(line: &str, secrets: &[String]) -> String {
             && !key.contains('<');
         if names_secret && !value.is_empty() && !value.contains("${") && !is_done(value) {
             let sep = if &line[at..at + 1] == "=" { "=" } else { ": " };
-            line = format!("{}{sep}{}", &line[..at], masked_secret(value));
+            return format!("{}{sep}{}", &line[..at], masked_secret(value));
         }
+        from = at + 1;
     }
     line
 }
@@ -946,6 +988,43 @@ mod tests {
         assert_eq!(mask_line(r, &s), r);
         let p = "+    <client_secret_path>/x/y</client_secret_path>";
         assert_eq!(mask_line(p, &s), p);
+        // Another tenant's entry in flow style, shown as context: its
+        // literal secret comes after the line's first `:`.
+        let flow = " - {module: o365, audit: {var.client_secret: \"Qw8Q~otherTenantSecret\"}}";
+        let shown = mask_line(flow, &s);
+        assert!(!shown.contains("otherTenantSecret"), "{shown}");
+        assert_eq!(
+            shown,
+            format!(
+                " - {{module: o365, audit: {{var.client_secret: {}",
+                masked_secret("\"Qw8Q~otherTenantSecret\"}}")
+            )
+        );
+        let env = "-export X=1 AZURE_CLIENT_SECRET=Kx71Q~oldsecretvalue";
+        assert!(!mask_line(env, &s).contains("oldsecretvalue"));
+        // A literal secret written as a YAML block scalar, or on the line
+        // below its key, is masked on the lines that hold it.
+        let block = Plan::new(
+            vec![FileChange {
+                path: PathBuf::from("o365.yml"),
+                before: Some(
+                    b"- module: o365\n  audit:\n    var.client_secret: >-\n      Qw8Q~blockScalarSecret\n    var.client_id: x\n    var.secret_b:\n      Qw8Q~plainNextLine\n".to_vec(),
+                ),
+                after: b"- module: o365\n  audit:\n    var.client_secret: >-\n      Qw8Q~blockScalarSecret\n    var.client_id: y\n    var.secret_b:\n      Qw8Q~plainNextLine\n".to_vec(),
+                mode_if_new: 0o600,
+                owner_if_new: None,
+                secret: false,
+            }],
+            Vec::new(),
+            &credential("defender-incidents", "commercial"),
+        )
+        .diff();
+        assert!(!block.contains("blockScalarSecret"), "{block}");
+        assert!(!block.contains("plainNextLine"), "{block}");
+        assert!(
+            block.contains("-    var.client_id: x\n+    var.client_id: y\n"),
+            "{block}"
+        );
         // Stars and a digest prefix, none of the value itself.
         let m = masked_secret(SECRET);
         assert!(m.starts_with("********#") && m.len() == 17, "{m}");
