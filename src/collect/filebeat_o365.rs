@@ -55,7 +55,10 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::{FileChange, Import, Plan, TargetArgs, TargetError, env_value, read_text};
+use super::{
+    FileChange, Import, Plan, TargetArgs, TargetError, env_lookup, env_value, read_text,
+    refuse_if_others_can_access, set_env_lines,
+};
 use crate::cloud::Cloud;
 use crate::credential::is_guid;
 
@@ -381,66 +384,21 @@ impl EnvFile<'_> {
     }
 
     /// The value the file's last line for `key` sets (a shell takes the
-    /// last), without the single quotes handoff puts around some values.
+    /// last), unquoted.
     fn value(&self, key: &str) -> Option<&str> {
-        let line = self.text.as_deref()?.lines().rfind(|l| assigns(l, key))?;
-        let (_, value) = line.split_once('=')?;
-        let value = value.trim();
-        Some(
-            value
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .unwrap_or(value),
-        )
+        env_lookup(self.text.as_deref()?, key)
     }
 }
 
-/// True if the line sets `key` (`KEY=...`, `export KEY=...`).
-fn assigns(line: &str, key: &str) -> bool {
-    let l = line.trim_start();
-    let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
-    l.strip_prefix(key)
-        .is_some_and(|rest| rest.trim_start().starts_with('='))
-}
-
-/// The `KEY=value` file's new content: the key's line replaced in place
-/// (later duplicates removed), or added at the end.
+/// The `KEY=value` file's new content: the key's line set in place (later
+/// duplicates removed), or added at the end; an existing file others can
+/// read is refused.
 fn env_change(env: &EnvFile, key: &str, secret: &str) -> Result<FileChange, TargetError> {
-    let line = format!("{key}={}", env_value(key, secret)?);
-    if env.text.is_some()
-        && let Ok(meta) = fs::metadata(env.path)
-        && meta.permissions().mode() & 0o037 != 0
-    {
-        return Err(TargetError::Refused(format!(
-            "{} would hold a client secret but other users can read or write it (mode {:04o}); run chmod 600 {} (or 640 if a group must read it) and import again",
-            env.path.display(),
-            meta.permissions().mode() & 0o7777,
-            env.path.display()
-        )));
+    let value = env_value(key, secret)?;
+    if env.text.is_some() {
+        refuse_if_others_can_access(env.path)?;
     }
-    let mut lines: Vec<String> = env
-        .text
-        .as_deref()
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    match lines.iter().position(|l| assigns(l, key)) {
-        Some(at) => {
-            lines[at] = line;
-            let mut n = at + 1;
-            while n < lines.len() {
-                if assigns(&lines[n], key) {
-                    lines.remove(n);
-                } else {
-                    n += 1;
-                }
-            }
-        }
-        None => lines.push(line),
-    }
-    let mut text = lines.join("\n");
-    text.push('\n');
+    let text = set_env_lines(env.text.as_deref().unwrap_or_default(), &[(key, Some(value))]);
     Ok(FileChange {
         path: env.path.to_owned(),
         before: env.text.clone().map(String::into_bytes),

@@ -413,9 +413,9 @@ fn customer_file(
     Ok(Plan::new(vec![change], Vec::new(), import.credential))
 }
 
-/// Refuses to write a secret into an existing file that users other than
-/// its owner and group can read or write: the write keeps the file's mode,
-/// and its backup gets the same mode.
+/// Refuses to write a secret into an existing file that anyone but its
+/// owner can write or that users outside its group can read (0640 at most):
+/// the write keeps the file's mode, and its backup gets the same mode.
 fn refuse_if_others_can_access(path: &Path) -> Result<(), TargetError> {
     let mode = fs::metadata(path)
         .map_err(|source| TargetError::Read {
@@ -424,10 +424,10 @@ fn refuse_if_others_can_access(path: &Path) -> Result<(), TargetError> {
         })?
         .permissions()
         .mode()
-        & 0o777;
-    if mode & 0o007 != 0 {
+        & 0o7777;
+    if mode & 0o037 != 0 {
         return Err(TargetError::Refused(format!(
-            "{} would hold a client secret but other users can read or write it (mode {mode:o}); \
+            "{} would hold a client secret but other users can read or write it (mode {mode:04o}); \
              run chmod 600 {} (or 640 if a group must read it) and import again",
             path.display(),
             path.display()
@@ -442,17 +442,11 @@ fn refuse_if_others_can_access(path: &Path) -> Result<(), TargetError> {
 /// last), and keys the file lacks are appended. `None` as a value removes the
 /// key's lines.
 fn set_env_lines(current: &str, vars: &[(&str, Option<String>)]) -> String {
-    let assigned = |line: &str, key: &str| {
-        let l = line.trim_start();
-        let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
-        l.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    };
     let mut lines: Vec<String> = current.lines().map(str::to_owned).collect();
     for (key, value) in vars {
         let mut seen = false;
         lines.retain_mut(|line| {
-            if !assigned(line, key) {
+            if !env_assigns(line, key) {
                 return true;
             }
             match value {
@@ -593,6 +587,22 @@ fn env_value(name: &str, value: &str) -> Result<String, TargetError> {
     } else {
         Ok(format!("'{value}'"))
     }
+}
+
+/// True if the environment-file line sets `key` (`KEY=...`, `export KEY=...`).
+fn env_assigns(line: &str, key: &str) -> bool {
+    let l = line.trim_start();
+    let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
+    l.strip_prefix(key)
+        .is_some_and(|rest| rest.trim_start().starts_with('='))
+}
+
+/// The value an environment file's text gives `key`: its last assignment
+/// (a shell takes the last), unquoted.
+fn env_lookup<'t>(text: &'t str, key: &str) -> Option<&'t str> {
+    let line = text.lines().rfind(|l| env_assigns(l, key))?;
+    let (_, value) = line.split_once('=')?;
+    Some(env_assignment(value).0)
 }
 
 /// The value of `KEY=value` text after the `=`, unquoted, and what follows
