@@ -110,7 +110,7 @@ async fn the_example_ciphertext_is_accepted() {
 
 /// Every documented path answers its documented methods and 405 to the
 /// others, so a method added to a documented path without documenting it
-/// fails here. (A new, wholly undocumented path is not caught.) Every
+/// fails here (a wholly new path is caught by the next test). Every
 /// operation also documents 431 and 500, which any request can get.
 #[tokio::test]
 async fn documented_paths_answer_exactly_their_documented_methods() {
@@ -167,4 +167,101 @@ async fn an_oversized_head_gets_a_bodiless_431() {
     assert_eq!(res.bytes().await.unwrap().len(), 0);
     let file: Value = serde_json::from_str(handoff::http::api::OPENAPI).unwrap();
     assert!(file["components"]["responses"]["HeadTooLarge"]["content"].is_null());
+}
+
+/// The `.route("/api/...", get(..).post(..))` calls in the HTTP layer's
+/// source (tests left out), as (path, lower-case method) pairs, with the
+/// file each was found in.
+fn routes_in_source() -> Vec<(String, String, String)> {
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    rust_files(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut routes = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        let name = file.display().to_string();
+        for (at, _) in code.match_indices(".route(") {
+            let rest = code[at + ".route(".len()..].trim_start();
+            let Some(rest) = rest.strip_prefix('"') else {
+                panic!(
+                    "{name}: a route whose path is not a string literal; this test reads literals only"
+                );
+            };
+            let (path, rest) = rest.split_once('"').unwrap();
+            // The route's handlers: up to the parenthesis closing `.route(`.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find_map(|(i, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    (depth == 0).then_some(i)
+                })
+                .unwrap();
+            let handlers = &rest[..end];
+            let mut found = false;
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let call = format!("{method}(");
+                let named = handlers.match_indices(&call).any(|(i, _)| {
+                    !handlers[..i]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                });
+                if named {
+                    routes.push((path.to_owned(), method.to_owned(), name.clone()));
+                    found = true;
+                }
+            }
+            assert!(found, "{name}: no method found for the route {path}");
+        }
+    }
+    routes
+}
+
+/// Every API route the source declares is documented with its method, so a
+/// new `/api/` endpoint without its OpenAPI entry fails here.
+#[test]
+fn every_api_route_in_the_source_is_documented() {
+    let file: Value = serde_json::from_str(handoff::http::api::OPENAPI).unwrap();
+    let routes = routes_in_source();
+    let api: Vec<_> = routes
+        .iter()
+        .filter(|(path, _, _)| path.starts_with("/api/") || path == "/healthz")
+        .collect();
+    // The scan sees the routes it must: pages and API alike.
+    assert!(routes.iter().any(|(p, m, _)| p == "/r/{id}" && m == "get"));
+    assert!(
+        api.iter()
+            .any(|(p, m, _)| p == "/api/v1/inbox/{id}/lease" && m == "post")
+    );
+    assert!(
+        api.iter()
+            .any(|(p, m, _)| p == "/api/v1/secrets" && m == "post")
+    );
+    let undocumented: Vec<_> = api
+        .iter()
+        .filter(|(path, method, _)| file["paths"][path.as_str()][method.as_str()].is_null())
+        .map(|(path, method, file)| format!("{} {path} ({file})", method.to_uppercase()))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from openapi.json: {undocumented:#?}"
+    );
 }

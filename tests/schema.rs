@@ -1,0 +1,337 @@
+//! The two migration folders describe one schema: after both have run, the
+//! tables, columns, keys, indexes, foreign keys and seeded rows read from each
+//! database's own catalogue are the same, up to the two engines' names for
+//! one type. A column, index or constraint added to one folder only fails here.
+//! (The append-only triggers differ by design, one per engine's events; their
+//! behaviour is tested in `requests.rs` and `cli.rs`.)
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Backend, TestDb};
+use handoff::store::Store;
+use sqlx::Row;
+
+/// One fact about the schema, written the same way for both engines.
+type Facts = BTreeSet<String>;
+
+/// The engines' names for one kind of value. SQLite has no boolean type: a
+/// PostgreSQL `BOOLEAN` is an `INTEGER` (0 or 1) there, which sqlx reads as
+/// `bool` on both.
+fn type_family(declared: &str) -> &'static str {
+    match declared.to_ascii_lowercase().as_str() {
+        "integer" | "bigint" | "int8" | "int4" | "smallint" => "integer",
+        "boolean" | "bool" => "integer",
+        "text" | "character varying" | "varchar" => "text",
+        "blob" | "bytea" => "blob",
+        other => panic!("a column type this test does not know: {other}"),
+    }
+}
+
+fn on_delete(rule: &str) -> &'static str {
+    match rule {
+        "CASCADE" | "c" => "cascade",
+        "SET NULL" | "n" => "set null",
+        "RESTRICT" | "r" => "restrict",
+        "SET DEFAULT" | "d" => "set default",
+        "NO ACTION" | "a" => "no action",
+        other => panic!("an ON DELETE rule this test does not know: {other}"),
+    }
+}
+
+/// A column's default as both engines print a number or a string literal
+/// (PostgreSQL adds a cast: `'x'::text`).
+fn default_clause(default: Option<&str>) -> String {
+    match default {
+        None => String::new(),
+        Some(d) => format!(" default {}", d.split("::").next().unwrap_or(d)),
+    }
+}
+
+/// A partial index's predicate with the engine's spelling taken out:
+/// PostgreSQL writes `WHERE ((delivered_at IS NULL) AND (failed_at IS NULL))`.
+fn predicate(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, '(' | ')'))
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
+}
+
+async fn sqlite_facts(pool: &sqlx::SqlitePool) -> Facts {
+    let mut facts = Facts::new();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for table in &tables {
+        facts.insert(format!("table {table}"));
+        let columns = sqlx::query(
+            "SELECT cid, name, type, \"notnull\", pk, dflt_value FROM pragma_table_info(?) ORDER BY cid",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let mut key = Vec::new();
+        for c in &columns {
+            let position: i64 = c.get("cid");
+            let name: String = c.get("name");
+            let declared: String = c.get("type");
+            let not_null: i64 = c.get("notnull");
+            let pk: i64 = c.get("pk");
+            let default: Option<String> = c.get("dflt_value");
+            // A primary-key column is NOT NULL whether or not it says so
+            // (handoff never inserts NULL into one).
+            let null = if not_null == 1 || pk > 0 {
+                "not null"
+            } else {
+                "null"
+            };
+            facts.insert(format!(
+                "column {table}.{name} #{} {} {null}{}",
+                position + 1,
+                type_family(&declared),
+                default_clause(default.as_deref())
+            ));
+            if pk > 0 {
+                key.push((pk, name));
+            }
+        }
+        key.sort();
+        let key: Vec<_> = key.into_iter().map(|(_, n)| n).collect();
+        facts.insert(format!("primary key {table} ({})", key.join(", ")));
+
+        let indexes = sqlx::query(
+            "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?) ORDER BY name",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for i in &indexes {
+            let name: String = i.get("name");
+            let unique: i64 = i.get("unique");
+            let origin: String = i.get("origin");
+            let partial: i64 = i.get("partial");
+            if origin == "pk" {
+                continue;
+            }
+            let columns: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
+                    .bind(&name)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+            let label = if origin == "c" { name.as_str() } else { "-" };
+            let mut fact = format!(
+                "index {label} on {table} ({}){}",
+                columns.join(", "),
+                if unique == 1 { " unique" } else { "" }
+            );
+            if partial == 1 {
+                let sql: String = sqlx::query_scalar(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?",
+                )
+                .bind(&name)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+                let (_, condition) = sql.split_once(" WHERE ").unwrap();
+                fact.push_str(&format!(" where {}", predicate(condition)));
+            }
+            facts.insert(fact);
+        }
+
+        let keys = sqlx::query(
+            "SELECT \"from\", \"table\", \"to\", on_delete FROM pragma_foreign_key_list(?)",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for k in &keys {
+            let from: String = k.get("from");
+            let to_table: String = k.get("table");
+            let to: String = k.get("to");
+            let rule: String = k.get("on_delete");
+            facts.insert(format!(
+                "foreign key {table}.{from} -> {to_table}.{to} on delete {}",
+                on_delete(&rule)
+            ));
+        }
+    }
+    facts
+}
+
+async fn postgres_facts(pool: &sqlx::PgPool) -> Facts {
+    let mut facts = Facts::new();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE' \
+         AND table_name NOT LIKE '\\_sqlx%' ORDER BY table_name",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for table in &tables {
+        facts.insert(format!("table {table}"));
+        let columns = sqlx::query(
+            "SELECT column_name::text AS name, data_type::text AS type, \
+                    is_nullable::text AS nullable, ordinal_position::bigint AS position, \
+                    column_default::text AS default_value \
+             FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for c in &columns {
+            let name: String = c.get("name");
+            let declared: String = c.get("type");
+            let nullable: String = c.get("nullable");
+            let position: i64 = c.get("position");
+            let default: Option<String> = c.get("default_value");
+            let null = if nullable == "YES" {
+                "null"
+            } else {
+                "not null"
+            };
+            facts.insert(format!(
+                "column {table}.{name} #{position} {} {null}{}",
+                type_family(&declared),
+                default_clause(default.as_deref())
+            ));
+        }
+
+        // Every index, with the constraint (if any) that made it.
+        let indexes = sqlx::query(
+            "SELECT ic.relname::text AS name, ix.indisunique AS is_unique, \
+                    ix.indisprimary AS is_primary, \
+                    EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid) \
+                        AS from_constraint, \
+                    pg_get_expr(ix.indpred, ix.indrelid) AS predicate, \
+                    ARRAY(SELECT a.attname::text \
+                          FROM unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+                          JOIN pg_attribute a \
+                            ON a.attrelid = ix.indrelid AND a.attnum = k.attnum \
+                          ORDER BY k.n) AS columns \
+             FROM pg_index ix \
+             JOIN pg_class ic ON ic.oid = ix.indexrelid \
+             JOIN pg_class tc ON tc.oid = ix.indrelid \
+             JOIN pg_namespace ns ON ns.oid = tc.relnamespace \
+             WHERE ns.nspname = 'public' AND tc.relname = $1",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for i in &indexes {
+            let name: String = i.get("name");
+            let unique: bool = i.get("is_unique");
+            let primary: bool = i.get("is_primary");
+            let from_constraint: bool = i.get("from_constraint");
+            let condition: Option<String> = i.get("predicate");
+            let columns: Vec<String> = i.get("columns");
+            if primary {
+                facts.insert(format!("primary key {table} ({})", columns.join(", ")));
+                continue;
+            }
+            let label = if from_constraint { "-" } else { name.as_str() };
+            let mut fact = format!(
+                "index {label} on {table} ({}){}",
+                columns.join(", "),
+                if unique { " unique" } else { "" }
+            );
+            if let Some(condition) = condition {
+                fact.push_str(&format!(" where {}", predicate(&condition)));
+            }
+            facts.insert(fact);
+        }
+
+        let keys = sqlx::query(
+            "SELECT a.attname::text AS from_column, rt.relname::text AS to_table, \
+                    ra.attname::text AS to_column, c.confdeltype::text AS rule \
+             FROM pg_constraint c \
+             JOIN pg_class t ON t.oid = c.conrelid \
+             JOIN pg_namespace ns ON ns.oid = t.relnamespace \
+             JOIN pg_class rt ON rt.oid = c.confrelid \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+             JOIN pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = c.confkey[1] \
+             WHERE c.contype = 'f' AND ns.nspname = 'public' AND t.relname = $1",
+        )
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for k in &keys {
+            let from: String = k.get("from_column");
+            let to_table: String = k.get("to_table");
+            let to: String = k.get("to_column");
+            let rule: String = k.get("rule");
+            facts.insert(format!(
+                "foreign key {table}.{from} -> {to_table}.{to} on delete {}",
+                on_delete(&rule)
+            ));
+        }
+    }
+    facts
+}
+
+/// The rows migrations seed (the audit chain's head, the webhook cursor).
+async fn seeded_rows(store: &Store) -> Facts {
+    let queries = [
+        "SELECT 'audit_head ' || CAST(id AS TEXT) || ' ' || CAST(seq AS TEXT) || ' ' || hash FROM audit_head",
+        "SELECT 'webhook_cursor ' || CAST(id AS TEXT) || ' ' || CAST(seq AS TEXT) FROM webhook_cursor",
+    ];
+    let mut facts = Facts::new();
+    for q in queries {
+        let rows: Vec<String> = match store {
+            Store::Sqlite(p) => sqlx::query_scalar(q).fetch_all(p).await.unwrap(),
+            Store::Postgres(p) => sqlx::query_scalar(q).fetch_all(p).await.unwrap(),
+        };
+        facts.extend(rows);
+    }
+    facts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_migration_folders_make_the_same_schema() {
+    let sqlite_db = TestDb::new(Backend::Sqlite).await;
+    let postgres_db = TestDb::new(Backend::Postgres).await;
+    let sqlite = Store::connect(sqlite_db.url()).await.unwrap();
+    let postgres = Store::connect(postgres_db.url()).await.unwrap();
+
+    let (Store::Sqlite(sqlite_pool), Store::Postgres(postgres_pool)) = (&sqlite, &postgres) else {
+        panic!("the test databases are one of each engine");
+    };
+    let mut on_sqlite = sqlite_facts(sqlite_pool).await;
+    let mut on_postgres = postgres_facts(postgres_pool).await;
+    on_sqlite.extend(seeded_rows(&sqlite).await);
+    on_postgres.extend(seeded_rows(&postgres).await);
+
+    // The test reads something: every table has a key, and the known
+    // partial index is seen on both.
+    assert!(on_sqlite.iter().any(|f| f.starts_with("table requests")));
+    assert!(
+        on_sqlite.iter().any(|f| f.contains(" where ")),
+        "{on_sqlite:#?}"
+    );
+    assert!(on_sqlite.iter().any(|f| f.starts_with("foreign key ")));
+
+    let only_sqlite: Vec<_> = on_sqlite.difference(&on_postgres).collect();
+    let only_postgres: Vec<_> = on_postgres.difference(&on_sqlite).collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "the migration folders disagree.\nonly in migrations/sqlite: {only_sqlite:#?}\nonly in migrations/postgres: {only_postgres:#?}"
+    );
+    sqlite.close().await;
+    postgres.close().await;
+}
