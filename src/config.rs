@@ -14,6 +14,9 @@ use crate::http::client_ip::TrustedProxies;
 use crate::http::connections::ConnectionLimits;
 use crate::webhook::{self, WebhookConfig};
 
+// These doc comments are `serve --help`'s text, shown as written: their
+// example URLs stay bare.
+#[allow(rustdoc::bare_urls)]
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
     /// Address and port to listen on.

@@ -35,55 +35,29 @@
 //!   env and JSON files); each target is one file in `collect/` and one line
 //!   of its `targets!` registry.
 
-/// The hash-chained trail of every state change.
 pub mod audit;
-/// The `handoff` command line.
 pub mod cli;
-/// A small client of the HTTP API.
 pub mod client;
-/// Where "now" comes from.
 pub mod clock;
-/// Microsoft's clouds and each one's hosts.
 pub mod cloud;
-/// `handoff collect`'s targets: a credential into a collector's files.
 pub mod collect;
-/// `handoff collect`: lease, decrypt, write, verify, acknowledge.
 pub mod collector;
-/// `serve`'s configuration.
 pub mod config;
-/// Checks on Entra app credentials.
 pub mod credential;
-/// Secret lifetimes.
 pub mod expiry;
-/// The web layer.
 pub mod http;
-/// Random ids and capability tokens.
 pub mod id;
-/// Integration templates: what a SOC asks a customer to set up, as data.
 pub mod integration;
-/// Labels and notes people type for others to read.
 pub mod label;
-/// Links and the key in their fragment.
 pub mod link;
-/// The plaintext a client encrypts.
 pub mod payload;
-/// Deleting what has expired.
 pub mod purge;
-/// A request's states and rules.
 pub mod request;
-/// A link secret's states.
 pub mod secret;
-/// Staff accounts: names, password hashes, session tokens.
 pub mod staff;
-/// SQLite and PostgreSQL.
 pub mod store;
-/// What a payload can hold.
 pub mod template;
-/// API tokens for machines.
 pub mod token;
-/// Checking uploads.
 pub mod upload;
-/// Checking an Entra credential against Entra ID (`handoff collect --verify`).
 pub mod verify;
-/// Signed notifications of request events.
 pub mod webhook;

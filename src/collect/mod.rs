@@ -2,12 +2,13 @@
 //! collector's configuration files out.
 //!
 //! Each target ([`wazuh_office365`], [`wazuh_ms_graph`], [`filebeat_o365`],
-//! [`env`], [`json`]) is pure: [`plan`] reads the current files and computes
-//! their new content without touching anything, so `--dry-run` can print the
-//! [`Plan::diff`] and a test can look at the result. [`Plan::apply`] then
-//! writes every changed file the same careful way: a temporary file in the
-//! same directory, fsynced, with the original's mode and owner, a backup of
-//! the original beside it, a rename over it, and an fsync of the directory.
+//! [`env`](mod@env), [`json`]) is pure: [`plan`] reads the current files and
+//! computes their new content without touching anything, so `--dry-run` can
+//! print the [`Plan::diff`] and a test can look at the result.
+//! [`Plan::apply`] then writes every changed file the same careful way: a
+//! temporary file in the same directory, fsynced, with the original's mode
+//! and owner, a backup of the original beside it, a rename over it, and an
+//! fsync of the directory.
 //! A plan whose files already hold the wanted content changes nothing, which
 //! is what makes a second import of the same credential a no-op.
 
