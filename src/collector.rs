@@ -27,8 +27,9 @@ use crate::verify::{self, VerifyArgs};
 
 #[derive(clap::Args)]
 pub struct CollectArgs {
-    /// The handoff server.
-    #[arg(long, env = "HANDOFF_SERVER", default_value = "http://127.0.0.1:8080")]
+    /// The handoff server: https://, or http:// on this machine only (the
+    /// API token goes with every request).
+    #[arg(long, env = "HANDOFF_SERVER", default_value = "http://127.0.0.1:8080", value_parser = parse_server)]
     pub server: String,
     /// A file holding an API token with the `collect` scope (mode 0600).
     #[arg(long, env = "HANDOFF_TOKEN_FILE")]
@@ -78,6 +79,16 @@ impl Summary {
     fn bad(&self) -> bool {
         self.failed + self.verify_failed > 0
     }
+}
+
+/// `--server`: a URL the API token may be sent to; see
+/// [`crate::address::require_tls_unless_loopback`].
+fn parse_server(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| {
+        format!("{text:?} is not a URL ({e}); write it like https://handoff.soc.example")
+    })?;
+    crate::address::require_tls_unless_loopback(&url, "the collector's API token")?;
+    Ok(text.trim().to_owned())
 }
 
 pub async fn run(args: CollectArgs) -> anyhow::Result<()> {

@@ -35,6 +35,7 @@
 //!   env and JSON files); each target is one file in `collect/` and one line
 //!   of its `targets!` registry.
 
+pub mod address;
 pub mod audit;
 pub mod cli;
 pub mod client;

@@ -18,7 +18,6 @@
 //! apart), until `max_attempts`, then given up with a warning in the log.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use age::secrecy::{ExposeSecret, SecretString};
@@ -145,29 +144,8 @@ pub fn parse_url(text: &str) -> Result<Url, String> {
 }
 
 fn check_url(url: &Url) -> Result<(), String> {
-    let Some(name) = url.host_str() else {
-        return Err("a webhook URL has no host".into());
-    };
-    let loopback = match name
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => name.eq_ignore_ascii_case("localhost"),
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(format!(
-            "webhook URL for {} must be https:// (http:// is only allowed for loopback hosts)",
-            host(url)
-        )),
-        other => Err(format!(
-            "webhook URL for {} must be https://, not {other}://",
-            host(url)
-        )),
-    }
+    crate::address::require_tls_unless_loopback(url, "the signed notification")
+        .map_err(|e| format!("webhook URL: {e}"))
 }
 
 /// What logs and errors may name of a receiver: its host and port.

@@ -315,6 +315,54 @@ async fn serve_refuses_a_wrong_configuration_with_a_sentence() {
     }
 }
 
+/// The collector sends its API token with every request: never in clear
+/// text to another machine. Refused before any file is read.
+#[tokio::test]
+async fn collect_refuses_a_plain_http_server_on_another_machine() {
+    let common = [
+        "--token-file",
+        "/nonexistent/token",
+        "--identity",
+        "/nonexistent/key",
+        "--target",
+        "env",
+        "--dry-run",
+    ];
+    for (server, says) in [
+        (
+            "http://handoff.soc.example",
+            "would send the collector's API token unencrypted",
+        ),
+        ("ftp://handoff.soc.example", "must be https://"),
+        ("handoff.soc.example", "is not a URL"),
+    ] {
+        let mut all = vec!["collect", "--server", server];
+        all.extend(common);
+        let out = handoff(&all, "", None).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{server}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(says),
+            "{server}: {}",
+            text(&out.stderr)
+        );
+    }
+    // On this machine plain HTTP is fine: the refusal is then about the files.
+    let mut all = vec!["collect", "--server", "http://localhost:1"];
+    all.extend(common);
+    let out = handoff(&all, "", None).await;
+    assert!(
+        !text(&out.stderr).contains("unencrypted"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("token"), "{}", text(&out.stderr));
+}
+
 #[tokio::test]
 async fn keygen_writes_a_private_identity_and_prints_its_recipient() {
     use std::os::unix::fs::PermissionsExt;

@@ -37,7 +37,7 @@ impl Frame {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
         Frame {
-            insecure: !state.settings.https && !is_loopback_host(host),
+            insecure: !state.settings.https && !crate::address::is_loopback_host(host),
         }
     }
 }
@@ -50,18 +50,6 @@ impl Frame {
 /// itself.
 pub(crate) fn link_id(param: &str) -> &str {
     param.split_once('#').map_or(param, |(id, _)| id)
-}
-
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
-    };
-    name == "localhost"
-        || name.ends_with(".localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Template)]
@@ -279,26 +267,5 @@ mod tests {
         );
         assert_eq!(link_id("q8bV0m3yJ1s9dJcXk2Zl4A"), "q8bV0m3yJ1s9dJcXk2Zl4A");
         assert_eq!(link_id("#scrypt.abc"), "");
-    }
-
-    #[test]
-    fn loopback_hosts_are_recognised() {
-        for h in [
-            "localhost",
-            "localhost:8080",
-            "127.0.0.1:8080",
-            "[::1]:8080",
-            "app.localhost",
-        ] {
-            assert!(is_loopback_host(h), "{h}");
-        }
-        for h in [
-            "handoff.example.com",
-            "10.0.0.1:8080",
-            "",
-            "[2001:db8::1]:80",
-        ] {
-            assert!(!is_loopback_host(h), "{h}");
-        }
     }
 }
