@@ -3,22 +3,16 @@
 use anyhow::{Context, anyhow};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
 
-use crate::http::api::{Created, Meta, Revealed};
-use crate::http::inbox::{Inbox, Leased};
+use crate::wire::{
+    CreateSecret, Created, ErrorBody, Inbox, LeaseRef, Leased, Meta, Revealed, VerifyOutcome,
+};
 
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    message: String,
 }
 
 /// An API answer other than success: the status and the server's own words.
@@ -50,12 +44,12 @@ impl Client {
         passphrase: bool,
         template: &str,
     ) -> anyhow::Result<Created> {
-        let body = serde_json::json!({
-            "ciphertext": STANDARD.encode(ciphertext),
-            "expires_in": expires_in,
-            "passphrase": passphrase,
-            "template": template,
-        });
+        let body = CreateSecret {
+            ciphertext: STANDARD.encode(ciphertext),
+            expires_in,
+            passphrase,
+            template: template.to_owned(),
+        };
         let res = self
             .send(
                 self.http
@@ -120,7 +114,10 @@ impl Client {
         lease_id: &str,
         target: Option<&str>,
     ) -> anyhow::Result<()> {
-        let body = serde_json::json!({ "lease_id": lease_id, "target": target });
+        let body = LeaseRef {
+            lease_id: lease_id.to_owned(),
+            target: target.map(str::to_owned),
+        };
         let req = self.authed(
             self.http
                 .post(format!("{}/api/v1/inbox/{id}/{what}", self.base))
@@ -130,7 +127,7 @@ impl Client {
         Ok(())
     }
 
-    pub async fn report(&self, id: &str, outcome: &serde_json::Value) -> anyhow::Result<()> {
+    pub async fn report(&self, id: &str, outcome: &VerifyOutcome) -> anyhow::Result<()> {
         let req = self.authed(
             self.http
                 .post(format!("{}/api/v1/inbox/{id}/result", self.base))

@@ -24,6 +24,7 @@ use crate::collect::{self, Import, Target, TargetArgs};
 use crate::integration::{Integrations, TemplatesArgs};
 use crate::payload::{EntraCredential, Payload};
 use crate::verify::{self, VerifyArgs};
+use crate::wire::{Leased, VerifyOutcome};
 
 #[derive(clap::Args)]
 pub struct CollectArgs {
@@ -278,8 +279,7 @@ async fn pass(
                 match report {
                     None => println!("{how} {label} into {}", args.target.as_str()),
                     Some(r) => {
-                        let outcome = outcome_json(&r);
-                        if let Err(e) = client.report(&item.id, &outcome).await {
+                        if let Err(e) = client.report(&item.id, &verify_outcome(&r)).await {
                             println!(
                                 "  note: the verification result could not be reported: {e:#}"
                             );
@@ -349,7 +349,7 @@ async fn import_one(
     http: &reqwest::Client,
     identity: &age::x25519::Identity,
     integrations: &Integrations,
-    leased: &crate::http::inbox::Leased,
+    leased: &Leased,
 ) -> anyhow::Result<Done> {
     let sealed = STANDARD
         .decode(&leased.ciphertext)
@@ -417,26 +417,30 @@ fn decrypt(identity: &age::x25519::Identity, sealed: &[u8]) -> anyhow::Result<Pa
 }
 
 /// The report as the inbox's result endpoint takes it: names and codes only.
-fn outcome_json(r: &verify::Report) -> serde_json::Value {
+fn verify_outcome(r: &verify::Report) -> VerifyOutcome {
     // Only the APIs that issued a token say anything about roles: without a
     // token (a wrong secret), no permission is known to be missing.
     let checked = || r.apis.iter().filter(|a| a.roles_found.is_some());
-    let found: Vec<&String> = checked()
+    let roles_found = checked()
         .flat_map(|a| a.roles_found.iter().flatten())
+        .cloned()
         .collect();
-    let required: Vec<&String> = checked().flat_map(|a| a.roles_required.iter()).collect();
-    let step = r
-        .failure
-        .as_ref()
-        .map(|f| serde_json::to_value(f.step).unwrap_or_default());
-    serde_json::json!({
-        "ok": r.ok,
-        "step": step,
-        "code": r.failure.as_ref().and_then(|f| f.code.clone()),
-        "message": r.failure.as_ref().map(failure_text),
-        "roles_found": found,
-        "roles_required": required,
-    })
+    let roles_required = checked()
+        .flat_map(|a| a.roles_required.iter())
+        .cloned()
+        .collect();
+    let failure = r.failure.as_ref();
+    VerifyOutcome {
+        ok: r.ok,
+        // The step's own wire name (`token`, `roles`, ...).
+        step: failure
+            .and_then(|f| serde_json::to_value(f.step).ok())
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        code: failure.and_then(|f| f.code.clone()),
+        message: failure.map(failure_text),
+        roles_found,
+        roles_required,
+    }
 }
 
 /// The plain sentence, and what the server said in its own words, on one line.

@@ -20,6 +20,9 @@
 //!   characters out of the labels people read.
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
 //!   consuming a secret is one atomic, durable statement.
+//! - [`wire`] holds every JSON body of the API (and the webhooks' body), one
+//!   type each, which the server and the client both use; `openapi.json`
+//!   documents them and a test holds the two together.
 //! - [`http`] is the axum layer: the JSON API, the pages, the embedded browser
 //!   assets, security headers, rate limits, and the accept loop's limits on
 //!   connections. [`config`] is `serve`'s configuration, [`purge`] the task
@@ -62,3 +65,5 @@ pub mod token;
 pub mod upload;
 pub mod verify;
 pub mod webhook;
+/// The JSON bodies of the API and the webhooks, shared by server and client.
+pub mod wire;

@@ -23,13 +23,13 @@ use std::time::Duration;
 use age::secrecy::{ExposeSecret, SecretString};
 use hmac::{Hmac, Mac};
 use reqwest::Url;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::audit::{Kind, hex};
 use crate::clock::{Clock, rfc3339};
 use crate::store::{AttemptOutcome, Delivery, NotifiedEvent, Store, StoreError};
+use crate::wire::{WebhookEvent, WebhookRequest};
 
 /// Events older than this when the worker first sees them are not sent: it
 /// covers a restart or an outage, not history from before webhooks were on.
@@ -176,19 +176,21 @@ pub fn body(
         .request_id
         .as_ref()
         .map(|id| format!("{public_url}/staff/requests/{id}"));
-    json!({
-        "event": event.kind.as_str(),
-        "seq": event.seq,
-        "at": rfc3339(event.at),
-        "request": {
-            "id": event.request_id,
-            "customer": customer,
-            "template": template,
+    let text = sentence(event.kind, customer.as_deref(), template.as_deref(), titles);
+    let body = WebhookEvent {
+        event: event.kind.as_str().to_owned(),
+        seq: event.seq,
+        at: rfc3339(event.at),
+        request: WebhookRequest {
+            id: event.request_id.clone(),
+            customer,
+            template,
         },
-        "dashboard_url": dashboard_url,
-        "text": sentence(event.kind, customer.as_deref(), template.as_deref(), titles),
-    })
-    .to_string()
+        dashboard_url,
+        text,
+    };
+    // Strings and numbers only: serializing cannot fail.
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 /// One plain sentence for chat: `Contoso answered the Text request.`

@@ -10,7 +10,6 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, ApiJson, ApiPath, Code};
@@ -19,6 +18,7 @@ use crate::id::Id;
 use crate::store::{NewSecret, Receipt, SecretMeta};
 use crate::template;
 use crate::upload::AgeFile;
+use crate::wire::{CreateSecret, Created, Health, Meta, Revealed, Status};
 
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
@@ -30,48 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/status/{token}/destroy", post(destroy))
         .route("/api/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateSecret {
-    /// Base64 (standard alphabet) of a binary age file.
-    pub ciphertext: String,
-    #[serde(deserialize_with = "whole_seconds")]
-    pub expires_in: i64,
-    #[serde(default)]
-    pub passphrase: bool,
-    #[serde(default = "default_template")]
-    pub template: String,
-}
-
-/// Seconds as JSON's integers: `86400`, and also `86400.0`, which JSON
-/// Schema counts as the same integer (and clients that only have floating
-/// point send). A fraction or a number out of range is refused.
-pub fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let n = serde_json::Number::deserialize(d)?;
-    if let Some(i) = n.as_i64() {
-        return Ok(i);
-    }
-    match n.as_f64() {
-        // 2^63 as f64: the first value past i64's range.
-        Some(f) if f.fract() == 0.0 && f.abs() < 9_223_372_036_854_775_808.0 => Ok(f as i64),
-        _ => Err(serde::de::Error::custom(format!(
-            "expires_in must be a whole number of seconds, not {n}"
-        ))),
-    }
-}
-
-fn default_template() -> String {
-    "text".to_owned()
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Created {
-    pub id: String,
-    pub url: String,
-    pub expires_at: String,
-    pub status_url: String,
 }
 
 pub async fn create_secret(
@@ -157,15 +115,6 @@ pub fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
     })
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Meta {
-    pub id: String,
-    pub template: String,
-    pub passphrase: bool,
-    pub created_at: String,
-    pub expires_at: String,
-}
-
 impl From<SecretMeta> for Meta {
     fn from(m: SecretMeta) -> Meta {
         Meta {
@@ -191,11 +140,6 @@ async fn secret_meta(
     Ok(Json(meta.into()))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Revealed {
-    pub ciphertext: String,
-}
-
 pub async fn reveal_secret(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -212,30 +156,16 @@ pub async fn reveal_secret(
     }))
 }
 
-/// What the creator's status endpoints answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Status {
-    pub id: String,
-    pub template: String,
-    /// `waiting`, `read`, `destroyed` or `expired`.
-    pub state: String,
-    pub created_at: String,
-    pub expires_at: String,
-    pub read_at: Option<String>,
-    pub destroyed_at: Option<String>,
-}
-
-impl Status {
-    fn new(r: Receipt, now: i64) -> Status {
-        Status {
-            state: r.state(now).as_str().to_owned(),
-            id: r.id,
-            template: r.template,
-            created_at: rfc3339(r.created_at),
-            expires_at: rfc3339(r.expires_at),
-            read_at: r.read_at.map(rfc3339),
-            destroyed_at: r.destroyed_at.map(rfc3339),
-        }
+/// The creator's view of a secret at `now` (Unix seconds).
+fn receipt_status(r: Receipt, now: i64) -> Status {
+    Status {
+        state: r.state(now).as_str().to_owned(),
+        id: r.id,
+        template: r.template,
+        created_at: rfc3339(r.created_at),
+        expires_at: rfc3339(r.expires_at),
+        read_at: r.read_at.map(rfc3339),
+        destroyed_at: r.destroyed_at.map(rfc3339),
     }
 }
 
@@ -257,7 +187,7 @@ async fn status(
         .receipt(&token)
         .await?
         .ok_or_else(unknown_status)?;
-    Ok(Json(Status::new(receipt, state.clock.now())))
+    Ok(Json(receipt_status(receipt, state.clock.now())))
 }
 
 async fn destroy(
@@ -272,7 +202,7 @@ async fn destroy(
         .receipt(&token)
         .await?
         .ok_or_else(unknown_status)?;
-    Ok(Json(Status::new(receipt, now)))
+    Ok(Json(receipt_status(receipt, now)))
 }
 
 /// Destroys an unread secret for the holder of its status token (the API
@@ -323,16 +253,14 @@ pub fn served_openapi(settings: &crate::config::Settings) -> String {
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    let backend = state.store.backend();
-    if state.store.ping().await {
-        (
-            StatusCode::OK,
-            Json(serde_json::json!({"status": "ok", "database": backend})),
-        )
+    let (code, status) = if state.store.ping().await {
+        (StatusCode::OK, "ok")
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "unavailable", "database": backend})),
-        )
-    }
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    let health = Health {
+        status: status.to_owned(),
+        database: state.store.backend().to_owned(),
+    };
+    (code, Json(health))
 }

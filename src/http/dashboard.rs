@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::AppState;
 use super::client_ip::ClientAddr;
@@ -26,6 +26,7 @@ use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::request::RequestState;
 use crate::store::NewRequest;
+use crate::wire::{CreateRequest, CreatedRequest};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,32 +42,6 @@ pub fn router() -> Router<AppState> {
 /// Longest customer label and note we keep.
 const MAX_CUSTOMER: usize = 100;
 const MAX_NOTE: usize = 500;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRequest {
-    pub customer: String,
-    pub template: String,
-    #[serde(deserialize_with = "super::api::whole_seconds")]
-    pub expires_in: i64,
-    #[serde(default)]
-    pub note: String,
-    /// The X25519 recipient of the PM's copy; its identity stays in the
-    /// staff member's browser and the PM's link.
-    pub recipient: String,
-    #[serde(default)]
-    pub reissued_from: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CreatedRequest {
-    pub id: String,
-    /// The customer's link.
-    pub url: String,
-    /// The PM's link, without its key: the client appends `#` and the identity.
-    pub retrieval_url: String,
-    pub expires_at: String,
-}
 
 fn invalid(code: Code, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)

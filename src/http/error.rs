@@ -14,9 +14,9 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 use crate::store::StoreError;
+use crate::wire::ErrorBody;
 
 /// Declares [`Code`] with its wire names, and [`Code::ALL`]: the list the
 /// OpenAPI file's `Error.error` enum is tested against.
@@ -84,12 +84,6 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: Code,
     pub message: String,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
 }
 
 impl ApiError {
@@ -195,9 +189,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(Body {
-            error: self.code.as_str(),
-            message: &self.message,
+        let body = Json(ErrorBody {
+            error: self.code.as_str().to_owned(),
+            message: self.message,
         });
         (self.status, body).into_response()
     }

@@ -14,7 +14,6 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
@@ -25,6 +24,7 @@ use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::store::{Ack, Lease, VerifyResult};
 use crate::token;
+use crate::wire::{Inbox, InboxEntry, LeaseRef, Leased, VerifyOutcome};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -126,21 +126,6 @@ impl FromRequestParts<AppState> for Collector {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct InboxEntry {
-    pub id: String,
-    pub template: String,
-    pub customer: String,
-    pub answered_at: String,
-    /// While another collector holds a lease: until when.
-    pub leased_until: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Inbox {
-    pub items: Vec<InboxEntry>,
-}
-
 async fn list(State(state): State<AppState>, _c: Collector) -> Result<Json<Inbox>, ApiError> {
     let items = state
         .store
@@ -164,17 +149,6 @@ fn no_copy() -> ApiError {
         Code::NotFound,
         "No sealed copy waits for this request: it was imported, withdrawn, cancelled or has expired.",
     )
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Leased {
-    pub id: String,
-    pub lease_id: String,
-    pub lease_expires_at: String,
-    pub template: String,
-    pub customer: String,
-    /// The sealed copy: base64 of an age file to the SOC's recipients.
-    pub ciphertext: String,
 }
 
 fn request_id(id: &str) -> Result<Id, ApiError> {
@@ -224,27 +198,16 @@ async fn lease(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LeaseRef {
-    pub lease_id: String,
-    /// For the trail: where the collector wrote it (e.g. `wazuh-office365`).
-    #[serde(default)]
-    pub target: Option<String>,
-}
-
-impl LeaseRef {
-    /// The lease id, if it has the shape of one [`lease`] hands out; anything
-    /// else (control characters included) never reaches the store.
-    fn lease_id(&self) -> Result<Id, ApiError> {
-        Id::parse(&self.lease_id).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Code::InvalidLeaseId,
-                "lease_id is not a lease id: send the lease_id that leasing the copy returned.",
-            )
-        })
-    }
+/// The body's lease id, if it has the shape of one [`lease`] hands out;
+/// anything else (control characters included) never reaches the store.
+fn parse_lease_id(body: &LeaseRef) -> Result<Id, ApiError> {
+    Id::parse(&body.lease_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Code::InvalidLeaseId,
+            "lease_id is not a lease id: send the lease_id that leasing the copy returned.",
+        )
+    })
 }
 
 fn not_your_lease() -> ApiError {
@@ -274,7 +237,7 @@ async fn release(
     ApiJson(body): ApiJson<LeaseRef>,
 ) -> Result<StatusCode, ApiError> {
     let id = request_id(&id)?;
-    let lease_id = body.lease_id()?;
+    let lease_id = parse_lease_id(&body)?;
     let event = NewEvent::new(Kind::RequestReleased, c.actor())
         .request(id.as_str())
         .from_addr(c.addr.clone());
@@ -296,7 +259,7 @@ async fn ack(
     ApiJson(body): ApiJson<LeaseRef>,
 ) -> Result<StatusCode, ApiError> {
     let id = request_id(&id)?;
-    let lease_id = body.lease_id()?;
+    let lease_id = parse_lease_id(&body)?;
     let target = short_label(body.target.as_deref(), "target")?;
     let event = NewEvent::new(Kind::RequestImported, c.actor())
         .request(id.as_str())
@@ -314,26 +277,6 @@ async fn ack(
         Ack::NotYourLease => Err(not_your_lease()),
         Ack::Missing => Err(no_copy()),
     }
-}
-
-/// A verification outcome: no secret material, only names and codes.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyOutcome {
-    pub ok: bool,
-    /// The failing step (`token`, `roles`, `tenant`, `subscription`, ...).
-    #[serde(default)]
-    pub step: Option<String>,
-    /// An Entra (`AADSTS...`) or Management API (`AF...`) code.
-    #[serde(default)]
-    pub code: Option<String>,
-    /// The plain sentence for the PM.
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub roles_found: Vec<String>,
-    #[serde(default)]
-    pub roles_required: Vec<String>,
 }
 
 fn not_imported() -> ApiError {

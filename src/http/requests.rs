@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::api::decode_upload;
@@ -29,6 +28,7 @@ use crate::id::Id;
 use crate::integration::{Cloud, Integration};
 use crate::request::{AnswerRefused, CopyKind, CustomerState, RequestState, RetrievalState};
 use crate::store::{Answer, Request, Withdrawal};
+use crate::wire::{AnswerBody, Answered, RequestMeta, RequestStatus, Retrieved};
 
 /// Routes without rate limits; `answer` and `retrieve` are added, limited, in
 /// `http::router`.
@@ -63,23 +63,6 @@ fn unknown_request() -> ApiError {
         Code::NotFound,
         "There is no such request. Check that the whole link was copied.",
     )
-}
-
-/// What the customer's page and client need to answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RequestMeta {
-    pub id: String,
-    pub customer: String,
-    pub template: String,
-    pub note: String,
-    pub expires_at: String,
-    /// `open`, `answered`, `expired`, `cancelled` or `withdrawn`: whether it can be answered.
-    pub state: String,
-    /// The recipient of the PM's copy.
-    pub recipient: String,
-    /// The recipients of the sealed copy (the SOC's collector); empty if the
-    /// server has none, and then no sealed copy is sent.
-    pub soc_recipients: Vec<String>,
 }
 
 async fn request_meta(
@@ -127,23 +110,6 @@ async fn opened(
         .mark_opened(&r.id, state.clock.now(), &event)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AnswerBody {
-    /// Base64 age file to the request's recipient (the PM's copy).
-    pub pm_ciphertext: String,
-    /// Base64 age file to the SOC's recipients; required exactly when the
-    /// server has SOC recipients.
-    #[serde(default)]
-    pub sealed_ciphertext: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Answered {
-    /// The customer's receipt page: later steps, and withdrawal.
-    pub status_url: String,
 }
 
 async fn answer(
@@ -245,39 +211,20 @@ async fn answer(
     }
 }
 
-/// The customer's receipt: each later step.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RequestStatus {
-    pub customer: String,
-    pub template: String,
-    /// `answered`, `retrieved`, `imported`, `verified`, `failed`, `withdrawn`,
-    /// `cancelled` (or `expired`, if the copies lapsed untouched).
-    pub state: String,
-    pub answered_at: Option<String>,
-    pub retrieved_at: Option<String>,
-    pub imported_at: Option<String>,
-    pub verified_at: Option<String>,
-    pub verify_ok: Option<bool>,
-    pub withdrawn_at: Option<String>,
-    /// Whether the answer can still be withdrawn.
-    pub can_withdraw: bool,
-}
-
-impl RequestStatus {
-    fn new(r: Request, now: i64) -> RequestStatus {
-        let can_withdraw = r.steps().withdrawable(now);
-        RequestStatus {
-            state: r.state(now).as_str().to_owned(),
-            customer: r.customer,
-            template: r.template,
-            answered_at: r.answered_at.map(rfc3339),
-            retrieved_at: r.retrieved_at.map(rfc3339),
-            imported_at: r.imported_at.map(rfc3339),
-            verified_at: r.verified_at.map(rfc3339),
-            verify_ok: r.verify_ok,
-            withdrawn_at: r.withdrawn_at.map(rfc3339),
-            can_withdraw,
-        }
+/// The customer's receipt at `now` (Unix seconds).
+fn receipt(r: Request, now: i64) -> RequestStatus {
+    let can_withdraw = r.steps().withdrawable(now);
+    RequestStatus {
+        state: r.state(now).as_str().to_owned(),
+        customer: r.customer,
+        template: r.template,
+        answered_at: r.answered_at.map(rfc3339),
+        retrieved_at: r.retrieved_at.map(rfc3339),
+        imported_at: r.imported_at.map(rfc3339),
+        verified_at: r.verified_at.map(rfc3339),
+        verify_ok: r.verify_ok,
+        withdrawn_at: r.withdrawn_at.map(rfc3339),
+        can_withdraw,
     }
 }
 
@@ -307,7 +254,7 @@ async fn status(
     let (_, r) = find_by_status(&state, &token)
         .await?
         .ok_or_else(unknown_receipt)?;
-    Ok(Json(RequestStatus::new(r, state.clock.now())))
+    Ok(Json(receipt(r, state.clock.now())))
 }
 
 /// Withdraws for the API and the form alike; `Ok(false)` if it is too late.
@@ -366,13 +313,6 @@ async fn withdraw_form(
         )),
         Err(e) => Err(e.into()),
     }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Retrieved {
-    pub ciphertext: String,
-    pub customer: String,
-    pub template: String,
 }
 
 fn retrieval_gone() -> ApiError {
