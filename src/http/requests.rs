@@ -27,7 +27,7 @@ use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::integration::{Cloud, Integration};
 use crate::request::{AnswerRefused, CopyKind, CustomerState, RequestState, RetrievalState};
-use crate::store::{Answer, Request, Withdrawal};
+use crate::store::{Answer, Request, StoreError, Withdrawal};
 use crate::wire::{AnswerBody, Answered, RequestMeta, RequestStatus, Retrieved};
 
 /// Routes without rate limits; `answer` and `retrieve` are added, limited, in
@@ -258,25 +258,26 @@ async fn status(
 }
 
 /// Withdraws for the API and the form alike; `Ok(false)` if it is too late.
+/// The customer withdraws the answer: what the store found, for the API
+/// and the page to answer each in its own way. A token that does not parse
+/// is unknown.
 async fn do_withdraw(
     state: &AppState,
     token: &str,
     addr: Option<String>,
-) -> Result<bool, ApiError> {
-    let token = Id::parse(token).ok_or_else(unknown_receipt)?;
+) -> Result<Withdrawal, StoreError> {
+    let Some(token) = Id::parse(token) else {
+        return Ok(Withdrawal::Unknown);
+    };
     let event = NewEvent::new(Kind::RequestWithdrawn, Actor::Anonymous).from_addr(addr);
-    match state
+    let found = state
         .store
         .withdraw(&token, state.clock.now(), event)
-        .await?
-    {
-        Withdrawal::Done => {
-            tracing::info!("request answer withdrawn by the customer");
-            Ok(true)
-        }
-        Withdrawal::TooLate => Ok(false),
-        Withdrawal::Unknown => Err(unknown_receipt()),
+        .await?;
+    if found == Withdrawal::Done {
+        tracing::info!("request answer withdrawn by the customer");
     }
+    Ok(found)
 }
 
 async fn withdraw(
@@ -284,16 +285,17 @@ async fn withdraw(
     ClientAddr(addr): ClientAddr,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<RequestStatus>, ApiError> {
-    if !do_withdraw(&state, &token, addr).await? {
-        return Err(ApiError::new(
+    match do_withdraw(&state, &token, addr).await? {
+        Withdrawal::Done => status(State(state), ApiPath(token)).await,
+        Withdrawal::Unknown => Err(unknown_receipt()),
+        Withdrawal::TooLate => Err(ApiError::new(
             StatusCode::CONFLICT,
             Code::TooLate,
             "This answer can no longer be withdrawn: the SOC has retrieved or imported it, or it \
              was already withdrawn, cancelled or has expired. If the credentials must not be used, \
              rotate the secret in Entra ID and tell the SOC.",
-        ));
+        )),
     }
-    status(State(state), ApiPath(token)).await
 }
 
 async fn withdraw_form(
@@ -302,16 +304,17 @@ async fn withdraw_form(
     ClientAddr(addr): ClientAddr,
     PagePath(token): PagePath<String>,
 ) -> Result<Response, PageError> {
-    match do_withdraw(&state, &token, addr).await {
+    match do_withdraw(&state, &token, addr).await? {
         // Too late or done: the receipt page says which.
-        Ok(_) => Ok(Redirect::to(&format!("/rs/{token}")).into_response()),
-        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(render(
+        Withdrawal::Done | Withdrawal::TooLate => {
+            Ok(Redirect::to(&format!("/rs/{token}")).into_response())
+        }
+        Withdrawal::Unknown => Ok(render(
             StatusCode::NOT_FOUND,
             NotFoundPage {
                 frame: Frame::new(&state, &headers),
             },
         )),
-        Err(e) => Err(e.into()),
     }
 }
 
