@@ -28,23 +28,23 @@ use crate::template::Kind;
 const BUILTIN: &[(&str, &str)] = &[
     (
         "o365-management.toml",
-        include_str!("../integrations/o365-management.toml"),
+        include_str!("../../integrations/o365-management.toml"),
     ),
     (
         "graph-security-alerts.toml",
-        include_str!("../integrations/graph-security-alerts.toml"),
+        include_str!("../../integrations/graph-security-alerts.toml"),
     ),
     (
         "defender-incidents.toml",
-        include_str!("../integrations/defender-incidents.toml"),
+        include_str!("../../integrations/defender-incidents.toml"),
     ),
     (
         "identity-protection.toml",
-        include_str!("../integrations/identity-protection.toml"),
+        include_str!("../../integrations/identity-protection.toml"),
     ),
     (
         "m365-posture.toml",
-        include_str!("../integrations/m365-posture.toml"),
+        include_str!("../../integrations/m365-posture.toml"),
     ),
 ];
 
@@ -2165,7 +2165,7 @@ commercial = "https://graph.microsoft.com/.default"
 
     #[test]
     fn the_readme_template_example_loads() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let start = readme.find("```toml\nid = \"entra-sign-ins\"").unwrap() + "```toml\n".len();
         let end = start + readme[start..].find("```").unwrap();
         let i = check_text(&readme[start..end]).unwrap();

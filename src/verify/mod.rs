@@ -963,7 +963,7 @@ mod tests {
 
     #[test]
     fn the_readme_lists_every_sentence() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for code in NOTED {
             let row = format!("| {code} | {} |", explain(code).unwrap());
             assert!(readme.contains(&row), "README.md lacks the row {row}");
