@@ -23,7 +23,7 @@ use crate::client::{ApiFailure, Client};
 use crate::collect::{self, Import, Target, TargetArgs};
 use crate::integration::{Integrations, TemplatesArgs};
 use crate::payload::{EntraCredential, Payload};
-use crate::verify::{self, VerifyArgs};
+use crate::verify;
 use crate::wire::{Leased, VerifyOutcome};
 
 #[derive(clap::Args)]
@@ -59,6 +59,36 @@ pub struct CollectArgs {
     /// Keep going: a pass every INTERVAL (e.g. 1m) until stopped.
     #[arg(long, value_name = "INTERVAL", value_parser = humantime::parse_duration)]
     pub watch: Option<Duration>,
+}
+
+/// `handoff collect`'s verification options (flattened into its flags).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct VerifyArgs {
+    /// Base URL of the Entra ID token service to use for every cloud instead
+    /// of Microsoft's (e.g. http://127.0.0.1:9000 for a test stand-in).
+    #[arg(long, env = "HANDOFF_LOGIN_HOST", value_parser = verify::parse_base_url)]
+    pub login_host: Option<reqwest::Url>,
+    /// Base URL of Microsoft Graph to use for every cloud.
+    #[arg(long, env = "HANDOFF_GRAPH_HOST", value_parser = verify::parse_base_url)]
+    pub graph_host: Option<reqwest::Url>,
+    /// Base URL of the Office 365 Management API to use for every cloud.
+    #[arg(long, env = "HANDOFF_MANAGE_HOST", value_parser = verify::parse_base_url)]
+    pub manage_host: Option<reqwest::Url>,
+    /// After a successful check, start the Office 365 Management API
+    /// subscriptions the template needs ("already enabled" counts as done).
+    #[arg(long, env = "HANDOFF_START_SUBSCRIPTIONS")]
+    pub start_subscriptions: bool,
+}
+
+impl VerifyArgs {
+    /// Microsoft's hosts, with the ones these flags name in their place.
+    pub fn endpoints(&self) -> verify::Endpoints {
+        verify::Endpoints::with_overrides(
+            self.login_host.as_ref(),
+            self.graph_host.as_ref(),
+            self.manage_host.as_ref(),
+        )
+    }
 }
 
 /// What one pass did.
@@ -451,4 +481,51 @@ fn failure_text(f: &verify::Failure) -> String {
     };
     let one_line: String = text.replace(['\n', '\r'], " ");
     one_line.chars().take(1000).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::Cloud;
+
+    #[test]
+    fn flags_override_the_hosts() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            verify: VerifyArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "collect",
+            "--login-host",
+            "http://127.0.0.1:9000",
+            "--manage-host",
+            "http://127.0.0.1:9001/",
+            "--start-subscriptions",
+        ])
+        .unwrap();
+        let e = cli.verify.endpoints();
+        assert!(cli.verify.start_subscriptions);
+        assert_eq!(
+            e.for_cloud(Cloud::GccHigh).login.as_str(),
+            "http://127.0.0.1:9000/"
+        );
+        assert_eq!(
+            e.for_cloud(Cloud::Commercial)
+                .manage
+                .as_ref()
+                .map(reqwest::Url::as_str),
+            Some("http://127.0.0.1:9001/")
+        );
+        assert_eq!(
+            e.for_cloud(Cloud::Commercial).graph.host_str(),
+            Some("graph.microsoft.com")
+        );
+        let err = Cli::try_parse_from(["collect", "--login-host", "login.microsoftonline.com"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("is not a URL"), "{err}");
+    }
 }
