@@ -109,7 +109,7 @@ enum UserCommand {
 #[derive(clap::Args)]
 struct TemplatesCmd {
     #[command(flatten)]
-    dir: crate::integration::TemplatesArgs,
+    dir: crate::config::TemplatesArgs,
     /// Print the registry (or the one template) as JSON.
     #[arg(long, global = true)]
     json: bool,

@@ -21,7 +21,8 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::client::{ApiFailure, Client};
 use crate::collect::{self, Import, Target, TargetArgs};
-use crate::integration::{Integrations, TemplatesArgs};
+use crate::config::TemplatesArgs;
+use crate::integration::Integrations;
 use crate::payload::{EntraCredential, Payload};
 use crate::verify;
 use crate::wire::{Leased, VerifyOutcome};

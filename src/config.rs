@@ -57,7 +57,7 @@ pub struct ServeArgs {
     #[arg(long, env = "HANDOFF_SOC_RECIPIENTS_FILE")]
     pub soc_recipients_file: Option<std::path::PathBuf>,
     #[command(flatten)]
-    pub templates: crate::integration::TemplatesArgs,
+    pub templates: TemplatesArgs,
     /// How long a collector's lease on a sealed copy lasts before the copy
     /// can be leased again.
     #[arg(long, env = "HANDOFF_LEASE_TIME", default_value = "5m", value_parser = humantime::parse_duration)]
@@ -116,6 +116,27 @@ pub struct ServeArgs {
     /// How often the webhook worker looks for new events and due retries.
     #[arg(long, env = "HANDOFF_WEBHOOK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub webhook_interval: Duration,
+}
+
+/// `--templates-dir`, for commands (and `serve`) to flatten.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TemplatesArgs {
+    /// A directory of extra integration templates (*.toml); a file with a
+    /// built-in template's id replaces it.
+    #[arg(
+        long = "templates-dir",
+        env = "HANDOFF_TEMPLATES_DIR",
+        value_name = "DIR",
+        global = true
+    )]
+    pub templates_dir: Option<std::path::PathBuf>,
+}
+
+impl TemplatesArgs {
+    /// The built-in templates, and the directory's if one was given.
+    pub fn load(&self) -> Result<crate::integration::Integrations, String> {
+        crate::integration::Integrations::load(self.templates_dir.as_deref())
+    }
 }
 
 /// The database the admin commands (`user`, `token`, `audit`, ...) act on:

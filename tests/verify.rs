@@ -508,7 +508,7 @@ async fn an_accepted_cloud_without_a_scope_is_refused_before_any_request() {
     entra.register(App::new(TENANT, CLIENT, SECRET).grant(GRAPH, &["IdentityRiskyUser.Read.All"]));
     // A template changed after its load check: it claims china, with no scope.
     let mut t = template("identity-protection");
-    t.tokens[0].china = None;
+    t.tokens[0].scopes.remove(&handoff::cloud::Cloud::China);
     let report = run(&entra, &cred(SECRET, "china"), &t, false).await;
     let f = report.failure.as_ref().unwrap();
     assert_eq!(
