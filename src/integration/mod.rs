@@ -11,10 +11,10 @@
 //! Payload templates ([`crate::template`]) say what a payload holds; an
 //! integration says which payload kind it collects (`entra-app`) and why.
 //!
-//! This file holds the types and the loader; beside it, `check.rs` parses
-//! and checks a template file, `clouds.rs` decides which clouds a template
-//! works in, `az.rs` writes the Azure CLI script, and `guide.rs` the text of
-//! `handoff templates show`.
+//! This file holds the types and the loader; beside it, [`check`] parses
+//! and checks a template file, [`clouds`] decides which clouds a template
+//! works in, [`az`] writes the Azure CLI script, and [`guide`](mod@guide)
+//! the text of `handoff templates show`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

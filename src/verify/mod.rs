@@ -9,7 +9,7 @@
 //!
 //! Whatever goes wrong ends as one [`Failure`]: the step, the Entra or
 //! Management API code, and a plain sentence telling the PM what to ask the
-//! customer for ([`explain`]). The [`Report`] is sent to the server, so it
+//! customer for ([`explain()`]). The [`Report`] is sent to the server, so it
 //! carries neither the secret nor the access token.
 //!
 //! The login, Graph and Management hosts default to Microsoft's per cloud
@@ -18,10 +18,10 @@
 //! tests use a local stand-in.
 //!
 //! This file is the check itself and what it reports; beside it,
-//! `endpoints.rs` holds the hosts per cloud, `token.rs` the token request
-//! and Entra ID's errors, `claims.rs` reads the token, `management.rs`
-//! starts the subscriptions, and `explain.rs` is the catalogue of
-//! sentences for error codes.
+//! [`endpoints`] holds the hosts per cloud, [`token`] the token request
+//! and Entra ID's errors, [`claims`] reads the token, [`management`]
+//! starts the subscriptions, and [`explain`](mod@explain) is the catalogue
+//! of sentences for error codes.
 
 use std::time::Duration;
 
