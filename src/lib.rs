@@ -65,5 +65,4 @@ pub mod token;
 pub mod upload;
 pub mod verify;
 pub mod webhook;
-/// The JSON bodies of the API and the webhooks, shared by server and client.
 pub mod wire;
