@@ -95,11 +95,7 @@ pub fn parse_base_url(s: &str) -> Result<Url, String> {
         return Err(format!("{s:?} must not carry a user name or password"));
     }
     // The token request carries the client secret: never in clear text over a network.
-    if url.scheme() == "http" && !url.host_str().is_some_and(crate::address::is_loopback_host) {
-        return Err(format!(
-            "{s:?} would send the client secret unencrypted: use https://, or http:// only for this machine"
-        ));
-    }
+    crate::address::require_tls_unless_loopback(&url, "the client secret")?;
     Ok(url)
 }
 
