@@ -153,7 +153,7 @@ impl NewEvent {
 }
 
 /// A stored event, as exported (one NDJSON line each).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Event {
     pub seq: i64,
     pub at: i64,

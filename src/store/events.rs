@@ -1,8 +1,34 @@
 //! The audit trail's storage: appends inside the caller's transaction, so a
 //! state change and its event commit together or not at all.
 
+use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
+
 use super::{Store, StoreError, on_pool};
 use crate::audit::{Break, Event, NewEvent, Verifier};
+
+/// An `events` row as an [`Event`], on either engine (the domain type
+/// knows nothing of SQL).
+impl<'r, R> FromRow<'r, R> for Event
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Event, sqlx::Error> {
+        Ok(Event {
+            seq: row.try_get("seq")?,
+            at: row.try_get("at")?,
+            kind: row.try_get("kind")?,
+            request_id: row.try_get("request_id")?,
+            actor: row.try_get("actor")?,
+            client_addr: row.try_get("client_addr")?,
+            detail: row.try_get("detail")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+        })
+    }
+}
 
 /// Appends `$event` (an [`audit::NewEvent`](crate::audit::NewEvent)) at time
 /// `$at` through `$conn` (a transaction's connection) and yields the stored
