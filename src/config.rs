@@ -164,7 +164,8 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{text:?} is neither an IP address nor a CIDR range"))
 }
 
-/// The checked configuration the HTTP layer runs with.
+/// The checked configuration the server runs with: its HTTP layer and its
+/// background tasks.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Base URL for links, without a trailing slash.
@@ -202,6 +203,11 @@ pub struct Settings {
     /// How long a request may take, its body's arrival included: a body
     /// still arriving then gets 408, a slow answer 503.
     pub request_timeout: Duration,
+    /// How often expired secrets, copies and sessions are purged; `None`: no
+    /// purge task, for tests on a manual clock, which purge when they choose.
+    pub purge_interval: Option<Duration>,
+    /// How often the webhook worker looks for new events and due retries.
+    pub webhook_interval: Duration,
 }
 
 impl Settings {
@@ -240,6 +246,8 @@ impl Settings {
             same_site_origins: Vec::new(),
             connections: ConnectionLimits::default(),
             request_timeout: Duration::from_secs(30),
+            purge_interval: Some(Duration::from_secs(60)),
+            webhook_interval: Duration::from_secs(5),
         })
     }
 
@@ -412,6 +420,8 @@ impl ServeArgs {
             session_idle: self.session_idle,
             public_page: self.public_page,
             connections,
+            purge_interval: Some(self.purge_interval),
+            webhook_interval: self.webhook_interval,
             same_site_origins: self
                 .same_site_origins
                 .iter()

@@ -28,6 +28,8 @@
 //!   connections. [`config`] is `serve`'s configuration, [`purge`] the task
 //!   that deletes what has expired, and
 //!   [`webhook`] the task that notifies receivers of what happened to requests.
+//!   [`server`] is the one way all of it starts and stops, for `serve` and
+//!   the tests alike: the database, the tasks, then the HTTP layer.
 //! - [`verify`] checks a decrypted credential against Entra ID: a token per
 //!   API, its roles and tenant, and the Management API subscriptions.
 //! - [`cli`] is the `handoff` binary's commands; [`client`] talks to a
@@ -58,6 +60,7 @@ pub mod payload;
 pub mod purge;
 pub mod request;
 pub mod secret;
+pub mod server;
 pub mod staff;
 pub mod store;
 pub mod template;

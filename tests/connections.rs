@@ -6,15 +6,13 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Backend, TestApp, TestDb, spawn_app_with};
 use handoff::clock::Clock;
 use handoff::config::Settings;
 use handoff::http::connections::ConnectionLimits;
-use handoff::http::{self, AppState};
-use handoff::store::Store;
+use handoff::server::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -210,20 +208,20 @@ async fn oversized_request_heads_get_431() {
 }
 
 /// Shutting down does not wait for connections that never send a request:
-/// the server stops promptly, with them open.
+/// the server, with the purge task `serve` runs, stops promptly, with them
+/// open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_does_not_wait_for_unused_connections() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let store = Store::connect(db.url()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState {
-        store,
-        clock: Clock::manual(common::T0),
-        settings: Arc::new(Settings::new(&format!("http://{addr}")).unwrap()),
-    };
+    let settings = Settings::new(&format!("http://{addr}")).unwrap();
+    assert!(settings.purge_interval.is_some());
+    let server = Server::open(db.url(), settings, Clock::manual(common::T0))
+        .await
+        .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(listener, state, async {
+    let server = tokio::spawn(server.serve(listener, async {
         let _ = stopped.await;
     }));
     let conns = open(addr, 3, b"").await;

@@ -2,10 +2,13 @@
 
 mod common;
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{Backend, ServerProcess, TestDb, count_secrets};
 use handoff::client::Client;
+use handoff::config::Settings;
 use handoff::link;
 use handoff::store::Store;
 
@@ -143,4 +146,27 @@ async fn revealed_ciphertext_does_not_linger_on_disk_after_a_purge_pass() {
         );
     }
     assert_eq!(count_secrets(&app.store).await, 1, "the receipt remains");
+}
+
+/// Given an interval, the app's purge task purges by itself, on the app's
+/// clock: here a receipt past its retention goes without any test's call.
+#[tokio::test]
+async fn the_purge_task_purges_by_itself_when_given_an_interval() {
+    let app = common::spawn_app_with(Backend::Sqlite, |s| Settings {
+        purge_interval: Some(Duration::from_millis(20)),
+        ..s.without_rate_limits()
+    })
+    .await;
+    app.create_text("soon gone").await;
+    assert_eq!(count_secrets(&app.store).await, 1);
+    app.clock
+        .advance(3_600 + handoff::store::RECEIPT_RETENTION_SECONDS);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count_secrets(&app.store).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the purge task never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -302,7 +302,8 @@ async fn method_not_allowed(req: Request) -> Response {
 
 /// Serves `state` on `listener` until `shutdown` completes, then finishes the
 /// requests under way, with the connection limits of its settings (see
-/// [`connections`]). Tests bind port 0 and stop it at will.
+/// [`connections`]). [`crate::server::Server::serve`] runs it, with the
+/// database and the background tasks around it.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,

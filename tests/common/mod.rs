@@ -8,15 +8,14 @@ pub mod flow;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use handoff::clock::Clock;
 use handoff::config::Settings;
-use handoff::http::{self, AppState};
 use handoff::link::{self, Key};
 use handoff::payload::Payload;
+use handoff::server::Server;
 use handoff::store::Store;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -192,7 +191,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 /// Like [`spawn_app`], with settings adjusted by `configure` (which receives
-/// the defaults, rate limits included).
+/// the defaults, rate limits included, but no purge task: on a manual clock
+/// a timed pass could land between a test's steps, so tests purge when they
+/// choose, with `purge::purge_once`, unless they set `purge_interval`).
 pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(Settings) -> Settings,
@@ -200,25 +201,27 @@ pub async fn spawn_app_with(
     spawn_app_on(TestDb::new(backend).await, configure).await
 }
 
-/// Like [`spawn_app_with`], on a database the test has prepared.
+/// Like [`spawn_app_with`], on a database the test has prepared. The app
+/// starts as `handoff serve` starts it ([`Server`]), on a manual clock.
 pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(Settings) -> Settings) -> TestApp {
     let backend = match db {
         TestDb::Sqlite { .. } => Backend::Sqlite,
         TestDb::Postgres { .. } => Backend::Postgres,
     };
-    let store = Store::connect(db.url()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
-    let settings = configure(Settings::new(&base).unwrap());
+    let settings = configure(Settings {
+        purge_interval: None,
+        ..Settings::new(&base).unwrap()
+    });
     let clock = Clock::manual(T0);
-    let state = AppState {
-        store: store.clone(),
-        clock: clock.clone(),
-        settings: Arc::new(settings),
-    };
+    let server = Server::open(db.url(), settings, clock.clone())
+        .await
+        .unwrap();
+    let store = server.store().clone();
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(http::serve(listener, state, async {
+    tokio::spawn(server.serve(listener, async {
         let _ = rx.await;
     }));
     let http = reqwest::Client::builder()
