@@ -13,7 +13,7 @@ use reqwest::Url;
 /// Whether `host` (a URL's host or an HTTP `Host` header: a name, an IPv4
 /// address, or a bracketed IPv6 address, each with an optional `:port`)
 /// names this machine. Case does not matter; an empty host is not loopback.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => match host.parse::<std::net::IpAddr>() {
@@ -37,7 +37,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 ///
 /// # Errors
 /// Another scheme, no host, or `http://` to a host that is not loopback.
-pub fn require_tls_unless_loopback(url: &Url, what: &str) -> Result<(), String> {
+pub(crate) fn require_tls_unless_loopback(url: &Url, what: &str) -> Result<(), String> {
     let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
         return Err("the URL has no host".to_owned());
     };

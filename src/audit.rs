@@ -10,7 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of the first event.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What happened. The names are stored and exported; keep them stable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl Kind {
         Kind::TokenRefused,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::RequestCreated => "request.created",
             Kind::RequestOpened => "request.opened",
@@ -104,7 +104,7 @@ pub enum Actor {
 }
 
 impl Actor {
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Actor::Staff(name) => format!("staff:{name}"),
             Actor::Token(name) => format!("token:{name}"),
@@ -117,12 +117,12 @@ impl Actor {
 /// An event about to be appended.
 #[derive(Clone, Debug)]
 pub struct NewEvent {
-    pub kind: Kind,
-    pub request_id: Option<String>,
-    pub actor: Actor,
-    pub client_addr: Option<String>,
+    pub(crate) kind: Kind,
+    pub(crate) request_id: Option<String>,
+    pub(crate) actor: Actor,
+    pub(crate) client_addr: Option<String>,
     /// A JSON object with no secret material.
-    pub detail: serde_json::Value,
+    pub(crate) detail: serde_json::Value,
 }
 
 impl NewEvent {
@@ -156,21 +156,21 @@ impl NewEvent {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Event {
     pub seq: i64,
-    pub at: i64,
+    pub(crate) at: i64,
     pub kind: String,
-    pub request_id: Option<String>,
+    pub(crate) request_id: Option<String>,
     pub actor: String,
     pub client_addr: Option<String>,
     /// The detail object's JSON text, hashed exactly as stored.
     pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
+    pub(crate) prev_hash: String,
+    pub(crate) hash: String,
 }
 
 impl Event {
     /// SHA-256 (hex) over every field but `hash`, as a JSON array: an
     /// unambiguous encoding, so no two different events hash alike.
-    pub fn compute_hash(&self) -> String {
+    pub(crate) fn compute_hash(&self) -> String {
         let fields = (
             self.seq,
             self.at,
@@ -219,10 +219,10 @@ pub enum Break {
 /// Checks a chain incrementally: feed events in `seq` order, then `finish`
 /// with the head the store recorded.
 #[derive(Debug)]
-pub struct Verifier {
+pub(crate) struct Verifier {
     expected_seq: i64,
     prev_hash: String,
-    pub checked: u64,
+    pub(crate) checked: u64,
 }
 
 impl Default for Verifier {
@@ -236,7 +236,7 @@ impl Default for Verifier {
 }
 
 impl Verifier {
-    pub fn check(&mut self, event: &Event) -> Result<(), Break> {
+    pub(crate) fn check(&mut self, event: &Event) -> Result<(), Break> {
         if event.seq != self.expected_seq {
             return Err(Break::Gap {
                 seq: event.seq,
@@ -258,7 +258,7 @@ impl Verifier {
         Ok(())
     }
 
-    pub fn finish(&self, head_seq: i64, head_hash: &str) -> Result<(), Break> {
+    pub(crate) fn finish(&self, head_seq: i64, head_hash: &str) -> Result<(), Break> {
         let last_seq = self.expected_seq - 1;
         if head_seq != last_seq {
             return Err(Break::Head { head_seq, last_seq });

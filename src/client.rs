@@ -18,10 +18,10 @@ pub struct Client {
 /// An API answer other than success: the status and the server's own words.
 #[derive(Debug, thiserror::Error)]
 #[error("{message} ({status}, {code})")]
-pub struct ApiFailure {
-    pub status: u16,
-    pub code: String,
-    pub message: String,
+pub(crate) struct ApiFailure {
+    pub(crate) status: u16,
+    pub(crate) code: String,
+    pub(crate) message: String,
 }
 
 impl Client {
@@ -60,7 +60,7 @@ impl Client {
         Ok(res.json().await?)
     }
 
-    pub async fn meta(&self, id: &str) -> anyhow::Result<Meta> {
+    pub(crate) async fn meta(&self, id: &str) -> anyhow::Result<Meta> {
         let res = self
             .send(self.http.get(format!("{}/api/v1/secrets/{id}", self.base)))
             .await?;
@@ -81,7 +81,7 @@ impl Client {
     }
 
     /// The same client, sending `token` as a bearer token (the inbox API).
-    pub fn with_token(mut self, token: &str) -> Client {
+    pub(crate) fn with_token(mut self, token: &str) -> Client {
         self.token = Some(token.to_owned());
         self
     }
@@ -93,12 +93,12 @@ impl Client {
         }
     }
 
-    pub async fn inbox(&self) -> anyhow::Result<Inbox> {
+    pub(crate) async fn inbox(&self) -> anyhow::Result<Inbox> {
         let req = self.authed(self.http.get(format!("{}/api/v1/inbox", self.base)));
         Ok(self.send(req).await?.json().await?)
     }
 
-    pub async fn lease(&self, id: &str) -> anyhow::Result<Leased> {
+    pub(crate) async fn lease(&self, id: &str) -> anyhow::Result<Leased> {
         let req = self.authed(
             self.http
                 .post(format!("{}/api/v1/inbox/{id}/lease", self.base)),
@@ -107,7 +107,7 @@ impl Client {
     }
 
     /// `what` is `ack` or `release`.
-    pub async fn end_lease(
+    pub(crate) async fn end_lease(
         &self,
         id: &str,
         what: &str,
@@ -127,7 +127,7 @@ impl Client {
         Ok(())
     }
 
-    pub async fn report(&self, id: &str, outcome: &VerifyOutcome) -> anyhow::Result<()> {
+    pub(crate) async fn report(&self, id: &str, outcome: &VerifyOutcome) -> anyhow::Result<()> {
         let req = self.authed(
             self.http
                 .post(format!("{}/api/v1/inbox/{id}/result", self.base))

@@ -41,7 +41,7 @@ impl Clock {
 }
 
 /// Formats Unix seconds as RFC 3339 (`2026-11-22T10:00:00Z`), the API's time format.
-pub fn rfc3339(unix_seconds: i64) -> String {
+pub(crate) fn rfc3339(unix_seconds: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix_seconds)
         .ok()
         .and_then(|t| {

@@ -113,7 +113,7 @@ const CHINA: Hosts = hosts!(
 
 impl Cloud {
     /// Every cloud, in the order forms list them.
-    pub const ALL: [Cloud; 5] = [
+    pub(crate) const ALL: [Cloud; 5] = [
         Cloud::Commercial,
         Cloud::Gcc,
         Cloud::GccHigh,
@@ -138,7 +138,7 @@ impl Cloud {
     }
 
     /// How forms name it to a customer.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Cloud::Commercial => "Commercial (worldwide)",
             Cloud::Gcc => "US Government GCC",
@@ -166,12 +166,12 @@ impl Cloud {
     }
 
     /// The Azure CLI's name for it (`az cloud set --name ...`).
-    pub const fn az_cloud_name(self) -> &'static str {
+    pub(crate) const fn az_cloud_name(self) -> &'static str {
         self.hosts().az_cloud
     }
 
     /// Entra ID's sign-in host for tenants of this cloud.
-    pub const fn login_host(self) -> &'static str {
+    pub(crate) const fn login_host(self) -> &'static str {
         self.hosts().login
     }
 
@@ -213,7 +213,7 @@ impl Cloud {
     /// `role/custom.py` refuses any other cloud: "This command is not yet
     /// supported on sovereign clouds") and the app-role ids pinned in the
     /// templates hold (some differ in the US Government and China clouds).
-    pub const fn is_az_commercial(self) -> bool {
+    pub(crate) const fn is_az_commercial(self) -> bool {
         matches!(self, Cloud::Commercial | Cloud::Gcc)
     }
 }

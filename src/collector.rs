@@ -28,62 +28,62 @@ use crate::verify;
 use crate::wire::{Leased, VerifyOutcome};
 
 #[derive(clap::Args)]
-pub struct CollectArgs {
+pub(crate) struct CollectArgs {
     /// The handoff server: https://, or http:// on this machine only (the
     /// API token goes with every request).
     #[arg(long, env = "HANDOFF_SERVER", default_value = "http://127.0.0.1:8080", value_parser = parse_server)]
-    pub server: String,
+    pub(crate) server: String,
     /// A file holding an API token with the `collect` scope (mode 0600).
     #[arg(long, env = "HANDOFF_TOKEN_FILE")]
-    pub token_file: PathBuf,
+    pub(crate) token_file: PathBuf,
     /// The SOC's age identity file, as `handoff keygen` wrote it.
     #[arg(long, env = "HANDOFF_IDENTITY")]
-    pub identity: PathBuf,
+    pub(crate) identity: PathBuf,
     /// Where credentials go.
     #[arg(long, env = "HANDOFF_TARGET")]
-    pub target: Target,
+    pub(crate) target: Target,
     #[command(flatten)]
-    pub target_args: TargetArgs,
+    pub(crate) target_args: TargetArgs,
     /// Print each change as a diff and acknowledge nothing (leases are released).
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Check each credential against Entra ID after writing it.
     #[arg(long)]
-    pub verify: bool,
+    pub(crate) verify: bool,
     #[command(flatten)]
-    pub verify_args: VerifyArgs,
+    pub(crate) verify_args: VerifyArgs,
     #[command(flatten)]
-    pub templates: TemplatesArgs,
+    pub(crate) templates: TemplatesArgs,
     /// One pass over the inbox, then exit (the default).
     #[arg(long, conflicts_with = "watch")]
-    pub once: bool,
+    pub(crate) once: bool,
     /// Keep going: a pass every INTERVAL (e.g. 1m) until stopped.
     #[arg(long, value_name = "INTERVAL", value_parser = humantime::parse_duration)]
-    pub watch: Option<Duration>,
+    pub(crate) watch: Option<Duration>,
 }
 
 /// `handoff collect`'s verification options (flattened into its flags).
 #[derive(clap::Args, Clone, Debug, Default)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// Base URL of the Entra ID token service to use for every cloud instead
     /// of Microsoft's (e.g. http://127.0.0.1:9000 for a test stand-in).
     #[arg(long, env = "HANDOFF_LOGIN_HOST", value_parser = verify::parse_base_url)]
-    pub login_host: Option<reqwest::Url>,
+    pub(crate) login_host: Option<reqwest::Url>,
     /// Base URL of Microsoft Graph to use for every cloud.
     #[arg(long, env = "HANDOFF_GRAPH_HOST", value_parser = verify::parse_base_url)]
-    pub graph_host: Option<reqwest::Url>,
+    pub(crate) graph_host: Option<reqwest::Url>,
     /// Base URL of the Office 365 Management API to use for every cloud.
     #[arg(long, env = "HANDOFF_MANAGE_HOST", value_parser = verify::parse_base_url)]
-    pub manage_host: Option<reqwest::Url>,
+    pub(crate) manage_host: Option<reqwest::Url>,
     /// After a successful check, start the Office 365 Management API
     /// subscriptions the template needs ("already enabled" counts as done).
     #[arg(long, env = "HANDOFF_START_SUBSCRIPTIONS")]
-    pub start_subscriptions: bool,
+    pub(crate) start_subscriptions: bool,
 }
 
 impl VerifyArgs {
     /// Microsoft's hosts, with the ones these flags name in their place.
-    pub fn endpoints(&self) -> verify::Endpoints {
+    pub(crate) fn endpoints(&self) -> verify::Endpoints {
         verify::Endpoints::with_overrides(
             self.login_host.as_ref(),
             self.graph_host.as_ref(),
@@ -94,17 +94,17 @@ impl VerifyArgs {
 
 /// What one pass did.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub imported: u32,
-    pub unchanged: u32,
-    pub verified: u32,
-    pub verify_failed: u32,
-    pub skipped: u32,
+pub(crate) struct Summary {
+    pub(crate) imported: u32,
+    pub(crate) unchanged: u32,
+    pub(crate) verified: u32,
+    pub(crate) verify_failed: u32,
+    pub(crate) skipped: u32,
     /// Left in the inbox, never leased: their template does not suit this
     /// collector's target (or is unknown here), so another collector takes them.
-    pub other_target: u32,
-    pub failed: u32,
-    pub dry_run: u32,
+    pub(crate) other_target: u32,
+    pub(crate) failed: u32,
+    pub(crate) dry_run: u32,
 }
 
 impl Summary {
@@ -123,7 +123,7 @@ fn parse_server(text: &str) -> Result<String, String> {
     Ok(text.trim().to_owned())
 }
 
-pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<()> {
     // Found before anything is leased, not once per credential.
     args.target
         .check_args(&args.target_args, args.dry_run)

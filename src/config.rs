@@ -18,68 +18,68 @@ use crate::webhook::{self, WebhookConfig};
 // example URLs stay bare.
 #[allow(rustdoc::bare_urls)]
 #[derive(clap::Args, Clone, Debug)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "HANDOFF_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://handoff.db")]
-    pub database_url: String,
+    pub(crate) database_url: String,
     /// Base of the links the server hands out, as users reach it (e.g.
     /// https://handoff.example.com). Defaults to http:// and the listen address.
     #[arg(long, env = "HANDOFF_PUBLIC_URL")]
-    pub public_url: Option<String>,
+    pub(crate) public_url: Option<String>,
     /// Longest lifetime a secret may be given (at most 30 days).
     #[arg(long, env = "HANDOFF_MAX_EXPIRY", default_value = "7d", value_parser = humantime::parse_duration)]
-    pub max_expiry: Duration,
+    pub(crate) max_expiry: Duration,
     /// Largest ciphertext accepted, in bytes.
     #[arg(long, env = "HANDOFF_MAX_SECRET_BYTES", default_value_t = 64 * 1024)]
-    pub max_secret_bytes: usize,
+    pub(crate) max_secret_bytes: usize,
     /// Secrets one client address may create per minute (0: no limit).
     #[arg(long, env = "HANDOFF_CREATE_LIMIT", default_value_t = 20)]
-    pub create_limit: u32,
+    pub(crate) create_limit: u32,
     /// Reveals one client address may attempt per minute (0: no limit).
     #[arg(long, env = "HANDOFF_REVEAL_LIMIT", default_value_t = 60)]
-    pub reveal_limit: u32,
+    pub(crate) reveal_limit: u32,
     /// Reverse proxies (addresses or CIDR ranges, comma-separated) whose
     /// X-Forwarded-For names the client. Without one, the peer address is the client.
     #[arg(long, env = "HANDOFF_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
-    pub trusted_proxies: Vec<IpNet>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
     /// How often expired secrets are purged.
     #[arg(long, env = "HANDOFF_PURGE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub purge_interval: Duration,
+    pub(crate) purge_interval: Duration,
     /// The SOC's age recipients (`age1...`, comma-separated): answers to
     /// requests are also sealed to them, for `handoff collect`.
     #[arg(long, env = "HANDOFF_SOC_RECIPIENTS", value_delimiter = ',')]
-    pub soc_recipients: Vec<String>,
+    pub(crate) soc_recipients: Vec<String>,
     /// A file of SOC recipients, one per line (`#` starts a comment), as
     /// `handoff keygen` prints them. Added to `--soc-recipients`.
     #[arg(long, env = "HANDOFF_SOC_RECIPIENTS_FILE")]
-    pub soc_recipients_file: Option<std::path::PathBuf>,
+    pub(crate) soc_recipients_file: Option<std::path::PathBuf>,
     #[command(flatten)]
-    pub templates: TemplatesArgs,
+    pub(crate) templates: TemplatesArgs,
     /// How long a collector's lease on a sealed copy lasts before the copy
     /// can be leased again.
     #[arg(long, env = "HANDOFF_LEASE_TIME", default_value = "5m", value_parser = humantime::parse_duration)]
-    pub lease_time: Duration,
+    pub(crate) lease_time: Duration,
     /// Staff login attempts one client address may make per minute (0: no limit).
     #[arg(long, env = "HANDOFF_LOGIN_LIMIT", default_value_t = 10)]
-    pub login_limit: u32,
+    pub(crate) login_limit: u32,
     /// Calls to the collector's inbox API one client address may make per
     /// minute, any method (0: no limit). Refused tokens are audited, so this
     /// also bounds how fast a stranger can grow the trail.
     #[arg(long, env = "HANDOFF_INBOX_LIMIT", default_value_t = 600)]
-    pub inbox_limit: u32,
+    pub(crate) inbox_limit: u32,
     /// Longest a staff login session lasts, however busy.
     #[arg(long, env = "HANDOFF_SESSION_LIFETIME", default_value = "12h", value_parser = humantime::parse_duration)]
-    pub session_lifetime: Duration,
+    pub(crate) session_lifetime: Duration,
     /// A staff session unused this long ends.
     #[arg(long, env = "HANDOFF_SESSION_IDLE", default_value = "1h", value_parser = humantime::parse_duration)]
-    pub session_idle: Duration,
+    pub(crate) session_idle: Duration,
     /// Serve the public page where anyone may create a secret (true or false).
     /// False: only staff requests are answered; existing links still work.
     #[arg(long, env = "HANDOFF_PUBLIC_PAGE", default_value_t = true, action = clap::ArgAction::Set)]
-    pub public_page: bool,
+    pub(crate) public_page: bool,
     /// Where to POST notifications of answered, retrieved, expired and
     /// failed-verification requests; repeatable or comma-separated. https://
     /// only (http:// for loopback hosts). Needs a secret.
@@ -88,39 +88,39 @@ pub struct ServeArgs {
         env = "HANDOFF_WEBHOOK_URLS",
         value_delimiter = ','
     )]
-    pub webhook_urls: Vec<String>,
+    pub(crate) webhook_urls: Vec<String>,
     /// A file holding the webhooks' HMAC secret (or set HANDOFF_WEBHOOK_SECRET,
     /// which is read from the environment only, so it never shows in `ps`).
     #[arg(long, env = "HANDOFF_WEBHOOK_SECRET_FILE")]
-    pub webhook_secret_file: Option<std::path::PathBuf>,
+    pub(crate) webhook_secret_file: Option<std::path::PathBuf>,
     /// Origins of sibling hosts (same site, another host, e.g.
     /// https://portal.soc.example beside https://handoff.soc.example) whose
     /// pages may send writes here; comma-separated. Other sites never may.
     #[arg(long, env = "HANDOFF_SAME_SITE_ORIGINS", value_delimiter = ',')]
-    pub same_site_origins: Vec<String>,
+    pub(crate) same_site_origins: Vec<String>,
     /// Connections open at once. When all are taken, a new connection
     /// displaces the one that has waited longest without a request.
     #[arg(long, env = "HANDOFF_MAX_CONNECTIONS", default_value_t = 512)]
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Time a client has to send a complete request head, from connecting
     /// (or from the first byte of a later request on the same connection).
     #[arg(long, env = "HANDOFF_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// Time a kept-alive connection may wait for its next request.
     #[arg(long, env = "HANDOFF_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     /// Largest request head (request line and headers) accepted, in bytes;
     /// a larger one gets 431.
     #[arg(long, env = "HANDOFF_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
-    pub max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
     /// How often the webhook worker looks for new events and due retries.
     #[arg(long, env = "HANDOFF_WEBHOOK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
-    pub webhook_interval: Duration,
+    pub(crate) webhook_interval: Duration,
 }
 
 /// `--templates-dir`, for commands (and `serve`) to flatten.
 #[derive(clap::Args, Clone, Debug, Default)]
-pub struct TemplatesArgs {
+pub(crate) struct TemplatesArgs {
     /// A directory of extra integration templates (*.toml); a file with a
     /// built-in template's id replaces it.
     #[arg(
@@ -129,12 +129,12 @@ pub struct TemplatesArgs {
         value_name = "DIR",
         global = true
     )]
-    pub templates_dir: Option<std::path::PathBuf>,
+    pub(crate) templates_dir: Option<std::path::PathBuf>,
 }
 
 impl TemplatesArgs {
     /// The built-in templates, and the directory's if one was given.
-    pub fn load(&self) -> Result<crate::integration::Integrations, String> {
+    pub(crate) fn load(&self) -> Result<crate::integration::Integrations, String> {
         crate::integration::Integrations::load(self.templates_dir.as_deref())
     }
 }
@@ -142,14 +142,14 @@ impl TemplatesArgs {
 /// The database the admin commands (`user`, `token`, `audit`, ...) act on:
 /// the same one `serve` uses.
 #[derive(clap::Args, Clone, Debug)]
-pub struct DbArgs {
+pub(crate) struct DbArgs {
     /// `sqlite://PATH` or `postgres://USER@HOST/DB`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://handoff.db")]
-    pub database_url: String,
+    pub(crate) database_url: String,
 }
 
 impl DbArgs {
-    pub async fn connect(&self) -> anyhow::Result<crate::store::Store> {
+    pub(crate) async fn connect(&self) -> anyhow::Result<crate::store::Store> {
         crate::store::Store::connect(&self.database_url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))
@@ -261,7 +261,7 @@ impl Settings {
     }
 
     /// The session lifetimes in the store's unit.
-    pub fn session_limits(&self) -> crate::store::SessionLimits {
+    pub(crate) fn session_limits(&self) -> crate::store::SessionLimits {
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         crate::store::SessionLimits {
             lifetime: secs(self.session_lifetime),
@@ -273,7 +273,7 @@ impl Settings {
 /// Checks that each line is an X25519 age recipient; post-quantum and
 /// plugin recipients are refused, because the collector's `age` crate cannot
 /// decrypt for them.
-pub fn parse_recipients<'a>(
+pub(crate) fn parse_recipients<'a>(
     lines: impl IntoIterator<Item = &'a str>,
     source: &str,
 ) -> Result<Vec<String>, String> {
@@ -323,7 +323,7 @@ impl ServeArgs {
 
     /// The webhook configuration, if any URL is given. `env_secret` is
     /// `HANDOFF_WEBHOOK_SECRET`.
-    pub fn webhooks(
+    pub(crate) fn webhooks(
         &self,
         public_url: &str,
         env_secret: Option<String>,
@@ -369,7 +369,7 @@ impl ServeArgs {
         }
     }
 
-    pub fn settings(&self) -> Result<Settings, String> {
+    pub(crate) fn settings(&self) -> Result<Settings, String> {
         let integrations = Arc::new(self.templates.load()?);
         let public = match &self.public_url {
             Some(u) => u.clone(),

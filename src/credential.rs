@@ -14,7 +14,7 @@ use time::{Date, Month};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Level {
+pub(crate) enum Level {
     /// Must be fixed before sending.
     Error,
     /// Worth a look, but may be right.
@@ -22,13 +22,13 @@ pub enum Level {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub field: &'static str,
-    pub level: Level,
+pub(crate) struct Finding {
+    pub(crate) field: &'static str,
+    pub(crate) level: Level,
     /// Stable machine code, shared with the browser.
-    pub code: &'static str,
+    pub(crate) code: &'static str,
     /// One sentence that says how to fix it.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 fn finding(field: &'static str, level: Level, code: &'static str, message: &str) -> Finding {
@@ -41,8 +41,8 @@ fn finding(field: &'static str, level: Level, code: &'static str, message: &str)
 }
 
 /// Checks every field and returns all findings, errors and warnings, in field order.
-pub fn check(fields: &BTreeMap<String, String>, today: Date) -> Vec<Finding> {
-    let get = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
+pub(crate) fn check(fields: &BTreeMap<String, String>, today: Date) -> Vec<Finding> {
+    let get = |name: &str| fields.get(name).map_or("", String::as_str);
     let mut out = vec![];
     let tenant = get("tenant_id");
     let client = get("client_id");
@@ -110,13 +110,13 @@ pub fn check(fields: &BTreeMap<String, String>, today: Date) -> Vec<Finding> {
 
 /// The date Entra ID stores for a secret that never expires (the old
 /// portal's "Never"; Graph and PowerShell can still set it).
-pub const NEVER: Date = time::macros::date!(2299 - 12 - 31);
+pub(crate) const NEVER: Date = time::macros::date!(2299 - 12 - 31);
 
 /// The warning for a secret valid for more than 24 months, or for ever. The
 /// portal offers at most 24, but `az ad app credential reset --years N`,
 /// PowerShell and Graph set any end date, so such a date is legal and never
 /// refused; it is only worth a second look. `None` for a usual date.
-pub fn long_expiry(expires: Date, today: Date) -> Option<Finding> {
+pub(crate) fn long_expiry(expires: Date, today: Date) -> Option<Finding> {
     if expires == NEVER {
         Some(finding(
             "secret_expires_on",
@@ -169,7 +169,7 @@ fn common(field: &'static str, value: &str) -> Option<Finding> {
     }
 }
 
-pub fn is_guid(s: &str) -> bool {
+pub(crate) fn is_guid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
         && b.iter().enumerate().all(|(i, c)| match i {
@@ -206,7 +206,7 @@ fn looks_like_current_secret(s: &str) -> bool {
 }
 
 /// `YYYY-MM-DD`, and only real dates.
-pub fn parse_date(s: &str) -> Option<Date> {
+pub(crate) fn parse_date(s: &str) -> Option<Date> {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;

@@ -4,12 +4,12 @@ use std::fmt;
 use std::time::Duration;
 
 /// The shortest lifetime the API accepts. Shorter would expire in transit.
-pub const MIN_SECONDS: i64 = 60;
+pub(crate) const MIN_SECONDS: i64 = 60;
 /// The longest lifetime any configuration may allow: credentials waiting in a
 /// queue for more than a month are better sent again.
-pub const HARD_MAX_SECONDS: i64 = 30 * 86_400;
+pub(crate) const HARD_MAX_SECONDS: i64 = 30 * 86_400;
 /// The default upper bound.
-pub const DEFAULT_MAX_SECONDS: i64 = 7 * 86_400;
+pub(crate) const DEFAULT_MAX_SECONDS: i64 = 7 * 86_400;
 
 /// The lifetimes offered in the browser, shortest first; those above the
 /// configured maximum are left out.
@@ -30,9 +30,9 @@ pub struct ExpiryPolicy {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub struct OutOfRange {
-    pub min: i64,
-    pub max: i64,
+pub(crate) struct OutOfRange {
+    pub(crate) min: i64,
+    pub(crate) max: i64,
 }
 
 impl fmt::Display for OutOfRange {
@@ -62,12 +62,12 @@ impl ExpiryPolicy {
         Ok(ExpiryPolicy { max_seconds })
     }
 
-    pub fn max_seconds(&self) -> i64 {
+    pub(crate) fn max_seconds(self) -> i64 {
         self.max_seconds
     }
 
     /// Accepts a requested lifetime in seconds if the policy allows it.
-    pub fn check(&self, seconds: i64) -> Result<i64, OutOfRange> {
+    pub(crate) fn check(self, seconds: i64) -> Result<i64, OutOfRange> {
         if (MIN_SECONDS..=self.max_seconds).contains(&seconds) {
             Ok(seconds)
         } else {
@@ -80,7 +80,7 @@ impl ExpiryPolicy {
 
     /// The browser's choices: `(seconds, label)`, within the policy, the
     /// maximum itself always included.
-    pub fn choices(&self) -> Vec<(i64, String)> {
+    pub(crate) fn choices(self) -> Vec<(i64, String)> {
         let mut out: Vec<(i64, String)> = CHOICES
             .iter()
             .filter(|(s, _)| *s <= self.max_seconds)
@@ -93,7 +93,7 @@ impl ExpiryPolicy {
     }
 
     /// The choice the browser preselects: one day, or less if the policy is shorter.
-    pub fn default_choice(&self) -> i64 {
+    pub(crate) fn default_choice(self) -> i64 {
         self.max_seconds.min(86_400)
     }
 }
@@ -107,7 +107,7 @@ impl Default for ExpiryPolicy {
 }
 
 /// "7 days", "1 hour", "90 minutes": for people, not for parsing.
-pub fn describe(seconds: i64) -> String {
+pub(crate) fn describe(seconds: i64) -> String {
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     if seconds % 86_400 == 0 {
         plural(seconds / 86_400, "day")

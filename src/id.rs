@@ -34,7 +34,7 @@ impl Id {
     }
 
     /// Accepts exactly the 22-character base64url form that [`Id::random`] makes.
-    pub fn parse(text: &str) -> Option<Id> {
+    pub(crate) fn parse(text: &str) -> Option<Id> {
         if text.len() != ENCODED_LEN {
             return None;
         }

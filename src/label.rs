@@ -8,7 +8,7 @@
 
 /// The name of `c` if it is a bidirectional control or an invisible
 /// (zero-width or default-ignorable format) character; `None` otherwise.
-pub fn deceptive(c: char) -> Option<&'static str> {
+pub(crate) fn deceptive(c: char) -> Option<&'static str> {
     Some(match c {
         '\u{00AD}' => "SOFT HYPHEN",
         '\u{034F}' => "COMBINING GRAPHEME JOINER",
@@ -50,7 +50,7 @@ pub fn deceptive(c: char) -> Option<&'static str> {
 /// not empty when `required`, at most `max` characters, and free of control
 /// and [`deceptive`] characters. The error is a sentence for the person who
 /// typed it.
-pub fn check(text: &str, max: usize, what: &str, required: bool) -> Result<String, String> {
+pub(crate) fn check(text: &str, max: usize, what: &str, required: bool) -> Result<String, String> {
     let text = text.trim();
     if required && text.is_empty() {
         return Err(format!("The {what} is required."));

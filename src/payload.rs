@@ -40,7 +40,7 @@ impl Payload {
 
 /// The three values `az ad app credential reset` prints, as payload fields.
 /// `None` if `json` is not that output.
-pub fn fields_from_az_output(json: &str) -> Option<BTreeMap<String, String>> {
+pub(crate) fn fields_from_az_output(json: &str) -> Option<BTreeMap<String, String>> {
     let v: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
     let get = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
     Some(BTreeMap::from([

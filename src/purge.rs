@@ -11,7 +11,12 @@ use crate::store::Store;
 /// Purges every `interval` until `stop` changes: expired ciphertext at once,
 /// expired receipts after their retention, and then a SQLite checkpoint so
 /// that deleted ciphertext does not linger in the write-ahead log.
-pub async fn run(store: Store, clock: Clock, interval: Duration, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    store: Store,
+    clock: Clock,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

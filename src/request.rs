@@ -7,24 +7,24 @@ use std::fmt;
 /// The time of every step that decides a request's state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Steps {
-    pub created_at: i64,
+    pub(crate) created_at: i64,
     /// Until then the request can be answered.
-    pub expires_at: i64,
+    pub(crate) expires_at: i64,
     /// The customer's browser first showed the request; decides nothing,
     /// but is a step all the same.
-    pub opened_at: Option<i64>,
+    pub(crate) opened_at: Option<i64>,
     pub answered_at: Option<i64>,
     /// When the answer's copies lapse if nobody took them.
-    pub copies_expire_at: Option<i64>,
+    pub(crate) copies_expire_at: Option<i64>,
     pub retrieved_at: Option<i64>,
     pub imported_at: Option<i64>,
-    pub verified_at: Option<i64>,
+    pub(crate) verified_at: Option<i64>,
     /// The verification's outcome, set with `verified_at`.
-    pub verify_ok: Option<bool>,
+    pub(crate) verify_ok: Option<bool>,
     pub withdrawn_at: Option<i64>,
     pub cancelled_at: Option<i64>,
     /// Set by the purge when the request expired unanswered.
-    pub expired_at: Option<i64>,
+    pub(crate) expired_at: Option<i64>,
 }
 
 /// Where a request stands, as staff see it.
@@ -42,7 +42,8 @@ pub enum RequestState {
 }
 
 impl RequestState {
-    pub const ALL: &'static [RequestState] = &[
+    #[cfg(test)]
+    pub(crate) const ALL: &'static [RequestState] = &[
         RequestState::Open,
         RequestState::Answered,
         RequestState::Retrieved,
@@ -79,7 +80,7 @@ impl fmt::Display for RequestState {
 /// Where a request stands for the customer about to answer it: the SOC's
 /// later steps are not theirs to see, only whether it can still be answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CustomerState {
+pub(crate) enum CustomerState {
     Open,
     Answered,
     Expired,
@@ -88,7 +89,8 @@ pub enum CustomerState {
 }
 
 impl CustomerState {
-    pub const ALL: &'static [CustomerState] = &[
+    #[cfg(test)]
+    pub(crate) const ALL: &'static [CustomerState] = &[
         CustomerState::Open,
         CustomerState::Answered,
         CustomerState::Expired,
@@ -96,7 +98,7 @@ impl CustomerState {
         CustomerState::Cancelled,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CustomerState::Open => "open",
             CustomerState::Answered => "answered",
@@ -125,13 +127,14 @@ pub enum RetrievalState {
 }
 
 impl RetrievalState {
-    pub const ALL: &'static [RetrievalState] = &[
+    #[cfg(test)]
+    pub(crate) const ALL: &'static [RetrievalState] = &[
         RetrievalState::Waiting,
         RetrievalState::Ready,
         RetrievalState::Gone,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RetrievalState::Waiting => "waiting",
             RetrievalState::Ready => "ready",
@@ -166,7 +169,7 @@ impl CopyKind {
         }
     }
 
-    pub fn parse(text: &str) -> Option<CopyKind> {
+    pub(crate) fn parse(text: &str) -> Option<CopyKind> {
         CopyKind::ALL.iter().copied().find(|k| k.as_str() == text)
     }
 }
@@ -214,7 +217,7 @@ impl Steps {
     }
 
     /// The customer-facing state of the request page and its API.
-    pub fn customer_state(&self, now: i64) -> CustomerState {
+    pub(crate) fn customer_state(&self, now: i64) -> CustomerState {
         match self.state(now) {
             RequestState::Open => CustomerState::Open,
             RequestState::Cancelled => CustomerState::Cancelled,
@@ -249,7 +252,7 @@ impl Steps {
     }
 
     /// The time of the latest step taken, creation included.
-    pub fn latest(&self) -> i64 {
+    pub(crate) fn latest(&self) -> i64 {
         [
             self.opened_at,
             self.answered_at,

@@ -5,7 +5,7 @@ use std::fmt;
 
 /// Where a secret stands, from its creator's side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReceiptState {
+pub(crate) enum ReceiptState {
     /// Not opened yet, and still openable.
     Waiting,
     Read,
@@ -16,7 +16,8 @@ pub enum ReceiptState {
 }
 
 impl ReceiptState {
-    pub const ALL: &'static [ReceiptState] = &[
+    #[cfg(test)]
+    pub(crate) const ALL: &'static [ReceiptState] = &[
         ReceiptState::Waiting,
         ReceiptState::Read,
         ReceiptState::Destroyed,
@@ -25,7 +26,12 @@ impl ReceiptState {
 
     /// The state from the receipt's times; destruction and reading are final,
     /// expiry only matters while neither happened.
-    pub fn of(read_at: Option<i64>, destroyed_at: Option<i64>, expires_at: i64, now: i64) -> Self {
+    pub(crate) fn of(
+        read_at: Option<i64>,
+        destroyed_at: Option<i64>,
+        expires_at: i64,
+        now: i64,
+    ) -> Self {
         if destroyed_at.is_some() {
             ReceiptState::Destroyed
         } else if read_at.is_some() {
@@ -38,7 +44,7 @@ impl ReceiptState {
     }
 
     /// The word the status API and page show.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ReceiptState::Waiting => "waiting",
             ReceiptState::Read => "read",

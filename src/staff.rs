@@ -17,11 +17,11 @@ use rand::rngs::SysRng;
 use sha2::{Digest, Sha256};
 
 /// Shortest password accepted for a staff account.
-pub const MIN_PASSWORD_CHARS: usize = 12;
+pub(crate) const MIN_PASSWORD_CHARS: usize = 12;
 /// Longest password accepted: argon2 is fine with more, but nobody types it.
-pub const MAX_PASSWORD_CHARS: usize = 1024;
+pub(crate) const MAX_PASSWORD_CHARS: usize = 1024;
 /// Longest staff name.
-pub const MAX_NAME_CHARS: usize = 64;
+pub(crate) const MAX_NAME_CHARS: usize = 64;
 
 /// A staff member's login name: 1 to 64 characters of `A-Z a-z 0-9 . _ @ -`,
 /// so it fits in an audit actor (`staff:NAME`) and a page without escaping
@@ -50,7 +50,7 @@ impl UserName {
         Ok(UserName(text.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -72,7 +72,7 @@ pub enum PasswordError {
 }
 
 /// The length rule for a new password.
-pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
+pub(crate) fn check_new_password(password: &str) -> Result<(), PasswordError> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
@@ -112,29 +112,29 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// An argon2id hash, at the default cost, of a random password nobody kept.
 /// A login for an unknown name is checked against it, so that it takes as
 /// long as a wrong password for a real name and timing tells nothing.
-pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$kxut9r/z4cFIyuid1BtedQ$LHpD2vtit34hz0g0KKxGM6gugydu0FzXvORzEpls8Fs";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$kxut9r/z4cFIyuid1BtedQ$LHpD2vtit34hz0g0KKxGM6gugydu0FzXvORzEpls8Fs";
 
 /// A strong password for `handoff user add --generate`: 144 random bits,
 /// as 24 characters of base64url.
-pub fn generate_password() -> String {
+pub(crate) fn generate_password() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<18>())
 }
 
 /// A 256-bit random token, as 43 characters of base64url: the session
 /// cookie's value, a session's CSRF token, the login form's CSRF token.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+pub(crate) struct Token(String);
 
 /// Length of an encoded [`Token`].
-pub const TOKEN_LEN: usize = 43;
+pub(crate) const TOKEN_LEN: usize = 43;
 
 impl Token {
-    pub fn random() -> Token {
+    pub(crate) fn random() -> Token {
         Token(URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
     }
 
     /// Accepts exactly the shape [`Token::random`] makes.
-    pub fn parse(text: &str) -> Option<Token> {
+    pub(crate) fn parse(text: &str) -> Option<Token> {
         if text.len() != TOKEN_LEN {
             return None;
         }
@@ -143,12 +143,12 @@ impl Token {
             .then(|| Token(text.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// SHA-256 of the token's text: what the store keeps.
-    pub fn digest(&self) -> Vec<u8> {
+    pub(crate) fn digest(&self) -> Vec<u8> {
         Sha256::digest(self.0.as_bytes()).to_vec()
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Tenant ID, client ID, client secret, its expiry date and the cloud,
     /// checked by [`crate::credential`].
     EntraApp,
@@ -17,24 +17,24 @@ pub enum Kind {
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct Field {
-    pub name: &'static str,
-    pub label: &'static str,
+pub(crate) struct Field {
+    pub(crate) name: &'static str,
+    pub(crate) label: &'static str,
     /// Shown masked until the reader asks to see it.
-    pub secret: bool,
+    pub(crate) secret: bool,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct Template {
-    pub id: &'static str,
-    pub title: &'static str,
-    pub kind: Kind,
-    pub fields: &'static [Field],
+pub(crate) struct Template {
+    pub(crate) id: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) fields: &'static [Field],
 }
 
 /// The fields every `entra-app` payload has, the one list of their names:
 /// anything else in such a payload is an integration template's own field.
-pub const ENTRA_FIELDS: &[Field] = &[
+pub(crate) const ENTRA_FIELDS: &[Field] = &[
     Field {
         name: "tenant_id",
         label: "Directory (tenant) ID",
@@ -62,7 +62,7 @@ pub const ENTRA_FIELDS: &[Field] = &[
     },
 ];
 
-pub const BUILTIN: &[Template] = &[
+pub(crate) const BUILTIN: &[Template] = &[
     Template {
         id: "entra-app",
         title: "Microsoft 365 / Entra app credentials",
@@ -81,7 +81,7 @@ pub const BUILTIN: &[Template] = &[
     },
 ];
 
-pub fn find(id: &str) -> Option<&'static Template> {
+pub(crate) fn find(id: &str) -> Option<&'static Template> {
     BUILTIN.iter().find(|t| t.id == id)
 }
 

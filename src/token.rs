@@ -5,11 +5,11 @@
 
 use sha2::{Digest, Sha256};
 
-pub const PREFIX: &str = "hnd_";
+pub(crate) const PREFIX: &str = "hnd_";
 /// Characters of a token shown in lists.
-pub const VISIBLE: usize = 12;
+pub(crate) const VISIBLE: usize = 12;
 /// What a token may do.
-pub const SCOPES: &[&str] = &["collect"];
+pub(crate) const SCOPES: &[&str] = &["collect"];
 
 /// A new token: the secret text (shown once), its visible prefix, its hash.
 pub struct Minted {
@@ -28,7 +28,7 @@ pub fn mint() -> Minted {
     }
 }
 
-pub fn hash(token: &str) -> Vec<u8> {
+pub(crate) fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
@@ -42,7 +42,7 @@ pub fn well_formed(text: &str) -> bool {
 }
 
 /// Checks a token name: 1 to 64 of `A-Z a-z 0-9 . _ @ -`.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -58,7 +58,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// Checks and normalises scopes (space-separated, sorted, deduplicated).
-pub fn check_scopes(scopes: &[String]) -> Result<String, String> {
+pub(crate) fn check_scopes(scopes: &[String]) -> Result<String, String> {
     let mut out: Vec<&str> = Vec::new();
     for s in scopes
         .iter()

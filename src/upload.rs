@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 
 const VERSION_LINE: &[u8] = b"age-encryption.org/v1\n";
 /// Recipients one file may name: a link copy has one; the SOC's sealed copies a few.
-pub const MAX_STANZAS: usize = 20;
+pub(crate) const MAX_STANZAS: usize = 20;
 const NONCE_LEN: usize = 16;
 const TAG_LEN: usize = 16;
 const CHUNK_LEN: usize = 64 * 1024 + TAG_LEN;
@@ -21,7 +21,7 @@ const STANZA_BODY_COLUMNS: usize = 64;
 
 /// A ciphertext that passed [`AgeFile::parse`]: still opaque, but well formed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgeFile {
+pub(crate) struct AgeFile {
     bytes: Vec<u8>,
     recipients: usize,
 }
@@ -29,14 +29,14 @@ pub struct AgeFile {
 /// Why an upload is not an age file we accept; the text is shown to the client.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct NotAgeFile(String);
+pub(crate) struct NotAgeFile(String);
 
 fn bad<T>(why: impl Into<String>) -> Result<T, NotAgeFile> {
     Err(NotAgeFile(why.into()))
 }
 
 impl AgeFile {
-    pub fn parse(bytes: Vec<u8>) -> Result<AgeFile, NotAgeFile> {
+    pub(crate) fn parse(bytes: Vec<u8>) -> Result<AgeFile, NotAgeFile> {
         if bytes.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----") {
             return bad(
                 "the ciphertext is ASCII-armored; send the binary age file, base64-encoded",
@@ -81,16 +81,12 @@ impl AgeFile {
         Ok(AgeFile { bytes, recipients })
     }
 
-    pub fn recipients(&self) -> usize {
+    pub(crate) fn recipients(&self) -> usize {
         self.recipients
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes
-    }
-
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
     }
 }
 

@@ -33,13 +33,13 @@ use crate::wire::{WebhookEvent, WebhookRequest};
 
 /// Events older than this when the worker first sees them are not sent: it
 /// covers a restart or an outage, not history from before webhooks were on.
-pub const MAX_EVENT_AGE_SECONDS: i64 = 24 * 3600;
+pub(crate) const MAX_EVENT_AGE_SECONDS: i64 = 24 * 3600;
 
 /// How long finished deliveries (their bodies name customers) are kept.
 pub const DELIVERY_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
 
 /// The shortest secret accepted, in bytes.
-pub const MIN_SECRET_BYTES: usize = 16;
+pub(crate) const MIN_SECRET_BYTES: usize = 16;
 
 /// Events read per enqueue step, and steps per pass.
 const PAGE: i64 = 200;
@@ -52,22 +52,22 @@ const SENDS_PER_PASS: usize = 100;
 #[derive(Clone)]
 pub struct WebhookConfig {
     /// Receivers; each gets every notification.
-    pub urls: Vec<Url>,
+    pub(crate) urls: Vec<Url>,
     /// The HMAC key of `X-Handoff-Signature`.
-    pub secret: SecretString,
+    pub(crate) secret: SecretString,
     /// The server's public base URL, without a trailing slash: the body
     /// links to the staff dashboard under it.
-    pub public_url: String,
+    pub(crate) public_url: String,
     /// Attempts per delivery before it is given up.
     pub max_attempts: u32,
     /// Wait before the first retry; doubled for each later one.
-    pub first_retry: Duration,
+    pub(crate) first_retry: Duration,
     /// Longest wait between two attempts.
-    pub max_retry: Duration,
+    pub(crate) max_retry: Duration,
     /// Time allowed for one POST, connection included.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Integration template titles by id, for the chat sentence.
-    pub titles: std::collections::HashMap<String, String>,
+    pub(crate) titles: std::collections::HashMap<String, String>,
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -114,7 +114,7 @@ impl WebhookConfig {
     }
 
     /// Names templates by their titles in the chat sentence.
-    pub fn with_titles(
+    pub(crate) fn with_titles(
         mut self,
         titles: impl IntoIterator<Item = (String, String)>,
     ) -> WebhookConfig {
@@ -123,7 +123,7 @@ impl WebhookConfig {
     }
 
     /// Wait after failed attempt number `attempt` (1 for the first).
-    pub fn retry_delay(&self, attempt: i64) -> Duration {
+    pub(crate) fn retry_delay(&self, attempt: i64) -> Duration {
         let doublings = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
         self.first_retry
             .saturating_mul(2u32.saturating_pow(doublings))
@@ -132,7 +132,7 @@ impl WebhookConfig {
 }
 
 /// Parses one `--webhook-url` and applies [`WebhookConfig::new`]'s rules.
-pub fn parse_url(text: &str) -> Result<Url, String> {
+pub(crate) fn parse_url(text: &str) -> Result<Url, String> {
     let text = text.trim();
     let url = Url::parse(text).map_err(|e| {
         // The text may carry a token: name only its start.
@@ -149,7 +149,7 @@ fn check_url(url: &Url) -> Result<(), String> {
 }
 
 /// What logs and errors may name of a receiver: its host and port.
-pub fn host(url: &Url) -> String {
+pub(crate) fn host(url: &Url) -> String {
     match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_owned(),
@@ -163,7 +163,7 @@ pub fn url_hash(url: &Url) -> String {
 }
 
 /// The JSON body sent for `event`.
-pub fn body(
+pub(crate) fn body(
     event: &NotifiedEvent,
     public_url: &str,
     titles: &std::collections::HashMap<String, String>,
@@ -248,7 +248,7 @@ fn plain(label: &str) -> String {
 }
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
-pub fn signature(secret: &[u8], unix_seconds: i64, body: &str) -> String {
+pub(crate) fn signature(secret: &[u8], unix_seconds: i64, body: &str) -> String {
     format!(
         "t={unix_seconds},v1={}",
         hex(&mac(secret, unix_seconds, body))
@@ -483,7 +483,7 @@ fn describe(e: reqwest::Error) -> String {
 
 /// Runs a pass every `interval` until `stop` changes (finished deliveries
 /// are deleted by the purge task, webhooks on or off). Failures are logged and the pass is tried again at the next tick.
-pub async fn run(
+pub(crate) async fn run(
     store: Store,
     clock: Clock,
     config: std::sync::Arc<WebhookConfig>,

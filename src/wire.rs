@@ -35,7 +35,7 @@ pub struct CreateSecret {
 /// Seconds as JSON's integers: `86400`, and also `86400.0`, which JSON
 /// Schema counts as the same integer (and clients that only have floating
 /// point send). A fraction or a number out of range is refused.
-pub fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+pub(crate) fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let n = serde_json::Number::deserialize(d)?;
     if let Some(i) = n.as_i64() {
         return Ok(i);

@@ -73,6 +73,11 @@ enum Node {
 /// The file as a tree; panics on anything quick-xml cannot read (configured
 /// as leniently as Wazuh's reader: a bare `&` in a command).
 fn tree(xml: &str) -> Vec<Node> {
+    fn push(stack: &mut [Node], node: Node) {
+        if let Some(Node::Element { children, .. }) = stack.last_mut() {
+            children.push(node);
+        }
+    }
     let mut reader = Reader::from_str(xml);
     reader.config_mut().allow_dangling_amp = true;
     reader.config_mut().check_end_names = true;
@@ -82,11 +87,6 @@ fn tree(xml: &str) -> Vec<Node> {
         children: Vec::new(),
         close: String::new(),
     }];
-    fn push(stack: &mut [Node], node: Node) {
-        if let Some(Node::Element { children, .. }) = stack.last_mut() {
-            children.push(node);
-        }
-    }
     loop {
         let before = reader.buffer_position() as usize;
         let event = reader

@@ -114,7 +114,11 @@ async fn the_example_ciphertext_is_accepted() {
 /// operation also documents 431 and 500, which any request can get.
 #[tokio::test]
 async fn documented_paths_answer_exactly_their_documented_methods() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.without_rate_limits()).await;
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        handoff::config::Settings::without_rate_limits,
+    )
+    .await;
     let file: Value = serde_json::from_str(handoff::http::api::OPENAPI).unwrap();
     let methods = ["get", "post", "put", "delete", "patch"];
     for (path, item) in file["paths"].as_object().unwrap() {

@@ -21,8 +21,7 @@ type Facts = BTreeSet<String>;
 /// `bool` on both.
 fn type_family(declared: &str) -> &'static str {
     match declared.to_ascii_lowercase().as_str() {
-        "integer" | "bigint" | "int8" | "int4" | "smallint" => "integer",
-        "boolean" | "bool" => "integer",
+        "integer" | "bigint" | "int8" | "int4" | "smallint" | "boolean" | "bool" => "integer",
         "text" | "character varying" | "varchar" => "text",
         "blob" | "bytea" => "blob",
         other => panic!("a column type this test does not know: {other}"),
@@ -61,6 +60,48 @@ fn predicate(text: &str) -> String {
         .to_ascii_lowercase()
 }
 
+fn column_fact(
+    table: &str,
+    name: &str,
+    position: i64,
+    declared: &str,
+    null: &str,
+    default: Option<String>,
+) -> String {
+    format!(
+        "column {table}.{name} #{position} {} {null}{}",
+        type_family(declared),
+        default_clause(default.as_deref())
+    )
+}
+
+/// An index by its name (`-` for one a UNIQUE constraint made: the engines
+/// name those differently), its columns, and a partial index's predicate.
+fn index_fact(
+    label: &str,
+    table: &str,
+    columns: &[String],
+    unique: bool,
+    condition: Option<String>,
+) -> String {
+    let mut fact = format!(
+        "index {label} on {table} ({}){}",
+        columns.join(", "),
+        if unique { " unique" } else { "" }
+    );
+    if let Some(condition) = condition {
+        fact.push_str(&format!(" where {}", predicate(&condition)));
+    }
+    fact
+}
+
+fn foreign_key_fact(table: &str, from: &str, to_table: &str, to: &str, rule: &str) -> String {
+    format!(
+        "foreign key {table}.{from} -> {to_table}.{to} on delete {}",
+        on_delete(rule)
+    )
+}
+
 async fn sqlite_facts(pool: &sqlx::SqlitePool) -> Facts {
     let mut facts = Facts::new();
     let tables: Vec<String> = sqlx::query_scalar(
@@ -94,11 +135,13 @@ async fn sqlite_facts(pool: &sqlx::SqlitePool) -> Facts {
             } else {
                 "null"
             };
-            facts.insert(format!(
-                "column {table}.{name} #{} {} {null}{}",
+            facts.insert(column_fact(
+                table,
+                &name,
                 position + 1,
-                type_family(&declared),
-                default_clause(default.as_deref())
+                &declared,
+                null,
+                default,
             ));
             if pk > 0 {
                 key.push((pk, name));
@@ -130,11 +173,7 @@ async fn sqlite_facts(pool: &sqlx::SqlitePool) -> Facts {
                     .await
                     .unwrap();
             let label = if origin == "c" { name.as_str() } else { "-" };
-            let mut fact = format!(
-                "index {label} on {table} ({}){}",
-                columns.join(", "),
-                if unique == 1 { " unique" } else { "" }
-            );
+            let mut condition = None;
             if partial == 1 {
                 let sql: String = sqlx::query_scalar(
                     "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?",
@@ -143,10 +182,9 @@ async fn sqlite_facts(pool: &sqlx::SqlitePool) -> Facts {
                 .fetch_one(pool)
                 .await
                 .unwrap();
-                let (_, condition) = sql.split_once(" WHERE ").unwrap();
-                fact.push_str(&format!(" where {}", predicate(condition)));
+                condition = Some(sql.split_once(" WHERE ").unwrap().1.to_owned());
             }
-            facts.insert(fact);
+            facts.insert(index_fact(label, table, &columns, unique == 1, condition));
         }
 
         let keys = sqlx::query(
@@ -161,10 +199,7 @@ async fn sqlite_facts(pool: &sqlx::SqlitePool) -> Facts {
             let to_table: String = k.get("table");
             let to: String = k.get("to");
             let rule: String = k.get("on_delete");
-            facts.insert(format!(
-                "foreign key {table}.{from} -> {to_table}.{to} on delete {}",
-                on_delete(&rule)
-            ));
+            facts.insert(foreign_key_fact(table, &from, &to_table, &to, &rule));
         }
     }
     facts
@@ -204,10 +239,8 @@ async fn postgres_facts(pool: &sqlx::PgPool) -> Facts {
             } else {
                 "not null"
             };
-            facts.insert(format!(
-                "column {table}.{name} #{position} {} {null}{}",
-                type_family(&declared),
-                default_clause(default.as_deref())
+            facts.insert(column_fact(
+                table, &name, position, &declared, null, default,
             ));
         }
 
@@ -245,15 +278,7 @@ async fn postgres_facts(pool: &sqlx::PgPool) -> Facts {
                 continue;
             }
             let label = if from_constraint { "-" } else { name.as_str() };
-            let mut fact = format!(
-                "index {label} on {table} ({}){}",
-                columns.join(", "),
-                if unique { " unique" } else { "" }
-            );
-            if let Some(condition) = condition {
-                fact.push_str(&format!(" where {}", predicate(&condition)));
-            }
-            facts.insert(fact);
+            facts.insert(index_fact(label, table, &columns, unique, condition));
         }
 
         let keys = sqlx::query(
@@ -276,10 +301,7 @@ async fn postgres_facts(pool: &sqlx::PgPool) -> Facts {
             let to_table: String = k.get("to_table");
             let to: String = k.get("to_column");
             let rule: String = k.get("rule");
-            facts.insert(format!(
-                "foreign key {table}.{from} -> {to_table}.{to} on delete {}",
-                on_delete(&rule)
-            ));
+            facts.insert(foreign_key_fact(table, &from, &to_table, &to, &rule));
         }
     }
     facts

@@ -55,7 +55,7 @@ async fn count_session_writes(store: &Store) {
                 "CREATE TRIGGER count_session_writes AFTER UPDATE ON sessions \
                  BEGIN UPDATE session_writes SET n = n + 1; END",
             )
-            .await
+            .await;
         }
         Store::Postgres(_) => {
             run(

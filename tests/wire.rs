@@ -71,9 +71,9 @@ fn allows(doc: &Value, schema: &Value, value: &Value) -> bool {
         ("string", Value::String(_))
         | ("boolean", Value::Bool(_))
         | ("null", Value::Null)
-        | ("object", Value::Object(_)) => true,
+        | ("object", Value::Object(_))
+        | ("number", Value::Number(_)) => true,
         ("integer", Value::Number(n)) => n.is_i64() || n.is_u64(),
-        ("number", Value::Number(_)) => true,
         ("array", Value::Array(items)) => items.iter().all(|i| allows(doc, &schema["items"], i)),
         _ => false,
     })

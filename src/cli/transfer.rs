@@ -203,10 +203,7 @@ pub(super) async fn get(args: GetArgs) -> anyhow::Result<()> {
     let payload: Payload = serde_json::from_slice(&plain)
         .context("the secret is not a handoff payload; try --json")?;
     if payload.template == "text" {
-        print!(
-            "{}",
-            payload.fields.get("text").map(String::as_str).unwrap_or("")
-        );
+        print!("{}", payload.fields.get("text").map_or("", String::as_str));
     } else {
         for (k, v) in &payload.fields {
             println!("{k}: {v}");

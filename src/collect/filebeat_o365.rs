@@ -88,7 +88,7 @@ fn api_endpoints(cloud: Cloud) -> Result<Option<(&'static str, &'static str)>, T
 
 /// The name of the `${KEY}` holding a tenant's secret:
 /// `O365_SECRET_` and the tenant ID in upper case with `-` as `_`.
-pub fn secret_key(tenant_id: &str) -> String {
+pub(crate) fn secret_key(tenant_id: &str) -> String {
     let t: String = tenant_id
         .chars()
         .map(|c| {

@@ -96,7 +96,7 @@ pub(super) fn read_text(path: &Path) -> Result<Option<String>, TargetError> {
 }
 
 /// A customer label as a file name: lower-case letters, digits and `-`.
-pub fn customer_slug(customer: &str) -> String {
+pub(crate) fn customer_slug(customer: &str) -> String {
     let mut slug = String::new();
     for c in customer.chars() {
         if c.is_ascii_alphanumeric() {

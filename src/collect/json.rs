@@ -36,6 +36,10 @@ fn json_error(e: serde_json::Error) -> TargetError {
 pub(super) const READS: super::Reads = super::Reads::GraphEndpoints;
 
 /// It needs no option beyond the ones every target has.
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the registry calls every target's check_args alike"
+)]
 pub(super) fn check_args(_args: &TargetArgs, _dry_run: bool) -> Result<(), String> {
     Ok(())
 }

@@ -20,11 +20,9 @@ mod ossec_conf;
 mod write;
 
 use env_file::{env_lookup, env_value, set_env_lines};
-pub use files::customer_slug;
 use files::{customer_file, read_optional, read_text, refuse_if_others_can_access};
 pub use mask::masked_secret;
 use mask::{mask_line, secret_block};
-pub use write::KEEP_BACKUPS;
 use write::{utc_stamp, write_change};
 
 use std::fmt::Write as _;
@@ -241,17 +239,17 @@ impl TargetError {
 pub struct FileChange {
     pub path: PathBuf,
     /// `None` if the file does not exist yet.
-    pub before: Option<Vec<u8>>,
-    pub after: Vec<u8>,
+    pub(crate) before: Option<Vec<u8>>,
+    pub(crate) after: Vec<u8>,
     /// The mode a new file gets; an existing file keeps its own.
-    pub mode_if_new: u32,
+    pub(crate) mode_if_new: u32,
     /// The owner (uid, gid) a new file gets, where a collector refuses files
     /// that are not owned like its others; `None` leaves the writer's own.
     /// An existing file keeps its owner.
-    pub owner_if_new: Option<(u32, u32)>,
+    pub(crate) owner_if_new: Option<(u32, u32)>,
     /// The whole content is a secret value (a secret file): diffs show its
     /// size, never its bytes.
-    pub secret: bool,
+    pub(crate) secret: bool,
 }
 
 impl FileChange {
@@ -296,9 +294,9 @@ impl std::fmt::Debug for Plan {
 /// A file [`Plan::apply`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The original's copy, if there was an original.
-    pub backup: Option<PathBuf>,
+    pub(crate) backup: Option<PathBuf>,
 }
 
 impl Plan {
@@ -440,11 +438,11 @@ pub(crate) mod testing {
     use super::*;
     use crate::integration::Integrations;
 
-    pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-    pub const CLIENT: &str = "0b6c3d1e-5a4f-4e8b-9c2d-7e1f0a3b5c6d";
-    pub const SECRET: &str = "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_";
+    pub(crate) const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    pub(crate) const CLIENT: &str = "0b6c3d1e-5a4f-4e8b-9c2d-7e1f0a3b5c6d";
+    pub(crate) const SECRET: &str = "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_";
 
-    pub fn credential(template: &str, cloud: &str) -> EntraCredential {
+    pub(crate) fn credential(template: &str, cloud: &str) -> EntraCredential {
         EntraCredential {
             template: template.to_owned(),
             tenant_id: TENANT.to_owned(),
@@ -457,14 +455,17 @@ pub(crate) mod testing {
         }
     }
 
-    pub fn integration(id: &str) -> Integration {
+    pub(crate) fn integration(id: &str) -> Integration {
         Integrations::builtin()
             .get(id)
             .cloned()
             .unwrap_or_else(|| panic!("no built-in template {id}"))
     }
 
-    pub fn import<'a>(cred: &'a EntraCredential, integration: &'a Integration) -> Import<'a> {
+    pub(crate) fn import<'a>(
+        cred: &'a EntraCredential,
+        integration: &'a Integration,
+    ) -> Import<'a> {
         Import {
             credential: cred,
             integration,
@@ -473,12 +474,12 @@ pub(crate) mod testing {
         }
     }
 
-    pub fn mode(path: &Path) -> u32 {
+    pub(crate) fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
     }
 
-    pub fn backups(dir: &Path) -> Vec<PathBuf> {
+    pub(crate) fn backups(dir: &Path) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -35,36 +35,39 @@ use super::{FileChange, TargetError, read_text};
 
 /// An element and where it sits in the file.
 pub(super) struct Element {
-    pub name: String,
+    pub(crate) name: String,
     /// Offset of its `<`.
-    pub start: usize,
+    pub(crate) start: usize,
     /// What lies between its start and end tags (empty if self-closing).
-    pub inner: Range<usize>,
+    pub(crate) inner: Range<usize>,
     /// Offset just past its end tag.
-    pub end: usize,
-    pub self_closing: bool,
+    pub(crate) end: usize,
+    pub(crate) self_closing: bool,
     /// Its attributes as (name, raw value), in order.
-    pub attributes: Vec<(String, String)>,
-    pub children: Vec<Element>,
+    pub(crate) attributes: Vec<(String, String)>,
+    pub(crate) children: Vec<Element>,
     /// The byte ranges of the comments directly inside it, where an
     /// operator's `<!-- handoff: MODULE -->` marker is looked for.
-    pub comments: Vec<Range<usize>>,
+    pub(crate) comments: Vec<Range<usize>>,
 }
 
 impl Element {
     /// Its child elements called `name`, in order.
-    pub fn children_named<'e>(&'e self, name: &str) -> impl Iterator<Item = &'e Element> + use<'e> {
+    pub(crate) fn children_named<'e>(
+        &'e self,
+        name: &str,
+    ) -> impl Iterator<Item = &'e Element> + use<'e> {
         let name = name.to_owned();
         self.children.iter().filter(move |c| c.name == name)
     }
 
     /// The trimmed text of a leaf element.
-    pub fn text<'s>(&self, src: &'s str) -> &'s str {
+    pub(crate) fn text<'s>(&self, src: &'s str) -> &'s str {
         src[self.inner.clone()].trim()
     }
 
     /// The text of the first child called `name`.
-    pub fn child_text<'s>(&self, src: &'s str, name: &str) -> Option<&'s str> {
+    pub(crate) fn child_text<'s>(&self, src: &'s str, name: &str) -> Option<&'s str> {
         self.children_named(name).next().map(|c| c.text(src))
     }
 }
@@ -181,10 +184,10 @@ const AGENT_FILTERS: [&str; 3] = ["name", "os", "profile"];
 
 /// A Wazuh configuration file, read and told apart.
 pub(super) struct WazuhConf {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The file as it is, past a UTF-8 byte order mark if it has one: every
     /// edit is a byte range of this text.
-    pub src: String,
+    pub(crate) src: String,
     /// The file starts with a UTF-8 byte order mark, which Wazuh's reader
     /// skips like anything else before the first `<` (wazuh/wazuh
     /// `src/os_xml/os_xml.c`, `_ReadElem`); it is written back as it was.
@@ -192,9 +195,9 @@ pub(super) struct WazuhConf {
     /// The line end new lines get: the file's own (`\r\n` in a file written
     /// on Windows), so that the file does not end up with two kinds.
     eol: &'static str,
-    pub role: Role,
+    pub(crate) role: Role,
     /// The `<ossec_config>` or `<agent_config>` sections, in file order.
-    pub sections: Vec<Element>,
+    pub(crate) sections: Vec<Element>,
 }
 
 /// Where a module's block for one tenant is, or where a new one goes.
@@ -279,7 +282,7 @@ impl WazuhConf {
     /// Reads the file at `path`. A missing file, a 5.x manager's
     /// `wazuh-manager.conf`, and anything Wazuh would not read as one of the
     /// three kinds (see [`Role`]) are refused with what to do instead.
-    pub fn read(path: &Path) -> Result<WazuhConf, TargetError> {
+    pub(crate) fn read(path: &Path) -> Result<WazuhConf, TargetError> {
         let text = read_text(path)?.ok_or_else(|| {
             TargetError::Refused(format!(
                 "{} does not exist; is Wazuh installed here? Point --wazuh-conf at the ossec.conf of the Wazuh 4.x manager or of the agent that should collect, or at a group's etc/shared/<group>/agent.conf on the manager",
@@ -350,7 +353,7 @@ impl WazuhConf {
 
     /// The file's bytes for `text` (this file's text or an edited copy):
     /// with its byte order mark, if it had one.
-    pub fn bytes(&self, text: &str) -> Vec<u8> {
+    pub(crate) fn bytes(&self, text: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(text.len() + 3);
         if self.bom {
             out.extend_from_slice("\u{feff}".as_bytes());
@@ -360,7 +363,7 @@ impl WazuhConf {
     }
 
     /// This file with `edits` made, their new lines ending like the file's.
-    pub fn splice(&self, edits: Vec<Edit>) -> String {
+    pub(crate) fn splice(&self, edits: Vec<Edit>) -> String {
         let edits = edits
             .into_iter()
             .map(|e| Edit {
@@ -394,7 +397,7 @@ impl WazuhConf {
     /// ms-graph), else beside the only section's sibling block, else into the
     /// last section without filters. Where handoff cannot tell which agents
     /// should collect the tenant, it refuses and names the marker.
-    pub fn place(
+    pub(crate) fn place(
         &self,
         module: &str,
         sibling: &str,
@@ -619,7 +622,7 @@ impl WazuhConf {
 
     /// The section that holds `el`, described for a note: `<agent_config
     /// name="x">` or `<ossec_config>`.
-    pub fn section_of(&self, el: &Element) -> String {
+    pub(crate) fn section_of(&self, el: &Element) -> String {
         self.sections
             .iter()
             .find(|s| s.start <= el.start && el.end <= s.end)
@@ -636,7 +639,7 @@ impl WazuhConf {
 
     /// What an operator should know about a new `module` block in
     /// `section`: why it went there, and in a group who now runs it.
-    pub fn new_block_notes(
+    pub(crate) fn new_block_notes(
         &self,
         module: &str,
         section: &Element,
@@ -703,7 +706,7 @@ impl WazuhConf {
     /// `verify-agent-conf -f FILE` checks it (wazuh/wazuh
     /// `src/remoted/src/config.c`, `src/util/src/verify-agent-conf.c`,
     /// `docs/ref/modules/client/configuration.md`).
-    pub fn load_note(&self) -> String {
+    pub(crate) fn load_note(&self) -> String {
         match self.role {
             Role::Manager => {
                 "restart the Wazuh manager (systemctl restart wazuh-manager) to load the change"
@@ -750,7 +753,7 @@ impl WazuhConf {
     /// A note if other local users can read the file, which holds a secret.
     /// Notes carry no "warning:" of their own: the collector prints each
     /// after "note: ".
-    pub fn world_readable_note(&self) -> Option<String> {
+    pub(crate) fn world_readable_note(&self) -> Option<String> {
         let mode = self.mode()?;
         (mode & 0o004 != 0).then(|| {
             format!(
@@ -764,7 +767,7 @@ impl WazuhConf {
     /// write leaves beside it (`NAME.handoff-<UTC time>.bak`, with the
     /// file's own mode and owner; the newest five are kept, see
     /// `super::write_change`).
-    pub fn backup_note(&self) -> String {
+    pub(crate) fn backup_note(&self) -> String {
         let name = self.path.file_name().map_or_else(
             || "the file".to_owned(),
             |n| n.to_string_lossy().into_owned(),
@@ -786,7 +789,7 @@ impl WazuhConf {
 
     /// Parses `after` (this file with handoff's edits) as strictly as the
     /// original, so that a change Wazuh could not read is never written.
-    pub fn check_after(&self, after: &str) -> Result<(), TargetError> {
+    pub(crate) fn check_after(&self, after: &str) -> Result<(), TargetError> {
         parse(&self.path, after).map(drop).map_err(|e| {
             TargetError::Refused(format!(
                 "handoff's change to {} would not parse: {e}",
@@ -796,7 +799,7 @@ impl WazuhConf {
     }
 
     /// The file with `edits` made, once it parses as strictly as the original.
-    pub fn change(&self, edits: Vec<Edit>) -> Result<FileChange, TargetError> {
+    pub(crate) fn change(&self, edits: Vec<Edit>) -> Result<FileChange, TargetError> {
         let after = self.splice(edits);
         self.check_after(&after)?;
         Ok(FileChange {
@@ -811,7 +814,7 @@ impl WazuhConf {
 
     /// Fits the tenant's `<api_auth>` to `wants`; the note names the
     /// children that changed, if any did.
-    pub fn fit_api_auth(
+    pub(crate) fn fit_api_auth(
         &self,
         auth: &Element,
         tenant: &str,
@@ -864,21 +867,21 @@ pub(super) fn tenant_auths<'e>(src: &str, block: &'e Element, tenant: &str) -> V
 
 /// One child an element must hold, for [`fit_children`].
 pub(super) struct Want<'v> {
-    pub name: &'static str,
-    pub value: &'v str,
+    pub(crate) name: &'static str,
+    pub(crate) value: &'v str,
     /// Other elements for the same setting, replaced in place by this one
     /// (`<client_secret>` for `<client_secret_path>`).
-    pub replaces: &'static [&'static str],
+    pub(crate) replaces: &'static [&'static str],
     /// The value compares without regard to case (a GUID).
-    pub any_case: bool,
+    pub(crate) any_case: bool,
     /// What Wazuh assumes when the element is absent: an absent element
     /// already says this value, so nothing is added for it.
-    pub default: Option<&'static str>,
+    pub(crate) default: Option<&'static str>,
 }
 
 impl<'v> Want<'v> {
     /// A child that must read exactly `value`.
-    pub fn exact(name: &'static str, value: &'v str) -> Want<'v> {
+    pub(crate) fn exact(name: &'static str, value: &'v str) -> Want<'v> {
         Want {
             name,
             value,
@@ -890,7 +893,7 @@ impl<'v> Want<'v> {
 
     /// A GUID child (tenant or client ID): a value that differs only in
     /// case is left as the operator wrote it.
-    pub fn guid(name: &'static str, value: &'v str) -> Want<'v> {
+    pub(crate) fn guid(name: &'static str, value: &'v str) -> Want<'v> {
         Want {
             any_case: true,
             ..Want::exact(name, value)
@@ -1204,8 +1207,8 @@ pub(super) fn block_indent(
 
 /// One replacement of a byte range.
 pub(super) struct Edit {
-    pub range: Range<usize>,
-    pub text: String,
+    pub(crate) range: Range<usize>,
+    pub(crate) text: String,
 }
 
 /// `block` (whole lines, each ending in `\n`) added as `parent`'s last child.

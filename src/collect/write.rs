@@ -93,7 +93,7 @@ pub(super) fn utc_stamp() -> String {
 
 /// Backups kept per file: older ones go, so that copies of replaced secrets
 /// do not pile up beside the live one.
-pub const KEEP_BACKUPS: usize = 5;
+pub(crate) const KEEP_BACKUPS: usize = 5;
 
 /// Deletes all but the newest [`KEEP_BACKUPS`] backups of `name` in `dir`.
 /// Best effort: a backup that cannot be listed or removed stays.

@@ -23,7 +23,7 @@ use crate::wire::{CreateSecret, Created, Health, Meta, Revealed, Status};
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Routes without rate limits; create and reveal are added, limited, in `http::router`.
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/secrets/{id}", get(secret_meta))
         .route("/api/v1/status/{token}", get(status))
@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
 }
 
-pub async fn create_secret(
+pub(crate) async fn create_secret(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateSecret>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -91,7 +91,7 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// Decodes a base64 age file from a JSON body and checks it: size first
 /// (before decoding what cannot fit), then base64, then the age header.
-pub fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
+pub(crate) fn decode_upload(b64: &str, max_bytes: usize) -> Result<AgeFile, ApiError> {
     // Base64 is 4 characters per 3 bytes.
     if b64.len() > max_bytes.div_ceil(3) * 4 {
         return Err(ApiError::too_large(max_bytes));
@@ -140,7 +140,7 @@ async fn secret_meta(
     Ok(Json(meta.into()))
 }
 
-pub async fn reveal_secret(
+pub(crate) async fn reveal_secret(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Revealed>, ApiError> {
@@ -207,7 +207,7 @@ async fn destroy(
 
 /// Destroys an unread secret for the holder of its status token (the API
 /// and the status page's form both come here).
-pub async fn destroy_for_creator(state: &AppState, token: &Id) -> Result<(), ApiError> {
+pub(crate) async fn destroy_for_creator(state: &AppState, token: &Id) -> Result<(), ApiError> {
     if state.store.destroy(token, state.clock.now()).await? {
         tracing::info!("secret destroyed by its creator");
     }
@@ -224,7 +224,7 @@ async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
 /// The OpenAPI file with what this server's configuration decides written
 /// in: the longest `expires_in`, the largest ciphertext, the integration
 /// templates requests can use, and whether an answer carries a sealed copy.
-pub fn served_openapi(settings: &crate::config::Settings) -> String {
+pub(crate) fn served_openapi(settings: &crate::config::Settings) -> String {
     let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(OPENAPI) else {
         return OPENAPI.to_owned();
     };

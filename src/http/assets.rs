@@ -61,7 +61,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/assets/{name}", get(asset))
 }
 

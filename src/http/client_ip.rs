@@ -27,7 +27,7 @@ impl TrustedProxies {
 
     /// The client's address: walks `X-Forwarded-For` from the right (the entry
     /// our proxy appended) past trusted hops; the first untrusted one is the client.
-    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    pub(crate) fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.trusts(peer) {
             return peer;
         }
@@ -51,7 +51,7 @@ impl TrustedProxies {
 /// and may use any address in it, so counting IPv6 addresses one by one would
 /// give a client 2^64 budgets. An IPv4-mapped IPv6 address counts as its IPv4
 /// address.
-pub fn rate_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn rate_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -115,7 +115,7 @@ mod tests {
 /// a trusted proxy reports. `None` when the server was not told the peer
 /// (a router called directly in a test).
 #[derive(Clone, Debug)]
-pub struct ClientAddr(pub Option<String>);
+pub(crate) struct ClientAddr(pub Option<String>);
 
 impl axum::extract::FromRequestParts<super::AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;

@@ -55,7 +55,7 @@ use super::error::{ApiError, Code};
 const GRACE: Duration = Duration::from_secs(1);
 
 /// Smallest head buffer hyper accepts, in bytes.
-pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+pub(crate) const MIN_HEADER_BYTES: usize = 8 * 1024;
 
 /// The limits on connections (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -329,7 +329,7 @@ impl Registry {
 
 /// Serves `app` on `listener` under `limits` until `shutdown` completes,
 /// then lets the requests under way finish (see the module documentation).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
@@ -407,7 +407,7 @@ pub async fn serve(
 
 /// The process's soft limit on open file descriptors, where the system
 /// tells it (`/proc/self/limits` on Linux); `None` elsewhere or unlimited.
-pub fn descriptor_limit() -> Option<u64> {
+pub(crate) fn descriptor_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.trim_start_matches("Max open files")

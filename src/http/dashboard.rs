@@ -28,7 +28,7 @@ use crate::request::RequestState;
 use crate::store::NewRequest;
 use crate::wire::{CreateRequest, CreatedRequest};
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/staff", get(dashboard))
         .route("/staff/requests/new", get(new_request_page))

@@ -18,20 +18,21 @@ use axum::response::{IntoResponse, Response};
 use crate::store::StoreError;
 use crate::wire::ErrorBody;
 
-/// Declares [`Code`] with its wire names, and [`Code::ALL`]: the list the
+/// Declares [`Code`] with its wire names, and `Code::ALL`: the list the
 /// OpenAPI file's `Error.error` enum is tested against.
 macro_rules! codes {
     ($($variant:ident = $name:literal,)*) => {
         /// Every machine code an error answer can carry.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum Code {
+        pub(crate) enum Code {
             $($variant,)*
         }
 
         impl Code {
-            pub const ALL: &[Code] = &[$(Code::$variant,)*];
+            #[cfg(test)]
+            pub(crate) const ALL: &[Code] = &[$(Code::$variant,)*];
 
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self {
                     $(Code::$variant => $name,)*
                 }
@@ -81,13 +82,13 @@ impl std::fmt::Display for Code {
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: Code,
-    pub message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) code: Code,
+    pub(crate) message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, code: Code, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -95,13 +96,13 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, Code::BadRequest, message)
     }
 
     /// One answer for unknown, expired, read and destroyed: telling them apart
     /// would tell a guesser which ids exist.
-    pub fn gone() -> ApiError {
+    pub(crate) fn gone() -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             Code::NotFound,
@@ -109,7 +110,7 @@ impl ApiError {
         )
     }
 
-    pub fn too_large(limit: usize) -> ApiError {
+    pub(crate) fn too_large(limit: usize) -> ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             Code::TooLarge,
@@ -117,7 +118,7 @@ impl ApiError {
         )
     }
 
-    pub fn rate_limited(wait_seconds: u64) -> ApiError {
+    pub(crate) fn rate_limited(wait_seconds: u64) -> ApiError {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             Code::RateLimited,
@@ -129,7 +130,7 @@ impl ApiError {
     }
 
     /// This error as its route speaks: JSON under `/api/`, a page elsewhere.
-    pub fn for_route(self, path: &str) -> Response {
+    pub(crate) fn for_route(self, path: &str) -> Response {
         if path.starts_with("/api/") {
             self.into_response()
         } else {
@@ -138,7 +139,7 @@ impl ApiError {
     }
 
     /// The body did not arrive within the request's time limit.
-    pub fn request_timeout() -> ApiError {
+    pub(crate) fn request_timeout() -> ApiError {
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             Code::RequestTimeout,
@@ -148,7 +149,7 @@ impl ApiError {
 
     /// The answer for an error `status` that came with no sentence of ours
     /// (see [`answer_in_kind`]).
-    pub fn for_status(status: StatusCode) -> ApiError {
+    pub(crate) fn for_status(status: StatusCode) -> ApiError {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => (Code::NotFound, "There is nothing at this address."),
             StatusCode::METHOD_NOT_ALLOWED => (
@@ -211,7 +212,7 @@ impl From<StoreError> for ApiError {
 /// An error answered to a person: a page with the status, a title and the
 /// same sentence an API client would get (`data-notice` holds the code).
 #[derive(Debug)]
-pub struct PageError(pub ApiError);
+pub(crate) struct PageError(pub ApiError);
 
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> PageError {
@@ -234,29 +235,29 @@ impl IntoResponse for PageError {
 /// `Json<T>` whose rejections are [`ApiError`]s with the contract's codes.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 /// `Path<T>` for API routes: a path that cannot be decoded names nothing, a
 /// JSON 404 like any unknown id.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct ApiPath<T>(pub T);
+pub(crate) struct ApiPath<T>(pub T);
 
 /// `Path<T>` for pages: the same refusal, as a page.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(PageError))]
-pub struct PagePath<T>(pub T);
+pub(crate) struct PagePath<T>(pub T);
 
 /// `Form<T>` for pages: a body of another type (415), too large (413) or
 /// unreadable (400) is answered with a page.
 #[derive(FromRequest)]
 #[from_request(via(axum::Form), rejection(PageError))]
-pub struct PageForm<T>(pub T);
+pub(crate) struct PageForm<T>(pub T);
 
 /// `Query<T>` for pages.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(PageError))]
-pub struct PageQuery<T>(pub T);
+pub(crate) struct PageQuery<T>(pub T);
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
@@ -357,7 +358,7 @@ impl From<QueryRejection> for PageError {
 /// (a rejection from an extractor used directly, a layer's refusal): under
 /// `/api/` it becomes the contract's JSON error for its status, elsewhere a
 /// page. Headers such as `Allow` and `Retry-After` are kept.
-pub async fn answer_in_kind(req: Request, next: Next) -> Response {
+pub(crate) async fn answer_in_kind(req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
     let res = next.run(req).await;
     let status = res.status();

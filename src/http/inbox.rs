@@ -26,7 +26,7 @@ use crate::store::{Ack, Lease, VerifyResult};
 use crate::token;
 use crate::wire::{Inbox, InboxEntry, LeaseRef, Leased, VerifyOutcome};
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/inbox", get(list))
         .route("/api/v1/inbox/{id}/lease", post(lease))
@@ -36,9 +36,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A caller holding a valid token with the `collect` scope.
-pub struct Collector {
-    pub name: String,
-    pub addr: Option<String>,
+pub(crate) struct Collector {
+    pub(crate) name: String,
+    pub(crate) addr: Option<String>,
 }
 
 impl Collector {
@@ -307,7 +307,9 @@ async fn result(
             return Err(ApiError::bad_request("At most 64 role names."));
         }
         v.iter()
-            .map(|r| short_label(Some(r), "a role name").map(|r| r.unwrap_or_default()))
+            .map(|r| {
+                short_label(Some(r), "a role name").map(std::option::Option::unwrap_or_default)
+            })
             .collect()
     };
     let found = names(&body.roles_found)?;

@@ -4,15 +4,15 @@
 //! that keeps clients from holding connections ([`connections`]).
 
 pub mod api;
-pub mod assets;
+pub(crate) mod assets;
 pub mod client_ip;
 pub mod connections;
-pub mod dashboard;
-pub mod error;
-pub mod inbox;
-pub mod pages;
-pub mod requests;
-pub mod security;
+pub(crate) mod dashboard;
+pub(crate) mod error;
+pub(crate) mod inbox;
+pub(crate) mod pages;
+pub(crate) mod requests;
+pub(crate) mod security;
 pub mod staff;
 
 use std::future::Future;
@@ -50,7 +50,7 @@ pub struct AppState {
 }
 
 /// The whole application as one router.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     // Base64 is 4 characters per 3 bytes; the rest of the JSON is small.
     let body_limit = state.settings.max_secret_bytes.div_ceil(3) * 4 + 4096;
     let create = if state.settings.public_page {
@@ -134,8 +134,7 @@ pub fn router(state: AppState) -> Router {
             let route = req
                 .extensions()
                 .get::<MatchedPath>()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_else(|| "(unmatched)".to_owned());
+                .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
             tracing::info_span!("request", method = %req.method(), route = %route)
         }))
         .with_state(state)
@@ -274,7 +273,7 @@ impl HttpBody for ReadTracked {
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         let now = match &polled {
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => BODY_READ,
+            Poll::Ready(None | Some(Err(_))) => BODY_READ,
             _ if self.inner.is_end_stream() => BODY_READ,
             _ => BODY_ARRIVING,
         };
@@ -304,7 +303,7 @@ async fn method_not_allowed(req: Request) -> Response {
 /// requests under way, with the connection limits of its settings (see
 /// [`connections`]). [`crate::server::Server::serve`] runs it, with the
 /// database and the background tasks around it.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,

@@ -15,7 +15,7 @@ use crate::id::Id;
 use crate::secret::ReceiptState;
 use crate::template::{self, Template as CredentialTemplate};
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/s/{id}", get(secret))
@@ -24,14 +24,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Facts every page's frame needs.
-pub struct Frame {
+pub(crate) struct Frame {
     /// Plain HTTP on a host other than this machine: browsers refuse WebCrypto
     /// there, so the page says so up front (the script checks again).
-    pub insecure: bool,
+    pub(crate) insecure: bool,
 }
 
 impl Frame {
-    pub fn new(state: &AppState, headers: &HeaderMap) -> Frame {
+    pub(crate) fn new(state: &AppState, headers: &HeaderMap) -> Frame {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -94,11 +94,11 @@ struct StatusPage {
 
 #[derive(Template)]
 #[template(path = "not_found.html")]
-pub struct NotFoundPage {
-    pub frame: Frame,
+pub(crate) struct NotFoundPage {
+    pub(crate) frame: Frame,
 }
 
-pub fn render(status: StatusCode, page: impl Template) -> Response {
+pub(crate) fn render(status: StatusCode, page: impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -126,7 +126,7 @@ struct ErrorNotice {
 
 /// A page for a refused request: the status, a title for it, and the
 /// sentence an API client would get; `data-notice` holds the error's code.
-pub fn error_page(status: StatusCode, code: Code, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, code: Code, message: &str) -> Response {
     let title = match status {
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::REQUEST_TIMEOUT => "The request took too long",
@@ -153,7 +153,7 @@ pub fn error_page(status: StatusCode, code: Code, message: &str) -> Response {
 }
 
 /// The 404 page, with the frame's HTTPS warning where it applies.
-pub fn not_found_page(state: &AppState, headers: &HeaderMap) -> Response {
+pub(crate) fn not_found_page(state: &AppState, headers: &HeaderMap) -> Response {
     render(
         StatusCode::NOT_FOUND,
         NotFoundPage {

@@ -32,7 +32,7 @@ use crate::wire::{AnswerBody, Answered, RequestMeta, RequestStatus, Retrieved};
 
 /// Routes without rate limits; `answer` and `retrieve` are added, limited, in
 /// `http::router`.
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/requests/{id}", get(request_meta))
         .route("/api/v1/request-status/{token}", get(status))
@@ -44,7 +44,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The limited POSTs: answering, "opened", and retrieving.
-pub fn limited_router() -> Router<AppState> {
+pub(crate) fn limited_router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/requests/{id}/answer", post(answer))
         .route("/api/v1/requests/{id}/opened", post(opened))
@@ -52,7 +52,7 @@ pub fn limited_router() -> Router<AppState> {
 }
 
 /// A readable name for a request's template.
-pub fn template_title(state: &AppState, id: &str) -> String {
+pub(crate) fn template_title(state: &AppState, id: &str) -> String {
     let integration = state.settings.integrations.get(id);
     crate::template::title(id, integration.map(|i| i.title.as_str())).to_owned()
 }
@@ -174,7 +174,7 @@ async fn answer(
             now,
             &Answer {
                 pm_copy: pm.as_bytes(),
-                sealed_copy: sealed.as_ref().map(|f| f.as_bytes()),
+                sealed_copy: sealed.as_ref().map(super::super::upload::AgeFile::as_bytes),
                 status_hash: status_token.digest(),
                 copies_expire_at: now + settings.expiry.max_seconds(),
             },

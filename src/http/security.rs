@@ -11,10 +11,10 @@ use super::AppState;
 use super::error::{ApiError, Code};
 
 /// Only our own scripts and styles, no inline code, no framing, no third parties.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let is_asset = req.uri().path().starts_with("/assets/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
@@ -64,7 +64,7 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
 /// the user's own action (`none`); from a sibling host of the same site
 /// (`same-site`) only when its `Origin` is one the operator allowed
 /// (`--same-site-origins`); never from another site.
-pub async fn refuse_cross_site_writes(
+pub(crate) async fn refuse_cross_site_writes(
     State(state): State<AppState>,
     req: Request,
     next: Next,
@@ -103,7 +103,7 @@ fn write_allowed(headers: &HeaderMap, siblings: &[String]) -> bool {
 /// An origin as browsers send it in `Origin`: `https://host` or
 /// `http://host:port`, lower case, the default port left out. Refuses
 /// anything with a path, query, fragment or user name, which no origin has.
-pub fn parse_origin(text: &str) -> Result<String, String> {
+pub(crate) fn parse_origin(text: &str) -> Result<String, String> {
     let text = text.trim();
     let url = Url::parse(text).map_err(|e| format!("{text:?} is not an origin: {e}"))?;
     let bare = matches!(url.scheme(), "http" | "https")

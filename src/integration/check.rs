@@ -48,7 +48,7 @@ pub(super) fn parse(name: &str, text: &str, origin: Origin) -> Result<Integratio
 
 /// Office 365 Management Activity API content types (Wazuh `<subscription>`s,
 /// Filebeat `var.content_type`).
-pub const CONTENT_TYPES: [&str; 5] = [
+pub(crate) const CONTENT_TYPES: [&str; 5] = [
     "Audit.AzureActiveDirectory",
     "Audit.Exchange",
     "Audit.SharePoint",
@@ -60,7 +60,7 @@ pub const CONTENT_TYPES: [&str; 5] = [
 /// Its parser rejects anything else, so a template must not promise more.
 /// `identityProtection` is read from Wazuh 4.12 on (`wm_ms_graph.h` and
 /// `wm_ms_graph.c` in v4.12.0; absent from v4.11).
-pub const GRAPH_RESOURCES: [(&str, &[&str]); 4] = [
+pub(crate) const GRAPH_RESOURCES: [(&str, &[&str]); 4] = [
     (
         "security",
         &["alerts", "alerts_v2", "incidents", "secureScores"],
@@ -476,10 +476,10 @@ pub(super) mod sample {
 
     use super::*;
 
-    pub use crate::integration::GRAPH_APP_ID as GRAPH;
+    pub(crate) use crate::integration::GRAPH_APP_ID as GRAPH;
 
     /// A template with one Graph permission and only a commercial scope.
-    pub fn minimal(id: &str) -> String {
+    pub(crate) fn minimal(id: &str) -> String {
         format!(
             r#"
 id = "{id}"
@@ -504,12 +504,12 @@ commercial = "https://graph.microsoft.com/.default"
     }
 
     /// `text` read and checked as the file `test.toml`.
-    pub fn check_text(text: &str) -> Result<Integration, String> {
+    pub(crate) fn check_text(text: &str) -> Result<Integration, String> {
         parse("test.toml", text, Origin::Builtin)
     }
 
     /// `minimal` with every cloud's Graph scope, `clouds` and `collect` set.
-    pub fn graph_template(clouds: &str, collect: &str, permission: &str) -> String {
+    pub(crate) fn graph_template(clouds: &str, collect: &str, permission: &str) -> String {
         minimal("x")
             .replace("name = \"AuditLog.Read.All\"", &format!("name = \"{permission}\""))
             .replace(

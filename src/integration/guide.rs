@@ -7,7 +7,7 @@ use super::{Cloud, Integration, Origin};
 use crate::collect::Reads;
 
 /// The full guide for `handoff templates show`.
-pub fn guide(i: &Integration) -> String {
+pub(crate) fn guide(i: &Integration) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} ({})", i.title, i.id);
     if let Origin::Custom {

@@ -30,7 +30,7 @@ mod check;
 mod clouds;
 mod guide;
 
-pub use guide::guide;
+pub(crate) use guide::guide;
 
 /// The built-in templates, compiled in so the binary needs no files beside
 /// its database.
@@ -60,22 +60,22 @@ const BUILTIN: &[(&str, &str)] = &[
 /// A value the customer fills in beyond the core Entra fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Field {
+pub(crate) struct Field {
     /// The key in the payload: `[a-z][a-z0-9_]*`, at most 40 characters.
-    pub name: String,
-    pub label: String,
+    pub(crate) name: String,
+    pub(crate) label: String,
     /// Shown under the input: where to find the value.
     #[serde(default)]
-    pub help: String,
+    pub(crate) help: String,
     #[serde(default)]
-    pub required: bool,
+    pub(crate) required: bool,
     /// A JavaScript regular expression the whole value must match; the
     /// browser checks it, so it is written for `RegExp`, not Rust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<String>,
+    pub(crate) pattern: Option<String>,
     /// What to tell the customer when the pattern does not match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pattern_message: Option<String>,
+    pub(crate) pattern_message: Option<String>,
 }
 
 /// One application permission (app role) the app registration needs. All are
@@ -84,24 +84,24 @@ pub struct Field {
 #[serde(deny_unknown_fields)]
 pub struct Permission {
     /// The API's display name in the portal ("Microsoft Graph").
-    pub api: String,
+    pub(crate) api: String,
     /// The API's application id: `--api` for `az ad app permission add`.
-    pub api_app_id: String,
+    pub(crate) api_app_id: String,
     /// The permission's name ("SecurityAlert.Read.All").
     pub name: String,
     /// The app role's id: `<id>=Role` for `az ad app permission add`.
-    pub id: String,
+    pub(crate) id: String,
     /// Why the SOC needs it, in a sentence the customer can check.
-    pub reason: String,
+    pub(crate) reason: String,
     /// False when the app-role id could not be confirmed against Microsoft's
     /// published reference; the guide and the `az` commands say so.
     #[serde(default = "yes")]
-    pub verified: bool,
+    pub(crate) verified: bool,
     /// The SOC collects without it (what it reads is left out): `--verify`
     /// reports it missing as a warning, not a failure, and only an optional
     /// permission may be called optional anywhere in the guide.
     #[serde(default)]
-    pub optional: bool,
+    pub(crate) optional: bool,
 }
 
 fn yes() -> bool {
@@ -109,15 +109,15 @@ fn yes() -> bool {
 }
 
 /// Microsoft Graph's application id.
-pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+pub(crate) const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 /// The Office 365 Management APIs' application id.
-pub const MANAGEMENT_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
+pub(crate) const MANAGEMENT_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
 
 /// The `.default` scope Microsoft documents for a well-known API in `cloud`
 /// (Graph national cloud deployments; the Management API's endpoints per
 /// plan); `None` for another API, or where the address is not known (the
 /// Management API in China). A template's scope for these must match.
-pub fn microsoft_scope(api_app_id: &str, cloud: Cloud) -> Option<&'static str> {
+pub(crate) fn microsoft_scope(api_app_id: &str, cloud: Cloud) -> Option<&'static str> {
     if api_app_id.eq_ignore_ascii_case(GRAPH_APP_ID) {
         return Some(cloud.graph_scope());
     }
@@ -132,7 +132,7 @@ pub fn microsoft_scope(api_app_id: &str, cloud: Cloud) -> Option<&'static str> {
 /// is not known to exist in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TokenScope {
-    pub api_app_id: String,
+    pub(crate) api_app_id: String,
     /// Each cloud's scope, keyed as the file writes it (`gcc-high = "..."`).
     /// A key that names no cloud is refused when the file is read: it does
     /// not parse as a [`Cloud`]. (serde's `deny_unknown_fields` does not
@@ -143,7 +143,7 @@ pub struct TokenScope {
 
 impl TokenScope {
     /// The scope for `cloud`, if the API is known to exist there.
-    pub fn scope(&self, cloud: Cloud) -> Option<&str> {
+    pub(crate) fn scope(&self, cloud: Cloud) -> Option<&str> {
         self.scopes.get(&cloud).map(String::as_str)
     }
 }
@@ -168,13 +168,13 @@ pub struct Collect {
     pub graph_resources: Vec<GraphResource>,
     /// Other Graph paths the SOC's own collector reads (`env`, `json`).
     #[serde(default)]
-    pub graph_endpoints: Vec<String>,
+    pub(crate) graph_endpoints: Vec<String>,
 }
 
 /// Where a template came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Origin {
+pub(crate) enum Origin {
     Builtin,
     Custom {
         path: PathBuf,
@@ -187,35 +187,35 @@ pub enum Origin {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Integration {
     pub id: String,
-    pub title: String,
-    pub summary: String,
+    pub(crate) title: String,
+    pub(crate) summary: String,
     /// The payload it collects; written as in the file (`entra-app`).
     #[serde(serialize_with = "kind_name")]
-    pub kind: Kind,
-    pub fields: Vec<Field>,
+    pub(crate) kind: Kind,
+    pub(crate) fields: Vec<Field>,
     pub permissions: Vec<Permission>,
     pub tokens: Vec<TokenScope>,
     /// The clouds the template works in, in [`Cloud::ALL`]'s order: every
     /// API it uses has a token scope there and everything it reads exists
     /// there. The customer's form offers only these, `--verify` refuses the
     /// others, and collectors should ask [`Integration::cloud_refusal`].
-    pub clouds: Vec<Cloud>,
+    pub(crate) clouds: Vec<Cloud>,
     /// Ordered plain sentences for the portal.
-    pub steps: Vec<String>,
+    pub(crate) steps: Vec<String>,
     /// What the customer ticks before submitting.
-    pub checklist: Vec<String>,
+    pub(crate) checklist: Vec<String>,
     /// Licences, delays, caveats.
-    pub notes: Vec<String>,
-    pub targets: Vec<Target>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) targets: Vec<Target>,
     pub collect: Collect,
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 impl Integration {
     /// Why the template does not accept `cloud`, as a clause for a sentence
     /// to the PM; `None` when it does. What a collector or target should ask
     /// before it writes a credential for this template.
-    pub fn cloud_refusal(&self, cloud: Cloud) -> Option<String> {
+    pub(crate) fn cloud_refusal(&self, cloud: Cloud) -> Option<String> {
         if self.clouds.contains(&cloud) {
             return None;
         }
@@ -226,7 +226,7 @@ impl Integration {
     }
 
     /// The clouds, by name, joined for a sentence ("commercial, gcc, dod").
-    pub fn cloud_names(&self) -> String {
+    pub(crate) fn cloud_names(&self) -> String {
         let names: Vec<&str> = self.clouds.iter().map(|c| c.as_str()).collect();
         names.join(", ")
     }
@@ -245,7 +245,7 @@ impl Integration {
     }
 
     /// The permissions grouped by API, in the order the APIs first appear.
-    pub fn permissions_by_api(&self) -> Vec<(&str, &str, Vec<&Permission>)> {
+    pub(crate) fn permissions_by_api(&self) -> Vec<(&str, &str, Vec<&Permission>)> {
         let mut groups: Vec<(&str, &str, Vec<&Permission>)> = Vec::new();
         for p in &self.permissions {
             match groups.iter_mut().find(|(_, app, _)| *app == p.api_app_id) {
@@ -257,6 +257,10 @@ impl Integration {
     }
 }
 
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's serialize_with passes a reference"
+)]
 fn kind_name<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(match kind {
         Kind::EntraApp => "entra-app",
@@ -297,7 +301,7 @@ impl Integrations {
     /// The built-ins plus every `*.toml` in `dir`. A custom file with a
     /// built-in's id replaces it (and a notice says so); a file that does not
     /// parse or check stops the load with an error naming the file.
-    pub fn load(dir: Option<&Path>) -> Result<Integrations, String> {
+    pub(crate) fn load(dir: Option<&Path>) -> Result<Integrations, String> {
         let mut all = Integrations::builtin();
         let Some(dir) = dir else { return Ok(all) };
         let entries = std::fs::read_dir(dir)
@@ -356,12 +360,12 @@ impl Integrations {
         self.list.iter().find(|i| i.id == id)
     }
 
-    pub fn all(&self) -> &[Integration] {
+    pub(crate) fn all(&self) -> &[Integration] {
         &self.list
     }
 
     /// What the load wants the operator to know (e.g. replaced built-ins).
-    pub fn notices(&self) -> &[String] {
+    pub(crate) fn notices(&self) -> &[String] {
         &self.notices
     }
 }
@@ -373,6 +377,20 @@ mod tests {
     use super::check::CONTENT_TYPES;
     use super::check::sample::minimal;
     use super::*;
+
+    /// A new file in `integrations/` is built in only through `BUILTIN`:
+    /// one left out of the list fails here.
+    #[test]
+    fn every_file_in_the_integrations_folder_is_built_in() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations");
+        let files: BTreeSet<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        let listed: BTreeSet<String> = BUILTIN.iter().map(|(n, _)| (*n).to_owned()).collect();
+        assert_eq!(files, listed);
+    }
 
     const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
     const O365: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";

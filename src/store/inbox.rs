@@ -13,12 +13,12 @@ use crate::request::CopyKind;
 /// One waiting sealed copy: no secret material.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct InboxItem {
-    pub id: String,
-    pub template: String,
-    pub customer: String,
-    pub answered_at: i64,
+    pub(crate) id: String,
+    pub(crate) template: String,
+    pub(crate) customer: String,
+    pub(crate) answered_at: i64,
     /// Set while someone holds a lease.
-    pub lease_until: Option<i64>,
+    pub(crate) lease_until: Option<i64>,
 }
 
 /// What a lease attempt found.
@@ -51,7 +51,7 @@ pub struct VerifyResult<'a> {
 }
 
 impl Store {
-    pub async fn inbox(&self, now: i64) -> Result<Vec<InboxItem>, StoreError> {
+    pub(crate) async fn inbox(&self, now: i64) -> Result<Vec<InboxItem>, StoreError> {
         const SQL: &str = "SELECT r.id, r.template, r.customer, r.answered_at, \
              CASE WHEN c.lease_until > $1 THEN c.lease_until ELSE NULL END AS lease_until \
              FROM request_copies c JOIN requests r ON r.id = c.request_id \
@@ -116,7 +116,7 @@ impl Store {
 
     /// Ends a lease early (a dry run, or a failed import), so the copy can be
     /// leased again at once. True if `lease_id` held it.
-    pub async fn release_sealed(
+    pub(crate) async fn release_sealed(
         &self,
         request_id: &str,
         lease_id: &str,

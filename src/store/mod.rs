@@ -37,15 +37,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use events::ChainReport;
 pub use inbox::{Ack, InboxItem, Lease, VerifyResult};
 pub use requests::{Answer, NewRequest, Request, RequestsPurged, Retrieval, Withdrawal};
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use tokens::{ApiToken, DuplicateToken, IssueRefused, NewToken};
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};
-pub use webhooks::{
-    AttemptOutcome, Delivery, DeliveryRecord, Enqueued, NOTIFIED_KINDS, NotifiedEvent,
-};
+pub use webhooks::NOTIFIED_KINDS;
+pub(crate) use webhooks::{AttemptOutcome, Delivery, NotifiedEvent};
 
 /// Runs the same expression on whichever pool the store holds. Each arm is
 /// type-checked on its own, so generic sqlx calls work with both backends.
@@ -128,7 +126,7 @@ impl StoreError {
     /// True when PostgreSQL aborted the transaction to resolve a conflict with
     /// another one (SQLSTATE 40001 serialization failure, 40P01 deadlock):
     /// nothing it did was kept, and running it again is safe.
-    pub fn is_conflict(&self) -> bool {
+    pub(crate) fn is_conflict(&self) -> bool {
         match self {
             StoreError::Sqlx(sqlx::Error::Database(e)) => {
                 matches!(e.code().as_deref(), Some("40001" | "40P01"))
@@ -140,7 +138,7 @@ impl StoreError {
 
 /// How many times a transaction is tried in all when PostgreSQL keeps
 /// aborting it for conflicts.
-pub const TRANSACTION_ATTEMPTS: u32 = 5;
+pub(crate) const TRANSACTION_ATTEMPTS: u32 = 5;
 
 /// Runs `attempt` (one whole transaction) and, if PostgreSQL aborted it for a
 /// conflict ([`StoreError::is_conflict`]), again after a short random pause,
@@ -196,7 +194,7 @@ impl Store {
             let max = if in_memory { 1 } else { 8 };
             let pool = SqlitePoolOptions::new()
                 .max_connections(max)
-                .min_connections(if max == 1 { 1 } else { 0 })
+                .min_connections(u32::from(max == 1))
                 .idle_timeout(if max == 1 {
                     None
                 } else {
@@ -227,14 +225,14 @@ impl Store {
     }
 
     /// True when a trivial query succeeds: what `/healthz` reports.
-    pub async fn ping(&self) -> bool {
+    pub(crate) async fn ping(&self) -> bool {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
     }
 
     /// Copies the SQLite WAL into the database file and truncates the WAL, so
     /// that deleted ciphertext (zeroed by `secure_delete`) does not linger in
     /// old WAL frames. A no-op on PostgreSQL, whose storage the operator manages.
-    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+    pub(crate) async fn checkpoint(&self) -> Result<(), StoreError> {
         if let Store::Sqlite(pool) = self {
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(pool)
@@ -244,10 +242,10 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        on_pool!(self, pool => pool.close().await);
     }
 
-    pub fn backend(&self) -> &'static str {
+    pub(crate) fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",

@@ -32,24 +32,24 @@ pub struct NewRequest<'a> {
 /// A request as staff see it: metadata and the time of every step.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct Request {
-    pub id: String,
+    pub(crate) id: String,
     pub customer: String,
-    pub template: String,
-    pub note: String,
+    pub(crate) template: String,
+    pub(crate) note: String,
     pub recipient: String,
     pub created_by: String,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
     pub reissued_from: Option<String>,
-    pub opened_at: Option<i64>,
-    pub answered_at: Option<i64>,
-    pub copies_expire_at: Option<i64>,
-    pub retrieved_at: Option<i64>,
-    pub withdrawn_at: Option<i64>,
-    pub cancelled_at: Option<i64>,
-    pub expired_at: Option<i64>,
+    pub(crate) opened_at: Option<i64>,
+    pub(crate) answered_at: Option<i64>,
+    pub(crate) copies_expire_at: Option<i64>,
+    pub(crate) retrieved_at: Option<i64>,
+    pub(crate) withdrawn_at: Option<i64>,
+    pub(crate) cancelled_at: Option<i64>,
+    pub(crate) expired_at: Option<i64>,
     pub imported_at: Option<i64>,
-    pub verified_at: Option<i64>,
+    pub(crate) verified_at: Option<i64>,
     pub verify_ok: Option<bool>,
     pub verify_detail: Option<String>,
 }
@@ -103,9 +103,9 @@ pub struct Answer<'a> {
 /// The PM's copy as retrieval hands it out, with what the page shows.
 #[derive(Debug)]
 pub struct Retrieval {
-    pub ciphertext: Vec<u8>,
-    pub customer: String,
-    pub template: String,
+    pub(crate) ciphertext: Vec<u8>,
+    pub(crate) customer: String,
+    pub(crate) template: String,
 }
 
 /// What withdrawing found.
@@ -162,7 +162,7 @@ impl Store {
         Ok(r)
     }
 
-    pub async fn request_by_retrieval(
+    pub(crate) async fn request_by_retrieval(
         &self,
         retrieval_id: &Id,
     ) -> Result<Option<Request>, StoreError> {
@@ -173,7 +173,10 @@ impl Store {
         Ok(r)
     }
 
-    pub async fn request_by_status(&self, status: &Id) -> Result<Option<Request>, StoreError> {
+    pub(crate) async fn request_by_status(
+        &self,
+        status: &Id,
+    ) -> Result<Option<Request>, StoreError> {
         const SQL: &str = select_requests!(" WHERE status_hash = $1");
         let r = on_pool!(self, pool =>
             sqlx::query_as::<_, Request>(SQL).bind(status.digest()).fetch_optional(pool).await?

@@ -25,27 +25,27 @@ pub struct NewSecret<'a> {
 /// What anyone holding the link may learn before revealing it.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct SecretMeta {
-    pub id: String,
-    pub template: String,
-    pub passphrase: bool,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub(crate) id: String,
+    pub(crate) template: String,
+    pub(crate) passphrase: bool,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
 }
 
 /// What the creator's status page shows.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct Receipt {
-    pub id: String,
-    pub template: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub read_at: Option<i64>,
-    pub destroyed_at: Option<i64>,
+    pub(crate) id: String,
+    pub(crate) template: String,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) read_at: Option<i64>,
+    pub(crate) destroyed_at: Option<i64>,
 }
 
 impl Receipt {
     /// Where the secret stands at `now`; see [`ReceiptState::of`].
-    pub fn state(&self, now: i64) -> ReceiptState {
+    pub(crate) fn state(&self, now: i64) -> ReceiptState {
         ReceiptState::of(self.read_at, self.destroyed_at, self.expires_at, now)
     }
 }
@@ -86,7 +86,11 @@ impl Store {
 
     /// Metadata of a secret that can still be revealed; `None` for unknown,
     /// expired, read and destroyed alike. Never consumes.
-    pub async fn secret_meta(&self, id: &Id, now: i64) -> Result<Option<SecretMeta>, StoreError> {
+    pub(crate) async fn secret_meta(
+        &self,
+        id: &Id,
+        now: i64,
+    ) -> Result<Option<SecretMeta>, StoreError> {
         const SQL: &str = "SELECT s.id, s.template, s.passphrase, s.created_at, s.expires_at \
              FROM secrets s JOIN secret_ciphertexts c ON c.secret_id = s.id \
              WHERE s.id = $1 AND c.expires_at > $2";
@@ -98,7 +102,7 @@ impl Store {
 
     /// Hands out the ciphertext exactly once. The row is deleted and the read
     /// time recorded in one transaction, committed (durably) before returning.
-    pub async fn reveal(&self, id: &Id, now: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) async fn reveal(&self, id: &Id, now: i64) -> Result<Option<Vec<u8>>, StoreError> {
         let ciphertext = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let taken: Option<(Vec<u8>,)> = sqlx::query_as(
@@ -121,7 +125,7 @@ impl Store {
         Ok(ciphertext)
     }
 
-    pub async fn receipt(&self, status: &Id) -> Result<Option<Receipt>, StoreError> {
+    pub(crate) async fn receipt(&self, status: &Id) -> Result<Option<Receipt>, StoreError> {
         const SQL: &str = "SELECT id, template, created_at, expires_at, read_at, destroyed_at \
              FROM secrets WHERE status_hash = $1";
         let receipt = on_pool!(self, pool =>
@@ -131,7 +135,7 @@ impl Store {
     }
 
     /// Destroys an unread secret for its creator. True if there was a copy to destroy.
-    pub async fn destroy(&self, status: &Id, now: i64) -> Result<bool, StoreError> {
+    pub(crate) async fn destroy(&self, status: &Id, now: i64) -> Result<bool, StoreError> {
         let destroyed = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let id: Option<(String,)> = sqlx::query_as(

@@ -10,19 +10,19 @@ use crate::token::{self, Minted};
 /// A token as listed: never the token itself.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct ApiToken {
-    pub id: i64,
+    pub(crate) id: i64,
     pub name: String,
     pub prefix: String,
     /// Space-separated.
-    pub scopes: String,
-    pub created_by: String,
-    pub created_at: i64,
+    pub(crate) scopes: String,
+    pub(crate) created_by: String,
+    pub(crate) created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
 
 impl ApiToken {
-    pub fn has_scope(&self, scope: &str) -> bool {
+    pub(crate) fn has_scope(&self, scope: &str) -> bool {
         self.scopes.split(' ').any(|s| s == scope)
     }
 }
@@ -54,7 +54,7 @@ impl Store {
     /// Checks `name` and `scopes`, makes a token, stores its hash and appends
     /// `token.created` by `actor`: what the CLI and the dashboard both do.
     /// The token itself is in the returned [`Minted`], and nowhere else.
-    pub async fn issue_token(
+    pub(crate) async fn issue_token(
         &self,
         name: &str,
         scopes: &[String],
@@ -130,7 +130,7 @@ impl Store {
 
     /// The token whose SHA-256 is `hash`, revoked or not. The caller compares
     /// the stored hash with its own in constant time.
-    pub async fn token_by_hash(
+    pub(crate) async fn token_by_hash(
         &self,
         hash: &[u8],
     ) -> Result<Option<(ApiToken, Vec<u8>)>, StoreError> {
@@ -149,7 +149,7 @@ impl Store {
     }
 
     /// Records use, at most once a minute per token.
-    pub async fn touch_token(&self, id: i64, now: i64) -> Result<(), StoreError> {
+    pub(crate) async fn touch_token(&self, id: i64, now: i64) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             sqlx::query(
                 "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 \

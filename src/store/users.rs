@@ -20,7 +20,7 @@ use crate::staff::UserName;
 /// A staff account as stored.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct User {
-    pub id: i64,
+    pub(crate) id: i64,
     pub name: String,
     /// argon2id PHC string.
     pub password_hash: String,
@@ -31,7 +31,7 @@ pub struct User {
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct UserSummary {
     pub name: String,
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 /// The name is taken.
@@ -42,36 +42,36 @@ pub struct DuplicateName(pub String);
 /// A session about to be opened.
 pub struct NewSession<'a> {
     /// SHA-256 of the cookie's token.
-    pub token_hash: &'a [u8],
-    pub user_id: i64,
-    pub csrf_token: &'a str,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub(crate) token_hash: &'a [u8],
+    pub(crate) user_id: i64,
+    pub(crate) csrf_token: &'a str,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
 }
 
 /// A live session and whose it is.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct Session {
-    pub user_id: i64,
-    pub name: String,
-    pub csrf_token: String,
-    pub created_at: i64,
-    pub last_seen_at: i64,
-    pub expires_at: i64,
+    pub(crate) user_id: i64,
+    pub(crate) name: String,
+    pub(crate) csrf_token: String,
+    pub(crate) created_at: i64,
+    pub(crate) last_seen_at: i64,
+    pub(crate) expires_at: i64,
 }
 
 /// How long sessions live, in seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionLimits {
     /// From sign-in, however busy the session is.
-    pub lifetime: i64,
+    pub(crate) lifetime: i64,
     /// Since the session was last used.
-    pub idle: i64,
+    pub(crate) idle: i64,
 }
 
 impl SessionLimits {
     /// When a session that began at `created_at` and was last used at `seen` ends.
-    pub fn expires_at(&self, created_at: i64, seen: i64) -> i64 {
+    pub(crate) fn expires_at(&self, created_at: i64, seen: i64) -> i64 {
         (created_at.saturating_add(self.lifetime)).min(seen.saturating_add(self.idle))
     }
 }
@@ -153,7 +153,7 @@ impl Store {
     }
 
     /// Opens a session and appends its `login.succeeded` event, together.
-    pub async fn create_session(
+    pub(crate) async fn create_session(
         &self,
         session: &NewSession<'_>,
         event: &NewEvent,
@@ -179,7 +179,7 @@ impl Store {
     /// The live session whose token hashes to `token_hash`, marking it used
     /// at `now` (unless it already was, in the same second). `None` when
     /// there is none or it has ended.
-    pub async fn session(
+    pub(crate) async fn session(
         &self,
         token_hash: &[u8],
         now: i64,
@@ -228,7 +228,7 @@ impl Store {
 
     /// Ends a session and appends `event` (its `logout`), together. False
     /// when there was no such session; then no event is written.
-    pub async fn delete_session(
+    pub(crate) async fn delete_session(
         &self,
         token_hash: &[u8],
         event: &NewEvent,

@@ -34,14 +34,14 @@ const _: () = assert!(NOTIFIED_KINDS.len() == 4);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NotifiedEvent {
     pub seq: i64,
-    pub at: i64,
+    pub(crate) at: i64,
     pub kind: Kind,
-    pub request_id: Option<String>,
-    pub customer: Option<String>,
-    pub template: Option<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) customer: Option<String>,
+    pub(crate) template: Option<String>,
     /// The event's detail JSON, whose `customer` and `template` stand in when
     /// the request row is gone.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// A [`NotifiedEvent`] as read, before its kind is parsed.
@@ -78,35 +78,35 @@ impl NotifiedRow {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Enqueued {
     /// Events turned into deliveries.
-    pub events: u64,
+    pub(crate) events: u64,
     /// Events passed over because they were older than `min_at`.
-    pub skipped: u64,
+    pub(crate) skipped: u64,
     pub deliveries: u64,
     /// The page was full: call again for the rest.
     pub more: bool,
     /// Another instance moved the cursor first; this step changed nothing.
-    pub lost_race: bool,
+    pub(crate) lost_race: bool,
 }
 
 /// A claimed attempt: the body to send, and the attempt's number (1 for the
 /// first) that recording its outcome must name.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
-pub struct Delivery {
-    pub id: String,
-    pub event_seq: i64,
-    pub url_hash: String,
-    pub event: String,
-    pub body: String,
-    pub attempts: i64,
+pub(crate) struct Delivery {
+    pub(crate) id: String,
+    pub(crate) event_seq: i64,
+    pub(crate) url_hash: String,
+    pub(crate) event: String,
+    pub(crate) body: String,
+    pub(crate) attempts: i64,
 }
 
 /// A delivery row as stored, for inspection.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct DeliveryRecord {
-    pub id: String,
+    pub(crate) id: String,
     pub event_seq: i64,
     pub url_hash: String,
-    pub event: String,
+    pub(crate) event: String,
     pub body: String,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -114,12 +114,12 @@ pub struct DeliveryRecord {
     pub failed_at: Option<i64>,
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 /// How an attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AttemptOutcome<'a> {
+pub(crate) enum AttemptOutcome<'a> {
     Delivered {
         status: u16,
     },
@@ -257,7 +257,7 @@ impl Store {
     /// attempt and moves its due time to `lease_until`, so that no other
     /// worker takes it while this one sends. If the sender dies, the
     /// delivery is due again once the lease ends.
-    pub async fn claim_webhook_delivery(
+    pub(crate) async fn claim_webhook_delivery(
         &self,
         now: i64,
         lease_until: i64,
@@ -293,7 +293,7 @@ impl Store {
     /// Records how attempt number `delivery.attempts` ended. Does nothing if
     /// that attempt is no longer the delivery's latest (its lease ran out and
     /// another worker took it over).
-    pub async fn record_webhook_attempt(
+    pub(crate) async fn record_webhook_attempt(
         &self,
         delivery: &Delivery,
         now: i64,

@@ -6,16 +6,16 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 /// The claims verification reads from an access token.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Claims {
+pub(crate) struct Claims {
     /// The tenant that issued the token.
-    pub tid: Option<String>,
+    pub(crate) tid: Option<String>,
     /// The application permissions granted with admin consent.
-    pub roles: Vec<String>,
+    pub(crate) roles: Vec<String>,
 }
 
 /// Why an access token could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ClaimsError {
+pub(crate) enum ClaimsError {
     #[error("it is not three dot-separated parts")]
     NotThreeParts,
     #[error("its payload is not base64url")]
@@ -32,7 +32,7 @@ pub enum ClaimsError {
 /// the token endpoint over TLS in answer to our own request, and we only
 /// read what its issuer says about our app; nothing is granted on its
 /// strength.
-pub fn read_claims(token: &str) -> Result<Claims, ClaimsError> {
+pub(crate) fn read_claims(token: &str) -> Result<Claims, ClaimsError> {
     const JWT: GeneralPurpose = GeneralPurpose::new(
         &alphabet::URL_SAFE,
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),

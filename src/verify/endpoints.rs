@@ -10,13 +10,13 @@ use crate::cloud::Cloud;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloudEndpoints {
     /// Entra ID's token service.
-    pub login: Url,
+    pub(crate) login: Url,
     /// Microsoft Graph. Verification does not call it (the token request
     /// names Graph through the template's scope); kept so that collectors
     /// and later checks find every host of a cloud in one place.
-    pub graph: Url,
+    pub(crate) graph: Url,
     /// The Office 365 Management API; `None` where its host is not known.
-    pub manage: Option<Url>,
+    pub(crate) manage: Option<Url>,
 }
 
 /// Where each cloud's services are.
@@ -36,7 +36,7 @@ fn known(url: &str) -> Url {
 
 impl Endpoints {
     /// Microsoft's hosts, from [`Cloud`]'s table.
-    pub fn microsoft() -> Endpoints {
+    pub(crate) fn microsoft() -> Endpoints {
         let cloud = |c: Cloud| CloudEndpoints {
             login: known(c.authority_host()),
             graph: known(c.graph_url()),
@@ -49,7 +49,11 @@ impl Endpoints {
 
     /// Microsoft's hosts, with each given override replacing that service's
     /// host in every cloud.
-    pub fn with_overrides(login: Option<&Url>, graph: Option<&Url>, manage: Option<&Url>) -> Self {
+    pub(crate) fn with_overrides(
+        login: Option<&Url>,
+        graph: Option<&Url>,
+        manage: Option<&Url>,
+    ) -> Self {
         let mut e = Endpoints::microsoft();
         for c in &mut e.clouds {
             if let Some(u) = login {
@@ -71,7 +75,7 @@ impl Endpoints {
     }
 
     /// The hosts of `cloud`.
-    pub fn for_cloud(&self, cloud: Cloud) -> &CloudEndpoints {
+    pub(crate) fn for_cloud(&self, cloud: Cloud) -> &CloudEndpoints {
         &self.clouds[cloud.index()]
     }
 }
@@ -111,6 +115,7 @@ pub(super) fn join(base: &Url, segments: &[&str]) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integration::{GRAPH_APP_ID, MANAGEMENT_APP_ID, microsoft_scope};
 
     #[test]
     fn microsoft_hosts_parse() {
@@ -132,7 +137,6 @@ mod tests {
         );
         assert_eq!(e.for_cloud(Cloud::China).manage, None);
         // The hosts agree with the scopes templates are held to.
-        use crate::integration::{GRAPH_APP_ID, MANAGEMENT_APP_ID, microsoft_scope};
         for c in Cloud::ALL {
             let hosts = e.for_cloud(c);
             let scope = |api: &str, base: &Url| {

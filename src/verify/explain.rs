@@ -69,7 +69,7 @@ fn explain_management(code: &str) -> Option<&'static str> {
 }
 
 /// [`explain`], or a general sentence naming the code.
-pub fn describe(code: &str) -> String {
+pub(crate) fn describe(code: &str) -> String {
     match explain(code) {
         Some(s) => s.to_owned(),
         None => format!(

@@ -57,10 +57,10 @@ pub struct Report {
     /// Every API gave a token with every required role, for the right
     /// tenant, and the subscriptions (if asked for) are on.
     pub ok: bool,
-    pub template: String,
-    pub tenant_id: String,
-    pub client_id: String,
-    pub cloud: String,
+    pub(crate) template: String,
+    pub(crate) tenant_id: String,
+    pub(crate) client_id: String,
+    pub(crate) cloud: String,
     /// One entry per API the template needs, in the template's order.
     pub apis: Vec<ApiResult>,
     /// `None` unless subscriptions were to be started and the template has
@@ -78,7 +78,7 @@ pub struct Report {
 pub struct ApiResult {
     /// The API's display name ("Microsoft Graph").
     pub api: String,
-    pub api_app_id: String,
+    pub(crate) api_app_id: String,
     /// The `.default` scope asked for; `None` when the cloud has none.
     pub scope: Option<String>,
     /// The token's `roles`; `None` when no token was obtained.

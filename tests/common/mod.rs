@@ -187,7 +187,7 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |s| s.without_rate_limits()).await
+    spawn_app_with(backend, handoff::config::Settings::without_rate_limits).await
 }
 
 /// Like [`spawn_app`], with settings adjusted by `configure` (which receives

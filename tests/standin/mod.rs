@@ -158,7 +158,9 @@ struct Inner {
 type Shared = Arc<Mutex<Inner>>;
 
 fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
-    shared.lock().unwrap_or_else(|e| e.into_inner())
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The running stand-in; stops when dropped.
@@ -270,8 +272,7 @@ fn guid() -> String {
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn timestamp() -> String {

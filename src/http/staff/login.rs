@@ -26,7 +26,7 @@ use crate::store::NewSession;
 /// How long a login form stays usable (its CSRF cookie's `Max-Age`, seconds).
 const LOGIN_FORM_SECONDS: u32 = 30 * 60;
 /// Where a successful login goes when the form names no page.
-pub const DEFAULT_AFTER_LOGIN: &str = "/staff";
+pub(crate) const DEFAULT_AFTER_LOGIN: &str = "/staff";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -220,7 +220,7 @@ pub(super) async fn logout(
     let submitted = form.map(|Form(f)| f.csrf).unwrap_or_default();
     staff
         .check_csrf(&submitted)
-        .map_err(|e| e.into_response())?;
+        .map_err(axum::response::IntoResponse::into_response)?;
     let now = state.clock.now();
     state
         .store

@@ -14,8 +14,8 @@
 //!   mismatch is a 403 page saying the form expired (JSON under `/api/`).
 //!   Browser scripts that post JSON send the token in the `X-CSRF-Token`
 //!   header and the handler checks that value the same way.
-//! - [`ClientAddr`] is the client's address for audit events (the peer, or
-//!   what a trusted proxy reports).
+//! - [`ClientAddr`](super::client_ip::ClientAddr) is the client's address
+//!   for audit events (the peer, or what a trusted proxy reports).
 //!
 //! # How it works
 //!
@@ -37,15 +37,13 @@ use axum::routing::{get, post};
 
 use super::AppState;
 
-pub use super::client_ip::ClientAddr;
-pub use login::DEFAULT_AFTER_LOGIN;
-pub use notice::{public_api_off, public_page_off, too_many_logins};
+pub(crate) use notice::{public_api_off, public_page_off, too_many_logins};
 pub(super) use session::CsrfOnly;
 pub use session::{CsrfRejected, Staff, StaffRejection, login_cookie, safe_next, session_cookie};
 
 /// The routes of this module. `POST /login` is rate limited per client in
 /// [`super::router`].
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(login::login_page))
         .route("/logout", post(login::logout))
@@ -53,6 +51,6 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The login form's route alone, so the caller can put a rate limit on it.
-pub fn login_router() -> Router<AppState> {
+pub(crate) fn login_router() -> Router<AppState> {
     Router::new().route("/login", post(login::login))
 }

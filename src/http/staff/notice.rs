@@ -71,7 +71,7 @@ const PUBLIC_OFF: &str = "This server only takes credentials through requests fr
      Ask your SOC contact for a request link.";
 
 /// `GET /` when `--public-page false`.
-pub fn public_page_off(state: &AppState, headers: &HeaderMap) -> Response {
+pub(crate) fn public_page_off(state: &AppState, headers: &HeaderMap) -> Response {
     notice(
         Frame::new(state, headers),
         StatusCode::NOT_FOUND,
@@ -87,12 +87,12 @@ pub fn public_page_off(state: &AppState, headers: &HeaderMap) -> Response {
 }
 
 /// `POST /api/v1/secrets` when `--public-page false`.
-pub async fn public_api_off() -> ApiError {
+pub(crate) async fn public_api_off() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, PUBLIC_OFF)
 }
 
 /// The 429 of `POST /login`, as a page: people, not scripts, sign in.
-pub fn too_many_logins(wait_seconds: u64) -> Response {
+pub(crate) fn too_many_logins(wait_seconds: u64) -> Response {
     let mut res = notice(
         Frame { insecure: false },
         StatusCode::TOO_MANY_REQUESTS,

@@ -20,16 +20,15 @@ use crate::staff::Token;
 /// A signed-in staff member, from the request's session cookie.
 #[derive(Clone, Debug)]
 pub struct Staff {
-    pub user_id: i64,
     pub name: String,
     /// The session's CSRF token: echo it in every form, check it on submit.
-    pub csrf: String,
+    pub(crate) csrf: String,
     /// When the session began.
-    pub signed_in_at: i64,
+    pub(crate) signed_in_at: i64,
     /// When the session ends if it is not used again.
-    pub expires_at: i64,
+    pub(crate) expires_at: i64,
     /// When it ends at the latest, however busy.
-    pub ends_at: i64,
+    pub(crate) ends_at: i64,
     /// The session's key in the store, for logging out.
     pub(super) token_hash: Vec<u8>,
     api: bool,
@@ -37,7 +36,7 @@ pub struct Staff {
 
 impl Staff {
     /// Compares a submitted CSRF token with the session's, in constant time.
-    pub fn check_csrf(&self, submitted: &str) -> Result<(), CsrfRejected> {
+    pub(crate) fn check_csrf(&self, submitted: &str) -> Result<(), CsrfRejected> {
         if bool::from(submitted.as_bytes().ct_eq(self.csrf.as_bytes())) {
             Ok(())
         } else {
@@ -45,7 +44,7 @@ impl Staff {
         }
     }
 
-    pub fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         Actor::Staff(self.name.clone())
     }
 }
@@ -133,7 +132,6 @@ impl OptionalFromRequestParts<AppState> for Staff {
             .session(&hash, state.clock.now(), limits)
             .await?;
         Ok(session.map(|s| Staff {
-            user_id: s.user_id,
             name: s.name,
             csrf: s.csrf_token,
             signed_in_at: s.created_at,
