@@ -15,6 +15,7 @@ use std::process::Output;
 use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
 use common::{Backend, T0, TestApp};
 use handoff::audit::{Actor, Kind, NewEvent};
+use handoff::request::RequestState;
 use serde_json::{Value, json};
 use standin::{App, Mode, StandIn};
 
@@ -448,6 +449,88 @@ async fn verification_failures_are_explained_and_reported(backend: Backend) {
     assert!(!trail.contains(SECRET));
 }
 
+/// Fair blame: a check the collector host cannot make (nothing listens at
+/// the sign-in host; then Entra ID answers 503, AADSTS90033) is the
+/// collector's problem. The credential is written but not acknowledged,
+/// nothing is reported (the request does not turn failed and the customer's
+/// receipt says nothing), the copy stays in the inbox, and a later pass
+/// verifies it.
+async fn a_check_that_cannot_be_made_here_is_not_blamed_on_the_customer(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let host = Host::new(&app, &soc).await;
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET).await;
+
+    // A port nothing listens on: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let down = StandIn::start().await;
+    down.register(App::new(TENANT, CLIENT, SECRET).mode(Mode::Unavailable));
+    let down_base = down.base.to_string();
+    for (login, why) in [
+        (nowhere.as_str(), "collector host's network"),
+        (down_base.as_str(), "AADSTS90033"),
+    ] {
+        let out = host
+            .collect(
+                &app,
+                &["--verify", "--login-host", login, "--manage-host", login],
+            )
+            .await;
+        let said = text(&out.stdout);
+        assert!(
+            !out.status.success(),
+            "an unverified import is not done: {said}"
+        );
+        assert!(
+            said.contains("NOT VERIFIED") && said.contains(why),
+            "{said}"
+        );
+        assert!(said.contains("1 not verified"), "{said}");
+        let conf = std::fs::read_to_string(host.path("ossec.conf")).unwrap();
+        assert!(
+            conf.contains(TENANT),
+            "the credential is written all the same"
+        );
+        let req = app.store.request(&r.id).await.unwrap().unwrap();
+        assert_eq!(req.verify_ok, None, "{login}: nothing reported");
+        assert_eq!(req.imported_at, None, "{login}: nothing acknowledged");
+        assert_eq!(req.state(T0), RequestState::Answered);
+        let inbox = app.store.inbox(T0).await.unwrap();
+        let item = inbox
+            .iter()
+            .find(|i| i.id == r.id)
+            .expect("still in the inbox");
+        assert_eq!(item.lease_until, None, "{login}: the lease was released");
+    }
+    let kinds = common::flow::event_kinds(&app.store, &r.id).await;
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| k == "request.verify_failed" || k == "request.imported"),
+        "{kinds:?}"
+    );
+
+    // Once Entra ID answers, the next pass verifies and acknowledges it.
+    let entra = StandIn::start().await;
+    entra.register(App::new(TENANT, CLIENT, SECRET).grant(
+        "https://manage.office.com",
+        &["ActivityFeed.Read", "ActivityFeed.ReadDlp"],
+    ));
+    let base = entra.base.to_string();
+    let out = host
+        .collect(
+            &app,
+            &["--verify", "--login-host", &base, "--manage-host", &base],
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert_eq!(req.verify_ok, Some(true));
+    assert!(req.imported_at.is_some());
+}
+
 async fn all_roles_verify(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let entra = StandIn::start().await;
@@ -670,5 +753,6 @@ with_each_backend!(
     a_revoked_token_is_refused,
     a_malformed_ossec_conf_is_left_untouched,
     verification_failures_are_explained_and_reported,
+    a_check_that_cannot_be_made_here_is_not_blamed_on_the_customer,
     all_roles_verify,
 );

@@ -13,12 +13,12 @@ use crate::request::CopyKind;
 /// One waiting sealed copy: no secret material.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct InboxItem {
-    pub(crate) id: String,
-    pub(crate) template: String,
-    pub(crate) customer: String,
-    pub(crate) answered_at: i64,
+    pub id: String,
+    pub template: String,
+    pub customer: String,
+    pub answered_at: i64,
     /// Set while someone holds a lease.
-    pub(crate) lease_until: Option<i64>,
+    pub lease_until: Option<i64>,
 }
 
 /// What a lease attempt found.
@@ -51,7 +51,7 @@ pub struct VerifyResult<'a> {
 }
 
 impl Store {
-    pub(crate) async fn inbox(&self, now: i64) -> Result<Vec<InboxItem>, StoreError> {
+    pub async fn inbox(&self, now: i64) -> Result<Vec<InboxItem>, StoreError> {
         const SQL: &str = "SELECT r.id, r.template, r.customer, r.answered_at, \
              CASE WHEN c.lease_until > $1 THEN c.lease_until ELSE NULL END AS lease_until \
              FROM request_copies c JOIN requests r ON r.id = c.request_id \

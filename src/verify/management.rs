@@ -133,6 +133,7 @@ async fn start_one(
         code,
         detail,
         status: Some(status.as_u16()),
+        transient: super::is_unavailable(status),
         ..Failure::new(Step::Subscription, Some(MANAGEMENT_API), message)
     })
 }

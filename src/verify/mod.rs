@@ -133,6 +133,11 @@ pub struct Failure {
     pub detail: Option<String>,
     /// The HTTP status of the failing answer, if there was one.
     pub status: Option<u16>,
+    /// The check could not be made now, and says nothing against the
+    /// credential: the collector host could not reach the service, or the
+    /// service answered that it is unavailable (5xx, 429). The collector
+    /// tries again later instead of blaming the customer.
+    pub transient: bool,
 }
 
 impl Failure {
@@ -144,6 +149,7 @@ impl Failure {
             message: message.into(),
             detail: None,
             status: None,
+            transient: false,
         }
     }
 }
@@ -385,6 +391,12 @@ fn excerpt(text: &str, secret: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// A status that says the service cannot answer now (an outage, 5xx, or
+/// throttling, 429), not that the credential is wrong.
+fn is_unavailable(status: reqwest::StatusCode) -> bool {
+    status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+}
+
 /// Could not reach `what` at `base`: the collector host's network, not the
 /// customer's credential.
 fn unreachable_failure(step: Step, what: &str, base: &Url, e: &reqwest::Error) -> Failure {
@@ -404,6 +416,7 @@ fn unreachable_failure(step: Step, what: &str, base: &Url, e: &reqwest::Error) -
         ),
     );
     failure.detail = Some(error_chain(e));
+    failure.transient = true;
     failure
 }
 

@@ -65,7 +65,10 @@ pub(super) async fn request_token(
             )
         });
     }
-    Err(entra_failure(status, &body, &cred.client_secret))
+    let mut failure = entra_failure(status, &body, &cred.client_secret);
+    // Microsoft's outage or throttling, not the customer's credential.
+    failure.transient = super::is_unavailable(status);
+    Err(failure)
 }
 
 /// A failure from an Entra ID error answer.

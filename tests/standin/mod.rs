@@ -41,6 +41,9 @@ pub enum Mode {
     ExpiredSecret,
     /// The app is not in the tenant (AADSTS700016).
     UnknownApp,
+    /// The token service is having an outage: 503 with AADSTS90033, as
+    /// Entra ID answers when it cannot serve a request for a while.
+    Unavailable,
 }
 
 /// One app registration in one tenant.
@@ -373,6 +376,14 @@ async fn token(
             ),
         );
     };
+    if app.mode == Mode::Unavailable {
+        return entra_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            90033,
+            "A transient error has occurred. Please try again.",
+        );
+    }
     if app.mode == Mode::ExpiredSecret {
         return entra_error(
             StatusCode::UNAUTHORIZED,
