@@ -33,10 +33,12 @@ pub(crate) struct CollectArgs {
     /// API token goes with every request).
     #[arg(long, env = "HANDOFF_SERVER", default_value = "http://127.0.0.1:8080", value_parser = parse_server)]
     pub(crate) server: String,
-    /// A file holding an API token with the `collect` scope (mode 0600).
+    /// A file holding an API token with the `collect` scope (mode 0600). A
+    /// relative path is taken from the working directory.
     #[arg(long, env = "HANDOFF_TOKEN_FILE")]
     pub(crate) token_file: PathBuf,
-    /// The SOC's age identity file, as `handoff keygen` wrote it.
+    /// The SOC's age identity file, as `handoff keygen` wrote it. A relative
+    /// path is taken from the working directory.
     #[arg(long, env = "HANDOFF_IDENTITY")]
     pub(crate) identity: PathBuf,
     /// Where credentials go.

@@ -22,7 +22,8 @@ pub(crate) struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "HANDOFF_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
-    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB`.
+    /// `sqlite://PATH` (created if missing; a relative PATH is taken from
+    /// the working directory) or `postgres://USER@HOST/DB`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://handoff.db")]
     pub(crate) database_url: String,
     /// Base of the links the server hands out, as users reach it (e.g.
@@ -53,7 +54,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "HANDOFF_SOC_RECIPIENTS", value_delimiter = ',')]
     pub(crate) soc_recipients: Vec<String>,
     /// A file of SOC recipients, one per line (`#` starts a comment), as
-    /// `handoff keygen` prints them. Added to `--soc-recipients`.
+    /// `handoff keygen` prints them. Added to `--soc-recipients`. A relative
+    /// path is taken from the working directory.
     #[arg(long, env = "HANDOFF_SOC_RECIPIENTS_FILE")]
     pub(crate) soc_recipients_file: Option<std::path::PathBuf>,
     #[command(flatten)]
@@ -91,6 +93,7 @@ pub(crate) struct ServeArgs {
     pub(crate) webhook_urls: Vec<String>,
     /// A file holding the webhooks' HMAC secret (or set HANDOFF_WEBHOOK_SECRET,
     /// which is read from the environment only, so it never shows in `ps`).
+    /// A relative path is taken from the working directory.
     #[arg(long, env = "HANDOFF_WEBHOOK_SECRET_FILE")]
     pub(crate) webhook_secret_file: Option<std::path::PathBuf>,
     /// Origins of sibling hosts (same site, another host, e.g.
@@ -122,7 +125,8 @@ pub(crate) struct ServeArgs {
 #[derive(clap::Args, Clone, Debug, Default)]
 pub(crate) struct TemplatesArgs {
     /// A directory of extra integration templates (*.toml); a file with a
-    /// built-in template's id replaces it.
+    /// built-in template's id replaces it. A relative path is taken from the
+    /// working directory.
     #[arg(
         long = "templates-dir",
         env = "HANDOFF_TEMPLATES_DIR",
@@ -143,7 +147,8 @@ impl TemplatesArgs {
 /// the same one `serve` uses.
 #[derive(clap::Args, Clone, Debug)]
 pub(crate) struct DbArgs {
-    /// `sqlite://PATH` or `postgres://USER@HOST/DB`.
+    /// `sqlite://PATH` (a relative PATH is taken from the working
+    /// directory) or `postgres://USER@HOST/DB`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://handoff.db")]
     pub(crate) database_url: String,
 }

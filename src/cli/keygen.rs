@@ -5,7 +5,8 @@ use anyhow::Context;
 
 #[derive(clap::Args)]
 pub(super) struct KeygenArgs {
-    /// Where to write the identity; must not exist yet.
+    /// Where to write the identity; must not exist yet. A relative path is
+    /// taken from the working directory.
     #[arg(long, short)]
     output: std::path::PathBuf,
 }
