@@ -1316,15 +1316,15 @@ fn browser_every_page_state_fits_a_phone_and_axe_finds_nothing_serious() {
     );
     let mut failures = vec![];
     for p in pages {
-        let (name, scheme) = (s(p, "name"), s(p, "scheme"));
+        let (name, screen, scheme) = (s(p, "name"), s(p, "screen"), s(p, "scheme"));
         if p["width"].as_i64() > p["viewport"].as_i64() {
             failures.push(format!(
-                "{name} ({scheme}): {} px wide on a {} px screen, past the edge: {}",
+                "{name} ({screen}, {scheme}): {} px wide on a {} px screen, past the edge: {}",
                 p["width"], p["viewport"], p["wide"]
             ));
         }
         if p["axe"] != json!([]) {
-            failures.push(format!("{name} ({scheme}): axe: {}", p["axe"]));
+            failures.push(format!("{name} ({screen}, {scheme}): axe: {}", p["axe"]));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

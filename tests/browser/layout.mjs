@@ -1,5 +1,5 @@
 // Every page state that senders, recipients, customers and staff reach, on a
-// phone (390×844), in light and in dark mode: how wide the page is (it must
+// phone (390×844) and a laptop (1280×800), in light and in dark mode: how wide the page is (it must
 // not scroll sideways) and what axe-core finds that is serious or critical.
 // On the way it measures what a width cannot show: the checklist's boxes,
 // the links that must look like buttons, and the `az` block a keyboard must
@@ -14,7 +14,7 @@
 //   HANDOFF_STAFF         staff user name; HANDOFF_STAFF_PASSWORD its password
 //   HANDOFF_EXPIRED_URL   the customer's link to a request that has expired
 //   HANDOFF_FIELDS        JSON of valid Entra fields for the answers
-// Output: {"pages": [{"name", "scheme", "width", "viewport", "wide": [selector],
+// Output: {"pages": [{"name", "screen", "scheme", "width", "viewport", "wide": [selector],
 //          "axe": ["<rule>: <targets>"]}], "checklist": {...}, "buttons": {...},
 //          "az": {...}, "csp": [violations]}
 
@@ -26,6 +26,7 @@ import { check, env, run, watch } from "./lib.mjs";
 const base = env("HANDOFF_URL");
 const fields = JSON.parse(env("HANDOFF_FIELDS"));
 const PHONE = { width: 390, height: 844 };
+const LAPTOP = { width: 1280, height: 800 };
 
 let axeSource;
 try {
@@ -37,32 +38,38 @@ try {
 const pages = [];
 const csp = [];
 
-/** Measures the page as it is now, light then dark. */
+/** Measures the page as it is now, on a phone then a laptop, light then dark. */
 async function measure(page, name) {
   await page.waitForLoadState("networkidle");
-  for (const scheme of ["light", "dark"]) {
-    await page.emulateMedia({ colorScheme: scheme });
-    const { width, viewport, wide } = await page.evaluate(() => {
-      const viewport = window.innerWidth;
-      // The outermost elements that reach past the right edge, to say what overflows.
-      const wide = [...document.querySelectorAll("body *")]
-        .filter((el) => el.getBoundingClientRect().right > viewport + 0.5)
-        .slice(0, 200)
-        .filter((el, _, all) => !all.some((other) => other !== el && other.contains(el)))
-        .slice(0, 5)
-        .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}${el.className ? `.${String(el.className).split(" ").join(".")}` : ""}`);
-      return { width: document.documentElement.scrollWidth, viewport, wide };
-    });
-    if (await page.evaluate(() => typeof window.axe === "undefined")) await page.evaluate(axeSource);
-    const violations = await page.evaluate(async () => {
-      const result = await window.axe.run(document, { resultTypes: ["violations"] });
-      return result.violations
-        .filter((v) => v.impact === "serious" || v.impact === "critical")
-        .map((v) => `${v.id}: ${v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(", ")}`);
-    });
-    pages.push({ name, scheme, width, viewport, wide, axe: violations });
+  for (const [screen, size] of [["phone", PHONE], ["laptop", LAPTOP]]) {
+    await page.setViewportSize(size);
+    for (const scheme of ["light", "dark"]) await measureAs(page, name, screen, scheme);
   }
+  await page.setViewportSize(PHONE);
   await page.emulateMedia({ colorScheme: "light" });
+}
+
+async function measureAs(page, name, screen, scheme) {
+  await page.emulateMedia({ colorScheme: scheme });
+  const { width, viewport, wide } = await page.evaluate(() => {
+    const viewport = window.innerWidth;
+    // The outermost elements that reach past the right edge, to say what overflows.
+    const wide = [...document.querySelectorAll("body *")]
+      .filter((el) => el.getBoundingClientRect().right > viewport + 0.5)
+      .slice(0, 200)
+      .filter((el, _, all) => !all.some((other) => other !== el && other.contains(el)))
+      .slice(0, 5)
+      .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}${el.className ? `.${String(el.className).split(" ").join(".")}` : ""}`);
+    return { width: document.documentElement.scrollWidth, viewport, wide };
+  });
+  if (await page.evaluate(() => typeof window.axe === "undefined")) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id}: ${v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  pages.push({ name, screen, scheme, width, viewport, wide, axe: violations });
 }
 
 async function newPage(context) {
