@@ -524,23 +524,50 @@ fn browser_az_json_paste_fills_fields() {
     }
 }
 
-#[test]
-fn browser_az_commands_follow_the_cloud_the_customer_picks() {
-    let server = Server::start();
-    let db = format!("sqlite://{}", server.db_path().display());
-    let now = std::time::SystemTime::now()
+/// Seconds since 1970, as the server's clock counts.
+fn unix_now() -> i64 {
+    let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("a clock after 1970")
-        .as_secs() as i64;
+        .as_secs();
+    i64::try_from(secs).expect("a time that fits")
+}
+
+/// A request for `template` opened through the store at `created_at`, open for `expires_in` seconds.
+fn open_request(
+    server: &Server,
+    created_at: i64,
+    expires_in: i64,
+    template: &str,
+) -> common::flow::Opened {
+    let db = format!("sqlite://{}", server.db_path().display());
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let request = runtime.block_on(async {
+    runtime.block_on(async {
         let store = handoff::store::Store::connect(&db)
             .await
             .expect("the database");
-        let r = common::flow::open_request_for(&store, now, 86_400, "defender-incidents").await;
+        let r = common::flow::open_request_for(&store, created_at, expires_in, template).await;
         store.close().await;
         r
-    });
+    })
+}
+
+/// Adds the staff user `name` through the CLI; returns its fresh password.
+fn add_staff(server: &Server, name: &str) -> String {
+    let db = format!("sqlite://{}", server.db_path().display());
+    let password = format!("pw-{}", random_hex(12));
+    handoff_ok(
+        &["user", "add", name, "--database-url", &db],
+        "",
+        &[("HANDOFF_PASSWORD", &password)],
+    );
+    password
+}
+
+#[test]
+fn browser_az_commands_follow_the_cloud_the_customer_picks() {
+    let server = Server::start();
+    let request = open_request(&server, unix_now(), 86_400, "defender-incidents");
     let out = node(
         "az-cloud.mjs",
         &[(
@@ -932,12 +959,7 @@ fn browser_request_round_trip_staff_customer_pm() {
     let soc_recipient = soc.to_public().to_string();
     let server = Server::start_with(&["--soc-recipients", &soc_recipient]);
     let db = format!("sqlite://{}", server.db_path().display());
-    let password = format!("pw-{}", random_hex(12));
-    handoff_ok(
-        &["user", "add", "pm", "--database-url", &db],
-        "",
-        &[("HANDOFF_PASSWORD", &password)],
-    );
+    let password = add_staff(&server, "pm");
 
     let (tenant, client, secret) = (random_guid(), random_guid(), random_client_secret());
     let expires = in_six_months();
@@ -1136,13 +1158,7 @@ fn browser_secret_valid_for_more_than_24_months_is_accepted_with_a_warning() {
 #[test]
 fn browser_request_with_a_never_expiring_secret_and_an_escaped_retrieval_link() {
     let server = Server::start_tracing(&[]);
-    let db = format!("sqlite://{}", server.db_path().display());
-    let password = format!("pw-{}", random_hex(12));
-    handoff_ok(
-        &["user", "add", "pm", "--database-url", &db],
-        "",
-        &[("HANDOFF_PASSWORD", &password)],
-    );
+    let password = add_staff(&server, "pm");
     let (tenant, client, secret) = (random_guid(), random_guid(), random_client_secret());
     let fields = json!({
         "tenant_id": tenant, "client_id": client, "client_secret": secret,
@@ -1235,4 +1251,159 @@ fn browser_link_whose_fragment_a_mail_gateway_escaped_still_opens() {
         "the log does not record the page at trace level, so the search proves nothing:\n{log}"
     );
     server.assert_nothing_on_disk(&[("link key", &key), ("text", &text)]);
+}
+
+#[test]
+fn browser_every_page_state_fits_a_phone_and_axe_finds_nothing_serious() {
+    let soc = age::x25519::Identity::generate();
+    let server = Server::start_with(&["--soc-recipients", &soc.to_public().to_string()]);
+    let password = add_staff(&server, "pm");
+    let expired = open_request(&server, unix_now() - 2 * 86_400, 86_400, "o365-management");
+    let fields = json!({
+        "tenant_id": random_guid(), "client_id": random_guid(),
+        "client_secret": random_client_secret(), "secret_expires_on": in_six_months(),
+    });
+    let out = node(
+        "layout.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_STAFF", "pm"),
+            ("HANDOFF_STAFF_PASSWORD", &password),
+            (
+                "HANDOFF_EXPIRED_URL",
+                &format!("{}/r/{}", server.base, expired.id),
+            ),
+            ("HANDOFF_FIELDS", &fields.to_string()),
+        ],
+    );
+    let pages = out["pages"].as_array().expect("pages");
+    let mut names: Vec<&str> = pages.iter().map(|p| s(p, "name")).collect();
+    names.dedup();
+    assert_eq!(
+        names,
+        [
+            "login",
+            "new request",
+            "new request: created",
+            "request: open",
+            "request: findings",
+            "request: sent",
+            "receipt: answered",
+            "request: answered",
+            "receipt: withdrawn",
+            "request: withdrawn",
+            "request: expired",
+            "dashboard",
+            "staff request: answered",
+            "tokens",
+            "account",
+            "staff request: open",
+            "retrieval: waiting",
+            "staff request: cancelled",
+            "request: cancelled",
+            "retrieval: ready",
+            "retrieval: revealed",
+            "public: compose",
+            "public: findings",
+            "public: link ready",
+            "status: waiting",
+            "secret: before reveal",
+            "secret: revealed",
+            "secret: gone",
+            "status: read",
+            "not found",
+        ]
+    );
+    let mut failures = vec![];
+    for p in pages {
+        let (name, screen, scheme) = (s(p, "name"), s(p, "screen"), s(p, "scheme"));
+        if p["width"].as_i64() > p["viewport"].as_i64() {
+            failures.push(format!(
+                "{name} ({screen}, {scheme}): {} px wide on a {} px screen, past the edge: {}",
+                p["width"], p["viewport"], p["wide"]
+            ));
+        }
+        if p["axe"] != json!([]) {
+            failures.push(format!("{name} ({screen}, {scheme}): axe: {}", p["axe"]));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The checklist's boxes keep their size, one a line, each beside the
+    // first line of its label, all at one left edge.
+    let boxes = out["checklist"].as_array().expect("checklist");
+    assert!(!boxes.is_empty());
+    for b in boxes {
+        assert!(b["width"].as_i64() <= Some(24), "a stretched checkbox: {b}");
+        assert_eq!(b["on_first_line"], true, "{b}");
+        assert_eq!(b["own_line"], true, "{b}");
+        assert_eq!(
+            b["left"], boxes[0]["left"],
+            "staggered checkboxes: {boxes:?}"
+        );
+    }
+
+    // "New request" and "Re-issue" are links that look like the buttons beside them.
+    for which in ["new_request", "reissue"] {
+        let look = &out["buttons"][which];
+        assert_eq!(look["tag"], "a", "{which}");
+        assert_eq!(
+            look["differ"],
+            json!([]),
+            "{which} does not look like a button"
+        );
+    }
+    assert_eq!(
+        out["buttons"]["reissue"]["height"][0], out["buttons"]["reissue"]["cancel_height"],
+        "Re-issue and Cancel differ in height: {}",
+        out["buttons"]
+    );
+
+    // The az block stays in its box; a keyboard reaches it and scrolls it.
+    let az = &out["az"];
+    assert_eq!(az["inside"], true, "{az}");
+    if az["scrollable"] == true {
+        assert_eq!(az["tabindex"], "0", "{az}");
+        assert_eq!(az["role"], "region", "{az}");
+        assert!(!s(az, "name").is_empty(), "{az}");
+        assert_eq!(az["reached_by_tab"], true, "{az}");
+        assert_eq!(az["scrolled_by_keys"], true, "{az}");
+    }
+    assert_eq!(out["csp"], json!([]), "the pages broke their CSP");
+}
+
+#[test]
+fn browser_first_click_on_submit_counts_when_leaving_a_field_shows_a_message() {
+    let soc = age::x25519::Identity::generate();
+    let server = Server::start_with(&["--soc-recipients", &soc.to_public().to_string()]);
+    let request = open_request(&server, unix_now(), 86_400, "o365-management");
+    let fields = json!({
+        "tenant_id": random_guid(), "client_id": random_guid(), "secret_expires_on": in_six_months(),
+    });
+    // An older secret's shape: no Q~, so a warning that does not stop the form.
+    let old_secret = format!("Zx7.{}", random_hex(18));
+    let out = node(
+        "first-click.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            (
+                "HANDOFF_REQUEST_URL",
+                &format!("{}/r/{}", server.base, request.id),
+            ),
+            ("HANDOFF_FIELDS", &fields.to_string()),
+            ("HANDOFF_OLD_SECRET", &old_secret),
+        ],
+    );
+    for page in ["public", "request"] {
+        let o = &out[page];
+        assert!(
+            s(o, "warning").contains("does not look like a current client secret"),
+            "{page}: the message under the secret did not appear, so the test proves nothing: {o}"
+        );
+        assert_eq!(
+            o["submitted"], true,
+            "{page}: the first click was lost: {o}"
+        );
+        assert_eq!(o["posts"], 1, "{page}: {o}");
+    }
 }

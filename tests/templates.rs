@@ -204,7 +204,8 @@ fn az_block(html: &str, cloud: &str) -> Option<(bool, String)> {
     let start = html.find(&marker)?;
     let block = &html[start..start + html[start..].find("</div>")?];
     let hidden = block[..block.find('>')?].contains("hidden");
-    let pre = block.find(r#"<pre class="az">"#)? + r#"<pre class="az">"#.len();
+    let pre = block.find(r#"<pre class="az""#)?;
+    let pre = pre + block[pre..].find('>')? + 1;
     let script = &block[pre..block.find("</pre>")?];
     Some((hidden, unescape(script)))
 }

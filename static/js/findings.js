@@ -17,6 +17,35 @@ export function today() {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
+// A message that appears while a mouse button is held down moves what lies
+// under the pointer: leaving the last field by pressing the submit button
+// would push the button away before the release, and the browser would fire
+// no click at all. So a field left during a press shows its finding once the
+// button is released, after the click has done its work. Tabbing out, or a
+// click elsewhere, still shows it at once or at the release.
+let pressed = false;
+const waiting = new Set();
+
+function release() {
+  pressed = false;
+  if (!waiting.size) return;
+  const due = [...waiting];
+  waiting.clear();
+  // The click follows the mouse-up in the same task; render after it.
+  setTimeout(() => due.forEach((fn) => fn()));
+}
+
+addEventListener("mousedown", () => { pressed = true; }, true);
+addEventListener("mouseup", release, true);
+addEventListener("dragend", release, true);
+// A release the page never saw (a select's popup, outside the window) must
+// not hold messages back from the keyboard or the next move.
+addEventListener("keydown", release, true);
+addEventListener("mousemove", (e) => { if (pressed && e.buttons === 0) release(); }, true);
+addEventListener("blur", (e) => { if (e.target === window) release(); });
+
+const unpressed = (fn) => (pressed ? waiting.add(fn) : fn());
+
 /**
  * Wires findings for `inputs` (element ids). `findings(touched)` returns
  * `[{field, level, message}]` for the whole form; each shows in the element
@@ -63,7 +92,7 @@ export function wireFindings({ inputs, findings, outputOf = (name) => name }) {
     for (const type of ["blur", "change"]) {
       input.addEventListener(type, () => {
         touched.add(name);
-        render();
+        unpressed(render);
       });
     }
     input.addEventListener("input", () => {
