@@ -1,6 +1,6 @@
-//! A local stand-in for a SOC platform's own API, the kind `handoff collect
-//! --target http` delivers to: it keeps one Office 365 integration per
-//! tenant, takes `POST /api/v1/integrations` (create or update by tenant,
+//! A local stand-in for a SOC platform's own API (served through the test's
+//! `common` module), the kind `handoff collect --target http` delivers to:
+//! it keeps one Office 365 integration per tenant, takes `POST /api/v1/integrations` (create or update by tenant,
 //! with `Idempotency-Key` replays answered from memory) and `PUT
 //! /api/v1/tenants/{tenant}` (replace), authenticated by a bearer token or
 //! an `X-Handoff-Signature` HMAC, and answers as such platforms do: 201 or
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
@@ -79,20 +79,10 @@ impl Platform {
         let inner: Shared = Arc::default();
         lock(&inner).auth = Some(auth);
         let app = Router::new()
-            .route("/api/v1/integrations", post(create))
-            .route("/api/v1/tenants/{tenant}", put(replace))
+            .route("/api/v1/integrations", post(receive))
+            .route("/api/v1/tenants/{tenant}", put(receive))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+        let (addr, stop) = crate::common::serve_on_loopback(app).await;
         Platform {
             base: format!("http://{addr}"),
             inner,
@@ -216,7 +206,10 @@ fn store(g: &mut Inner, tenant: &str, value: Value) -> (StatusCode, Value) {
     }
 }
 
-async fn create(
+/// `POST /api/v1/integrations` creates or updates by tenant, answering a
+/// repeated `Idempotency-Key` from memory; `PUT /api/v1/tenants/{tenant}`
+/// replaces that tenant's integration.
+async fn receive(
     State(inner): State<Shared>,
     method: Method,
     uri: Uri,
@@ -227,40 +220,29 @@ async fn create(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let mut g = lock(&inner);
-    if let Some(reply) = key.as_ref().and_then(|k| g.replies.get(k)) {
-        return (reply.0, axum::Json(reply.1.clone())).into_response();
-    }
     let tenant = value["tenantId"].as_str().unwrap().to_owned();
-    let reply = store(&mut g, &tenant, value);
-    if let Some(k) = key {
-        g.replies.insert(k, reply.clone());
-    }
-    (reply.0, axum::Json(reply.1)).into_response()
-}
-
-async fn replace(
-    State(inner): State<Shared>,
-    Path(tenant): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let value = match admit(&inner, &method, &uri, &headers, &body) {
-        Ok(v) => v,
-        Err(r) => return *r,
+    let reply = if method == Method::PUT {
+        if uri.path().rsplit('/').next() != Some(tenant.as_str()) {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"errors": [{"field": "tenantId", "message": "does not match the URL"}]}),
+            );
+        }
+        store(&mut g, &tenant, value)
+    } else {
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if let Some(reply) = key.as_ref().and_then(|k| g.replies.get(k)) {
+            return (reply.0, axum::Json(reply.1.clone())).into_response();
+        }
+        let reply = store(&mut g, &tenant, value);
+        if let Some(k) = key {
+            g.replies.insert(k, reply.clone());
+        }
+        reply
     };
-    if value["tenantId"].as_str() != Some(tenant.as_str()) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"errors": [{"field": "tenantId", "message": "does not match the URL"}]}),
-        );
-    }
-    let reply = store(&mut lock(&inner), &tenant, value);
     (reply.0, axum::Json(reply.1)).into_response()
 }
