@@ -1,11 +1,12 @@
 //! A local stand-in for a SOC platform's own API (served through the test's
 //! `common` module), the kind `handoff collect --target http` delivers to:
-//! it keeps one Office 365 integration per tenant, takes `POST /api/v1/integrations` (create or update by tenant,
-//! with `Idempotency-Key` replays answered from memory) and `PUT
-//! /api/v1/tenants/{tenant}` (replace), authenticated by a bearer token or
-//! an `X-Handoff-Signature` HMAC, and answers as such platforms do: 201 or
-//! 200 with JSON, 401 and 422 with JSON error bodies. It records every
-//! request it receives, as received.
+//! it keeps one Office 365 integration per tenant, takes `POST
+//! /api/v1/integrations` (create or update by tenant, with `Idempotency-Key`
+//! replays answered from memory) and `PUT /api/v1/tenants/{tenant}`
+//! (replace), authenticated by a bearer token or an `X-Handoff-Signature`
+//! HMAC, and answers as such platforms do: 201 or 200 with JSON, 401 and 422
+//! with JSON error bodies. It records every request it receives, as
+//! received.
 //!
 //! ```ignore
 //! #[path = "platform/mod.rs"]
