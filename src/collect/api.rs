@@ -367,6 +367,28 @@ mod tests {
     }
 
     #[test]
+    fn the_token_and_the_ca_file_are_read_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = TargetArgs::under(dir.path());
+        assert!(Api::from_args(&args).unwrap().is_none(), "a file target");
+        args.api_url = Some("https://soc.example/api".to_owned());
+        let err = Api::from_args(&args).unwrap_err();
+        assert!(err.contains("--api-url needs --api-token-file"), "{err}");
+        let token = dir.path().join("token");
+        std::fs::write(&token, " \n").unwrap();
+        args.api_token_file = Some(token.clone());
+        let err = Api::from_args(&args).unwrap_err();
+        assert!(err.contains("is empty"), "{err}");
+        std::fs::write(&token, "tok\n").unwrap();
+        assert!(Api::from_args(&args).unwrap().is_some());
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").unwrap();
+        args.api_ca_file = Some(ca);
+        let err = Api::from_args(&args).unwrap_err();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+    }
+
+    #[test]
     fn the_dry_run_shows_no_secret_and_no_token() {
         let secret = "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_".to_owned();
         let request = ApiRequest {
