@@ -1,11 +1,13 @@
 //! `handoff collect`: the SOC's collector host pulls sealed copies from the
 //! inbox, decrypts them here with the SOC's age identity, writes them into
-//! the collector's configuration, checks them against Entra ID if asked,
-//! acknowledges, and reports back.
+//! the collector's configuration (or sends them to its API), checks them
+//! against Entra ID if asked, acknowledges, and reports back.
 //!
 //! Per credential: lease → decrypt → plan the target's change → write it
-//! (atomically; idempotent) → verify → ack → report the verification. If
-//! anything fails before the write, the lease is released so the copy can be
+//! (atomically; idempotent) → send an API target's requests (only a 2xx
+//! answer counts) → verify → ack → report the verification. If anything
+//! fails before the write, or a platform refuses the change (its own words
+//! are printed), the lease is released so the copy can be
 //! taken again at once; if the process dies, the lease lapses and the copy is
 //! leased again later. Because every target write is idempotent, a copy that
 //! was written but not acknowledged is simply written again, to the same
@@ -134,6 +136,7 @@ pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<()> {
     args.target
         .check_args(&args.target_args, args.dry_run)
         .map_err(|e| anyhow!(e))?;
+    let api = collect::Api::from_args(&args.target_args).map_err(|e| anyhow!(e))?;
     let token = read_token(&args.token_file)?;
     let identity = read_identity(&args.identity)?;
     let integrations = args.templates.load().map_err(|e| anyhow!(e))?;
@@ -147,7 +150,17 @@ pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<()> {
     // Requests this collector cannot import, already explained once.
     let mut told = std::collections::HashSet::new();
     loop {
-        let summary = match pass(&args, &client, &http, &identity, &integrations, &mut told).await {
+        let summary = match pass(
+            &args,
+            &client,
+            &http,
+            api.as_ref(),
+            &identity,
+            &integrations,
+            &mut told,
+        )
+        .await
+        {
             Ok(summary) => summary,
             // Watching: an outage or a restart of the server is waited out.
             Err(e) if args.watch.is_some() => {
@@ -226,6 +239,7 @@ async fn pass(
     args: &CollectArgs,
     client: &Client,
     http: &reqwest::Client,
+    api: Option<&collect::Api>,
     identity: &age::x25519::Identity,
     integrations: &Integrations,
     told: &mut std::collections::HashSet<String>,
@@ -257,7 +271,7 @@ async fn pass(
             }
             Err(e) => return Err(e.context("cannot lease")),
         };
-        let outcome = import_one(args, http, identity, integrations, &leased).await;
+        let outcome = import_one(args, http, api, identity, integrations, &leased).await;
         match outcome {
             Err(e) => {
                 // Let it be taken again at once; the write did not happen.
@@ -272,7 +286,7 @@ async fn pass(
                 client
                     .end_lease(&item.id, "release", &leased.lease_id, None)
                     .await?;
-                println!("dry run {label}: nothing written, nothing acknowledged");
+                println!("dry run {label}: nothing written or sent, nothing acknowledged");
                 // What the operator would be told after the real import
                 // belongs in the preview too: manual steps, warnings.
                 for note in notes {
@@ -406,6 +420,7 @@ enum Done {
 async fn import_one(
     args: &CollectArgs,
     http: &reqwest::Client,
+    api: Option<&collect::Api>,
     identity: &age::x25519::Identity,
     integrations: &Integrations,
     leased: &Leased,
@@ -439,6 +454,7 @@ async fn import_one(
     }
     let changed = !plan.is_noop();
     plan.apply()?;
+    plan.send(api).await?;
     let report = if args.verify {
         let endpoints = args.verify_args.endpoints();
         Some(Box::new(

@@ -42,8 +42,10 @@
 //!   and the benchmark; [`collector`] is `handoff collect`'s loop (lease,
 //!   decrypt, write, verify, acknowledge, report), and [`collect`] its
 //!   targets, which write a decrypted credential into a collector's
-//!   configuration (Wazuh, Filebeat, env and JSON files); each target is one
-//!   file in `collect/` and one line of its `targets!` registry.
+//!   configuration (Wazuh, Filebeat, env and JSON files) or send it to a SOC
+//!   platform's API (`http`, through the shared `collect/api.rs`); each
+//!   target is one file in `collect/` and one line of its `targets!`
+//!   registry.
 //!
 //! Items are `pub(crate)` unless the binary or the tests need them, so the
 //! compiler reports what nothing uses.

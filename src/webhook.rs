@@ -462,7 +462,7 @@ async fn send(
 }
 
 /// A transport error as a sentence, without the URL reqwest attaches.
-fn describe(e: reqwest::Error) -> String {
+pub(crate) fn describe(e: reqwest::Error) -> String {
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -1,6 +1,7 @@
 //! `handoff collect --verify` against a local stand-in for Entra ID and the
 //! Office 365 Management API.
 
+mod common;
 #[path = "standin/mod.rs"]
 mod standin;
 

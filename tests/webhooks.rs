@@ -68,21 +68,8 @@ impl Receiver {
         let app = axum::Router::new()
             .route("/hook/{token}", axum::routing::post(hook))
             .with_state(recorded.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = Url::parse(&format!(
-            "http://{}/hook/{URL_TOKEN}",
-            listener.local_addr().unwrap()
-        ))
-        .unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
+        let (addr, tx) = common::serve_on_loopback(app).await;
+        let url = Url::parse(&format!("http://{addr}/hook/{URL_TOKEN}")).unwrap();
         Receiver {
             url,
             recorded,

@@ -1,17 +1,22 @@
 //! `handoff collect`'s targets: one decrypted credential in, a change to the
-//! collector's configuration files out.
+//! collector's configuration files, or requests to its API, out.
 //!
 //! Each target ([`wazuh_office365`], [`wazuh_ms_graph`], [`filebeat_o365`],
-//! [`env`](mod@env), [`json`]) is pure: [`plan`] reads the current files and
-//! computes their new content without touching anything, so `--dry-run` can
-//! print the [`Plan::diff`] and a test can look at the result.
+//! [`env`](mod@env), [`json`], [`http`](mod@http)) is pure: [`plan`] reads the
+//! current files and computes their new content, or the requests an API
+//! target would send, without touching anything, so `--dry-run` can print
+//! the [`Plan::diff`] and a test can look at the result.
 //! [`Plan::apply`] then writes every changed file the same careful way: a
 //! temporary file in the same directory, fsynced, with the original's mode
 //! and owner, a backup of the original beside it, a rename over it, and an
 //! fsync of the directory.
 //! A plan whose files already hold the wanted content changes nothing, which
 //! is what makes a second import of the same credential a no-op.
+//! [`Plan::send`] then sends an API target's requests through the one
+//! [`Api`] the collector built at start (see [`api`]); a platform that
+//! follows HTTP semantics makes their repetition a no-op too.
 
+mod api;
 mod diff;
 mod env_file;
 mod files;
@@ -19,6 +24,8 @@ mod mask;
 mod ossec_conf;
 mod write;
 
+pub(crate) use api::Api;
+use api::ApiRequest;
 use env_file::{env_lookup, env_value, set_env_lines};
 use files::{customer_file, read_optional, read_text, refuse_if_others_can_access};
 pub use mask::masked_secret;
@@ -98,7 +105,11 @@ targets! {
     Env = "env" => env,
     /// The fields as JSON, for anything else.
     Json = "json" => json,
+    /// A SOC platform's own API: a JSON body from the SOC's template.
+    Http = "http" => http,
 }
+
+pub use http::{HttpAuth, HttpMethod};
 
 /// The part of a template's `[collect]` section a target writes into a
 /// collector's configuration; each target's file says which
@@ -182,6 +193,29 @@ pub struct TargetArgs {
         default_value = "/var/lib/handoff/credentials"
     )]
     pub output_dir: PathBuf,
+    /// API targets (`http`): the platform's endpoint, https:// (http:// on
+    /// this machine only). `http` fills `{tenant_id}`-style placeholders in it.
+    #[arg(long, env = "HANDOFF_API_URL", value_parser = api::parse_url)]
+    pub api_url: Option<String>,
+    /// API targets: a file (mode 0600) holding the platform's API token
+    /// (`http`: the bearer token, or the HMAC key with `--http-auth hmac`).
+    #[arg(long, env = "HANDOFF_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+    /// API targets: PEM certificates of a private CA to trust besides the
+    /// usual web roots. TLS is always verified.
+    #[arg(long, env = "HANDOFF_API_CA_FILE")]
+    pub api_ca_file: Option<PathBuf>,
+    /// `http`: a JSON file, the body to send with `{placeholders}` for the
+    /// credential's fields (see the README).
+    #[arg(long, env = "HANDOFF_HTTP_BODY_TEMPLATE")]
+    pub http_body_template: Option<PathBuf>,
+    /// `http`: POST, or PUT (to a per-tenant `--api-url`).
+    #[arg(long, value_enum, env = "HANDOFF_HTTP_METHOD", default_value = "post")]
+    pub http_method: HttpMethod,
+    /// `http`: how `--api-token-file`'s secret is used: a bearer token, or
+    /// the key of an `X-Handoff-Signature` HMAC-SHA256 header.
+    #[arg(long, value_enum, env = "HANDOFF_HTTP_AUTH", default_value = "bearer")]
+    pub http_auth: HttpAuth,
 }
 
 impl TargetArgs {
@@ -194,6 +228,12 @@ impl TargetArgs {
             filebeat_module: dir.join("o365.yml"),
             filebeat_env_file: None,
             output_dir: dir.join("credentials"),
+            api_url: None,
+            api_token_file: None,
+            api_ca_file: None,
+            http_body_template: None,
+            http_method: HttpMethod::Post,
+            http_auth: HttpAuth::Bearer,
         }
     }
 }
@@ -223,6 +263,10 @@ pub enum TargetError {
     /// Someone else wrote the file between plan and apply.
     #[error("{} changed after the change was planned; nothing was written to it, plan again", path.display())]
     Changed { path: PathBuf },
+    /// A collector's API did not confirm a change: unreachable, or an
+    /// answer other than 2xx, in the platform's own words (secrets masked).
+    #[error("{0}")]
+    Api(String),
 }
 
 impl TargetError {
@@ -276,6 +320,8 @@ pub struct Plan {
     /// In the order they are written: a file another one refers to (a
     /// secret file) comes first.
     pub changes: Vec<FileChange>,
+    /// An API target's requests, sent in order after the files are written.
+    pub(crate) requests: Vec<ApiRequest>,
     /// Sentences for the operator: restarts, manual steps, warnings.
     pub notes: Vec<String>,
     /// Values masked wherever a diff would show them.
@@ -286,6 +332,7 @@ impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plan")
             .field("changes", &self.changes)
+            .field("requests", &self.requests)
             .field("notes", &self.notes)
             .finish_non_exhaustive()
     }
@@ -303,14 +350,28 @@ impl Plan {
     fn new(changes: Vec<FileChange>, notes: Vec<String>, credential: &EntraCredential) -> Plan {
         Plan {
             changes,
+            requests: Vec::new(),
             notes,
             secrets: vec![credential.client_secret.clone()],
         }
     }
 
-    /// True if every file already holds what the plan would write.
+    /// An API target's plan: `requests` to send, no file.
+    fn with_requests(
+        requests: Vec<ApiRequest>,
+        notes: Vec<String>,
+        credential: &EntraCredential,
+    ) -> Plan {
+        Plan {
+            requests,
+            ..Plan::new(Vec::new(), notes, credential)
+        }
+    }
+
+    /// True if every file already holds what the plan would write and there
+    /// is no request to send.
     pub fn is_noop(&self) -> bool {
-        self.changes.iter().all(FileChange::is_noop)
+        self.changes.iter().all(FileChange::is_noop) && self.requests.is_empty()
     }
 
     /// A unified diff of every change, for `--dry-run`. Secret values are
@@ -365,6 +426,9 @@ impl Plan {
                 out.push('\n');
             }
         }
+        for request in &self.requests {
+            out.push_str(&request.shown(&self.secrets));
+        }
         out
     }
 
@@ -377,6 +441,28 @@ impl Plan {
             applied.push(write_change(change, &stamp)?);
         }
         Ok(applied)
+    }
+
+    /// Sends the plan's requests in order, after [`Plan::apply`]; stops at
+    /// the first that the platform does not confirm.
+    ///
+    /// # Errors
+    /// [`TargetError::Api`] from [`Api::send`]; [`TargetError::Refused`] if
+    /// there are requests but no `api` (no `--api-url`).
+    pub(crate) async fn send(&self, api: Option<&Api>) -> Result<(), TargetError> {
+        if self.requests.is_empty() {
+            return Ok(());
+        }
+        let Some(api) = api else {
+            return Err(TargetError::Refused(
+                "this target sends requests to an API: give it --api-url and --api-token-file"
+                    .to_owned(),
+            ));
+        };
+        for request in &self.requests {
+            api.send(request, &self.secrets).await?;
+        }
+        Ok(())
     }
 }
 
@@ -503,13 +589,14 @@ mod tests {
             "filebeat-o365",
             "env",
             "json",
+            "http",
         ] {
             assert_eq!(Target::from_str(name).unwrap().as_str(), name);
         }
         let err = Target::from_str("splunk").unwrap_err();
         assert_eq!(
             err,
-            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json)"
+            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http)"
         );
         for t in Target::ALL {
             assert_eq!(
@@ -527,8 +614,13 @@ mod tests {
         let mut args = TargetArgs::under(Path::new("/var/lib/handoff"));
         for t in Target::ALL {
             let real_run = t.check_args(&args, false);
-            assert_eq!(real_run.is_err(), *t == Target::FilebeatO365, "{t:?}");
-            assert_eq!(t.check_args(&args, true), Ok(()), "{t:?}");
+            let needs_options = matches!(t, Target::FilebeatO365 | Target::Http);
+            assert_eq!(real_run.is_err(), needs_options, "{t:?}");
+            assert_eq!(
+                t.check_args(&args, true).is_ok(),
+                *t != Target::Http,
+                "{t:?}: an API target needs its URL even to show its requests"
+            );
         }
         args.filebeat_env_file = Some(PathBuf::from("/etc/filebeat/handoff.env"));
         assert_eq!(Target::FilebeatO365.check_args(&args, false), Ok(()));

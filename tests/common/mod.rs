@@ -79,6 +79,23 @@ macro_rules! with_each_backend {
     };
 }
 
+/// Serves `app` (a stand-in of another service) on a free loopback port
+/// until the returned sender is dropped; returns the port's address.
+pub async fn serve_on_loopback(app: axum::Router) -> (SocketAddr, oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    (addr, stop)
+}
+
 /// The server every PostgreSQL test creates its own database in.
 pub fn postgres_admin_url() -> String {
     std::env::var("HANDOFF_TEST_POSTGRES_URL")

@@ -1,6 +1,7 @@
 //! A local stand-in for Entra ID's token endpoint and the Office 365
 //! Management API's `subscriptions/start`, so that verification is tested
-//! against answers shaped like Microsoft's without reaching Microsoft.
+//! against answers shaped like Microsoft's without reaching Microsoft. It
+//! serves through the test's `common` module.
 //!
 //! ```ignore
 //! #[path = "standin/mod.rs"]
@@ -192,17 +193,7 @@ impl StandIn {
                 post(start_subscription),
             )
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+        let (addr, stop) = crate::common::serve_on_loopback(app).await;
         StandIn {
             base: Url::parse(&format!("http://{addr}")).unwrap(),
             inner,
