@@ -107,16 +107,20 @@ impl Client {
     }
 
     /// `what` is `ack` or `release`.
+    /// Ends a lease: `what` is `ack` (with the `target` written to) or
+    /// `release` (with the `reason`, for the PM's trail).
     pub(crate) async fn end_lease(
         &self,
         id: &str,
         what: &str,
         lease_id: &str,
         target: Option<&str>,
+        reason: Option<&str>,
     ) -> anyhow::Result<()> {
         let body = LeaseRef {
             lease_id: lease_id.to_owned(),
             target: target.map(str::to_owned),
+            reason: reason.map(|r| r.chars().take(500).collect()),
         };
         let req = self.authed(
             self.http

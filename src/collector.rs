@@ -275,8 +275,11 @@ async fn pass(
         match outcome {
             Err(e) => {
                 // Let it be taken again at once; the write did not happen.
+                // The reason goes to the PM's trail: a platform's refusal in
+                // its own words (masked), a file that could not be written.
+                let reason = one_line(&format!("{e:#}"));
                 let _ = client
-                    .end_lease(&item.id, "release", &leased.lease_id, None)
+                    .end_lease(&item.id, "release", &leased.lease_id, None, Some(&reason))
                     .await;
                 println!("FAILED {label}: {e:#}");
                 summary.failed += 1;
@@ -284,7 +287,7 @@ async fn pass(
             Ok(Done::DryRun { diff, notes }) => {
                 print!("{diff}");
                 client
-                    .end_lease(&item.id, "release", &leased.lease_id, None)
+                    .end_lease(&item.id, "release", &leased.lease_id, None, Some("dry run"))
                     .await?;
                 println!("dry run {label}: nothing written or sent, nothing acknowledged");
                 // What the operator would be told after the real import
@@ -312,8 +315,9 @@ async fn pass(
                     .and_then(|r| r.failure.as_ref())
                     .filter(|f| f.transient)
                 {
+                    let reason = one_line(&format!("not verified: {}", failure_text(f)));
                     let _ = client
-                        .end_lease(&item.id, "release", &leased.lease_id, None)
+                        .end_lease(&item.id, "release", &leased.lease_id, None, Some(&reason))
                         .await;
                     println!(
                         "written {label} into {}, but NOT VERIFIED: {}; left in the inbox to verify on the next pass",
@@ -329,6 +333,7 @@ async fn pass(
                         "ack",
                         &leased.lease_id,
                         Some(args.target.as_str()),
+                        None,
                     )
                     .await
                 {
@@ -399,6 +404,20 @@ fn not_for(target: Target, integrations: &Integrations, template: &str) -> Optio
         target.as_str(),
         suits.join(" or --target ")
     ))
+}
+
+/// `text` as one line for the trail: line breaks become "; ", at most 500
+/// characters.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(500)
+        .collect()
 }
 
 fn api_status(e: &anyhow::Error) -> Option<u16> {

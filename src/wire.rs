@@ -299,6 +299,11 @@ pub struct LeaseRef {
     /// at most 64 printable ASCII characters.
     #[serde(default)]
     pub target: Option<String>,
+    /// For the trail, on a release: why the collector let the copy go (a
+    /// platform's refusal in its own words, a check it could not make), one
+    /// line of at most 500 characters, with no secret in it.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `POST /api/v1/inbox/{id}/result`: a verification outcome, with no secret

@@ -268,6 +268,27 @@ async fn refused(app: &TestApp, host: &Host, r: &Opened, url: &str, words: &[&st
         "{kinds:?}"
     );
     assert!(!kinds.iter().any(|k| k == "request.imported"), "{kinds:?}");
+    // The platform's words reach the PM's trail with the release, masked.
+    let events = app.store.request_events(&r.id).await.unwrap();
+    let released = events.last().unwrap();
+    let reason: Value = serde_json::from_str(&released.detail).unwrap();
+    let reason = reason["reason"].as_str().unwrap_or_default();
+    for w in words {
+        assert!(reason.contains(w), "{w:?} in the trail's {reason:?}");
+    }
+    assert!(
+        !reason.contains(SECRET) && !reason.contains(PLATFORM_TOKEN),
+        "{reason}"
+    );
+    // ... and the request's page shows them to the PM.
+    let pm = app.staff(&format!("pm{}", events.len())).await;
+    let page = app
+        .get_as(&pm.cookie, &format!("/staff/requests/{}", r.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(words[0]), "{page}");
     let inbox = host.inbox(app).await;
     assert_eq!(inbox["items"][0]["id"], r.id.as_str(), "{inbox}");
     assert_eq!(inbox["items"][0]["leased_until"], Value::Null, "{inbox}");

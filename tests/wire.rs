@@ -366,10 +366,14 @@ fn wire_types_match_openapi() {
             LeaseRef {
                 lease_id: s(ID),
                 target: Some(s("wazuh-office365")),
+                reason: None,
             },
             LeaseRef {
                 lease_id: s(ID),
                 target: None,
+                reason: Some(s(
+                    "POST https://soc.example/x was refused: 401 Unauthorized",
+                )),
             },
         ],
     );

@@ -279,6 +279,9 @@ struct EventRow {
     kind: String,
     actor: String,
     client_addr: String,
+    /// A collector's reason for a release (a platform's refusal, a check
+    /// it could not make), from the event's detail.
+    reason: String,
 }
 
 #[derive(Template)]
@@ -342,6 +345,10 @@ async fn request_page(
         .await?
         .into_iter()
         .map(|e| EventRow {
+            reason: serde_json::from_str::<serde_json::Value>(&e.detail)
+                .ok()
+                .and_then(|d| d["reason"].as_str().map(str::to_owned))
+                .unwrap_or_default(),
             at: rfc3339(e.at),
             kind: e.kind,
             actor: e.actor,

@@ -230,6 +230,18 @@ fn short_label(text: Option<&str>, what: &str) -> Result<Option<String>, ApiErro
     }
 }
 
+/// A collector's sentence for the trail, trimmed: one line of at most
+/// `max` characters, or a 400 naming `what`.
+fn one_line(text: Option<&str>, max: usize, what: &str) -> Result<String, ApiError> {
+    let text = text.unwrap_or("").trim();
+    if text.chars().count() > max || text.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "{what} must be one line of at most {max} characters."
+        )));
+    }
+    Ok(text.to_owned())
+}
+
 async fn release(
     State(state): State<AppState>,
     c: Collector,
@@ -238,9 +250,13 @@ async fn release(
 ) -> Result<StatusCode, ApiError> {
     let id = request_id(&id)?;
     let lease_id = parse_lease_id(&body)?;
-    let event = NewEvent::new(Kind::RequestReleased, c.actor())
+    let mut event = NewEvent::new(Kind::RequestReleased, c.actor())
         .request(id.as_str())
         .from_addr(c.addr.clone());
+    let reason = one_line(body.reason.as_deref(), 500, "reason")?;
+    if !reason.is_empty() {
+        event = event.detail(serde_json::json!({ "reason": reason }));
+    }
     if state
         .store
         .release_sealed(id.as_str(), lease_id.as_str(), state.clock.now(), &event)
@@ -296,12 +312,8 @@ async fn result(
     let id = Id::parse(&id).ok_or_else(not_imported)?;
     let step = short_label(body.step.as_deref(), "step")?;
     let code = short_label(body.code.as_deref(), "code")?;
-    let message = body.message.as_deref().unwrap_or("").trim();
-    if message.chars().count() > 1000 || message.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "message must be one line of at most 1000 characters.",
-        ));
-    }
+    let message = one_line(body.message.as_deref(), 1000, "message")?;
+    let message = message.as_str();
     let names = |v: &[String]| -> Result<Vec<String>, ApiError> {
         if v.len() > 64 {
             return Err(ApiError::bad_request("At most 64 role names."));
