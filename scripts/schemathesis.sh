@@ -4,6 +4,14 @@
 # and then over a fresh PostgreSQL database. Any server error, schema
 # violation, undocumented status or mismatched body fails this script.
 #
+# One check is off: "created resource not found" (ST302, check
+# ensure_resource_availability). A secret is read once, and a stateful
+# scenario that reveals or destroys one and then asks for its metadata gets
+# the 404 the design promises; the check follows the link from the creation
+# and cannot see the reveal in between (seen: the secret's read_at set in the
+# second it was created). tests/api.rs (metadata_get_and_head_never_consume)
+# checks that metadata stays until the reveal.
+#
 #   scripts/schemathesis.sh                 # both databases
 #   SCHEMATHESIS_BACKENDS=sqlite scripts/schemathesis.sh
 #
@@ -77,6 +85,7 @@ run_on() {
   local rc=0
   st --no-color --config-file scripts/schemathesis.toml run "$base/api/openapi.json" \
     --checks all \
+    --exclude-checks ensure_resource_availability \
     --max-examples "$EXAMPLES" \
     --seed "$SEED" \
     --workers 2 \
