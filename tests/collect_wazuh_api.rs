@@ -150,10 +150,8 @@ fn tenants(xml: &str) -> (usize, Vec<(String, String, String)>) {
                 }
                 path.push(name);
             }
-            Event::End(_) => {
-                if path.pop().as_deref() == Some("api_auth") {
-                    out.push(std::mem::take(&mut current));
-                }
+            Event::End(_) if path.pop().as_deref() == Some("api_auth") => {
+                out.push(std::mem::take(&mut current));
             }
             Event::Text(_) => {
                 let t = raw.trim().to_owned();
