@@ -35,16 +35,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-/// One request as the API received it.
-#[derive(Clone, Debug)]
-pub struct Received {
-    pub method: String,
-    /// Path and query.
-    pub uri: String,
-    /// Header names lowercase.
-    pub headers: BTreeMap<String, String>,
-    pub body: String,
-}
+pub use crate::common::Received;
 
 struct Inner {
     user: String,
@@ -149,15 +140,9 @@ impl Wazuh {
 }
 
 fn record(inner: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) {
-    lock(inner).received.push(Received {
-        method: method.to_string(),
-        uri: uri.to_string(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect(),
-        body: String::from_utf8_lossy(body).into_owned(),
-    });
+    lock(inner)
+        .received
+        .push(Received::new(method, uri, headers, body));
 }
 
 fn json_reply(status: StatusCode, body: Value) -> Response {
@@ -191,14 +176,21 @@ fn admit(
     }
 }
 
-fn wants_content_type(headers: &HeaderMap, wanted: &str) -> Result<(), Box<Response>> {
-    if headers.get("content-type").and_then(|v| v.to_str().ok()) == Some(wanted) {
-        return Ok(());
+/// [`admit`], then the body as text if it comes as `content_type`.
+fn admit_body(
+    inner: &Shared,
+    request: (&Method, &Uri, &HeaderMap, &Bytes),
+    content_type: &str,
+) -> Result<String, Box<Response>> {
+    let (method, uri, headers, body) = request;
+    admit(inner, method, uri, headers, body)?;
+    if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some(content_type) {
+        return Err(Box::new(json_reply(
+            StatusCode::NOT_ACCEPTABLE,
+            json!({"title": "Wazuh Error", "detail": "The body type is not the one specified in the content-type", "error": 6002}),
+        )));
     }
-    Err(Box::new(json_reply(
-        StatusCode::NOT_ACCEPTABLE,
-        json!({"title": "Wazuh Error", "detail": "The body type is not the one specified in the content-type", "error": 6002}),
-    )))
+    Ok(String::from_utf8_lossy(body).into_owned())
 }
 
 /// Whether `xml` is well-formed, as Wazuh's `validate_wazuh_xml` checks
@@ -296,13 +288,11 @@ async fn put_manager_conf(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admit(&inner, &method, &uri, &headers, &body) {
-        return *r;
-    }
-    if let Err(r) = wants_content_type(&headers, "application/octet-stream") {
-        return *r;
-    }
-    let text = String::from_utf8_lossy(&body).into_owned();
+    let request = (&method, &uri, &headers, &body);
+    let text = match admit_body(&inner, request, "application/octet-stream") {
+        Ok(text) => text,
+        Err(r) => return *r,
+    };
     if !well_formed(&text) {
         return failed("Could not update configuration", 1113, "XML syntax error");
     }
@@ -375,13 +365,11 @@ async fn put_group_conf(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admit(&inner, &method, &uri, &headers, &body) {
-        return *r;
-    }
-    if let Err(r) = wants_content_type(&headers, "application/xml") {
-        return *r;
-    }
-    let text = String::from_utf8_lossy(&body).into_owned();
+    let request = (&method, &uri, &headers, &body);
+    let text = match admit_body(&inner, request, "application/xml") {
+        Ok(text) => text,
+        Err(r) => return *r,
+    };
     let mut g = lock(&inner);
     if !g.groups.contains_key(&group) {
         return no_group(&group);
