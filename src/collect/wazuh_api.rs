@@ -47,8 +47,15 @@ pub(super) fn check_args(args: &TargetArgs, _dry_run: bool) -> Result<(), String
     if args.api_url.is_none() {
         return Err("the wazuh-api target needs --api-url: the Wazuh server API, e.g. https://wazuh-manager.example:55000".to_owned());
     }
-    if args.api_token_file.is_none() {
+    let Some(file) = &args.api_token_file else {
         return Err("the wazuh-api target needs --api-token-file: a file (mode 0600) holding the Wazuh API user and password as USER:PASSWORD".to_owned());
+    };
+    // An unreadable file is reported when the client is built.
+    if std::fs::read_to_string(file).is_ok_and(|t| !t.trim().contains(':')) {
+        return Err(format!(
+            "--api-token-file {} must hold the Wazuh API user and its password as USER:PASSWORD on one line",
+            file.display()
+        ));
     }
     if let Some(group) = &args.wazuh_group {
         check_group(group)?;
@@ -217,6 +224,27 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a b", "../etc", &"g".repeat(129)] {
             assert!(check_group(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_api_user_and_password_are_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = TargetArgs::under(dir.path());
+        let err = check_args(&args, true).unwrap_err();
+        assert!(err.contains("needs --api-url"), "{err}");
+        args.api_url = Some("https://wazuh.example:55000".to_owned());
+        let err = check_args(&args, true).unwrap_err();
+        assert!(err.contains("needs --api-token-file"), "{err}");
+        let file = dir.path().join("wazuh-api");
+        std::fs::write(&file, "just-a-token\n").unwrap();
+        args.api_token_file = Some(file.clone());
+        let err = check_args(&args, false).unwrap_err();
+        assert!(err.contains("as USER:PASSWORD"), "{err}");
+        std::fs::write(&file, "handoff:pass:word\n").unwrap();
+        assert_eq!(check_args(&args, false), Ok(()));
+        args.wazuh_group = Some("../etc".to_owned());
+        let err = check_args(&args, false).unwrap_err();
+        assert!(err.contains("is not a Wazuh group name"), "{err}");
     }
 
     #[test]
