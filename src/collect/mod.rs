@@ -7,7 +7,7 @@
 //! their new content, or the requests an API target would send, so
 //! `--dry-run` can print the [`Plan::diff`] and a test can look at the
 //! result. A target whose configuration lives behind its API (`wazuh-api`,
-//! marked `reads_api` in the registry) reads it there first, through the
+//! marked `@reads_api` in the registry) reads it there first, through the
 //! collector's [`Api`] ([`plan_with_api`]): a login and GETs, never a change.
 //! [`Plan::apply`] then writes every changed file the same careful way: a
 //! temporary file in the same directory, fsynced, with the original's mode
