@@ -464,7 +464,7 @@ async fn import_one(
         customer: &leased.customer,
         request_id: &leased.id,
     };
-    let plan = collect::plan(args.target, &args.target_args, &import)?;
+    let plan = collect::plan_with_api(args.target, &args.target_args, &import, api).await?;
     if args.dry_run {
         return Ok(Done::DryRun {
             diff: plan.diff(),

@@ -43,7 +43,9 @@
 //!   decrypt, write, verify, acknowledge, report), and [`collect`] its
 //!   targets, which write a decrypted credential into a collector's
 //!   configuration (Wazuh, Filebeat, env and JSON files) or send it to a SOC
-//!   platform's API (`http`, through the shared `collect/api.rs`); each
+//!   platform's or a collector's API (`http`, `wazuh-api`, through the
+//!   shared `collect/api.rs`; `wazuh-api` reads the configuration there
+//!   before it merges, with the local Wazuh target's merge); each
 //!   target is one file in `collect/` and one line of its `targets!`
 //!   registry.
 //!

@@ -43,6 +43,23 @@ pub(crate) enum Auth {
     /// "<t>.<body>")>`, the header handoff's own webhooks carry (see
     /// [`crate::webhook::signature`]); the file holds the shared key.
     Hmac,
+    /// HTTP basic authentication with the file's `user:password`: how a
+    /// target logs in for a session token (`wazuh-api`).
+    Basic,
+    /// `Authorization: Bearer <token>` with the session token the target
+    /// got by logging in ([`Api::set_session`]).
+    Session,
+}
+
+/// What makes an answer a confirmation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Confirm {
+    /// A 2xx status.
+    Status,
+    /// A 2xx status and, in the JSON body, `"error": 0`: the Wazuh API
+    /// answers 200 with `"error": 1` (and the reason in `failed_items`)
+    /// when it could not make the change on the node.
+    WazuhEnvelope,
 }
 
 /// One request to a collector's API, as planned: everything but the
@@ -51,12 +68,15 @@ pub(crate) enum Auth {
 pub(crate) struct ApiRequest {
     pub(crate) method: reqwest::Method,
     pub(crate) url: Url,
-    /// Headers besides `Content-Type: application/json` and the
-    /// authentication, in the order shown.
+    /// Headers besides `Content-Type` and the authentication, in the
+    /// order shown.
     pub(crate) headers: Vec<(&'static str, String)>,
-    /// The JSON body, exactly as sent.
+    /// The body's media type: `application/json` for most platforms.
+    pub(crate) content_type: &'static str,
+    /// The body, exactly as sent.
     pub(crate) body: String,
     pub(crate) auth: Auth,
+    pub(crate) confirm: Confirm,
 }
 
 impl std::fmt::Debug for ApiRequest {
@@ -78,15 +98,30 @@ impl ApiRequest {
     pub(crate) fn shown(&self, secrets: &[String]) -> String {
         let mut out = format!("{} {}\n", self.method, self.url);
         let auth = match self.auth {
-            Auth::Bearer => "Authorization: Bearer ********",
+            Auth::Bearer | Auth::Session => "Authorization: Bearer ********",
             Auth::Hmac => "X-Handoff-Signature: t=<unix time of sending>,v1=********",
+            Auth::Basic => "Authorization: Basic ********",
         };
         // Writing to a String cannot fail.
-        let _ = writeln!(out, "{auth}\nContent-Type: application/json");
+        let _ = writeln!(out, "{auth}");
+        if !self.body.is_empty() {
+            let _ = writeln!(out, "Content-Type: {}", self.content_type);
+        }
         for (name, value) in &self.headers {
             let _ = writeln!(out, "{name}: {value}");
         }
-        let _ = writeln!(out, "\n{}", mask(&self.body, secrets));
+        if self.body.is_empty() {
+            out.push('\n');
+        } else if self.content_type == "application/json" {
+            let _ = writeln!(out, "\n{}", mask(&self.body, secrets));
+        } else {
+            // A configuration file: other tenants' secrets are in it too.
+            out.push('\n');
+            for line in self.body.lines() {
+                out.push_str(&super::mask_line(line, secrets));
+                out.push('\n');
+            }
+        }
         out
     }
 }
@@ -122,6 +157,9 @@ pub(crate) fn parse_url(text: &str) -> Result<String, String> {
 pub(crate) struct Api {
     client: reqwest::Client,
     token: SecretString,
+    /// The session token of the last login ([`Auth::Session`]), kept for
+    /// the requests planned right after it.
+    session: std::sync::Mutex<Option<SecretString>>,
 }
 
 impl std::fmt::Debug for Api {
@@ -169,31 +207,73 @@ impl Api {
         let client = builder
             .build()
             .map_err(|e| format!("cannot set up the API client: {e}"))?;
-        Ok(Some(Api { client, token }))
+        Ok(Some(Api {
+            client,
+            token,
+            session: std::sync::Mutex::new(None),
+        }))
     }
 
-    /// Sends `request` and waits for its answer. `secrets` are masked in the
-    /// error text, the token always.
+    /// Keeps `token` for the [`Auth::Session`] requests that follow.
+    pub(crate) fn set_session(&self, token: String) {
+        let mut session = self
+            .session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *session = Some(SecretString::from(token));
+    }
+
+    fn session(&self) -> Option<SecretString> {
+        self.session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends `request` and waits for its answer, which it returns (a GET's
+    /// is what a target reads while planning). `secrets` are masked in the
+    /// error text, the token and the session token always.
     ///
     /// # Errors
-    /// [`TargetError::Api`]: the platform could not be reached, or answered
-    /// anything but 2xx (a redirect included); the sentence names the method,
-    /// the URL without its query, the status and the platform's own words.
+    /// [`TargetError::Api`]: the platform could not be reached, or did not
+    /// confirm (see [`Confirm`]; a redirect never does); the sentence names
+    /// the method, the URL without its query, the status and the platform's
+    /// own words.
     pub(crate) async fn send(
         &self,
         request: &ApiRequest,
         secrets: &[String],
-    ) -> Result<(), TargetError> {
+    ) -> Result<String, TargetError> {
         let mut builder = self
             .client
-            .request(request.method.clone(), request.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json");
+            .request(request.method.clone(), request.url.clone());
+        if !request.body.is_empty() {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, request.content_type);
+        }
         for (name, value) in &request.headers {
             builder = builder.header(*name, value);
         }
         let token = self.token.expose_secret();
+        let session = self.session();
         builder = match request.auth {
             Auth::Bearer => builder.bearer_auth(token),
+            Auth::Basic => {
+                let (user, password) = token.split_once(':').ok_or_else(|| {
+                    TargetError::Refused(
+                        "--api-token-file must hold the API user and its password as USER:PASSWORD"
+                            .to_owned(),
+                    )
+                })?;
+                builder.basic_auth(user, Some(password))
+            }
+            Auth::Session => match &session {
+                Some(s) => builder.bearer_auth(s.expose_secret()),
+                None => {
+                    return Err(TargetError::Api(
+                        "no session: the target did not log in before this request".to_owned(),
+                    ));
+                }
+            },
             Auth::Hmac => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -213,12 +293,24 @@ impl Api {
             .await
             .map_err(|e| TargetError::Api(format!("{what}: {}", crate::webhook::describe(e))))?;
         let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
         let mut hidden = secrets.to_vec();
         hidden.push(token.to_owned());
+        hidden.extend(token.split_once(':').map(|(_, p)| p.to_owned()));
+        hidden.extend(session.map(|s| s.expose_secret().to_owned()));
         let said = response.bytes().await.unwrap_or_default();
+        if status.is_success() {
+            let body = String::from_utf8_lossy(&said).into_owned();
+            return match request.confirm {
+                Confirm::Status => Ok(body),
+                Confirm::WazuhEnvelope => match wazuh_refusal(&said) {
+                    None => Ok(body),
+                    Some(why) => Err(TargetError::Api(format!(
+                        "{what} was not done: {status}, but Wazuh said: {}",
+                        error_text(why.as_bytes(), &hidden)
+                    ))),
+                },
+            };
+        }
         let text = error_text(&said, &hidden);
         let redirect = if status.is_redirection() {
             " (redirects are not followed: give --api-url the final URL)"
@@ -231,6 +323,46 @@ impl Api {
             format!("{what} was refused: {status}{redirect}: the platform said: {text}")
         }))
     }
+}
+
+/// Why a Wazuh API answer with a 2xx status is no confirmation: its
+/// envelope's `error` is not 0 (`{"data": {"failed_items": [{"error":
+/// {"code", "message"}, "id"}]}, "message", "error": 1}`, wazuh/wazuh
+/// `api/api/spec/spec.yaml`, `ApiResponse`); its message and each failed
+/// item's, with their codes. `None` for `"error": 0`, or a body that is not
+/// such an envelope (a raw file read with `raw=true`).
+fn wazuh_refusal(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error = value.get("error")?.as_i64()?;
+    if error == 0 {
+        return None;
+    }
+    let mut said: Vec<String> = value
+        .get("message")
+        .and_then(|m| m.as_str())
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    let failed = value
+        .pointer("/data/failed_items")
+        .and_then(|f| f.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for item in failed {
+        let message = item.pointer("/error/message").and_then(|m| m.as_str());
+        let code = item
+            .pointer("/error/code")
+            .and_then(serde_json::Value::as_i64);
+        match (message, code) {
+            (Some(m), Some(c)) => said.push(format!("{m} (error {c})")),
+            (Some(m), None) => said.push(m.to_owned()),
+            _ => {}
+        }
+    }
+    if said.is_empty() {
+        said.push(format!("error {error}"));
+    }
+    Some(said.join("; "))
 }
 
 /// The secret of an API token file: its text, trimmed. A file other users
@@ -355,6 +487,26 @@ mod tests {
     }
 
     #[test]
+    fn a_wazuh_answer_confirms_only_with_error_zero() {
+        assert_eq!(
+            wazuh_refusal(br#"{"data": {"affected_items": ["manager"]}, "message": "Configuration was successfully updated", "error": 0}"#),
+            None
+        );
+        assert_eq!(
+            wazuh_refusal(
+                br#"{"data": {"failed_items": [{"error": {"code": 1113, "message": "XML syntax error"}, "id": ["manager"]}], "total_failed_items": 1}, "message": "Could not update configuration", "error": 1}"#
+            ),
+            Some("Could not update configuration; XML syntax error (error 1113)".to_owned())
+        );
+        assert_eq!(
+            wazuh_refusal(br#"{"error": 2}"#),
+            Some("error 2".to_owned())
+        );
+        // A raw file is no envelope.
+        assert_eq!(wazuh_refusal(b"<ossec_config></ossec_config>"), None);
+    }
+
+    #[test]
     fn api_urls_are_https_or_this_machine() {
         assert_eq!(
             parse_url(" https://soc.example/api/tenants/{tenant_id} ").unwrap(),
@@ -395,8 +547,10 @@ mod tests {
             method: reqwest::Method::PUT,
             url: Url::parse("https://soc.example/t/1").unwrap(),
             headers: vec![("Idempotency-Key", "k".to_owned())],
+            content_type: "application/json",
             body: format!(r#"{{"secret":"{secret}"}}"#),
             auth: Auth::Bearer,
+            confirm: Confirm::Status,
         };
         let shown = request.shown(std::slice::from_ref(&secret));
         assert_eq!(

@@ -20,7 +20,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::api::{ApiRequest, Auth};
+use super::api::{ApiRequest, Auth, Confirm};
 use super::{Import, Plan, Reads, TargetArgs, TargetError};
 
 /// What it takes from a template's `[collect]` section.
@@ -115,12 +115,14 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
             ("Accept", "application/json".to_owned()),
             ("Idempotency-Key", idempotency_key(import)),
         ],
+        content_type: "application/json",
         body: serde_json::to_string(&body)
             .map_err(|e| TargetError::Refused(format!("cannot write the body as JSON: {e}")))?,
         auth: match args.http_auth {
             HttpAuth::Bearer => Auth::Bearer,
             HttpAuth::Hmac => Auth::Hmac,
         },
+        confirm: Confirm::Status,
     };
     Ok(Plan::with_requests(vec![request], Vec::new(), cred))
 }

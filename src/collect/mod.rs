@@ -2,10 +2,13 @@
 //! collector's configuration files, or requests to its API, out.
 //!
 //! Each target ([`wazuh_office365`], [`wazuh_ms_graph`], [`filebeat_o365`],
-//! [`env`](mod@env), [`json`], [`http`](mod@http)) is pure: [`plan`] reads the
-//! current files and computes their new content, or the requests an API
-//! target would send, without touching anything, so `--dry-run` can print
-//! the [`Plan::diff`] and a test can look at the result.
+//! [`env`](mod@env), [`json`], [`http`](mod@http), [`wazuh_api`]) plans
+//! without changing anything: [`plan`] reads the current files and computes
+//! their new content, or the requests an API target would send, so
+//! `--dry-run` can print the [`Plan::diff`] and a test can look at the
+//! result. A target whose configuration lives behind its API (`wazuh-api`,
+//! marked `@reads_api` in the registry) reads it there first, through the
+//! collector's [`Api`] ([`plan_with_api`]): a login and GETs, never a change.
 //! [`Plan::apply`] then writes every changed file the same careful way: a
 //! temporary file in the same directory, fsynced, with the original's mode
 //! and owner, a backup of the original beside it, a rename over it, and an
@@ -43,8 +46,14 @@ use crate::payload::EntraCredential;
 /// Declares every target at once from one line each (its variant, its name
 /// in the CLI and the templates, its module): the module, the [`Target`]
 /// enum with its names, the list `--target` offers and the dispatch.
+///
+/// A target that must read its API while planning (the configuration it
+/// merges into lives behind the API) is marked `@reads_api` before its
+/// module: its `plan` is `async fn plan(&TargetArgs, &Import, &Api)`, and
+/// only [`plan_with_api`] (what the collector calls) can run it. Every other
+/// target's `plan` stays synchronous and pure.
 macro_rules! targets {
-    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal => $module:ident,)+) => {
+    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal => $(@$reads_api:ident)? $module:ident,)+) => {
         $(mod $module;)+
 
         /// Where the collected credentials go, as the CLI and the integration
@@ -84,13 +93,50 @@ macro_rules! targets {
             }
 
             /// The target's own plan; [`plan`] checks the template and the
-            /// cloud first.
+            /// cloud first. A `reads_api` target refuses: it needs its API.
             fn plan_for(self, args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
                 match self {
-                    $(Target::$variant => $module::plan(args, import),)+
+                    $(Target::$variant => plan_call!($($reads_api)? self, $module, args, import),)+
+                }
+            }
+
+            /// The target's own plan, reading its API first if it is a
+            /// `reads_api` target; [`plan_with_api`] checks the template
+            /// and the cloud first.
+            async fn plan_reading(
+                self,
+                args: &TargetArgs,
+                import: &Import<'_>,
+                api: Option<&Api>,
+            ) -> Result<Plan, TargetError> {
+                match self {
+                    $(Target::$variant => plan_call!($($reads_api)? self, $module, args, import, api),)+
                 }
             }
         }
+    };
+}
+
+/// One registry line's call to its module's `plan`: with the API for a
+/// `reads_api` target (refused without one), without for the others.
+macro_rules! plan_call {
+    (reads_api $target:ident, $module:ident, $args:ident, $import:ident) => {
+        Err(TargetError::Refused(format!(
+            "the {} target reads its configuration from its API while planning: run it through handoff collect with --api-url",
+            $target.as_str()
+        )))
+    };
+    ($target:ident, $module:ident, $args:ident, $import:ident) => {
+        $module::plan($args, $import)
+    };
+    (reads_api $target:ident, $module:ident, $args:ident, $import:ident, $api:ident) => {
+        match $api {
+            Some(api) => $module::plan($args, $import, api).await,
+            None => plan_call!(reads_api $target, $module, $args, $import),
+        }
+    };
+    ($target:ident, $module:ident, $args:ident, $import:ident, $api:ident) => {
+        $module::plan($args, $import)
     };
 }
 
@@ -107,6 +153,9 @@ targets! {
     Json = "json" => json,
     /// A SOC platform's own API: a JSON body from the SOC's template.
     Http = "http" => http,
+    /// A Wazuh manager's ossec.conf, or a group's agent.conf, through the
+    /// Wazuh server API.
+    WazuhApi = "wazuh-api" => @reads_api wazuh_api,
 }
 
 pub use http::{HttpAuth, HttpMethod};
@@ -216,6 +265,15 @@ pub struct TargetArgs {
     /// the key of an `X-Handoff-Signature` HMAC-SHA256 header.
     #[arg(long, value_enum, env = "HANDOFF_HTTP_AUTH", default_value = "bearer")]
     pub http_auth: HttpAuth,
+    /// `wazuh-api`: write the agent.conf of this agent group (`GET
+    /// /groups/{group}/files/agent.conf`, `PUT /groups/{group}/configuration`)
+    /// instead of the manager's ossec.conf.
+    #[arg(long, env = "HANDOFF_WAZUH_GROUP")]
+    pub wazuh_group: Option<String>,
+    /// `wazuh-api`: do not restart the manager after changing its ossec.conf
+    /// (`PUT /manager/restart`); a note says to restart it.
+    #[arg(long, env = "HANDOFF_WAZUH_NO_RESTART")]
+    pub wazuh_no_restart: bool,
 }
 
 impl TargetArgs {
@@ -234,6 +292,8 @@ impl TargetArgs {
             http_body_template: None,
             http_method: HttpMethod::Post,
             http_auth: HttpAuth::Bearer,
+            wazuh_group: None,
+            wazuh_no_restart: false,
         }
     }
 }
@@ -467,7 +527,28 @@ impl Plan {
 }
 
 /// Plans `kind`'s change for one credential. Reads files; writes nothing.
+/// A target that reads its API while planning (`wazuh-api`) is refused
+/// here: see [`plan_with_api`].
 pub fn plan(kind: Target, args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
+    suits(kind, import)?;
+    kind.plan_for(args, import)
+}
+
+/// Plans `kind`'s change for one credential, as the collector does: like
+/// [`plan`], and a target that reads its API while planning reads it
+/// through `api` (GETs and a login; nothing is changed).
+pub(crate) async fn plan_with_api(
+    kind: Target,
+    args: &TargetArgs,
+    import: &Import<'_>,
+    api: Option<&Api>,
+) -> Result<Plan, TargetError> {
+    suits(kind, import)?;
+    kind.plan_reading(args, import, api).await
+}
+
+/// Refuses a template not meant for `kind`, or a cloud it cannot collect.
+fn suits(kind: Target, import: &Import) -> Result<(), TargetError> {
     if !import.integration.targets.contains(&kind) {
         let suits: Vec<&str> = import
             .integration
@@ -488,7 +569,7 @@ pub fn plan(kind: Target, args: &TargetArgs, import: &Import) -> Result<Plan, Ta
             import.credential.cloud, import.integration.id
         )));
     }
-    kind.plan_for(args, import)
+    Ok(())
 }
 
 impl clap::ValueEnum for Target {
@@ -590,13 +671,14 @@ mod tests {
             "env",
             "json",
             "http",
+            "wazuh-api",
         ] {
             assert_eq!(Target::from_str(name).unwrap().as_str(), name);
         }
         let err = Target::from_str("splunk").unwrap_err();
         assert_eq!(
             err,
-            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http)"
+            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api)"
         );
         for t in Target::ALL {
             assert_eq!(
@@ -614,11 +696,11 @@ mod tests {
         let mut args = TargetArgs::under(Path::new("/var/lib/handoff"));
         for t in Target::ALL {
             let real_run = t.check_args(&args, false);
-            let needs_options = matches!(t, Target::FilebeatO365 | Target::Http);
+            let needs_options = matches!(t, Target::FilebeatO365 | Target::Http | Target::WazuhApi);
             assert_eq!(real_run.is_err(), needs_options, "{t:?}");
             assert_eq!(
                 t.check_args(&args, true).is_ok(),
-                *t != Target::Http,
+                !matches!(t, Target::Http | Target::WazuhApi),
                 "{t:?}: an API target needs its URL even to show its requests"
             );
         }

@@ -289,6 +289,13 @@ impl WazuhConf {
                 path.display()
             ))
         })?;
+        WazuhConf::from_text(path, text)
+    }
+
+    /// Reads `text` as the file `path` names (which only labels what is
+    /// said about it: the `wazuh-api` target names the API's URL), with the
+    /// same checks as [`WazuhConf::read`].
+    pub(crate) fn from_text(path: &Path, text: String) -> Result<WazuhConf, TargetError> {
         let (bom, src) = match text.strip_prefix('\u{feff}') {
             Some(rest) => (true, rest.to_owned()),
             None => (false, text),

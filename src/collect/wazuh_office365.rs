@@ -55,6 +55,98 @@ pub(super) fn check_args(args: &TargetArgs, _dry_run: bool) -> Result<(), String
 
 pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetError> {
     let cred = import.credential;
+    let conf = WazuhConf::read(&args.ossec_conf)?;
+    let path = &conf.path;
+    let inline = conf.role == Role::Group;
+    let secret_path = args
+        .secrets_dir
+        .join(cred.tenant_id.to_ascii_lowercase());
+    let secret_path_text = secret_path.to_string_lossy().into_owned();
+    let secret_at = if inline {
+        SecretAt::Inline
+    } else {
+        if !args.secrets_dir.is_absolute() {
+            return Err(TargetError::Refused(format!(
+                "--secrets-dir {} must be an absolute path: Wazuh would look for it from its own directory",
+                args.secrets_dir.display()
+            )));
+        }
+        SecretAt::File(&secret_path_text)
+    };
+    let Merged {
+        edits,
+        mut notes,
+        inline_left,
+    } = merge(&conf, import, secret_at)?;
+    let secret = ossec_conf::wazuh_secret(&cred.client_secret)?;
+
+    let conf_change = conf.change(edits)?;
+    let mut changes = Vec::new();
+    if inline {
+        notes.push(format!(
+            "the client secret is inline in {} (a <client_secret_path> would have to exist on every agent), and the manager copies the file to every agent of the group",
+            path.display()
+        ));
+        notes.extend(conf.world_readable_note());
+    } else {
+        if inline_left {
+            notes.push(conf.backup_note());
+        }
+        changes.push(FileChange {
+            path: secret_path.clone(),
+            before: read_optional(&secret_path)?,
+            after: secret.as_bytes().to_vec(),
+            mode_if_new: 0o600,
+            owner_if_new: None,
+            secret: true,
+        });
+    }
+    if !conf_change.is_noop() {
+        notes.push(conf.load_note());
+    } else if changes.iter().any(|c| !c.is_noop()) {
+        // Only the secret file: wm_office365_get_access_token opens it for
+        // every token request, once per tenant at each interval (wazuh/wazuh
+        // src/wazuh_modules/wm_office365.c, 4.14.7 and 5.x), so no restart.
+        notes.push(format!(
+            "the new secret is in {}, which Wazuh's office365 module reads at every token request, so it is used from the module's next interval, with no restart ({} is unchanged)",
+            secret_path.display(),
+            path.display()
+        ));
+    }
+    changes.push(conf_change);
+    Ok(Plan::new(changes, notes, cred))
+}
+
+/// Where [`merge`] puts the tenant's client secret.
+#[derive(Clone, Copy)]
+pub(super) enum SecretAt<'p> {
+    /// Inline, `<client_secret>`: in a group's agent.conf, and wherever
+    /// handoff cannot write a file beside the configuration (`wazuh-api`).
+    Inline,
+    /// `<client_secret_path>` naming this file, which the caller writes.
+    File(&'p str),
+}
+
+/// The tenant merged into a configuration: the edits to make and what the
+/// operator should know.
+pub(super) struct Merged {
+    pub(super) edits: Vec<Edit>,
+    pub(super) notes: Vec<String>,
+    /// An inline secret leaves the file for a secret file, so it now lives
+    /// on only in the backup.
+    pub(super) inline_left: bool,
+}
+
+/// The one merge of a tenant into a Wazuh configuration, for the local
+/// target and `wazuh-api` alike: the tenant's `<api_auth>` fitted in place
+/// (duplicates removed) or added to the one `<office365>` block, or a new
+/// block where [`WazuhConf::place`] says. The edits are not made yet.
+pub(super) fn merge(
+    conf: &WazuhConf,
+    import: &Import,
+    secret_at: SecretAt,
+) -> Result<Merged, TargetError> {
+    let cred = import.credential;
     let api_type = api_type(cred.cloud)?;
     if !crate::credential::is_guid(&cred.tenant_id) {
         return Err(TargetError::Refused(format!(
@@ -65,29 +157,19 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
     let tenant = cred.tenant_id.to_ascii_lowercase();
     let client = ossec_conf::plain_value("client ID", &cred.client_id)?;
     let secret = ossec_conf::wazuh_secret(&cred.client_secret)?;
-
-    let conf = WazuhConf::read(&args.ossec_conf)?;
     let src = conf.src.as_str();
     let path = &conf.path;
-    let inline = conf.role == Role::Group;
-    let secret_path = args.secrets_dir.join(&tenant);
-    let secret_path_text = secret_path.to_string_lossy().into_owned();
-    let secret_want = if inline {
-        Want {
+    let secret_want = match secret_at {
+        SecretAt::Inline => Want {
             replaces: &["client_secret_path"],
             ..Want::exact("client_secret", secret)
-        }
-    } else {
-        if !args.secrets_dir.is_absolute() {
-            return Err(TargetError::Refused(format!(
-                "--secrets-dir {} must be an absolute path: Wazuh would look for it from its own directory",
-                args.secrets_dir.display()
-            )));
-        }
-        ossec_conf::plain_value("secrets directory", &secret_path_text)?;
-        Want {
-            replaces: &["client_secret"],
-            ..Want::exact("client_secret_path", &secret_path_text)
+        },
+        SecretAt::File(file) => {
+            ossec_conf::plain_value("secrets directory", file)?;
+            Want {
+                replaces: &["client_secret"],
+                ..Want::exact("client_secret_path", file)
+            }
         }
     };
     let wants = [
@@ -102,8 +184,6 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
 
     let mut notes = Vec::new();
     let mut edits = Vec::new();
-    // An inline secret leaves ossec.conf for a file, so it now lives on
-    // only in the backup.
     let mut inline_left = false;
     let subscriptions = &import.integration.collect.content_types;
     match conf.place("office365", "ms-graph", &tenant)? {
@@ -145,47 +225,16 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
                     ));
                     continue;
                 }
-                inline_left |= edit_block(&conf, block, &tenant, &wants, &mut edits, &mut notes);
-                block_notes(&conf, block, import, &mut notes);
+                inline_left |= edit_block(conf, block, &tenant, &wants, &mut edits, &mut notes);
+                block_notes(conf, block, import, &mut notes);
             }
         }
     }
-
-    let conf_change = conf.change(edits)?;
-    let mut changes = Vec::new();
-    if inline {
-        notes.push(format!(
-            "the client secret is inline in {} (a <client_secret_path> would have to exist on every agent), and the manager copies the file to every agent of the group",
-            path.display()
-        ));
-        notes.extend(conf.world_readable_note());
-    } else {
-        if inline_left {
-            notes.push(conf.backup_note());
-        }
-        changes.push(FileChange {
-            path: secret_path.clone(),
-            before: read_optional(&secret_path)?,
-            after: secret.as_bytes().to_vec(),
-            mode_if_new: 0o600,
-            owner_if_new: None,
-            secret: true,
-        });
-    }
-    if !conf_change.is_noop() {
-        notes.push(conf.load_note());
-    } else if changes.iter().any(|c| !c.is_noop()) {
-        // Only the secret file: wm_office365_get_access_token opens it for
-        // every token request, once per tenant at each interval (wazuh/wazuh
-        // src/wazuh_modules/wm_office365.c, 4.14.7 and 5.x), so no restart.
-        notes.push(format!(
-            "the new secret is in {}, which Wazuh's office365 module reads at every token request, so it is used from the module's next interval, with no restart ({} is unchanged)",
-            secret_path.display(),
-            path.display()
-        ));
-    }
-    changes.push(conf_change);
-    Ok(Plan::new(changes, notes, cred))
+    Ok(Merged {
+        edits,
+        notes,
+        inline_left,
+    })
 }
 
 /// Fits the tenant's `<api_auth>` in place (removing later duplicates) or
@@ -218,9 +267,15 @@ fn edit_block(
             if let Some(old) = first.child_text(src, "client_secret_path")
                 && wants[2].name == "client_secret"
             {
-                notes.push(format!(
-                    "tenant {tenant}'s <client_secret_path>{old}</client_secret_path> is now an inline <client_secret>: a path in a group's agent.conf must exist on every agent, and the new secret is only in this file; {old} on the agents is no longer read"
-                ));
+                notes.push(if conf.role == Role::Group {
+                    format!(
+                        "tenant {tenant}'s <client_secret_path>{old}</client_secret_path> is now an inline <client_secret>: a path in a group's agent.conf must exist on every agent, and the new secret is only in this file; {old} on the agents is no longer read"
+                    )
+                } else {
+                    format!(
+                        "tenant {tenant}'s <client_secret_path>{old}</client_secret_path> is now an inline <client_secret>: the Wazuh API cannot write a secret file on the manager; {old} is no longer read (delete it once the old secret is revoked)"
+                    )
+                });
             }
             if to_path && first.children_named("client_secret").next().is_some() {
                 inline_left = true;

@@ -79,6 +79,36 @@ macro_rules! with_each_backend {
     };
 }
 
+/// One request as a stand-in of another service received it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// Header names lowercase.
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: String,
+}
+
+impl Received {
+    pub fn new(
+        method: &axum::http::Method,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+    ) -> Received {
+        Received {
+            method: method.to_string(),
+            uri: uri.to_string(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        }
+    }
+}
+
 /// Serves `app` (a stand-in of another service) on a free loopback port
 /// until the returned sender is dropped; returns the port's address.
 pub async fn serve_on_loopback(app: axum::Router) -> (SocketAddr, oneshot::Sender<()>) {

@@ -36,16 +36,7 @@ pub enum Auth {
     Hmac(String),
 }
 
-/// One request as the platform received it.
-#[derive(Clone, Debug)]
-pub struct Received {
-    pub method: String,
-    /// Path and query.
-    pub uri: String,
-    /// Header names lowercase.
-    pub headers: BTreeMap<String, String>,
-    pub body: String,
-}
+pub use crate::common::Received;
 
 #[derive(Default)]
 struct Inner {
@@ -125,15 +116,7 @@ fn admit(
 ) -> Result<Value, Box<Response>> {
     let text = String::from_utf8_lossy(body).into_owned();
     let mut g = lock(inner);
-    g.received.push(Received {
-        method: method.to_string(),
-        uri: uri.to_string(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect(),
-        body: text.clone(),
-    });
+    g.received.push(Received::new(method, uri, headers, body));
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let authed = match g.auth.as_ref().unwrap() {
         Auth::Bearer(token) => header("authorization") == Some(&format!("Bearer {token}")),
