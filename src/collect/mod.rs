@@ -206,7 +206,8 @@ pub struct TargetArgs {
     /// (`wazuh-office365`, `wazuh-ms-graph`): a 4.x manager's or an agent's
     /// ossec.conf, or a group's `etc/shared/<group>/agent.conf` on the
     /// manager, told apart by its root element. `--wazuh-conf` is the same
-    /// option under a name that fits all three.
+    /// option under a name that fits all three. A relative path is taken
+    /// from the working directory.
     #[arg(
         long,
         visible_alias = "wazuh-conf",
@@ -222,7 +223,8 @@ pub struct TargetArgs {
         default_value = "/var/ossec/etc/handoff-secrets"
     )]
     pub secrets_dir: PathBuf,
-    /// Filebeat's o365 module file (`filebeat-o365`).
+    /// Filebeat's o365 module file (`filebeat-o365`). A relative path is
+    /// taken from the working directory.
     #[arg(
         long,
         env = "HANDOFF_FILEBEAT_MODULE",
@@ -233,9 +235,11 @@ pub struct TargetArgs {
     /// module refers to, e.g. a systemd `EnvironmentFile`. Required for a
     /// real import (acknowledging deletes the sealed copy, so the secret must
     /// land somewhere); a dry run without it says what a real run would write.
+    /// A relative path is taken from the working directory.
     #[arg(long, env = "HANDOFF_FILEBEAT_ENV_FILE")]
     pub filebeat_env_file: Option<PathBuf>,
-    /// Where `env` and `json` write one file per customer.
+    /// Where `env` and `json` write one file per customer. A relative path is
+    /// taken from the working directory.
     #[arg(
         long,
         env = "HANDOFF_OUTPUT_DIR",
@@ -247,15 +251,19 @@ pub struct TargetArgs {
     #[arg(long, env = "HANDOFF_API_URL", value_parser = api::parse_url)]
     pub api_url: Option<String>,
     /// API targets: a file (mode 0600) holding the platform's API token
-    /// (`http`: the bearer token, or the HMAC key with `--http-auth hmac`).
+    /// (`http`: the bearer token, or the HMAC key with `--http-auth hmac`;
+    /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user). A relative path
+    /// is taken from the working directory.
     #[arg(long, env = "HANDOFF_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,
     /// API targets: PEM certificates of a private CA to trust besides the
-    /// usual web roots. TLS is always verified.
+    /// usual web roots. TLS is always verified. A relative path is taken
+    /// from the working directory.
     #[arg(long, env = "HANDOFF_API_CA_FILE")]
     pub api_ca_file: Option<PathBuf>,
     /// `http`: a JSON file, the body to send with `{placeholders}` for the
-    /// credential's fields (see the README).
+    /// credential's fields (see the README). A relative path is taken from
+    /// the working directory.
     #[arg(long, env = "HANDOFF_HTTP_BODY_TEMPLATE")]
     pub http_body_template: Option<PathBuf>,
     /// `http`: POST, or PUT (to a per-tenant `--api-url`).
