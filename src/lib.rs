@@ -43,9 +43,11 @@
 //!   decrypt, write, verify, acknowledge, report), and [`collect`] its
 //!   targets, which write a decrypted credential into a collector's
 //!   configuration (Wazuh, Filebeat, env and JSON files) or send it to a SOC
-//!   platform's or a collector's API (`http`, `wazuh-api`, through the
-//!   shared `collect/api.rs`; `wazuh-api` reads the configuration there
-//!   before it merges, with the local Wazuh target's merge); each
+//!   platform's or a collector's API (`http`, `wazuh-api`, `qradar`,
+//!   through the shared `collect/api.rs`; `wazuh-api` reads the
+//!   configuration there before it merges, with the local Wazuh target's
+//!   merge, and `qradar` discovers the protocol and the existing log source
+//!   before it creates or updates one); each
 //!   target is one file in `collect/` and one line of its `targets!`
 //!   registry.
 //!

@@ -69,9 +69,9 @@ fn templates_lists_the_builtins() {
         assert!(stdout.lines().any(|l| l == id), "{id} is listed:\n{stdout}");
     }
     assert!(stdout.contains("  permissions: ActivityFeed.Read, ActivityFeed.ReadDlp\n"));
-    assert!(
-        stdout.contains("  targets: wazuh-office365, filebeat-o365, env, json, http, wazuh-api\n")
-    );
+    assert!(stdout.contains(
+        "  targets: wazuh-office365, filebeat-o365, env, json, http, wazuh-api, qradar\n"
+    ));
     assert!(!stdout.contains("[custom"));
 }
 

@@ -49,6 +49,8 @@ pub(crate) enum Auth {
     /// `Authorization: Bearer <token>` with the session token the target
     /// got by logging in ([`Api::set_session`]).
     Session,
+    /// `SEC: <token>`: an IBM QRadar authorized service token (`qradar`).
+    Sec,
 }
 
 /// What makes an answer a confirmation.
@@ -101,6 +103,7 @@ impl ApiRequest {
             Auth::Bearer | Auth::Session => "Authorization: Bearer ********",
             Auth::Hmac => "X-Handoff-Signature: t=<unix time of sending>,v1=********",
             Auth::Basic => "Authorization: Basic ********",
+            Auth::Sec => "SEC: ********",
         };
         // Writing to a String cannot fail.
         let _ = writeln!(out, "{auth}");
@@ -257,6 +260,7 @@ impl Api {
         let session = self.session();
         builder = match request.auth {
             Auth::Bearer => builder.bearer_auth(token),
+            Auth::Sec => builder.header("SEC", token),
             Auth::Basic => {
                 let (user, password) = token.split_once(':').ok_or_else(|| {
                     TargetError::Refused(

@@ -2,13 +2,15 @@
 //! collector's configuration files, or requests to its API, out.
 //!
 //! Each target ([`wazuh_office365`], [`wazuh_ms_graph`], [`filebeat_o365`],
-//! [`env`](mod@env), [`json`], [`http`](mod@http), [`wazuh_api`]) plans
+//! [`env`](mod@env), [`json`], [`http`](mod@http), [`wazuh_api`],
+//! [`qradar`]) plans
 //! without changing anything: [`plan`] reads the current files and computes
 //! their new content, or the requests an API target would send, so
 //! `--dry-run` can print the [`Plan::diff`] and a test can look at the
 //! result. A target whose configuration lives behind its API (`wazuh-api`,
-//! marked `@reads_api` in the registry) reads it there first, through the
-//! collector's [`Api`] ([`plan_with_api`]): a login and GETs, never a change.
+//! `qradar`, marked `@reads_api` in the registry) reads it there first,
+//! through the collector's [`Api`] ([`plan_with_api`]): a login and GETs,
+//! never a change.
 //! [`Plan::apply`] then writes every changed file the same careful way: a
 //! temporary file in the same directory, fsynced, with the original's mode
 //! and owner, a backup of the original beside it, a rename over it, and an
@@ -156,6 +158,9 @@ targets! {
     /// A Wazuh manager's ossec.conf, or a group's agent.conf, through the
     /// Wazuh server API.
     WazuhApi = "wazuh-api" => @reads_api wazuh_api,
+    /// An IBM QRadar log source (Office 365 REST API protocol), through
+    /// QRadar's REST API.
+    Qradar = "qradar" => @reads_api qradar,
 }
 
 pub use http::{HttpAuth, HttpMethod};
@@ -680,13 +685,14 @@ mod tests {
             "json",
             "http",
             "wazuh-api",
+            "qradar",
         ] {
             assert_eq!(Target::from_str(name).unwrap().as_str(), name);
         }
         let err = Target::from_str("splunk").unwrap_err();
         assert_eq!(
             err,
-            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api)"
+            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar)"
         );
         for t in Target::ALL {
             assert_eq!(
@@ -704,11 +710,14 @@ mod tests {
         let mut args = TargetArgs::under(Path::new("/var/lib/handoff"));
         for t in Target::ALL {
             let real_run = t.check_args(&args, false);
-            let needs_options = matches!(t, Target::FilebeatO365 | Target::Http | Target::WazuhApi);
+            let needs_options = matches!(
+                t,
+                Target::FilebeatO365 | Target::Http | Target::WazuhApi | Target::Qradar
+            );
             assert_eq!(real_run.is_err(), needs_options, "{t:?}");
             assert_eq!(
                 t.check_args(&args, true).is_ok(),
-                !matches!(t, Target::Http | Target::WazuhApi),
+                !matches!(t, Target::Http | Target::WazuhApi | Target::Qradar),
                 "{t:?}: an API target needs its URL even to show its requests"
             );
         }

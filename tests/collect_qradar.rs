@@ -1,0 +1,317 @@
+//! `handoff collect --target qradar`, the real binary, against a server and
+//! a local stand-in of QRadar's REST API: a new tenant becomes one log
+//! source, a second import sends no write, a rotation updates only the
+//! secret, refusals (a bad token, a protocol missing a label) leave the copy
+//! in the inbox with QRadar's words, and a dry run reads but sends nothing,
+//! masked.
+
+mod common;
+#[path = "qradar_server/mod.rs"]
+mod qradar_server;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
+use common::{Backend, T0, TestApp};
+use handoff::collect::masked_secret;
+use qradar_server::{PROTOCOL_ID, Qradar, TYPE_ID};
+use serde_json::{Value, json};
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const CLIENT: &str = "0b6c3d1e-5a4f-4e8b-9c2d-7e1f0a3b5c6d";
+const SECRET: &str = "Rt48Q~newContosoSecretValue-._~98765432";
+const ROTATED: &str = "Yq90Q~rotatedContosoSecretValue01234567";
+const TOKEN: &str = "9f2c41d8-6a3b-4e5f-8c7d-0a1b2c3d4e5f";
+
+const DISCOVERY: [&str; 3] = [
+    "GET /protocol_types?filter=name%3D%22Office+365+REST+API%22",
+    "GET /log_source_types?filter=name%3D%22Office+365%22",
+    "GET /log_sources?filter=type_id%3D397",
+];
+
+struct Host {
+    dir: tempfile::TempDir,
+}
+
+impl Host {
+    async fn new(app: &TestApp, soc: &age::x25519::Identity, token: &str) -> Host {
+        use age::secrecy::ExposeSecret;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        };
+        write("soc.key", &format!("{}\n", soc.to_string().expose_secret()));
+        write(
+            "token",
+            &common::flow::mint_token(app, "collector", "collect").await,
+        );
+        write("qradar", &format!("{token}\n"));
+        Host { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn set_token(&self, token: &str) {
+        std::fs::write(self.path("qradar"), format!("{token}\n")).unwrap();
+    }
+
+    async fn collect(&self, app: &TestApp, qradar: &Qradar, extra: &[&str]) -> Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .args([
+                "collect",
+                "--server",
+                &app.base,
+                "--token-file",
+                &self.path("token"),
+                "--identity",
+                &self.path("soc.key"),
+                "--target",
+                "qradar",
+                "--api-url",
+                &qradar.base,
+                "--api-token-file",
+                &self.path("qradar"),
+            ])
+            .args(extra)
+            .env_remove("HANDOFF_SERVER")
+            .output()
+            .await
+            .unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn answered(app: &TestApp, soc: &age::x25519::Identity, secret: &str, cloud: &str) -> Opened {
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    let payload = json!({"v": 1, "template": "o365-management", "fields": {
+        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": secret,
+        "secret_expires_on": "2027-06-30", "cloud": cloud,
+    }})
+    .to_string();
+    assert_eq!(
+        answer_with(app, &r, Some(soc), &payload).await.status(),
+        201
+    );
+    r
+}
+
+fn assert_success(out: &Output) -> String {
+    let said = text(&out.stdout);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{said}\n{err}");
+    for secret in [SECRET, ROTATED, TOKEN] {
+        assert!(!said.contains(secret) && !err.contains(secret), "{said}");
+    }
+    said
+}
+
+/// The log source's parameters as (name, value).
+fn params(source: &Value) -> Vec<(String, String)> {
+    source["protocol_parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+async fn a_new_tenant_becomes_one_log_source_and_a_second_import_sends_no_write(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let qradar = Qradar::start(TOKEN).await;
+    let host = Host::new(&app, &soc, TOKEN).await;
+    let r = answered(&app, &soc, SECRET, "commercial").await;
+
+    let said = assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert!(said.contains("summary: 1 imported"), "{said}");
+    let mut expected: Vec<String> = DISCOVERY.iter().map(|s| (*s).to_owned()).collect();
+    expected.push("POST /log_sources".to_owned());
+    assert_eq!(qradar.calls(), expected);
+    for r in qradar.received() {
+        assert_eq!(r.headers["sec"], TOKEN);
+        assert_eq!(r.headers["version"], "20.0");
+        assert_eq!(r.headers["accept"], "application/json");
+    }
+    let sources = qradar.log_sources();
+    assert_eq!(sources.len(), 1);
+    let s = &sources[0];
+    assert_eq!(s["name"], "Contoso Office 365 (handoff)");
+    assert_eq!(s["type_id"], TYPE_ID);
+    assert_eq!(s["protocol_type_id"], PROTOCOL_ID);
+    assert_eq!(s["enabled"], true);
+    let identifier = format!("handoff-{TENANT}");
+    assert_eq!(
+        params(s),
+        pairs(&[
+            ("identifier", &identifier),
+            ("o365_client_id", CLIENT),
+            ("o365_client_secret", SECRET),
+            ("o365_tenant_id", TENANT),
+            (
+                "o365_event_filter",
+                "Azure Active Directory,Exchange,SharePoint,General,DLP"
+            ),
+        ])
+    );
+    assert_eq!(
+        s["protocol_parameters"][2]["id"], 1104,
+        "this install's ids"
+    );
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert!(req.imported_at.is_some());
+
+    // The same credential again: read, nothing written.
+    let again = answered(&app, &soc, SECRET, "commercial").await;
+    let said = assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert!(said.contains("summary: 0 imported, 1 unchanged"), "{said}");
+    assert_eq!(&qradar.calls()[4..], DISCOVERY);
+    assert_eq!(qradar.log_sources(), sources);
+    let req = app.store.request(&again.id).await.unwrap().unwrap();
+    assert!(req.imported_at.is_some());
+}
+
+async fn a_rotation_updates_only_the_secret(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let qradar = Qradar::start(TOKEN).await;
+    let host = Host::new(&app, &soc, TOKEN).await;
+    answered(&app, &soc, SECRET, "gcc-high").await;
+    assert_success(&host.collect(&app, &qradar, &[]).await);
+    let first = qradar.log_sources();
+    let p = params(&first[0]);
+    assert!(p.contains(&pairs(&[("o365_management_url", "https://manage.office365.us")])[0]));
+    assert!(p.contains(&pairs(&[("o365_login_url", "https://login.microsoftonline.us")])[0]));
+
+    answered(&app, &soc, ROTATED, "gcc-high").await;
+    let said = assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert!(said.contains("summary: 1 imported"), "{said}");
+    assert_eq!(qradar.calls().last().unwrap(), "PATCH /log_sources");
+    let patch = qradar.received().last().unwrap().body.clone();
+    let body: Value = serde_json::from_str(&patch).unwrap();
+    assert_eq!(
+        body,
+        json!([{"id": first[0]["id"], "protocol_parameters": [
+            {"id": 1104, "name": "o365_client_secret", "value": ROTATED}
+        ]}])
+    );
+    let after = qradar.log_sources();
+    assert_eq!(after.len(), 1, "updated, never a duplicate");
+    assert_eq!(
+        serde_json::to_string(&after).unwrap(),
+        serde_json::to_string(&first)
+            .unwrap()
+            .replace(SECRET, ROTATED)
+    );
+}
+
+/// A refused change: nothing acknowledged, the lease released with
+/// QRadar's words in the PM's trail.
+async fn refused(app: &TestApp, host: &Host, qradar: &Qradar, r: &Opened, words: &[&str]) {
+    let out = host.collect(app, qradar, &[]).await;
+    assert!(!out.status.success(), "a refusal makes the exit non-zero");
+    let said = text(&out.stdout);
+    assert!(said.contains("FAILED Contoso"), "{said}");
+    for w in words {
+        assert!(said.contains(w), "{w:?} in {said}");
+    }
+    assert!(!said.contains(SECRET) && !said.contains(TOKEN), "{said}");
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert!(req.imported_at.is_none());
+    let kinds = event_kinds(&app.store, &r.id).await;
+    assert_eq!(kinds.last().map(String::as_str), Some("request.released"));
+    let events = app.store.request_events(&r.id).await.unwrap();
+    let detail: Value = serde_json::from_str(&events.last().unwrap().detail).unwrap();
+    let reason = detail["reason"].as_str().unwrap_or_default();
+    for w in words {
+        assert!(reason.contains(w), "{w:?} in the trail's {reason:?}");
+    }
+    assert!(!reason.contains(SECRET) && !reason.contains(TOKEN));
+}
+
+async fn refusals_leave_the_copy_in_the_inbox_in_qradars_words(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let qradar = Qradar::start(TOKEN).await;
+    let host = Host::new(&app, &soc, "an-old-token").await;
+    let r = answered(&app, &soc, SECRET, "commercial").await;
+
+    refused(
+        &app,
+        &host,
+        &qradar,
+        &r,
+        &[
+            "/protocol_types was refused: 401 Unauthorized",
+            "You are unauthorized to access the requested resource.",
+        ],
+    )
+    .await;
+    assert_eq!(qradar.calls(), DISCOVERY[..1]);
+
+    host.set_token(TOKEN);
+    qradar.drop_label("Client Secret");
+    refused(
+        &app,
+        &host,
+        &qradar,
+        &r,
+        &["QRadar's protocol type \"Office 365 REST API\" (id 73) has no parameter labelled \"Client Secret\""],
+    )
+    .await;
+    assert!(qradar.log_sources().is_empty());
+    assert!(qradar.calls().iter().all(|c| c.starts_with("GET ")));
+
+    let dod = answered(&app, &soc, SECRET, "dod").await;
+    let out = host.collect(&app, &qradar, &[]).await;
+    assert!(!out.status.success());
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("dod tenant, and handoff does not know the settings"),
+        "{said}"
+    );
+    let req = app.store.request(&dod.id).await.unwrap().unwrap();
+    assert!(req.imported_at.is_none());
+}
+
+async fn a_dry_run_reads_but_sends_nothing_and_masks(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let qradar = Qradar::start(TOKEN).await;
+    let host = Host::new(&app, &soc, TOKEN).await;
+    let r = answered(&app, &soc, SECRET, "commercial").await;
+
+    let said = assert_success(&host.collect(&app, &qradar, &["--dry-run"]).await);
+    assert_eq!(qradar.calls(), DISCOVERY);
+    let post = format!(
+        "POST {}/config/event_sources/log_source_management/log_sources\nSEC: ********\nContent-Type: application/json\nVersion: 20.0\nAccept: application/json\n\n",
+        qradar.base
+    );
+    assert!(said.contains(&post), "{post}\nin\n{said}");
+    assert!(said.contains(&masked_secret(SECRET)), "{said}");
+    assert!(said.contains("nothing written or sent"), "{said}");
+    assert!(qradar.log_sources().is_empty());
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert!(req.imported_at.is_none());
+}
+
+with_each_backend!(
+    a_new_tenant_becomes_one_log_source_and_a_second_import_sends_no_write,
+    a_rotation_updates_only_the_secret,
+    refusals_leave_the_copy_in_the_inbox_in_qradars_words,
+    a_dry_run_reads_but_sends_nothing_and_masks,
+);

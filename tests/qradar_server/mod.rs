@@ -1,0 +1,302 @@
+//! A local stand-in for IBM QRadar's REST API, as much of it as `handoff
+//! collect --target qradar` uses, under
+//! `/api/config/event_sources/log_source_management/`:
+//!
+//! - every request wants `SEC: <token>`, else QRadar's error shape, `401
+//!   {"http_response": {"code": 401, "message": "..."}, "code": 22,
+//!   "description": "...", "details": {}, "message": "..."}`;
+//! - `GET protocol_types?filter=name="..."` and `GET
+//!   log_source_types?filter=name="..."`, with this install's own ids and
+//!   parameter names (the labels are the documented ones);
+//! - `GET log_sources?filter=type_id=N`, `POST log_sources` (201; 409 on a
+//!   repeated Log Source Identifier), bulk `PATCH log_sources` (202 and a
+//!   task).
+//!
+//! It records every request it receives.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub use crate::common::Received;
+
+pub const PROTOCOL_ID: i64 = 73;
+pub const TYPE_ID: i64 = 397;
+const UNDER: &str = "/api/config/event_sources/log_source_management";
+
+struct Inner {
+    token: String,
+    received: Vec<Received>,
+    /// The protocol's parameters: (id, name, label).
+    parameters: Vec<(i64, String, String)>,
+    log_sources: Vec<Value>,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+fn lock(s: &Shared) -> MutexGuard<'_, Inner> {
+    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A running stand-in; stops when dropped.
+pub struct Qradar {
+    /// `http://127.0.0.1:<port>/api`, what `--api-url` takes.
+    pub base: String,
+    inner: Shared,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Qradar {
+    /// A console accepting the authorized service token `token`.
+    pub async fn start(token: &str) -> Qradar {
+        let parameters = [
+            (1101, "identifier", "Log Source Identifier"),
+            (1102, "o365_client_id", "Client ID"),
+            (1103, "o365_auth_method", "Authentication Method"),
+            (1104, "o365_client_secret", "Client Secret"),
+            (1105, "o365_tenant_id", "Tenant ID"),
+            (1106, "o365_event_filter", "Event Filter"),
+            (1107, "o365_management_url", "Management Activity API URL"),
+            (1108, "o365_login_url", "Azure AD sign-in URL"),
+        ]
+        .iter()
+        .map(|(i, n, l)| (*i, (*n).to_owned(), (*l).to_owned()))
+        .collect();
+        let inner: Shared = Arc::new(Mutex::new(Inner {
+            token: token.to_owned(),
+            received: Vec::new(),
+            parameters,
+            log_sources: Vec::new(),
+        }));
+        let app = Router::new()
+            .route(&format!("{UNDER}/protocol_types"), get(protocol_types))
+            .route(&format!("{UNDER}/log_source_types"), get(log_source_types))
+            .route(
+                &format!("{UNDER}/log_sources"),
+                get(list_sources).post(create_source).patch(update_sources),
+            )
+            .with_state(inner.clone());
+        let (addr, stop) = crate::common::serve_on_loopback(app).await;
+        Qradar {
+            base: format!("http://{addr}/api"),
+            inner,
+            _stop: stop,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.inner).received.clone()
+    }
+
+    /// The requests received, as `METHOD path?query`, the common prefix cut.
+    pub fn calls(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.uri.replacen(UNDER, "", 1)))
+            .collect()
+    }
+
+    pub fn log_sources(&self) -> Vec<Value> {
+        lock(&self.inner).log_sources.clone()
+    }
+
+    /// Removes the parameter labelled `label` from the protocol.
+    pub fn drop_label(&self, label: &str) {
+        lock(&self.inner).parameters.retain(|(_, _, l)| l != label);
+    }
+}
+
+fn qradar_error(status: StatusCode, code: i64, message: &str, description: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "http_response": {"code": status.as_u16(), "message": status.canonical_reason()},
+            "code": code,
+            "description": description,
+            "details": {},
+            "message": message,
+        })),
+    )
+        .into_response()
+}
+
+/// Records the request and checks its `SEC` token.
+fn admit(
+    inner: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(), Box<Response>> {
+    let mut g = lock(inner);
+    g.received.push(Received::new(method, uri, headers, body));
+    let sec = headers.get("sec").and_then(|v| v.to_str().ok());
+    if sec != Some(g.token.as_str()) {
+        return Err(Box::new(qradar_error(
+            StatusCode::UNAUTHORIZED,
+            22,
+            "You are unauthorized to access the requested resource.",
+            "",
+        )));
+    }
+    Ok(())
+}
+
+/// `name="X"` → X.
+fn filter_name(q: &std::collections::HashMap<String, String>) -> Option<String> {
+    let f = q.get("filter")?;
+    Some(f.strip_prefix("name=\"")?.strip_suffix('"')?.to_owned())
+}
+
+type Q = Query<std::collections::HashMap<String, String>>;
+
+async fn protocol_types(
+    State(inner): State<Shared>,
+    Query(q): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&inner, &method, &uri, &headers, &Bytes::new()) {
+        return *r;
+    }
+    let g = lock(&inner);
+    let all = vec![json!({
+        "id": PROTOCOL_ID,
+        "name": "Office 365 REST API",
+        "parameters": g.parameters.iter().map(|(i, n, l)| json!({
+            "id": i, "name": n, "label": l, "type": "STRING", "required": true, "allowed_values": [],
+        })).collect::<Vec<_>>(),
+    })];
+    let name = filter_name(&q);
+    let found: Vec<Value> = all
+        .into_iter()
+        .filter(|p| name.as_deref().is_none_or(|n| p["name"] == n))
+        .collect();
+    axum::Json(Value::Array(found)).into_response()
+}
+
+async fn log_source_types(
+    State(inner): State<Shared>,
+    Query(q): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&inner, &method, &uri, &headers, &Bytes::new()) {
+        return *r;
+    }
+    let all = [json!({"id": TYPE_ID, "name": "Office 365", "internal": false})];
+    let name = filter_name(&q);
+    let found: Vec<Value> = all
+        .into_iter()
+        .filter(|t| name.as_deref().is_none_or(|n| t["name"] == n))
+        .collect();
+    axum::Json(Value::Array(found)).into_response()
+}
+
+fn identifier(source: &Value) -> Option<String> {
+    source["protocol_parameters"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == "identifier")
+        .and_then(|p| p["value"].as_str().map(str::to_owned))
+}
+
+async fn list_sources(
+    State(inner): State<Shared>,
+    Query(q): Q,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&inner, &method, &uri, &headers, &Bytes::new()) {
+        return *r;
+    }
+    let type_id = q
+        .get("filter")
+        .and_then(|f| f.strip_prefix("type_id="))
+        .and_then(|t| t.parse::<i64>().ok());
+    let found: Vec<Value> = lock(&inner)
+        .log_sources
+        .iter()
+        .filter(|s| type_id.is_none_or(|t| s["type_id"] == t))
+        .cloned()
+        .collect();
+    axum::Json(Value::Array(found)).into_response()
+}
+
+async fn create_source(
+    State(inner): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admit(&inner, &method, &uri, &headers, &body) {
+        return *r;
+    }
+    let Ok(mut source) = serde_json::from_slice::<Value>(&body) else {
+        return qradar_error(StatusCode::UNPROCESSABLE_ENTITY, 1005, "Invalid JSON", "");
+    };
+    let mut g = lock(&inner);
+    let ident = identifier(&source);
+    if ident.is_none() || g.log_sources.iter().any(|s| identifier(s) == ident) {
+        return qradar_error(
+            StatusCode::CONFLICT,
+            1008,
+            "A log source with the same identifier and type already exists.",
+            "The log source could not be created.",
+        );
+    }
+    source["id"] = json!(200 + g.log_sources.len());
+    g.log_sources.push(source.clone());
+    (StatusCode::CREATED, axum::Json(source)).into_response()
+}
+
+async fn update_sources(
+    State(inner): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admit(&inner, &method, &uri, &headers, &body) {
+        return *r;
+    }
+    let Ok(Value::Array(updates)) = serde_json::from_slice::<Value>(&body) else {
+        return qradar_error(StatusCode::UNPROCESSABLE_ENTITY, 1005, "Invalid JSON", "");
+    };
+    let mut g = lock(&inner);
+    for u in updates {
+        let Some(source) = g.log_sources.iter_mut().find(|s| s["id"] == u["id"]) else {
+            return qradar_error(StatusCode::NOT_FOUND, 1002, "Log source not found", "");
+        };
+        for p in u["protocol_parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let params = source["protocol_parameters"]
+                .as_array_mut()
+                .expect("params");
+            match params.iter_mut().find(|q| q["name"] == p["name"]) {
+                Some(q) => q["value"] = p["value"].clone(),
+                None => params.push(p),
+            }
+        }
+    }
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"id": 9001, "status": "QUEUED", "name": "log source bulk update"})),
+    )
+        .into_response()
+}
