@@ -8,10 +8,10 @@ mod common;
 #[path = "platform/mod.rs"]
 mod platform;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Output;
 
+use common::api_host::ApiHost;
 use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
 use common::{Backend, T0, TestApp};
 use handoff::collect::masked_secret;
@@ -36,61 +36,28 @@ const BODY: &str = r#"{
   "source": "office365"
 }"#;
 
-/// A collector host: its identity, its handoff token, the platform's token
-/// and the body template.
-struct Host {
-    dir: tempfile::TempDir,
-    token: String,
-}
+/// A collector host whose `--api-token-file` holds the platform's secret,
+/// with the body template beside it.
+struct Host(ApiHost);
 
 impl Host {
     async fn new(app: &TestApp, soc: &age::x25519::Identity, platform_secret: &str) -> Host {
-        use age::secrecy::ExposeSecret;
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        };
-        write("soc.key", &format!("{}\n", soc.to_string().expose_secret()));
-        let token = common::flow::mint_token(app, "collector", "collect").await;
-        write("token", &token);
-        write("platform-token", &format!("{platform_secret}\n"));
-        write("body.json", BODY);
-        Host { dir, token }
+        let host = ApiHost::new(app, soc, "http", platform_secret).await;
+        host.write("body.json", BODY);
+        Host(host)
     }
 
     /// What `--api-token-file` holds from now on.
     fn set_platform_secret(&self, secret: &str) {
-        std::fs::write(self.path("platform-token"), format!("{secret}\n")).unwrap();
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
+        self.0.set_api_secret(secret);
     }
 
     /// `handoff collect --target http` to `url`, plus `extra`.
     async fn collect(&self, app: &TestApp, url: &str, extra: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
-            .args([
-                "collect",
-                "--server",
-                &app.base,
-                "--token-file",
-                &self.path("token"),
-                "--identity",
-                &self.path("soc.key"),
-                "--target",
-                "http",
-                "--api-url",
-                url,
-                "--api-token-file",
-                &self.path("platform-token"),
-                "--http-body-template",
-                &self.path("body.json"),
-            ])
+        self.0
+            .command(app, url)
+            .args(["--http-body-template", &self.0.path("body.json")])
             .args(extra)
-            .env_remove("HANDOFF_SERVER")
             .output()
             .await
             .unwrap()
@@ -100,7 +67,7 @@ impl Host {
     async fn inbox(&self, app: &TestApp) -> Value {
         app.http
             .get(app.url("/api/v1/inbox"))
-            .bearer_auth(&self.token)
+            .bearer_auth(&self.0.token)
             .send()
             .await
             .unwrap()
@@ -388,13 +355,13 @@ async fn plain_http_and_bad_templates_are_refused_at_start(backend: Backend) {
     ];
     for (url, template, words) in cases {
         if let Some(t) = template {
-            std::fs::write(PathBuf::from(host.path("body.json")), t).unwrap();
+            std::fs::write(PathBuf::from(host.0.path("body.json")), t).unwrap();
         }
         let out = host.collect(&app, url, &[]).await;
         assert!(!out.status.success(), "{url}");
         let said = text(&out.stderr);
         assert!(said.contains(words), "{words:?} in {said}");
-        std::fs::write(PathBuf::from(host.path("body.json")), BODY).unwrap();
+        std::fs::write(PathBuf::from(host.0.path("body.json")), BODY).unwrap();
     }
     assert_eq!(
         event_kinds(&app.store, &r.id).await,

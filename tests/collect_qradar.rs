@@ -9,9 +9,9 @@ mod common;
 #[path = "qradar_server/mod.rs"]
 mod qradar_server;
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
+use common::api_host::ApiHost;
 use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
 use common::{Backend, T0, TestApp};
 use handoff::collect::masked_secret;
@@ -30,55 +30,22 @@ const DISCOVERY: [&str; 3] = [
     "GET /log_sources?filter=type_id%3D397",
 ];
 
-struct Host {
-    dir: tempfile::TempDir,
-}
+/// A collector host whose `--api-token-file` holds a QRadar token.
+struct Host(ApiHost);
 
 impl Host {
     async fn new(app: &TestApp, soc: &age::x25519::Identity, token: &str) -> Host {
-        use age::secrecy::ExposeSecret;
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        };
-        write("soc.key", &format!("{}\n", soc.to_string().expose_secret()));
-        write(
-            "token",
-            &common::flow::mint_token(app, "collector", "collect").await,
-        );
-        write("qradar", &format!("{token}\n"));
-        Host { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
+        Host(ApiHost::new(app, soc, "qradar", token).await)
     }
 
     fn set_token(&self, token: &str) {
-        std::fs::write(self.path("qradar"), format!("{token}\n")).unwrap();
+        self.0.set_api_secret(token);
     }
 
     async fn collect(&self, app: &TestApp, qradar: &Qradar, extra: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
-            .args([
-                "collect",
-                "--server",
-                &app.base,
-                "--token-file",
-                &self.path("token"),
-                "--identity",
-                &self.path("soc.key"),
-                "--target",
-                "qradar",
-                "--api-url",
-                &qradar.base,
-                "--api-token-file",
-                &self.path("qradar"),
-            ])
+        self.0
+            .command(app, &qradar.base)
             .args(extra)
-            .env_remove("HANDOFF_SERVER")
             .output()
             .await
             .unwrap()

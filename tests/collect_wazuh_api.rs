@@ -11,9 +11,9 @@ mod common;
 #[path = "wazuh_server/mod.rs"]
 mod wazuh_server;
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
+use common::api_host::ApiHost;
 use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
 use common::{Backend, T0, TestApp};
 use handoff::collect::masked_secret;
@@ -37,56 +37,23 @@ const FABRIKAM_SECRET: &str = "Fb22Q~oldFabrikamSecretValue0123456789a";
 const USER: &str = "handoff-o365";
 const PASSWORD: &str = "Wz.Api-Passw0rd*2026";
 
-struct Host {
-    dir: tempfile::TempDir,
-}
+/// A collector host whose `--api-token-file` holds `USER:password`.
+struct Host(ApiHost);
 
 impl Host {
     async fn new(app: &TestApp, soc: &age::x25519::Identity, password: &str) -> Host {
-        use age::secrecy::ExposeSecret;
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        };
-        write("soc.key", &format!("{}\n", soc.to_string().expose_secret()));
-        write(
-            "token",
-            &common::flow::mint_token(app, "collector", "collect").await,
-        );
-        write("wazuh-api", &format!("{USER}:{password}\n"));
-        Host { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
+        Host(ApiHost::new(app, soc, "wazuh-api", &format!("{USER}:{password}")).await)
     }
 
     fn set_password(&self, password: &str) {
-        std::fs::write(self.path("wazuh-api"), format!("{USER}:{password}\n")).unwrap();
+        self.0.set_api_secret(&format!("{USER}:{password}"));
     }
 
     /// `handoff collect --target wazuh-api` against `wazuh`, plus `extra`.
     async fn collect(&self, app: &TestApp, wazuh: &Wazuh, extra: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
-            .args([
-                "collect",
-                "--server",
-                &app.base,
-                "--token-file",
-                &self.path("token"),
-                "--identity",
-                &self.path("soc.key"),
-                "--target",
-                "wazuh-api",
-                "--api-url",
-                &wazuh.base,
-                "--api-token-file",
-                &self.path("wazuh-api"),
-            ])
+        self.0
+            .command(app, &wazuh.base)
             .args(extra)
-            .env_remove("HANDOFF_SERVER")
             .output()
             .await
             .unwrap()

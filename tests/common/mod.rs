@@ -4,6 +4,7 @@
 //! and one method per user action.
 #![allow(dead_code)]
 
+pub mod api_host;
 pub mod flow;
 
 use std::net::SocketAddr;
