@@ -167,14 +167,16 @@ fn event_filter(content_types: &[String]) -> Result<String, TargetError> {
 
 /// The URL parameters for the tenant's cloud: (label, value).
 fn cloud_urls(cloud: Cloud) -> Result<Vec<(&'static str, &'static str)>, TargetError> {
-    match cloud {
-        Cloud::Commercial => Ok(Vec::new()),
-        Cloud::Gcc => Ok(vec![(MANAGEMENT_URL, "https://manage-gcc.office.com")]),
-        Cloud::GccHigh => Ok(vec![
-            (MANAGEMENT_URL, "https://manage.office365.us"),
-            (SIGN_IN_URL, "https://login.microsoftonline.us"),
+    // The protocol's defaults are the commercial cloud's; other clouds set
+    // the URLs from the one host table (`crate::cloud`).
+    match (cloud, cloud.management_url()) {
+        (Cloud::Commercial, _) => Ok(Vec::new()),
+        (Cloud::Gcc, Some(management)) => Ok(vec![(MANAGEMENT_URL, management)]),
+        (Cloud::GccHigh, Some(management)) => Ok(vec![
+            (MANAGEMENT_URL, management),
+            (SIGN_IN_URL, cloud.authority_host()),
         ]),
-        other => Err(TargetError::Refused(format!(
+        (other, _) => Err(TargetError::Refused(format!(
             "the credential is for a {other} tenant, and handoff does not know the settings of QRadar's {PROTOCOL} protocol for that cloud; create the log source by hand in QRadar's Log Sources app"
         ))),
     }
@@ -333,7 +335,17 @@ mod tests {
     #[test]
     fn dod_and_china_are_refused() {
         assert!(cloud_urls(Cloud::Commercial).unwrap().is_empty());
-        assert_eq!(cloud_urls(Cloud::GccHigh).unwrap().len(), 2);
+        assert_eq!(
+            cloud_urls(Cloud::GccHigh).unwrap(),
+            [
+                (MANAGEMENT_URL, "https://manage.office365.us"),
+                (SIGN_IN_URL, "https://login.microsoftonline.us"),
+            ]
+        );
+        assert_eq!(
+            cloud_urls(Cloud::Gcc).unwrap(),
+            [(MANAGEMENT_URL, "https://manage-gcc.office.com")]
+        );
         let err = cloud_urls(Cloud::Dod).unwrap_err().to_string();
         assert!(err.contains("does not know the settings"), "{err}");
     }
