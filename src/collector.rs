@@ -450,6 +450,30 @@ async fn import_one(
     let payload = decrypt(identity, &sealed)?;
     let credential = EntraCredential::from_payload(&payload)
         .map_err(|e| anyhow!("the decrypted payload is not an Entra credential: {e}"))?;
+    // What fails from here is printed and sent as the release's reason:
+    // never with the secret in it, whichever layer wrote the message.
+    import_credential(args, http, api, integrations, leased, &credential)
+        .await
+        .map_err(|e| without_secret(&e, &credential.client_secret))
+}
+
+/// `e` as one message with every occurrence of `secret` masked.
+fn without_secret(e: &anyhow::Error, secret: &str) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if secret.is_empty() {
+        return anyhow!(text);
+    }
+    anyhow!(text.replace(secret, &collect::masked_secret(secret)))
+}
+
+async fn import_credential(
+    args: &CollectArgs,
+    http: &reqwest::Client,
+    api: Option<&collect::Api>,
+    integrations: &Integrations,
+    leased: &Leased,
+    credential: &EntraCredential,
+) -> anyhow::Result<Done> {
     // The server's record of the request decides the template, not the
     // payload (which the customer's browser wrote).
     let Some(integration) = integrations.get(&leased.template) else {
@@ -459,7 +483,7 @@ async fn import_one(
         );
     };
     let import = Import {
-        credential: &credential,
+        credential,
         integration,
         customer: &leased.customer,
         request_id: &leased.id,
@@ -480,7 +504,7 @@ async fn import_one(
             verify::verify(
                 http,
                 &endpoints,
-                &credential,
+                credential,
                 integration,
                 args.verify_args.start_subscriptions,
             )
@@ -551,6 +575,18 @@ fn failure_text(f: &verify::Failure) -> String {
 mod tests {
     use super::*;
     use crate::cloud::Cloud;
+
+    #[test]
+    fn an_import_error_never_carries_the_secret() {
+        let secret = "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_";
+        let e = anyhow!("the platform said: bad value {secret}").context("cannot import");
+        let shown = format!("{:#}", without_secret(&e, secret));
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(
+            shown.contains("cannot import: the platform said: bad value ********#"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn flags_override_the_hosts() {
