@@ -631,3 +631,13 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// A stand-in's state, shared by its handlers and the test that drives it.
+pub type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
+
+/// Locks a stand-in's state; a handler that panicked leaves it usable.
+pub fn lock<T>(shared: &Shared<T>) -> std::sync::MutexGuard<'_, T> {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

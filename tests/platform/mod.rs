@@ -15,8 +15,9 @@
 //! ```
 #![allow(dead_code)]
 
+use crate::common::lock;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -52,11 +53,7 @@ struct Inner {
     refused_secrets: Vec<String>,
 }
 
-type Shared = Arc<Mutex<Inner>>;
-
-fn lock(s: &Shared) -> MutexGuard<'_, Inner> {
-    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+type Shared = crate::common::Shared<Inner>;
 
 /// A running stand-in; stops when dropped.
 pub struct Platform {

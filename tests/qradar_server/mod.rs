@@ -15,7 +15,8 @@
 //! It records every request it receives.
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use crate::common::lock;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -40,11 +41,7 @@ struct Inner {
     log_sources: Vec<Value>,
 }
 
-type Shared = Arc<Mutex<Inner>>;
-
-fn lock(s: &Shared) -> MutexGuard<'_, Inner> {
-    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+type Shared = crate::common::Shared<Inner>;
 
 /// A running stand-in; stops when dropped.
 pub struct Qradar {

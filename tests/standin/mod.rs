@@ -16,9 +16,10 @@
 //! signature part); error answers copy the real bodies' fields and wording.
 #![allow(dead_code)]
 
+use crate::common::lock;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -159,13 +160,7 @@ struct Inner {
     forced: HashMap<String, ForcedError>,
 }
 
-type Shared = Arc<Mutex<Inner>>;
-
-fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
-    shared
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+type Shared = crate::common::Shared<Inner>;
 
 /// The running stand-in; stops when dropped.
 pub struct StandIn {

@@ -22,8 +22,9 @@
 //! It records every request it receives.
 #![allow(dead_code)]
 
+use crate::common::lock;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -50,11 +51,7 @@ struct Inner {
     refuse_configuration: Option<String>,
 }
 
-type Shared = Arc<Mutex<Inner>>;
-
-fn lock(s: &Shared) -> MutexGuard<'_, Inner> {
-    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+type Shared = crate::common::Shared<Inner>;
 
 /// A running stand-in; stops when dropped.
 pub struct Wazuh {
