@@ -159,9 +159,30 @@ async fn a_rotation_updates_only_the_secret(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let qradar = Qradar::start(TOKEN).await;
     let host = Host::new(&app, &soc, TOKEN).await;
+    // A console that already collects for other tenants, set up by hand:
+    // another Office 365 log source and one of another type.
+    let by_hand = [
+        json!({"id": 100, "name": "Fabrikam O365 (tuned)", "type_id": TYPE_ID,
+               "protocol_type_id": PROTOCOL_ID, "enabled": false, "description": "hand-made",
+               "protocol_parameters": [
+                   {"id": 1101, "name": "identifier", "value": "fabrikam-o365"},
+                   {"id": 1104, "name": "o365_client_secret", "value": "fabrikam-secret-value"},
+                   {"id": 1105, "name": "o365_tenant_id", "value": "11111111-2222-3333-4444-555555555555"}]}),
+        json!({"id": 101, "name": "Firewall", "type_id": 4, "protocol_type_id": 0,
+               "enabled": true, "protocol_parameters": []}),
+    ];
+    for s in &by_hand {
+        qradar.add_log_source(s.clone());
+    }
     answered(&app, &soc, SECRET, "gcc-high").await;
     assert_success(&host.collect(&app, &qradar, &[]).await);
-    let first = qradar.log_sources();
+    let all = qradar.log_sources();
+    assert_eq!(
+        &all[..2],
+        &by_hand[..],
+        "the hand-made log sources are untouched"
+    );
+    let first = all[2..].to_vec();
     let p = params(&first[0]);
     assert!(p.contains(&pairs(&[("o365_management_url", "https://manage.office365.us")])[0]));
     assert!(p.contains(&pairs(&[("o365_login_url", "https://login.microsoftonline.us")])[0]));
@@ -179,6 +200,12 @@ async fn a_rotation_updates_only_the_secret(backend: Backend) {
         ]}])
     );
     let after = qradar.log_sources();
+    assert_eq!(
+        &after[..2],
+        &by_hand[..],
+        "the hand-made log sources are untouched"
+    );
+    let after = after[2..].to_vec();
     assert_eq!(after.len(), 1, "updated, never a duplicate");
     assert_eq!(
         serde_json::to_string(&after).unwrap(),

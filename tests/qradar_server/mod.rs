@@ -105,6 +105,11 @@ impl Qradar {
         lock(&self.inner).log_sources.clone()
     }
 
+    /// A log source someone made by hand before handoff came.
+    pub fn add_log_source(&self, source: Value) {
+        lock(&self.inner).log_sources.push(source);
+    }
+
     /// Removes the parameter labelled `label` from the protocol.
     pub fn drop_label(&self, label: &str) {
         lock(&self.inner).parameters.retain(|(_, _, l)| l != label);
