@@ -5,7 +5,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::wire::{
-    CreateSecret, Created, ErrorBody, Inbox, LeaseRef, Leased, Meta, Revealed, VerifyOutcome,
+    CreateSecret, Created, CredentialFacts, ErrorBody, Inbox, LeaseRef, Leased, Meta, Revealed,
+    VerifyOutcome,
 };
 
 #[derive(Clone)]
@@ -106,26 +107,46 @@ impl Client {
         Ok(self.send(req).await?.json().await?)
     }
 
-    /// `what` is `ack` or `release`.
-    /// Ends a lease: `what` is `ack` (with the `target` written to) or
-    /// `release` (with the `reason`, for the PM's trail).
-    pub(crate) async fn end_lease(
+    /// Acknowledges an import: the copy is deleted, the request marked
+    /// imported into `target`, and `credential`'s facts go to the register.
+    pub(crate) async fn ack(
         &self,
         id: &str,
-        what: &str,
         lease_id: &str,
-        target: Option<&str>,
-        reason: Option<&str>,
+        target: &str,
+        credential: Option<&CredentialFacts>,
     ) -> anyhow::Result<()> {
         let body = LeaseRef {
             lease_id: lease_id.to_owned(),
-            target: target.map(str::to_owned),
-            reason: reason.map(|r| r.chars().take(500).collect()),
+            target: Some(target.to_owned()),
+            reason: None,
+            credential: credential.cloned(),
         };
+        self.end_lease(id, "ack", &body).await
+    }
+
+    /// Releases a lease with `reason` (at most 500 characters are sent),
+    /// for the PM's trail.
+    pub(crate) async fn release(
+        &self,
+        id: &str,
+        lease_id: &str,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let body = LeaseRef {
+            lease_id: lease_id.to_owned(),
+            target: None,
+            reason: Some(reason.chars().take(500).collect()),
+            credential: None,
+        };
+        self.end_lease(id, "release", &body).await
+    }
+
+    async fn end_lease(&self, id: &str, what: &str, body: &LeaseRef) -> anyhow::Result<()> {
         let req = self.authed(
             self.http
                 .post(format!("{}/api/v1/inbox/{id}/{what}", self.base))
-                .json(&body),
+                .json(body),
         );
         self.send(req).await?;
         Ok(())

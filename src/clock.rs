@@ -41,6 +41,14 @@ impl Clock {
 }
 
 /// Formats Unix seconds as RFC 3339 (`2026-11-22T10:00:00Z`), the API's time format.
+/// The UTC day `unix_seconds` falls on (the epoch's for a time `time`
+/// cannot represent).
+pub(crate) fn utc_date(unix_seconds: i64) -> time::Date {
+    OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .date()
+}
+
 pub(crate) fn rfc3339(unix_seconds: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix_seconds)
         .ok()

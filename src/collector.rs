@@ -27,7 +27,7 @@ use crate::config::TemplatesArgs;
 use crate::integration::Integrations;
 use crate::payload::{EntraCredential, Payload};
 use crate::verify;
-use crate::wire::{Leased, VerifyOutcome};
+use crate::wire::{CredentialFacts, Leased, VerifyOutcome};
 
 #[derive(clap::Args)]
 pub(crate) struct CollectArgs {
@@ -278,16 +278,14 @@ async fn pass(
                 // The reason goes to the PM's trail: a platform's refusal in
                 // its own words (masked), a file that could not be written.
                 let reason = one_line(&format!("{e:#}"));
-                let _ = client
-                    .end_lease(&item.id, "release", &leased.lease_id, None, Some(&reason))
-                    .await;
+                let _ = client.release(&item.id, &leased.lease_id, &reason).await;
                 println!("FAILED {label}: {e:#}");
                 summary.failed += 1;
             }
             Ok(Done::DryRun { diff, notes }) => {
                 print!("{diff}");
                 client
-                    .end_lease(&item.id, "release", &leased.lease_id, None, Some("dry run"))
+                    .release(&item.id, &leased.lease_id, "dry run")
                     .await?;
                 println!("dry run {label}: nothing written or sent, nothing acknowledged");
                 // What the operator would be told after the real import
@@ -301,6 +299,7 @@ async fn pass(
                 changed,
                 report,
                 notes,
+                facts,
             }) => {
                 for note in notes {
                     println!("  note: {note}");
@@ -316,9 +315,7 @@ async fn pass(
                     .filter(|f| f.transient)
                 {
                     let reason = one_line(&format!("not verified: {}", failure_text(f)));
-                    let _ = client
-                        .end_lease(&item.id, "release", &leased.lease_id, None, Some(&reason))
-                        .await;
+                    let _ = client.release(&item.id, &leased.lease_id, &reason).await;
                     println!(
                         "written {label} into {}, but NOT VERIFIED: {}; left in the inbox to verify on the next pass",
                         args.target.as_str(),
@@ -328,12 +325,11 @@ async fn pass(
                     continue;
                 }
                 if let Err(e) = client
-                    .end_lease(
+                    .ack(
                         &item.id,
-                        "ack",
                         &leased.lease_id,
-                        Some(args.target.as_str()),
-                        None,
+                        args.target.as_str(),
+                        facts.as_ref(),
                     )
                     .await
                 {
@@ -433,7 +429,24 @@ enum Done {
         changed: bool,
         report: Option<Box<verify::Report>>,
         notes: Vec<String>,
+        /// For the server's register, sent with the acknowledgement.
+        facts: Option<CredentialFacts>,
     },
+}
+
+/// What the acknowledgement reports of `credential` for the register: its
+/// client ID and expiry, and only in shapes the server takes (a client ID
+/// that is not a GUID is left out rather than refused with the import,
+/// an expiry that is not a date is left out alone).
+fn register_facts(credential: &EntraCredential) -> Option<CredentialFacts> {
+    let expires = credential.secret_expires_on.as_deref();
+    let facts = crate::register::Facts::parse(&credential.client_id, expires)
+        .or_else(|_| crate::register::Facts::parse(&credential.client_id, None))
+        .ok()?;
+    Some(CredentialFacts {
+        client_id: facts.client_id.clone(),
+        secret_expires_on: facts.expires_text(),
+    })
 }
 
 async fn import_one(
@@ -517,6 +530,7 @@ async fn import_credential(
         changed,
         report,
         notes: plan.notes.clone(),
+        facts: register_facts(credential),
     })
 }
 

@@ -64,6 +64,10 @@ pub(crate) struct ServeArgs {
     /// can be leased again.
     #[arg(long, env = "HANDOFF_LEASE_TIME", default_value = "5m", value_parser = humantime::parse_duration)]
     pub(crate) lease_time: Duration,
+    /// How many days before a client secret expires its credential counts
+    /// as expiring in the credential register (1 to 365).
+    #[arg(long, env = "HANDOFF_EXPIRY_WARNING_DAYS", default_value_t = 30)]
+    pub(crate) expiry_warning_days: i64,
     /// Staff login attempts one client address may make per minute (0: no limit).
     #[arg(long, env = "HANDOFF_LOGIN_LIMIT", default_value_t = 10)]
     pub(crate) login_limit: u32,
@@ -188,6 +192,9 @@ pub struct Settings {
     pub integrations: std::sync::Arc<crate::integration::Integrations>,
     /// Seconds a collector's lease lasts.
     pub lease_seconds: i64,
+    /// Days before a secret's expiry from which the register shows its
+    /// credential as expiring.
+    pub expiry_warning_days: i64,
     /// Staff login attempts per client address per minute; 0: no limit.
     pub login_limit: u32,
     /// Inbox API calls per client address per minute; 0: no limit.
@@ -242,6 +249,7 @@ impl Settings {
             soc_recipients: Vec::new(),
             integrations: std::sync::Arc::new(crate::integration::Integrations::builtin()),
             lease_seconds: 300,
+            expiry_warning_days: 30,
             login_limit: 10,
             inbox_limit: 600,
             session_lifetime: Duration::from_secs(12 * 3600),
@@ -418,6 +426,12 @@ impl ServeArgs {
                     return Err("--lease-time must be between 10s and 1d".into());
                 }
                 i64::try_from(secs).unwrap_or(300)
+            },
+            expiry_warning_days: {
+                if !(1..=365).contains(&self.expiry_warning_days) {
+                    return Err("--expiry-warning-days must be between 1 and 365".into());
+                }
+                self.expiry_warning_days
             },
             login_limit: self.login_limit,
             inbox_limit: self.inbox_limit,

@@ -19,7 +19,9 @@
 //!   [`staff`] checks staff names and hashes their passwords; [`token`]
 //!   makes and checks the collector's API tokens; [`audit`] is the
 //!   hash-chained trail of every state change; [`label`] keeps deceptive
-//!   characters out of the labels people read.
+//!   characters out of the labels people read; [`register`] is the
+//!   credential register (each customer's current credential's client ID
+//!   and expiry, and where it stands).
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
 //!   consuming a secret is one atomic, durable statement, and each
 //!   conditional UPDATE is a rule of [`request`] in SQL (a test holds the
@@ -76,6 +78,7 @@ pub(crate) mod label;
 pub mod link;
 pub mod payload;
 pub mod purge;
+pub mod register;
 pub mod request;
 pub(crate) mod secret;
 pub mod server;

@@ -221,6 +221,7 @@ fn sentence(
         | Kind::RequestReleased
         | Kind::RequestImported
         | Kind::RequestVerified
+        | Kind::RequestCredentialNoted
         | Kind::LoginSucceeded
         | Kind::LoginFailed
         | Kind::Logout

@@ -304,6 +304,25 @@ pub struct LeaseRef {
     /// line of at most 500 characters, with no secret in it.
     #[serde(default)]
     pub reason: Option<String>,
+    /// On an acknowledgement: the non-secret facts of the credential the
+    /// collector imported, for the server's credential register.
+    #[serde(default)]
+    pub credential: Option<CredentialFacts>,
+}
+
+/// The non-secret facts of a credential, reported by whoever decrypted it
+/// (the collector with its acknowledgement, the PM's browser after a
+/// retrieval) for the server's credential register: never the secret, never
+/// the tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialFacts {
+    /// The app registration's client (application) ID: a GUID.
+    pub client_id: String,
+    /// `YYYY-MM-DD`: the day the client secret expires, as the customer gave
+    /// it; absent when they did not.
+    #[serde(default)]
+    pub secret_expires_on: Option<String>,
 }
 
 /// `POST /api/v1/inbox/{id}/result`: a verification outcome, with no secret

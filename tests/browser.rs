@@ -1014,11 +1014,27 @@ fn browser_request_round_trip_staff_customer_pm() {
     assert_eq!(payload["template"], "o365-management");
     assert_eq!(payload["fields"], fields);
 
+    // The retrieval page reported the credential's facts for the register
+    // (the client ID and expiry, which the README lists among what the
+    // server learns), and the Credentials page shows them.
+    assert_eq!(out["credential_noted"], 204, "{out}");
+    let row = s(&out, "register_row");
+    for shown in [
+        customer.as_str(),
+        client.as_str(),
+        expires.as_str(),
+        "retrieved by the PM",
+    ] {
+        assert!(
+            row.contains(shown),
+            "{shown:?} in the register's row {row:?}"
+        );
+    }
+
     // Nothing secret reached the server's files, and the trail holds.
     server.assert_nothing_on_disk(&[
         ("client secret", secret.as_str()),
         ("tenant ID", tenant.as_str()),
-        ("client ID", client.as_str()),
         ("request identity", identity),
         ("PM retrieval id", retrieval_id),
         ("staff password", password.as_str()),
@@ -1303,6 +1319,7 @@ fn browser_every_page_state_fits_a_phone_and_axe_finds_nothing_serious() {
             "request: cancelled",
             "retrieval: ready",
             "retrieval: revealed",
+            "credentials",
             "public: compose",
             "public: findings",
             "public: link ready",

@@ -246,6 +246,17 @@ async fn imports_once_and_again_idempotently(backend: Backend) {
     assert_one_tenant(&host);
     let req = app.store.request(&r.id).await.unwrap().unwrap();
     assert!(req.imported_at.is_some());
+    // The acknowledgement reported the credential's facts for the register:
+    // the client ID, the expiry and the target, nothing else.
+    let register = app.store.credential_entries().await.unwrap();
+    assert_eq!(register.len(), 1);
+    assert_eq!(register[0].request_id, r.id);
+    assert_eq!(register[0].facts.client_id, CLIENT);
+    assert_eq!(
+        register[0].facts.expires_text().as_deref(),
+        Some("2027-06-30")
+    );
+    assert_eq!(register[0].imported_to.as_deref(), Some("wazuh-office365"));
 
     // The same tenant again (a re-issued request): still one entry.
     let again = open_request_for(&app.store, T0, 86_400, "o365-management").await;

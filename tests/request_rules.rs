@@ -11,7 +11,7 @@ use common::{Backend, TestDb};
 use handoff::audit::{Actor, Kind, NewEvent};
 use handoff::id::Id;
 use handoff::request::{CopyKind, RequestState, RetrievalState, Steps};
-use handoff::store::{Ack, Answer, Lease, NewRequest, Store, VerifyResult, Withdrawal};
+use handoff::store::{Ack, Answer, Imported, Lease, NewRequest, Store, VerifyResult, Withdrawal};
 
 /// Walks per backend; each walk is one request and up to `STEPS` steps.
 const WALKS: u64 = 40;
@@ -171,6 +171,7 @@ async fn walk(store: &Store, seed: u64) -> Vec<String> {
                         .ack_sealed(
                             w.id.as_str(),
                             lease_id.as_str(),
+                            &Imported::default(),
                             now,
                             &event(Kind::RequestImported),
                         )

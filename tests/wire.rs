@@ -147,6 +147,7 @@ fn check<T: Serialize + DeserializeOwned>(doc: &Value, name: &str, way: Way, sam
 const ID: &str = "q8bV0m3yJ1s9dJcXk2Zl4A";
 const AT: &str = "2026-11-22T10:00:00Z";
 const AGE: &str = "YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==";
+const GUID: &str = "0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11";
 
 fn s(text: &str) -> String {
     text.to_owned()
@@ -367,6 +368,10 @@ fn wire_types_match_openapi() {
                 lease_id: s(ID),
                 target: Some(s("wazuh-office365")),
                 reason: None,
+                credential: Some(CredentialFacts {
+                    client_id: s(GUID),
+                    secret_expires_on: Some(s("2027-06-30")),
+                }),
             },
             LeaseRef {
                 lease_id: s(ID),
@@ -374,6 +379,22 @@ fn wire_types_match_openapi() {
                 reason: Some(s(
                     "POST https://soc.example/x was refused: 401 Unauthorized",
                 )),
+                credential: None,
+            },
+        ],
+    );
+    check(
+        &doc,
+        &run("CredentialFacts"),
+        Way::ToServer,
+        &[
+            CredentialFacts {
+                client_id: s(GUID),
+                secret_expires_on: Some(s("2027-06-30")),
+            },
+            CredentialFacts {
+                client_id: s(GUID),
+                secret_expires_on: None,
             },
         ],
     );

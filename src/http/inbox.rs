@@ -22,7 +22,8 @@ use super::error::{ApiError, ApiJson, ApiPath, Code};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
-use crate::store::{Ack, Lease, VerifyResult};
+use crate::register::Facts;
+use crate::store::{Ack, Imported, Lease, VerifyResult};
 use crate::token;
 use crate::wire::{Inbox, InboxEntry, LeaseRef, Leased, VerifyOutcome};
 
@@ -253,6 +254,11 @@ async fn release(
     let mut event = NewEvent::new(Kind::RequestReleased, c.actor())
         .request(id.as_str())
         .from_addr(c.addr.clone());
+    if body.credential.is_some() {
+        return Err(ApiError::bad_request(
+            "credential is only sent with an acknowledgement (ack): a released copy was not imported.",
+        ));
+    }
     let reason = one_line(body.reason.as_deref(), 500, "reason")?;
     if !reason.is_empty() {
         event = event.detail(serde_json::json!({ "reason": reason }));
@@ -277,13 +283,34 @@ async fn ack(
     let id = request_id(&id)?;
     let lease_id = parse_lease_id(&body)?;
     let target = short_label(body.target.as_deref(), "target")?;
+    let facts = body
+        .credential
+        .as_ref()
+        .map(|f| Facts::parse(&f.client_id, f.secret_expires_on.as_deref()))
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let mut detail = serde_json::json!({ "target": target });
+    if let Some(f) = &facts {
+        detail["client_id"] = f.client_id.clone().into();
+        detail["secret_expires_on"] = f.expires_text().into();
+    }
     let event = NewEvent::new(Kind::RequestImported, c.actor())
         .request(id.as_str())
         .from_addr(c.addr.clone())
-        .detail(serde_json::json!({ "target": target }));
+        .detail(detail);
+    let imported = Imported {
+        target: target.as_deref(),
+        facts: facts.as_ref(),
+    };
     match state
         .store
-        .ack_sealed(id.as_str(), lease_id.as_str(), state.clock.now(), &event)
+        .ack_sealed(
+            id.as_str(),
+            lease_id.as_str(),
+            &imported,
+            state.clock.now(),
+            &event,
+        )
         .await?
     {
         Ack::Done => {

@@ -7,6 +7,7 @@ pub mod api;
 pub(crate) mod assets;
 pub mod client_ip;
 pub mod connections;
+pub(crate) mod credentials;
 pub(crate) mod dashboard;
 pub(crate) mod error;
 pub(crate) mod inbox;
@@ -104,6 +105,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(login)
         .merge(staff::router())
         .merge(dashboard::router())
+        .merge(credentials::router())
         .merge(inbox)
         .merge(api::router())
         .merge(pages::router())

@@ -27,8 +27,8 @@ use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::integration::{Cloud, Integration};
 use crate::request::{AnswerRefused, CopyKind, CustomerState, RequestState, RetrievalState};
-use crate::store::{Answer, Request, StoreError, Withdrawal};
-use crate::wire::{AnswerBody, Answered, RequestMeta, RequestStatus, Retrieved};
+use crate::store::{Answer, Noted, Request, StoreError, Withdrawal};
+use crate::wire::{AnswerBody, Answered, CredentialFacts, RequestMeta, RequestStatus, Retrieved};
 
 /// Routes without rate limits; `answer` and `retrieve` are added, limited, in
 /// `http::router`.
@@ -49,6 +49,7 @@ pub(crate) fn limited_router() -> Router<AppState> {
         .route("/api/v1/requests/{id}/answer", post(answer))
         .route("/api/v1/requests/{id}/opened", post(opened))
         .route("/api/v1/retrievals/{id}/reveal", post(retrieve))
+        .route("/api/v1/retrievals/{id}/credential", post(note_credential))
 }
 
 /// A readable name for a request's template.
@@ -347,6 +348,41 @@ async fn retrieve(
         customer: r.customer,
         template: r.template,
     }))
+}
+
+/// The PM's browser reports the facts of the credential it just decrypted
+/// (client ID, expiry), for the credential register. Once per request; a
+/// repeat, or a request whose collector already reported, changes nothing.
+async fn note_credential(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CredentialFacts>,
+) -> Result<StatusCode, ApiError> {
+    let not_retrieved = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            Code::NotFound,
+            "No retrieved answer for this link: the facts of a credential are reported after it is retrieved.",
+        )
+    };
+    let id = Id::parse(&id).ok_or_else(not_retrieved)?;
+    let facts = crate::register::Facts::parse(&body.client_id, body.secret_expires_on.as_deref())
+        .map_err(ApiError::bad_request)?;
+    let event = NewEvent::new(Kind::RequestCredentialNoted, Actor::Anonymous)
+        .from_addr(addr)
+        .detail(serde_json::json!({
+            "client_id": facts.client_id,
+            "secret_expires_on": facts.expires_text(),
+        }));
+    match state
+        .store
+        .note_retrieved_credential(&id, &facts, state.clock.now(), event)
+        .await?
+    {
+        Noted::Done | Noted::AlreadyKnown => Ok(StatusCode::NO_CONTENT),
+        Noted::NotRetrieved => Err(not_retrieved()),
+    }
 }
 
 // ---- pages ----

@@ -8,7 +8,18 @@ use sqlx::FromRow;
 use super::events::commit_if;
 use super::{Store, StoreError, on_pool, retry_conflicts};
 use crate::audit::NewEvent;
+use crate::register::Facts;
 use crate::request::CopyKind;
+
+/// What an acknowledgement records besides the import itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Imported<'a> {
+    /// The collector target it was written to (e.g. `wazuh-office365`).
+    pub target: Option<&'a str>,
+    /// The credential's facts for the register; `None` from a collector
+    /// that does not report them (the register keeps what it had).
+    pub facts: Option<&'a Facts>,
+}
 
 /// One waiting sealed copy: no secret material.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
@@ -151,14 +162,24 @@ impl Store {
         &self,
         request_id: &str,
         lease_id: &str,
+        imported: &Imported<'_>,
         now: i64,
         event: &NewEvent,
     ) -> Result<Ack, StoreError> {
+        let client_id = imported.facts.map(|f| f.client_id.as_str());
+        let expires = imported.facts.and_then(Facts::expires_text);
+        let (client_id, expires) = (&client_id, &expires);
         let done = retry_conflicts(move || async move {
             let done = on_pool!(self, pool => {
                 let mut tx = pool.begin().await?;
+                // The register's facts ride on the same statement: the
+                // import and what it reported are one change.
                 let marked = sqlx::query(
-                    "UPDATE requests SET imported_at = $3 WHERE id = $1 AND withdrawn_at IS NULL \
+                    "UPDATE requests SET imported_at = $3, imported_to = $4, \
+                     client_id = COALESCE($5, client_id), \
+                     secret_expires_on = CASE WHEN $5 IS NULL THEN secret_expires_on ELSE $6 END, \
+                     credential_from = CASE WHEN $5 IS NULL THEN credential_from ELSE 'collector' END \
+                     WHERE id = $1 AND withdrawn_at IS NULL \
                      AND cancelled_at IS NULL AND EXISTS (SELECT 1 FROM request_copies c \
                      WHERE c.request_id = requests.id AND c.kind = 'sealed' AND c.lease_id = $2 \
                      AND c.lease_until > $3)",
@@ -166,6 +187,9 @@ impl Store {
                 .bind(request_id)
                 .bind(lease_id)
                 .bind(now)
+                .bind(imported.target)
+                .bind(*client_id)
+                .bind(expires.as_deref())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

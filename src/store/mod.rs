@@ -37,8 +37,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use inbox::{Ack, InboxItem, Lease, VerifyResult};
-pub use requests::{Answer, NewRequest, Request, RequestsPurged, Retrieval, Withdrawal};
+pub use inbox::{Ack, Imported, InboxItem, Lease, VerifyResult};
+pub use requests::{Answer, NewRequest, Noted, Request, RequestsPurged, Retrieval, Withdrawal};
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use tokens::{ApiToken, DuplicateToken, IssueRefused, NewToken};
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};

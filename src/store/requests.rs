@@ -9,10 +9,11 @@
 
 use sqlx::FromRow;
 
-use super::events::append_event;
+use super::events::{append_event, commit_if};
 use super::{Store, StoreError, on_pool, retry_conflicts};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::id::Id;
+use crate::register::{Entry, Facts, Reporter};
 use crate::request::{AnswerRefused, CopyKind, RequestState, Steps};
 
 /// Everything the store needs to open a request.
@@ -115,6 +116,34 @@ pub enum Withdrawal {
     Unknown,
     /// The PM has retrieved it (or it was already withdrawn or cancelled).
     TooLate,
+}
+
+/// What the PM's report of a retrieved credential's facts found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Noted {
+    /// Recorded.
+    Done,
+    /// The register already holds this request's facts (the collector's or
+    /// an earlier report): nothing changed.
+    AlreadyKnown,
+    /// No such retrieval link, or its answer has not been retrieved.
+    NotRetrieved,
+}
+
+/// One row of the register's query, as stored.
+#[derive(FromRow)]
+struct EntryRow {
+    id: String,
+    customer: String,
+    template: String,
+    client_id: String,
+    secret_expires_on: Option<String>,
+    credential_from: String,
+    imported_to: Option<String>,
+    answered_at: i64,
+    verified_at: Option<i64>,
+    verify_ok: Option<bool>,
+    verify_detail: Option<String>,
 }
 
 /// Rows removed or marked by one purge pass.
@@ -351,6 +380,105 @@ impl Store {
             Ok::<_, StoreError>(taken)
         })
         .await
+    }
+
+    /// The PM's browser reports the facts of the credential it decrypted
+    /// from the copy `retrieval_id` handed out. Only once, and only after
+    /// the retrieval; the collector's report (with its acknowledgement)
+    /// comes first when both exist, since it names where the credential went.
+    pub async fn note_retrieved_credential(
+        &self,
+        retrieval_id: &Id,
+        facts: &Facts,
+        now: i64,
+        event: NewEvent,
+    ) -> Result<Noted, StoreError> {
+        let (digest, event) = (&retrieval_id.digest(), &event);
+        let expires = &facts.expires_text();
+        let noted = retry_conflicts(move || async move {
+            let noted = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let id: Option<(String,)> = sqlx::query_as(
+                    "UPDATE requests SET client_id = $2, secret_expires_on = $3, credential_from = $4 \
+                     WHERE retrieval_hash = $1 AND retrieved_at IS NOT NULL AND credential_from IS NULL \
+                     RETURNING id",
+                )
+                .bind(digest)
+                .bind(&facts.client_id)
+                .bind(expires.as_deref())
+                .bind(Reporter::Pm.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                match id {
+                    Some((id,)) => {
+                        let event = event.clone().request(&id);
+                        commit_if!(tx, true, &event, now)
+                    }
+                    None => {
+                        tx.rollback().await?;
+                        false
+                    }
+                }
+            });
+            Ok::<_, StoreError>(noted)
+        })
+        .await?;
+        if noted {
+            return Ok(Noted::Done);
+        }
+        let retrieved: Option<(Option<i64>,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT retrieved_at FROM requests WHERE retrieval_hash = $1")
+                .bind(digest)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(match retrieved {
+            Some((Some(_),)) => Noted::AlreadyKnown,
+            _ => Noted::NotRetrieved,
+        })
+    }
+
+    /// Every request whose credential's facts are known, newest answer
+    /// first: the register's raw material ([`crate::register::current`]
+    /// keeps each customer's current one).
+    ///
+    /// # Errors
+    /// A database error, or a stored value this build cannot read.
+    pub async fn credential_entries(&self) -> Result<Vec<Entry>, StoreError> {
+        let rows: Vec<EntryRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, customer, template, client_id, secret_expires_on, credential_from, \
+                 imported_to, answered_at, verified_at, verify_ok, verify_detail FROM requests \
+                 WHERE credential_from IS NOT NULL AND client_id IS NOT NULL \
+                 AND answered_at IS NOT NULL ORDER BY answered_at DESC",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|r| {
+                let unknown = |column: &'static str, value: &str| StoreError::UnknownValue {
+                    column,
+                    value: value.to_owned(),
+                };
+                let facts = Facts::parse(&r.client_id, r.secret_expires_on.as_deref())
+                    .map_err(|_| unknown("requests.client_id", &r.client_id))?;
+                let reporter = Reporter::parse(&r.credential_from)
+                    .ok_or_else(|| unknown("requests.credential_from", &r.credential_from))?;
+                Ok(Entry {
+                    request_id: r.id,
+                    customer: r.customer,
+                    template: r.template,
+                    facts,
+                    reporter,
+                    imported_to: r.imported_to,
+                    answered_at: r.answered_at,
+                    verified_at: r.verified_at,
+                    verify_ok: r.verify_ok,
+                    verify_detail: r.verify_detail,
+                })
+            })
+            .collect()
     }
 
     /// The customer takes their answer back: both copies are deleted. Only

@@ -57,5 +57,20 @@ async function retrieve() {
   }
   forgetKey();
   showRevealed(section, payload);
+  noteCredential(payload);
+}
+
+// The SOC's credential register: the client ID and the day the secret
+// expires go back to the server (never the secret, never the tenant), so the
+// dashboard can say when this customer needs a new secret. Best effort: the
+// PM has the answer whatever happens here.
+function noteCredential(payload) {
+  const fields = payload?.fields ?? {};
+  const clientId = String(fields.client_id ?? "").trim();
+  if (!/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(clientId)) return;
+  const expires = String(fields.secret_expires_on ?? "").trim();
+  const facts = { client_id: clientId };
+  if (/^\d{4}-\d{2}-\d{2}$/.test(expires)) facts.secret_expires_on = expires;
+  postJson(`/api/v1/retrievals/${encodeURIComponent(id)}/credential`, facts);
 }
 

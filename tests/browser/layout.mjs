@@ -241,9 +241,15 @@ await run(async (browser) => {
   const pm = await newPage(staffContext);
   await pm.goto(answered.retrieval);
   await measure(pm, "retrieval: ready");
+  const noted = pm.waitForResponse((r) => r.url().endsWith("/credential"), { timeout: 10_000 });
   await pm.locator("#reveal-button").click();
   await pm.locator("#revealed").waitFor({ state: "visible" });
   await measure(pm, "retrieval: revealed");
+  // The register, with the credential the retrieval page reported.
+  await noted;
+  await staff.goto(`${base}/staff/credentials`);
+  await staff.locator("tr[data-standing]").first().waitFor();
+  await measure(staff, "credentials");
 
   // The public page: a sender makes a link, a recipient opens it.
   const senderContext = await contextOf();

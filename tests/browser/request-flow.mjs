@@ -15,7 +15,9 @@
 //   HANDOFF_ESCAPED_RETRIEVAL  "1": the PM opens the retrieval link with its '#'
 //                      rewritten to %23, as a mail gateway passes it on
 // Output: {"customer_link", "retrieval_link", "receipt_url", "revealed": {field: value},
-//          "expiry_note": text or null, "dashboard_state", "second_try": "<text>"}
+//          "expiry_note": text or null, "dashboard_state", "second_try": "<text>",
+//          "credential_noted": the status of the page's register report or null,
+//          "register_row": the Credentials page's first row, as text}
 
 import {
   check, checkClean, checkKeyMovedToFragment, env, escapeFragment, expectFindings, expiryNote, optionalEnv, posts, run, watch,
@@ -119,8 +121,13 @@ await run(async (browser) => {
   const opened = await pm.goto(escapedRetrieval ? escapeFragment(retrievalLink) : retrievalLink);
   check(opened.status() === 200, `the retrieval page answered ${opened.status()}`);
   if (escapedRetrieval) await checkKeyMovedToFragment(pm, retrievalLink);
+  // After decrypting, the page reports the credential's client ID and expiry
+  // for the register.
+  const noted = pm.waitForResponse((r) => r.url().endsWith("/credential"), { timeout: 10000 })
+    .then((r) => r.status()).catch(() => null);
   await pm.locator("#reveal-button").click();
   await pm.locator("#revealed").waitFor({ state: "visible" });
+  const credentialNoted = await noted;
   const revealed = {};
   for (const name of Object.keys(fields)) revealed[name] = await pm.locator(`#out-${name}`).inputValue();
   const note = await expiryNote(pm);
@@ -132,6 +139,10 @@ await run(async (browser) => {
   await again.goto(retrievalLink);
   check(await again.locator("#reveal-form").isHidden(), "a second retrieval still offers the button");
   const secondTry = await again.locator("#reveal .lead").textContent();
+
+  // 6. The Credentials register shows what the PM's page reported.
+  await staff.goto(`${base}/staff/credentials`);
+  const registerRow = await staff.locator("tr[data-standing]").first().textContent().catch(() => null);
   checkClean(staffLog, "staff pages");
 
   return {
@@ -142,5 +153,7 @@ await run(async (browser) => {
     expiry_note: note,
     dashboard_state: dashboardState,
     second_try: secondTry.trim(),
+    credential_noted: credentialNoted,
+    register_row: registerRow?.replace(/\s+/g, " ").trim() ?? null,
   };
 });
