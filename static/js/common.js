@@ -213,7 +213,10 @@ export function formatTime(rfc3339) {
 
 // Pages render times as RFC 3339 (the server does not know the reader's time
 // zone); show them in the reader's own. Runs on every page that loads this module.
+// A date without a time (YYYY-MM-DD, a secret's expiry day) is a calendar
+// day, not an instant: it is shown as written, never moved into a time zone.
 for (const t of document.querySelectorAll("time[datetime]")) {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(t.dateTime)) continue;
   t.title = t.dateTime;
   t.textContent = formatTime(t.dateTime);
 }
