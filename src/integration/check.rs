@@ -467,6 +467,27 @@ fn check_targets_have_reads(targets: &[Target], collect: &Collect) -> Result<(),
             });
         }
     }
+    for t in targets {
+        let Reads::ContentTypesOrGraph(pairs) = t.reads() else {
+            continue;
+        };
+        let lists_a_pair = collect.graph_resources.iter().any(|r| {
+            r.relationships
+                .iter()
+                .any(|rel| pairs.contains(&(r.name.as_str(), rel.as_str())))
+        });
+        if collect.content_types.is_empty() && !lists_a_pair {
+            let graph: Vec<String> = pairs
+                .iter()
+                .map(|(name, rel)| format!("{name} {rel}"))
+                .collect();
+            return Err(format!(
+                "target {} needs collect.content_types, or collect.graph_resources with {}",
+                t.as_str(),
+                graph.join(" or ")
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -569,7 +590,7 @@ mod tests {
             (
                 "targets = [\"json\"]",
                 "targets = [\"filebeat-o365\"]",
-                "targets wazuh-office365 and filebeat-o365 and wazuh-api and qradar need collect.content_types",
+                "targets wazuh-office365 and filebeat-o365 and wazuh-api need collect.content_types",
             ),
             (
                 "steps = [\"Do the thing.\"]",
