@@ -264,7 +264,8 @@ pub struct TargetArgs {
     pub api_url: Option<String>,
     /// API targets: a file (mode 0600) holding the platform's API token
     /// (`http`: the bearer token, or the HMAC key with `--http-auth hmac`;
-    /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user). A relative path
+    /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user; `qradar`: an
+    /// authorized service token). A relative path
     /// is taken from the working directory.
     #[arg(long, env = "HANDOFF_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,

@@ -180,7 +180,7 @@ struct Protocol {
 }
 
 /// Every protocol, in the order planned.
-const PROTOCOLS: [Protocol; 2] = [
+static PROTOCOLS: [Protocol; 2] = [
     Protocol {
         name: O365,
         log_source_type: "Office 365",
@@ -517,7 +517,7 @@ async fn plan_protocol(
     let mut notes = Vec::new();
     let mut wanted: Vec<(Param, String)> = Vec::new();
     let mut ident_name = None;
-    for (label, from) in p.labels {
+    for &(label, from) in p.labels {
         let param = by_label(protocol, label).ok_or_else(|| missing(label))?;
         let value = match from {
             ValueOf::Identifier => {
@@ -535,9 +535,9 @@ async fn plan_protocol(
         };
         wanted.push((param, value));
     }
-    for (label, value) in urls {
+    for &(label, value) in urls {
         let param = by_label(protocol, label).ok_or_else(|| missing(label))?;
-        wanted.push((param, (*value).to_owned()));
+        wanted.push((param, value.to_owned()));
     }
     let ident_name = ident_name.ok_or_else(|| missing(IDENTIFIER))?;
 
