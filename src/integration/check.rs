@@ -549,6 +549,23 @@ mod tests {
     use crate::integration::Integrations;
 
     #[test]
+    fn qradar_takes_graph_templates_only_for_what_its_graph_protocol_reads() {
+        let alerts = graph_template(
+            "clouds = [\"commercial\"]",
+            "graph_resources = [{ name = \"security\", relationships = [\"incidents\", \"alerts_v2\"] }]",
+            "SecurityAlert.Read.All",
+        )
+        .replace("targets = [\"json\"]", "targets = [\"qradar\"]");
+        check_text(&alerts).unwrap();
+        let err = check_text(&alerts.replace("\"incidents\", \"alerts_v2\"", "\"incidents\""))
+            .unwrap_err();
+        assert!(
+            err.contains("target qradar needs collect.content_types, or collect.graph_resources with security alerts_v2"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_ids_guids_targets_and_kinds_are_refused() {
         let cases: &[(&str, &str, &str)] = &[
             ("id = \"x\"", "id = \"Bad_Id\"", "id \"Bad_Id\""),
@@ -591,6 +608,11 @@ mod tests {
                 "targets = [\"json\"]",
                 "targets = [\"filebeat-o365\"]",
                 "targets wazuh-office365 and filebeat-o365 and wazuh-api need collect.content_types",
+            ),
+            (
+                "targets = [\"json\"]",
+                "targets = [\"qradar\"]",
+                "target qradar needs collect.content_types, or collect.graph_resources with security alerts_v2",
             ),
             (
                 "steps = [\"Do the thing.\"]",

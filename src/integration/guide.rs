@@ -180,6 +180,10 @@ mod tests {
         }
         let defender = guide(all.get("defender-incidents").unwrap());
         assert!(defender.contains("[optional, id unverified]"));
+        assert!(
+            defender.contains("\n  qradar: security (alerts_v2)\n"),
+            "qradar names only what its Graph protocol reads:\n{defender}"
+        );
         assert!(defender.contains("\nClouds: commercial, gcc, gcc-high, dod\n  not china: Microsoft Graph security alerts and incidents do not exist in the China cloud"));
         // Commercial and GCC share a script, as do GCC High and DoD.
         assert!(defender.contains("\nOr with the Azure CLI (commercial, gcc):\n\n"));
