@@ -147,6 +147,7 @@ enum ValueOf {
 
 /// The value of the label that says what to collect, and what the
 /// operator should know about what it leaves out.
+#[derive(Debug)]
 struct Feed {
     value: String,
     notes: Vec<String>,
