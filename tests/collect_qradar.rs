@@ -391,36 +391,52 @@ async fn one_tenants_office_365_and_graph_log_sources_coexist_and_rotate_apart(b
     assert!(said.contains("summary: 1 imported"), "{said}");
     let mut expected = calls(&GRAPH_DISCOVERY);
     expected.push("POST /log_sources".to_owned());
-    assert_eq!(&qradar.calls()[4..], expected, "nothing of Office 365's is read or sent");
-    assert_eq!(qradar.log_sources_of(TYPE_ID), office, "the Office 365 one is untouched");
+    assert_eq!(
+        &qradar.calls()[4..],
+        expected,
+        "nothing of Office 365's is read or sent"
+    );
+    assert_eq!(
+        qradar.log_sources_of(TYPE_ID),
+        office,
+        "the Office 365 one is untouched"
+    );
     let graph = qradar.log_sources_of(GRAPH_TYPE_ID);
-    assert_eq!(graph.len(), 1, "a second log source, not the first one changed");
+    assert_eq!(
+        graph.len(),
+        1,
+        "a second log source, not the first one changed"
+    );
 
     // The Graph app's secret rotates: its log source alone, its secret alone.
     answered_for(&app, &soc, "graph-security-alerts", ROTATED, "commercial").await;
     let said = assert_success(&host.collect(&app, &qradar, &[]).await);
     assert!(said.contains("summary: 1 imported"), "{said}");
     assert_eq!(qradar.calls().last().unwrap(), "PATCH /log_sources");
-    let body: Value =
-        serde_json::from_str(&qradar.received().last().unwrap().body).unwrap();
+    let body: Value = serde_json::from_str(&qradar.received().last().unwrap().body).unwrap();
     assert_eq!(
         body,
         json!([{"id": graph[0]["id"], "protocol_parameters": [
             {"id": 1205, "name": "msgraph_client_secret", "value": ROTATED}
         ]}])
     );
-    assert_eq!(qradar.log_sources_of(TYPE_ID), office, "the Office 365 one is untouched");
+    assert_eq!(
+        qradar.log_sources_of(TYPE_ID),
+        office,
+        "the Office 365 one is untouched"
+    );
     let rotated = qradar.log_sources_of(GRAPH_TYPE_ID);
     assert_eq!(
         serde_json::to_string(&rotated).unwrap(),
-        serde_json::to_string(&graph).unwrap().replace(SECRET, ROTATED)
+        serde_json::to_string(&graph)
+            .unwrap()
+            .replace(SECRET, ROTATED)
     );
 
     // And the Office 365 app's: the Graph one stays as it is.
     answered(&app, &soc, ROTATED, "commercial").await;
     assert_success(&host.collect(&app, &qradar, &[]).await);
-    let body: Value =
-        serde_json::from_str(&qradar.received().last().unwrap().body).unwrap();
+    let body: Value = serde_json::from_str(&qradar.received().last().unwrap().body).unwrap();
     assert_eq!(
         body,
         json!([{"id": office[0]["id"], "protocol_parameters": [
@@ -440,7 +456,11 @@ async fn defender_incidents_in_dod_collects_the_alerts_through_the_us_government
     answered_for(&app, &soc, "defender-incidents", SECRET, "dod").await;
 
     let said = assert_success(&host.collect(&app, &qradar, &["--dry-run"]).await);
-    assert_eq!(qradar.calls(), GRAPH_DISCOVERY, "a dry run reads, sends nothing");
+    assert_eq!(
+        qradar.calls(),
+        GRAPH_DISCOVERY,
+        "a dry run reads, sends nothing"
+    );
     assert!(said.contains(&masked_secret(SECRET)), "{said}");
     assert!(qradar.log_sources().is_empty());
 

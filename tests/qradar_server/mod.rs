@@ -313,7 +313,10 @@ fn check_parameters(protocol: &Protocol, params: &Value) -> Result<(), Box<Respo
             return Err(Box::new(qradar_error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 1005,
-                &format!("The protocol parameter {} does not exist for the protocol type.", p["name"]),
+                &format!(
+                    "The protocol parameter {} does not exist for the protocol type.",
+                    p["name"]
+                ),
                 "",
             )));
         };
@@ -322,7 +325,10 @@ fn check_parameters(protocol: &Protocol, params: &Value) -> Result<(), Box<Respo
             return Err(Box::new(qradar_error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 1005,
-                &format!("The value {value:?} is not allowed for the protocol parameter {}.", known.name),
+                &format!(
+                    "The value {value:?} is not allowed for the protocol parameter {}.",
+                    known.name
+                ),
                 "",
             )));
         }
