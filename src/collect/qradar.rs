@@ -153,6 +153,9 @@ struct Feed {
     notes: Vec<String>,
 }
 
+/// The labels a cloud sets on a log source, as (label, value).
+type CloudLabels = Vec<(&'static str, &'static str)>;
+
 /// One QRadar protocol handoff configures, as data: everything that differs
 /// between protocols; the discovery, create and update are one path
 /// ([`plan_protocol`]).
@@ -177,7 +180,7 @@ struct Protocol {
     feed: fn(&Collect, &[String]) -> Result<Feed, TargetError>,
     /// The labels a cloud sets, as (label, value), or why the cloud is
     /// refused.
-    cloud: fn(Cloud) -> Result<Vec<(&'static str, &'static str)>, String>,
+    cloud: fn(Cloud) -> Result<CloudLabels, String>,
 }
 
 /// Every protocol, in the order planned.
@@ -415,7 +418,7 @@ fn graph_api(collect: &Collect, allowed: &[String]) -> Result<Feed, TargetError>
 }
 
 /// The Office 365 protocol's URL parameters for the tenant's cloud.
-fn o365_cloud(cloud: Cloud) -> Result<Vec<(&'static str, &'static str)>, String> {
+fn o365_cloud(cloud: Cloud) -> Result<CloudLabels, String> {
     // The protocol's defaults are the commercial cloud's; other clouds set
     // the URLs from the one host table (`crate::cloud`).
     match (cloud, cloud.management_url()) {
@@ -432,7 +435,7 @@ fn o365_cloud(cloud: Cloud) -> Result<Vec<(&'static str, &'static str)>, String>
 }
 
 /// The Graph protocol's endpoint parameters for the tenant's cloud.
-fn graph_cloud(cloud: Cloud) -> Result<Vec<(&'static str, &'static str)>, String> {
+fn graph_cloud(cloud: Cloud) -> Result<CloudLabels, String> {
     match cloud {
         // GCC signs in to the commercial Entra ID and reads the commercial
         // Graph (`crate::cloud`), the protocol's defaults.

@@ -433,14 +433,12 @@ async fn update_sources(
         let Some(source) = g.log_sources.iter_mut().find(|s| s["id"] == u["id"]) else {
             return qradar_error(StatusCode::NOT_FOUND, 1002, "Log source not found", "");
         };
-        if let Some(protocol) = g
+        let protocol = g
             .protocols
             .iter()
-            .find(|p| source["protocol_type_id"] == p.id)
-        {
-            if let Err(r) = check_parameters(protocol, &u["protocol_parameters"]) {
-                return *r;
-            }
+            .find(|p| source["protocol_type_id"] == p.id);
+        if let Some(Err(r)) = protocol.map(|p| check_parameters(p, &u["protocol_parameters"])) {
+            return *r;
         }
         for p in u["protocol_parameters"]
             .as_array()
