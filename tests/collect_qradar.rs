@@ -1,9 +1,11 @@
 //! `handoff collect --target qradar`, the real binary, against a server and
 //! a local stand-in of QRadar's REST API: a new tenant becomes one log
 //! source, a second import sends no write, a rotation updates only the
-//! secret, refusals (a bad token, a protocol missing a label) leave the copy
-//! in the inbox with QRadar's words, and a dry run reads but sends nothing,
-//! masked.
+//! secret, refusals (a bad token, a protocol missing a label, a cloud)
+//! leave the copy in the inbox with QRadar's words, and a dry run reads but
+//! sends nothing, masked. Both protocols: Office 365 REST API for
+//! `o365-management`, Microsoft Graph Security API for the Graph alerts
+//! templates, one log source each for the same tenant, apart.
 
 mod common;
 #[path = "qradar_server/mod.rs"]
@@ -15,7 +17,7 @@ use common::api_host::ApiHost;
 use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
 use common::{Backend, T0, TestApp};
 use handoff::collect::masked_secret;
-use qradar_server::{PROTOCOL_ID, Qradar, TYPE_ID};
+use qradar_server::{GRAPH_PROTOCOL_ID, GRAPH_TYPE_ID, PROTOCOL_ID, Qradar, TYPE_ID};
 use serde_json::{Value, json};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -28,6 +30,12 @@ const DISCOVERY: [&str; 3] = [
     "GET /protocol_types?filter=name%3D%22Office+365+REST+API%22",
     "GET /log_source_types?filter=name%3D%22Office+365%22",
     "GET /log_sources?filter=type_id%3D397",
+];
+
+const GRAPH_DISCOVERY: [&str; 3] = [
+    "GET /protocol_types?filter=name%3D%22Microsoft+Graph+Security+API%22",
+    "GET /log_source_types?filter=name%3D%22Microsoft+365+Defender%22",
+    "GET /log_sources?filter=type_id%3D433",
 ];
 
 /// A collector host whose `--api-token-file` holds a QRadar token.
@@ -57,8 +65,19 @@ fn text(b: &[u8]) -> String {
 }
 
 async fn answered(app: &TestApp, soc: &age::x25519::Identity, secret: &str, cloud: &str) -> Opened {
-    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
-    let payload = json!({"v": 1, "template": "o365-management", "fields": {
+    answered_for(app, soc, "o365-management", secret, cloud).await
+}
+
+/// A request from `template`, answered with the tenant's credential.
+async fn answered_for(
+    app: &TestApp,
+    soc: &age::x25519::Identity,
+    template: &str,
+    secret: &str,
+    cloud: &str,
+) -> Opened {
+    let r = open_request_for(&app.store, T0, 86_400, template).await;
+    let payload = json!({"v": 1, "template": template, "fields": {
         "tenant_id": TENANT, "client_id": CLIENT, "client_secret": secret,
         "secret_expires_on": "2027-06-30", "cloud": cloud,
     }})
@@ -303,8 +322,208 @@ async fn a_dry_run_reads_but_sends_nothing_and_masks(backend: Backend) {
     assert!(req.imported_at.is_none());
 }
 
+fn calls(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+async fn a_graph_alerts_template_becomes_one_microsoft_365_defender_log_source(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let qradar = Qradar::start(TOKEN).await;
+    let host = Host::new(&app, &soc, TOKEN).await;
+    let r = answered_for(&app, &soc, "graph-security-alerts", SECRET, "commercial").await;
+
+    let said = assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert!(said.contains("summary: 1 imported"), "{said}");
+    assert!(
+        said.contains("it appears in the Log Sources app under the Microsoft 365 Defender type"),
+        "{said}"
+    );
+    let mut expected = calls(&GRAPH_DISCOVERY);
+    expected.push("POST /log_sources".to_owned());
+    assert_eq!(qradar.calls(), expected);
+    let sources = qradar.log_sources();
+    assert_eq!(sources.len(), 1);
+    let s = &sources[0];
+    assert_eq!(s["name"], "Contoso Microsoft 365 Defender alerts (handoff)");
+    assert_eq!(s["type_id"], GRAPH_TYPE_ID);
+    assert_eq!(s["protocol_type_id"], GRAPH_PROTOCOL_ID);
+    assert_eq!(s["enabled"], true);
+    let identifier = format!("handoff-{TENANT}-alerts-v2");
+    assert_eq!(
+        params(s),
+        pairs(&[
+            ("identifier", &identifier),
+            ("msgraph_tenant_id", TENANT),
+            ("msgraph_client_id", CLIENT),
+            ("msgraph_client_secret", SECRET),
+            ("msgraph_api", "Alerts V2 (/alerts_v2)"),
+        ]),
+        "the API option as this install lists it; no Event Filter, Service or endpoint"
+    );
+    assert_eq!(
+        s["protocol_parameters"][3]["id"], 1205,
+        "this install's ids"
+    );
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert!(req.imported_at.is_some());
+
+    // The same credential again: read, nothing written.
+    let again = answered_for(&app, &soc, "graph-security-alerts", SECRET, "commercial").await;
+    let said = assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert!(said.contains("summary: 0 imported, 1 unchanged"), "{said}");
+    assert_eq!(&qradar.calls()[4..], GRAPH_DISCOVERY);
+    assert_eq!(qradar.log_sources(), sources);
+    let req = app.store.request(&again.id).await.unwrap().unwrap();
+    assert!(req.imported_at.is_some());
+}
+
+async fn one_tenants_office_365_and_graph_log_sources_coexist_and_rotate_apart(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let qradar = Qradar::start(TOKEN).await;
+    let host = Host::new(&app, &soc, TOKEN).await;
+    answered(&app, &soc, SECRET, "commercial").await;
+    assert_success(&host.collect(&app, &qradar, &[]).await);
+    let office = qradar.log_sources_of(TYPE_ID);
+    assert_eq!(office.len(), 1);
+
+    answered_for(&app, &soc, "graph-security-alerts", SECRET, "commercial").await;
+    let said = assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert!(said.contains("summary: 1 imported"), "{said}");
+    let mut expected = calls(&GRAPH_DISCOVERY);
+    expected.push("POST /log_sources".to_owned());
+    assert_eq!(
+        &qradar.calls()[4..],
+        expected,
+        "nothing of Office 365's is read or sent"
+    );
+    assert_eq!(
+        qradar.log_sources_of(TYPE_ID),
+        office,
+        "the Office 365 one is untouched"
+    );
+    let graph = qradar.log_sources_of(GRAPH_TYPE_ID);
+    assert_eq!(
+        graph.len(),
+        1,
+        "a second log source, not the first one changed"
+    );
+
+    // The Graph app's secret rotates: its log source alone, its secret alone.
+    answered_for(&app, &soc, "graph-security-alerts", ROTATED, "commercial").await;
+    let said = assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert!(said.contains("summary: 1 imported"), "{said}");
+    assert_eq!(qradar.calls().last().unwrap(), "PATCH /log_sources");
+    let body: Value = serde_json::from_str(&qradar.received().last().unwrap().body).unwrap();
+    assert_eq!(
+        body,
+        json!([{"id": graph[0]["id"], "protocol_parameters": [
+            {"id": 1205, "name": "msgraph_client_secret", "value": ROTATED}
+        ]}])
+    );
+    assert_eq!(
+        qradar.log_sources_of(TYPE_ID),
+        office,
+        "the Office 365 one is untouched"
+    );
+    let rotated = qradar.log_sources_of(GRAPH_TYPE_ID);
+    assert_eq!(
+        serde_json::to_string(&rotated).unwrap(),
+        serde_json::to_string(&graph)
+            .unwrap()
+            .replace(SECRET, ROTATED)
+    );
+
+    // And the Office 365 app's: the Graph one stays as it is.
+    answered(&app, &soc, ROTATED, "commercial").await;
+    assert_success(&host.collect(&app, &qradar, &[]).await);
+    let body: Value = serde_json::from_str(&qradar.received().last().unwrap().body).unwrap();
+    assert_eq!(
+        body,
+        json!([{"id": office[0]["id"], "protocol_parameters": [
+            {"id": 1104, "name": "o365_client_secret", "value": ROTATED}
+        ]}])
+    );
+    assert_eq!(qradar.log_sources_of(GRAPH_TYPE_ID), rotated);
+    assert_eq!(qradar.log_sources().len(), 2);
+}
+
+async fn defender_incidents_in_dod_collects_the_alerts_through_the_us_government_endpoints(
+    backend: Backend,
+) {
+    let (app, soc) = app_with_soc(backend).await;
+    let qradar = Qradar::start(TOKEN).await;
+    let host = Host::new(&app, &soc, TOKEN).await;
+    answered_for(&app, &soc, "defender-incidents", SECRET, "dod").await;
+
+    let said = assert_success(&host.collect(&app, &qradar, &["--dry-run"]).await);
+    assert_eq!(
+        qradar.calls(),
+        GRAPH_DISCOVERY,
+        "a dry run reads, sends nothing"
+    );
+    assert!(said.contains(&masked_secret(SECRET)), "{said}");
+    assert!(qradar.log_sources().is_empty());
+
+    let said = assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert!(said.contains("summary: 1 imported"), "{said}");
+    assert!(
+        said.contains("has no API for Graph's security/incidents: the log source collects the incidents' alerts"),
+        "the operator is told what is not collected: {said}"
+    );
+    let sources = qradar.log_sources();
+    assert_eq!(sources.len(), 1);
+    let p = params(&sources[0]);
+    for pair in pairs(&[
+        ("msgraph_api", "Alerts V2 (/alerts_v2)"),
+        ("msgraph_login_endpoint", "login.microsoftonline.us"),
+        ("msgraph_graph_endpoint", "https://dod-graph.microsoft.us"),
+    ]) {
+        assert!(p.contains(&pair), "{pair:?} in {p:?}");
+    }
+}
+
+async fn graph_refusals_leave_the_copy_in_the_inbox(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let qradar = Qradar::start(TOKEN).await;
+    let host = Host::new(&app, &soc, TOKEN).await;
+    qradar.drop_graph_label("API");
+    let r = answered_for(&app, &soc, "graph-security-alerts", SECRET, "commercial").await;
+    refused(
+        &app,
+        &host,
+        &qradar,
+        &r,
+        &["QRadar's protocol type \"Microsoft Graph Security API\" (id 121) has no parameter labelled \"API\""],
+    )
+    .await;
+    assert_eq!(qradar.calls(), GRAPH_DISCOVERY[..1]);
+
+    // Graph has no security alerts in the China cloud: refused before
+    // QRadar is asked anything.
+    let china = answered_for(&app, &soc, "graph-security-alerts", SECRET, "china").await;
+    let before = qradar.calls().len();
+    refused(
+        &app,
+        &host,
+        &qradar,
+        &china,
+        &["the credential is for a china tenant, which the template \"graph-security-alerts\" cannot collect from"],
+    )
+    .await;
+    assert_eq!(
+        qradar.calls().len(),
+        before + 1,
+        "only the other copy's protocol read"
+    );
+    assert!(qradar.log_sources().is_empty());
+}
+
 with_each_backend!(
     a_new_tenant_becomes_one_log_source_and_a_second_import_sends_no_write,
+    a_graph_alerts_template_becomes_one_microsoft_365_defender_log_source,
+    one_tenants_office_365_and_graph_log_sources_coexist_and_rotate_apart,
+    defender_incidents_in_dod_collects_the_alerts_through_the_us_government_endpoints,
+    graph_refusals_leave_the_copy_in_the_inbox,
     a_rotation_updates_only_the_secret,
     refusals_leave_the_copy_in_the_inbox_in_qradars_words,
     a_dry_run_reads_but_sends_nothing_and_masks,

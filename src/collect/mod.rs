@@ -158,8 +158,8 @@ targets! {
     /// A Wazuh manager's ossec.conf, or a group's agent.conf, through the
     /// Wazuh server API.
     WazuhApi = "wazuh-api" => @reads_api wazuh_api,
-    /// An IBM QRadar log source (Office 365 REST API protocol), through
-    /// QRadar's REST API.
+    /// An IBM QRadar log source (Office 365 REST API or Microsoft Graph
+    /// Security API protocol), through QRadar's REST API.
     Qradar = "qradar" => @reads_api qradar,
 }
 
@@ -179,6 +179,12 @@ pub(crate) enum Reads {
     /// Other Graph paths, only for the SOC's own collector to read; may be
     /// empty.
     GraphEndpoints,
+    /// Management Activity API content types, or Graph resources of which
+    /// the target collects only the listed `(resource, relationship)`
+    /// pairs: a target with a protocol for each API (`qradar`) picks it by
+    /// what the template lists. A template for such a target must list
+    /// content types or one of those pairs.
+    ContentTypesOrGraph(&'static [(&'static str, &'static str)]),
 }
 
 impl Reads {
@@ -188,6 +194,7 @@ impl Reads {
             Reads::ContentTypes => "content_types",
             Reads::GraphResources => "graph_resources",
             Reads::GraphEndpoints => "graph_endpoints",
+            Reads::ContentTypesOrGraph(_) => "content_types or graph_resources",
         }
     }
 }
@@ -257,7 +264,8 @@ pub struct TargetArgs {
     pub api_url: Option<String>,
     /// API targets: a file (mode 0600) holding the platform's API token
     /// (`http`: the bearer token, or the HMAC key with `--http-auth hmac`;
-    /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user). A relative path
+    /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user; `qradar`: an
+    /// authorized service token). A relative path
     /// is taken from the working directory.
     #[arg(long, env = "HANDOFF_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,

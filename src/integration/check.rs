@@ -467,6 +467,27 @@ fn check_targets_have_reads(targets: &[Target], collect: &Collect) -> Result<(),
             });
         }
     }
+    for t in targets {
+        let Reads::ContentTypesOrGraph(pairs) = t.reads() else {
+            continue;
+        };
+        let lists_a_pair = collect.graph_resources.iter().any(|r| {
+            r.relationships
+                .iter()
+                .any(|rel| pairs.contains(&(r.name.as_str(), rel.as_str())))
+        });
+        if collect.content_types.is_empty() && !lists_a_pair {
+            let graph: Vec<String> = pairs
+                .iter()
+                .map(|(name, rel)| format!("{name} {rel}"))
+                .collect();
+            return Err(format!(
+                "target {} needs collect.content_types, or collect.graph_resources with {}",
+                t.as_str(),
+                graph.join(" or ")
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -528,6 +549,23 @@ mod tests {
     use crate::integration::Integrations;
 
     #[test]
+    fn qradar_takes_graph_templates_only_for_what_its_graph_protocol_reads() {
+        let alerts = graph_template(
+            "clouds = [\"commercial\"]",
+            "graph_resources = [{ name = \"security\", relationships = [\"incidents\", \"alerts_v2\"] }]",
+            "SecurityAlert.Read.All",
+        )
+        .replace("targets = [\"json\"]", "targets = [\"qradar\"]");
+        check_text(&alerts).unwrap();
+        let err = check_text(&alerts.replace("\"incidents\", \"alerts_v2\"", "\"incidents\""))
+            .unwrap_err();
+        assert!(
+            err.contains("target qradar needs collect.content_types, or collect.graph_resources with security alerts_v2"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_ids_guids_targets_and_kinds_are_refused() {
         let cases: &[(&str, &str, &str)] = &[
             ("id = \"x\"", "id = \"Bad_Id\"", "id \"Bad_Id\""),
@@ -569,7 +607,12 @@ mod tests {
             (
                 "targets = [\"json\"]",
                 "targets = [\"filebeat-o365\"]",
-                "targets wazuh-office365 and filebeat-o365 and wazuh-api and qradar need collect.content_types",
+                "targets wazuh-office365 and filebeat-o365 and wazuh-api need collect.content_types",
+            ),
+            (
+                "targets = [\"json\"]",
+                "targets = [\"qradar\"]",
+                "target qradar needs collect.content_types, or collect.graph_resources with security alerts_v2",
             ),
             (
                 "steps = [\"Do the thing.\"]",

@@ -90,6 +90,27 @@ pub(crate) fn guide(i: &Integration) -> String {
                 .collect::<Vec<_>>()
                 .join("; "),
             Reads::GraphEndpoints => i.collect.graph_endpoints.join(", "),
+            Reads::ContentTypesOrGraph(pairs) => {
+                let mut parts = Vec::new();
+                if !i.collect.content_types.is_empty() {
+                    parts.push(format!(
+                        "content types {}",
+                        i.collect.content_types.join(", ")
+                    ));
+                }
+                for r in &i.collect.graph_resources {
+                    let served: Vec<&str> = r
+                        .relationships
+                        .iter()
+                        .filter(|rel| pairs.contains(&(r.name.as_str(), rel.as_str())))
+                        .map(String::as_str)
+                        .collect();
+                    if !served.is_empty() {
+                        parts.push(format!("{} ({})", r.name, served.join(", ")));
+                    }
+                }
+                parts.join("; ")
+            }
         };
         if need.is_empty() {
             let _ = writeln!(out, "  {}", t.as_str());
@@ -159,6 +180,10 @@ mod tests {
         }
         let defender = guide(all.get("defender-incidents").unwrap());
         assert!(defender.contains("[optional, id unverified]"));
+        assert!(
+            defender.contains("\n  qradar: security (alerts_v2)\n"),
+            "qradar names only what its Graph protocol reads:\n{defender}"
+        );
         assert!(defender.contains("\nClouds: commercial, gcc, gcc-high, dod\n  not china: Microsoft Graph security alerts and incidents do not exist in the China cloud"));
         // Commercial and GCC share a script, as do GCC High and DoD.
         assert!(defender.contains("\nOr with the Azure CLI (commercial, gcc):\n\n"));

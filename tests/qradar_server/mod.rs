@@ -7,10 +7,16 @@
 //!   "description": "...", "details": {}, "message": "..."}`;
 //! - `GET protocol_types?filter=name="..."` and `GET
 //!   log_source_types?filter=name="..."`, with this install's own ids and
-//!   parameter names (the labels are the documented ones);
+//!   parameter names (the labels are the documented ones): the "Office 365
+//!   REST API" protocol with the "Office 365" type, and the "Microsoft
+//!   Graph Security API" protocol with the "Microsoft 365 Defender" type,
+//!   whose API parameter lists its options in `allowed_values` (IBM's DSM
+//!   guide: Alerts V1, Alerts V2, Service Announcement);
 //! - `GET log_sources?filter=type_id=N`, `POST log_sources` (201; 409 on a
-//!   repeated Log Source Identifier), bulk `PATCH log_sources` (202 and a
-//!   task).
+//!   repeated Log Source Identifier of the same type; 422 for a protocol
+//!   the type does not take, a parameter the protocol does not have, or a
+//!   value outside a parameter's `allowed_values`), bulk `PATCH
+//!   log_sources` (202 and a task; the same 422s).
 //!
 //! It records every request it receives.
 #![allow(dead_code)]
@@ -31,14 +37,44 @@ pub use crate::common::Received;
 
 pub const PROTOCOL_ID: i64 = 73;
 pub const TYPE_ID: i64 = 397;
+pub const GRAPH_PROTOCOL_ID: i64 = 121;
+pub const GRAPH_TYPE_ID: i64 = 433;
 const UNDER: &str = "/api/config/event_sources/log_source_management";
+
+/// One parameter of a protocol, as `protocol_types` describes it.
+#[derive(Clone)]
+struct Parameter {
+    id: i64,
+    name: String,
+    label: String,
+    allowed: Vec<String>,
+}
+
+/// A protocol type and the log source type that takes it.
+struct Protocol {
+    id: i64,
+    name: &'static str,
+    type_id: i64,
+    type_name: &'static str,
+    parameters: Vec<Parameter>,
+}
 
 struct Inner {
     token: String,
     received: Vec<Received>,
-    /// The protocol's parameters: (id, name, label).
-    parameters: Vec<(i64, String, String)>,
+    protocols: Vec<Protocol>,
     log_sources: Vec<Value>,
+}
+
+fn parameters(list: &[(i64, &str, &str)]) -> Vec<Parameter> {
+    list.iter()
+        .map(|(id, name, label)| Parameter {
+            id: *id,
+            name: (*name).to_owned(),
+            label: (*label).to_owned(),
+            allowed: Vec::new(),
+        })
+        .collect()
 }
 
 type Shared = crate::common::Shared<Inner>;
@@ -54,7 +90,7 @@ pub struct Qradar {
 impl Qradar {
     /// A console accepting the authorized service token `token`.
     pub async fn start(token: &str) -> Qradar {
-        let parameters = [
+        let office = parameters(&[
             (1101, "identifier", "Log Source Identifier"),
             (1102, "o365_client_id", "Client ID"),
             (1103, "o365_auth_method", "Authentication Method"),
@@ -63,14 +99,44 @@ impl Qradar {
             (1106, "o365_event_filter", "Event Filter"),
             (1107, "o365_management_url", "Management Activity API URL"),
             (1108, "o365_login_url", "Azure AD sign-in URL"),
-        ]
-        .iter()
-        .map(|(i, n, l)| (*i, (*n).to_owned(), (*l).to_owned()))
-        .collect();
+        ]);
+        let mut graph = parameters(&[
+            (1201, "identifier", "Log Source Identifier"),
+            (1202, "msgraph_tenant_id", "Tenant ID"),
+            (1203, "msgraph_client_id", "Client ID"),
+            (1204, "msgraph_auth_method", "Authentication Method"),
+            (1205, "msgraph_client_secret", "Client Secret"),
+            (1206, "msgraph_api", "API"),
+            (1207, "msgraph_service", "Service"),
+            (1208, "msgraph_event_filter", "Event Filter"),
+            (1209, "msgraph_login_endpoint", "Login Endpoint"),
+            (1210, "msgraph_graph_endpoint", "Graph API Endpoint"),
+            (1211, "msgraph_recurrence", "Recurrence"),
+        ]);
+        graph[5].allowed = vec![
+            "Alerts V1 (/alerts)".to_owned(),
+            "Alerts V2 (/alerts_v2)".to_owned(),
+            "Service Announcement (/serviceAnnouncement)".to_owned(),
+        ];
         let inner: Shared = Arc::new(Mutex::new(Inner {
             token: token.to_owned(),
             received: Vec::new(),
-            parameters,
+            protocols: vec![
+                Protocol {
+                    id: PROTOCOL_ID,
+                    name: "Office 365 REST API",
+                    type_id: TYPE_ID,
+                    type_name: "Office 365",
+                    parameters: office,
+                },
+                Protocol {
+                    id: GRAPH_PROTOCOL_ID,
+                    name: "Microsoft Graph Security API",
+                    type_id: GRAPH_TYPE_ID,
+                    type_name: "Microsoft 365 Defender",
+                    parameters: graph,
+                },
+            ],
             log_sources: Vec::new(),
         }));
         let app = Router::new()
@@ -110,9 +176,29 @@ impl Qradar {
         lock(&self.inner).log_sources.push(source);
     }
 
-    /// Removes the parameter labelled `label` from the protocol.
+    /// Removes the parameter labelled `label` from the Office 365 protocol.
     pub fn drop_label(&self, label: &str) {
-        lock(&self.inner).parameters.retain(|(_, _, l)| l != label);
+        self.drop_label_of(PROTOCOL_ID, label);
+    }
+
+    /// Removes the parameter labelled `label` from the Graph protocol.
+    pub fn drop_graph_label(&self, label: &str) {
+        self.drop_label_of(GRAPH_PROTOCOL_ID, label);
+    }
+
+    fn drop_label_of(&self, protocol: i64, label: &str) {
+        let mut g = lock(&self.inner);
+        for p in g.protocols.iter_mut().filter(|p| p.id == protocol) {
+            p.parameters.retain(|q| q.label != label);
+        }
+    }
+
+    /// The log sources of the type `type_id`.
+    pub fn log_sources_of(&self, type_id: i64) -> Vec<Value> {
+        self.log_sources()
+            .into_iter()
+            .filter(|s| s["type_id"] == type_id)
+            .collect()
     }
 }
 
@@ -171,13 +257,20 @@ async fn protocol_types(
         return *r;
     }
     let g = lock(&inner);
-    let all = vec![json!({
-        "id": PROTOCOL_ID,
-        "name": "Office 365 REST API",
-        "parameters": g.parameters.iter().map(|(i, n, l)| json!({
-            "id": i, "name": n, "label": l, "type": "STRING", "required": true, "allowed_values": [],
-        })).collect::<Vec<_>>(),
-    })];
+    let all: Vec<Value> = g
+        .protocols
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "name": p.name,
+                "parameters": p.parameters.iter().map(|q| json!({
+                    "id": q.id, "name": q.name, "label": q.label, "type": "STRING",
+                    "required": true, "allowed_values": q.allowed,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     let name = filter_name(&q);
     let found: Vec<Value> = all
         .into_iter()
@@ -196,13 +289,51 @@ async fn log_source_types(
     if let Err(r) = admit(&inner, &method, &uri, &headers, &Bytes::new()) {
         return *r;
     }
-    let all = [json!({"id": TYPE_ID, "name": "Office 365", "internal": false})];
+    let all: Vec<Value> = lock(&inner)
+        .protocols
+        .iter()
+        .map(|p| {
+            json!({"id": p.type_id, "name": p.type_name, "internal": false,
+                   "protocol_types": [{"protocol_id": p.id, "documented": true}]})
+        })
+        .collect();
     let name = filter_name(&q);
     let found: Vec<Value> = all
         .into_iter()
         .filter(|t| name.as_deref().is_none_or(|n| t["name"] == n))
         .collect();
     axum::Json(Value::Array(found)).into_response()
+}
+
+/// QRadar's 422 for a parameter `protocol` does not have, or a value
+/// outside a parameter's `allowed_values`.
+fn check_parameters(protocol: &Protocol, params: &Value) -> Result<(), Box<Response>> {
+    for p in params.as_array().cloned().unwrap_or_default() {
+        let Some(known) = protocol.parameters.iter().find(|q| p["name"] == q.name) else {
+            return Err(Box::new(qradar_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                1005,
+                &format!(
+                    "The protocol parameter {} does not exist for the protocol type.",
+                    p["name"]
+                ),
+                "",
+            )));
+        };
+        let value = p["value"].as_str().unwrap_or_default();
+        if !known.allowed.is_empty() && !known.allowed.iter().any(|a| a == value) {
+            return Err(Box::new(qradar_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                1005,
+                &format!(
+                    "The value {value:?} is not allowed for the protocol parameter {}.",
+                    known.name
+                ),
+                "",
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn identifier(source: &Value) -> Option<String> {
@@ -250,8 +381,27 @@ async fn create_source(
         return qradar_error(StatusCode::UNPROCESSABLE_ENTITY, 1005, "Invalid JSON", "");
     };
     let mut g = lock(&inner);
+    let Some(protocol) = g
+        .protocols
+        .iter()
+        .find(|p| source["type_id"] == p.type_id && source["protocol_type_id"] == p.id)
+    else {
+        return qradar_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            1005,
+            "The protocol type is not supported by the log source type.",
+            "The log source could not be created.",
+        );
+    };
+    if let Err(r) = check_parameters(protocol, &source["protocol_parameters"]) {
+        return *r;
+    }
     let ident = identifier(&source);
-    if ident.is_none() || g.log_sources.iter().any(|s| identifier(s) == ident) {
+    if ident.is_none()
+        || g.log_sources
+            .iter()
+            .any(|s| identifier(s) == ident && s["type_id"] == source["type_id"])
+    {
         return qradar_error(
             StatusCode::CONFLICT,
             1008,
@@ -277,11 +427,19 @@ async fn update_sources(
     let Ok(Value::Array(updates)) = serde_json::from_slice::<Value>(&body) else {
         return qradar_error(StatusCode::UNPROCESSABLE_ENTITY, 1005, "Invalid JSON", "");
     };
-    let mut g = lock(&inner);
+    let mut guard = lock(&inner);
+    let g = &mut *guard;
     for u in updates {
         let Some(source) = g.log_sources.iter_mut().find(|s| s["id"] == u["id"]) else {
             return qradar_error(StatusCode::NOT_FOUND, 1002, "Log source not found", "");
         };
+        let protocol = g
+            .protocols
+            .iter()
+            .find(|p| source["protocol_type_id"] == p.id);
+        if let Some(Err(r)) = protocol.map(|p| check_parameters(p, &u["protocol_parameters"])) {
+            return *r;
+        }
         for p in u["protocol_parameters"]
             .as_array()
             .cloned()
