@@ -209,7 +209,10 @@ async fn a_rotation_changes_only_the_secret(backend: Backend) {
     let vars = |p: &Value| p["inputs"]["o365-cel"]["streams"]["o365.audit"]["vars"].clone();
     let first = fleet.policies()[1].clone();
     assert_eq!(vars(&first)["url"], "https://manage.office365.us");
-    assert_eq!(vars(&first)["token_url"], "https://login.microsoftonline.us");
+    assert_eq!(
+        vars(&first)["token_url"],
+        "https://login.microsoftonline.us"
+    );
     assert_eq!(
         vars(&first)["token_scopes"],
         json!(["https://manage.office365.us/.default"])
@@ -233,7 +236,13 @@ async fn a_rotation_changes_only_the_secret(backend: Backend) {
     assert!(said.contains("is updated: client_secret;"), "{said}");
     let put = fleet.received().last().unwrap().clone();
     assert_eq!(put.method, "PUT");
-    assert_eq!(put.uri, format!("/api/fleet/package_policies/{}", first["id"].as_str().unwrap()));
+    assert_eq!(
+        put.uri,
+        format!(
+            "/api/fleet/package_policies/{}",
+            first["id"].as_str().unwrap()
+        )
+    );
     let body: Value = serde_json::from_str(&put.body).unwrap();
     assert_eq!(vars(&body)["client_secret"], ROTATED);
     assert_eq!(vars(&body)["interval"], "10m");
@@ -281,7 +290,10 @@ async fn defender_incidents_become_an_m365_defender_policy_with_the_other_stream
     assert_eq!(p["package"]["version"], DEFENDER_VERSION);
     let input = &p["inputs"]["m365_defender-httpjson"];
     assert_eq!(input["enabled"], true);
-    assert_eq!(input["vars"]["login_url"], "https://login.microsoftonline.us");
+    assert_eq!(
+        input["vars"]["login_url"],
+        "https://login.microsoftonline.us"
+    );
     assert_eq!(input["vars"]["token_endpoint"], "oauth2/v2.0/token");
     assert_eq!(input["vars"]["client_id"], CLIENT);
     assert_eq!(input["vars"]["tenant_id"], TENANT);
@@ -306,7 +318,11 @@ async fn defender_incidents_become_an_m365_defender_policy_with_the_other_stream
     let before = fleet.policies();
     let said = assert_success(&host.collect(&app, &fleet, &[]).await);
     assert!(said.contains("1 unchanged"), "{said}");
-    assert!(fleet.calls()[calls.len()..].iter().all(|c| c.starts_with("GET ")));
+    assert!(
+        fleet.calls()[calls.len()..]
+            .iter()
+            .all(|c| c.starts_with("GET "))
+    );
     assert_eq!(fleet.policies(), before);
 }
 
@@ -367,7 +383,11 @@ async fn refusals_leave_the_copy_in_the_inbox_in_kibanas_words(backend: Backend)
         &fleet,
         "no-such-policy",
         &r,
-        &["GET", "/agent_policies/no-such-policy was refused: 404 Not Found", "Agent policy no-such-policy not found"],
+        &[
+            "GET",
+            "/agent_policies/no-such-policy was refused: 404 Not Found",
+            "Agent policy no-such-policy not found",
+        ],
     )
     .await;
 

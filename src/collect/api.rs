@@ -536,9 +536,15 @@ mod tests {
     #[test]
     fn an_elasticsearch_api_key_goes_out_encoded() {
         // The "Encoded" form Kibana shows is sent as it is.
-        assert_eq!(api_key_header("VnVhQ2ZHY0I6dWkybHA="), "ApiKey VnVhQ2ZHY0I6dWkybHA=");
+        assert_eq!(
+            api_key_header("VnVhQ2ZHY0I6dWkybHA="),
+            "ApiKey VnVhQ2ZHY0I6dWkybHA="
+        );
         // An `id:api_key` pair is encoded into that form.
-        assert_eq!(api_key_header("VuaCfGcB:ui2lp"), "ApiKey VnVhQ2ZHY0I6dWkybHA=");
+        assert_eq!(
+            api_key_header("VuaCfGcB:ui2lp"),
+            "ApiKey VnVhQ2ZHY0I6dWkybHA="
+        );
     }
 
     #[test]

@@ -253,6 +253,11 @@ fn kibana_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// [`kibana_error`], boxed for a `Result`'s error.
+fn boxed_error(status: StatusCode, message: &str) -> Box<Response> {
+    Box::new(kibana_error(status, message))
+}
+
 const UNAUTHENTICATED: &str = "[security_exception\n\tRoot causes:\n\t\tsecurity_exception: unable to authenticate with provided credentials and anonymous access is not allowed for REST request [/_security/_authenticate]]: unable to authenticate with provided credentials and anonymous access is not allowed for REST request [/_security/_authenticate]";
 
 async fn handle(
@@ -298,8 +303,10 @@ async fn handle(
         ("GET", ["agent_policies", id]) => {
             let id = percent_decode(id);
             if g.agent_policies.contains(&id) {
-                axum::Json(json!({"item": {"id": id, "name": "SOC collectors", "namespace": "default"}}))
-                    .into_response()
+                axum::Json(
+                    json!({"item": {"id": id, "name": "SOC collectors", "namespace": "default"}}),
+                )
+                .into_response()
             } else {
                 kibana_error(
                     StatusCode::NOT_FOUND,
@@ -354,20 +361,20 @@ fn store_vars(
     package: &Value,
     policy: &mut Value,
     old_refs: &[String],
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let template = package["policy_templates"][0]["name"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let Some(inputs) = policy["inputs"].as_object_mut() else {
-        return Err(kibana_error(
+        return Err(boxed_error(
             StatusCode::BAD_REQUEST,
             "[request body.inputs]: expected an object",
         ));
     };
     for (key, input) in inputs.iter_mut() {
         let Some(input_type) = key.strip_prefix(&format!("{template}-")).map(str::to_owned) else {
-            return Err(kibana_error(
+            return Err(boxed_error(
                 StatusCode::BAD_REQUEST,
                 &format!("Input not found: {key}"),
             ));
@@ -379,13 +386,17 @@ fn store_vars(
             .and_then(|i| i.iter().find(|i| i["type"] == input_type.as_str()))
             .map(|i| i["vars"].as_array().cloned().unwrap_or_default());
         let Some(input_vars) = input_vars else {
-            return Err(kibana_error(
+            return Err(boxed_error(
                 StatusCode::BAD_REQUEST,
                 &format!("Input not found: {key}"),
             ));
         };
         places.push((None, input_vars));
-        for ds in package["data_streams"].as_array().cloned().unwrap_or_default() {
+        for ds in package["data_streams"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
             if let Some(s) = ds["streams"]
                 .as_array()
                 .and_then(|s| s.iter().find(|s| s["input"] == input_type.as_str()))
@@ -413,7 +424,7 @@ fn store_vars(
             if let Some(given) = holder["vars"].as_object() {
                 for name in given.keys() {
                     if !declared.iter().any(|v| v["name"] == name.as_str()) {
-                        return Err(kibana_error(
+                        return Err(boxed_error(
                             StatusCode::BAD_REQUEST,
                             &format!("Variable {key}:{name} not found"),
                         ));
@@ -433,7 +444,7 @@ fn store_vars(
                         .as_deref()
                         .map(|d| format!("streams.{d}."))
                         .unwrap_or_default();
-                    return Err(kibana_error(
+                    return Err(boxed_error(
                         StatusCode::BAD_REQUEST,
                         &format!(
                             "Package policy is invalid: inputs.{key}.{at}vars.{name}: {name} is required"
@@ -449,7 +460,7 @@ fn store_vars(
                     } else if value["isSecretRef"] == true {
                         let id = value["id"].as_str().unwrap_or_default();
                         if !old_refs.iter().any(|r| r == id) {
-                            return Err(kibana_error(
+                            return Err(boxed_error(
                                 StatusCode::BAD_REQUEST,
                                 &format!("secret reference {id} not found"),
                             ));
@@ -497,16 +508,16 @@ const KEPT: [&str; 8] = [
     "global_data_tags",
 ];
 
-fn parse_body(body: &Bytes) -> Result<Map<String, Value>, Response> {
+fn parse_body(body: &Bytes) -> Result<Map<String, Value>, Box<Response>> {
     let Ok(Value::Object(b)) = serde_json::from_slice::<Value>(body) else {
-        return Err(kibana_error(
+        return Err(boxed_error(
             StatusCode::BAD_REQUEST,
             "[request body]: expected a plain object value",
         ));
     };
     for key in b.keys() {
         if !KEPT.contains(&key.as_str()) && key != "package" && key != "inputs" {
-            return Err(kibana_error(
+            return Err(boxed_error(
                 StatusCode::BAD_REQUEST,
                 &format!("[request body.{key}]: definition for this key is missing"),
             ));
@@ -518,19 +529,25 @@ fn parse_body(body: &Bytes) -> Result<Map<String, Value>, Response> {
 fn create(g: &mut Inner, body: &Bytes) -> Response {
     let b = match parse_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let name = b.get("name").and_then(Value::as_str).unwrap_or_default();
     if g.policies.iter().any(|p| p["name"] == name) {
         return kibana_error(
             StatusCode::CONFLICT,
-            &format!("An integration policy with the name {name} already exists. Please rename it or choose a different name."),
+            &format!(
+                "An integration policy with the name {name} already exists. Please rename it or choose a different name."
+            ),
         );
     }
     let ids: Vec<String> = b
         .get("policy_ids")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     for id in &ids {
         if !g.agent_policies.contains(id) {
@@ -568,7 +585,7 @@ fn create(g: &mut Inner, body: &Bytes) -> Response {
     });
     g.next_id += 1;
     if let Err(r) = store_vars(g, &package, &mut policy, &[]) {
-        return r;
+        return *r;
     }
     g.policies.push(policy.clone());
     axum::Json(json!({"item": policy})).into_response()
@@ -577,7 +594,7 @@ fn create(g: &mut Inner, body: &Bytes) -> Response {
 fn update(g: &mut Inner, id: &str, body: &Bytes) -> Response {
     let b = match parse_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(at) = g.policies.iter().position(|p| p["id"] == id) else {
         return kibana_error(
@@ -587,10 +604,15 @@ fn update(g: &mut Inner, id: &str, body: &Bytes) -> Response {
     };
     let old = g.policies[at].clone();
     let name = b.get("name").and_then(Value::as_str).unwrap_or_default();
-    if g.policies.iter().any(|p| p["name"] == name && p["id"] != id) {
+    if g.policies
+        .iter()
+        .any(|p| p["name"] == name && p["id"] != id)
+    {
         return kibana_error(
             StatusCode::CONFLICT,
-            &format!("An integration policy with the name {name} already exists. Please rename it or choose a different name."),
+            &format!(
+                "An integration policy with the name {name} already exists. Please rename it or choose a different name."
+            ),
         );
     }
     let pkg_name = old["package"]["name"].as_str().unwrap_or_default();
@@ -612,7 +634,7 @@ fn update(g: &mut Inner, id: &str, body: &Bytes) -> Response {
     policy["revision"] = json!(old["revision"].as_i64().unwrap_or(1) + 1);
     let old_refs = refs(&old);
     if let Err(r) = store_vars(g, &package, &mut policy, &old_refs) {
-        return r;
+        return *r;
     }
     let kept = refs(&policy);
     for r in old_refs.iter().filter(|r| !kept.contains(r)) {
