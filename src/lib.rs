@@ -46,10 +46,11 @@
 //!   targets, which write a decrypted credential into a collector's
 //!   configuration (Wazuh, Filebeat, env and JSON files) or send it to a SOC
 //!   platform's or a collector's API (`http`, `wazuh-api`, `qradar`,
-//!   through the shared `collect/api.rs`; `wazuh-api` reads the
-//!   configuration there before it merges, with the local Wazuh target's
-//!   merge, and `qradar` discovers the protocol and the existing log source
-//!   before it creates or updates one); each
+//!   `elastic-agent`, through the shared `collect/api.rs`; `wazuh-api`
+//!   reads the configuration there before it merges, with the local Wazuh
+//!   target's merge, `qradar` discovers the protocol and the existing log
+//!   source before it creates or updates one, and `elastic-agent` reads
+//!   the Fleet package and the existing integration policy); each
 //!   target is one file in `collect/` and one line of its `targets!`
 //!   registry.
 //!

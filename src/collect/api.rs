@@ -51,6 +51,10 @@ pub(crate) enum Auth {
     Session,
     /// `SEC: <token>`: an IBM QRadar authorized service token (`qradar`).
     Sec,
+    /// `Authorization: ApiKey <key>`: an Elasticsearch API key, as Kibana
+    /// takes it (`elastic-agent`). The file holds the key's base64
+    /// "encoded" form, or its `id:api_key` pair, which is encoded here.
+    ApiKey,
 }
 
 /// What makes an answer a confirmation.
@@ -104,6 +108,7 @@ impl ApiRequest {
             Auth::Hmac => "X-Handoff-Signature: t=<unix time of sending>,v1=********",
             Auth::Basic => "Authorization: Basic ********",
             Auth::Sec => "SEC: ********",
+            Auth::ApiKey => "Authorization: ApiKey ********",
         };
         // Writing to a String cannot fail.
         let _ = writeln!(out, "{auth}");
@@ -261,6 +266,7 @@ impl Api {
         builder = match request.auth {
             Auth::Bearer => builder.bearer_auth(token),
             Auth::Sec => builder.header("SEC", token),
+            Auth::ApiKey => builder.header(reqwest::header::AUTHORIZATION, api_key_header(token)),
             Auth::Basic => {
                 let (user, password) = token.split_once(':').ok_or_else(|| {
                     TargetError::Refused(
@@ -326,6 +332,23 @@ impl Api {
         } else {
             format!("{what} was refused: {status}{redirect}: the platform said: {text}")
         }))
+    }
+}
+
+/// `Authorization`'s value for an Elasticsearch API key: `ApiKey` and its
+/// encoded form. Kibana's "Create API key" shows that form (base64 of
+/// `id:api_key`) ready to use; a file holding the `id:api_key` pair itself
+/// (the Elasticsearch create API key answer's two fields) is encoded here,
+/// since the encoded form never contains a `:`.
+fn api_key_header(token: &str) -> String {
+    use base64::Engine as _;
+    if token.contains(':') {
+        format!(
+            "ApiKey {}",
+            base64::engine::general_purpose::STANDARD.encode(token)
+        )
+    } else {
+        format!("ApiKey {token}")
     }
 }
 
@@ -508,6 +531,20 @@ mod tests {
         );
         // A raw file is no envelope.
         assert_eq!(wazuh_refusal(b"<ossec_config></ossec_config>"), None);
+    }
+
+    #[test]
+    fn an_elasticsearch_api_key_goes_out_encoded() {
+        // The "Encoded" form Kibana shows is sent as it is.
+        assert_eq!(
+            api_key_header("VnVhQ2ZHY0I6dWkybHA="),
+            "ApiKey VnVhQ2ZHY0I6dWkybHA="
+        );
+        // An `id:api_key` pair is encoded into that form.
+        assert_eq!(
+            api_key_header("VuaCfGcB:ui2lp"),
+            "ApiKey VnVhQ2ZHY0I6dWkybHA="
+        );
     }
 
     #[test]

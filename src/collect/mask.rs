@@ -8,15 +8,22 @@
 /// itself reaching the terminal or a journal. A value under 12 characters
 /// shows stars only: a digest of something that short could be guessed.
 pub fn masked_secret(value: &str) -> String {
-    use sha2::Digest;
     const STARS: &str = "********";
     let value = value.trim_matches(['\'', '"']);
     if value.chars().count() < 12 {
         return STARS.to_owned();
     }
+    format!("{STARS}#{}", secret_digest(value))
+}
+
+/// The first 8 hex digits of `value`'s SHA-256: the digest
+/// [`masked_secret`] shows, which a target may also keep beside a secret
+/// its collector never shows again (`elastic-agent`), to recognise the same
+/// secret on a second import.
+pub(super) fn secret_digest(value: &str) -> String {
+    use sha2::Digest;
     let digest = sha2::Sha256::digest(value.as_bytes());
-    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{STARS}#{hex}")
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The indentation of `line`'s key if it names a secret whose value starts

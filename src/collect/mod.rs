@@ -3,12 +3,12 @@
 //!
 //! Each target ([`wazuh_office365`], [`wazuh_ms_graph`], [`filebeat_o365`],
 //! [`env`](mod@env), [`json`], [`http`](mod@http), [`wazuh_api`],
-//! [`qradar`]) plans
+//! [`qradar`], [`elastic_agent`]) plans
 //! without changing anything: [`plan`] reads the current files and computes
 //! their new content, or the requests an API target would send, so
 //! `--dry-run` can print the [`Plan::diff`] and a test can look at the
 //! result. A target whose configuration lives behind its API (`wazuh-api`,
-//! `qradar`, marked `@reads_api` in the registry) reads it there first,
+//! `qradar`, `elastic-agent`, marked `@reads_api` in the registry) reads it there first,
 //! through the collector's [`Api`] ([`plan_with_api`]): a login and GETs,
 //! never a change.
 //! [`Plan::apply`] then writes every changed file the same careful way: a
@@ -161,6 +161,9 @@ targets! {
     /// An IBM QRadar log source (Office 365 REST API or Microsoft Graph
     /// Security API protocol), through QRadar's REST API.
     Qradar = "qradar" => @reads_api qradar,
+    /// An Elastic Agent integration policy (Fleet package policy of the
+    /// `o365` or `m365_defender` package), through Kibana's Fleet API.
+    ElasticAgent = "elastic-agent" => @reads_api elastic_agent,
 }
 
 pub use http::{HttpAuth, HttpMethod};
@@ -185,13 +188,18 @@ pub(crate) enum Reads {
     /// what the template lists. A template for such a target must list
     /// content types or one of those pairs.
     ContentTypesOrGraph(&'static [(&'static str, &'static str)]),
+    /// The content types where the template lists some, nothing otherwise:
+    /// a target that picks what to collect by the template (`elastic-agent`
+    /// turns `o365-management`'s content types into its package's setting,
+    /// and collects `defender-incidents` without any).
+    ContentTypesIfListed,
 }
 
 impl Reads {
     /// Its key in the template's `[collect]` section.
     pub(crate) fn key(self) -> &'static str {
         match self {
-            Reads::ContentTypes => "content_types",
+            Reads::ContentTypes | Reads::ContentTypesIfListed => "content_types",
             Reads::GraphResources => "graph_resources",
             Reads::GraphEndpoints => "graph_endpoints",
             Reads::ContentTypesOrGraph(_) => "content_types or graph_resources",
@@ -295,6 +303,11 @@ pub struct TargetArgs {
     /// (`PUT /manager/restart`); a note says to restart it.
     #[arg(long, env = "HANDOFF_WAZUH_NO_RESTART")]
     pub wazuh_no_restart: bool,
+    /// `elastic-agent`: the id of the Fleet agent policy the integration
+    /// policy joins (Fleet > Agent policies > the policy > its id, or `GET
+    /// /api/fleet/agent_policies`).
+    #[arg(long, env = "HANDOFF_FLEET_AGENT_POLICY")]
+    pub fleet_agent_policy: Option<String>,
 }
 
 impl TargetArgs {
@@ -315,6 +328,7 @@ impl TargetArgs {
             http_auth: HttpAuth::Bearer,
             wazuh_group: None,
             wazuh_no_restart: false,
+            fleet_agent_policy: None,
         }
     }
 }
@@ -694,13 +708,14 @@ mod tests {
             "http",
             "wazuh-api",
             "qradar",
+            "elastic-agent",
         ] {
             assert_eq!(Target::from_str(name).unwrap().as_str(), name);
         }
         let err = Target::from_str("splunk").unwrap_err();
         assert_eq!(
             err,
-            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar)"
+            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar, elastic-agent)"
         );
         for t in Target::ALL {
             assert_eq!(
@@ -720,12 +735,19 @@ mod tests {
             let real_run = t.check_args(&args, false);
             let needs_options = matches!(
                 t,
-                Target::FilebeatO365 | Target::Http | Target::WazuhApi | Target::Qradar
+                Target::FilebeatO365
+                    | Target::Http
+                    | Target::WazuhApi
+                    | Target::Qradar
+                    | Target::ElasticAgent
             );
             assert_eq!(real_run.is_err(), needs_options, "{t:?}");
             assert_eq!(
                 t.check_args(&args, true).is_ok(),
-                !matches!(t, Target::Http | Target::WazuhApi | Target::Qradar),
+                !matches!(
+                    t,
+                    Target::Http | Target::WazuhApi | Target::Qradar | Target::ElasticAgent
+                ),
                 "{t:?}: an API target needs its URL even to show its requests"
             );
         }

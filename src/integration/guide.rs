@@ -79,7 +79,7 @@ pub(crate) fn guide(i: &Integration) -> String {
     let _ = writeln!(out, "\nCollector targets:");
     for t in &i.targets {
         let need = match t.reads() {
-            Reads::ContentTypes => {
+            Reads::ContentTypes | Reads::ContentTypesIfListed => {
                 format!("content types {}", i.collect.content_types.join(", "))
             }
             Reads::GraphResources => i
