@@ -3,12 +3,12 @@
 //!
 //! Each target ([`wazuh_office365`], [`wazuh_ms_graph`], [`filebeat_o365`],
 //! [`env`](mod@env), [`json`], [`http`](mod@http), [`wazuh_api`],
-//! [`qradar`]) plans
+//! [`qradar`], [`splunk_o365`]) plans
 //! without changing anything: [`plan`] reads the current files and computes
 //! their new content, or the requests an API target would send, so
 //! `--dry-run` can print the [`Plan::diff`] and a test can look at the
 //! result. A target whose configuration lives behind its API (`wazuh-api`,
-//! `qradar`, marked `@reads_api` in the registry) reads it there first,
+//! `qradar`, `splunk-o365`, marked `@reads_api` in the registry) reads it there first,
 //! through the collector's [`Api`] ([`plan_with_api`]): a login and GETs,
 //! never a change.
 //! [`Plan::apply`] then writes every changed file the same careful way: a
@@ -161,6 +161,9 @@ targets! {
     /// An IBM QRadar log source (Office 365 REST API protocol), through
     /// QRadar's REST API.
     Qradar = "qradar" => @reads_api qradar,
+    /// The Splunk Add-on for Microsoft Office 365: a tenant and its
+    /// Management Activity inputs, through splunkd's REST API.
+    SplunkO365 = "splunk-o365" => @reads_api splunk_o365,
 }
 
 pub use http::{HttpAuth, HttpMethod};
@@ -257,7 +260,9 @@ pub struct TargetArgs {
     pub api_url: Option<String>,
     /// API targets: a file (mode 0600) holding the platform's API token
     /// (`http`: the bearer token, or the HMAC key with `--http-auth hmac`;
-    /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user). A relative path
+    /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user; `qradar`: an
+    /// authorized service token; `splunk-o365`: a Splunk authentication
+    /// token, or `USER:PASSWORD` of a Splunk user). A relative path
     /// is taken from the working directory.
     #[arg(long, env = "HANDOFF_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,
@@ -287,6 +292,15 @@ pub struct TargetArgs {
     /// (`PUT /manager/restart`); a note says to restart it.
     #[arg(long, env = "HANDOFF_WAZUH_NO_RESTART")]
     pub wazuh_no_restart: bool,
+    /// `splunk-o365`: the Splunk index the new Management Activity inputs
+    /// write to. `default` is what the add-on's own input form proposes:
+    /// splunkd's default index (usually `main`).
+    #[arg(long, env = "HANDOFF_SPLUNK_INDEX", default_value = "default")]
+    pub splunk_index: String,
+    /// `splunk-o365`: how often, in seconds, each new Management Activity
+    /// input runs (the add-on proposes 300).
+    #[arg(long, env = "HANDOFF_SPLUNK_INTERVAL", default_value_t = 300)]
+    pub splunk_interval: u32,
 }
 
 impl TargetArgs {
@@ -307,6 +321,8 @@ impl TargetArgs {
             http_auth: HttpAuth::Bearer,
             wazuh_group: None,
             wazuh_no_restart: false,
+            splunk_index: "default".to_owned(),
+            splunk_interval: 300,
         }
     }
 }
@@ -686,13 +702,14 @@ mod tests {
             "http",
             "wazuh-api",
             "qradar",
+            "splunk-o365",
         ] {
             assert_eq!(Target::from_str(name).unwrap().as_str(), name);
         }
         let err = Target::from_str("splunk").unwrap_err();
         assert_eq!(
             err,
-            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar)"
+            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar, splunk-o365)"
         );
         for t in Target::ALL {
             assert_eq!(
@@ -712,12 +729,19 @@ mod tests {
             let real_run = t.check_args(&args, false);
             let needs_options = matches!(
                 t,
-                Target::FilebeatO365 | Target::Http | Target::WazuhApi | Target::Qradar
+                Target::FilebeatO365
+                    | Target::Http
+                    | Target::WazuhApi
+                    | Target::Qradar
+                    | Target::SplunkO365
             );
             assert_eq!(real_run.is_err(), needs_options, "{t:?}");
             assert_eq!(
                 t.check_args(&args, true).is_ok(),
-                !matches!(t, Target::Http | Target::WazuhApi | Target::Qradar),
+                !matches!(
+                    t,
+                    Target::Http | Target::WazuhApi | Target::Qradar | Target::SplunkO365
+                ),
                 "{t:?}: an API target needs its URL even to show its requests"
             );
         }
