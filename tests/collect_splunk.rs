@@ -40,7 +40,8 @@ const CONTENT_TYPES: [&str; 5] = [
 const LIST_TENANTS: &str = "GET /splunk_ta_o365_tenants?output_mode=json&count=0";
 const READ_SECRET: &str = "GET /splunk_ta_o365_tenants/handoff_72f988bf_86f1_41af_91ab_2d7cd011db47?output_mode=json&--cred--=1";
 const LIST_INPUTS: &str = "GET /splunk_ta_o365_mgmt_activity?output_mode=json&count=0";
-const EDIT_TENANT: &str = "POST /splunk_ta_o365_tenants/handoff_72f988bf_86f1_41af_91ab_2d7cd011db47?output_mode=json";
+const EDIT_TENANT: &str =
+    "POST /splunk_ta_o365_tenants/handoff_72f988bf_86f1_41af_91ab_2d7cd011db47?output_mode=json";
 
 /// A collector host whose `--api-token-file` holds a Splunk token or a
 /// user's `USER:PASSWORD`.
@@ -133,7 +134,11 @@ async fn a_new_tenant_becomes_a_tenant_and_its_inputs_and_a_second_import_sends_
 
     let said = assert_success(
         &host
-            .collect(&app, &splunk, &["--splunk-index", "o365", "--splunk-interval", "600"])
+            .collect(
+                &app,
+                &splunk,
+                &["--splunk-index", "o365", "--splunk-interval", "600"],
+            )
             .await,
     );
     assert!(said.contains("summary: 1 imported"), "{said}");
@@ -142,7 +147,11 @@ async fn a_new_tenant_becomes_a_tenant_and_its_inputs_and_a_second_import_sends_
         LIST_INPUTS.to_owned(),
         "POST /splunk_ta_o365_tenants?output_mode=json".to_owned(),
     ];
-    expected.extend(vec!["POST /splunk_ta_o365_mgmt_activity?output_mode=json".to_owned(); 5]);
+    expected.extend(vec![
+        "POST /splunk_ta_o365_mgmt_activity?output_mode=json"
+            .to_owned();
+        5
+    ]);
     assert_eq!(splunk.calls(), expected);
     for r in splunk.received() {
         assert_eq!(r.headers["authorization"], format!("Bearer {TOKEN}"));
@@ -186,9 +195,16 @@ async fn a_new_tenant_becomes_a_tenant_and_its_inputs_and_a_second_import_sends_
     // The same credential again: read (the stored secret included), nothing
     // written.
     let again = answered(&app, &soc, SECRET, "commercial").await;
-    let said = assert_success(&host.collect(&app, &splunk, &["--splunk-index", "o365"]).await);
+    let said = assert_success(
+        &host
+            .collect(&app, &splunk, &["--splunk-index", "o365"])
+            .await,
+    );
     assert!(said.contains("summary: 0 imported, 1 unchanged"), "{said}");
-    assert_eq!(&splunk.calls()[8..], [LIST_TENANTS, READ_SECRET, LIST_INPUTS]);
+    assert_eq!(
+        &splunk.calls()[8..],
+        [LIST_TENANTS, READ_SECRET, LIST_INPUTS]
+    );
     assert_eq!(splunk.tenants(), tenants);
     assert_eq!(splunk.inputs(), wanted_inputs("o365", "600"));
     let req = app.store.request(&again.id).await.unwrap().unwrap();
@@ -245,10 +261,17 @@ async fn a_rotation_updates_only_the_secret_and_leaves_hand_made_entries(backend
     assert_eq!(first[1].1["endpoint"], "USGovGCCHigh");
     let inputs = splunk.inputs();
     assert_eq!(inputs[0], ("my_general".to_owned(), by_hand_input.clone()));
-    assert_eq!(inputs[1], ("fabrikam_exchange".to_owned(), fab_input.clone()));
+    assert_eq!(
+        inputs[1],
+        ("fabrikam_exchange".to_owned(), fab_input.clone())
+    );
     let mut wanted = wanted_inputs("default", "300");
     wanted.retain(|(_, f)| f["content_type"] != "Audit.General");
-    assert_eq!(&inputs[2..], &wanted[..], "the hand-made input is not doubled");
+    assert_eq!(
+        &inputs[2..],
+        &wanted[..],
+        "the hand-made input is not doubled"
+    );
 
     answered(&app, &soc, ROTATED, "gcc-high").await;
     let said = assert_success(&host.collect(&app, &splunk, &[]).await);
@@ -286,9 +309,15 @@ async fn a_rotation_updates_only_the_secret_and_leaves_hand_made_entries(backend
     let after = splunk.tenants();
     assert_eq!(after[0], first[0], "the hand-made tenant is untouched");
     let mut expected = first[1].clone();
-    expected.1.insert("client_secret".to_owned(), ROTATED.to_owned());
+    expected
+        .1
+        .insert("client_secret".to_owned(), ROTATED.to_owned());
     // The add-on empties the certificate fields of a secret-based tenant.
-    for k in ["cert_private_key", "cert_thumbprint", "private_key_password"] {
+    for k in [
+        "cert_private_key",
+        "cert_thumbprint",
+        "private_key_password",
+    ] {
         expected.1.insert(k.to_owned(), String::new());
     }
     assert_eq!(after[1], expected);
@@ -322,7 +351,11 @@ async fn without_the_right_to_read_secrets_a_second_import_resends_and_changes_n
     // The stored tenant is as before, but for the certificate fields the
     // add-on writes empty on every edit of a secret-based tenant.
     let mut expected = tenants.clone();
-    for k in ["cert_private_key", "cert_thumbprint", "private_key_password"] {
+    for k in [
+        "cert_private_key",
+        "cert_thumbprint",
+        "private_key_password",
+    ] {
         expected[0].1.insert(k.to_owned(), String::new());
     }
     assert_eq!(splunk.tenants(), expected);
@@ -396,7 +429,10 @@ async fn refusals_leave_the_copy_in_the_inbox_in_splunks_words(backend: Backend)
         &host,
         &splunk,
         &r,
-        &["404 Not Found", "is the Splunk Add-on for Microsoft Office 365, app splunk_ta_o365, installed"],
+        &[
+            "404 Not Found",
+            "is the Splunk Add-on for Microsoft Office 365, app splunk_ta_o365, installed",
+        ],
     )
     .await;
 

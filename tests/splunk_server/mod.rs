@@ -258,9 +258,16 @@ fn admit(
     Ok(())
 }
 
-async fn login(State(inner): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn login(
+    State(inner): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut g = lock(&inner);
-    g.received.push(Received::new(&method, &uri, &headers, &body));
+    g.received
+        .push(Received::new(&method, &uri, &headers, &body));
     let pairs = form(&String::from_utf8_lossy(&body));
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let given = (get("username"), get("password"));
@@ -277,11 +284,19 @@ fn entry(kind: &str, (name, fields): &Stanza, clear: bool) -> Value {
     let mut content: serde_json::Map<String, Value> = fields
         .iter()
         .map(|(k, v)| {
-            let hidden = ["client_secret", "cert_private_key", "private_key_password", "cloudappsecuritytoken"]
-                .contains(&k.as_str())
+            let hidden = [
+                "client_secret",
+                "cert_private_key",
+                "private_key_password",
+                "cloudappsecuritytoken",
+            ]
+            .contains(&k.as_str())
                 && !v.is_empty()
                 && !clear;
-            (k.clone(), json!(if hidden { "********" } else { v.as_str() }))
+            (
+                k.clone(),
+                json!(if hidden { "********" } else { v.as_str() }),
+            )
         })
         .collect();
     content.insert("disabled".to_owned(), json!(false));
@@ -306,12 +321,22 @@ fn feed(entries: Vec<Value>) -> Response {
     .into_response()
 }
 
-async fn list_tenants(State(inner): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn list_tenants(
+    State(inner): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = admit(&inner, &method, &uri, &headers, &Bytes::new()) {
         return *r;
     }
     let g = lock(&inner);
-    feed(g.tenants.iter().map(|t| entry("splunk_ta_o365_tenants", t, false)).collect())
+    feed(
+        g.tenants
+            .iter()
+            .map(|t| entry("splunk_ta_o365_tenants", t, false))
+            .collect(),
+    )
 }
 
 async fn get_tenant(
@@ -363,9 +388,9 @@ const TENANT_FIELDS: [&str; 13] = [
 ];
 
 fn unsupported(pairs: &[(String, String)], known: &[&str]) -> Option<Response> {
-    let bad = pairs
-        .iter()
-        .find(|(k, _)| k != "name" && !known.contains(&k.as_str()) && k != "cas_portal_data_center")?;
+    let bad = pairs.iter().find(|(k, _)| {
+        k != "name" && !known.contains(&k.as_str()) && k != "cas_portal_data_center"
+    })?;
     Some(splunk_error(
         StatusCode::BAD_REQUEST,
         "ERROR",
@@ -468,7 +493,10 @@ async fn edit_tenant(
     // The add-on's handler reads these keys without a default.
     for (flag, kept) in [
         ("change_client_secret", &["client_secret"][..]),
-        ("change_cert_creds", &["cert_private_key", "private_key_password"][..]),
+        (
+            "change_cert_creds",
+            &["cert_private_key", "private_key_password"][..],
+        ),
         ("change_cas_secret", &["cloudappsecuritytoken"][..]),
     ] {
         let missing = match payload.get(flag).map(String::as_str) {
@@ -480,7 +508,9 @@ async fn edit_tenant(
             return splunk_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "ERROR",
-                &format!("Unexpected error \"<class 'KeyError'>\" from python handler: \"'{key}'\". See splunkd.log/python.log for more details."),
+                &format!(
+                    "Unexpected error \"<class 'KeyError'>\" from python handler: \"'{key}'\". See splunkd.log/python.log for more details."
+                ),
             );
         }
     }
@@ -496,7 +526,10 @@ async fn edit_tenant(
     }
     for (flag, kept) in [
         ("change_client_secret", &["client_secret"][..]),
-        ("change_cert_creds", &["cert_private_key", "private_key_password"][..]),
+        (
+            "change_cert_creds",
+            &["cert_private_key", "private_key_password"][..],
+        ),
         ("change_cas_secret", &["cloudappsecuritytoken"][..]),
     ] {
         if payload.remove(flag).as_deref() == Some("0") {
@@ -506,7 +539,11 @@ async fn edit_tenant(
         }
     }
     if payload.get("auth_type").map(String::as_str) == Some("secret_based") {
-        for k in ["cert_private_key", "cert_thumbprint", "private_key_password"] {
+        for k in [
+            "cert_private_key",
+            "cert_thumbprint",
+            "private_key_password",
+        ] {
             payload.insert(k.to_owned(), String::new());
         }
     }
@@ -519,12 +556,22 @@ async fn edit_tenant(
     feed(vec![shown])
 }
 
-async fn list_inputs(State(inner): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn list_inputs(
+    State(inner): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = admit(&inner, &method, &uri, &headers, &Bytes::new()) {
         return *r;
     }
     let g = lock(&inner);
-    feed(g.inputs.iter().map(|i| entry("splunk_ta_o365_mgmt_activity", i, false)).collect())
+    feed(
+        g.inputs
+            .iter()
+            .map(|i| entry("splunk_ta_o365_mgmt_activity", i, false))
+            .collect(),
+    )
 }
 
 async fn create_input(
@@ -540,7 +587,14 @@ async fn create_input(
     let pairs = form(&String::from_utf8_lossy(&body));
     // The Management Activity handler's fields
     // (`bin/splunk_ta_o365_rh_management_activity.py`).
-    let known = ["tenant_name", "content_type", "start_date_time", "index", "interval", "disabled"];
+    let known = [
+        "tenant_name",
+        "content_type",
+        "start_date_time",
+        "index",
+        "interval",
+        "disabled",
+    ];
     if let Some(r) = unsupported(&pairs, &known) {
         return r;
     }
