@@ -2,7 +2,8 @@
 //! server and a local stand-in of splunkd with the Splunk Add-on for
 //! Microsoft Office 365: a new tenant becomes one add-on tenant and an input
 //! per content type, a second import sends no write, a rotation updates
-//! only the secret, a user who may not read stored secrets re-sends the same
+//! only the secret, another cloud with the same secret is an edit that does
+//! not send it, a user who may not read stored secrets re-sends the same
 //! one and changes nothing, refusals (a bad token, Microsoft refusing the
 //! secret, the add-on missing, a DoD tenant) leave the copy in the inbox
 //! with splunkd's words, and a dry run reads but sends nothing, masked.
@@ -363,6 +364,42 @@ async fn without_the_right_to_read_secrets_a_second_import_resends_and_changes_n
     assert_eq!(splunk.inputs(), inputs);
 }
 
+async fn another_cloud_with_the_same_secret_is_an_edit_that_does_not_send_it(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let splunk = Splunk::start(TOKEN).await;
+    let host = Host::new(&app, &soc, TOKEN).await;
+    answered(&app, &soc, SECRET, "commercial").await;
+    assert_success(&host.collect(&app, &splunk, &[]).await);
+    // The customer said commercial by mistake; the same app, the same
+    // secret, handed over again for GCC.
+    answered(&app, &soc, SECRET, "gcc").await;
+    let said = assert_success(&host.collect(&app, &splunk, &[]).await);
+    assert!(said.contains("is updated: endpoint"), "{said}");
+    assert_eq!(splunk.calls().last().unwrap(), EDIT_TENANT);
+    let edit = splunk.received().last().unwrap().body.clone();
+    assert!(!edit.contains("Rt48Q"), "the secret is not sent again");
+    assert_eq!(
+        form(&edit),
+        pairs(&[
+            ("endpoint", "USGovGCC"),
+            ("tenant_id", TENANT),
+            ("client_id", CLIENT),
+            ("auth_type", "secret_based"),
+            ("change_client_secret", "0"),
+            ("client_secret", ""),
+            ("change_cert_creds", "0"),
+            ("cert_private_key", ""),
+            ("private_key_password", ""),
+            ("change_cas_secret", "0"),
+            ("cloudappsecuritytoken", ""),
+        ])
+    );
+    let tenant = &splunk.tenants()[0].1;
+    assert_eq!(tenant["endpoint"], "USGovGCC");
+    assert_eq!(tenant["client_secret"], SECRET, "the stored secret is kept");
+    assert_eq!(splunk.inputs().len(), 5, "no input is added twice");
+}
+
 /// A refused change: nothing acknowledged, the lease released with
 /// splunkd's words in the PM's trail.
 async fn refused(app: &TestApp, host: &Host, splunk: &Splunk, r: &Opened, words: &[&str]) {
@@ -485,6 +522,7 @@ with_each_backend!(
     a_new_tenant_becomes_a_tenant_and_its_inputs_and_a_second_import_sends_no_write,
     a_rotation_updates_only_the_secret_and_leaves_hand_made_entries,
     without_the_right_to_read_secrets_a_second_import_resends_and_changes_nothing,
+    another_cloud_with_the_same_secret_is_an_edit_that_does_not_send_it,
     refusals_leave_the_copy_in_the_inbox_in_splunks_words,
     a_dry_run_reads_but_sends_nothing_and_masks,
 );
