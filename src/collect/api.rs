@@ -55,6 +55,13 @@ pub(crate) enum Auth {
     /// takes it (`elastic-agent`). The file holds the key's base64
     /// "encoded" form, or its `id:api_key` pair, which is encoded here.
     ApiKey,
+    /// A splunkd login (`POST /services/auth/login`): the body becomes the
+    /// form `username=<user>&password=<password>` of the file's
+    /// `USER:PASSWORD`, whatever the request's own body (`splunk-o365`).
+    SplunkLogin,
+    /// `Authorization: Splunk <session key>` with the session key the
+    /// target got by logging in ([`Api::set_session`]) (`splunk-o365`).
+    SplunkSession,
 }
 
 /// What makes an answer a confirmation.
@@ -109,6 +116,8 @@ impl ApiRequest {
             Auth::Basic => "Authorization: Basic ********",
             Auth::Sec => "SEC: ********",
             Auth::ApiKey => "Authorization: ApiKey ********",
+            Auth::SplunkLogin => "(username and password of --api-token-file, form-encoded)",
+            Auth::SplunkSession => "Authorization: Splunk ********",
         };
         // Writing to a String cannot fail.
         let _ = writeln!(out, "{auth}");
@@ -122,6 +131,16 @@ impl ApiRequest {
             out.push('\n');
         } else if self.content_type == "application/json" {
             let _ = writeln!(out, "\n{}", mask(&self.body, secrets));
+        } else if self.content_type == FORM {
+            // A secret travels percent-encoded in a form; it is shown as
+            // the same mask as the plain value, so both read alike.
+            let body = secrets
+                .iter()
+                .filter(|s| s.len() >= 4)
+                .fold(self.body.clone(), |b, s| {
+                    b.replace(&form_encode(s), &masked_secret(s))
+                });
+            let _ = writeln!(out, "\n{}", mask(&body, secrets));
         } else {
             // A configuration file: other tenants' secrets are in it too.
             out.push('\n');
@@ -222,6 +241,12 @@ impl Api {
         }))
     }
 
+    /// Whether `--api-token-file` holds `USER:PASSWORD` (a login) rather
+    /// than a token: a target that accepts both logs in for the first.
+    pub(crate) fn holds_user_password(&self) -> bool {
+        self.token.expose_secret().contains(':')
+    }
+
     /// Keeps `token` for the [`Auth::Session`] requests that follow.
     pub(crate) fn set_session(&self, token: String) {
         let mut session = self
@@ -255,27 +280,45 @@ impl Api {
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone());
-        if !request.body.is_empty() {
-            builder = builder.header(reqwest::header::CONTENT_TYPE, request.content_type);
+        let token = self.token.expose_secret();
+        let body = match request.auth {
+            Auth::SplunkLogin => {
+                let (user, password) = user_password(token)?;
+                form_body(&[("username", user), ("password", password)])
+            }
+            _ => request.body.clone(),
+        };
+        if !body.is_empty() {
+            let content_type = match request.auth {
+                Auth::SplunkLogin => FORM,
+                _ => request.content_type,
+            };
+            builder = builder.header(reqwest::header::CONTENT_TYPE, content_type);
         }
         for (name, value) in &request.headers {
             builder = builder.header(*name, value);
         }
-        let token = self.token.expose_secret();
         let session = self.session();
         builder = match request.auth {
             Auth::Bearer => builder.bearer_auth(token),
             Auth::Sec => builder.header("SEC", token),
             Auth::ApiKey => builder.header(reqwest::header::AUTHORIZATION, api_key_header(token)),
             Auth::Basic => {
-                let (user, password) = token.split_once(':').ok_or_else(|| {
-                    TargetError::Refused(
-                        "--api-token-file must hold the API user and its password as USER:PASSWORD"
-                            .to_owned(),
-                    )
-                })?;
+                let (user, password) = user_password(token)?;
                 builder.basic_auth(user, Some(password))
             }
+            Auth::SplunkLogin => builder,
+            Auth::SplunkSession => match &session {
+                Some(s) => builder.header(
+                    reqwest::header::AUTHORIZATION,
+                    format!("Splunk {}", s.expose_secret()),
+                ),
+                None => {
+                    return Err(TargetError::Api(
+                        "no session: the target did not log in before this request".to_owned(),
+                    ));
+                }
+            },
             Auth::Session => match &session {
                 Some(s) => builder.bearer_auth(s.expose_secret()),
                 None => {
@@ -297,11 +340,10 @@ impl Api {
         let mut url = request.url.clone();
         url.set_query(None);
         let what = format!("{} {url}", request.method);
-        let response = builder
-            .body(request.body.clone())
-            .send()
-            .await
-            .map_err(|e| TargetError::Api(format!("{what}: {}", crate::webhook::describe(e))))?;
+        let response =
+            builder.body(body).send().await.map_err(|e| {
+                TargetError::Api(format!("{what}: {}", crate::webhook::describe(e)))
+            })?;
         let status = response.status();
         let mut hidden = secrets.to_vec();
         hidden.push(token.to_owned());
@@ -350,6 +392,47 @@ fn api_key_header(token: &str) -> String {
     } else {
         format!("ApiKey {token}")
     }
+}
+
+/// The media type of a form-encoded body.
+pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
+
+/// `USER:PASSWORD` split at its first colon.
+fn user_password(token: &str) -> Result<(&str, &str), TargetError> {
+    token.split_once(':').ok_or_else(|| {
+        TargetError::Refused(
+            "--api-token-file must hold the API user and its password as USER:PASSWORD".to_owned(),
+        )
+    })
+}
+
+/// `pairs` as an `application/x-www-form-urlencoded` body (the WHATWG URL
+/// standard's encoding: letters, digits and `*-._` as they are, a space as
+/// `+`, every other byte as `%XX`).
+pub(crate) fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// One name or value of a form body (see [`form_body`]).
+pub(crate) fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
 }
 
 /// Why a Wazuh API answer with a 2xx status is no confirmation: its
@@ -417,7 +500,8 @@ fn read_token_file(path: &Path) -> Result<SecretString, String> {
 }
 
 /// A platform's error answer as one line: the usual JSON error fields
-/// (`error`, `error_description`, `title`, `message`, `detail`, `errors`),
+/// (`error`, `error_description`, `title`, `message`, `detail`, `errors`,
+/// and splunkd's `messages[].text`),
 /// else the body's text; `secrets` masked, then cut to [`MAX_ERROR_CHARS`]
 /// characters (in that order, so that no part of a secret survives the cut).
 fn error_text(body: &[u8], secrets: &[String]) -> String {
@@ -456,11 +540,15 @@ fn collect_messages(value: &serde_json::Value, found: &mut Vec<String>) {
         }
         Value::Object(map) => {
             let before = found.len();
+            // `messages` and `text`: splunkd's `{"messages": [{"type":
+            // "ERROR", "text": "..."}]}`.
             for key in [
                 "error",
                 "error_description",
                 "title",
                 "message",
+                "messages",
+                "text",
                 "detail",
                 "errors",
             ] {
@@ -500,6 +588,13 @@ mod tests {
             "clientSecret: is not a valid secret; tenant unknown"
         );
         assert_eq!(error_text(b"Bad Gateway\n", &[]), "Bad Gateway");
+        assert_eq!(
+            error_text(
+                br#"{"messages": [{"type": "WARN", "text": "call not properly authenticated"}]}"#,
+                &[]
+            ),
+            "call not properly authenticated"
+        );
         assert_eq!(error_text(br#"{"ok": false}"#, &[]), r#"{"ok":false}"#);
         let long = "x".repeat(1000);
         assert_eq!(
@@ -511,6 +606,32 @@ mod tests {
         let echoed = format!("{}{secret}", "y".repeat(MAX_ERROR_CHARS - 10));
         let shown = error_text(echoed.as_bytes(), std::slice::from_ref(&secret));
         assert!(!shown.contains(&secret[..10]), "{shown}");
+    }
+
+    #[test]
+    fn forms_are_encoded_as_browsers_do_and_shown_masked() {
+        assert_eq!(
+            form_body(&[("name", "a b"), ("client_secret", "Q~x/y+z=1&2.-_*")]),
+            "name=a+b&client_secret=Q%7Ex%2Fy%2Bz%3D1%262.-_*"
+        );
+        let secret = "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_".to_owned();
+        let request = ApiRequest {
+            method: reqwest::Method::POST,
+            url: Url::parse("https://splunk.example:8089/x").unwrap(),
+            headers: Vec::new(),
+            content_type: FORM,
+            body: form_body(&[("client_secret", &secret), ("change_client_secret", "1")]),
+            auth: Auth::SplunkSession,
+            confirm: Confirm::Status,
+        };
+        let shown = request.shown(std::slice::from_ref(&secret));
+        assert_eq!(
+            shown,
+            format!(
+                "POST https://splunk.example:8089/x\nAuthorization: Splunk ********\nContent-Type: {FORM}\n\nclient_secret={}&change_client_secret=1\n",
+                masked_secret(&secret)
+            )
+        );
     }
 
     #[test]

@@ -3,12 +3,12 @@
 //!
 //! Each target ([`wazuh_office365`], [`wazuh_ms_graph`], [`filebeat_o365`],
 //! [`env`](mod@env), [`json`], [`http`](mod@http), [`wazuh_api`],
-//! [`qradar`], [`elastic_agent`]) plans
+//! [`qradar`], [`elastic_agent`], [`splunk_o365`]) plans
 //! without changing anything: [`plan`] reads the current files and computes
 //! their new content, or the requests an API target would send, so
 //! `--dry-run` can print the [`Plan::diff`] and a test can look at the
 //! result. A target whose configuration lives behind its API (`wazuh-api`,
-//! `qradar`, `elastic-agent`, marked `@reads_api` in the registry) reads it there first,
+//! `qradar`, `elastic-agent`, `splunk-o365`, marked `@reads_api` in the registry) reads it there first,
 //! through the collector's [`Api`] ([`plan_with_api`]): a login and GETs,
 //! never a change.
 //! [`Plan::apply`] then writes every changed file the same careful way: a
@@ -164,6 +164,9 @@ targets! {
     /// An Elastic Agent integration policy (Fleet package policy of the
     /// `o365` or `m365_defender` package), through Kibana's Fleet API.
     ElasticAgent = "elastic-agent" => @reads_api elastic_agent,
+    /// The Splunk Add-on for Microsoft Office 365: a tenant and its
+    /// Management Activity inputs, through splunkd's REST API.
+    SplunkO365 = "splunk-o365" => @reads_api splunk_o365,
 }
 
 pub use http::{HttpAuth, HttpMethod};
@@ -273,7 +276,8 @@ pub struct TargetArgs {
     /// API targets: a file (mode 0600) holding the platform's API token
     /// (`http`: the bearer token, or the HMAC key with `--http-auth hmac`;
     /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user; `qradar`: an
-    /// authorized service token). A relative path
+    /// authorized service token; `splunk-o365`: a Splunk authentication
+    /// token, or `USER:PASSWORD` of a Splunk user). A relative path
     /// is taken from the working directory.
     #[arg(long, env = "HANDOFF_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,
@@ -308,6 +312,15 @@ pub struct TargetArgs {
     /// /api/fleet/agent_policies`).
     #[arg(long, env = "HANDOFF_FLEET_AGENT_POLICY")]
     pub fleet_agent_policy: Option<String>,
+    /// `splunk-o365`: the Splunk index the new Management Activity inputs
+    /// write to. `default` is what the add-on's own input form proposes:
+    /// splunkd's default index (usually `main`).
+    #[arg(long, env = "HANDOFF_SPLUNK_INDEX", default_value = "default")]
+    pub splunk_index: String,
+    /// `splunk-o365`: how often, in seconds, each new Management Activity
+    /// input runs (the add-on proposes 300).
+    #[arg(long, env = "HANDOFF_SPLUNK_INTERVAL", default_value_t = 300)]
+    pub splunk_interval: u32,
 }
 
 impl TargetArgs {
@@ -329,6 +342,8 @@ impl TargetArgs {
             wazuh_group: None,
             wazuh_no_restart: false,
             fleet_agent_policy: None,
+            splunk_index: "default".to_owned(),
+            splunk_interval: 300,
         }
     }
 }
@@ -709,13 +724,14 @@ mod tests {
             "wazuh-api",
             "qradar",
             "elastic-agent",
+            "splunk-o365",
         ] {
             assert_eq!(Target::from_str(name).unwrap().as_str(), name);
         }
         let err = Target::from_str("splunk").unwrap_err();
         assert_eq!(
             err,
-            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar, elastic-agent)"
+            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar, elastic-agent, splunk-o365)"
         );
         for t in Target::ALL {
             assert_eq!(
@@ -740,6 +756,7 @@ mod tests {
                     | Target::WazuhApi
                     | Target::Qradar
                     | Target::ElasticAgent
+                    | Target::SplunkO365
             );
             assert_eq!(real_run.is_err(), needs_options, "{t:?}");
             assert_eq!(
@@ -747,6 +764,7 @@ mod tests {
                 !matches!(
                     t,
                     Target::Http | Target::WazuhApi | Target::Qradar | Target::ElasticAgent
+                        | Target::SplunkO365
                 ),
                 "{t:?}: an API target needs its URL even to show its requests"
             );
