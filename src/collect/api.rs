@@ -51,6 +51,25 @@ pub(crate) enum Auth {
     Session,
     /// `SEC: <token>`: an IBM QRadar authorized service token (`qradar`).
     Sec,
+    /// No authentication header: the body is `{"username", "password"}`
+    /// from the file's `user:password`, which [`Api::send`] writes in place
+    /// of the planned body (the target never sees the password). How a
+    /// target logs in to Cribl's `POST /auth/login` for a bearer token
+    /// (`cribl`).
+    JsonLogin,
+}
+
+/// A value a request takes from the answer to the request sent just before
+/// it, known only once that one is answered: Cribl's deploy names the
+/// commit its commit request made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fill {
+    /// The text in the planned body that the value replaces (inside a JSON
+    /// string); `--dry-run` shows it as it is.
+    pub(crate) placeholder: &'static str,
+    /// Where the value is in the previous answer, a JSON pointer
+    /// (`/items/0/commit`); it must be a string there.
+    pub(crate) pointer: &'static str,
 }
 
 /// What makes an answer a confirmation.
@@ -79,6 +98,8 @@ pub(crate) struct ApiRequest {
     pub(crate) body: String,
     pub(crate) auth: Auth,
     pub(crate) confirm: Confirm,
+    /// A value the body takes from the previous request's answer, if any.
+    pub(crate) fill: Option<Fill>,
 }
 
 impl std::fmt::Debug for ApiRequest {
@@ -100,13 +121,16 @@ impl ApiRequest {
     pub(crate) fn shown(&self, secrets: &[String]) -> String {
         let mut out = format!("{} {}\n", self.method, self.url);
         let auth = match self.auth {
-            Auth::Bearer | Auth::Session => "Authorization: Bearer ********",
-            Auth::Hmac => "X-Handoff-Signature: t=<unix time of sending>,v1=********",
-            Auth::Basic => "Authorization: Basic ********",
-            Auth::Sec => "SEC: ********",
+            Auth::Bearer | Auth::Session => Some("Authorization: Bearer ********"),
+            Auth::Hmac => Some("X-Handoff-Signature: t=<unix time of sending>,v1=********"),
+            Auth::Basic => Some("Authorization: Basic ********"),
+            Auth::Sec => Some("SEC: ********"),
+            Auth::JsonLogin => None,
         };
         // Writing to a String cannot fail.
-        let _ = writeln!(out, "{auth}");
+        if let Some(auth) = auth {
+            let _ = writeln!(out, "{auth}");
+        }
         if !self.body.is_empty() {
             let _ = writeln!(out, "Content-Type: {}", self.content_type);
         }
@@ -217,6 +241,13 @@ impl Api {
         }))
     }
 
+    /// Whether `--api-token-file` holds `USER:PASSWORD` (to log in with)
+    /// rather than a token: it has a `:`, which no bearer token (a JWT, or
+    /// an opaque token of URL-safe characters) has.
+    pub(crate) fn holds_user_password(&self) -> bool {
+        self.token.expose_secret().contains(':')
+    }
+
     /// Keeps `token` for the [`Auth::Session`] requests that follow.
     pub(crate) fn set_session(&self, token: String) {
         let mut session = self
@@ -247,10 +278,41 @@ impl Api {
         request: &ApiRequest,
         secrets: &[String],
     ) -> Result<String, TargetError> {
+        self.send_after(request, secrets, None).await
+    }
+
+    /// [`Api::send`], the request's [`Fill`] (if any) taken from
+    /// `previous`, the answer to the request sent before it.
+    ///
+    /// # Errors
+    /// Those of [`Api::send`], and [`TargetError::Api`] if the request has a
+    /// [`Fill`] and `previous` has no string at its pointer.
+    pub(crate) async fn send_after(
+        &self,
+        request: &ApiRequest,
+        secrets: &[String],
+        previous: Option<&str>,
+    ) -> Result<String, TargetError> {
+        let mut body = request.body.clone();
+        if let Some(fill) = request.fill {
+            let value = previous
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+                .and_then(|v| v.pointer(fill.pointer)?.as_str().map(str::to_owned))
+                .ok_or_else(|| {
+                    TargetError::Api(format!(
+                        "{} {} was not sent: the answer before it had no {} to put in it",
+                        request.method, request.url, fill.pointer
+                    ))
+                })?;
+            // As the inside of a JSON string: quoted, then unquoted.
+            let quoted = serde_json::Value::String(value).to_string();
+            let inner = quoted.get(1..quoted.len() - 1).unwrap_or_default();
+            body = body.replace(fill.placeholder, inner);
+        }
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone());
-        if !request.body.is_empty() {
+        if !body.is_empty() || request.auth == Auth::JsonLogin {
             builder = builder.header(reqwest::header::CONTENT_TYPE, request.content_type);
         }
         for (name, value) in &request.headers {
@@ -261,6 +323,16 @@ impl Api {
         builder = match request.auth {
             Auth::Bearer => builder.bearer_auth(token),
             Auth::Sec => builder.header("SEC", token),
+            Auth::JsonLogin => {
+                let (user, password) = token.split_once(':').ok_or_else(|| {
+                    TargetError::Refused(
+                        "--api-token-file must hold the user and its password as USER:PASSWORD to log in"
+                            .to_owned(),
+                    )
+                })?;
+                body = serde_json::json!({"username": user, "password": password}).to_string();
+                builder
+            }
             Auth::Basic => {
                 let (user, password) = token.split_once(':').ok_or_else(|| {
                     TargetError::Refused(
@@ -292,7 +364,7 @@ impl Api {
         url.set_query(None);
         let what = format!("{} {url}", request.method);
         let response = builder
-            .body(request.body.clone())
+            .body(body)
             .send()
             .await
             .map_err(|e| TargetError::Api(format!("{what}: {}", crate::webhook::describe(e))))?;
@@ -555,6 +627,7 @@ mod tests {
             body: format!(r#"{{"secret":"{secret}"}}"#),
             auth: Auth::Bearer,
             confirm: Confirm::Status,
+            fill: None,
         };
         let shown = request.shown(std::slice::from_ref(&secret));
         assert_eq!(

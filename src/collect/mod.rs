@@ -3,12 +3,12 @@
 //!
 //! Each target ([`wazuh_office365`], [`wazuh_ms_graph`], [`filebeat_o365`],
 //! [`env`](mod@env), [`json`], [`http`](mod@http), [`wazuh_api`],
-//! [`qradar`]) plans
+//! [`qradar`], [`cribl`]) plans
 //! without changing anything: [`plan`] reads the current files and computes
 //! their new content, or the requests an API target would send, so
 //! `--dry-run` can print the [`Plan::diff`] and a test can look at the
 //! result. A target whose configuration lives behind its API (`wazuh-api`,
-//! `qradar`, marked `@reads_api` in the registry) reads it there first,
+//! `qradar`, `cribl`, marked `@reads_api` in the registry) reads it there first,
 //! through the collector's [`Api`] ([`plan_with_api`]): a login and GETs,
 //! never a change.
 //! [`Plan::apply`] then writes every changed file the same careful way: a
@@ -161,6 +161,10 @@ targets! {
     /// An IBM QRadar log source (Office 365 REST API protocol), through
     /// QRadar's REST API.
     Qradar = "qradar" => @reads_api qradar,
+    /// A Cribl Stream Office 365 Activity Source and its stored secret in
+    /// a Worker Group, through the Leader's REST API, committed and
+    /// deployed.
+    Cribl = "cribl" => @reads_api cribl,
 }
 
 pub use http::{HttpAuth, HttpMethod};
@@ -257,8 +261,10 @@ pub struct TargetArgs {
     pub api_url: Option<String>,
     /// API targets: a file (mode 0600) holding the platform's API token
     /// (`http`: the bearer token, or the HMAC key with `--http-auth hmac`;
-    /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user). A relative path
-    /// is taken from the working directory.
+    /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user; `qradar`: an
+    /// authorized service token; `cribl`: a bearer token, or `USER:PASSWORD`
+    /// of a Cribl user to log in with). A relative path is taken from the
+    /// working directory.
     #[arg(long, env = "HANDOFF_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,
     /// API targets: PEM certificates of a private CA to trust besides the
@@ -287,6 +293,15 @@ pub struct TargetArgs {
     /// (`PUT /manager/restart`); a note says to restart it.
     #[arg(long, env = "HANDOFF_WAZUH_NO_RESTART")]
     pub wazuh_no_restart: bool,
+    /// `cribl`: the Worker Group whose Office 365 Activity Source and
+    /// stored secret handoff writes, commits and deploys (its id, as in
+    /// `/api/v1/m/<group>`).
+    #[arg(long, env = "HANDOFF_CRIBL_GROUP", default_value = "default")]
+    pub cribl_group: String,
+    /// `cribl`: the API is a single Cribl Stream instance without a Leader
+    /// or groups: no `/m/<group>`, and a commit with no deploy.
+    #[arg(long, env = "HANDOFF_CRIBL_SINGLE_INSTANCE")]
+    pub cribl_single_instance: bool,
 }
 
 impl TargetArgs {
@@ -307,6 +322,8 @@ impl TargetArgs {
             http_auth: HttpAuth::Bearer,
             wazuh_group: None,
             wazuh_no_restart: false,
+            cribl_group: "default".to_owned(),
+            cribl_single_instance: false,
         }
     }
 }
@@ -517,7 +534,8 @@ impl Plan {
     }
 
     /// Sends the plan's requests in order, after [`Plan::apply`]; stops at
-    /// the first that the platform does not confirm.
+    /// the first that the platform does not confirm. A request with a
+    /// [`Fill`](api::Fill) takes its value from the answer to the one before.
     ///
     /// # Errors
     /// [`TargetError::Api`] from [`Api::send`]; [`TargetError::Refused`] if
@@ -532,8 +550,12 @@ impl Plan {
                     .to_owned(),
             ));
         };
+        let mut previous: Option<String> = None;
         for request in &self.requests {
-            api.send(request, &self.secrets).await?;
+            previous = Some(
+                api.send_after(request, &self.secrets, previous.as_deref())
+                    .await?,
+            );
         }
         Ok(())
     }
@@ -686,13 +708,14 @@ mod tests {
             "http",
             "wazuh-api",
             "qradar",
+            "cribl",
         ] {
             assert_eq!(Target::from_str(name).unwrap().as_str(), name);
         }
         let err = Target::from_str("splunk").unwrap_err();
         assert_eq!(
             err,
-            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar)"
+            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar, cribl)"
         );
         for t in Target::ALL {
             assert_eq!(
@@ -712,12 +735,19 @@ mod tests {
             let real_run = t.check_args(&args, false);
             let needs_options = matches!(
                 t,
-                Target::FilebeatO365 | Target::Http | Target::WazuhApi | Target::Qradar
+                Target::FilebeatO365
+                    | Target::Http
+                    | Target::WazuhApi
+                    | Target::Qradar
+                    | Target::Cribl
             );
             assert_eq!(real_run.is_err(), needs_options, "{t:?}");
             assert_eq!(
                 t.check_args(&args, true).is_ok(),
-                !matches!(t, Target::Http | Target::WazuhApi | Target::Qradar),
+                !matches!(
+                    t,
+                    Target::Http | Target::WazuhApi | Target::Qradar | Target::Cribl
+                ),
                 "{t:?}: an API target needs its URL even to show its requests"
             );
         }

@@ -569,7 +569,7 @@ mod tests {
             (
                 "targets = [\"json\"]",
                 "targets = [\"filebeat-o365\"]",
-                "targets wazuh-office365 and filebeat-o365 and wazuh-api and qradar need collect.content_types",
+                "targets wazuh-office365 and filebeat-o365 and wazuh-api and qradar and cribl need collect.content_types",
             ),
             (
                 "steps = [\"Do the thing.\"]",
