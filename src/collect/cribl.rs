@@ -24,10 +24,13 @@
 //! **Planning reads before it writes** (everything under `/m/{group}`
 //! unless said otherwise; every list answer is `{count, items}`):
 //!
-//! 1. `GET /products/stream/groups/{group}?fields=git.localChanges` (Leader
-//!    context): the group exists, and has no uncommitted change. A group
-//!    with changes someone has not committed is refused: handoff's commit
-//!    would take them along and deploy them.
+//! 1. `GET /products/stream/groups/{group}?fields=git.commit,git.localChanges`
+//!    (Leader context): the group exists, and has no uncommitted change. A
+//!    group with changes someone has not committed is refused: handoff's
+//!    commit would take them along and deploy them. Its last commit
+//!    (`git.commit`) differing from the deployed one (`configVersion`), when
+//!    there is nothing to write, is deployed: an earlier import whose deploy
+//!    failed leaves that, and its retry must finish it.
 //! 2. `GET /system/secrets`: the stored secret `handoff_o365_<tenant>_secret`.
 //!    Cribl never answers a stored secret's value in clear, so handoff
 //!    recognises its own by the secret's description, which names the app,
@@ -245,49 +248,53 @@ async fn log_in(api: &Api, paths: &Paths, secrets: &[String]) -> Result<Auth, Ta
 }
 
 /// Refuses a group that does not exist, or that holds changes nobody has
-/// committed (handoff's commit would take them along).
+/// committed (handoff's commit would take them along). For a group, the
+/// commit it has but has not deployed, if any (`git.commit` differs from
+/// `configVersion`): an earlier import whose deploy failed leaves one.
 async fn check_clean(
     api: &Api,
     paths: &Paths,
     auth: Auth,
     secrets: &[String],
-) -> Result<(), TargetError> {
-    match &paths.group {
-        Some(g) => {
-            let mut url = paths.leader(&format!("products/stream/groups/{g}"))?;
-            url.query_pairs_mut()
-                .append_pair("fields", "git.localChanges");
-            let items = read_items(api, url, auth, secrets).await?;
-            let Some(group) = by_id(&items, g) else {
-                return Err(TargetError::Refused(format!(
-                    "the Cribl Leader has no Stream Worker Group {g:?}: name an existing one with --cribl-group"
-                )));
-            };
-            let pending = group
-                .pointer("/git/localChanges")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            if pending > 0 {
-                return Err(TargetError::Refused(format!(
-                    "Cribl Worker Group {g:?} has {pending} uncommitted change(s): commit or undo them in Cribl first (handoff's commit would deploy them too); nothing was written"
-                )));
-            }
+) -> Result<Option<String>, TargetError> {
+    let Some(g) = &paths.group else {
+        let items = read_items(api, paths.leader("version/status")?, auth, secrets).await?;
+        let files = items
+            .first()
+            .and_then(|s| s.get("files"))
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if files > 0 {
+            return Err(TargetError::Refused(format!(
+                "this Cribl Stream has {files} uncommitted file(s): commit or undo them in Cribl first (handoff's commit would apply them too); nothing was written"
+            )));
         }
-        None => {
-            let items = read_items(api, paths.leader("version/status")?, auth, secrets).await?;
-            let files = items
-                .first()
-                .and_then(|s| s.get("files"))
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            if files > 0 {
-                return Err(TargetError::Refused(format!(
-                    "this Cribl Stream has {files} uncommitted file(s): commit or undo them in Cribl first (handoff's commit would apply them too); nothing was written"
-                )));
-            }
-        }
+        return Ok(None);
+    };
+    let mut url = paths.leader(&format!("products/stream/groups/{g}"))?;
+    url.query_pairs_mut()
+        .append_pair("fields", "git.commit,git.localChanges");
+    let items = read_items(api, url, auth, secrets).await?;
+    let Some(group) = by_id(&items, g) else {
+        return Err(TargetError::Refused(format!(
+            "the Cribl Leader has no Stream Worker Group {g:?}: name an existing one with --cribl-group"
+        )));
+    };
+    let pending = group
+        .pointer("/git/localChanges")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if pending > 0 {
+        return Err(TargetError::Refused(format!(
+            "Cribl Worker Group {g:?} has {pending} uncommitted change(s): commit or undo them in Cribl first (handoff's commit would deploy them too); nothing was written"
+        )));
     }
-    Ok(())
+    let committed = group.pointer("/git/commit").and_then(Value::as_str);
+    let deployed = group.get("configVersion").and_then(Value::as_str);
+    Ok(match (committed, deployed) {
+        (Some(c), Some(d)) if c != d => Some(c.to_owned()),
+        _ => None,
+    })
 }
 
 /// The stored secret's write, if it is not the one wanted.
@@ -460,7 +467,7 @@ pub(super) async fn plan(
     };
 
     let auth = log_in(api, &paths, &secrets).await?;
-    check_clean(api, &paths, auth, &secrets).await?;
+    let undeployed = check_clean(api, &paths, auth, &secrets).await?;
     let stored = read_items(api, paths.scoped("system/secrets")?, auth, &secrets).await?;
     let inputs = read_items(api, paths.scoped("system/inputs")?, auth, &secrets).await?;
 
@@ -533,7 +540,23 @@ pub(super) async fn plan(
         requests.push(write);
     }
     if requests.is_empty() {
-        return Ok(Plan::with_requests(Vec::new(), Vec::new(), cred));
+        // Nothing to write, but a commit an earlier deploy did not reach:
+        // deploy it, so that the import is whole before it is acknowledged.
+        return match (&paths.group, undeployed) {
+            (Some(g), Some(version)) => {
+                let deploy = request(
+                    Method::PATCH,
+                    paths.leader(&format!("products/stream/groups/{g}/deploy"))?,
+                    json!({ "version": version }).to_string(),
+                    auth,
+                );
+                let note = format!(
+                    "the Source and the secret are as wanted, but Worker Group {g} has commit {version} not deployed (an earlier deploy may have failed): it is deployed"
+                );
+                Ok(Plan::with_requests(vec![deploy], vec![note], cred))
+            }
+            _ => Ok(Plan::with_requests(Vec::new(), Vec::new(), cred)),
+        };
     }
 
     let message = format!("handoff: Office 365 Activity Source for tenant {tenant}");
