@@ -44,10 +44,11 @@
 //!   targets, which write a decrypted credential into a collector's
 //!   configuration (Wazuh, Filebeat, env and JSON files) or send it to a SOC
 //!   platform's or a collector's API (`http`, `wazuh-api`, `qradar`,
-//!   through the shared `collect/api.rs`; `wazuh-api` reads the
+//!   `cribl`, through the shared `collect/api.rs`; `wazuh-api` reads the
 //!   configuration there before it merges, with the local Wazuh target's
-//!   merge, and `qradar` discovers the protocol and the existing log source
-//!   before it creates or updates one); each
+//!   merge, `qradar` discovers the protocol and the existing log source
+//!   before it creates or updates one, and `cribl` reads a Worker Group's
+//!   stored secrets and Sources before it writes, commits and deploys); each
 //!   target is one file in `collect/` and one line of its `targets!`
 //!   registry.
 //!
