@@ -54,6 +54,10 @@ impl Host {
         Host(ApiHost::new(app, soc, "cribl", secret).await)
     }
 
+    fn set_secret(&self, secret: &str) {
+        self.0.set_api_secret(secret);
+    }
+
     async fn collect(&self, app: &TestApp, cribl: &Cribl, extra: &[&str]) -> Output {
         self.0
             .command(app, &cribl.base)
@@ -155,7 +159,10 @@ async fn a_new_tenant_becomes_one_source_and_a_second_import_sends_no_write(back
             "authType": "secret", "textSecret": STORED, "contentConfig": config,
         })
     );
-    assert!(source.get("clientSecret").is_none(), "the secret is stored, not inline");
+    assert!(
+        source.get("clientSecret").is_none(),
+        "the secret is stored, not inline"
+    );
     let (commit, message) = group.commits.last().unwrap().clone();
     assert_eq!(
         message,
@@ -189,7 +196,8 @@ async fn a_rotation_rewrites_only_the_stored_secret(backend: Backend) {
     let by_hand_input = json!({"id": "fabrikam_o365", "type": "office365_mgmt",
         "tenantId": "11111111-2222-3333-4444-555555555555", "appId": "app", "planType": "gcc",
         "authType": "manual", "clientSecret": "fabrikam-inline-secret", "pipeline": "o365_tuned"});
-    let by_hand_secret = json!({"id": "fabrikam", "secretType": "text", "value": "fabrikam-secret", "tags": "ops"});
+    let by_hand_secret =
+        json!({"id": "fabrikam", "secretType": "text", "value": "fabrikam-secret", "tags": "ops"});
     cribl.edit("o365", |g| {
         g.inputs.push(by_hand_input.clone());
         g.secrets.push(by_hand_secret.clone());
@@ -216,7 +224,10 @@ async fn a_rotation_rewrites_only_the_stored_secret(backend: Backend) {
     assert_eq!(first.secrets[0], by_hand_secret);
     assert_eq!(first.inputs[1]["planType"], "gcc_high");
     assert_eq!(first.inputs.len(), 2);
-    assert!(cribl.scope("default").inputs.is_empty(), "only the named group");
+    assert!(
+        cribl.scope("default").inputs.is_empty(),
+        "only the named group"
+    );
 
     // The operator tunes the Source in Cribl and commits.
     cribl.edit("o365", |g| {
@@ -242,7 +253,10 @@ async fn a_rotation_rewrites_only_the_stored_secret(backend: Backend) {
         ]
     );
     let after = cribl.scope("o365");
-    assert_eq!(after.inputs, tuned, "the Source and the operator's tuning stay");
+    assert_eq!(
+        after.inputs, tuned,
+        "the Source and the operator's tuning stay"
+    );
     assert_eq!(after.secrets[0], by_hand_secret);
     assert_eq!(after.secrets.len(), 2);
     assert_eq!(after.secrets[1]["value"], ROTATED);
@@ -290,10 +304,10 @@ async fn refusals_leave_the_copy_in_the_inbox_in_cribls_words(backend: Backend) 
     let cribl = Cribl::start(TOKEN, USER, PASSWORD, &["default"]).await;
     let r = answered(&app, &soc, SECRET, "commercial").await;
 
-    let stale = Host::new(&app, &soc, "an-expired-token").await;
+    let host = Host::new(&app, &soc, "an-expired-token").await;
     refused(
         &app,
-        &stale,
+        &host,
         &cribl,
         &[],
         &r,
@@ -302,7 +316,7 @@ async fn refusals_leave_the_copy_in_the_inbox_in_cribls_words(backend: Backend) 
     .await;
     assert_eq!(cribl.calls(), READS[..1]);
 
-    let host = Host::new(&app, &soc, TOKEN).await;
+    host.set_secret(TOKEN);
     refused(
         &app,
         &host,

@@ -363,11 +363,10 @@ impl Api {
         let mut url = request.url.clone();
         url.set_query(None);
         let what = format!("{} {url}", request.method);
-        let response = builder
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| TargetError::Api(format!("{what}: {}", crate::webhook::describe(e))))?;
+        let response =
+            builder.body(body).send().await.map_err(|e| {
+                TargetError::Api(format!("{what}: {}", crate::webhook::describe(e)))
+            })?;
         let status = response.status();
         let mut hidden = secrets.to_vec();
         hidden.push(token.to_owned());

@@ -200,8 +200,7 @@ async fn handle(
         }
         let token = format!("session-{}", g.issued.len() + 1);
         g.issued.push(token.clone());
-        return axum::Json(json!({"token": token, "forcePasswordChange": false}))
-            .into_response();
+        return axum::Json(json!({"token": token, "forcePasswordChange": false})).into_response();
     }
     let bearer = headers
         .get("authorization")
@@ -221,7 +220,11 @@ async fn handle(
         };
         return match (method.as_str(), rest) {
             ("GET", []) => {
-                let head = scope.commits.last().map(|c| c.0.clone()).unwrap_or_default();
+                let head = scope
+                    .commits
+                    .last()
+                    .map(|c| c.0.clone())
+                    .unwrap_or_default();
                 counted(vec![json!({
                     "id": id, "configVersion": scope.config_version,
                     "git": {"commit": head, "localChanges": scope.local_changes},
@@ -257,7 +260,10 @@ async fn handle(
         // A group's context exists only for a group.
         scope_id.is_empty() == !parts.starts_with(&["m"])
     }) else {
-        return error(StatusCode::NOT_FOUND, &format!("Group {scope_id} not found"));
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("Group {scope_id} not found"),
+        );
     };
     match (method.as_str(), rest) {
         ("GET", ["system", "secrets"]) => counted(scope.secrets.iter().map(masked).collect()),
@@ -371,7 +377,9 @@ fn invalid_input(input: &Value) -> Option<String> {
         }
         let plan = map["planType"].as_str().unwrap_or_default();
         if !PLANS.contains(&plan) {
-            return Some(format!("planType must be equal to one of the allowed values ({plan})"));
+            return Some(format!(
+                "planType must be equal to one of the allowed values ({plan})"
+            ));
         }
     }
     None
