@@ -681,7 +681,8 @@ fn per_customer_case(rng: &mut Rng, dir: &Path, json: bool) -> Case {
 
 /// The generated case for `kind`. Every target that writes files must
 /// have one; an API target writes none (`collect_http.rs`,
-/// `collect_wazuh_api.rs` and `collect_qradar.rs` test what they send;
+/// `collect_wazuh_api.rs`, `collect_qradar.rs` and `collect_cribl.rs` test
+/// what they send;
 /// `wazuh-api` merges with `wazuh-office365`'s own merge, which the Wazuh
 /// cases here cover).
 fn case(kind: Target, rng: &mut Rng, dir: &Path) -> Option<Case> {
@@ -691,7 +692,7 @@ fn case(kind: Target, rng: &mut Rng, dir: &Path) -> Option<Case> {
         Target::FilebeatO365 => filebeat_case(rng, dir),
         Target::Env => per_customer_case(rng, dir, false),
         Target::Json => per_customer_case(rng, dir, true),
-        Target::Http | Target::WazuhApi | Target::Qradar => return None,
+        Target::Http | Target::WazuhApi | Target::Qradar | Target::Cribl => return None,
     })
 }
 

@@ -616,6 +616,41 @@ mod tests {
     }
 
     #[test]
+    fn a_login_shows_no_header_and_a_filled_value_shows_its_placeholder() {
+        let login = ApiRequest {
+            method: reqwest::Method::POST,
+            url: Url::parse("https://cribl.example:9000/api/v1/auth/login").unwrap(),
+            headers: Vec::new(),
+            content_type: "application/json",
+            body: String::new(),
+            auth: Auth::JsonLogin,
+            confirm: Confirm::Status,
+            fill: None,
+        };
+        assert_eq!(
+            login.shown(&[]),
+            "POST https://cribl.example:9000/api/v1/auth/login\n\n"
+        );
+        let deploy = ApiRequest {
+            method: reqwest::Method::PATCH,
+            body: r#"{"version":"<commit>"}"#.to_owned(),
+            auth: Auth::Session,
+            fill: Some(Fill {
+                placeholder: "<commit>",
+                pointer: "/items/0/commit",
+            }),
+            ..login
+        };
+        assert!(
+            deploy
+                .shown(&[])
+                .ends_with("Authorization: Bearer ********\nContent-Type: application/json\n\n{\"version\":\"<commit>\"}\n"),
+            "{}",
+            deploy.shown(&[])
+        );
+    }
+
+    #[test]
     fn the_dry_run_shows_no_secret_and_no_token() {
         let secret = "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_".to_owned();
         let request = ApiRequest {

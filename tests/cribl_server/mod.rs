@@ -258,7 +258,7 @@ async fn handle(
     };
     let Some(scope) = g.scopes.get_mut(&scope_id).filter(|_| {
         // A group's context exists only for a group.
-        scope_id.is_empty() == !parts.starts_with(&["m"])
+        scope_id.is_empty() != parts.starts_with(&["m"])
     }) else {
         return error(
             StatusCode::NOT_FOUND,
