@@ -46,13 +46,14 @@
 //!   targets, which write a decrypted credential into a collector's
 //!   configuration (Wazuh, Filebeat, env and JSON files) or send it to a SOC
 //!   platform's or a collector's API (`http`, `wazuh-api`, `qradar`,
-//!   `elastic-agent`, `splunk-o365`, through the shared `collect/api.rs`;
-//!   `wazuh-api` reads the configuration there before it merges, with the
-//!   local Wazuh target's merge, `qradar` discovers the protocol and the
-//!   existing log source before it creates or updates one, `elastic-agent`
-//!   reads the Fleet package and the existing integration policy, and
-//!   `splunk-o365` reads the Splunk add-on's tenants and inputs before it
-//!   adds or edits its own); each
+//!   `elastic-agent`, `splunk-o365`, `cribl`, through the shared
+//!   `collect/api.rs`; `wazuh-api` reads the configuration there before it
+//!   merges, with the local Wazuh target's merge, `qradar` discovers the
+//!   protocol and the existing log source before it creates or updates one,
+//!   `elastic-agent` reads the Fleet package and the existing integration
+//!   policy, `splunk-o365` reads the Splunk add-on's tenants and inputs
+//!   before it adds or edits its own, and `cribl` reads a Worker Group's
+//!   stored secrets and Sources before it writes, commits and deploys); each
 //!   target is one file in `collect/` and one line of its `targets!`
 //!   registry.
 //!

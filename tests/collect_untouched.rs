@@ -681,8 +681,8 @@ fn per_customer_case(rng: &mut Rng, dir: &Path, json: bool) -> Case {
 
 /// The generated case for `kind`. Every target that writes files must
 /// have one; an API target writes none (`collect_http.rs`,
-/// `collect_wazuh_api.rs`, `collect_qradar.rs`, `collect_elastic_agent.rs`
-/// and `collect_splunk.rs` test what they send;
+/// `collect_wazuh_api.rs`, `collect_qradar.rs`, `collect_elastic_agent.rs`,
+/// `collect_splunk.rs` and `collect_cribl.rs` test what they send;
 /// `wazuh-api` merges with `wazuh-office365`'s own merge, which the Wazuh
 /// cases here cover).
 fn case(kind: Target, rng: &mut Rng, dir: &Path) -> Option<Case> {
@@ -696,7 +696,8 @@ fn case(kind: Target, rng: &mut Rng, dir: &Path) -> Option<Case> {
         | Target::WazuhApi
         | Target::Qradar
         | Target::ElasticAgent
-        | Target::SplunkO365 => return None,
+        | Target::SplunkO365
+        | Target::Cribl => return None,
     })
 }
 

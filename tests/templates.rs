@@ -70,7 +70,7 @@ fn templates_lists_the_builtins() {
     }
     assert!(stdout.contains("  permissions: ActivityFeed.Read, ActivityFeed.ReadDlp\n"));
     assert!(stdout.contains(
-        "  targets: wazuh-office365, filebeat-o365, env, json, http, wazuh-api, qradar, elastic-agent, splunk-o365\n"
+        "  targets: wazuh-office365, filebeat-o365, env, json, http, wazuh-api, qradar, elastic-agent, splunk-o365, cribl\n"
     ));
     assert!(!stdout.contains("[custom"));
 }

@@ -62,6 +62,25 @@ pub(crate) enum Auth {
     /// `Authorization: Splunk <session key>` with the session key the
     /// target got by logging in ([`Api::set_session`]) (`splunk-o365`).
     SplunkSession,
+    /// No authentication header: the body is `{"username", "password"}`
+    /// from the file's `user:password`, which [`Api::send`] writes in place
+    /// of the planned body (the target never sees the password). How a
+    /// target logs in to Cribl's `POST /auth/login` for a bearer token
+    /// (`cribl`).
+    JsonLogin,
+}
+
+/// A value a request takes from the answer to the request sent just before
+/// it, known only once that one is answered: Cribl's deploy names the
+/// commit its commit request made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fill {
+    /// The text in the planned body that the value replaces (inside a JSON
+    /// string); `--dry-run` shows it as it is.
+    pub(crate) placeholder: &'static str,
+    /// Where the value is in the previous answer, a JSON pointer
+    /// (`/items/0/commit`); it must be a string there.
+    pub(crate) pointer: &'static str,
 }
 
 /// What makes an answer a confirmation.
@@ -90,6 +109,8 @@ pub(crate) struct ApiRequest {
     pub(crate) body: String,
     pub(crate) auth: Auth,
     pub(crate) confirm: Confirm,
+    /// A value the body takes from the previous request's answer, if any.
+    pub(crate) fill: Option<Fill>,
 }
 
 impl std::fmt::Debug for ApiRequest {
@@ -111,16 +132,19 @@ impl ApiRequest {
     pub(crate) fn shown(&self, secrets: &[String]) -> String {
         let mut out = format!("{} {}\n", self.method, self.url);
         let auth = match self.auth {
-            Auth::Bearer | Auth::Session => "Authorization: Bearer ********",
-            Auth::Hmac => "X-Handoff-Signature: t=<unix time of sending>,v1=********",
-            Auth::Basic => "Authorization: Basic ********",
-            Auth::Sec => "SEC: ********",
-            Auth::ApiKey => "Authorization: ApiKey ********",
-            Auth::SplunkLogin => "(username and password of --api-token-file, form-encoded)",
-            Auth::SplunkSession => "Authorization: Splunk ********",
+            Auth::Bearer | Auth::Session => Some("Authorization: Bearer ********"),
+            Auth::Hmac => Some("X-Handoff-Signature: t=<unix time of sending>,v1=********"),
+            Auth::Basic => Some("Authorization: Basic ********"),
+            Auth::Sec => Some("SEC: ********"),
+            Auth::ApiKey => Some("Authorization: ApiKey ********"),
+            Auth::SplunkLogin => Some("(username and password of --api-token-file, form-encoded)"),
+            Auth::SplunkSession => Some("Authorization: Splunk ********"),
+            Auth::JsonLogin => None,
         };
         // Writing to a String cannot fail.
-        let _ = writeln!(out, "{auth}");
+        if let Some(auth) = auth {
+            let _ = writeln!(out, "{auth}");
+        }
         if !self.body.is_empty() {
             let _ = writeln!(out, "Content-Type: {}", self.content_type);
         }
@@ -241,8 +265,9 @@ impl Api {
         }))
     }
 
-    /// Whether `--api-token-file` holds `USER:PASSWORD` (a login) rather
-    /// than a token: a target that accepts both logs in for the first.
+    /// Whether `--api-token-file` holds `USER:PASSWORD` (to log in with)
+    /// rather than a token: it has a `:`, which no bearer token (a JWT, or
+    /// an opaque token of URL-safe characters) has.
     pub(crate) fn holds_user_password(&self) -> bool {
         self.token.expose_secret().contains(':')
     }
@@ -277,17 +302,54 @@ impl Api {
         request: &ApiRequest,
         secrets: &[String],
     ) -> Result<String, TargetError> {
+        self.send_after(request, secrets, None).await
+    }
+
+    /// [`Api::send`], the request's [`Fill`] (if any) taken from
+    /// `previous`, the answer to the request sent before it.
+    ///
+    /// # Errors
+    /// Those of [`Api::send`], and [`TargetError::Api`] if the request has a
+    /// [`Fill`] and `previous` has no string at its pointer.
+    pub(crate) async fn send_after(
+        &self,
+        request: &ApiRequest,
+        secrets: &[String],
+        previous: Option<&str>,
+    ) -> Result<String, TargetError> {
+        let mut body = request.body.clone();
+        if let Some(fill) = request.fill {
+            let value = previous
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+                .and_then(|v| v.pointer(fill.pointer)?.as_str().map(str::to_owned))
+                .ok_or_else(|| {
+                    TargetError::Api(format!(
+                        "{} {} was not sent: the answer before it had no {} to put in it",
+                        request.method, request.url, fill.pointer
+                    ))
+                })?;
+            // As the inside of a JSON string: quoted, then unquoted.
+            let quoted = serde_json::Value::String(value).to_string();
+            let inner = quoted.get(1..quoted.len() - 1).unwrap_or_default();
+            body = body.replace(fill.placeholder, inner);
+        }
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone());
         let token = self.token.expose_secret();
-        let body = match request.auth {
+        // A login's body is made here from the token file: a target never
+        // plans, and a dry run never shows, the password.
+        match request.auth {
             Auth::SplunkLogin => {
                 let (user, password) = user_password(token)?;
-                form_body(&[("username", user), ("password", password)])
+                body = form_body(&[("username", user), ("password", password)]);
             }
-            _ => request.body.clone(),
-        };
+            Auth::JsonLogin => {
+                let (user, password) = user_password(token)?;
+                body = serde_json::json!({"username": user, "password": password}).to_string();
+            }
+            _ => {}
+        }
         if !body.is_empty() {
             let content_type = match request.auth {
                 Auth::SplunkLogin => FORM,
@@ -303,6 +365,7 @@ impl Api {
             Auth::Bearer => builder.bearer_auth(token),
             Auth::Sec => builder.header("SEC", token),
             Auth::ApiKey => builder.header(reqwest::header::AUTHORIZATION, api_key_header(token)),
+            Auth::JsonLogin => builder,
             Auth::Basic => {
                 let (user, password) = user_password(token)?;
                 builder.basic_auth(user, Some(password))
@@ -703,6 +766,41 @@ mod tests {
     }
 
     #[test]
+    fn a_login_shows_no_header_and_a_filled_value_shows_its_placeholder() {
+        let login = ApiRequest {
+            method: reqwest::Method::POST,
+            url: Url::parse("https://cribl.example:9000/api/v1/auth/login").unwrap(),
+            headers: Vec::new(),
+            content_type: "application/json",
+            body: String::new(),
+            auth: Auth::JsonLogin,
+            confirm: Confirm::Status,
+            fill: None,
+        };
+        assert_eq!(
+            login.shown(&[]),
+            "POST https://cribl.example:9000/api/v1/auth/login\n\n"
+        );
+        let deploy = ApiRequest {
+            method: reqwest::Method::PATCH,
+            body: r#"{"version":"<commit>"}"#.to_owned(),
+            auth: Auth::Session,
+            fill: Some(Fill {
+                placeholder: "<commit>",
+                pointer: "/items/0/commit",
+            }),
+            ..login
+        };
+        assert!(
+            deploy
+                .shown(&[])
+                .ends_with("Authorization: Bearer ********\nContent-Type: application/json\n\n{\"version\":\"<commit>\"}\n"),
+            "{}",
+            deploy.shown(&[])
+        );
+    }
+
+    #[test]
     fn the_dry_run_shows_no_secret_and_no_token() {
         let secret = "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_".to_owned();
         let request = ApiRequest {
@@ -713,6 +811,7 @@ mod tests {
             body: format!(r#"{{"secret":"{secret}"}}"#),
             auth: Auth::Bearer,
             confirm: Confirm::Status,
+            fill: None,
         };
         let shown = request.shown(std::slice::from_ref(&secret));
         assert_eq!(

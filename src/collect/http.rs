@@ -123,6 +123,7 @@ pub(super) fn plan(args: &TargetArgs, import: &Import) -> Result<Plan, TargetErr
             HttpAuth::Hmac => Auth::Hmac,
         },
         confirm: Confirm::Status,
+        fill: None,
     };
     Ok(Plan::with_requests(vec![request], Vec::new(), cred))
 }

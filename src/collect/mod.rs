@@ -3,12 +3,12 @@
 //!
 //! Each target ([`wazuh_office365`], [`wazuh_ms_graph`], [`filebeat_o365`],
 //! [`env`](mod@env), [`json`], [`http`](mod@http), [`wazuh_api`],
-//! [`qradar`], [`elastic_agent`], [`splunk_o365`]) plans
+//! [`qradar`], [`elastic_agent`], [`splunk_o365`], [`cribl`]) plans
 //! without changing anything: [`plan`] reads the current files and computes
 //! their new content, or the requests an API target would send, so
 //! `--dry-run` can print the [`Plan::diff`] and a test can look at the
 //! result. A target whose configuration lives behind its API (`wazuh-api`,
-//! `qradar`, `elastic-agent`, `splunk-o365`, marked `@reads_api` in the registry) reads it there first,
+//! `qradar`, `elastic-agent`, `splunk-o365`, `cribl`, marked `@reads_api` in the registry) reads it there first,
 //! through the collector's [`Api`] ([`plan_with_api`]): a login and GETs,
 //! never a change.
 //! [`Plan::apply`] then writes every changed file the same careful way: a
@@ -167,6 +167,10 @@ targets! {
     /// The Splunk Add-on for Microsoft Office 365: a tenant and its
     /// Management Activity inputs, through splunkd's REST API.
     SplunkO365 = "splunk-o365" => @reads_api splunk_o365,
+    /// A Cribl Stream Office 365 Activity Source and its stored secret in
+    /// a Worker Group, through the Leader's REST API, committed and
+    /// deployed.
+    Cribl = "cribl" => @reads_api cribl,
 }
 
 pub use http::{HttpAuth, HttpMethod};
@@ -277,7 +281,8 @@ pub struct TargetArgs {
     /// (`http`: the bearer token, or the HMAC key with `--http-auth hmac`;
     /// `wazuh-api`: `USER:PASSWORD` of a Wazuh API user; `qradar`: an
     /// authorized service token; `splunk-o365`: a Splunk authentication
-    /// token, or `USER:PASSWORD` of a Splunk user). A relative path
+    /// token, or `USER:PASSWORD` of a Splunk user; `cribl`: a bearer token,
+    /// or `USER:PASSWORD` of a Cribl user to log in with). A relative path
     /// is taken from the working directory.
     #[arg(long, env = "HANDOFF_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,
@@ -321,6 +326,15 @@ pub struct TargetArgs {
     /// input runs (the add-on proposes 300).
     #[arg(long, env = "HANDOFF_SPLUNK_INTERVAL", default_value_t = 300)]
     pub splunk_interval: u32,
+    /// `cribl`: the Worker Group whose Office 365 Activity Source and
+    /// stored secret handoff writes, commits and deploys (its id, as in
+    /// `/api/v1/m/<group>`).
+    #[arg(long, env = "HANDOFF_CRIBL_GROUP", default_value = "default")]
+    pub cribl_group: String,
+    /// `cribl`: the API is a single Cribl Stream instance without a Leader
+    /// or groups: no `/m/<group>`, and a commit with no deploy.
+    #[arg(long, env = "HANDOFF_CRIBL_SINGLE_INSTANCE")]
+    pub cribl_single_instance: bool,
 }
 
 impl TargetArgs {
@@ -344,6 +358,8 @@ impl TargetArgs {
             fleet_agent_policy: None,
             splunk_index: "default".to_owned(),
             splunk_interval: 300,
+            cribl_group: "default".to_owned(),
+            cribl_single_instance: false,
         }
     }
 }
@@ -554,7 +570,8 @@ impl Plan {
     }
 
     /// Sends the plan's requests in order, after [`Plan::apply`]; stops at
-    /// the first that the platform does not confirm.
+    /// the first that the platform does not confirm. A request with a
+    /// [`Fill`](api::Fill) takes its value from the answer to the one before.
     ///
     /// # Errors
     /// [`TargetError::Api`] from [`Api::send`]; [`TargetError::Refused`] if
@@ -569,8 +586,12 @@ impl Plan {
                     .to_owned(),
             ));
         };
+        let mut previous: Option<String> = None;
         for request in &self.requests {
-            api.send(request, &self.secrets).await?;
+            previous = Some(
+                api.send_after(request, &self.secrets, previous.as_deref())
+                    .await?,
+            );
         }
         Ok(())
     }
@@ -725,13 +746,14 @@ mod tests {
             "qradar",
             "elastic-agent",
             "splunk-o365",
+            "cribl",
         ] {
             assert_eq!(Target::from_str(name).unwrap().as_str(), name);
         }
         let err = Target::from_str("splunk").unwrap_err();
         assert_eq!(
             err,
-            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar, elastic-agent, splunk-o365)"
+            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar, elastic-agent, splunk-o365, cribl)"
         );
         for t in Target::ALL {
             assert_eq!(
@@ -757,6 +779,7 @@ mod tests {
                     | Target::Qradar
                     | Target::ElasticAgent
                     | Target::SplunkO365
+                    | Target::Cribl
             );
             assert_eq!(real_run.is_err(), needs_options, "{t:?}");
             assert_eq!(
@@ -765,6 +788,7 @@ mod tests {
                     t,
                     Target::Http | Target::WazuhApi | Target::Qradar | Target::ElasticAgent
                         | Target::SplunkO365
+                        | Target::Cribl
                 ),
                 "{t:?}: an API target needs its URL even to show its requests"
             );

@@ -260,6 +260,7 @@ fn request(method: Method, url: Url, body: String) -> ApiRequest {
         body,
         auth: Auth::Sec,
         confirm: Confirm::Status,
+        fill: None,
     }
 }
 

@@ -96,6 +96,7 @@ fn request(method: Method, url: Url, auth: Auth) -> ApiRequest {
         body: String::new(),
         auth,
         confirm: Confirm::WazuhEnvelope,
+        fill: None,
     }
 }
 

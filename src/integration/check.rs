@@ -607,7 +607,7 @@ mod tests {
             (
                 "targets = [\"json\"]",
                 "targets = [\"filebeat-o365\"]",
-                "targets wazuh-office365 and filebeat-o365 and wazuh-api and splunk-o365 need collect.content_types",
+                "targets wazuh-office365 and filebeat-o365 and wazuh-api and splunk-o365 and cribl need collect.content_types",
             ),
             (
                 "targets = [\"json\"]",
