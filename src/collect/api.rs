@@ -295,7 +295,17 @@ impl Api {
             .body(request.body.clone())
             .send()
             .await
-            .map_err(|e| TargetError::Api(format!("{what}: {}", crate::webhook::describe(e))))?;
+            .map_err(|e| {
+                let why = crate::webhook::describe(e);
+                // rustls names a certificate it cannot verify "invalid peer
+                // certificate: UnknownIssuer" (or BadSignature, Expired ...).
+                let hint = if why.contains("certificate") {
+                    "; if the API's certificate comes from a private CA, give that CA's PEM certificate with --api-ca-file"
+                } else {
+                    ""
+                };
+                TargetError::Api(format!("{what}: {why}{hint}"))
+            })?;
         let status = response.status();
         let mut hidden = secrets.to_vec();
         hidden.push(token.to_owned());
