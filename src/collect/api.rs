@@ -403,9 +403,20 @@ impl Api {
         let mut url = request.url.clone();
         url.set_query(None);
         let what = format!("{} {url}", request.method);
-        let response =
-            builder.body(body).send().await.map_err(|e| {
-                TargetError::Api(format!("{what}: {}", crate::webhook::describe(e)))
+        let response = builder
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                let why = crate::webhook::describe(e);
+                // rustls names a certificate it cannot verify "invalid peer
+                // certificate: UnknownIssuer" (or BadSignature, Expired ...).
+                let hint = if why.contains("certificate") {
+                    "; if the API's certificate comes from a private CA, give that CA's PEM certificate with --api-ca-file"
+                } else {
+                    ""
+                };
+                TargetError::Api(format!("{what}: {why}{hint}"))
             })?;
         let status = response.status();
         let mut hidden = secrets.to_vec();
