@@ -37,7 +37,8 @@ const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT: &str = "0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11";
 const SECRET: &str = "abc8Q~collectorsecretvalue0123456789ABCD";
 const PLATFORM_TOKEN: &str = "soc-platform-token-5f1d0c9e8b7a";
-const BODY: &str = r#"{"tenantId": "{tenant_id}", "clientId": "{client_id}", "clientSecret": "{client_secret}"}"#;
+const BODY: &str =
+    r#"{"tenantId": "{tenant_id}", "clientId": "{client_id}", "clientSecret": "{client_secret}"}"#;
 
 /// A private certificate authority: its certificate (PEM) and what it
 /// signs with.
@@ -139,11 +140,7 @@ struct Scene {
 async fn scene(ca: &PrivateCa) -> Scene {
     let (app, soc) = app_with_soc(Backend::Sqlite).await;
     let platform = Platform::start(Auth::Bearer(PLATFORM_TOKEN.to_owned())).await;
-    let backend: SocketAddr = platform
-        .base
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
+    let backend: SocketAddr = platform.base.trim_start_matches("http://").parse().unwrap();
     let front = TlsFront::start(ca, backend).await;
     let host = ApiHost::new(&app, &soc, "http", PLATFORM_TOKEN).await;
     host.write("body.json", BODY);
@@ -153,7 +150,10 @@ async fn scene(ca: &PrivateCa) -> Scene {
         "cloud": "commercial",
     }})
     .to_string();
-    assert_eq!(answer_with(&app, &r, Some(&soc), &payload).await.status(), 201);
+    assert_eq!(
+        answer_with(&app, &r, Some(&soc), &payload).await.status(),
+        201
+    );
     Scene {
         app,
         request_id: r.id,

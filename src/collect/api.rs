@@ -697,6 +697,7 @@ mod tests {
             body: form_body(&[("client_secret", &secret), ("change_client_secret", "1")]),
             auth: Auth::SplunkSession,
             confirm: Confirm::Status,
+            fill: None,
         };
         let shown = request.shown(std::slice::from_ref(&secret));
         assert_eq!(

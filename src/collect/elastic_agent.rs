@@ -356,6 +356,7 @@ fn request(method: Method, url: Url, body: String) -> ApiRequest {
         body,
         auth: Auth::ApiKey,
         confirm: Confirm::Status,
+        fill: None,
     }
 }
 

@@ -786,7 +786,10 @@ mod tests {
                 t.check_args(&args, true).is_ok(),
                 !matches!(
                     t,
-                    Target::Http | Target::WazuhApi | Target::Qradar | Target::ElasticAgent
+                    Target::Http
+                        | Target::WazuhApi
+                        | Target::Qradar
+                        | Target::ElasticAgent
                         | Target::SplunkO365
                         | Target::Cribl
                 ),

@@ -171,6 +171,7 @@ fn request(method: Method, url: Url, body: String, auth: Auth) -> ApiRequest {
         body,
         auth,
         confirm: Confirm::Status,
+        fill: None,
     }
 }
 
