@@ -365,12 +365,12 @@ impl Api {
             Auth::Bearer => builder.bearer_auth(token),
             Auth::Sec => builder.header("SEC", token),
             Auth::ApiKey => builder.header(reqwest::header::AUTHORIZATION, api_key_header(token)),
-            Auth::JsonLogin => builder,
             Auth::Basic => {
                 let (user, password) = user_password(token)?;
                 builder.basic_auth(user, Some(password))
             }
-            Auth::SplunkLogin => builder,
+            // A login's body carries the user and password (above).
+            Auth::SplunkLogin | Auth::JsonLogin => builder,
             Auth::SplunkSession => match &session {
                 Some(s) => builder.header(
                     reqwest::header::AUTHORIZATION,
