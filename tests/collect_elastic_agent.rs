@@ -16,7 +16,7 @@ mod fleet_server;
 use std::process::Output;
 
 use common::api_host::ApiHost;
-use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
+use common::flow::{Opened, answer_with, app_with_soc, open_request_for};
 use common::{Backend, T0, TestApp};
 use fleet_server::{AGENT_POLICY, DEFENDER_VERSION, Fleet, O365_VERSION};
 use handoff::collect::masked_secret;
@@ -337,24 +337,7 @@ async fn refused(
     words: &[&str],
 ) {
     let out = host.collect_on(app, fleet, agent_policy, &[]).await;
-    assert!(!out.status.success(), "a refusal makes the exit non-zero");
-    let said = text(&out.stdout);
-    assert!(said.contains("FAILED Contoso"), "{said}");
-    for w in words {
-        assert!(said.contains(w), "{w:?} in {said}");
-    }
-    assert!(!said.contains(SECRET) && !said.contains(API_KEY), "{said}");
-    let req = app.store.request(&r.id).await.unwrap().unwrap();
-    assert!(req.imported_at.is_none());
-    let kinds = event_kinds(&app.store, &r.id).await;
-    assert_eq!(kinds.last().map(String::as_str), Some("request.released"));
-    let events = app.store.request_events(&r.id).await.unwrap();
-    let detail: Value = serde_json::from_str(&events.last().unwrap().detail).unwrap();
-    let reason = detail["reason"].as_str().unwrap_or_default();
-    for w in words {
-        assert!(reason.contains(w), "{w:?} in the trail's {reason:?}");
-    }
-    assert!(!reason.contains(SECRET) && !reason.contains(API_KEY));
+    common::api_host::assert_refused(app, &out, &r.id, words, &[SECRET, API_KEY]).await;
 }
 
 async fn refusals_leave_the_copy_in_the_inbox_in_kibanas_words(backend: Backend) {

@@ -73,3 +73,44 @@ impl ApiHost {
         cmd
     }
 }
+
+/// What a refused import leaves, for every API target: a non-zero exit,
+/// `FAILED Contoso` and each of `words` in the collector's output, nothing
+/// acknowledged, the lease released with the same words as its reason in
+/// the PM's trail, and none of `hidden` (the client secret, the API's token
+/// or password) in either.
+pub async fn assert_refused(
+    app: &TestApp,
+    out: &std::process::Output,
+    request_id: &str,
+    words: &[&str],
+    hidden: &[&str],
+) {
+    assert!(!out.status.success(), "a refusal makes the exit non-zero");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("FAILED Contoso"), "{said}");
+    for w in words {
+        assert!(said.contains(w), "{w:?} in {said}");
+    }
+    for h in hidden {
+        assert!(!said.contains(h), "{said}");
+    }
+    let req = app.store.request(request_id).await.unwrap().unwrap();
+    assert!(req.imported_at.is_none());
+    let kinds = super::flow::event_kinds(&app.store, request_id).await;
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("request.released"),
+        "{kinds:?}"
+    );
+    assert!(!kinds.iter().any(|k| k == "request.imported"), "{kinds:?}");
+    let events = app.store.request_events(request_id).await.unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&events.last().unwrap().detail).unwrap();
+    let reason = detail["reason"].as_str().unwrap_or_default();
+    for w in words {
+        assert!(reason.contains(w), "{w:?} in the trail's {reason:?}");
+    }
+    for h in hidden {
+        assert!(!reason.contains(h), "{reason}");
+    }
+}
