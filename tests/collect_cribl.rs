@@ -14,8 +14,8 @@ mod cribl_server;
 use std::process::Output;
 
 use common::api_host::ApiHost;
-use common::flow::{Opened, answer_with, app_with_soc, open_request_for};
-use common::{Backend, T0, TestApp};
+use common::flow::{Opened, answered_with_credential, app_with_soc};
+use common::{Backend, TestApp};
 use cribl_server::Cribl;
 use handoff::collect::masked_secret;
 use serde_json::{Value, json};
@@ -68,32 +68,13 @@ impl Host {
     }
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 async fn answered(app: &TestApp, soc: &age::x25519::Identity, secret: &str, cloud: &str) -> Opened {
-    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
-    let payload = json!({"v": 1, "template": "o365-management", "fields": {
-        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": secret,
-        "secret_expires_on": "2027-06-30", "cloud": cloud,
-    }})
-    .to_string();
-    assert_eq!(
-        answer_with(app, &r, Some(soc), &payload).await.status(),
-        201
-    );
-    r
+    let credential = (TENANT, CLIENT, secret);
+    answered_with_credential(app, soc, "o365-management", credential, cloud).await
 }
 
 fn assert_success(out: &Output) -> String {
-    let said = text(&out.stdout);
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{said}\n{err}");
-    for secret in [SECRET, ROTATED, TOKEN, PASSWORD] {
-        assert!(!said.contains(secret) && !err.contains(secret), "{said}");
-    }
-    said
+    common::api_host::assert_success(out, &[SECRET, ROTATED, TOKEN, PASSWORD])
 }
 
 fn body(cribl: &Cribl, n: usize) -> Value {

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use common::api_host::ApiHost;
-use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
-use common::{Backend, T0, TestApp};
+use common::flow::{Opened, answered_with_credential, app_with_soc, event_kinds};
+use common::{Backend, TestApp};
 use handoff::collect::masked_secret;
 use platform::{Auth, Platform};
 use serde_json::{Value, json};
@@ -83,15 +83,8 @@ fn text(b: &[u8]) -> String {
 
 /// Answers a new o365-management request with `secret`.
 async fn answered(app: &TestApp, soc: &age::x25519::Identity, secret: &str) -> Opened {
-    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
-    let payload = json!({"v": 1, "template": "o365-management", "fields": {
-        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": secret,
-        "secret_expires_on": "2027-06-30", "cloud": "commercial",
-    }})
-    .to_string();
-    let res = answer_with(app, &r, Some(soc), &payload).await;
-    assert_eq!(res.status(), 201);
-    r
+    let credential = (TENANT, CLIENT, secret);
+    answered_with_credential(app, soc, "o365-management", credential, "commercial").await
 }
 
 /// The body the platform must receive for `secret`.
@@ -108,13 +101,7 @@ fn expected_body(secret: &str) -> Value {
 }
 
 fn assert_success(out: &Output) -> String {
-    let said = text(&out.stdout);
-    assert!(out.status.success(), "{said}\n{}", text(&out.stderr));
-    assert!(
-        !said.contains(SECRET) && !text(&out.stderr).contains(SECRET),
-        "{said}"
-    );
-    said
+    common::api_host::assert_success(out, &[SECRET])
 }
 
 async fn an_import_puts_the_templated_body_and_a_second_changes_nothing(backend: Backend) {

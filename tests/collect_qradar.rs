@@ -14,8 +14,8 @@ mod qradar_server;
 use std::process::Output;
 
 use common::api_host::ApiHost;
-use common::flow::{Opened, answer_with, app_with_soc, open_request_for};
-use common::{Backend, T0, TestApp};
+use common::flow::{Opened, answered_with_credential, app_with_soc};
+use common::{Backend, TestApp};
 use handoff::collect::masked_secret;
 use qradar_server::{GRAPH_PROTOCOL_ID, GRAPH_TYPE_ID, PROTOCOL_ID, Qradar, TYPE_ID};
 use serde_json::{Value, json};
@@ -76,27 +76,11 @@ async fn answered_for(
     secret: &str,
     cloud: &str,
 ) -> Opened {
-    let r = open_request_for(&app.store, T0, 86_400, template).await;
-    let payload = json!({"v": 1, "template": template, "fields": {
-        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": secret,
-        "secret_expires_on": "2027-06-30", "cloud": cloud,
-    }})
-    .to_string();
-    assert_eq!(
-        answer_with(app, &r, Some(soc), &payload).await.status(),
-        201
-    );
-    r
+    answered_with_credential(app, soc, template, (TENANT, CLIENT, secret), cloud).await
 }
 
 fn assert_success(out: &Output) -> String {
-    let said = text(&out.stdout);
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{said}\n{err}");
-    for secret in [SECRET, ROTATED, TOKEN] {
-        assert!(!said.contains(secret) && !err.contains(secret), "{said}");
-    }
-    said
+    common::api_host::assert_success(out, &[SECRET, ROTATED, TOKEN])
 }
 
 /// The log source's parameters as (name, value).

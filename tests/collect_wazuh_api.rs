@@ -14,10 +14,9 @@ mod wazuh_server;
 use std::process::Output;
 
 use common::api_host::ApiHost;
-use common::flow::{Opened, answer_with, app_with_soc, open_request_for};
-use common::{Backend, T0, TestApp};
+use common::flow::{Opened, answered_with_credential, app_with_soc};
+use common::{Backend, TestApp};
 use handoff::collect::masked_secret;
-use serde_json::json;
 use wazuh_server::Wazuh;
 
 /// A multi-tenant manager ossec.conf: Contoso (a secret file), Fabrikam
@@ -60,10 +59,6 @@ impl Host {
     }
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// Answers a new o365-management request for `tenant`.
 async fn answered(
     app: &TestApp,
@@ -72,27 +67,12 @@ async fn answered(
     client: &str,
     secret: &str,
 ) -> Opened {
-    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
-    let payload = json!({"v": 1, "template": "o365-management", "fields": {
-        "tenant_id": tenant, "client_id": client, "client_secret": secret,
-        "secret_expires_on": "2027-06-30", "cloud": "commercial",
-    }})
-    .to_string();
-    assert_eq!(
-        answer_with(app, &r, Some(soc), &payload).await.status(),
-        201
-    );
-    r
+    let credential = (tenant, client, secret);
+    answered_with_credential(app, soc, "o365-management", credential, "commercial").await
 }
 
 fn assert_success(out: &Output) -> String {
-    let said = text(&out.stdout);
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{said}\n{err}");
-    for secret in [SECRET, ROTATED, PASSWORD, FABRIKAM_SECRET] {
-        assert!(!said.contains(secret) && !err.contains(secret), "{said}");
-    }
-    said
+    common::api_host::assert_success(out, &[SECRET, ROTATED, PASSWORD, FABRIKAM_SECRET])
 }
 
 /// The `<office365>` blocks and their `<api_auth>` tenants, read back with

@@ -114,3 +114,15 @@ pub async fn assert_refused(
         assert!(!reason.contains(h), "{reason}");
     }
 }
+
+/// A successful `handoff collect` run's output, after checking that none of
+/// `hidden` (secrets, tokens, passwords) is in it.
+pub fn assert_success(out: &std::process::Output, hidden: &[&str]) -> String {
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}\n{err}");
+    for h in hidden {
+        assert!(!said.contains(h) && !err.contains(h), "{said}");
+    }
+    said
+}

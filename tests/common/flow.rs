@@ -185,3 +185,26 @@ pub async fn mint_token(app: &TestApp, name: &str, scopes: &str) -> String {
         .unwrap();
     minted.token
 }
+
+/// A request for `template`, answered as a customer's browser would with
+/// `tenant`'s credential (its secret expiring 2027-06-30, in `cloud`), with
+/// a sealed copy for `soc`.
+pub async fn answered_with_credential(
+    app: &TestApp,
+    soc: &age::x25519::Identity,
+    template: &str,
+    (tenant, client, secret): (&str, &str, &str),
+    cloud: &str,
+) -> Opened {
+    let r = open_request_for(&app.store, super::T0, 86_400, template).await;
+    let payload = json!({"v": 1, "template": template, "fields": {
+        "tenant_id": tenant, "client_id": client, "client_secret": secret,
+        "secret_expires_on": "2027-06-30", "cloud": cloud,
+    }})
+    .to_string();
+    assert_eq!(
+        answer_with(app, &r, Some(soc), &payload).await.status(),
+        201
+    );
+    r
+}
