@@ -40,8 +40,20 @@ impl Payload {
 
 /// The three values `az ad app credential reset` prints, as payload fields.
 /// `None` if `json` is not that output.
+///
+/// az writes a warning to stderr before the JSON ("WARNING: The output
+/// includes credentials that you must protect. ..."), and an admin who
+/// copies from the terminal copies both, on lines of their own or, pasted
+/// into a one-line input, run together: text before the JSON object is
+/// taken when it is such a warning, and only then.
 pub(crate) fn fields_from_az_output(json: &str) -> Option<BTreeMap<String, String>> {
-    let v: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
+    let text = json.trim();
+    let start = text.find('{')?;
+    let before = text[..start].trim();
+    if !(before.is_empty() || before.starts_with("WARNING:")) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&text[start..]).ok()?;
     let get = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
     Some(BTreeMap::from([
         ("client_id".to_owned(), get("appId")?),
@@ -127,6 +139,22 @@ mod tests {
         assert_eq!(f["tenant_id"], "72f988bf-86f1-41af-91ab-2d7cd011db47");
         assert!(fields_from_az_output("{\"appId\": \"x\"}").is_none());
         assert!(fields_from_az_output("not json").is_none());
+        // With az's warning copied along, on its own line or run together.
+        let warning = "WARNING: The output includes credentials that you must protect. Be sure \
+                       that you do not include these credentials in your code or check the \
+                       credentials into your source control. For more information, see \
+                       https://aka.ms/azadsp-cli";
+        assert_eq!(
+            fields_from_az_output(&format!("{warning}\n{out}")),
+            Some(f.clone())
+        );
+        assert_eq!(
+            fields_from_az_output(&format!("{warning}{}", out.replace('\n', ""))),
+            Some(f)
+        );
+        // Anything else before the JSON is not az's output.
+        assert!(fields_from_az_output(&format!("tenant {out}")).is_none());
+        assert!(fields_from_az_output(&format!("ERROR: x\n{out}")).is_none());
     }
 
     #[test]

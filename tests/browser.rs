@@ -502,12 +502,20 @@ fn browser_az_json_paste_fills_fields() {
     let az = format!(
         "{{\n  \"appId\": \"{client}\",\n  \"displayName\": \"log-collector\",\n  \"password\": \"{secret}\",\n  \"tenant\": \"{tenant}\"\n}}\n"
     );
-    for target in ["client_secret", "tenant_id"] {
+    // Copied from the terminal together with the warning az prints first.
+    let with_warning = format!(
+        "WARNING: The output includes credentials that you must protect. Be sure that you do not include these credentials in your code or check the credentials into your source control. For more information, see https://aka.ms/azadsp-cli\n{az}"
+    );
+    for (target, pasted) in [
+        ("client_secret", &az),
+        ("tenant_id", &az),
+        ("client_secret", &with_warning),
+    ] {
         let out = node(
             "az-paste.mjs",
             &[
                 ("HANDOFF_URL", &server.base),
-                ("HANDOFF_AZ_JSON", &az),
+                ("HANDOFF_AZ_JSON", pasted),
                 ("HANDOFF_PASTE_INTO", target),
             ],
         );

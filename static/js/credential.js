@@ -179,13 +179,21 @@ function monthsLater(date, months) {
 
 /**
  * The three values `az ad app credential reset` prints ({"appId", "password",
- * "tenant"}), as payload fields; null if `text` is not that output.
+ * "tenant"}), as payload fields; null if `text` is not that output. az's
+ * warning ("WARNING: The output includes credentials ...", which it writes
+ * just before the JSON) may come along, on a line of its own or run
+ * together with it; any other text before the JSON may not.
  */
 export function fieldsFromAzOutput(text) {
   if (typeof text !== "string") return null;
+  const trimmed = text.trim();
+  const start = trimmed.indexOf("{");
+  if (start < 0) return null;
+  const before = trimmed.slice(0, start).trim();
+  if (before !== "" && !before.startsWith("WARNING:")) return null;
   let v;
   try {
-    v = JSON.parse(text.trim());
+    v = JSON.parse(trimmed.slice(start));
   } catch {
     return null;
   }

@@ -127,6 +127,10 @@ test("fieldsFromAzOutput reads what az ad app credential reset prints", () => {
   });
   // Pasted into a one-line input, the line breaks are gone: still the same JSON.
   assert.deepEqual(fieldsFromAzOutput(out.replace(/\n/g, "")), fieldsFromAzOutput(out));
+  // az's warning, copied along on its own line or run together with the JSON.
+  const warning = "WARNING: The output includes credentials that you must protect. Be sure that you do not include these credentials in your code or check the credentials into your source control. For more information, see https://aka.ms/azadsp-cli";
+  assert.deepEqual(fieldsFromAzOutput(`${warning}\n${out}`), fieldsFromAzOutput(out));
+  assert.deepEqual(fieldsFromAzOutput(warning + out.replace(/\n/g, "")), fieldsFromAzOutput(out));
   // The fields it fills pass the checks.
   const filled = { ...fieldsFromAzOutput(out), secret_expires_on: "2027-06-30", cloud: "commercial" };
   assert.deepEqual(check(filled, fixtures.today), []);
@@ -139,6 +143,8 @@ test("fieldsFromAzOutput ignores everything else", () => {
     '{"appId": "x", "password": "y"}',
     '{"appId": "x", "password": 5, "tenant": "z"}',
     '{"appId": "x", "password": "y", "tenant": "z"',
+    'tenant {"appId": "x", "password": "y", "tenant": "z"}',
+    'ERROR: x\n{"appId": "x", "password": "y", "tenant": "z"}',
   ]) {
     assert.equal(fieldsFromAzOutput(text), null, `should ignore ${JSON.stringify(text)}`);
   }
