@@ -392,6 +392,25 @@ mod tests {
         assert_eq!(files, listed);
     }
 
+    /// A built-in guide creates the client secret last, right before the
+    /// step that copies its Value: everything that can take a while
+    /// (consent, turning auditing on) comes first, so the secret's value is
+    /// not left on screen, and its clock not running, while the admin does
+    /// the rest.
+    #[test]
+    fn every_built_in_guide_creates_the_secret_last() {
+        for i in Integrations::builtin().all() {
+            let n = i.steps.len();
+            let creates = i
+                .steps
+                .iter()
+                .position(|s| s.contains("New client secret"))
+                .unwrap_or_else(|| panic!("{}: no step creates the secret", i.id));
+            assert_eq!(creates, n - 2, "{}: {:?}", i.id, i.steps);
+            assert!(i.steps[n - 1].contains("Value"), "{}: {:?}", i.id, i.steps);
+        }
+    }
+
     const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
     const O365: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
 
