@@ -609,6 +609,18 @@ fn browser_az_commands_follow_the_cloud_the_customer_picks() {
         );
     }
     assert!(s(&out["scripts"], "dod").contains("az cloud set --name AzureUSGovernment"));
+    // Copy puts exactly the visible commands on the clipboard.
+    assert_eq!(out["copy"], json!({"label": "Copied", "same": true}), "{out}");
+    // Show reveals the pasted secret on request, and hides it again.
+    assert_eq!(
+        out["show"],
+        json!({
+            "before": {"type": "password", "label": "Show", "pressed": "false"},
+            "shown": {"type": "text", "label": "Hide", "pressed": "true"},
+            "value": "Abc8Q~pastedValue",
+            "hidden": {"type": "password", "label": "Show", "pressed": "false"},
+        })
+    );
 }
 
 #[test]

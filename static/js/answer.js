@@ -43,6 +43,10 @@ function showAzFor(cloud) {
 }
 $("cloud").addEventListener("change", () => showAzFor($("cloud").value));
 showAzFor($("cloud").value);
+for (const b of document.querySelectorAll("button[data-copy-text-from]")) {
+  b.hidden = false;
+  wireCopy(b, () => $(b.dataset.copyTextFrom).textContent);
+}
 
 function findings() {
   const fields = Object.fromEntries(ENTRA_FIELDS.map((n) => [n, $(n).value]));

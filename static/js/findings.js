@@ -113,3 +113,17 @@ export function wireFindings({ inputs, findings, outputOf = (name) => name }) {
     },
   };
 }
+
+// A Show button beside a password input (`data-shows="ID"`) lets the admin
+// check what they pasted; the value stays hidden unless they ask. Without
+// this script the button stays hidden, as it would do nothing.
+for (const button of document.querySelectorAll("button[data-shows]")) {
+  const input = $(button.dataset.shows);
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    const show = input.type === "password";
+    input.type = show ? "text" : "password";
+    button.textContent = show ? "Hide" : "Show";
+    button.setAttribute("aria-pressed", String(show));
+  });
+}

@@ -4,7 +4,9 @@
 // Inputs:
 //   HANDOFF_REQUEST_URL  the customer's link to a request
 // Output: {"options": [cloud], "shown": {"initial": [cloud], <cloud>: [cloud]},
-//          "scripts": {<cloud>: "<the visible az commands>"}}
+//          "scripts": {<cloud>: "<the visible az commands>"},
+//          "copy": {"label", "same": the clipboard holds the visible commands},
+//          "show": {"before", "shown", "hidden": {"type", "label", "pressed"}, "value"}}
 
 import { checkClean, env, run, watch } from "./lib.mjs";
 
@@ -24,6 +26,32 @@ await run(async (browser) => {
     shown[cloud] = await visible();
     scripts[cloud] = await page.locator(`[data-az-cloud="${cloud}"] pre`).innerText();
   }
+  // The visible block's Copy button copies exactly its commands.
+  const origin = new URL(env("HANDOFF_REQUEST_URL")).origin;
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin });
+  const last = options[0];
+  const copyButton = page.locator(`[data-az-cloud="${last}"] button[data-copy-text-from]`);
+  await copyButton.click();
+  // Read at once: the label goes back to "Copy the commands" after 1.5 s.
+  const label = (await copyButton.textContent()).trim();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  const copy = { label, same: copied === scripts[last] };
+
+  // The Show button beside the client secret shows and hides what was pasted.
+  const secret = page.locator("#client_secret");
+  const showButton = page.locator('button[data-shows="client_secret"]');
+  await secret.fill("Abc8Q~pastedValue");
+  const state = async () => ({
+    type: await secret.getAttribute("type"),
+    label: (await showButton.textContent()).trim(),
+    pressed: await showButton.getAttribute("aria-pressed"),
+  });
+  const show = { before: await state() };
+  await showButton.click();
+  show.shown = await state();
+  show.value = await secret.inputValue();
+  await showButton.click();
+  show.hidden = await state();
   checkClean(log, "request page");
-  return { options, shown, scripts };
+  return { options, shown, scripts, copy, show };
 });
