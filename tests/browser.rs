@@ -610,7 +610,11 @@ fn browser_az_commands_follow_the_cloud_the_customer_picks() {
     }
     assert!(s(&out["scripts"], "dod").contains("az cloud set --name AzureUSGovernment"));
     // Copy puts exactly the visible commands on the clipboard.
-    assert_eq!(out["copy"], json!({"label": "Copied", "same": true}), "{out}");
+    assert_eq!(
+        out["copy"],
+        json!({"label": "Copied", "same": true}),
+        "{out}"
+    );
     // Show reveals the pasted secret on request, and hides it again.
     assert_eq!(
         out["show"],

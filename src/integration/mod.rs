@@ -411,6 +411,37 @@ mod tests {
         }
     }
 
+    /// What a customer reads of a built-in template (summary, steps,
+    /// checklist, notes, the fields' help, the permissions' reasons) is in
+    /// their terms, not the SOC's: no collector, module or pipeline names.
+    #[test]
+    fn customer_text_has_no_collector_jargon() {
+        const JARGON: &[&str] = &[
+            "collector",
+            "wazuh",
+            "filebeat",
+            "ossec",
+            "content type",
+            "sealed",
+            "inbox",
+            "env or json",
+        ];
+        for i in Integrations::builtin().all() {
+            let mut texts = vec![i.summary.clone()];
+            texts.extend(i.steps.iter().cloned());
+            texts.extend(i.checklist.iter().cloned());
+            texts.extend(i.notes.iter().cloned());
+            texts.extend(i.fields.iter().map(|f| f.help.clone()));
+            texts.extend(i.permissions.iter().map(|p| p.reason.clone()));
+            for text in &texts {
+                let lower = text.to_lowercase();
+                for word in JARGON {
+                    assert!(!lower.contains(word), "{}: {word:?} in {text:?}", i.id);
+                }
+            }
+        }
+    }
+
     const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
     const O365: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
 
