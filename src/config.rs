@@ -105,6 +105,28 @@ pub(crate) struct ServeArgs {
     /// pages may send writes here; comma-separated. Other sites never may.
     #[arg(long, env = "HANDOFF_SAME_SITE_ORIGINS", value_delimiter = ',')]
     pub(crate) same_site_origins: Vec<String>,
+    /// The SOC's name, shown in every page's header and footer, so that a
+    /// customer sees who is asking (at most 80 characters).
+    #[arg(long, env = "HANDOFF_BRAND_NAME")]
+    pub(crate) brand_name: Option<String>,
+    /// A logo shown beside the name: a PNG, JPEG, WebP or SVG file of at
+    /// most 256 KiB, read at start. A relative path is taken from the
+    /// working directory.
+    #[arg(long, env = "HANDOFF_BRAND_LOGO", requires = "brand_name")]
+    pub(crate) brand_logo: Option<std::path::PathBuf>,
+    /// A contact e-mail address shown in every page's footer.
+    #[arg(long, env = "HANDOFF_BRAND_EMAIL", requires = "brand_name")]
+    pub(crate) brand_email: Option<String>,
+    /// A contact telephone number shown in every page's footer.
+    #[arg(long, env = "HANDOFF_BRAND_PHONE", requires = "brand_name")]
+    pub(crate) brand_phone: Option<String>,
+    /// The SOC's web site (https://), linked from every page's footer.
+    #[arg(long, env = "HANDOFF_BRAND_URL", requires = "brand_name")]
+    pub(crate) brand_url: Option<String>,
+    /// The accent colour of links and primary buttons in the light theme,
+    /// `#RRGGBB`, dark enough for white text (contrast at least 4.5:1).
+    #[arg(long, env = "HANDOFF_BRAND_ACCENT", requires = "brand_name")]
+    pub(crate) brand_accent: Option<String>,
     /// Connections open at once. When all are taken, a new connection
     /// displaces the one that has waited longest without a request.
     #[arg(long, env = "HANDOFF_MAX_CONNECTIONS", default_value_t = 512)]
@@ -209,6 +231,9 @@ pub struct Settings {
     pub webhooks: Option<Arc<WebhookConfig>>,
     /// Limits on connections: how many, how long they may take or wait.
     pub connections: ConnectionLimits,
+    /// Who runs the instance, as every page shows it; `None`: handoff's own
+    /// header and footer only.
+    pub brand: Option<Arc<crate::brand::Brand>>,
     /// Origins (`https://host[:port]`, as browsers send them in `Origin`)
     /// whose `Sec-Fetch-Site: same-site` writes are accepted; empty: none.
     pub same_site_origins: Vec<String>,
@@ -257,6 +282,7 @@ impl Settings {
             public_page: true,
             webhooks: None,
             same_site_origins: Vec::new(),
+            brand: None,
             connections: ConnectionLimits::default(),
             request_timeout: Duration::from_secs(30),
             purge_interval: Some(Duration::from_secs(60)),
@@ -332,6 +358,80 @@ impl ServeArgs {
             }
         }
         Ok(all)
+    }
+
+    /// The `--brand-*` options, checked; `None` without `--brand-name`.
+    fn brand(&self) -> Result<Option<crate::brand::Brand>, String> {
+        use crate::brand::{Accent, Brand, Logo};
+        let Some(name) = &self.brand_name else {
+            return Ok(None);
+        };
+        let name = crate::label::check(name, 80, "--brand-name", true)?;
+        let logo = match &self.brand_logo {
+            None => None,
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| format!("cannot read --brand-logo {}: {e}", path.display()))?;
+                Some(
+                    Logo::from_bytes(bytes)
+                        .map_err(|e| format!("--brand-logo {}: {e}", path.display()))?,
+                )
+            }
+        };
+        let email = match self.brand_email.as_deref().map(str::trim) {
+            None => None,
+            Some(e)
+                if e.len() <= 254
+                    && e.split_once('@')
+                        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+                    && !e
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') =>
+            {
+                Some(e.to_owned())
+            }
+            Some(e) => return Err(format!("--brand-email {e:?} is not an e-mail address")),
+        };
+        let phone = match self.brand_phone.as_deref().map(str::trim) {
+            None => None,
+            Some(p)
+                if !p.is_empty()
+                    && p.len() <= 32
+                    && p.chars()
+                        .all(|c| c.is_ascii_digit() || " +-().".contains(c)) =>
+            {
+                Some(p.to_owned())
+            }
+            Some(p) => {
+                return Err(format!(
+                    "--brand-phone {p:?} must be a telephone number: digits, spaces, + - ( ) and . only, at most 32 characters"
+                ));
+            }
+        };
+        let url = match self.brand_url.as_deref().map(str::trim) {
+            None => None,
+            Some(u) => {
+                let parsed =
+                    Url::parse(u).map_err(|e| format!("--brand-url {u:?} is not a URL: {e}"))?;
+                if parsed.scheme() != "https" || parsed.host().is_none() {
+                    return Err(format!("--brand-url {u:?} must be an https:// address"));
+                }
+                Some(u.to_owned())
+            }
+        };
+        let accent = self
+            .brand_accent
+            .as_deref()
+            .map(Accent::parse)
+            .transpose()?;
+        Ok(Some(Brand {
+            name,
+            logo,
+            email,
+            phone,
+            url,
+            accent,
+        }))
     }
 
     /// The webhook configuration, if any URL is given. `env_secret` is
@@ -450,6 +550,7 @@ impl ServeArgs {
                         .map_err(|e| format!("--same-site-origins: {e}"))
                 })
                 .collect::<Result<_, _>>()?,
+            brand: self.brand()?.map(Arc::new),
             webhooks: self
                 .webhooks(&public, std::env::var("HANDOFF_WEBHOOK_SECRET").ok())?
                 .map(|w| {
@@ -540,14 +641,18 @@ mod tests {
         assert!(parse_recipients(["age1pq1abc"], "f").is_err());
     }
 
-    fn serve_args(args: &[&str]) -> ServeArgs {
+    fn try_serve_args(args: &[&str]) -> Result<ServeArgs, clap::Error> {
         #[derive(clap::Parser)]
         struct Cli {
             #[command(flatten)]
             serve: ServeArgs,
         }
         let argv = std::iter::once("handoff").chain(args.iter().copied());
-        <Cli as clap::Parser>::try_parse_from(argv).unwrap().serve
+        <Cli as clap::Parser>::try_parse_from(argv).map(|c| c.serve)
+    }
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        try_serve_args(args).unwrap()
     }
 
     #[test]
@@ -621,6 +726,65 @@ mod tests {
                 .same_site_origins
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn brand_options_are_checked_at_start() {
+        assert_eq!(serve_args(&[]).brand().unwrap(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let logo = dir.path().join("logo.svg");
+        std::fs::write(&logo, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+        let logo = logo.display().to_string();
+        let brand = serve_args(&[
+            "--brand-name",
+            " Contoso SOC ",
+            "--brand-logo",
+            &logo,
+            "--brand-email",
+            "soc@contoso.example",
+            "--brand-phone",
+            "+44 20 7946 0000",
+            "--brand-url",
+            "https://soc.contoso.example",
+            "--brand-accent",
+            "#0B5CAD",
+        ])
+        .brand()
+        .unwrap()
+        .unwrap();
+        assert_eq!(brand.name, "Contoso SOC");
+        assert_eq!(brand.logo.as_ref().unwrap().content_type, "image/svg+xml");
+        assert_eq!(brand.tel(), "+442079460000");
+        assert_eq!(brand.accent.unwrap().css(), "#0b5cad");
+        let refused = |extra: &[&str], words: &str| {
+            let mut args = vec!["--brand-name", "Contoso SOC"];
+            args.extend_from_slice(extra);
+            let err = serve_args(&args).brand().unwrap_err();
+            assert!(err.contains(words), "{words:?} in {err}");
+        };
+        refused(
+            &["--brand-email", "soc at contoso"],
+            "not an e-mail address",
+        );
+        refused(&["--brand-phone", "call us"], "telephone number");
+        refused(&["--brand-url", "http://soc.contoso.example"], "https://");
+        refused(&["--brand-accent", "#ffcc00"], "too light");
+        refused(
+            &["--brand-logo", "/no/such/logo.png"],
+            "cannot read --brand-logo",
+        );
+        let text = dir.path().join("logo.txt");
+        std::fs::write(&text, "Contoso").unwrap();
+        refused(
+            &["--brand-logo", &text.display().to_string()],
+            "PNG, JPEG, WebP or SVG",
+        );
+        let err = serve_args(&["--brand-name", "Contoso\u{202e}COS"])
+            .brand()
+            .unwrap_err();
+        assert!(err.contains("--brand-name"), "{err}");
+        // The other options need a name to go with.
+        assert!(try_serve_args(&["--brand-email", "soc@contoso.example"]).is_err());
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //!   [`staff`] checks staff names and hashes their passwords; [`token`]
 //!   makes and checks the collector's API tokens; [`audit`] is the
 //!   hash-chained trail of every state change; [`label`] keeps deceptive
-//!   characters out of the labels people read; [`register`] is the
+//!   characters out of the labels people read; [`brand`] says who runs the
+//!   instance (name, logo, contact, accent); [`register`] is the
 //!   credential register (each customer's current credential's client ID
 //!   and expiry, and where it stands).
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
@@ -66,6 +67,7 @@
 
 pub(crate) mod address;
 pub mod audit;
+pub mod brand;
 pub mod cli;
 pub mod client;
 pub mod clock;

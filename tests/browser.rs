@@ -1296,7 +1296,31 @@ fn browser_link_whose_fragment_a_mail_gateway_escaped_still_opens() {
 #[test]
 fn browser_every_page_state_fits_a_phone_and_axe_finds_nothing_serious() {
     let soc = age::x25519::Identity::generate();
-    let server = Server::start_with(&["--soc-recipients", &soc.to_public().to_string()]);
+    // Branded as a SOC would brand it, with a long name and contact, so that
+    // the header and footer are measured and scanned on every page too.
+    let logo_dir = tempfile::tempdir().expect("a directory");
+    let logo = logo_dir.path().join("logo.svg");
+    std::fs::write(
+        &logo,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 10"><rect width="40" height="10" fill="#6b2fa0"/></svg>"##,
+    )
+    .expect("the logo");
+    let server = Server::start_with(&[
+        "--soc-recipients",
+        &soc.to_public().to_string(),
+        "--brand-name",
+        "Contoso Managed Security Operations Centre",
+        "--brand-logo",
+        &logo.display().to_string(),
+        "--brand-email",
+        "security-operations-onboarding@contoso-managed-services.example",
+        "--brand-phone",
+        "+44 20 7946 0000",
+        "--brand-url",
+        "https://soc.contoso-managed-services.example/onboarding",
+        "--brand-accent",
+        "#6b2fa0",
+    ]);
     let password = add_staff(&server, "pm");
     let expired = open_request(&server, unix_now() - 2 * 86_400, 86_400, "o365-management");
     let fields = json!({

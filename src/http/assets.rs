@@ -3,7 +3,7 @@
 //! build.rs makes; the rest is ours, in `static/`.
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -62,7 +62,43 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/assets/{name}", get(asset))
+    Router::new()
+        .route("/assets/{name}", get(asset))
+        .route("/brand/logo", get(brand_logo))
+        .route("/brand/theme.css", get(brand_theme))
+}
+
+/// The SOC's logo (`--brand-logo`), with the type its first bytes showed;
+/// 404 without one.
+async fn brand_logo(State(state): State<AppState>) -> Response {
+    match state.settings.brand.as_ref().and_then(|b| b.logo.as_ref()) {
+        Some(logo) => (
+            [(header::CONTENT_TYPE, logo.content_type)],
+            logo.bytes.clone(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no logo").into_response(),
+    }
+}
+
+/// The SOC's accent colour (`--brand-accent`) for the light theme, as a
+/// stylesheet after `app.css` (the CSP allows no inline style); empty
+/// without one. The dark theme keeps its own, lighter accent.
+async fn brand_theme(State(state): State<AppState>) -> Response {
+    let css = state
+        .settings
+        .brand
+        .as_ref()
+        .and_then(|b| b.accent)
+        .map(|a| {
+            format!(
+                "@media (prefers-color-scheme: light) {{\n  :root {{ --accent: {}; --accent-hover: {}; --accent-text: #ffffff; }}\n}}\n",
+                a.css(),
+                a.hover_css()
+            )
+        })
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], css).into_response()
 }
 
 async fn asset(Path(name): Path<String>) -> Response {

@@ -28,9 +28,20 @@ pub(crate) struct Frame {
     /// Plain HTTP on a host other than this machine: browsers refuse WebCrypto
     /// there, so the page says so up front (the script checks again).
     pub(crate) insecure: bool,
+    /// Who runs the instance (`--brand-*`), shown in the header and footer.
+    pub(crate) brand: Option<std::sync::Arc<crate::brand::Brand>>,
 }
 
 impl Frame {
+    /// A frame where the state is out of reach (an error answered by a
+    /// layer): no insecure banner, handoff's own header and footer.
+    pub(crate) fn plain() -> Frame {
+        Frame {
+            insecure: false,
+            brand: None,
+        }
+    }
+
     pub(crate) fn new(state: &AppState, headers: &HeaderMap) -> Frame {
         let host = headers
             .get(header::HOST)
@@ -38,6 +49,7 @@ impl Frame {
             .unwrap_or("");
         Frame {
             insecure: !state.settings.https && !crate::address::is_loopback_host(host),
+            brand: state.settings.brand.clone(),
         }
     }
 }
@@ -141,7 +153,7 @@ pub(crate) fn error_page(status: StatusCode, code: Code, message: &str) -> Respo
     render(
         status,
         ErrorNotice {
-            frame: Frame { insecure: false },
+            frame: Frame::plain(),
             kind: code.as_str(),
             title,
             message: message.to_owned(),

@@ -94,7 +94,7 @@ pub(crate) async fn public_api_off() -> ApiError {
 /// The 429 of `POST /login`, as a page: people, not scripts, sign in.
 pub(crate) fn too_many_logins(wait_seconds: u64) -> Response {
     let mut res = notice(
-        Frame { insecure: false },
+        Frame::plain(),
         StatusCode::TOO_MANY_REQUESTS,
         Notice {
             kind: "rate-limited",

@@ -67,7 +67,7 @@ impl IntoResponse for CsrfRejected {
             .into_response();
         }
         notice(
-            Frame { insecure: false },
+            Frame::plain(),
             StatusCode::FORBIDDEN,
             Notice {
                 kind: "csrf",
