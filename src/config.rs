@@ -64,6 +64,12 @@ pub(crate) struct ServeArgs {
     /// can be leased again.
     #[arg(long, env = "HANDOFF_LEASE_TIME", default_value = "5m", value_parser = humantime::parse_duration)]
     pub(crate) lease_time: Duration,
+    /// How long a customer has to answer a request, preselected on the new
+    /// request page (staff may pick another): customers' admins need days,
+    /// not hours. At least 1h, at most --max-expiry; default 7 days, or
+    /// --max-expiry if that is shorter.
+    #[arg(long, env = "HANDOFF_REQUEST_ANSWER_TIME", value_parser = humantime::parse_duration)]
+    pub(crate) request_answer_time: Option<Duration>,
     /// How many days before a client secret expires its credential counts
     /// as expiring in the credential register (1 to 365).
     #[arg(long, env = "HANDOFF_EXPIRY_WARNING_DAYS", default_value_t = 30)]
@@ -217,6 +223,9 @@ pub struct Settings {
     /// Days before a secret's expiry from which the register shows its
     /// credential as expiring.
     pub expiry_warning_days: i64,
+    /// Seconds a customer has to answer a request, preselected on the new
+    /// request page; within `expiry`.
+    pub request_answer_seconds: i64,
     /// Staff login attempts per client address per minute; 0: no limit.
     pub login_limit: u32,
     /// Inbox API calls per client address per minute; 0: no limit.
@@ -275,6 +284,7 @@ impl Settings {
             integrations: std::sync::Arc::new(crate::integration::Integrations::builtin()),
             lease_seconds: 300,
             expiry_warning_days: 30,
+            request_answer_seconds: 7 * 86_400,
             login_limit: 10,
             inbox_limit: 600,
             session_lifetime: Duration::from_secs(12 * 3600),
@@ -527,6 +537,22 @@ impl ServeArgs {
                 }
                 i64::try_from(secs).unwrap_or(300)
             },
+            request_answer_seconds: {
+                let max = ExpiryPolicy::new(self.max_expiry)?.max_seconds();
+                match self.request_answer_time {
+                    None => max.min(7 * 86_400),
+                    Some(d) => {
+                        let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                        if !(3_600..=max).contains(&secs) {
+                            return Err(format!(
+                                "--request-answer-time must be between 1h and --max-expiry ({})",
+                                crate::expiry::describe(max)
+                            ));
+                        }
+                        secs
+                    }
+                }
+            },
             expiry_warning_days: {
                 if !(1..=365).contains(&self.expiry_warning_days) {
                     return Err("--expiry-warning-days must be between 1 and 365".into());
@@ -726,6 +752,24 @@ mod tests {
                 .same_site_origins
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_request_answer_time_defaults_to_days_within_the_maximum() {
+        let settings = |args: &[&str]| serve_args(args).settings();
+        let days = |n: i64| n * 86_400;
+        assert_eq!(settings(&[]).unwrap().request_answer_seconds, days(7));
+        let shorter = settings(&["--max-expiry", "3d"]).unwrap();
+        assert_eq!(shorter.request_answer_seconds, days(3));
+        let five = settings(&["--request-answer-time", "5d"]).unwrap();
+        assert_eq!(five.request_answer_seconds, days(5));
+        for bad in [
+            ["--request-answer-time", "8d"],
+            ["--request-answer-time", "30m"],
+        ] {
+            let err = settings(&bad).unwrap_err();
+            assert!(err.contains("--request-answer-time"), "{err}");
+        }
     }
 
     #[test]

@@ -92,6 +92,17 @@ impl ExpiryPolicy {
         out
     }
 
+    /// [`ExpiryPolicy::choices`] with `seconds` (a configured default) among
+    /// them, in order.
+    pub(crate) fn choices_with(self, seconds: i64) -> Vec<(i64, String)> {
+        let mut out = self.choices();
+        if !out.iter().any(|(s, _)| *s == seconds) {
+            out.push((seconds, describe(seconds)));
+            out.sort_by_key(|(s, _)| *s);
+        }
+        out
+    }
+
     /// The choice the browser preselects: one day, or less if the policy is shorter.
     pub(crate) fn default_choice(self) -> i64 {
         self.max_seconds.min(86_400)

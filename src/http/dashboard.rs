@@ -258,8 +258,8 @@ async fn new_request_page(
                 .iter()
                 .map(|i| (i.id.clone(), i.title.clone()))
                 .collect(),
-            choices: policy.choices(),
-            default_choice: policy.default_choice(),
+            choices: policy.choices_with(state.settings.request_answer_seconds),
+            default_choice: state.settings.request_answer_seconds,
             customer: from
                 .as_ref()
                 .map(|r| r.customer.clone())
