@@ -14,6 +14,15 @@ use crate::http::client_ip::TrustedProxies;
 use crate::http::connections::ConnectionLimits;
 use crate::webhook::{self, WebhookConfig};
 
+/// The log's format (`--log-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Lines for people to read.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 // These doc comments are `serve --help`'s text, shown as written: their
 // example URLs stay bare.
 #[allow(rustdoc::bare_urls)]
@@ -111,6 +120,10 @@ pub(crate) struct ServeArgs {
     /// pages may send writes here; comma-separated. Other sites never may.
     #[arg(long, env = "HANDOFF_SAME_SITE_ORIGINS", value_delimiter = ',')]
     pub(crate) same_site_origins: Vec<String>,
+    /// How the log is written to stderr: `text` for people, `json` (one
+    /// object per line) for a log pipeline.
+    #[arg(long, value_enum, env = "HANDOFF_LOG_FORMAT", default_value = "text")]
+    pub(crate) log_format: LogFormat,
     /// The SOC's name, shown in every page's header and footer, so that a
     /// customer sees who is asking (at most 80 characters).
     #[arg(long, env = "HANDOFF_BRAND_NAME")]

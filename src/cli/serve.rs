@@ -5,17 +5,27 @@ use anyhow::{Context, anyhow};
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
-use crate::config::ServeArgs;
+use crate::config::{LogFormat, ServeArgs};
 use crate::server::Server;
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        // One JSON object per line, the event's fields at the top level and
+        // the request's span (request_id, method, route) beside them.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => logs.init(),
+    }
     let settings = args.settings().map_err(|e| anyhow!(e))?;
     let server = Server::open(&args.database_url, settings, Clock::system()).await?;
     let listener = TcpListener::bind(args.listen)

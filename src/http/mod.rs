@@ -137,9 +137,34 @@ pub(crate) fn router(state: AppState) -> Router {
                 .extensions()
                 .get::<MatchedPath>()
                 .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
-            tracing::info_span!("request", method = %req.method(), route = %route)
+            let id = req
+                .extensions()
+                .get::<RequestId>()
+                .map_or("", |id| id.0.as_str());
+            tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route)
         }))
+        // Outside the trace span, which records it.
+        .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// This request's id: 128 random bits ([`Id`](crate::id::Id)), in the
+/// span of every log line it causes and in the `X-Request-Id` of its answer,
+/// so that an operator can find a user's request in the log. Always made
+/// here: a client's own `X-Request-Id` is dropped, so nothing a client
+/// sends is written into the log this way.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestId(pub(crate) String);
+
+async fn request_id(mut req: Request, next: middleware::Next) -> Response {
+    let id = crate::id::Id::random().to_string();
+    req.headers_mut().remove("x-request-id");
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = next.run(req).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", value);
+    }
+    res
 }
 
 /// Adds a per-client limit of `per_minute` POSTs to `routes` (none if 0).
