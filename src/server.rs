@@ -110,6 +110,7 @@ impl Server {
             store: store.clone(),
             clock,
             settings: Arc::new(settings),
+            metrics: Arc::default(),
         };
         let served = http::serve(listener, state, shutdown).await;
         let _ = stop_tx.send(true);

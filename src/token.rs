@@ -9,7 +9,7 @@ pub(crate) const PREFIX: &str = "hnd_";
 /// Characters of a token shown in lists.
 pub(crate) const VISIBLE: usize = 12;
 /// What a token may do.
-pub(crate) const SCOPES: &[&str] = &["collect"];
+pub(crate) const SCOPES: &[&str] = &["collect", "metrics"];
 
 /// A new token: the secret text (shown once), its visible prefix, its hash.
 pub struct Minted {

@@ -646,6 +646,7 @@ async fn staff_extractor_redirects_pages_and_refuses_api_calls(app: TestApp) {
         store: app.store.clone(),
         clock: app.clock.clone(),
         settings: Arc::new(Settings::new(&app.base).unwrap()),
+        metrics: Arc::default(),
     };
     let router = axum::Router::new()
         .route(

@@ -13,7 +13,8 @@ pub(super) enum TokenCommand {
         /// 1 to 64 characters of A-Z a-z 0-9 . _ @ -
         #[arg(long)]
         name: String,
-        /// What it may do; repeatable. `collect`: the collector's inbox.
+        /// What it may do; repeatable. `collect`: the collector's inbox;
+        /// `metrics`: `GET /metrics`.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
         #[command(flatten)]

@@ -66,65 +66,94 @@ impl FromRequestParts<AppState> for Collector {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Ok(ClientAddr(addr)) = ClientAddr::from_request_parts(parts, state).await;
-        let now = state.clock.now();
-        let refuse = |actor: Actor, reason: &'static str| {
-            NewEvent::new(Kind::TokenRefused, actor)
-                .from_addr(addr.clone())
-                .detail(serde_json::json!({ "reason": reason }))
-        };
-        let presented = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token);
-        let Some(presented) = presented else {
-            return Err(unauthorized(
-                "This endpoint needs an API token: send `Authorization: Bearer hnd_...` \
-                 (make one with `handoff token create --name NAME --scope collect`).",
-            ));
-        };
-        let found = if token::well_formed(presented) {
-            let hash = token::hash(presented);
-            state
-                .store
-                .token_by_hash(&hash)
-                .await?
-                .filter(|(_, stored)| bool::from(stored.as_slice().ct_eq(hash.as_slice())))
-                .map(|(t, _)| t)
-        } else {
-            None
-        };
-        let Some(t) = found else {
-            state
-                .store
-                .append_event(&refuse(Actor::Anonymous, "unknown"), now)
-                .await?;
-            return Err(unauthorized("This API token is not valid."));
-        };
-        if t.revoked_at.is_some() {
-            state
-                .store
-                .append_event(&refuse(Actor::Token(t.name.clone()), "revoked"), now)
-                .await?;
-            return Err(unauthorized(
-                "This API token has been revoked; ask an administrator for a new one.",
-            ));
-        }
-        if !t.has_scope("collect") {
-            state
-                .store
-                .append_event(&refuse(Actor::Token(t.name.clone()), "scope"), now)
-                .await?;
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                Code::Forbidden,
-                "This API token lacks the `collect` scope needed for the inbox.",
-            ));
-        }
-        state.store.touch_token(t.id, now).await?;
-        Ok(Collector { name: t.name, addr })
+        token_holder(parts, state, "collect").await
     }
+}
+
+/// A caller with an API token of the `metrics` scope (`GET /metrics`).
+pub(crate) struct MetricsReader;
+
+impl FromRequestParts<AppState> for MetricsReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        token_holder(parts, state, "metrics")
+            .await
+            .map(|_| MetricsReader)
+    }
+}
+
+/// The holder of the bearer token in `parts`, if it is valid, not revoked
+/// and has `scope`; every refusal of a presented token is an audit event
+/// (with the reason, never the token).
+async fn token_holder(
+    parts: &mut Parts,
+    state: &AppState,
+    scope: &'static str,
+) -> Result<Collector, ApiError> {
+    let Ok(ClientAddr(addr)) = ClientAddr::from_request_parts(parts, state).await;
+    let now = state.clock.now();
+    let refuse = |actor: Actor, reason: &'static str| {
+        NewEvent::new(Kind::TokenRefused, actor)
+            .from_addr(addr.clone())
+            .detail(serde_json::json!({ "reason": reason }))
+    };
+    let presented = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    let Some(presented) = presented else {
+        return Err(unauthorized(&format!(
+            "This endpoint needs an API token: send `Authorization: Bearer hnd_...` \
+             (make one with `handoff token create --name NAME --scope {scope}`)."
+        )));
+    };
+    let found = if token::well_formed(presented) {
+        let hash = token::hash(presented);
+        state
+            .store
+            .token_by_hash(&hash)
+            .await?
+            .filter(|(_, stored)| bool::from(stored.as_slice().ct_eq(hash.as_slice())))
+            .map(|(t, _)| t)
+    } else {
+        None
+    };
+    let Some(t) = found else {
+        state
+            .store
+            .append_event(&refuse(Actor::Anonymous, "unknown"), now)
+            .await?;
+        return Err(unauthorized("This API token is not valid."));
+    };
+    if t.revoked_at.is_some() {
+        state
+            .store
+            .append_event(&refuse(Actor::Token(t.name.clone()), "revoked"), now)
+            .await?;
+        return Err(unauthorized(
+            "This API token has been revoked; ask an administrator for a new one.",
+        ));
+    }
+    if !t.has_scope(scope) {
+        state
+            .store
+            .append_event(&refuse(Actor::Token(t.name.clone()), "scope"), now)
+            .await?;
+        let needed = if scope == "collect" {
+            "the `collect` scope needed for the inbox"
+        } else {
+            "the `metrics` scope needed for /metrics"
+        };
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            Code::Forbidden,
+            format!("This API token lacks {needed}."),
+        ));
+    }
+    state.store.touch_token(t.id, now).await?;
+    Ok(Collector { name: t.name, addr })
 }
 
 async fn list(State(state): State<AppState>, _c: Collector) -> Result<Json<Inbox>, ApiError> {

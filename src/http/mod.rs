@@ -11,6 +11,7 @@ pub(crate) mod credentials;
 pub(crate) mod dashboard;
 pub(crate) mod error;
 pub(crate) mod inbox;
+pub(crate) mod metrics;
 pub(crate) mod pages;
 pub(crate) mod requests;
 pub(crate) mod security;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub store: Store,
     pub clock: Clock,
     pub settings: Arc<Settings>,
+    /// The answers counted since start, for `GET /metrics`.
+    pub metrics: Arc<metrics::HttpMetrics>,
 }
 
 /// The whole application as one router.
@@ -106,6 +109,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(staff::router())
         .merge(dashboard::router())
         .merge(credentials::router())
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(inbox)
         .merge(api::router())
         .merge(pages::router())
@@ -130,6 +134,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security::headers,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
         ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The route's pattern, never the path: paths carry ids and status tokens.

@@ -164,7 +164,42 @@ where
     }
 }
 
+/// What `GET /metrics` reads from the database at each scrape: counts, no
+/// row's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Rows in `secrets` (unread, not yet purged).
+    pub secrets: i64,
+    /// Waiting request copies by kind (`pm`, `sealed`).
+    pub copies: Vec<(String, i64)>,
+    /// Webhook deliveries neither delivered nor given up.
+    pub webhook_pending: i64,
+}
+
 impl Store {
+    /// The counts behind `GET /metrics`, read in one go.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn gauges(&self) -> Result<Gauges, StoreError> {
+        Ok(on_pool!(self, pool => {
+            let secrets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets")
+                .fetch_one(pool)
+                .await?;
+            let copies: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT kind, COUNT(*) FROM request_copies GROUP BY kind ORDER BY kind",
+            )
+            .fetch_all(pool)
+            .await?;
+            let webhook_pending: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL",
+            )
+            .fetch_one(pool)
+            .await?;
+            Gauges { secrets, copies, webhook_pending }
+        }))
+    }
+
     /// Connects to `url` (`sqlite:PATH`, `sqlite://PATH` or `postgres://...`)
     /// and brings its schema up to date.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {

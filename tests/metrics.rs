@@ -1,0 +1,144 @@
+//! `GET /metrics` on both backends: only for a token with the `metrics`
+//! scope (none: 401, a `collect` token: 403, both audited); the answers
+//! counted by route pattern, method and status, and timed; the database's
+//! counts of secrets, waiting copies and webhook deliveries; no id, token or
+//! customer label in any figure.
+
+mod common;
+
+use common::flow::{answer, app_with_soc, mint_token, open_request};
+use common::{Backend, T0, TestApp, assert_error, some_ciphertext};
+use serde_json::json;
+
+async fn scrape(app: &TestApp, token: Option<&str>) -> reqwest::Response {
+    let mut req = app.http.get(app.url("/metrics"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+/// The value of the sample line that starts with `name` (labels included).
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn only_a_metrics_token_reads_the_figures(backend: Backend) {
+    let (app, _soc) = app_with_soc(backend).await;
+    assert_error(scrape(&app, None).await, 401, "unauthorized").await;
+    let collector = mint_token(&app, "collector", "collect").await;
+    let message = assert_error(scrape(&app, Some(&collector)).await, 403, "forbidden").await;
+    assert!(message.contains("`metrics` scope"), "{message}");
+    let prometheus = mint_token(&app, "prometheus", "metrics").await;
+    let res = scrape(&app, Some(&prometheus)).await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let refused: Vec<String> = app
+        .store
+        .events_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "token.refused")
+        .map(|e| e.actor)
+        .collect();
+    assert_eq!(refused, ["token:collector"], "a refused token is audited");
+}
+
+async fn the_figures_follow_what_happens(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let prometheus = mint_token(&app, "prometheus", "metrics").await;
+    let text = scrape(&app, Some(&prometheus)).await.text().await.unwrap();
+    assert_eq!(sample(&text, "handoff_secrets"), Some(0.0), "{text}");
+    assert_eq!(
+        sample(&text, "handoff_webhook_deliveries_pending"),
+        Some(0.0)
+    );
+    assert!(sample(&text, "handoff_database_query_seconds").is_some());
+
+    for _ in 0..3 {
+        assert_eq!(app.get("/healthz").await.status(), 200);
+    }
+    let created = app
+        .post_json(
+            "/api/v1/secrets",
+            &json!({"ciphertext": some_ciphertext(40), "expires_in": 3600}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let secret_id = created.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get("/api/v1/secrets/AAAAAAAAAAAAAAAAAAAAAA")
+            .await
+            .status(),
+        404
+    );
+    let r = open_request(&app.store, T0, 86_400).await;
+    assert_eq!(answer(&app, &r, Some(&soc)).await.status(), 201);
+
+    let text = scrape(&app, Some(&prometheus)).await.text().await.unwrap();
+    assert_eq!(
+        sample(
+            &text,
+            r#"handoff_http_requests_total{route="/healthz",method="GET",status="200"}"#
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"handoff_http_requests_total{route="/api/v1/secrets",method="POST",status="201"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"handoff_http_requests_total{route="/api/v1/secrets/{id}",method="GET",status="404"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"handoff_http_request_duration_seconds_count{route="/healthz"}"#
+        ),
+        Some(3.0)
+    );
+    assert_eq!(sample(&text, "handoff_secrets"), Some(1.0));
+    assert_eq!(
+        sample(&text, r#"handoff_request_copies{kind="pm"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"handoff_request_copies{kind="sealed"}"#),
+        Some(1.0)
+    );
+    // Route patterns only: no id, token or label reaches a figure.
+    for private in [
+        secret_id.as_str(),
+        r.id.as_str(),
+        r.retrieval_id.as_str(),
+        "Contoso",
+        &prometheus,
+    ] {
+        assert!(!text.contains(private), "{private} in the figures");
+    }
+}
+
+with_each_backend!(
+    only_a_metrics_token_reads_the_figures,
+    the_figures_follow_what_happens,
+);
