@@ -211,6 +211,9 @@ fn sentence(
         Kind::RequestRetrieved => format!("The {what}credentials from {who} were retrieved."),
         Kind::RequestExpired => format!("The {what}request to {who} expired unanswered."),
         Kind::RequestVerifyFailed => format!("Verifying the {what}credentials from {who} failed."),
+        Kind::RequestRotationCreated => {
+            format!("The {what}client secret from {who} expires soon: a rotation request was made.")
+        }
         // Not notified (see `NOTIFIED_KINDS`); a plain fallback all the same.
         Kind::RequestCreated
         | Kind::RequestOpened
