@@ -717,7 +717,87 @@ async fn the_collector_refuses_a_rotation_for_another_app(backend: Backend) {
     );
 }
 
+async fn page(app: &TestApp, cookie: Option<&str>, path: &str) -> String {
+    let res = match cookie {
+        Some(c) => app.get_as(c, path).await,
+        None => app.get(path).await,
+    };
+    assert_eq!(res.status(), 200, "{path}");
+    res.text().await.unwrap()
+}
+
+async fn a_rotations_pages_say_what_it_is_and_link_the_old_request(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let old = imported(&app, &soc, IN_40_DAYS).await;
+    app.clock.advance(10 * DAY);
+    let ordinary = open(&app).await;
+    let made = rotation::rotate_due(&app.store, app.clock.now(), POLICY)
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 1);
+    let rot = made[0].id.clone();
+
+    // The customer's page: a new secret for the same app, named and filled in.
+    let html = page(&app, None, &format!("/r/{rot}")).await;
+    assert!(
+        html.contains("Only a new client secret is needed"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("<code id=\"rotation-client-id\">{CLIENT}</code>")));
+    assert!(html.contains(&format!(" value=\"{CLIENT}\"")), "pre-filled");
+    assert!(html.contains("<em>Certificates &amp; secrets</em>"));
+    assert!(html.contains("<em>New client secret</em>"));
+    assert!(html.contains("az login --allow-no-subscriptions"));
+    assert!(html.contains("--append --display-name handoff-rotation --years 2"));
+    assert!(html.contains(CLIENT));
+    assert!(
+        !html.contains("<section id=\"guide\">"),
+        "not the full set-up"
+    );
+    // An ordinary request's page is as before.
+    let html = page(&app, None, &format!("/r/{}", ordinary.id)).await;
+    assert!(html.contains("<section id=\"guide\">"));
+    assert!(!html.contains("rotation-client-id"));
+    assert!(!html.contains(&format!(" value=\"{CLIENT}\"")));
+
+    // Staff: the dashboard, both request pages and the Credentials page.
+    app.staff("pm").await;
+    let pm = app.login("pm", common::STAFF_PASSWORD).await;
+    let html = page(&app, Some(&pm.cookie), "/staff").await;
+    assert!(
+        html.contains(&format!(
+            "<a class=\"badge rotation\" href=\"/staff/requests/{}\"",
+            old.id
+        )),
+        "{html}"
+    );
+    assert_eq!(html.matches("badge rotation").count(), 1);
+    let html = page(&app, Some(&pm.cookie), &format!("/staff/requests/{rot}")).await;
+    assert!(html.contains("<p id=\"rotates\""), "{html}");
+    assert!(html.contains(&format!("href=\"/staff/requests/{}\"", old.id)));
+    let html = page(
+        &app,
+        Some(&pm.cookie),
+        &format!("/staff/requests/{}", old.id),
+    )
+    .await;
+    assert!(
+        html.contains(&format!(
+            "<p id=\"rotated-by\">This credential's <a href=\"/staff/requests/{rot}\">"
+        )),
+        "{html}"
+    );
+    let html = page(&app, Some(&pm.cookie), "/staff/credentials").await;
+    assert!(
+        html.contains(&format!(
+            "<a class=\"rotation\" href=\"/staff/requests/{rot}\">waiting for the customer</a>"
+        )),
+        "{html}"
+    );
+}
+
 with_each_backend!(
+    a_rotations_pages_say_what_it_is_and_link_the_old_request,
     the_collector_imports_a_rotation_as_a_secret_only_change,
     the_collector_refuses_a_rotation_for_another_app,
     the_old_link_hands_out_each_copy_once_its_own_first,
