@@ -170,17 +170,14 @@ async fn a_rotation_copies_the_request_and_is_made_once(backend: Backend) {
     assert_eq!(rotations, 1);
 }
 
-/// A local webhook receiver that records the `event` of each body it gets.
+/// A local webhook receiver that records each body it gets.
 async fn receiver(app: &TestApp) -> (WebhookConfig, Arc<Mutex<Vec<String>>>, StopOnDrop) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
     let hook = move |body: String| {
         let seen = seen.clone();
         async move {
-            let body: Value = serde_json::from_str(&body).unwrap();
-            seen.lock()
-                .unwrap()
-                .push(body["event"].as_str().unwrap().to_owned());
+            seen.lock().unwrap().push(body);
             axum::http::StatusCode::NO_CONTENT
         }
     };
@@ -228,7 +225,18 @@ async fn the_timer_rotates_a_credential_once_when_thirty_days_are_left(backend: 
     let (hooks, delivered, _receiver) = receiver(&app).await;
     let old = imported(&app, &soc, IN_40_DAYS).await;
     deliver(&app, &hooks).await;
-    assert_eq!(*delivered.lock().unwrap(), ["request.answered"]);
+    let events = |bodies: &[String]| -> Vec<String> {
+        bodies
+            .iter()
+            .map(|b| {
+                serde_json::from_str::<Value>(b).unwrap()["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(events(&delivered.lock().unwrap()), ["request.answered"]);
 
     // T0: 40 days left, nothing to do.
     let made = rotation::rotate_due(&app.store, app.clock.now(), POLICY)
@@ -276,10 +284,20 @@ async fn the_timer_rotates_a_credential_once_when_thirty_days_are_left(backend: 
     // Receivers are told once.
     deliver(&app, &hooks).await;
     deliver(&app, &hooks).await;
+    let bodies = delivered.lock().unwrap().clone();
     assert_eq!(
-        *delivered.lock().unwrap(),
+        events(&bodies),
         ["request.answered", "request.rotation_created"]
     );
+    // The rotation is open: its id (its customer link) stays out of chat;
+    // the body names the request it rotates.
+    let body: Value = serde_json::from_str(&bodies[1]).unwrap();
+    assert_eq!(body["request"]["id"], json!(old.id));
+    assert_eq!(
+        body["dashboard_url"],
+        json!(format!("{}/staff/requests/{}", app.base, old.id))
+    );
+    assert!(!bodies[1].contains(&made[0].id), "{}", bodies[1]);
 
     // Expired, still unanswered: still the one rotation.
     app.clock.advance(35 * DAY);
