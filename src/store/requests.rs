@@ -3,6 +3,11 @@
 //! theirs once; the customer may withdraw until then. Every change appends its
 //! audit event in the same transaction, so the trail and the state agree.
 //!
+//! A rotation request ([`Store::create_rotation`]) is a request the server
+//! makes for a credential whose secret expires soon; it is encrypted to the
+//! same PM recipient, and the PM retrieves its answer through the retrieval
+//! link of the request it rotates ([`Store::retrieve`] says in which order).
+//!
 //! Each transaction starts with a write (an UPDATE or DELETE that decides
 //! whether the change applies), never with a read: on SQLite a deferred
 //! transaction that reads first can fail to upgrade to a writer under load.
@@ -60,8 +65,9 @@ pub struct Request {
 
 /// `WITH RECURSIVE reached (id, depth) AS (...)`: the request whose
 /// retrieval id's digest is `$1` (depth 0) and every rotation in its chain
-/// (its rotation 1, and so on): what that link can hand out. `requests.rotates` is unique and always names an older row, so the
-/// chain is a line and ends.
+/// (its rotation 1, and so on): what that link can hand out.
+/// `requests.rotates` is unique and always names an older row, so the chain
+/// is a line and ends.
 macro_rules! reached_by_link {
     () => {
         "WITH RECURSIVE reached (id, depth) AS (SELECT r.id, 0 FROM requests r WHERE r.retrieval_hash = $1 \
