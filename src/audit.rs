@@ -29,6 +29,9 @@ pub enum Kind {
     RequestVerified,
     RequestVerifyFailed,
     RequestCredentialNoted,
+    /// The server asked the customer for a new secret before the one it
+    /// holds expires (a rotation request was created).
+    RequestRotationCreated,
     LoginSucceeded,
     LoginFailed,
     Logout,
@@ -55,6 +58,7 @@ impl Kind {
         Kind::RequestVerified,
         Kind::RequestVerifyFailed,
         Kind::RequestCredentialNoted,
+        Kind::RequestRotationCreated,
         Kind::LoginSucceeded,
         Kind::LoginFailed,
         Kind::Logout,
@@ -81,6 +85,7 @@ impl Kind {
             Kind::RequestVerified => "request.verified",
             Kind::RequestVerifyFailed => "request.verify_failed",
             Kind::RequestCredentialNoted => "request.credential_noted",
+            Kind::RequestRotationCreated => "request.rotation_created",
             Kind::LoginSucceeded => "login.succeeded",
             Kind::LoginFailed => "login.failed",
             Kind::Logout => "logout",

@@ -463,11 +463,34 @@ async fn import_one(
     let payload = decrypt(identity, &sealed)?;
     let credential = EntraCredential::from_payload(&payload)
         .map_err(|e| anyhow!("the decrypted payload is not an Entra credential: {e}"))?;
+    if let Some(why) = wrong_app(leased, &credential) {
+        bail!(why);
+    }
     // What fails from here is printed and sent as the release's reason:
     // never with the secret in it, whichever layer wrote the message.
     import_credential(args, http, api, integrations, leased, &credential)
         .await
         .map_err(|e| without_secret(&e, &credential.client_secret))
+}
+
+/// Why a rotation's answer may not replace the credential it rotates: it
+/// names another app registration (a rotation asks for a new secret only,
+/// and targets change only the secret). `None` for a match or no rotation.
+fn wrong_app(leased: &Leased, credential: &EntraCredential) -> Option<String> {
+    let rotates = leased.rotates.as_ref()?;
+    if credential
+        .client_id
+        .eq_ignore_ascii_case(&rotates.client_id)
+    {
+        return None;
+    }
+    Some(format!(
+        "not imported: this rotation answer is for app {}, but the credential it replaces \
+         (request {}) is app {}. A rotation needs a new secret for the same app: cancel this \
+         request and re-issue it, or re-issue an ordinary request if the customer moved to \
+         another app",
+        credential.client_id, rotates.request_id, rotates.client_id
+    ))
 }
 
 /// `e` as one message with every occurrence of `secret` masked.

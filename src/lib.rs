@@ -22,7 +22,8 @@
 //!   characters out of the labels people read; [`brand`] says who runs the
 //!   instance (name, logo, contact, accent); [`register`] is the
 //!   credential register (each customer's current credential's client ID
-//!   and expiry, and where it stands).
+//!   and expiry, and where it stands); [`rotation`] asks for a new secret
+//!   before one expires.
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
 //!   consuming a secret is one atomic, durable statement, and each
 //!   conditional UPDATE is a rule of [`request`] in SQL (a test holds the
@@ -86,6 +87,8 @@ pub mod payload;
 pub mod purge;
 pub mod register;
 pub mod request;
+/// Rotation requests made before a credential's secret expires.
+pub mod rotation;
 pub(crate) mod secret;
 pub mod server;
 pub mod staff;

@@ -1,27 +1,34 @@
 //! The background task that deletes expired secrets, request copies and
-//! staff sessions.
+//! staff sessions, and makes the rotation requests of credentials whose
+//! secret expires soon ([`crate::rotation`]).
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::clock::Clock;
+use crate::rotation::{self, Policy};
 use crate::store::Store;
 
 /// Purges every `interval` until `stop` changes: expired ciphertext at once,
 /// expired receipts after their retention, and then a SQLite checkpoint so
-/// that deleted ciphertext does not linger in the write-ahead log.
+/// that deleted ciphertext does not linger in the write-ahead log; then
+/// the rotations that are due.
 pub(crate) async fn run(
     store: Store,
     clock: Clock,
     interval: Duration,
+    rotations: Policy,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => purge_once(&store, &clock).await,
+            _ = tick.tick() => {
+                purge_once(&store, &clock).await;
+                rotate_once(&store, &clock, rotations).await;
+            }
             _ = stop.changed() => break,
         }
     }
@@ -64,5 +71,16 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
     }
     if let Err(e) = store.checkpoint().await {
         tracing::warn!(error = %e, "checkpoint failed");
+    }
+}
+
+/// One rotation pass; failures are logged and retried at the next tick.
+pub async fn rotate_once(store: &Store, clock: &Clock, policy: Policy) {
+    match rotation::rotate_due(store, clock.now(), policy).await {
+        Ok(made) if !made.is_empty() => {
+            tracing::info!(rotations = made.len(), "made rotation requests");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "making rotation requests failed"),
     }
 }

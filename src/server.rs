@@ -87,6 +87,7 @@ impl Server {
                 store.clone(),
                 clock.clone(),
                 every,
+                crate::rotation::Policy::from_settings(&settings),
                 stop_rx.clone(),
             ))
         });

@@ -172,8 +172,14 @@ pub(crate) fn body(
     let from_detail = |key: &str| detail.get(key).and_then(|v| v.as_str()).map(str::to_owned);
     let customer = event.customer.clone().or_else(|| from_detail("customer"));
     let template = event.template.clone().or_else(|| from_detail("template"));
-    let dashboard_url = event
-        .request_id
+    // A rotation request is open for the customer's answer, and its id is
+    // its customer link: the body names the request it rotates instead (whose
+    // page links the rotation), so that a chat channel cannot answer it.
+    let request_id = match event.kind {
+        Kind::RequestRotationCreated => from_detail("rotates"),
+        _ => event.request_id.clone(),
+    };
+    let dashboard_url = request_id
         .as_ref()
         .map(|id| format!("{public_url}/staff/requests/{id}"));
     let text = sentence(event.kind, customer.as_deref(), template.as_deref(), titles);
@@ -182,7 +188,7 @@ pub(crate) fn body(
         seq: event.seq,
         at: rfc3339(event.at),
         request: WebhookRequest {
-            id: event.request_id.clone(),
+            id: request_id,
             customer,
             template,
         },
@@ -211,6 +217,11 @@ fn sentence(
         Kind::RequestRetrieved => format!("The {what}credentials from {who} were retrieved."),
         Kind::RequestExpired => format!("The {what}request to {who} expired unanswered."),
         Kind::RequestVerifyFailed => format!("Verifying the {what}credentials from {who} failed."),
+        Kind::RequestRotationCreated => {
+            format!(
+                "The {what}client secret from {who} needs renewing: a rotation request was made."
+            )
+        }
         // Not notified (see `NOTIFIED_KINDS`); a plain fallback all the same.
         Kind::RequestCreated
         | Kind::RequestOpened

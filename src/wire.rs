@@ -287,6 +287,21 @@ pub struct Leased {
     pub customer: String,
     /// The sealed copy: base64 of an age file to the SOC's recipients.
     pub ciphertext: String,
+    /// For a rotation request: the credential it replaces, whose app
+    /// registration the answer must name (`null` otherwise). Absent from
+    /// older servers, hence the default.
+    #[serde(default)]
+    pub rotates: Option<Rotates>,
+}
+
+/// In [`Leased`]: the credential a rotation request replaces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotates {
+    /// The request the replaced credential came with.
+    pub request_id: String,
+    /// Its app registration's client ID, as the credential register holds it
+    /// (lower case).
+    pub client_id: String,
 }
 
 /// The body of `POST /api/v1/inbox/{id}/ack` and `.../release`.

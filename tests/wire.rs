@@ -350,13 +350,37 @@ fn wire_types_match_openapi() {
         &doc,
         &run("Leased"),
         Way::FromServer,
-        &[Leased {
-            id: s(ID),
-            lease_id: s(ID),
-            lease_expires_at: s(AT),
-            template: s("o365-management"),
-            customer: s("Contoso"),
-            ciphertext: s(AGE),
+        &[
+            Leased {
+                id: s(ID),
+                lease_id: s(ID),
+                lease_expires_at: s(AT),
+                template: s("o365-management"),
+                customer: s("Contoso"),
+                ciphertext: s(AGE),
+                rotates: None,
+            },
+            Leased {
+                id: s(ID),
+                lease_id: s(ID),
+                lease_expires_at: s(AT),
+                template: s("o365-management"),
+                customer: s("Contoso"),
+                ciphertext: s(AGE),
+                rotates: Some(Rotates {
+                    request_id: s(ID),
+                    client_id: s(GUID),
+                }),
+            },
+        ],
+    );
+    check(
+        &doc,
+        &run("Rotates"),
+        Way::FromServer,
+        &[Rotates {
+            request_id: s(ID),
+            client_id: s(GUID),
         }],
     );
     check(

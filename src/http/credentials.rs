@@ -40,6 +40,9 @@ struct Line {
     verify_detail: String,
     /// The collector target, or "retrieved by the PM".
     went_to: String,
+    /// The rotation request made for this credential and where it stands
+    /// (`open`, `answered`, `expired`, ...), if one was made.
+    rotation: Option<(String, String)>,
 }
 
 #[derive(Template)]
@@ -79,9 +82,22 @@ async fn credentials_page(
             _ => counts.push((standing.as_str(), 1)),
         }
     }
+    let now = state.clock.now();
+    let mut rotations = Vec::with_capacity(register.len());
+    for (e, _) in &register {
+        rotations.push(
+            state
+                .store
+                .rotation_of(&e.request_id)
+                .await?
+                .map(|r| (r.id().to_owned(), r.state(now).to_string())),
+        );
+    }
     let lines = register
         .into_iter()
-        .map(|(e, standing)| Line {
+        .zip(rotations)
+        .map(|((e, standing), rotation)| Line {
+            rotation,
             template_title: template_title(&state, &e.template),
             client_id: e.facts.client_id.clone(),
             standing: standing.as_str(),

@@ -169,6 +169,8 @@ struct Row {
     created_by: String,
     /// The latest step's time.
     updated_at: String,
+    /// The request whose credential this one rotates, if it is a rotation.
+    rotates: Option<String>,
 }
 
 #[derive(Template)]
@@ -193,6 +195,7 @@ async fn dashboard(
         .await?
         .into_iter()
         .map(|r| Row {
+            rotates: r.rotates.clone(),
             state: r.state(now),
             template_title: template_title(&state, &r.template),
             created_at: rfc3339(r.created_at),
@@ -302,6 +305,10 @@ struct RequestDetailPage {
     events: Vec<EventRow>,
     can_cancel: bool,
     verify_detail: String,
+    /// The request whose credential this one rotates, if it is a rotation.
+    rotates: Option<String>,
+    /// The rotation request made for this one's credential, if any.
+    rotated_by: Option<String>,
 }
 
 async fn request_page(
@@ -356,9 +363,12 @@ async fn request_page(
         })
         .collect();
     let steps = r.steps();
+    let rotated_by = state.store.rotation_of(&r.id).await?.map(|q| q.id);
     Ok(render(
         StatusCode::OK,
         RequestDetailPage {
+            rotates: r.rotates.clone(),
+            rotated_by,
             frame,
             staff: staff.name,
             csrf: staff.csrf,

@@ -25,7 +25,7 @@ use crate::id::Id;
 use crate::register::Facts;
 use crate::store::{Ack, Imported, Lease, VerifyResult};
 use crate::token;
-use crate::wire::{Inbox, InboxEntry, LeaseRef, Leased, VerifyOutcome};
+use crate::wire::{Inbox, InboxEntry, LeaseRef, Leased, Rotates, VerifyOutcome};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -203,6 +203,19 @@ async fn lease(
         .request(id.as_str())
         .from_addr(c.addr.clone())
         .detail(serde_json::json!({ "until": until }));
+    // A rotation names the credential it replaces, so that the collector
+    // can refuse an answer for another app registration.
+    let rotates = match &r.rotates {
+        Some(old) => state
+            .store
+            .credential_client_id(old)
+            .await?
+            .map(|client_id| Rotates {
+                request_id: old.clone(),
+                client_id,
+            }),
+        None => None,
+    };
     match state
         .store
         .lease_sealed(id.as_str(), lease_id.as_str(), now, until, &event)
@@ -215,6 +228,7 @@ async fn lease(
             template: r.template,
             customer: r.customer,
             ciphertext: STANDARD.encode(ciphertext),
+            rotates,
         })),
         Lease::Held { until } => Err(ApiError::new(
             StatusCode::CONFLICT,

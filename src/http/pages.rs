@@ -72,6 +72,8 @@ struct IndexPage {
     choices: Vec<(i64, String)>,
     default_choice: i64,
     max_secret_bytes: usize,
+    /// The form's client ID starts empty here (see `entra_fields.html`).
+    prefill_client_id: Option<String>,
 }
 
 #[derive(Template)]
@@ -187,6 +189,7 @@ async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
             choices: policy.choices(),
             default_choice: policy.default_choice(),
             max_secret_bytes: state.settings.max_secret_bytes,
+            prefill_client_id: None,
         },
     )
 }

@@ -26,7 +26,7 @@ use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::integration::{Cloud, Integration};
-use crate::request::{AnswerRefused, CopyKind, CustomerState, RequestState, RetrievalState};
+use crate::request::{AnswerRefused, CustomerState, RequestState, RetrievalState};
 use crate::store::{Answer, Noted, Request, StoreError, Withdrawal};
 use crate::wire::{AnswerBody, Answered, CredentialFacts, RequestMeta, RequestStatus, Retrieved};
 
@@ -408,6 +408,18 @@ struct RequestPage {
     /// The `az` script for each of those clouds; the page shows the one
     /// for the cloud chosen in the form.
     az: Vec<(Cloud, String)>,
+    /// For a rotation request: only a new secret for the same app is needed.
+    rotation: Option<RotationGuide>,
+    /// The client ID the form starts with (a rotation's, from the register).
+    prefill_client_id: Option<String>,
+}
+
+/// What a rotation request's page says instead of the full set-up guide.
+struct RotationGuide {
+    /// The app registration's client ID, from the credential register.
+    client_id: Option<String>,
+    /// The commands that add a new secret to it, per cloud (like `az`).
+    az: Vec<(Cloud, String)>,
 }
 
 #[derive(Template)]
@@ -441,6 +453,9 @@ struct RetrievalPage {
     customer: String,
     template_title: String,
     state: RetrievalState,
+    /// The copy this link stands for now is a rotation's answer (a new
+    /// client secret), not the one it was made for.
+    rotation: bool,
 }
 
 async fn request_page(
@@ -486,6 +501,22 @@ async fn request_page(
                 .collect()
         })
         .unwrap_or_default();
+    let rotation = match &r.rotates {
+        None => None,
+        Some(old) => {
+            let client_id = state.store.credential_client_id(old).await?;
+            let az = match (&guide, &client_id) {
+                (Some(g), Some(client_id)) => g
+                    .clouds
+                    .iter()
+                    .filter_map(|&c| g.az_rotation_script(client_id, c).map(|s| (c, s)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Some(RotationGuide { client_id, az })
+        }
+    };
+    let prefill_client_id = rotation.as_ref().and_then(|r| r.client_id.clone());
     Ok(render(
         StatusCode::OK,
         RequestPage {
@@ -502,6 +533,8 @@ async fn request_page(
             recipient: r.recipient,
             soc_recipients: state.settings.soc_recipients.join(","),
             max_secret_bytes: state.settings.max_secret_bytes,
+            rotation,
+            prefill_client_id,
         },
     ))
 }
@@ -554,12 +587,13 @@ async fn retrieval_page(
     let Some(id) = Id::parse(link_id(&id)) else {
         return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
     };
-    let found = state.store.request_by_retrieval(&id).await?;
-    let Some(r) = found else {
+    let now = state.clock.now();
+    // The link's own request, or the rotation of its credential whose copy
+    // the reveal would hand out (see `Store::retrieve`).
+    let found = state.store.retrieval_target(&id, now).await?;
+    let Some((r, held)) = found else {
         return Ok(render(StatusCode::NOT_FOUND, NotFoundPage { frame }));
     };
-    let now = state.clock.now();
-    let held = state.store.has_copy(&r.id, CopyKind::Pm, now).await?;
     let page_state = r.steps().retrieval(now, held);
     Ok(render(
         match page_state {
@@ -572,6 +606,7 @@ async fn retrieval_page(
             template_title: template_title(&state, &r.template),
             customer: r.customer,
             state: page_state,
+            rotation: r.rotates.is_some(),
         },
     ))
 }

@@ -15,6 +15,25 @@ fn shell_quote(s: &str) -> String {
 const AZ_TRIES: u32 = 6;
 const AZ_PAUSE_SECONDS: u32 = 10;
 
+/// The commands that add a new client secret to the existing app
+/// registration `client_id` in a tenant in `cloud`, for a rotation request:
+/// `--append` keeps the current secret working until the SOC has switched.
+pub(crate) fn rotation_script(client_id: &str, cloud: Cloud) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# A new client secret for the app registration you already have: run in bash as an administrator of your tenant."
+    );
+    let _ = writeln!(out, "az cloud set --name {}", cloud.az_cloud_name());
+    let _ = writeln!(out, "az login --allow-no-subscriptions");
+    let _ = writeln!(
+        out,
+        "az ad app credential reset --id {} --append --display-name handoff-rotation --years 2",
+        shell_quote(client_id)
+    );
+    out
+}
+
 /// The script for `i` and a tenant in `cloud`; see
 /// [`Integration::az_script`].
 pub(super) fn script(i: &Integration, cloud: Cloud) -> String {
@@ -132,6 +151,18 @@ pub(super) fn script(i: &Integration, cloud: Cloud) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rotation_script_adds_a_secret_to_the_same_app() {
+        let s = super::rotation_script(
+            "0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11",
+            super::Cloud::Commercial,
+        );
+        assert!(s.contains("az login --allow-no-subscriptions\n"), "{s}");
+        assert!(s.ends_with(
+            "az ad app credential reset --id '0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11' --append --display-name handoff-rotation --years 2\n"
+        ), "{s}");
+    }
+
     use super::*;
     use crate::integration::Integrations;
     use crate::integration::check::sample::*;

@@ -244,6 +244,14 @@ impl Integration {
             .then(|| az::script(self, cloud))
     }
 
+    /// The commands for a rotation request: a new secret for the app
+    /// registration `client_id` that already exists, in `cloud`.
+    pub(crate) fn az_rotation_script(&self, client_id: &str, cloud: Cloud) -> Option<String> {
+        self.clouds
+            .contains(&cloud)
+            .then(|| az::rotation_script(client_id, cloud))
+    }
+
     /// The permissions grouped by API, in the order the APIs first appear.
     pub(crate) fn permissions_by_api(&self) -> Vec<(&str, &str, Vec<&Permission>)> {
         let mut groups: Vec<(&str, &str, Vec<&Permission>)> = Vec::new();

@@ -38,7 +38,9 @@ use sqlx::sqlite::{
 };
 
 pub use inbox::{Ack, Imported, InboxItem, Lease, VerifyResult};
-pub use requests::{Answer, NewRequest, Noted, Request, RequestsPurged, Retrieval, Withdrawal};
+pub use requests::{
+    Answer, NewRequest, Noted, Request, RequestsPurged, Retrieval, Rotation, Withdrawal,
+};
 pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use tokens::{ApiToken, DuplicateToken, IssueRefused, NewToken};
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};

@@ -3,6 +3,11 @@
 //! theirs once; the customer may withdraw until then. Every change appends its
 //! audit event in the same transaction, so the trail and the state agree.
 //!
+//! A rotation request ([`Store::create_rotation`]) is a request the server
+//! makes for a credential whose secret expires soon; it is encrypted to the
+//! same PM recipient, and the PM retrieves its answer through the retrieval
+//! link of the request it rotates ([`Store::retrieve`] says in which order).
+//!
 //! Each transaction starts with a write (an UPDATE or DELETE that decides
 //! whether the change applies), never with a read: on SQLite a deferred
 //! transaction that reads first can fail to upgrade to a writer under load.
@@ -42,6 +47,9 @@ pub struct Request {
     pub(crate) created_at: i64,
     pub(crate) expires_at: i64,
     pub reissued_from: Option<String>,
+    /// The request whose credential this one replaces, when the server made
+    /// it as a rotation before that credential's secret expires.
+    pub rotates: Option<String>,
     pub(crate) opened_at: Option<i64>,
     pub(crate) answered_at: Option<i64>,
     pub(crate) copies_expire_at: Option<i64>,
@@ -55,12 +63,24 @@ pub struct Request {
     pub verify_detail: Option<String>,
 }
 
+/// `WITH RECURSIVE reached (id, depth) AS (...)`: the request whose
+/// retrieval id's digest is `$1` (depth 0) and every rotation in its chain
+/// (its rotation 1, and so on): what that link can hand out.
+/// `requests.rotates` is unique and always names an older row, so the chain
+/// is a line and ends.
+macro_rules! reached_by_link {
+    () => {
+        "WITH RECURSIVE reached (id, depth) AS (SELECT r.id, 0 FROM requests r WHERE r.retrieval_hash = $1 \
+         UNION ALL SELECT n.id, reached.depth + 1 FROM requests n JOIN reached ON n.rotates = reached.id)"
+    };
+}
+
 /// `SELECT <every Request column> FROM requests` followed by `$tail`.
 macro_rules! select_requests {
     ($tail:literal) => {
         concat!(
             "SELECT id, customer, template, note, recipient, created_by, created_at, expires_at, \
-             reissued_from, opened_at, answered_at, copies_expire_at, retrieved_at, withdrawn_at, \
+             reissued_from, rotates, opened_at, answered_at, copies_expire_at, retrieved_at, withdrawn_at, \
              cancelled_at, expired_at, imported_at, verified_at, verify_ok, verify_detail FROM requests",
             $tail
         )
@@ -68,6 +88,26 @@ macro_rules! select_requests {
 }
 
 impl Request {
+    /// Its id, in the customer's link `/r/{id}`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The integration template's id.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// The SOC's note to the customer.
+    pub fn note(&self) -> &str {
+        &self.note
+    }
+
+    /// Until then the request can be answered (Unix seconds).
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+
     /// The step times the request's rules ([`crate::request`]) decide on.
     pub fn steps(&self) -> Steps {
         Steps {
@@ -146,6 +186,15 @@ struct EntryRow {
     verify_detail: Option<String>,
 }
 
+/// A rotation request the server made ([`Store::create_rotation`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// The new request's id (its customer link is `/r/{id}`).
+    pub id: String,
+    /// The request whose credential it replaces.
+    pub rotates: String,
+}
+
 /// Rows removed or marked by one purge pass.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestsPurged {
@@ -183,6 +232,98 @@ impl Store {
         Ok(())
     }
 
+    /// Makes the rotation request for the credential that came with request
+    /// `rotates`: same customer, template, note and PM recipient (the PM
+    /// already holds that key in the earlier retrieval link), created by
+    /// `system`, open until `expires_at`, with a `request.rotation_created`
+    /// event, all in one transaction. `None` when that credential already
+    /// has its rotation (the unique `requests.rotates` decides, so two
+    /// server instances cannot both make one) or the request is unknown.
+    pub async fn create_rotation(
+        &self,
+        rotates: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<Rotation>, StoreError> {
+        let made = retry_conflicts(move || async move {
+            let id = Id::random();
+            // A retrieval id nobody is told: the PM retrieves a rotation's
+            // answer through the link of the request it rotates.
+            let retrieval_id = Id::random();
+            let made = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let row: Option<(String, String)> = sqlx::query_as(
+                    "INSERT INTO requests (id, retrieval_hash, customer, template, note, recipient, \
+                     created_by, created_at, expires_at, rotates) \
+                     SELECT $1, $2, customer, template, note, recipient, 'system', $3, $4, id \
+                     FROM requests WHERE id = $5 \
+                     ON CONFLICT (rotates) DO NOTHING RETURNING customer, template",
+                )
+                .bind(id.as_str())
+                .bind(retrieval_id.digest())
+                .bind(now)
+                .bind(expires_at)
+                .bind(rotates)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match row {
+                    Some((customer, template)) => {
+                        let event = NewEvent::new(Kind::RequestRotationCreated, Actor::System)
+                            .request(id.as_str())
+                            .detail(serde_json::json!({
+                                "customer": customer,
+                                "template": template,
+                                "expires_at": expires_at,
+                                "rotates": rotates,
+                            }));
+                        append_event!(tx, &event, now).await?;
+                        tx.commit().await?;
+                        Some(Rotation { id: id.to_string(), rotates: rotates.to_owned() })
+                    }
+                    None => {
+                        tx.rollback().await?;
+                        None
+                    }
+                }
+            });
+            Ok::<_, StoreError>(made)
+        })
+        .await?;
+        Ok(made)
+    }
+
+    /// The client ID the credential register holds for request `id`.
+    pub async fn credential_client_id(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> = on_pool!(self, pool =>
+            sqlx::query_as("SELECT client_id FROM requests WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        );
+        Ok(row.and_then(|(c,)| c))
+    }
+
+    /// The ids of the requests whose credential has its rotation request.
+    pub async fn rotated_request_ids(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows: Vec<(String,)> = on_pool!(self, pool =>
+            sqlx::query_as("SELECT rotates FROM requests WHERE rotates IS NOT NULL")
+                .fetch_all(pool)
+                .await?
+        );
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The rotation request made for the credential of request `id`, if any.
+    pub async fn rotation_of(&self, id: &str) -> Result<Option<Request>, StoreError> {
+        const SQL: &str = select_requests!(" WHERE rotates = $1");
+        let r = on_pool!(self, pool =>
+            sqlx::query_as::<_, Request>(SQL).bind(id).fetch_optional(pool).await?
+        );
+        Ok(r)
+    }
+
     pub async fn request(&self, id: &str) -> Result<Option<Request>, StoreError> {
         const SQL: &str = select_requests!(" WHERE id = $1");
         let r = on_pool!(self, pool =>
@@ -200,6 +341,48 @@ impl Store {
             sqlx::query_as::<_, Request>(SQL).bind(retrieval_id.digest()).fetch_optional(pool).await?
         );
         Ok(r)
+    }
+
+    /// The request the retrieval link `retrieval_id` stands for at `now`,
+    /// and whether its PM copy is held: the link's own while its copy is
+    /// there; else the newest answered rotation in its chain whose copy is
+    /// there (what a press hands out, see [`Store::retrieve`]); else the
+    /// newest rotation still waiting for its answer; else the link's own.
+    pub(crate) async fn retrieval_target(
+        &self,
+        retrieval_id: &Id,
+        now: i64,
+    ) -> Result<Option<(Request, bool)>, StoreError> {
+        const SQL: &str = concat!(
+            reached_by_link!(),
+            " ",
+            select_requests!(
+                " WHERE id IN (SELECT id FROM reached) AND retrieval_hash <> $1 \
+                 ORDER BY answered_at DESC, created_at DESC, id DESC"
+            )
+        );
+        let Some(own) = self.request_by_retrieval(retrieval_id).await? else {
+            return Ok(None);
+        };
+        if self.has_copy(&own.id, CopyKind::Pm, now).await? {
+            return Ok(Some((own, true)));
+        }
+        let chain: Vec<Request> = on_pool!(self, pool =>
+            sqlx::query_as::<_, Request>(SQL).bind(retrieval_id.digest()).fetch_all(pool).await?
+        );
+        for r in &chain {
+            if r.answered_at.is_some()
+                && r.retrieved_at.is_none()
+                && self.has_copy(&r.id, CopyKind::Pm, now).await?
+            {
+                return Ok(Some((r.clone(), true)));
+            }
+        }
+        let waiting = chain
+            .into_iter()
+            .filter(|r| r.state(now) == RequestState::Open)
+            .max_by_key(|r| r.created_at);
+        Ok(Some((waiting.unwrap_or(own), false)))
     }
 
     pub(crate) async fn request_by_status(
@@ -327,10 +510,19 @@ impl Store {
         Ok(Err(refusal))
     }
 
-    /// Hands the PM's copy out exactly once, like a link's reveal: the step
+    /// Hands a PM's copy out exactly once, like a link's reveal: the step
     /// time and one `DELETE ... RETURNING`, committed before returning. The
     /// request row is locked before its copy, as everywhere. The sealed copy
     /// is not touched.
+    ///
+    /// Which copy: the link's own request's, while it is there. Once that
+    /// is gone (retrieved, withdrawn, cancelled or expired), the PM copy of
+    /// the newest answered rotation in the request's chain (its rotation,
+    /// that one's rotation, and so on) whose copy is still there: the PM
+    /// never saw a rotation's own retrieval id, and a rotation is encrypted
+    /// to the same recipient, whose key is in this link. Each copy goes
+    /// once, through whichever press takes it; the `request.retrieved`
+    /// event is the handed-out request's.
     pub async fn retrieve(
         &self,
         retrieval_id: &Id,
@@ -353,6 +545,26 @@ impl Store {
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
+                // The link's own copy is gone: the newest answered rotation
+                // in its chain whose PM copy is still there.
+                let found = match found {
+                    Some(found) => Some(found),
+                    None => sqlx::query_as(concat!(
+                        "UPDATE requests SET retrieved_at = $2 WHERE retrieved_at IS NULL AND id = (",
+                        reached_by_link!(),
+                        " SELECT q.id FROM requests q JOIN reached ON reached.id = q.id \
+                         WHERE q.answered_at IS NOT NULL AND q.retrieved_at IS NULL \
+                         AND q.withdrawn_at IS NULL AND q.cancelled_at IS NULL \
+                         AND EXISTS (SELECT 1 FROM request_copies c WHERE c.request_id = q.id \
+                         AND c.kind = 'pm' AND c.expires_at > $2) \
+                         ORDER BY q.answered_at DESC, q.id DESC LIMIT 1) \
+                         RETURNING id, customer, template",
+                    ))
+                    .bind(digest)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?,
+                };
                 let mut retrieval = None;
                 if let Some((id, customer, template)) = found {
                     // Gone since this statement's snapshot: someone else won.
@@ -398,11 +610,17 @@ impl Store {
         let noted = retry_conflicts(move || async move {
             let noted = on_pool!(self, pool => {
                 let mut tx = pool.begin().await?;
-                let id: Option<(String,)> = sqlx::query_as(
+                // The copy this link handed out last: its own request's or
+                // a rotation's (see `retrieve`); within one second, the
+                // newer one in the chain.
+                let id: Option<(String,)> = sqlx::query_as(concat!(
                     "UPDATE requests SET client_id = $2, secret_expires_on = $3, credential_from = $4 \
-                     WHERE retrieval_hash = $1 AND retrieved_at IS NOT NULL AND credential_from IS NULL \
-                     RETURNING id",
-                )
+                     WHERE credential_from IS NULL AND id = (",
+                    reached_by_link!(),
+                    " SELECT q.id FROM requests q JOIN reached ON reached.id = q.id \
+                     WHERE q.retrieved_at IS NOT NULL \
+                     ORDER BY q.retrieved_at DESC, reached.depth DESC LIMIT 1) RETURNING id",
+                ))
                 .bind(digest)
                 .bind(&facts.client_id)
                 .bind(expires.as_deref())
@@ -426,15 +644,20 @@ impl Store {
         if noted {
             return Ok(Noted::Done);
         }
-        let retrieved: Option<(Option<i64>,)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT retrieved_at FROM requests WHERE retrieval_hash = $1")
-                .bind(digest)
-                .fetch_optional(pool)
-                .await?
+        let (retrieved,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(concat!(
+                reached_by_link!(),
+                " SELECT COUNT(*) FROM requests q JOIN reached ON reached.id = q.id \
+                 WHERE q.retrieved_at IS NOT NULL",
+            ))
+            .bind(digest)
+            .fetch_one(pool)
+            .await?
         });
-        Ok(match retrieved {
-            Some((Some(_),)) => Noted::AlreadyKnown,
-            _ => Noted::NotRetrieved,
+        Ok(if retrieved > 0 {
+            Noted::AlreadyKnown
+        } else {
+            Noted::NotRetrieved
         })
     }
 
