@@ -17,18 +17,14 @@ use crate::config::Settings;
 use crate::register::{Standing, current};
 use crate::store::{Rotation, Store, StoreError};
 
-/// The time a customer gets to answer a rotation request when
-/// `--max-expiry` allows it: a week, the longest default answer time.
-pub const ANSWER_SECONDS: i64 = 7 * 86_400;
-
 /// When rotations are made and how long they stay open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// `--expiry-warning-days`: a credential whose secret expires within
     /// this many days is rotated.
     pub lead_days: i64,
-    /// How long the customer has to answer: [`ANSWER_SECONDS`], or
-    /// `--max-expiry` when that is shorter.
+    /// How long the customer has to answer: `--request-answer-time`, the
+    /// time staff requests preselect (7 days by default).
     pub answer_seconds: i64,
 }
 
@@ -37,7 +33,7 @@ impl Policy {
     pub fn from_settings(settings: &Settings) -> Policy {
         Policy {
             lead_days: settings.expiry_warning_days,
-            answer_seconds: ANSWER_SECONDS.min(settings.expiry.max_seconds()),
+            answer_seconds: settings.request_answer_seconds,
         }
     }
 }
