@@ -1489,6 +1489,10 @@ fn browser_dashboard_times_filter_copy_and_confirmations_with_and_without_script
         );
     }
     assert_eq!(
+        out["ahead"],
+        json!(["in 2 days", "in 1 day", "in 3 h", "5 min ago"])
+    );
+    assert_eq!(
         out["waiting"],
         json!([{"customer": "Contoso", "text": "⚑ waiting for retrieval or import"}])
     );

@@ -7,7 +7,7 @@
 //   HANDOFF_URL           server base
 //   HANDOFF_STAFF         staff user name; HANDOFF_STAFF_PASSWORD its password
 //   HANDOFF_FIELDS        JSON of valid Entra fields for an answer and a link
-// Output: {"times", "filter", "copy", "nojs", "cancel", "withdraw", "destroy"}
+// Output: {"times", "ahead", "waiting", "filter", "copy", "nojs", "cancel", "withdraw", "destroy"}
 
 import { check, checkClean, env, run, watch } from "./lib.mjs";
 
@@ -82,6 +82,13 @@ await run(async (browser) => {
   await staff.goto(`${base}/staff`);
   out.times = await staff.locator("table.requests time").evaluateAll((ts) =>
     ts.map((t) => ({ datetime: t.dateTime, text: t.textContent, title: t.title })));
+  // The same wording for times ahead, as the module exports it.
+  out.ahead = await staff.evaluate(async () => {
+    const { relativeTime } = await import("/assets/common.js");
+    const now = Date.now();
+    return [2 * 86_400_000 + 5_000, 86_400_000 + 5_000, 3 * 3_600_000 + 5_000, -5 * 60_000 - 5_000]
+      .map((ms) => relativeTime(new Date(now + ms), now));
+  });
   out.waiting = await staff.locator("tr.waiting").evaluateAll((rows) =>
     rows.map((r) => ({ customer: r.dataset.customer, text: r.querySelector(".waiting-note")?.textContent ?? "" })));
 
