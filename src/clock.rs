@@ -49,6 +49,16 @@ pub(crate) fn utc_date(unix_seconds: i64) -> time::Date {
         .date()
 }
 
+/// Unix seconds as pages show a time before their script makes it relative
+/// and local (`2026-11-22 10:00 UTC`): what a reader without JavaScript sees.
+pub(crate) fn readable_utc(unix_seconds: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| rfc3339(unix_seconds))
+}
+
 pub(crate) fn rfc3339(unix_seconds: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix_seconds)
         .ok()
@@ -74,5 +84,10 @@ mod tests {
     fn formats_rfc3339_in_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+
+    #[test]
+    fn readable_utc_is_minutes_and_says_utc() {
+        assert_eq!(readable_utc(1_795_000_000), "2026-11-18 11:06 UTC");
     }
 }

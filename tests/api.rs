@@ -211,10 +211,12 @@ async fn status_reports_when_the_secret_was_read(app: TestApp) {
 
 async fn creator_can_destroy_an_unread_secret(app: TestApp) {
     let made = app.create_text("regret").await;
-    // The status page's form posts here and is sent back to the status page.
+    // The status page's form, once confirmed, posts here and is sent back
+    // to the status page.
     let res = app
         .http
         .post(app.url(&format!("{}/destroy", app.status_path(&made))))
+        .form(&[("confirm", "yes")])
         .send()
         .await
         .unwrap();

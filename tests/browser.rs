@@ -560,6 +560,20 @@ fn open_request(
     })
 }
 
+/// A request whose collector's check failed with `why`, in the server's database.
+fn failed_request(server: &Server, at: i64, why: &str) -> common::flow::Opened {
+    let db = format!("sqlite://{}", server.db_path().display());
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let store = handoff::store::Store::connect(&db)
+            .await
+            .expect("the database");
+        let r = common::flow::failed_request(&store, at, why).await;
+        store.close().await;
+        r
+    })
+}
+
 /// Adds the staff user `name` through the CLI; returns its fresh password.
 fn add_staff(server: &Server, name: &str) -> String {
     let db = format!("sqlite://{}", server.db_path().display());
@@ -1323,6 +1337,7 @@ fn browser_every_page_state_fits_a_phone_and_axe_finds_nothing_serious() {
     ]);
     let password = add_staff(&server, "pm");
     let expired = open_request(&server, unix_now() - 2 * 86_400, 86_400, "o365-management");
+    let failed = failed_request(&server, unix_now() - 3600, "invalid client secret");
     let fields = json!({
         "tenant_id": random_guid(), "client_id": random_guid(),
         "client_secret": random_client_secret(), "secret_expires_on": in_six_months(),
@@ -1338,6 +1353,7 @@ fn browser_every_page_state_fits_a_phone_and_axe_finds_nothing_serious() {
                 &format!("{}/r/{}", server.base, expired.id),
             ),
             ("HANDOFF_FIELDS", &fields.to_string()),
+            ("HANDOFF_FAILED_ID", &failed.id),
         ],
     );
     let pages = out["pages"].as_array().expect("pages");
@@ -1354,15 +1370,21 @@ fn browser_every_page_state_fits_a_phone_and_axe_finds_nothing_serious() {
             "request: sent",
             "receipt: answered",
             "request: answered",
+            "receipt: confirm withdraw",
             "receipt: withdrawn",
             "request: withdrawn",
             "request: expired",
             "dashboard",
+            "dashboard: filtered",
+            "staff request: failed",
+            "new request: re-issue of a failed one",
+            "staff request: re-issued",
             "staff request: answered",
             "tokens",
             "account",
             "staff request: open",
             "retrieval: waiting",
+            "staff request: confirm cancel",
             "staff request: cancelled",
             "request: cancelled",
             "retrieval: ready",
@@ -1372,6 +1394,7 @@ fn browser_every_page_state_fits_a_phone_and_axe_finds_nothing_serious() {
             "public: findings",
             "public: link ready",
             "status: waiting",
+            "status: confirm destroy",
             "secret: before reveal",
             "secret: revealed",
             "secret: gone",
@@ -1471,4 +1494,109 @@ fn browser_first_click_on_submit_counts_when_leaving_a_field_shows_a_message() {
         );
         assert_eq!(o["posts"], 1, "{page}: {o}");
     }
+}
+
+#[test]
+fn browser_dashboard_times_filter_copy_and_confirmations_with_and_without_scripts() {
+    let soc = age::x25519::Identity::generate();
+    let server = Server::start_with(&["--soc-recipients", &soc.to_public().to_string()]);
+    let password = add_staff(&server, "pm");
+    failed_request(&server, unix_now() - 3 * 3600 - 60, "invalid client secret");
+    let fields = json!({
+        "tenant_id": random_guid(), "client_id": random_guid(),
+        "client_secret": random_client_secret(), "secret_expires_on": in_six_months(),
+    });
+    let out = node(
+        "dashboard.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_STAFF", "pm"),
+            ("HANDOFF_STAFF_PASSWORD", &password),
+            ("HANDOFF_FIELDS", &fields.to_string()),
+        ],
+    );
+
+    // Times say how long ago, with the exact time on hover.
+    let times = out["times"].as_array().expect("times");
+    assert!(
+        times.iter().any(|t| t["text"] == "3 h ago"),
+        "the failed request's times: {times:?}"
+    );
+    for t in times {
+        let text = s(t, "text");
+        assert!(
+            text == "just now" || text.ends_with(" ago"),
+            "not a relative time: {t}"
+        );
+        let title = s(t, "title");
+        assert!(
+            !title.is_empty()
+                && title != s(t, "datetime")
+                && title.contains(&s(t, "datetime")[..4]),
+            "no exact local time on hover: {t}"
+        );
+    }
+    assert_eq!(
+        out["ahead"],
+        json!(["in 2 days", "in 1 day", "in 3 h", "5 min ago"])
+    );
+    assert_eq!(
+        out["waiting"],
+        json!([{"customer": "Contoso", "text": "⚑ waiting for retrieval or import"}])
+    );
+
+    // Filter and search, in the page.
+    let f = &out["filter"];
+    let mut all: Vec<&str> = f["all"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, ["Contoso", "Contoso", "Fabrikam", "Northwind"], "{f}");
+    assert_eq!(f["search"], json!(["Fabrikam"]), "{f}");
+    assert_eq!(f["status"], "Showing 1 of 4 requests.", "{f}");
+    assert_eq!(f["failed"], json!(["Contoso"]), "{f}");
+    assert_eq!(f["waiting"], json!(["Contoso"]), "{f}");
+    assert_eq!(f["open_north"], json!(["Northwind"]), "{f}");
+    assert_eq!(f["reloaded"], 1, "filtering loaded the page again: {f}");
+    assert_eq!(f["cleared"], f["all"], "{f}");
+
+    // A copy button for each open request's customer link.
+    let copy = &out["copy"];
+    assert_eq!(copy["buttons"], 2, "{copy}");
+    assert_eq!(copy["label"], "Copied", "{copy}");
+    assert_eq!(copy["clipboard"], copy["expected"], "{copy}");
+
+    // Each irreversible action asks first; "Keep it" changes nothing.
+    for (which, asked, kept, done) in [
+        ("cancel", "Cancel the request?", "open", "cancelled"),
+        ("withdraw", "Withdraw your answer?", "answered", "withdrawn"),
+        ("destroy", "Destroy the secret?", "waiting", "destroyed"),
+    ] {
+        assert_eq!(
+            out[which],
+            json!({"asked": asked, "kept": kept, "done": done}),
+            "{which}"
+        );
+    }
+
+    // Without JavaScript: every row, readable times, no dead controls, and
+    // the confirm step still works.
+    let nojs = &out["nojs"];
+    assert_eq!(nojs["rows"].as_array().unwrap().len(), 4, "{nojs}");
+    assert_eq!(nojs["filter_visible"], false, "{nojs}");
+    assert_eq!(nojs["copy_visible"], 0, "{nojs}");
+    for t in nojs["times"].as_array().unwrap() {
+        let t = t.as_str().unwrap();
+        assert!(
+            t.len() == "2026-11-30 15:47 UTC".len() && t.ends_with(" UTC"),
+            "{t}"
+        );
+    }
+    assert_eq!(
+        nojs["cancel"],
+        json!({"asked": "Cancel the request?", "kept": "open", "done": "cancelled"})
+    );
 }

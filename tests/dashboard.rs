@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::flow::{answer, failed_request, open_request};
 use common::{Session, TestApp, assert_error};
 use serde_json::{Value, json};
 
@@ -173,7 +174,7 @@ async fn dashboard_and_request_page_show_state_and_trail(app: TestApp) {
         "open"
     );
     let res = app
-        .post_form_as(&pm.cookie, &path, &[("csrf", &pm.csrf)])
+        .post_form_as(&pm.cookie, &path, &[("csrf", &pm.csrf), ("confirm", "yes")])
         .await;
     assert_eq!(res.status(), 303);
     let meta: Value = app
@@ -238,7 +239,7 @@ async fn an_expired_session_cannot_create_or_cancel(app: TestApp) {
         .post_form_as(
             &pm.cookie,
             &format!("/staff/requests/{id}/cancel"),
-            &[("csrf", &pm.csrf)],
+            &[("csrf", &pm.csrf), ("confirm", "yes")],
         )
         .await;
     assert_eq!(res.status(), 303);
@@ -341,10 +342,271 @@ async fn tokens_are_managed_from_the_dashboard(app: TestApp) {
     );
 }
 
+/// The no-script form of a time on the dashboard: minutes, in UTC, said so.
+fn readable_utc(unix: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap()
+        .format(&format)
+        .unwrap()
+}
+
+async fn dashboard_times_are_readable_without_a_script(app: TestApp) {
+    let pm = app.staff("pm").await;
+    let created: Value = create_as(&app, Some(&pm), Some(&pm.csrf), &request_body("Fabrikam"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let html = app.get_as(&pm.cookie, "/staff").await.text().await.unwrap();
+    let now = app.clock.now();
+    let rfc = time::OffsetDateTime::from_unix_timestamp(now)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert!(
+        html.contains(&format!(
+            r#"<time datetime="{rfc}" data-relative>{}</time>"#,
+            readable_utc(now)
+        )),
+        "{html}"
+    );
+    assert!(html.contains(created["id"].as_str().unwrap()));
+}
+
+async fn dashboard_counts_states_and_marks_answers_waiting_for_the_soc(app: TestApp) {
+    let pm = app.staff("pm").await;
+    let now = app.clock.now();
+    let waiting = open_request(&app.store, now, 86_400).await;
+    assert_eq!(answer(&app, &waiting, None).await.status(), 201);
+    let open: Value = create_as(&app, Some(&pm), Some(&pm.csrf), &request_body("Fabrikam"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let open_id = open["id"].as_str().unwrap();
+    let gone: Value = create_as(&app, Some(&pm), Some(&pm.csrf), &request_body("Northwind"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let gone_id = gone["id"].as_str().unwrap();
+    let res = app
+        .post_form_as(
+            &pm.cookie,
+            &format!("/staff/requests/{gone_id}/cancel"),
+            &[("csrf", &pm.csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+
+    let html = app.get_as(&pm.cookie, "/staff").await.text().await.unwrap();
+    for (state, n) in [("open", 1), ("answered", 1), ("cancelled", 1)] {
+        assert!(
+            html.contains(&format!(
+                r#"<li data-state="{state}"><span class="badge {state}">{state}</span> {n}</li>"#
+            )),
+            "no count of {state}: {html}"
+        );
+    }
+    assert!(!html.contains(r#"<li data-state="verified">"#), "{html}");
+    // The filter is the script's: hidden in the page, every row rendered.
+    assert!(html.contains(
+        r#"<form id="filter" class="filter" role="search" aria-label="Filter requests" hidden>"#
+    ));
+    assert_eq!(html.matches("<tr data-id=").count(), 3);
+
+    // The answer waiting for the SOC says so in words, not only in colour.
+    assert!(html.contains("1 answered request is waiting for"), "{html}");
+    assert!(
+        html.contains(&format!(
+            r#"<tr data-id="{}" data-state="answered" data-customer="Contoso" data-waiting class="waiting">"#,
+            waiting.id
+        )),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("waiting for retrieval or import</strong>")
+            .count(),
+        1
+    );
+
+    // A copy button for the customer's link of the open request only; never a
+    // retrieval link.
+    assert!(
+        html.contains(&format!(
+            r#"data-copy-text="{}" aria-label="Copy link for Fabrikam" hidden>Copy link</button>"#,
+            app.url(&format!("/r/{open_id}"))
+        )),
+        "{html}"
+    );
+    assert_eq!(html.matches("data-copy-text=").count(), 1, "{html}");
+    assert!(!html.contains("/p/"));
+}
+
+async fn cancel_withdraw_and_destroy_ask_first(app: TestApp) {
+    let pm = app.staff("pm").await;
+    let created: Value = create_as(&app, Some(&pm), Some(&pm.csrf), &request_body("Fabrikam"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let state = |path: String| {
+        let app = &app;
+        async move { app.get(&path).await.json::<Value>().await.unwrap()["state"].clone() }
+    };
+
+    // Cancel: the first post asks; only the confirmed one cancels.
+    let path = format!("/staff/requests/{id}/cancel");
+    let res = app
+        .post_form_as(&pm.cookie, &path, &[("csrf", &pm.csrf)])
+        .await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Cancel the request to Fabrikam?"), "{page}");
+    assert!(page.contains(r#"<input type="hidden" name="confirm" value="yes">"#));
+    assert!(page.contains(&format!(r#"action="{path}""#)));
+    assert!(page.contains(&format!(r#"href="/staff/requests/{id}""#)));
+    assert_eq!(state(format!("/api/v1/requests/{id}")).await, "open");
+    let res = app
+        .post_form_as(&pm.cookie, &path, &[("csrf", &pm.csrf), ("confirm", "yes")])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(state(format!("/api/v1/requests/{id}")).await, "cancelled");
+
+    // Withdraw, on the customer's receipt page.
+    let r = open_request(&app.store, app.clock.now(), 86_400).await;
+    let body: Value = answer(&app, &r, None).await.json().await.unwrap();
+    let token = body["status_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let path = format!("/rs/{token}/withdraw");
+    let res = app
+        .http
+        .post(app.url(&path))
+        .form(&[("x", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("Withdraw your answer?") && page.contains(&format!(r#"action="{path}""#))
+    );
+    let receipt = format!("/api/v1/request-status/{token}");
+    assert_eq!(state(receipt.clone()).await, "answered");
+    let res = app
+        .http
+        .post(app.url(&path))
+        .form(&[("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(state(receipt).await, "withdrawn");
+
+    // Destroy, on the sender's status page.
+    let made = app.create_text("for the collector").await;
+    let path = format!("{}/destroy", app.status_path(&made));
+    let res = app
+        .http
+        .post(app.url(&path))
+        .form(&[("x", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Destroy the secret?") && page.contains(&format!(r#"action="{path}""#)));
+    assert_eq!(app.status(&made).await["state"], "waiting");
+    let res = app
+        .http
+        .post(app.url(&path))
+        .form(&[("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.status(&made).await["state"], "destroyed");
+}
+
 on_both_backends!(
+    dashboard_times_are_readable_without_a_script,
+    dashboard_counts_states_and_marks_answers_waiting_for_the_soc,
+    cancel_withdraw_and_destroy_ask_first,
+    a_failed_request_is_never_verified_and_its_reissue_says_why,
     tokens_are_managed_from_the_dashboard,
     creating_needs_a_session_and_its_csrf_token,
     bad_requests_are_refused_with_a_reason,
     dashboard_and_request_page_show_state_and_trail,
     an_expired_session_cannot_create_or_cancel,
 );
+
+async fn a_failed_request_is_never_verified_and_its_reissue_says_why(app: TestApp) {
+    let pm = app.staff("pm").await;
+    let why = "AADSTS7000215: Invalid client secret provided.";
+    let id = failed_request(&app.store, app.clock.now(), why).await.id;
+
+    let html = app
+        .get_as(&pm.cookie, &format!("/staff/requests/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"data-state="failed""#), "{html}");
+    assert!(html.contains("<dt>Verification failed</dt>"), "{html}");
+    assert!(!html.contains("<dt>Verified</dt>"), "{html}");
+
+    let form = app
+        .get_as(&pm.cookie, &format!("/staff/requests/new?reissue={id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let note = form
+        .split(r#"<input id="note""#)
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .unwrap_or_default();
+    assert!(
+        note.contains(r#"value="The previous answer failed the SOC"#)
+            && note.contains(&format!(r#"check: {why}""#)),
+        "the note does not carry the reason: {note}"
+    );
+    assert!(form.contains(r#"id="reissue-reason""#), "{form}");
+
+    let mut body = request_body("Contoso");
+    body["reissued_from"] = json!(id);
+    body["note"] = json!(format!("The previous answer failed the SOC's check: {why}"));
+    let again: Value = create_as(&app, Some(&pm), Some(&pm.csrf), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let html = app
+        .get_as(
+            &pm.cookie,
+            &format!("/staff/requests/{}", again["id"].as_str().unwrap()),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"id="reissue-reason""#), "{html}");
+    assert!(html.contains(&format!("failed the check: {why}")), "{html}");
+    let customer = app
+        .get(&format!("/r/{}", again["id"].as_str().unwrap()))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        customer.contains(why),
+        "the customer reads the reason in the note"
+    );
+}

@@ -178,7 +178,7 @@ async fn cancel_against_retrieve(backend: Backend) {
                 app.http
                     .post(&cancel)
                     .header("cookie", &staff.cookie)
-                    .form(&[("csrf", staff.csrf.as_str())]),
+                    .form(&[("csrf", staff.csrf.as_str()), ("confirm", "yes")]),
             ));
             calls.push((Side::Retrieve, retrieve_call(&app, &r)));
         }

@@ -252,10 +252,11 @@ async fn withdrawal_until_retrieved(backend: Backend) {
         .await;
     let message = assert_error(res, 409, "too_late").await;
     assert!(message.contains("rotate"));
-    // The form posts and lands back on the receipt page.
+    // The form, once confirmed, posts and lands back on the receipt page.
     let res = app
         .http
         .post(app.url(&format!("/rs/{token2}/withdraw")))
+        .form(&[("confirm", "yes")])
         .send()
         .await
         .unwrap();

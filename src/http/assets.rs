@@ -31,6 +31,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/js/credential.js"),
     ),
     ("create.js", JS, include_bytes!("../../static/js/create.js")),
+    (
+        "dashboard.js",
+        JS,
+        include_bytes!("../../static/js/dashboard.js"),
+    ),
     ("reveal.js", JS, include_bytes!("../../static/js/reveal.js")),
     ("gone.js", JS, include_bytes!("../../static/js/gone.js")),
     (

@@ -1,6 +1,7 @@
 //! The staff side of requests: the dashboard, creating a request (the
 //! browser makes its age identity; only the recipient reaches us), a
-//! request's page with its trail, cancelling and re-issuing.
+//! request's page with its trail, cancelling (after a confirmation page) and
+//! re-issuing (which carries a failed check's reason into the new note).
 //!
 //! Every route here needs a signed-in [`Staff`] session; every change checks
 //! the session's CSRF token (a form field, or the `X-CSRF-Token` header for
@@ -18,11 +19,11 @@ use serde::Deserialize;
 use super::AppState;
 use super::client_ip::ClientAddr;
 use super::error::{ApiError, ApiJson, Code, PageError, PageForm, PagePath, PageQuery};
-use super::pages::{Frame, NotFoundPage, render};
+use super::pages::{ConfirmPage, Confirmation, Frame, NotFoundPage, render};
 use super::requests::template_title;
-use super::staff::{CsrfOnly, Staff};
+use super::staff::Staff;
 use crate::audit::{Kind, NewEvent};
-use crate::clock::rfc3339;
+use crate::clock::{readable_utc, rfc3339};
 use crate::id::Id;
 use crate::request::RequestState;
 use crate::store::NewRequest;
@@ -165,12 +166,22 @@ struct Row {
     customer: String,
     template_title: String,
     state: RequestState,
+    /// RFC 3339 for `<time datetime>`, and the same time readable without
+    /// JavaScript (the script makes it relative).
     created_at: String,
+    created_text: String,
     created_by: String,
     /// The latest step's time.
     updated_at: String,
     /// The request whose credential this one rotates, if it is a rotation.
     rotates: Option<String>,
+    updated_text: String,
+    /// Answered, and neither the PM nor the collector has taken it yet: the
+    /// one state where the SOC, not the customer, has to act.
+    waiting: bool,
+    /// The customer's link while it can still be answered; afterwards there
+    /// is nothing to send. (The PM's retrieval link is never known here.)
+    customer_url: Option<String>,
 }
 
 #[derive(Template)]
@@ -180,6 +191,11 @@ struct DashboardPage {
     staff: String,
     csrf: String,
     rows: Vec<Row>,
+    /// `(state, how many rows)` for every state some row is in, in the
+    /// order of a request's life.
+    counts: Vec<(RequestState, usize)>,
+    /// How many rows are waiting for retrieval or import.
+    waiting: usize,
     sealed: bool,
 }
 
@@ -189,21 +205,36 @@ async fn dashboard(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let now = state.clock.now();
-    let rows = state
+    let public_url = &state.settings.public_url;
+    let rows: Vec<Row> = state
         .store
         .list_requests(500)
         .await?
         .into_iter()
-        .map(|r| Row {
-            rotates: r.rotates.clone(),
-            state: r.state(now),
-            template_title: template_title(&state, &r.template),
-            created_at: rfc3339(r.created_at),
-            updated_at: rfc3339(r.steps().latest()),
-            id: r.id,
-            customer: r.customer,
-            created_by: r.created_by,
+        .map(|r| {
+            let request_state = r.state(now);
+            let latest = r.steps().latest();
+            Row {
+                rotates: r.rotates.clone(),
+                state: request_state,
+                waiting: request_state == RequestState::Answered,
+                customer_url: (request_state == RequestState::Open)
+                    .then(|| format!("{public_url}/r/{}", r.id)),
+                template_title: template_title(&state, &r.template),
+                created_at: rfc3339(r.created_at),
+                created_text: readable_utc(r.created_at),
+                updated_at: rfc3339(latest),
+                updated_text: readable_utc(latest),
+                id: r.id,
+                customer: r.customer,
+                created_by: r.created_by,
+            }
         })
+        .collect();
+    let counts = RequestState::IN_ORDER
+        .iter()
+        .map(|&s| (s, rows.iter().filter(|r| r.state == s).count()))
+        .filter(|&(_, n)| n > 0)
         .collect();
     Ok(render(
         StatusCode::OK,
@@ -211,6 +242,8 @@ async fn dashboard(
             frame: Frame::new(&state, &headers),
             staff: staff.name,
             csrf: staff.csrf,
+            waiting: rows.iter().filter(|r| r.waiting).count(),
+            counts,
             rows,
             sealed: !state.settings.soc_recipients.is_empty(),
         },
@@ -235,6 +268,29 @@ struct NewRequestPage {
     customer: String,
     template: String,
     reissued_from: String,
+    /// Why the re-issued request failed its check, if it did; the note is
+    /// filled with it, for the PM to keep or edit.
+    failure: String,
+    note: String,
+}
+
+/// What a re-issue tells the customer about the failed check, fit to be a
+/// note: one line, no longer than a note may be.
+fn failure_note(detail: &str) -> String {
+    let line = detail
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>();
+    let note = format!("The previous answer failed the SOC's check: {line}");
+    note.chars().take(MAX_NOTE).collect()
+}
+
+/// The check's reason, when `r` failed it.
+fn failure_of(r: &crate::store::Request) -> Option<&str> {
+    (r.verify_ok == Some(false)).then(|| r.verify_detail.as_deref().unwrap_or("no reason recorded"))
 }
 
 async fn new_request_page(
@@ -270,6 +326,16 @@ async fn new_request_page(
             template: from
                 .as_ref()
                 .map(|r| r.template.clone())
+                .unwrap_or_default(),
+            failure: from
+                .as_ref()
+                .and_then(failure_of)
+                .unwrap_or_default()
+                .to_owned(),
+            note: from
+                .as_ref()
+                .and_then(failure_of)
+                .map(failure_note)
                 .unwrap_or_default(),
             reissued_from: from.map(|r| r.id).unwrap_or_default(),
         },
@@ -309,6 +375,10 @@ struct RequestDetailPage {
     rotates: Option<String>,
     /// The rotation request made for this one's credential, if any.
     rotated_by: Option<String>,
+    /// The request this one re-issues and why its check failed, when it
+    /// did; both empty otherwise.
+    reissue_from: String,
+    reissue_reason: String,
 }
 
 async fn request_page(
@@ -342,7 +412,13 @@ async fn request_page(
     fact("Copies expire", r.copies_expire_at);
     fact("Retrieved by the PM", r.retrieved_at);
     fact("Imported by the collector", r.imported_at);
-    fact("Verified", r.verified_at);
+    // A check that failed is never called verified.
+    let verified_label = if r.verify_ok == Some(true) {
+        "Verified"
+    } else {
+        "Verification failed"
+    };
+    fact(verified_label, r.verified_at);
     fact("Withdrawn by the customer", r.withdrawn_at);
     fact("Cancelled", r.cancelled_at);
     fact("Expired unanswered", r.expired_at);
@@ -362,6 +438,15 @@ async fn request_page(
             client_addr: e.client_addr.unwrap_or_default(),
         })
         .collect();
+    let failed_original = match r.reissued_from.as_deref() {
+        Some(from) => state
+            .store
+            .request(from)
+            .await?
+            .and_then(|f| failure_of(&f).map(|why| (f.id.clone(), why.to_owned()))),
+        None => None,
+    };
+    let (reissue_from, reissue_reason) = failed_original.unwrap_or_default();
     let steps = r.steps();
     let rotated_by = state.store.rotation_of(&r.id).await?.map(|q| q.id);
     Ok(render(
@@ -377,6 +462,8 @@ async fn request_page(
             state: steps.state(now),
             can_cancel: steps.cancellable(),
             verify_detail: r.verify_detail.unwrap_or_default(),
+            reissue_from,
+            reissue_reason,
             facts,
             events,
             id: r.id,
@@ -393,7 +480,7 @@ async fn cancel(
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
     PagePath(id): PagePath<String>,
-    PageForm(form): PageForm<CsrfOnly>,
+    PageForm(form): PageForm<Confirmation>,
 ) -> Result<Response, Response> {
     staff
         .check_csrf(&form.csrf)
@@ -401,6 +488,34 @@ async fn cancel(
     let Some(id) = Id::parse(&id) else {
         return Ok(super::pages::not_found_page(&state, &headers));
     };
+    if !form.confirmed() {
+        let customer = state
+            .store
+            .request(id.as_str())
+            .await
+            .map_err(|e| PageError::from(e).into_response())?
+            .map(|r| r.customer);
+        let Some(customer) = customer else {
+            return Ok(super::pages::not_found_page(&state, &headers));
+        };
+        return Ok(render(
+            StatusCode::OK,
+            ConfirmPage {
+                frame: Frame::new(&state, &headers),
+                staff: staff.name,
+                csrf: staff.csrf,
+                title: "Cancel the request?",
+                question: format!("Cancel the request to {customer}?"),
+                consequence: "Its link stops working for the customer, and any copies of an answer the \
+                              server still holds are deleted. This cannot be undone; a re-issue makes a \
+                              new request.",
+                action: format!("/staff/requests/{id}/cancel"),
+                yes: "Yes, cancel it",
+                no: "Keep it",
+                back: format!("/staff/requests/{id}"),
+            },
+        ));
+    }
     let event = NewEvent::new(Kind::RequestCancelled, staff.actor())
         .request(id.as_str())
         .from_addr(addr);

@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::AppState;
-use super::error::{Code, PageError, PagePath};
+use super::error::{Code, PageError, PageForm, PagePath};
 use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::secret::ReceiptState;
@@ -104,6 +104,42 @@ struct StatusPage {
     expires_at: String,
     read_at: String,
     destroyed_at: String,
+}
+
+/// The second step of an action that cannot be undone (cancel, withdraw,
+/// destroy): its form posts again with `confirm=yes`. A plain page rather
+/// than a script's dialog, so the step is the same without JavaScript.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub(crate) struct ConfirmPage {
+    pub(crate) frame: Frame,
+    /// The signed-in staff member's name and CSRF token; empty on the
+    /// customer's and the sender's pages.
+    pub(crate) staff: String,
+    pub(crate) csrf: String,
+    pub(crate) title: &'static str,
+    pub(crate) question: String,
+    pub(crate) consequence: &'static str,
+    pub(crate) action: String,
+    pub(crate) yes: &'static str,
+    pub(crate) no: &'static str,
+    /// Where "no" leads: the page the action was offered on.
+    pub(crate) back: String,
+}
+
+/// A form that may carry the confirmation of [`ConfirmPage`].
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Confirmation {
+    #[serde(default)]
+    pub(crate) csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+impl Confirmation {
+    pub(crate) fn confirmed(&self) -> bool {
+        self.confirm == "yes"
+    }
 }
 
 #[derive(Template)]
@@ -262,10 +298,29 @@ async fn destroy(
     State(state): State<AppState>,
     headers: HeaderMap,
     PagePath(token): PagePath<String>,
+    PageForm(form): PageForm<Confirmation>,
 ) -> Result<Response, PageError> {
     let Some(t) = Id::parse(&token) else {
         return Ok(not_found_page(&state, &headers));
     };
+    if !form.confirmed() {
+        return Ok(render(
+            StatusCode::OK,
+            ConfirmPage {
+                frame: Frame::new(&state, &headers),
+                staff: String::new(),
+                csrf: String::new(),
+                title: "Destroy the secret?",
+                question: "Destroy the secret now, before anyone opens it?".to_owned(),
+                consequence: "It is deleted from the server at once; the link you sent stops working and \
+                              cannot be restored.",
+                action: format!("/status/{t}/destroy"),
+                yes: "Yes, destroy it",
+                no: "Keep it",
+                back: format!("/status/{t}"),
+            },
+        ));
+    }
     super::api::destroy_for_creator(&state, &t).await?;
     Ok(Redirect::to(&format!("/status/{t}")).into_response())
 }

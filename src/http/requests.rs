@@ -20,8 +20,8 @@ use base64::engine::general_purpose::STANDARD;
 use super::AppState;
 use super::api::decode_upload;
 use super::client_ip::ClientAddr;
-use super::error::{ApiError, ApiJson, ApiPath, Code, PageError, PagePath};
-use super::pages::{Frame, NotFoundPage, link_id, render};
+use super::error::{ApiError, ApiJson, ApiPath, Code, PageError, PageForm, PagePath};
+use super::pages::{ConfirmPage, Confirmation, Frame, NotFoundPage, link_id, render};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
@@ -304,7 +304,30 @@ async fn withdraw_form(
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
     PagePath(token): PagePath<String>,
+    PageForm(form): PageForm<Confirmation>,
 ) -> Result<Response, PageError> {
+    if !form.confirmed() {
+        let Some(t) = Id::parse(&token) else {
+            return Ok(super::pages::not_found_page(&state, &headers));
+        };
+        return Ok(render(
+            StatusCode::OK,
+            ConfirmPage {
+                frame: Frame::new(&state, &headers),
+                staff: String::new(),
+                csrf: String::new(),
+                title: "Withdraw your answer?",
+                question: "Withdraw the answer you sent?".to_owned(),
+                consequence: "Both encrypted copies are deleted from the server and the SOC cannot \
+                              use them. To send corrected values you will need a new request from \
+                              the SOC.",
+                action: format!("/rs/{t}/withdraw"),
+                yes: "Yes, withdraw it",
+                no: "Keep it",
+                back: format!("/rs/{t}"),
+            },
+        ));
+    }
     match do_withdraw(&state, &token, addr).await? {
         // Too late or done: the receipt page says which.
         Withdrawal::Done | Withdrawal::TooLate => {

@@ -211,18 +211,51 @@ export function formatTime(rfc3339) {
   return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
+/**
+ * How far `date` is from `now`, as people say it: "just now", "5 min ago",
+ * "3 h ago", "in 2 days".
+ */
+export function relativeTime(date, now = Date.now()) {
+  const seconds = Math.round((date.getTime() - now) / 1000);
+  const abs = Math.abs(seconds);
+  if (abs < 60) return "just now";
+  let amount;
+  if (abs < 3600) amount = `${Math.floor(abs / 60)} min`;
+  else if (abs < 86_400) amount = `${Math.floor(abs / 3600)} h`;
+  else {
+    const days = Math.floor(abs / 86_400);
+    amount = `${days} ${days === 1 ? "day" : "days"}`;
+  }
+  return seconds < 0 ? `${amount} ago` : `in ${amount}`;
+}
+
 // Pages render times as RFC 3339 (the server does not know the reader's time
 // zone); show them in the reader's own. Runs on every page that loads this module.
 // A date without a time (YYYY-MM-DD, a secret's expiry day) is a calendar
 // day, not an instant: it is shown as written, never moved into a time zone.
+// A `data-relative` time (the dashboard's) says how long ago it was, with
+// the exact local time on hover.
 for (const t of document.querySelectorAll("time[datetime]")) {
   if (/^\d{4}-\d{2}-\d{2}$/.test(t.dateTime)) continue;
-  t.title = t.dateTime;
-  t.textContent = formatTime(t.dateTime);
+  const exact = formatTime(t.dateTime);
+  if (t.hasAttribute("data-relative") && !Number.isNaN(new Date(t.dateTime).getTime())) {
+    t.title = exact;
+    t.textContent = relativeTime(new Date(t.dateTime));
+  } else {
+    t.title = t.dateTime;
+    t.textContent = exact;
+  }
 }
 
 // A Copy button with `data-copy-from="ID"` copies that input's value, on any
 // page that loads this module.
 for (const b of document.querySelectorAll("button[data-copy-from]")) {
   wireCopy(b, () => $(b.dataset.copyFrom).value);
+}
+
+// A Copy button with `data-copy-text` copies that text. It is hidden in the
+// page, since without this script it could do nothing.
+for (const b of document.querySelectorAll("button[data-copy-text]")) {
+  wireCopy(b, () => b.dataset.copyText);
+  b.hidden = false;
 }

@@ -31,9 +31,16 @@ await run(async (browser) => {
   await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin });
   const last = options[0];
   const copyButton = page.locator(`[data-az-cloud="${last}"] button[data-copy-text-from]`);
+  // The label says "Copied" for 1.5 s: record it as it changes rather than
+  // read it afterwards, which a busy machine may do too late.
+  await copyButton.evaluate((b) => {
+    window.labels = [];
+    new MutationObserver(() => window.labels.push(b.textContent.trim()))
+      .observe(b, { childList: true, characterData: true, subtree: true });
+  });
   await copyButton.click();
-  // Read at once: the label goes back to "Copy the commands" after 1.5 s.
-  const label = (await copyButton.textContent()).trim();
+  await page.waitForFunction(() => window.labels.length > 0);
+  const label = await page.evaluate(() => window.labels[0]);
   const copied = await page.evaluate(() => navigator.clipboard.readText());
   const copy = { label, same: copied === scripts[last] };
 

@@ -13,6 +13,7 @@
 //   HANDOFF_URL           server base
 //   HANDOFF_STAFF         staff user name; HANDOFF_STAFF_PASSWORD its password
 //   HANDOFF_EXPIRED_URL   the customer's link to a request that has expired
+//   HANDOFF_FAILED_ID     a request whose collector's check failed
 //   HANDOFF_FIELDS        JSON of valid Entra fields for the answers
 // Output: {"pages": [{"name", "screen", "scheme", "width", "viewport", "wide": [selector],
 //          "axe": ["<rule>: <targets>"]}], "checklist": {...}, "buttons": {...},
@@ -204,7 +205,10 @@ await run(async (browser) => {
   const withdrawnReceipt = await answer(customer, withdrawn.customer);
   await customer.goto(withdrawnReceipt);
   await customer.locator("#withdraw-button").click();
-  await customer.waitForLoadState("networkidle");
+  await customer.locator("#confirm-button").waitFor();
+  await measure(customer, "receipt: confirm withdraw");
+  await customer.locator("#confirm-button").click();
+  await customer.locator("#request-status").waitFor();
   await measure(customer, "receipt: withdrawn");
   await customer.goto(withdrawn.customer);
   await measure(customer, "request: withdrawn");
@@ -215,6 +219,18 @@ await run(async (browser) => {
   await staff.goto(`${base}/staff`);
   await measure(staff, "dashboard");
   out.buttons = { new_request: await buttonLook(staff, "#dashboard a.button") };
+  await staff.locator("#filter-state").selectOption("open");
+  await staff.locator("#filter-customer").fill("north");
+  await measure(staff, "dashboard: filtered");
+  const failed = env("HANDOFF_FAILED_ID");
+  await staff.goto(`${base}/staff/requests/${failed}`);
+  await measure(staff, "staff request: failed");
+  await staff.goto(`${base}/staff/requests/new?reissue=${failed}`);
+  await measure(staff, "new request: re-issue of a failed one");
+  await staff.locator("#request-button").click();
+  await staff.locator("#result").waitFor({ state: "visible" });
+  await staff.goto(base + await staff.locator("#request-page").getAttribute("href"));
+  await measure(staff, "staff request: re-issued");
   await staff.goto(base + answered.page);
   await measure(staff, "staff request: answered");
   await staff.goto(`${base}/staff/tokens`);
@@ -232,7 +248,10 @@ await run(async (browser) => {
   await measure(staff, "retrieval: waiting");
   await staff.goto(base + cancelled.page);
   await staff.locator("#cancel-button").click();
-  await staff.waitForLoadState("networkidle");
+  await staff.locator("#confirm-button").waitFor();
+  await measure(staff, "staff request: confirm cancel");
+  await staff.locator("#confirm-button").click();
+  await staff.locator("#request").waitFor();
   await measure(staff, "staff request: cancelled");
   await customer.goto(cancelled.customer);
   await measure(customer, "request: cancelled");
@@ -270,6 +289,11 @@ await run(async (browser) => {
   const status = await sender.locator("#status-link").getAttribute("href");
   await sender.goto(status);
   await measure(sender, "status: waiting");
+  await sender.locator("#destroy-button").click();
+  await sender.locator("#confirm-button").waitFor();
+  await measure(sender, "status: confirm destroy");
+  await sender.locator("#confirm-back").click();
+  await sender.locator("#status").waitFor();
 
   const recipient = await newPage(await contextOf());
   await recipient.goto(link);

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use handoff::audit::{Actor, Kind, NewEvent};
 use handoff::id::Id;
-use handoff::store::{NewRequest, Store};
+use handoff::store::{Answer, Imported, NewRequest, Store, VerifyResult};
 use serde_json::json;
 use std::io::Read;
 
@@ -206,5 +206,63 @@ pub async fn answered_with_credential(
         answer_with(app, &r, Some(soc), &payload).await.status(),
         201
     );
+    r
+}
+
+/// A request answered, imported by a collector and failed by its check with
+/// `why`, all through the store (the ciphertexts are placeholders: nobody
+/// decrypts them).
+pub async fn failed_request(store: &Store, now: i64, why: &str) -> Opened {
+    let r = open_request(store, now, 86_400).await;
+    let event = |kind| NewEvent::new(kind, Actor::Anonymous).request(&r.id);
+    store
+        .answer_request(
+            &r.id,
+            now,
+            &Answer {
+                pm_copy: b"pm",
+                sealed_copy: Some(b"sealed"),
+                status_hash: Id::random().digest(),
+                copies_expire_at: now + 86_400,
+            },
+            &event(Kind::RequestAnswered),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let lease = Id::random();
+    store
+        .lease_sealed(
+            &r.id,
+            lease.as_str(),
+            now,
+            now + 60,
+            &event(Kind::RequestLeased),
+        )
+        .await
+        .unwrap();
+    store
+        .ack_sealed(
+            &r.id,
+            lease.as_str(),
+            &Imported::default(),
+            now,
+            &event(Kind::RequestImported),
+        )
+        .await
+        .unwrap();
+    let recorded = store
+        .record_verification(
+            &r.id,
+            &VerifyResult {
+                ok: false,
+                detail: why,
+            },
+            now,
+            &event(Kind::RequestVerified),
+        )
+        .await
+        .unwrap();
+    assert!(recorded, "the check was recorded");
     r
 }

@@ -38,7 +38,6 @@ use axum::routing::{get, post};
 use super::AppState;
 
 pub(crate) use notice::{public_api_off, public_page_off, too_many_logins};
-pub(super) use session::CsrfOnly;
 pub use session::{CsrfRejected, Staff, StaffRejection, login_cookie, safe_next, session_cookie};
 
 /// The routes of this module. `POST /login` is rate limited per client in
