@@ -5,12 +5,12 @@
 //! On each purge pass, every entry of the credential register
 //! ([`crate::register::current`]) that stands `expiring` (within
 //! `--expiry-warning-days`) or `expired` and has no rotation yet gets one
-//! rotation request ([`Store::create_rotation`]): same customer, template,
-//! note and PM recipient, created by `system`, open for
-//! [`Policy::answer_seconds`]. One credential gets one rotation, ever: the
-//! unique `requests.rotates` column decides, so several server instances on
-//! one database make it once, and the webhook worker tells receivers once
-//! (`request.rotation_created` is a notified kind).
+//! rotation request ([`crate::store::Store::create_rotation`]): same
+//! customer, template, note and PM recipient, created by `system`, open for
+//! [`crate::rotation::Policy::answer_seconds`]. One credential gets one
+//! rotation, ever: the unique `requests.rotates` column decides, so several
+//! server instances on one database make it once, and the webhook worker
+//! tells receivers once (`request.rotation_created` is a notified kind).
 
 use crate::clock::utc_date;
 use crate::config::Settings;
