@@ -486,13 +486,7 @@ async fn cancel_withdraw_and_destroy_ask_first(app: TestApp) {
         .unwrap()
         .to_owned();
     let path = format!("/rs/{token}/withdraw");
-    let res = app
-        .http
-        .post(app.url(&path))
-        .form(&[("x", "")])
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_form(&path, &[("x", "")]).await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     assert!(
@@ -500,37 +494,19 @@ async fn cancel_withdraw_and_destroy_ask_first(app: TestApp) {
     );
     let receipt = format!("/api/v1/request-status/{token}");
     assert_eq!(state(receipt.clone()).await, "answered");
-    let res = app
-        .http
-        .post(app.url(&path))
-        .form(&[("confirm", "yes")])
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_form(&path, &[("confirm", "yes")]).await;
     assert_eq!(res.status(), 303);
     assert_eq!(state(receipt).await, "withdrawn");
 
     // Destroy, on the sender's status page.
     let made = app.create_text("for the collector").await;
     let path = format!("{}/destroy", app.status_path(&made));
-    let res = app
-        .http
-        .post(app.url(&path))
-        .form(&[("x", "")])
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_form(&path, &[("x", "")]).await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     assert!(page.contains("Destroy the secret?") && page.contains(&format!(r#"action="{path}""#)));
     assert_eq!(app.status(&made).await["state"], "waiting");
-    let res = app
-        .http
-        .post(app.url(&path))
-        .form(&[("confirm", "yes")])
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_form(&path, &[("confirm", "yes")]).await;
     assert_eq!(res.status(), 303);
     assert_eq!(app.status(&made).await["state"], "destroyed");
 }

@@ -350,14 +350,14 @@ async fn the_servers_purge_task_makes_the_rotation(backend: Backend) {
     assert_eq!(rotations_of(&app, &old.id).await.len(), 1);
 }
 
-/// The rotation of `old`, made now, answered by the customer with a
-/// secret that expires on `expires` (encrypted, as the customer's page
-/// does, to the rotation's recipient, which is the old request's).
-async fn answered_rotation(
+/// The rotation of `old`, made now, answered by the customer with
+/// `client_id` and `secret` (encrypted, as the customer's page does, to the
+/// rotation's recipient, which is the old request's).
+async fn answered_rotation_with(
     app: &TestApp,
     soc: &age::x25519::Identity,
     old: &Opened,
-    secret: &str,
+    (client_id, secret): (&str, &str),
 ) -> Opened {
     let now = app.clock.now();
     let made = app
@@ -373,12 +373,21 @@ async fn answered_rotation(
         identity: old.identity.clone(),
     };
     let body = json!({"v": 1, "template": "o365-management", "fields": {
-        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": secret,
+        "tenant_id": TENANT, "client_id": client_id, "client_secret": secret,
         "secret_expires_on": "2029-01-01"}})
     .to_string();
-    let res = answer_with(app, &r, Some(soc), &body).await;
-    assert_eq!(res.status(), 201);
+    assert_eq!(answer_with(app, &r, Some(soc), &body).await.status(), 201);
     r
+}
+
+/// The rotation of `old`, answered for the same app with `secret`.
+async fn answered_rotation(
+    app: &TestApp,
+    soc: &age::x25519::Identity,
+    old: &Opened,
+    secret: &str,
+) -> Opened {
+    answered_rotation_with(app, soc, old, (CLIENT, secret)).await
 }
 
 async fn reveal(app: &TestApp, link: &Opened) -> reqwest::Response {
@@ -597,33 +606,6 @@ impl Collector {
     }
 }
 
-/// A rotation answered with `client_id` and [`NEW_SECRET`].
-async fn rotation_answered_with(
-    app: &TestApp,
-    soc: &age::x25519::Identity,
-    old: &Opened,
-    client_id: &str,
-) -> Opened {
-    let now = app.clock.now();
-    let made = app
-        .store
-        .create_rotation(&old.id, now, now + 7 * DAY)
-        .await
-        .unwrap()
-        .unwrap();
-    let r = Opened {
-        id: made.id,
-        retrieval_id: String::new(),
-        identity: old.identity.clone(),
-    };
-    let body = json!({"v": 1, "template": "o365-management", "fields": {
-        "tenant_id": TENANT, "client_id": client_id, "client_secret": NEW_SECRET,
-        "secret_expires_on": "2029-01-01"}})
-    .to_string();
-    assert_eq!(answer_with(app, &r, Some(soc), &body).await.status(), 201);
-    r
-}
-
 async fn the_collector_imports_a_rotation_as_a_secret_only_change(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let host = Collector::new(&app, &soc).await;
@@ -642,7 +624,7 @@ async fn the_collector_imports_a_rotation_as_a_secret_only_change(backend: Backe
     before.push_str("HTTPS_PROXY=http://proxy.soc.example:3128\n");
     std::fs::write(&path, &before).unwrap();
 
-    let rotation = rotation_answered_with(&app, &soc, &old, CLIENT).await;
+    let rotation = answered_rotation_with(&app, &soc, &old, (CLIENT, NEW_SECRET)).await;
     let (ok, said) = host.run(&app).await;
     assert!(ok, "{said}");
     let after = std::fs::read_to_string(&path).unwrap();
@@ -696,7 +678,7 @@ async fn the_collector_refuses_a_rotation_for_another_app(backend: Backend) {
     assert!(ok, "{said}");
     let before = std::fs::read_to_string(host.env_file()).unwrap();
 
-    let rotation = rotation_answered_with(&app, &soc, &old, OTHER_CLIENT).await;
+    let rotation = answered_rotation_with(&app, &soc, &old, (OTHER_CLIENT, NEW_SECRET)).await;
     let (ok, said) = host.run(&app).await;
     assert!(!ok, "a refused import fails the pass: {said}");
     assert!(!said.contains(NEW_SECRET), "{said}");

@@ -616,6 +616,17 @@ impl TestApp {
     }
 
     /// POST a form with a `Cookie` header (a [`Session::cookie`]).
+    /// A form post with no session, as a customer's or a sender's browser
+    /// sends it.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn post_form_as(
         &self,
         cookie: &str,
