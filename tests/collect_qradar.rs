@@ -196,11 +196,18 @@ async fn a_rotation_updates_only_the_secret(backend: Backend) {
     assert_eq!(qradar.calls().last().unwrap(), "PATCH /log_sources");
     let patch = qradar.received().last().unwrap().body.clone();
     let body: Value = serde_json::from_str(&patch).unwrap();
+    // The secret alone, and the description's digest of it (which lets a
+    // console that hides the secret recognise it next time).
+    let description = first[0]["description"]
+        .as_str()
+        .unwrap()
+        .replace(&digest(SECRET), &digest(ROTATED));
+    assert!(description.contains(&format!("[handoff secret sha256:{}]", digest(ROTATED))));
     assert_eq!(
         body,
         json!([{"id": first[0]["id"], "protocol_parameters": [
             {"id": 1104, "name": "o365_client_secret", "value": ROTATED}
-        ]}])
+        ], "description": description}])
     );
     let after = qradar.log_sources();
     assert_eq!(
@@ -215,6 +222,52 @@ async fn a_rotation_updates_only_the_secret(backend: Backend) {
         serde_json::to_string(&first)
             .unwrap()
             .replace(SECRET, ROTATED)
+            .replace(&digest(SECRET), &digest(ROTATED))
+    );
+}
+
+/// The 8 hex digits `masked_secret` shows of `secret`.
+fn digest(secret: &str) -> String {
+    masked_secret(secret).rsplit('#').next().unwrap().to_owned()
+}
+
+async fn a_console_that_hides_the_secret_still_gets_no_second_write(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let qradar = Qradar::start(TOKEN).await;
+    qradar.hide_secrets();
+    let host = Host::new(&app, &soc, TOKEN).await;
+    answered(&app, &soc, SECRET, "commercial").await;
+    assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert_eq!(qradar.calls().last().unwrap(), "POST /log_sources");
+    let created = qradar.log_sources();
+    assert!(
+        created[0]["description"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("[handoff secret sha256:{}]", digest(SECRET))),
+        "{created:?}"
+    );
+
+    // The same secret again: QRadar shows stars, the digest says it is the
+    // same, and nothing is written.
+    answered(&app, &soc, SECRET, "commercial").await;
+    let writes = |q: &Qradar| q.calls().iter().filter(|c| !c.starts_with("GET ")).count();
+    let before = writes(&qradar);
+    let said = assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert!(said.contains("already present"), "{said}");
+    assert_eq!(writes(&qradar), before, "{:?}", qradar.calls());
+
+    // A rotated secret is a PATCH of the secret and the digest.
+    answered(&app, &soc, ROTATED, "commercial").await;
+    assert_success(&host.collect(&app, &qradar, &[]).await);
+    assert_eq!(writes(&qradar), before + 1);
+    let body: Value = serde_json::from_str(&qradar.received().last().unwrap().body).unwrap();
+    assert_eq!(body[0]["protocol_parameters"][0]["value"], ROTATED);
+    assert!(
+        body[0]["description"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("[handoff secret sha256:{}]", digest(ROTATED)))
     );
 }
 
@@ -381,11 +434,17 @@ async fn one_tenants_office_365_and_graph_log_sources_coexist_and_rotate_apart(b
     assert!(said.contains("summary: 1 imported"), "{said}");
     assert_eq!(qradar.calls().last().unwrap(), "PATCH /log_sources");
     let body: Value = serde_json::from_str(&qradar.received().last().unwrap().body).unwrap();
+    let rotated_description = |source: &Value| {
+        source["description"]
+            .as_str()
+            .unwrap()
+            .replace(&digest(SECRET), &digest(ROTATED))
+    };
     assert_eq!(
         body,
         json!([{"id": graph[0]["id"], "protocol_parameters": [
             {"id": 1205, "name": "msgraph_client_secret", "value": ROTATED}
-        ]}])
+        ], "description": rotated_description(&graph[0])}])
     );
     assert_eq!(
         qradar.log_sources_of(TYPE_ID),
@@ -398,6 +457,7 @@ async fn one_tenants_office_365_and_graph_log_sources_coexist_and_rotate_apart(b
         serde_json::to_string(&graph)
             .unwrap()
             .replace(SECRET, ROTATED)
+            .replace(&digest(SECRET), &digest(ROTATED))
     );
 
     // And the Office 365 app's: the Graph one stays as it is.
@@ -408,7 +468,7 @@ async fn one_tenants_office_365_and_graph_log_sources_coexist_and_rotate_apart(b
         body,
         json!([{"id": office[0]["id"], "protocol_parameters": [
             {"id": 1104, "name": "o365_client_secret", "value": ROTATED}
-        ]}])
+        ], "description": rotated_description(&office[0])}])
     );
     assert_eq!(qradar.log_sources_of(GRAPH_TYPE_ID), rotated);
     assert_eq!(qradar.log_sources().len(), 2);
@@ -486,6 +546,7 @@ async fn graph_refusals_leave_the_copy_in_the_inbox(backend: Backend) {
 }
 
 with_each_backend!(
+    a_console_that_hides_the_secret_still_gets_no_second_write,
     a_new_tenant_becomes_one_log_source_and_a_second_import_sends_no_write,
     a_graph_alerts_template_becomes_one_microsoft_365_defender_log_source,
     one_tenants_office_365_and_graph_log_sources_coexist_and_rotate_apart,

@@ -72,7 +72,7 @@ use reqwest::{Method, Url};
 use serde_json::{Map, Value, json};
 
 use super::api::{Api, ApiRequest, Auth, Confirm};
-use super::mask::secret_digest;
+use super::mask::{digest_in, secret_digest, with_digest};
 use super::{Import, Plan, Reads, TargetArgs, TargetError};
 use crate::cloud::Cloud;
 
@@ -88,9 +88,6 @@ const POLICY_TYPE: &str = "ingest-package-policies";
 
 /// What a missing field reads as.
 static NULL: Value = Value::Null;
-
-/// The token in a policy's description that holds the secret's digest.
-const DIGEST_MARK: &str = "[handoff secret sha256:";
 
 /// Where a variable lives in a package policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,32 +282,6 @@ fn same_value(name: &str, current: &Value, wanted: &Value) -> bool {
         return set(c) == set(w);
     }
     current == wanted
-}
-
-/// The digest kept in `description`, if it holds one.
-fn digest_in(description: &str) -> Option<&str> {
-    let at = description.find(DIGEST_MARK)? + DIGEST_MARK.len();
-    let rest = description.get(at..)?;
-    let end = rest.find(']')?;
-    Some(&rest[..end])
-}
-
-/// `description` with its digest token set to `digest`: replaced where it
-/// is, else appended, so that the rest of the text (an operator's) stays.
-fn with_digest(description: &str, digest: &str) -> String {
-    let token = format!("{DIGEST_MARK}{digest}]");
-    if let Some(at) = description.find(DIGEST_MARK)
-        && let Some(len) = description[at..].find(']')
-    {
-        let mut out = description.to_owned();
-        out.replace_range(at..=at + len, &token);
-        return out;
-    }
-    if description.trim().is_empty() {
-        token
-    } else {
-        format!("{} {token}", description.trim_end())
-    }
 }
 
 pub(super) fn check_args(args: &TargetArgs, _dry_run: bool) -> Result<(), String> {

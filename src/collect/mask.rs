@@ -26,6 +26,37 @@ pub(super) fn secret_digest(value: &str) -> String {
     digest[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The token in a description (a Fleet package policy's, a QRadar log
+/// source's) that holds the secret's digest, for a collector that never
+/// shows a stored secret again: `[handoff secret sha256:1a2b3c4d]`.
+const DIGEST_MARK: &str = "[handoff secret sha256:";
+
+/// The digest kept in `description`, if it holds one.
+pub(super) fn digest_in(description: &str) -> Option<&str> {
+    let at = description.find(DIGEST_MARK)? + DIGEST_MARK.len();
+    let rest = description.get(at..)?;
+    let end = rest.find(']')?;
+    Some(&rest[..end])
+}
+
+/// `description` with its digest token set to `digest`: replaced where it
+/// is, else appended, so that the rest of the text (an operator's) stays.
+pub(super) fn with_digest(description: &str, digest: &str) -> String {
+    let token = format!("{DIGEST_MARK}{digest}]");
+    if let Some(at) = description.find(DIGEST_MARK)
+        && let Some(len) = description[at..].find(']')
+    {
+        let mut out = description.to_owned();
+        out.replace_range(at..=at + len, &token);
+        return out;
+    }
+    if description.trim().is_empty() {
+        token
+    } else {
+        format!("{} {token}", description.trim_end())
+    }
+}
+
 /// The indentation of `line`'s key if it names a secret whose value starts
 /// on the next line: a YAML block scalar (`|`, `>-`) or nothing after the `:`.
 pub(super) fn secret_block(line: &str) -> Option<usize> {

@@ -74,7 +74,9 @@
 //! protocol_parameters}]` with only the parameters that differ — a rotation
 //! sends the secret alone. QRadar answers it 202 with a bulk task; the
 //! answer is the confirmation (the task is not polled). A parameter QRadar
-//! does not return (a password it hides) counts as differing. Log sources
+//! does not return (a password it hides) is compared by the digest kept in
+//! the log source's description (`[handoff secret sha256:1a2b3c4d]`, the
+//! digest `--dry-run` shows), which a secret's PATCH updates. Log sources
 //! of other types, other identifiers and other tenants are never sent.
 //!
 //! # Clouds
@@ -97,6 +99,7 @@ use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
 use super::api::{Api, ApiRequest, Auth, Confirm};
+use super::mask::{digest_in, secret_digest, with_digest};
 use super::{Import, Plan, Reads, TargetArgs, TargetError};
 use crate::cloud::Cloud;
 use crate::integration::Collect;
@@ -522,6 +525,7 @@ async fn plan_protocol(
     let mut notes = Vec::new();
     let mut wanted: Vec<(Param, String)> = Vec::new();
     let mut ident_name = None;
+    let mut secret_name = None;
     for &(label, from) in p.labels {
         let param = by_label(protocol, label).ok_or_else(|| missing(label))?;
         let value = match from {
@@ -530,7 +534,10 @@ async fn plan_protocol(
                 ident.clone()
             }
             ValueOf::ClientId => cred.client_id.clone(),
-            ValueOf::ClientSecret => cred.client_secret.clone(),
+            ValueOf::ClientSecret => {
+                secret_name = Some(param.name.clone());
+                cred.client_secret.clone()
+            }
             ValueOf::TenantId => cred.tenant_id.clone(),
             ValueOf::Feed => {
                 let feed = (p.feed)(&import.integration.collect, &param.allowed)?;
@@ -590,7 +597,10 @@ async fn plan_protocol(
         let name = format!("{} {} (handoff)", import.customer, p.source_name);
         let body = json!({
             "name": name,
-            "description": format!("Created by handoff for tenant {}, request {}", cred.tenant_id, import.request_id),
+            "description": with_digest(
+                &format!("Created by handoff for tenant {}, request {}", cred.tenant_id, import.request_id),
+                &secret_digest(&cred.client_secret),
+            ),
             "type_id": type_id,
             "protocol_type_id": protocol_id,
             "enabled": true,
@@ -608,10 +618,25 @@ async fn plan_protocol(
         return Ok((vec![post], notes));
     };
 
-    let differing: Vec<&(Param, String)> = wanted
-        .iter()
-        .filter(|(p, v)| value_of(source, &p.name).as_deref() != Some(v.as_str()))
-        .collect();
+    // A Client Secret QRadar does not show (absent, or stars in its place)
+    // is compared by the digest handoff keeps in the log source's
+    // description, as `elastic-agent` does: the same digest is the same
+    // secret, and a second import sends nothing.
+    let description = source
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let shown = |name: &str| {
+        value_of(source, name).filter(|v| v.is_empty() || !v.chars().all(|c| c == '*'))
+    };
+    let same = |p: &Param, v: &str| match shown(&p.name) {
+        Some(shown) => shown == v,
+        None => {
+            secret_name.as_deref() == Some(p.name.as_str())
+                && digest_in(description) == Some(secret_digest(v).as_str())
+        }
+    };
+    let differing: Vec<&(Param, String)> = wanted.iter().filter(|(p, v)| !same(p, v)).collect();
     if differing.is_empty() {
         return Ok((Vec::new(), notes));
     }
@@ -620,7 +645,15 @@ async fn plan_protocol(
             "QRadar's log source {ident} was answered without an id"
         ))
     })?;
-    let body = json!([{"id": id, "protocol_parameters": params(&differing)}]);
+    let mut update = json!({"id": id, "protocol_parameters": params(&differing)});
+    if differing
+        .iter()
+        .any(|(p, _)| secret_name.as_deref() == Some(p.name.as_str()))
+    {
+        update["description"] =
+            Value::from(with_digest(description, &secret_digest(&cred.client_secret)));
+    }
+    let body = Value::Array(vec![update]);
     let patch = request(
         Method::PATCH,
         endpoint(base, "log_sources", &[])?,

@@ -64,6 +64,9 @@ struct Inner {
     received: Vec<Received>,
     protocols: Vec<Protocol>,
     log_sources: Vec<Value>,
+    /// Answer a password parameter (Client Secret) as stars, as a console
+    /// may.
+    hide_secrets: bool,
 }
 
 fn parameters(list: &[(i64, &str, &str)]) -> Vec<Parameter> {
@@ -138,6 +141,7 @@ impl Qradar {
                 },
             ],
             log_sources: Vec::new(),
+            hide_secrets: false,
         }));
         let app = Router::new()
             .route(&format!("{UNDER}/protocol_types"), get(protocol_types))
@@ -169,6 +173,11 @@ impl Qradar {
 
     pub fn log_sources(&self) -> Vec<Value> {
         lock(&self.inner).log_sources.clone()
+    }
+
+    /// From now on, GETs answer every Client Secret as `********`.
+    pub fn hide_secrets(&self) {
+        lock(&self.inner).hide_secrets = true;
     }
 
     /// A log source someone made by hand before handoff came.
@@ -358,11 +367,36 @@ async fn list_sources(
         .get("filter")
         .and_then(|f| f.strip_prefix("type_id="))
         .and_then(|t| t.parse::<i64>().ok());
-    let found: Vec<Value> = lock(&inner)
+    let g = lock(&inner);
+    let secret_names: Vec<&str> = g
+        .protocols
+        .iter()
+        .flat_map(|p| &p.parameters)
+        .filter(|p| p.label == "Client Secret")
+        .map(|p| p.name.as_str())
+        .collect();
+    let found: Vec<Value> = g
         .log_sources
         .iter()
         .filter(|s| type_id.is_none_or(|t| s["type_id"] == t))
         .cloned()
+        .map(|mut s| {
+            if g.hide_secrets {
+                for p in s["protocol_parameters"]
+                    .as_array_mut()
+                    .into_iter()
+                    .flatten()
+                {
+                    if p["name"]
+                        .as_str()
+                        .is_some_and(|n| secret_names.contains(&n))
+                    {
+                        p["value"] = json!("********");
+                    }
+                }
+            }
+            s
+        })
         .collect();
     axum::Json(Value::Array(found)).into_response()
 }
@@ -439,6 +473,9 @@ async fn update_sources(
             .find(|p| source["protocol_type_id"] == p.id);
         if let Some(Err(r)) = protocol.map(|p| check_parameters(p, &u["protocol_parameters"])) {
             return *r;
+        }
+        if let Some(description) = u.get("description") {
+            source["description"] = description.clone();
         }
         for p in u["protocol_parameters"]
             .as_array()
