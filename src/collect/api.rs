@@ -178,12 +178,18 @@ impl ApiRequest {
 }
 
 /// `text` with each of `secrets` (4 characters or longer) masked.
+/// `text` with each of `secrets` masked, as written and as a form body
+/// encodes it (`~` as `%7E` or `%7e`: every Entra secret has one), since a
+/// platform may echo the form it was sent in its error.
 fn mask(text: &str, secrets: &[String]) -> String {
     secrets
         .iter()
         .filter(|s| s.len() >= 4)
         .fold(text.to_owned(), |t, s| {
-            t.replace(s.as_str(), &masked_secret(s))
+            let encoded = form_encode(s);
+            [s.clone(), encoded.to_lowercase(), encoded]
+                .iter()
+                .fold(t, |t, form| t.replace(form.as_str(), &masked_secret(s)))
         })
 }
 
@@ -680,6 +686,19 @@ mod tests {
         let echoed = format!("{}{secret}", "y".repeat(MAX_ERROR_CHARS - 10));
         let shown = error_text(echoed.as_bytes(), std::slice::from_ref(&secret));
         assert!(!shown.contains(&secret[..10]), "{shown}");
+    }
+
+    #[test]
+    fn an_error_that_echoes_the_form_it_was_sent_is_masked() {
+        let secret = "Abc8Q~dEfGhIjKlMnOpQrStUvWxYz0123456789_".to_owned();
+        let echoed = format!(
+            r#"{{"messages":[{{"type":"ERROR","text":"bad body client_secret={} and {}"}}]}}"#,
+            form_encode(&secret),
+            form_encode(&secret).to_lowercase()
+        );
+        let said = error_text(echoed.as_bytes(), std::slice::from_ref(&secret));
+        assert!(!said.contains("dEfGhIjKlMnOpQrStUvWxYz"), "{said}");
+        assert_eq!(said.matches(&masked_secret(&secret)).count(), 2, "{said}");
     }
 
     #[test]
