@@ -32,6 +32,12 @@ pub enum Kind {
     /// The server asked the customer for a new secret before the one it
     /// holds expires (a rotation request was created).
     RequestRotationCreated,
+    /// A collector's periodic re-check found that a credential it imported no
+    /// longer obtains a token (detail: `cause`, a plain sentence, and `code`,
+    /// the AADSTS code when Entra gave one).
+    RequestCredentialFailing,
+    /// A credential reported failing obtains a token again.
+    RequestCredentialRecovered,
     LoginSucceeded,
     LoginFailed,
     Logout,
@@ -59,6 +65,8 @@ impl Kind {
         Kind::RequestVerifyFailed,
         Kind::RequestCredentialNoted,
         Kind::RequestRotationCreated,
+        Kind::RequestCredentialFailing,
+        Kind::RequestCredentialRecovered,
         Kind::LoginSucceeded,
         Kind::LoginFailed,
         Kind::Logout,
@@ -86,6 +94,8 @@ impl Kind {
             Kind::RequestVerifyFailed => "request.verify_failed",
             Kind::RequestCredentialNoted => "request.credential_noted",
             Kind::RequestRotationCreated => "request.rotation_created",
+            Kind::RequestCredentialFailing => "request.credential_failing",
+            Kind::RequestCredentialRecovered => "request.credential_recovered",
             Kind::LoginSucceeded => "login.succeeded",
             Kind::LoginFailed => "login.failed",
             Kind::Logout => "logout",

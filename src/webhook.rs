@@ -182,7 +182,13 @@ pub(crate) fn body(
     let dashboard_url = request_id
         .as_ref()
         .map(|id| format!("{public_url}/staff/requests/{id}"));
-    let text = sentence(event.kind, customer.as_deref(), template.as_deref(), titles);
+    let text = sentence(
+        event.kind,
+        customer.as_deref(),
+        template.as_deref(),
+        &detail,
+        titles,
+    );
     let body = WebhookEvent {
         event: event.kind.as_str().to_owned(),
         seq: event.seq,
@@ -204,6 +210,7 @@ fn sentence(
     kind: Kind,
     customer: Option<&str>,
     template: Option<&str>,
+    detail: &serde_json::Value,
     titles: &std::collections::HashMap<String, String>,
 ) -> String {
     let who = customer.map_or_else(|| "a customer".to_owned(), plain);
@@ -221,6 +228,13 @@ fn sentence(
             format!(
                 "The {what}client secret from {who} needs renewing: a rotation request was made."
             )
+        }
+        Kind::RequestCredentialFailing => {
+            let cause = detail_cause(detail);
+            format!("The {what}credentials from {who} stopped working{cause}")
+        }
+        Kind::RequestCredentialRecovered => {
+            format!("The {what}credentials from {who} work again.")
         }
         // Not notified (see `NOTIFIED_KINDS`); a plain fallback all the same.
         Kind::RequestCreated
@@ -247,6 +261,22 @@ fn sentence(
         .next()
         .map(|first| first.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+/// ": CAUSE" from a failing credential's detail (itself a sentence ending in
+/// a full stop), or "." when the collector gave none.
+fn detail_cause(detail: &serde_json::Value) -> String {
+    match detail.get("cause").and_then(|v| v.as_str()) {
+        Some(cause) if !cause.trim().is_empty() => {
+            let cause = plain(cause.trim());
+            if cause.ends_with('.') {
+                format!(": {cause}")
+            } else {
+                format!(": {cause}.")
+            }
+        }
+        _ => ".".to_owned(),
+    }
 }
 
 /// A label as chat text: Slack reads `<...>` as a link or mention, so angle

@@ -18,18 +18,20 @@ use crate::id::Id;
 
 /// The events that are notified: answered, retrieved, expired unanswered
 /// (`request.expired` is only appended for requests nobody answered), a
-/// failed verification, and a rotation request made before a secret
-/// expires. The query binds them into its `IN ($4, ...)` list.
+/// failed verification, a rotation request made before a secret expires,
+/// and a collector's re-check finding a credential failing or recovered. The query binds them into its `IN ($4, ...)` list.
 pub const NOTIFIED_KINDS: &[Kind] = &[
     Kind::RequestAnswered,
     Kind::RequestRetrieved,
     Kind::RequestExpired,
     Kind::RequestVerifyFailed,
     Kind::RequestRotationCreated,
+    Kind::RequestCredentialFailing,
+    Kind::RequestCredentialRecovered,
 ];
 
 // The enqueue query has one placeholder per notified kind.
-const _: () = assert!(NOTIFIED_KINDS.len() == 5);
+const _: () = assert!(NOTIFIED_KINDS.len() == 7);
 
 /// An event to notify, with the request's label and template if the request
 /// still exists.
@@ -181,7 +183,7 @@ impl Store {
                 "SELECT e.seq, e.at, e.kind, e.request_id, r.customer, r.template, e.detail \
                  FROM events e LEFT JOIN requests r ON r.id = e.request_id \
                  WHERE e.seq > $1 AND e.seq <= $2 \
-                 AND e.kind IN ($4, $5, $6, $7, $8) ORDER BY e.seq LIMIT $3",
+                 AND e.kind IN ($4, $5, $6, $7, $8, $9, $10) ORDER BY e.seq LIMIT $3",
             )
             .bind(old)
             .bind(head)
@@ -191,6 +193,8 @@ impl Store {
             .bind(NOTIFIED_KINDS[2].as_str())
             .bind(NOTIFIED_KINDS[3].as_str())
             .bind(NOTIFIED_KINDS[4].as_str())
+            .bind(NOTIFIED_KINDS[5].as_str())
+            .bind(NOTIFIED_KINDS[6].as_str())
             .fetch_all(&mut *tx)
             .await?;
             let events = rows
