@@ -5,8 +5,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::wire::{
-    CreateSecret, Created, CredentialFacts, ErrorBody, Inbox, LeaseRef, Leased, Meta, Revealed,
-    VerifyOutcome,
+    CreateSecret, Created, CredentialFacts, ErrorBody, ImportedCredentials, Inbox, LeaseRef,
+    Leased, Meta, RecheckOutcome, RecheckRecorded, Revealed, VerifyOutcome,
 };
 
 #[derive(Clone)]
@@ -96,6 +96,34 @@ impl Client {
 
     pub(crate) async fn inbox(&self) -> anyhow::Result<Inbox> {
         let req = self.authed(self.http.get(format!("{}/api/v1/inbox", self.base)));
+        Ok(self.send(req).await?.json().await?)
+    }
+
+    /// The imported credentials current in the register that nobody checked
+    /// for `unchecked_for` (by the server's clock).
+    pub(crate) async fn imported_credentials(
+        &self,
+        unchecked_for: std::time::Duration,
+    ) -> anyhow::Result<ImportedCredentials> {
+        let req = self.authed(self.http.get(format!(
+            "{}/api/v1/inbox/credentials?unchecked_for={}",
+            self.base,
+            unchecked_for.as_secs()
+        )));
+        Ok(self.send(req).await?.json().await?)
+    }
+
+    /// Reports a re-check of request `id`'s imported credential.
+    pub(crate) async fn recheck(
+        &self,
+        id: &str,
+        outcome: &RecheckOutcome,
+    ) -> anyhow::Result<RecheckRecorded> {
+        let req = self.authed(
+            self.http
+                .post(format!("{}/api/v1/inbox/{id}/recheck", self.base))
+                .json(outcome),
+        );
         Ok(self.send(req).await?.json().await?)
     }
 

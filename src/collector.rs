@@ -64,6 +64,25 @@ pub(crate) struct CollectArgs {
     /// Keep going: a pass every INTERVAL (e.g. 1m) until stopped.
     #[arg(long, value_name = "INTERVAL", value_parser = humantime::parse_duration)]
     pub(crate) watch: Option<Duration>,
+    /// After each pass, re-check the credentials this target holds that
+    /// nobody checked for INTERVAL (e.g. 1d; at least 1m): each is read back
+    /// from where the target wrote it and must still get a token from Entra
+    /// ID (one token request, no log data read). A credential that stops
+    /// working, or works again, is reported to the server, which notifies.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_recheck, conflicts_with = "dry_run")]
+    pub(crate) recheck: Option<Duration>,
+}
+
+/// `--recheck`: a humantime duration of at least a minute (Entra ID
+/// throttles a tenant that asks for tokens too often).
+fn parse_recheck(text: &str) -> Result<Duration, String> {
+    let every = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if every < Duration::from_secs(60) {
+        return Err(
+            "re-check at most once a minute: give 1m or more (1d suits most SOCs)".to_owned(),
+        );
+    }
+    Ok(every)
 }
 
 /// `handoff collect`'s verification options (flattened into its flags).
@@ -149,6 +168,8 @@ pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<()> {
         .build()?;
     // Requests this collector cannot import, already explained once.
     let mut told = std::collections::HashSet::new();
+    // Token requests per tenant, kept apart across re-check passes.
+    let mut pacer = crate::recheck::TenantPacer::default();
     loop {
         let summary = match pass(
             &args,
@@ -185,6 +206,24 @@ pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<()> {
                 String::new()
             }
         );
+        if let Some(every) = args.recheck {
+            let endpoints = args.verify_args.endpoints();
+            let checker = crate::recheck::Rechecker {
+                args: &args,
+                client: &client,
+                http: &http,
+                api: api.as_ref(),
+                integrations: &integrations,
+                endpoints: &endpoints,
+            };
+            match checker.pass(every, &mut told, &mut pacer).await {
+                Ok(_) => {}
+                Err(e) if args.watch.is_some() => {
+                    eprintln!("error: re-check: {e:#}; trying again at the next pass");
+                }
+                Err(e) => return Err(e),
+            }
+        }
         match args.watch {
             Some(every) => {
                 tokio::select! {

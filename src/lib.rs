@@ -44,7 +44,9 @@
 //! - [`cli`] is the `handoff` binary's commands, one file per command
 //!   family; [`client`] talks to a server's API for `send`, `get`, `collect`
 //!   and the benchmark; [`collector`] is `handoff collect`'s loop (lease,
-//!   decrypt, write, verify, acknowledge, report), and [`collect`] its
+//!   decrypt, write, verify, acknowledge, report) and `recheck` its
+//!   `--recheck` pass (read each imported credential back from the target,
+//!   one token request, report failures and recoveries), and [`collect`] its
 //!   targets, which write a decrypted credential into a collector's
 //!   configuration (Wazuh, Filebeat, env and JSON files) or send it to a SOC
 //!   platform's or a collector's API (`http`, `wazuh-api`, `qradar`,
@@ -85,6 +87,7 @@ pub(crate) mod label;
 pub mod link;
 pub mod payload;
 pub mod purge;
+pub(crate) mod recheck;
 pub mod register;
 pub mod request;
 /// Rotation requests made before a credential's secret expires.

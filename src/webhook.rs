@@ -231,10 +231,10 @@ fn sentence(
         }
         Kind::RequestCredentialFailing => {
             let cause = detail_cause(detail);
-            format!("The {what}credentials from {who} stopped working{cause}")
+            format!("The credential {who} sent for the {what}request stopped working{cause}")
         }
         Kind::RequestCredentialRecovered => {
-            format!("The {what}credentials from {who} work again.")
+            format!("The credential {who} sent for the {what}request works again.")
         }
         // Not notified (see `NOTIFIED_KINDS`); a plain fallback all the same.
         Kind::RequestCreated

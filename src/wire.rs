@@ -364,6 +364,66 @@ pub struct VerifyOutcome {
     pub roles_required: Vec<String>,
 }
 
+/// `GET /api/v1/inbox/credentials`: the credentials collectors imported
+/// that are current in the credential register (the newest per customer and
+/// template), for `handoff collect --recheck`. Nothing secret: the collector
+/// reads each credential back from where its target wrote it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportedCredentials {
+    pub items: Vec<ImportedCredential>,
+}
+
+/// One imported credential in [`ImportedCredentials`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportedCredential {
+    /// The request the credential came with.
+    pub request_id: String,
+    /// The customer's label.
+    pub customer: String,
+    /// The integration template id.
+    pub template: String,
+    /// The app registration's client ID (a GUID, lower case).
+    pub client_id: String,
+    /// The target the collector wrote it into (e.g. `wazuh-office365`).
+    pub imported_to: String,
+    /// When it was last verified or re-checked (RFC 3339), if ever.
+    #[serde(default)]
+    pub last_checked_at: Option<String>,
+    /// The last check failed.
+    pub failing: bool,
+}
+
+/// `POST /api/v1/inbox/{id}/recheck`: what a re-check of an imported
+/// credential found, with no secret material. A transition (working to
+/// failing, failing to working) appends `request.credential_failing` or
+/// `request.credential_recovered`, which are notified; a repeat only moves
+/// the time of the last check.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecheckOutcome {
+    /// A token was issued with what the template needs.
+    pub ok: bool,
+    /// The Entra (`AADSTS...`) code, when there was one: at most 64
+    /// printable ASCII characters.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Why it fails, in plain words for the PM and the customer: one line of
+    /// at most 1000 characters (ignored when `ok`).
+    #[serde(default)]
+    pub cause: Option<String>,
+}
+
+/// The answer to a [`RecheckOutcome`].
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecheckRecorded {
+    /// `failing` or `recovered` when this report changed the credential's
+    /// standing (and was notified), `unchanged` otherwise.
+    pub change: String,
+}
+
 // ---- webhooks (documented in the README, not in `openapi.json`) ----
 
 /// What the server POSTs to each webhook receiver when a request is

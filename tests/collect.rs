@@ -9,9 +9,9 @@ mod common;
 mod standin;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
+use common::collector_host::{Host, OSSEC};
 use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
 use common::{Backend, T0, TestApp};
 use handoff::audit::{Actor, Kind, NewEvent};
@@ -23,96 +23,6 @@ const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT: &str = "0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11";
 const SECRET: &str = "abc8Q~collectorsecretvalue0123456789ABCD";
 const SECRET_ID: &str = "3f2b8c1d-6e4a-4b7c-9d1e-2a3b4c5d6e7f";
-
-const OSSEC: &str = r#"<!--
-  Wazuh - Manager - Default configuration
--->
-<ossec_config>
-  <global>
-    <jsonout_output>yes</jsonout_output>
-    <alerts_log>yes</alerts_log>
-  </global>
-
-  <!-- Keep this comment exactly as it is. -->
-  <wodle name="syscollector">
-    <disabled>no</disabled>
-    <interval>1h</interval>
-  </wodle>
-</ossec_config>
-
-<ossec_config>
-  <localfile>
-    <log_format>syslog</log_format>
-    <location>/var/ossec/logs/active-responses.log</location>
-  </localfile>
-</ossec_config>
-"#;
-
-/// A collector host: its identity file, token file and configuration.
-struct Host {
-    dir: tempfile::TempDir,
-    token: String,
-}
-
-impl Host {
-    async fn new(app: &TestApp, soc: &age::x25519::Identity) -> Host {
-        use age::secrecy::ExposeSecret;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("soc.key"),
-            format!("{}\n", soc.to_string().expose_secret()),
-        )
-        .unwrap();
-        let token = common::flow::mint_token(app, "collector", "collect").await;
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, &token).unwrap();
-        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::write(dir.path().join("ossec.conf"), OSSEC).unwrap();
-        Host { dir, token }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    async fn collect(&self, app: &TestApp, extra: &[&str]) -> Output {
-        self.command(app, extra).output().await.unwrap()
-    }
-
-    /// `handoff collect` for this host into its ossec.conf, plus `extra`.
-    fn command(&self, app: &TestApp, extra: &[&str]) -> tokio::process::Command {
-        let p = |n: &str| self.path(n).display().to_string();
-        let mut cmd = self.command_for(app, "wazuh-office365");
-        cmd.args([
-            "--ossec-conf",
-            &p("ossec.conf"),
-            "--secrets-dir",
-            &p("secrets"),
-        ])
-        .args(extra);
-        cmd
-    }
-
-    /// `handoff collect --target TARGET` for this host, its output options
-    /// left to the caller.
-    fn command_for(&self, app: &TestApp, target: &str) -> tokio::process::Command {
-        let p = |n: &str| self.path(n).display().to_string();
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"));
-        cmd.args([
-            "collect",
-            "--server",
-            &app.base,
-            "--token-file",
-            &p("token"),
-            "--identity",
-            &p("soc.key"),
-            "--target",
-            target,
-        ])
-        .env_remove("HANDOFF_SERVER");
-        cmd
-    }
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -153,7 +153,7 @@ fn expected_signature(secret: &str, t: &str, body: &str) -> String {
     handoff::audit::hex(&mac.finalize().into_bytes())
 }
 
-async fn notifies_answered_retrieved_expired_and_verify_failed_only(app: TestApp) {
+async fn notifies_answered_retrieved_expired_verify_failed_and_rechecks_only(app: TestApp) {
     let receiver = Receiver::start(&[]).await;
     let config = config(&app, &[&receiver.url]);
     let (id, _) = request(&app, "Contoso", "entra-app").await;
@@ -171,28 +171,53 @@ async fn notifies_answered_retrieved_expired_and_verify_failed_only(app: TestApp
     ] {
         event(&app, kind, &id).await;
     }
+    // A collector's re-check: the cause ends the chat sentence.
+    app.store
+        .append_event(
+            &NewEvent::new(
+                Kind::RequestCredentialFailing,
+                Actor::Token("collector".into()),
+            )
+            .request(&id)
+            .detail(json!({"code": "AADSTS7000222", "cause": "The client secret has expired."})),
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+    event(&app, Kind::RequestCredentialRecovered, &id).await;
     let stats = pass(&app, &config).await;
     assert_eq!(
         stats,
         DeliveryStats {
-            enqueued: 4,
-            delivered: 4,
+            enqueued: 6,
+            delivered: 6,
             retrying: 0,
             failed: 0
         }
     );
+    let hits = receiver.hits();
     assert_eq!(
-        kinds(&receiver.hits()),
+        kinds(&hits),
         [
             "request.answered",
             "request.retrieved",
             "request.expired",
-            "request.verify_failed"
+            "request.verify_failed",
+            "request.credential_failing",
+            "request.credential_recovered"
         ]
+    );
+    assert_eq!(
+        hits[4].json()["text"],
+        "The credential Contoso sent for the Microsoft 365 / Entra app credentials request stopped working: The client secret has expired."
+    );
+    assert_eq!(
+        hits[5].json()["text"],
+        "The credential Contoso sent for the Microsoft 365 / Entra app credentials request works again."
     );
     // Nothing new: nothing sent, and the cursor is at the head.
     assert_eq!(pass(&app, &config).await, DeliveryStats::default());
-    assert_eq!(receiver.hits().len(), 4);
+    assert_eq!(receiver.hits().len(), 6);
     let (head, _) = app.store.audit_head().await.unwrap();
     assert_eq!(app.store.webhook_cursor().await.unwrap(), head);
 }
@@ -682,7 +707,7 @@ async fn every_event_kind_round_trips(app: TestApp) {
 
 on_both_backends!(
     every_event_kind_round_trips,
-    notifies_answered_retrieved_expired_and_verify_failed_only,
+    notifies_answered_retrieved_expired_verify_failed_and_rechecks_only,
     every_receiver_gets_each_event,
     signature_verifies_with_the_secret_and_not_another,
     body_names_the_request_and_holds_no_secret_material,

@@ -445,6 +445,61 @@ fn wire_types_match_openapi() {
             },
         ],
     );
+    let imported = ImportedCredential {
+        request_id: s(ID),
+        customer: s("Contoso"),
+        template: s("o365-management"),
+        client_id: s(GUID),
+        imported_to: s("env"),
+        last_checked_at: Some(s("2026-11-30T12:00:00Z")),
+        failing: true,
+    };
+    check(
+        &doc,
+        &run("ImportedCredential"),
+        Way::FromServer,
+        &[
+            imported.clone(),
+            ImportedCredential {
+                last_checked_at: None,
+                failing: false,
+                ..imported.clone()
+            },
+        ],
+    );
+    check(
+        &doc,
+        &run("ImportedCredentials"),
+        Way::FromServer,
+        &[ImportedCredentials {
+            items: vec![imported],
+        }],
+    );
+    check(
+        &doc,
+        &run("RecheckOutcome"),
+        Way::ToServer,
+        &[
+            RecheckOutcome {
+                ok: false,
+                code: Some(s("AADSTS7000222")),
+                cause: Some(s("The client secret has expired.")),
+            },
+            RecheckOutcome {
+                ok: true,
+                code: None,
+                cause: None,
+            },
+        ],
+    );
+    check(
+        &doc,
+        &run("RecheckRecorded"),
+        Way::FromServer,
+        &[RecheckRecorded {
+            change: s("failing"),
+        }],
+    );
 
     let objects: BTreeSet<String> = doc["components"]["schemas"]
         .as_object()

@@ -27,6 +27,7 @@ mod env_file;
 mod files;
 mod mask;
 mod ossec_conf;
+mod stored;
 mod write;
 
 pub(crate) use api::Api;
@@ -35,6 +36,7 @@ use env_file::{env_lookup, env_value, set_env_lines};
 use files::{customer_file, read_optional, read_text, refuse_if_others_can_access};
 pub use mask::masked_secret;
 use mask::{mask_line, secret_block};
+pub(crate) use stored::{Unreadable, stored};
 use write::{utc_stamp, write_change};
 
 use std::fmt::Write as _;

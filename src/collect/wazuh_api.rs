@@ -100,24 +100,32 @@ fn request(method: Method, url: Url, auth: Auth) -> ApiRequest {
     }
 }
 
-pub(super) async fn plan(
-    args: &TargetArgs,
-    import: &Import<'_>,
-    api: &Api,
-) -> Result<Plan, TargetError> {
-    let cred = import.credential;
-    let secrets = [cred.client_secret.clone()];
+/// The configuration the Wazuh server API serves (the manager's ossec.conf,
+/// or `--wazuh-group`'s agent.conf), read after a login, and where a change
+/// to it goes.
+struct Served {
+    conf: WazuhConf,
+    /// The file as served.
+    current: String,
+    write_url: Url,
+    content_type: &'static str,
+    /// How messages name the file.
+    label: String,
+}
+
+/// Logs in and reads the configuration the import goes into; `secrets` are
+/// masked in whatever the API answers.
+async fn serve(args: &TargetArgs, api: &Api, secrets: &[String]) -> Result<Served, TargetError> {
     let base = args
         .api_url
         .as_deref()
         .ok_or_else(|| TargetError::Refused("the wazuh-api target needs --api-url".to_owned()))?;
-
     let login = request(
         Method::POST,
         endpoint(base, "security/user/authenticate")?,
         Auth::Basic,
     );
-    let said = api.send(&login, &secrets).await?;
+    let said = api.send(&login, secrets).await?;
     let token = serde_json::from_str::<serde_json::Value>(&said)
         .ok()
         .and_then(|v| v.pointer("/data/token")?.as_str().map(str::to_owned))
@@ -150,7 +158,7 @@ pub(super) async fn plan(
     let mut get = request(Method::GET, endpoint(base, &read)?, Auth::Session);
     // A file read with raw=true is the file itself, no envelope.
     get.confirm = Confirm::Status;
-    let current = api.send(&get, &secrets).await?;
+    let current = api.send(&get, secrets).await?;
     let write_url = endpoint(base, &write)?;
     // What is said about the file names it by its URL; a group's file sits
     // in a directory named after the group, as on the manager's disk.
@@ -171,6 +179,43 @@ pub(super) async fn plan(
             ),
         }));
     }
+    Ok(Served {
+        conf,
+        current,
+        write_url,
+        content_type,
+        label,
+    })
+}
+
+/// The configuration as the Wazuh server API serves it, for a re-check.
+pub(super) async fn read_conf(
+    args: &TargetArgs,
+    api: &Api,
+    secrets: &[String],
+) -> Result<WazuhConf, TargetError> {
+    Ok(serve(args, api, secrets).await?.conf)
+}
+
+pub(super) async fn plan(
+    args: &TargetArgs,
+    import: &Import<'_>,
+    api: &Api,
+) -> Result<Plan, TargetError> {
+    let cred = import.credential;
+    let secrets = [cred.client_secret.clone()];
+    let Served {
+        conf,
+        current,
+        write_url,
+        content_type,
+        label,
+    } = serve(args, api, &secrets).await?;
+    let base = args
+        .api_url
+        .as_deref()
+        .ok_or_else(|| TargetError::Refused("the wazuh-api target needs --api-url".to_owned()))?;
+    let group = args.wazuh_group.as_deref();
     let Merged {
         edits, mut notes, ..
     } = merge(&conf, import, SecretAt::Inline)?;

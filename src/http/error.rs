@@ -3,7 +3,7 @@
 //! logged here and never shown.
 //!
 //! Every rejection an extractor can produce becomes one of these: the
-//! extractors handlers take ([`ApiJson`], [`ApiPath`], [`PagePath`],
+//! extractors handlers take ([`ApiJson`], [`ApiPath`], [`ApiQuery`], [`PagePath`],
 //! [`PageForm`], [`PageQuery`]) reject with them, and [`answer_in_kind`]
 //! turns whatever else answers an error without a JSON or HTML body into the
 //! one its route speaks.
@@ -243,6 +243,12 @@ pub(crate) struct ApiJson<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub(crate) struct ApiPath<T>(pub T);
 
+/// `Query<T>` for the API: an unreadable query string is a JSON 400 that
+/// says what was wrong.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub(crate) struct ApiQuery<T>(pub T);
+
 /// `Path<T>` for pages: the same refusal, as a page.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(PageError))]
@@ -345,12 +351,18 @@ impl From<FormRejection> for PageError {
     }
 }
 
-impl From<QueryRejection> for PageError {
-    fn from(rejection: QueryRejection) -> PageError {
-        PageError(ApiError::bad_request(format!(
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::bad_request(format!(
             "The address's query string could not be read: {}",
             rejection.body_text()
-        )))
+        ))
+    }
+}
+
+impl From<QueryRejection> for PageError {
+    fn from(rejection: QueryRejection) -> PageError {
+        PageError(rejection.into())
     }
 }
 

@@ -18,14 +18,18 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::client_ip::ClientAddr;
-use super::error::{ApiError, ApiJson, ApiPath, Code};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Code};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::register::Facts;
+use crate::register::Reporter;
 use crate::store::{Ack, Imported, Lease, VerifyResult};
 use crate::token;
-use crate::wire::{Inbox, InboxEntry, LeaseRef, Leased, Rotates, VerifyOutcome};
+use crate::wire::{
+    ImportedCredential, ImportedCredentials, Inbox, InboxEntry, LeaseRef, Leased, RecheckOutcome,
+    RecheckRecorded, Rotates, VerifyOutcome,
+};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -34,6 +38,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/inbox/{id}/release", post(release))
         .route("/api/v1/inbox/{id}/ack", post(ack))
         .route("/api/v1/inbox/{id}/result", post(result))
+        .route("/api/v1/inbox/credentials", get(imported_credentials))
+        .route("/api/v1/inbox/{id}/recheck", post(recheck))
 }
 
 /// A caller holding a valid token with the `collect` scope.
@@ -453,4 +459,113 @@ async fn result(
     } else {
         Err(not_imported())
     }
+}
+
+/// The query of `GET /api/v1/inbox/credentials`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsQuery {
+    /// Only credentials not checked for this many seconds (or never): what
+    /// a collector re-checking every INTERVAL is due to check now, by the
+    /// server's clock, whichever collector checked last.
+    #[serde(default)]
+    unchecked_for: Option<u64>,
+}
+
+/// The longest `unchecked_for` taken: ten years, in seconds.
+const MAX_UNCHECKED_FOR: u64 = 10 * 366 * 24 * 3600;
+
+/// The credentials collectors imported that are current in the register
+/// (each customer's and template's newest), for `handoff collect --recheck`.
+async fn imported_credentials(
+    State(state): State<AppState>,
+    _c: Collector,
+    ApiQuery(query): ApiQuery<CredentialsQuery>,
+) -> Result<Json<ImportedCredentials>, ApiError> {
+    let now = state.clock.now();
+    let unchecked_for = match query.unchecked_for {
+        Some(s) if s > MAX_UNCHECKED_FOR => {
+            return Err(ApiError::bad_request(
+                "unchecked_for is a number of seconds of at most ten years.",
+            ));
+        }
+        Some(s) => i64::try_from(s).unwrap_or(i64::MAX),
+        None => 0,
+    };
+    let today = crate::clock::utc_date(now);
+    let entries = crate::register::current(
+        state.store.credential_entries().await?,
+        today,
+        state.settings.expiry_warning_days,
+    );
+    let items = entries
+        .into_iter()
+        .filter(|(e, _)| e.reporter == Reporter::Collector)
+        .filter(|(e, _)| e.verified_at.is_none_or(|at| now - at >= unchecked_for))
+        .filter_map(|(e, _)| {
+            Some(ImportedCredential {
+                imported_to: e.imported_to?,
+                request_id: e.request_id,
+                customer: e.customer,
+                template: e.template,
+                client_id: e.facts.client_id,
+                last_checked_at: e.verified_at.map(rfc3339),
+                failing: e.verify_ok == Some(false),
+            })
+        })
+        .collect();
+    Ok(Json(ImportedCredentials { items }))
+}
+
+/// A collector's re-check of an imported credential: its standing in the
+/// register, and on a change a notified event.
+async fn recheck(
+    State(state): State<AppState>,
+    c: Collector,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RecheckOutcome>,
+) -> Result<Json<RecheckRecorded>, ApiError> {
+    let id = Id::parse(&id).ok_or_else(not_imported)?;
+    let code = short_label(body.code.as_deref(), "code")?;
+    let cause = one_line(body.cause.as_deref(), 1000, "cause")?;
+    if !body.ok && cause.is_empty() {
+        return Err(ApiError::bad_request(
+            "A failing re-check needs its cause: one plain sentence for the PM.",
+        ));
+    }
+    let detail = if body.ok {
+        "Re-checked: Entra ID issued a token with what the template needs.".to_owned()
+    } else {
+        format!(
+            "Re-check failed{}: {cause}",
+            code.as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
+        )
+    };
+    let event = |kind| {
+        NewEvent::new(kind, c.actor())
+            .request(id.as_str())
+            .from_addr(c.addr.clone())
+    };
+    let failing = event(Kind::RequestCredentialFailing)
+        .detail(serde_json::json!({ "code": code, "cause": cause }));
+    let recovered = event(Kind::RequestCredentialRecovered).detail(serde_json::json!({}));
+    let change = state
+        .store
+        .record_recheck(
+            id.as_str(),
+            &VerifyResult {
+                ok: body.ok,
+                detail: &detail,
+            },
+            state.clock.now(),
+            &failing,
+            &recovered,
+        )
+        .await?
+        .ok_or_else(not_imported)?;
+    Ok(Json(RecheckRecorded {
+        change: change.as_str().to_owned(),
+    }))
 }

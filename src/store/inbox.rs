@@ -61,6 +61,28 @@ pub struct VerifyResult<'a> {
     pub detail: &'a str,
 }
 
+/// How a re-check changed an imported credential's standing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecheckChange {
+    /// It worked (or was never checked) and now fails.
+    Failing,
+    /// It failed and now works.
+    Recovered,
+    /// The same as before: only the time of the last check moved.
+    Unchanged,
+}
+
+impl RecheckChange {
+    /// As `POST /api/v1/inbox/{id}/recheck` answers it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecheckChange::Failing => "failing",
+            RecheckChange::Recovered => "recovered",
+            RecheckChange::Unchanged => "unchanged",
+        }
+    }
+}
+
 impl Store {
     pub async fn inbox(&self, now: i64) -> Result<Vec<InboxItem>, StoreError> {
         const SQL: &str = "SELECT r.id, r.template, r.customer, r.answered_at, \
@@ -252,5 +274,75 @@ impl Store {
         })
         .await?;
         Ok(done)
+    }
+
+    /// Records a collector's re-check of an imported request's credential.
+    /// A change of standing (working or unchecked to failing, failing to
+    /// working) appends `failing` or `recovered` in the same transaction,
+    /// decided by a conditional UPDATE, so that two collectors reporting at
+    /// once notify it once; a repeat moves only the time and sentence of
+    /// the last check. `None` if the request is unknown or not imported.
+    pub async fn record_recheck(
+        &self,
+        request_id: &str,
+        result: &VerifyResult<'_>,
+        now: i64,
+        failing: &NewEvent,
+        recovered: &NewEvent,
+    ) -> Result<Option<RecheckChange>, StoreError> {
+        retry_conflicts(move || async move {
+            let change = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                // The standing it changes from: failing for a success, and
+                // working or never checked for a failure.
+                let turned = if result.ok {
+                    "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
+                     WHERE id = $1 AND imported_at IS NOT NULL AND verify_ok = $5"
+                } else {
+                    "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
+                     WHERE id = $1 AND imported_at IS NOT NULL \
+                     AND (verify_ok IS NULL OR verify_ok = $5)"
+                };
+                let n = sqlx::query(turned)
+                    .bind(request_id)
+                    .bind(now)
+                    .bind(result.ok)
+                    .bind(result.detail)
+                    .bind(!result.ok)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 1 {
+                    let (event, change) = if result.ok {
+                        (recovered, RecheckChange::Recovered)
+                    } else {
+                        (failing, RecheckChange::Failing)
+                    };
+                    commit_if!(tx, true, event, now);
+                    Some(change)
+                } else {
+                    let n = sqlx::query(
+                        "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
+                         WHERE id = $1 AND imported_at IS NOT NULL",
+                    )
+                    .bind(request_id)
+                    .bind(now)
+                    .bind(result.ok)
+                    .bind(result.detail)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if n == 1 {
+                        tx.commit().await?;
+                        Some(RecheckChange::Unchanged)
+                    } else {
+                        tx.rollback().await?;
+                        None
+                    }
+                }
+            });
+            Ok::<_, StoreError>(change)
+        })
+        .await
     }
 }

@@ -37,7 +37,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use inbox::{Ack, Imported, InboxItem, Lease, VerifyResult};
+pub use inbox::{Ack, Imported, InboxItem, Lease, RecheckChange, VerifyResult};
 pub use requests::{
     Answer, NewRequest, Noted, Request, RequestsPurged, Retrieval, Rotation, Withdrawal,
 };

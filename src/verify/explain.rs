@@ -79,6 +79,52 @@ pub(crate) fn describe(code: &str) -> String {
     }
 }
 
+/// Why a credential that worked when it was imported fails a re-check, in
+/// words for the PM and the customer's administrator: what changed in the
+/// customer's tenant (the secret expired or was deleted, consent was
+/// removed, the app was disabled or deleted, the tenant is gone) and what
+/// brings it back. Other failures keep the check's own sentence.
+///
+/// Codes from Microsoft's list of Entra authentication error codes
+/// (learn.microsoft.com, "Microsoft Entra authentication and authorization
+/// error codes"): 7000222 InvalidClientSecretExpiredKeysProvided, 7000215
+/// InvalidClientSecretProvided, 700016 UnauthorizedClient_DoesNotMatchRequest,
+/// 7000112 UnauthorizedClientApplicationDisabled, 7000229
+/// MissingServicePrincipal, 90002 InvalidTenantName, 65001 DelegationDoesNotExist.
+pub fn recheck_cause(failure: &super::Failure) -> String {
+    let code = failure
+        .code
+        .as_deref()
+        .map(|c| c.trim().trim_start_matches("AADSTS"));
+    let sentence = match (failure.step, code) {
+        (_, Some("7000222")) => {
+            "The client secret has expired. The customer's administrator creates a new secret for the same app registration (Certificates & secrets) and sends its Value; a rotation request asks for exactly that."
+        }
+        (_, Some("7000215")) => {
+            "The client secret is no longer accepted: it was deleted or replaced in the app registration. The customer's administrator creates a new secret for the same app and sends its Value."
+        }
+        (_, Some("700016")) => {
+            "The app registration is gone from the customer's tenant (deleted, or never consented there). The customer's administrator restores it (Deleted applications, within 30 days) or registers a new app and sends its details."
+        }
+        (_, Some("7000112")) => {
+            "The app is disabled in the customer's tenant. The customer's administrator enables it again: Enterprise applications, the app, Properties, \"Enabled for users to sign-in?\" set to Yes."
+        }
+        (_, Some("7000229")) => {
+            "The app's enterprise application (service principal) was deleted from the customer's tenant, so its admin consent went with it. The customer's administrator grants admin consent again, which creates it anew."
+        }
+        (_, Some("90002")) => {
+            "The customer's tenant was not found: it was deleted, or the credential names another tenant or cloud. Ask the customer whether the tenant still exists and which tenant ID to use."
+        }
+        (_, Some("65001")) | (super::Step::Roles, _) => {
+            // The check's sentence names the missing permissions and what
+            // to ask for.
+            return format!("Admin consent was removed or reduced. {}", failure.message);
+        }
+        _ => return failure.message.clone(),
+    };
+    sentence.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +199,35 @@ mod tests {
         );
         assert!(describe("AF99999").contains("AF99999"));
         assert_eq!(describe("AADSTS7000222"), explain("AADSTS7000222").unwrap());
+    }
+
+    #[test]
+    fn a_recheck_names_what_changed_in_the_tenant() {
+        use super::super::Step;
+        let failure = |step, code: Option<&str>| super::super::Failure {
+            step,
+            api: None,
+            code: code.map(str::to_owned),
+            message: "The app lacks ActivityFeed.Read.".to_owned(),
+            detail: None,
+            status: None,
+            transient: false,
+        };
+        for (code, words) in [
+            ("AADSTS7000222", "has expired"),
+            ("AADSTS7000215", "deleted or replaced"),
+            ("AADSTS700016", "gone from the customer's tenant"),
+            ("AADSTS7000112", "disabled"),
+            ("AADSTS7000229", "service principal"),
+            ("AADSTS90002", "tenant was not found"),
+        ] {
+            let cause = recheck_cause(&failure(Step::Token, Some(code)));
+            assert!(cause.contains(words), "{code}: {cause}");
+        }
+        let roles = recheck_cause(&failure(Step::Roles, None));
+        assert!(roles.starts_with("Admin consent was removed or reduced. The app lacks"));
+        // Anything else keeps the check's own sentence.
+        let other = recheck_cause(&failure(Step::Token, Some("AADSTS53003")));
+        assert_eq!(other, "The app lacks ActivityFeed.Read.");
     }
 }

@@ -40,7 +40,7 @@ mod token;
 
 use claims::read_claims;
 pub use endpoints::{CloudEndpoints, Endpoints, parse_base_url};
-pub use explain::explain;
+pub use explain::{explain, recheck_cause};
 use management::start_all;
 use token::request_token;
 
@@ -164,7 +164,45 @@ pub async fn verify(
     integration: &Integration,
     start_subscriptions: bool,
 ) -> Report {
-    let mut report = Report {
+    let mut report = new_report(cred, integration);
+    report.failure = check(
+        client,
+        endpoints,
+        cred,
+        integration,
+        start_subscriptions,
+        &mut report,
+    )
+    .await
+    .err();
+    report.ok = report.failure.is_none();
+    report
+}
+
+/// Whether `cred` still works, for `handoff collect --recheck`: one token
+/// request, for the first API the template needs, whose roles and tenant
+/// are compared as [`verify`] does; nothing else is asked of Microsoft (no
+/// subscription is started, no log data read). Never fails: every problem
+/// ends up in the report; [`recheck_cause`] turns its failure into words
+/// for a credential that used to work.
+pub async fn recheck(
+    client: &reqwest::Client,
+    endpoints: &Endpoints,
+    cred: &EntraCredential,
+    integration: &Integration,
+) -> Report {
+    let mut report = new_report(cred, integration);
+    report.apis.truncate(1);
+    report.failure = check(client, endpoints, cred, integration, false, &mut report)
+        .await
+        .err();
+    report.ok = report.failure.is_none();
+    report
+}
+
+/// The report before any check: one entry per API the template needs.
+fn new_report(cred: &EntraCredential, integration: &Integration) -> Report {
+    Report {
         ok: false,
         template: integration.id.clone(),
         tenant_id: cred.tenant_id.clone(),
@@ -200,19 +238,7 @@ pub async fn verify(
         subscriptions: None,
         failure: None,
         warnings: Vec::new(),
-    };
-    report.failure = check(
-        client,
-        endpoints,
-        cred,
-        integration,
-        start_subscriptions,
-        &mut report,
-    )
-    .await
-    .err();
-    report.ok = report.failure.is_none();
-    report
+    }
 }
 
 async fn check(

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod api_host;
+pub mod collector_host;
 pub mod flow;
 
 use std::net::SocketAddr;

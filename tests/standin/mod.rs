@@ -200,6 +200,18 @@ impl StandIn {
         lock(&self.inner).apps.push(app);
     }
 
+    /// Changes how the sign-in of every registered app `client_id` goes
+    /// from now on (a secret that expires, an outage that ends).
+    pub fn set_mode(&self, client_id: &str, mode: Mode) {
+        for app in lock(&self.inner)
+            .apps
+            .iter_mut()
+            .filter(|a| a.client_id == client_id)
+        {
+            app.mode = mode;
+        }
+    }
+
     /// Marks a content type's subscription as already on for `tenant`.
     pub fn enable_subscription(&self, tenant: &str, content_type: &str) {
         lock(&self.inner)
