@@ -237,3 +237,23 @@ impl Rechecker<'_> {
         Ok(Found::Works)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn token_requests_for_one_tenant_are_kept_apart() {
+        let mut pacer = TenantPacer::default();
+        let start = Instant::now();
+        pacer.turn("72F988BF-86F1-41AF-91AB-2D7CD011DB47").await;
+        // Another tenant does not wait.
+        pacer.turn("0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11").await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // The same tenant, in another case, waits out the spacing.
+        pacer.turn("72f988bf-86f1-41af-91ab-2d7cd011db47").await;
+        assert_eq!(start.elapsed(), TENANT_SPACING);
+        pacer.turn("72f988bf-86f1-41af-91ab-2d7cd011db47").await;
+        assert_eq!(start.elapsed(), 2 * TENANT_SPACING);
+    }
+}
