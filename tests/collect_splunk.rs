@@ -11,6 +11,8 @@
 mod common;
 #[path = "splunk_server/mod.rs"]
 mod splunk_server;
+#[path = "standin/mod.rs"]
+mod standin;
 
 use std::collections::BTreeMap;
 use std::process::Output;
@@ -485,6 +487,59 @@ async fn a_dry_run_reads_but_sends_nothing_and_masks(backend: Backend) {
     assert!(req.imported_at.is_none());
 }
 
+/// `--recheck` reads the secret back from the add-on's tenant
+/// (`--cred--=1`) and asks Entra for a token with it; a user who may not
+/// read stored passwords gets a sentence naming the capability, and nothing
+/// is reported.
+async fn a_recheck_reads_the_secret_back_from_the_add_on(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let splunk = Splunk::start(TOKEN).await;
+    let host = Host::new(&app, &soc, TOKEN).await;
+    let entra = standin::StandIn::start().await;
+    entra.register(standin::App::new(TENANT, CLIENT, SECRET).grant(
+        "https://manage-gcc.office.com",
+        &["ActivityFeed.Read", "ActivityFeed.ReadDlp"],
+    ));
+    let r = answered(&app, &soc, SECRET, "gcc").await;
+    assert_success(&host.collect(&app, &splunk, &[]).await);
+    let base = entra.base.to_string();
+    let recheck = [
+        "--recheck",
+        "1h",
+        "--login-host",
+        &base,
+        "--manage-host",
+        &base,
+    ];
+    let before = splunk.calls().len();
+    let said = assert_success(&host.collect(&app, &splunk, &recheck).await);
+    assert!(said.contains(": works"), "{said}");
+    assert_eq!(&splunk.calls()[before..], [LIST_TENANTS, READ_SECRET]);
+    let token = entra.requests();
+    assert_eq!(token.len(), 1);
+    assert_eq!(token[0].form["client_secret"], SECRET);
+    assert_eq!(
+        token[0].form["scope"],
+        "https://manage-gcc.office.com/.default"
+    );
+
+    splunk.deny_secret_reads();
+    app.clock.advance(7200);
+    let said = assert_success(&host.collect(&app, &splunk, &recheck).await);
+    assert!(said.contains("NOT RE-CHECKED"), "{said}");
+    assert!(said.contains("list_storage_passwords"), "{said}");
+    assert_eq!(entra.requests().len(), 1);
+    let entry = app
+        .store
+        .credential_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.request_id == r.id)
+        .unwrap();
+    assert_eq!(entry.verify_ok, Some(true));
+}
+
 with_each_backend!(
     a_new_tenant_becomes_a_tenant_and_its_inputs_and_a_second_import_sends_no_write,
     a_rotation_updates_only_the_secret_and_leaves_hand_made_entries,
@@ -492,4 +547,5 @@ with_each_backend!(
     another_cloud_with_the_same_secret_is_an_edit_that_does_not_send_it,
     refusals_leave_the_copy_in_the_inbox_in_splunks_words,
     a_dry_run_reads_but_sends_nothing_and_masks,
+    a_recheck_reads_the_secret_back_from_the_add_on,
 );

@@ -383,6 +383,63 @@ pub(super) async fn plan(
     Ok(plan)
 }
 
+/// The add-on's tenants for app `client_id`, each with its secret read
+/// back in clear (`--cred--=1`), for a re-check: the tenant handoff manages
+/// and any other the SOC made for the same app.
+///
+/// # Errors
+/// The API cannot be read; a tenant whose secret splunkd will not show
+/// (the user lacks `list_storage_passwords`) or whose endpoint is not one
+/// of the add-on's clouds.
+pub(super) async fn stored(
+    args: &TargetArgs,
+    api: &Api,
+    client_id: &str,
+) -> Result<Vec<super::stored::Stored>, TargetError> {
+    let base = args
+        .api_url
+        .as_deref()
+        .ok_or_else(|| TargetError::Refused("the splunk-o365 target needs --api-url".to_owned()))?;
+    let auth = authenticate(api, base, &[]).await?;
+    let tenants = entries(api, endpoint(base, TENANTS, &[("count", "0")])?, auth, &[]).await?;
+    let mut out = Vec::new();
+    for tenant in tenants
+        .iter()
+        .filter(|t| field(t, "client_id").is_some_and(|c| c.eq_ignore_ascii_case(client_id)))
+    {
+        let (Some(name), Some(tenant_id)) = (
+            tenant.get("name").and_then(Value::as_str),
+            field(tenant, "tenant_id"),
+        ) else {
+            continue;
+        };
+        let cloud = match field(tenant, "endpoint") {
+            Some("Worldwide") => Cloud::Commercial,
+            Some("USGovGCC") => Cloud::Gcc,
+            Some("USGovGCCHigh") => Cloud::GccHigh,
+            other => {
+                return Err(TargetError::Refused(format!(
+                    "the add-on's tenant {name} has the endpoint {}, which is none of Worldwide, USGovGCC and USGovGCCHigh",
+                    other.unwrap_or("(none)")
+                )));
+            }
+        };
+        let secret = stored_secret(api, base, name, auth, &[]).await.ok_or_else(|| {
+            TargetError::Refused(format!(
+                "splunkd does not show the stored client secret of the add-on's tenant {name} to this user: give the user of --api-token-file the list_storage_passwords capability to re-check it"
+            ))
+        })?;
+        out.push(super::stored::Stored {
+            tenant_id: tenant_id.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: secret,
+            cloud,
+            place: format!("the add-on's tenant {name}"),
+        });
+    }
+    Ok(out)
+}
+
 /// The tenant's stored secret in clear (`--cred--=1`), or `None` if
 /// splunkd would not show it: the user may not read stored passwords, or
 /// the answer holds only stars.

@@ -1,11 +1,12 @@
 //! Reading back what a target wrote, for `handoff collect --recheck`: the
 //! credential is taken from where the collector reads it (the customer's
 //! env or JSON file, the `<api_auth>` of a Wazuh module and the secret file
-//! it names, the configuration the Wazuh server API serves), so a re-check
+//! it names, the configuration the Wazuh server API serves, the Splunk
+//! add-on's tenant read with `--cred--=1`), so a re-check
 //! proves what the collector itself uses, and no copy is kept anywhere else.
 //!
-//! Targets that do not give a stored secret back (QRadar hides it, Fleet,
-//! Splunk and Cribl keep it encrypted, a SOC platform's API is write-only,
+//! Targets that do not give a stored secret back (QRadar hides it, Fleet
+//! and Cribl keep it encrypted, a SOC platform's API is write-only,
 //! Filebeat keeps it in its keystore) are refused with a sentence saying so.
 
 use std::path::Path;
@@ -83,16 +84,18 @@ pub(crate) async fn stored(
             // manager's disk, not here.
             wazuh_auths(&conf, "office365", office365_cloud, false)?
         }
+        Target::SplunkO365 => {
+            let api = api.ok_or_else(|| {
+                TargetError::Refused("the splunk-o365 target needs --api-url".to_owned())
+            })?;
+            super::splunk_o365::stored(args, api, client_id).await?
+        }
         Target::FilebeatO365 => {
             return Err(Unreadable::NotSupported(
                 "the filebeat-o365 target keeps the client secret in Filebeat's keystore or an environment file that Filebeat alone resolves, so handoff does not read it back; check these credentials with the Filebeat module's own errors".to_owned(),
             ));
         }
-        Target::Http
-        | Target::Qradar
-        | Target::ElasticAgent
-        | Target::SplunkO365
-        | Target::Cribl => {
+        Target::Http | Target::Qradar | Target::ElasticAgent | Target::Cribl => {
             return Err(Unreadable::NotSupported(format!(
                 "the {} target's platform does not give a stored client secret back through its API (it hides or encrypts it), so handoff cannot re-check it from here; the platform reports a failing input itself",
                 target.as_str()
