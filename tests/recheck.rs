@@ -90,6 +90,44 @@ async fn events_of(app: &TestApp, request_id: &str, kind: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Leases and acknowledges request `id` through the API, as a collector of
+/// `target` that imported it would.
+async fn import_by_api(app: &TestApp, token: &str, id: &str, target: &str) {
+    let lease: Value = app
+        .http
+        .post(app.url(&format!("/api/v1/inbox/{id}/lease")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ack = app
+        .http
+        .post(app.url(&format!("/api/v1/inbox/{id}/ack")))
+        .bearer_auth(token)
+        .json(&json!({"lease_id": lease["lease_id"], "target": target,
+            "credential": {"client_id": CLIENT}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.status(), 204);
+}
+
+/// `GET /api/v1/inbox/credentials?unchecked_for=3600`.
+async fn due_in_an_hour(app: &TestApp, token: &str) -> Value {
+    let res = app
+        .http
+        .get(app.url("/api/v1/inbox/credentials?unchecked_for=3600"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
 async fn failing_then_recovered_once_each(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let entra = entra().await;
@@ -292,26 +330,7 @@ async fn a_target_that_hides_secrets_says_so(backend: Backend) {
     )
     .await;
     // As if a QRadar collector had imported it.
-    let lease: Value = app
-        .http
-        .post(app.url(&format!("/api/v1/inbox/{}/lease", r.id)))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ack = app
-        .http
-        .post(app.url(&format!("/api/v1/inbox/{}/ack", r.id)))
-        .bearer_auth(&token)
-        .json(&json!({"lease_id": lease["lease_id"], "target": "qradar",
-            "credential": {"client_id": CLIENT}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ack.status(), 204);
+    import_by_api(&app, &token, &r.id, "qradar").await;
     let host = Host::new(&app, &soc).await;
     let said = collect(
         &app,
@@ -370,26 +389,7 @@ async fn the_recheck_api_refuses_bad_reports_and_notifies_once(backend: Backend)
     let res = post(r.id.clone(), json!({"ok": true}), token.clone()).await;
     assert_error(res, 409, "not_imported").await;
 
-    let lease: Value = app
-        .http
-        .post(app.url(&format!("/api/v1/inbox/{}/lease", r.id)))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ack = app
-        .http
-        .post(app.url(&format!("/api/v1/inbox/{}/ack", r.id)))
-        .bearer_auth(&token)
-        .json(&json!({"lease_id": lease["lease_id"], "target": "env",
-            "credential": {"client_id": CLIENT}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ack.status(), 204);
+    import_by_api(&app, &token, &r.id, "env").await;
 
     let msg = assert_error(
         post(r.id.clone(), json!({"ok": false}), token.clone()).await,
@@ -433,16 +433,7 @@ async fn the_recheck_api_refuses_bad_reports_and_notifies_once(backend: Backend)
     assert!(msg.contains("query string"), "{msg}");
 
     // The list: the imported credential, never checked.
-    let list: Value = app
-        .http
-        .get(app.url("/api/v1/inbox/credentials?unchecked_for=3600"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = due_in_an_hour(&app, &token).await;
     assert_eq!(list["items"][0]["request_id"], r.id.as_str());
     assert_eq!(list["items"][0]["client_id"], CLIENT);
     assert_eq!(list["items"][0]["imported_to"], "env");
@@ -481,28 +472,10 @@ async fn the_recheck_api_refuses_bad_reports_and_notifies_once(backend: Backend)
         1
     );
     // Now listed as failing, and only when due.
-    let list: Value = app
-        .http
-        .get(app.url("/api/v1/inbox/credentials?unchecked_for=3600"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = due_in_an_hour(&app, &token).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
     app.clock.advance(HOUR);
-    let list: Value = app
-        .http
-        .get(app.url("/api/v1/inbox/credentials?unchecked_for=3600"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = due_in_an_hour(&app, &token).await;
     assert_eq!(list["items"][0]["failing"], true);
 }
 

@@ -103,7 +103,7 @@ fn request(method: Method, url: Url, auth: Auth) -> ApiRequest {
 /// The configuration the Wazuh server API serves (the manager's ossec.conf,
 /// or `--wazuh-group`'s agent.conf), read after a login, and where a change
 /// to it goes.
-struct Served {
+struct Served<'a> {
     conf: WazuhConf,
     /// The file as served.
     current: String,
@@ -111,11 +111,17 @@ struct Served {
     content_type: &'static str,
     /// How messages name the file.
     label: String,
+    /// `--api-url`.
+    base: &'a str,
 }
 
 /// Logs in and reads the configuration the import goes into; `secrets` are
 /// masked in whatever the API answers.
-async fn serve(args: &TargetArgs, api: &Api, secrets: &[String]) -> Result<Served, TargetError> {
+async fn serve<'a>(
+    args: &'a TargetArgs,
+    api: &Api,
+    secrets: &[String],
+) -> Result<Served<'a>, TargetError> {
     let base = args
         .api_url
         .as_deref()
@@ -185,6 +191,7 @@ async fn serve(args: &TargetArgs, api: &Api, secrets: &[String]) -> Result<Serve
         write_url,
         content_type,
         label,
+        base,
     })
 }
 
@@ -210,11 +217,8 @@ pub(super) async fn plan(
         write_url,
         content_type,
         label,
+        base,
     } = serve(args, api, &secrets).await?;
-    let base = args
-        .api_url
-        .as_deref()
-        .ok_or_else(|| TargetError::Refused("the wazuh-api target needs --api-url".to_owned()))?;
     let group = args.wazuh_group.as_deref();
     let Merged {
         edits, mut notes, ..
