@@ -164,6 +164,71 @@ pub(crate) struct ServeArgs {
     /// How often the webhook worker looks for new events and due retries.
     #[arg(long, env = "HANDOFF_WEBHOOK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub(crate) webhook_interval: Duration,
+    #[command(flatten)]
+    pub(crate) oidc: OidcArgs,
+}
+
+/// Staff sign-in through the SOC's identity provider (OpenID Connect),
+/// beside local accounts. Off unless `--oidc-issuer` is given.
+// Doc comments are `serve --help`'s text: example URLs stay bare.
+#[allow(rustdoc::bare_urls)]
+#[derive(clap::Args, Clone, Debug, Default)]
+pub(crate) struct OidcArgs {
+    /// The identity provider's issuer URL, exactly as its discovery document
+    /// names it (Entra ID: https://login.microsoftonline.com/TENANT-ID/v2.0).
+    /// https:// only (http:// for localhost and 127.0.0.1). Discovered at
+    /// start: the server refuses to start if it cannot be.
+    #[arg(long, env = "HANDOFF_OIDC_ISSUER")]
+    pub(crate) oidc_issuer: Option<String>,
+    /// The client (application) ID handoff is registered under.
+    #[arg(long, env = "HANDOFF_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    pub(crate) oidc_client_id: Option<String>,
+    /// The client secret's value. Prefer HANDOFF_OIDC_CLIENT_SECRET: a flag
+    /// shows in `ps`. Never logged.
+    #[arg(
+        long,
+        env = "HANDOFF_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        requires = "oidc_issuer"
+    )]
+    pub(crate) oidc_client_secret: Option<String>,
+    /// The group whose members are staff: its value in the groups claim
+    /// (Entra ID: the group's Object ID).
+    #[arg(long, env = "HANDOFF_OIDC_STAFF_GROUP", requires = "oidc_issuer")]
+    pub(crate) oidc_staff_group: Option<String>,
+    /// The ID token claim that lists the user's groups.
+    #[arg(long, env = "HANDOFF_OIDC_GROUPS_CLAIM", requires = "oidc_issuer")]
+    pub(crate) oidc_groups_claim: Option<String>,
+    /// The provider's name on the sign-in button ("Sign in with NAME"), at
+    /// most 40 characters; default SSO.
+    #[arg(long, env = "HANDOFF_OIDC_DISPLAY_NAME", requires = "oidc_issuer")]
+    pub(crate) oidc_display_name: Option<String>,
+}
+
+impl OidcArgs {
+    /// The checked configuration; `None` without `--oidc-issuer`.
+    pub(crate) fn config(&self) -> Result<Option<crate::oidc::OidcConfig>, String> {
+        let Some(issuer) = &self.oidc_issuer else {
+            return Ok(None);
+        };
+        let need = |value: &Option<String>, option: &str| {
+            value
+                .clone()
+                .ok_or_else(|| format!("--oidc-issuer needs {option} too"))
+        };
+        crate::oidc::OidcConfig::new(
+            issuer,
+            &need(&self.oidc_client_id, "--oidc-client-id")?,
+            &need(
+                &self.oidc_client_secret,
+                "--oidc-client-secret (or HANDOFF_OIDC_CLIENT_SECRET)",
+            )?,
+            &need(&self.oidc_staff_group, "--oidc-staff-group")?,
+            self.oidc_groups_claim.as_deref(),
+            self.oidc_display_name.as_deref(),
+        )
+        .map(Some)
+    }
 }
 
 /// `--templates-dir`, for commands (and `serve`) to flatten.
@@ -267,6 +332,9 @@ pub struct Settings {
     pub purge_interval: Option<Duration>,
     /// How often the webhook worker looks for new events and due retries.
     pub webhook_interval: Duration,
+    /// The SOC's identity provider for staff sign-in; `None`: local
+    /// accounts only.
+    pub oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 impl Settings {
@@ -310,6 +378,7 @@ impl Settings {
             request_timeout: Duration::from_secs(30),
             purge_interval: Some(Duration::from_secs(60)),
             webhook_interval: Duration::from_secs(5),
+            oidc: None,
         })
     }
 

@@ -16,7 +16,8 @@
 //!   [`address`] says which hosts are this machine and where plain `http://`
 //!   may go; [`integration`] holds the integration templates (their types,
 //!   the checks a template file must pass, the `az` script and the guide);
-//!   [`staff`] checks staff names and hashes their passwords; [`token`]
+//!   [`staff`] checks staff names and hashes their passwords; [`oidc`]
+//!   signs staff in through the SOC's identity provider; [`token`]
 //!   makes and checks the collector's API tokens; [`audit`] is the
 //!   hash-chained trail of every state change; [`label`] keeps deceptive
 //!   characters out of the labels people read; [`brand`] says who runs the
@@ -85,6 +86,7 @@ pub mod id;
 pub mod integration;
 pub(crate) mod label;
 pub mod link;
+pub mod oidc;
 pub mod payload;
 pub mod purge;
 pub(crate) mod recheck;

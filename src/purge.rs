@@ -63,6 +63,9 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "session purge failed"),
     }
+    if let Err(e) = store.purge_oidc_logins(clock.now()).await {
+        tracing::warn!(error = %e, "purging unfinished identity-provider sign-ins failed");
+    }
     // Finished webhook deliveries name customers: they go after their
     // retention whether or not webhooks are still configured.
     let before = clock.now() - crate::webhook::DELIVERY_RETENTION_SECONDS;

@@ -12,6 +12,7 @@
 //! and say so: run `.ci/run`, or `apt-get install chromium`.
 
 mod common;
+mod oidc_provider;
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -1599,4 +1600,66 @@ fn browser_dashboard_times_filter_copy_and_confirmations_with_and_without_script
         nojs["cancel"],
         json!({"asked": "Cancel the request?", "kept": "open", "done": "cancelled"})
     );
+}
+
+/// A staff member signs in with the identity provider's button and lands
+/// on the dashboard. The provider (tests/oidc_provider) is on `localhost`,
+/// another site than handoff's `127.0.0.1`, as Entra ID is in production: the
+/// `SameSite=Lax` flow cookie must come back on the provider's redirect, and
+/// the `SameSite=Strict` session cookie must reach the dashboard after it.
+#[test]
+fn browser_sign_in_with_the_identity_provider_lands_on_the_dashboard() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let (client_id, secret, group) = ("handoff-browser", random_hex(16), random_guid());
+    let idp = runtime.block_on(oidc_provider::Idp::start(
+        "localhost",
+        client_id,
+        &secret,
+        unix_now(),
+    ));
+    idp.sign_in_as(oidc_provider::Person::new("browser-sub", &[&group]));
+    let server = Server::start_with_env(
+        &[
+            "--oidc-issuer",
+            &idp.issuer,
+            "--oidc-client-id",
+            client_id,
+            "--oidc-staff-group",
+            &group,
+            "--oidc-display-name",
+            "Test IdP",
+        ],
+        &[("HANDOFF_OIDC_CLIENT_SECRET", &secret)],
+    );
+    let out = node(
+        "oidc.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_IDP_NAME", "Test IdP"),
+        ],
+    );
+    assert_eq!(out["button"], "Sign in with Test IdP");
+    assert_eq!(out["landed"], format!("{}/staff", server.base));
+    assert_eq!(out["dashboard"], true);
+    assert_eq!(out["passed_idp"], true);
+    // The trail has the sign-in; the log has no client secret.
+    let trail = handoff_ok(
+        &[
+            "audit",
+            "export",
+            "--database-url",
+            &format!("sqlite://{}", server.db_path().display()),
+        ],
+        "",
+        &[],
+    );
+    assert!(
+        trail.contains("login.succeeded") && trail.contains("browser-sub"),
+        "{trail}"
+    );
+    assert!(
+        !server.log().contains(&secret),
+        "the client secret reached the log"
+    );
+    drop(runtime);
 }

@@ -26,7 +26,17 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .init(),
         LogFormat::Text => logs.init(),
     }
-    let settings = args.settings().map_err(|e| anyhow!(e))?;
+    let mut settings = args.settings().map_err(|e| anyhow!(e))?;
+    if let Some(config) = args.oidc.config().map_err(|e| anyhow!(e))? {
+        let provider = crate::oidc::Provider::discover(config)
+            .await
+            .map_err(|e| anyhow!(e))?;
+        tracing::info!(
+            issuer = provider.issuer(),
+            "staff may sign in through the identity provider"
+        );
+        settings.oidc = Some(std::sync::Arc::new(provider));
+    }
     let server = Server::open(&args.database_url, settings, Clock::system()).await?;
     let listener = TcpListener::bind(args.listen)
         .await

@@ -93,6 +93,13 @@ pub(crate) fn router(state: AppState) -> Router {
         &[Method::POST],
         staff::too_many_logins,
     );
+    let oidc = limited(
+        staff::oidc_router(),
+        &state.settings,
+        state.settings.login_limit,
+        &[Method::GET],
+        staff::too_many_logins,
+    );
     let inbox = limited(
         inbox::router(),
         &state.settings,
@@ -106,6 +113,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(request_posts)
         .merge(requests::router())
         .merge(login)
+        .merge(oidc)
         .merge(staff::router())
         .merge(dashboard::router())
         .merge(credentials::router())

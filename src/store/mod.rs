@@ -22,6 +22,7 @@
 
 pub(crate) mod events;
 mod inbox;
+mod oidc;
 mod requests;
 mod secrets;
 mod tokens;
@@ -38,6 +39,7 @@ use sqlx::sqlite::{
 };
 
 pub use inbox::{Ack, Imported, InboxItem, Lease, RecheckChange, VerifyResult};
+pub use oidc::{NewOidcLogin, OidcLogin, OidcSession};
 pub use requests::{
     Answer, NewRequest, Noted, Request, RequestsPurged, Retrieval, Rotation, Withdrawal,
 };

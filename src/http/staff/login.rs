@@ -36,6 +36,37 @@ struct LoginPage {
     next: String,
     name: String,
     error: &'static str,
+    /// The identity provider's name for the "Sign in with" button; empty:
+    /// no provider configured.
+    oidc: String,
+    /// Where the button goes: `/login/oidc`, with the page to come back to.
+    oidc_href: String,
+}
+
+/// The button's link: `/login/oidc`, and `?next=` when there is a page to
+/// come back to.
+fn oidc_href(next: &str) -> String {
+    if next.is_empty() {
+        "/login/oidc".to_owned()
+    } else {
+        format!("/login/oidc?next={}", percent_encode(next))
+    }
+}
+
+/// The sign-in button's name for the identity provider, if there is one.
+fn oidc_name(state: &AppState) -> String {
+    state
+        .settings
+        .oidc
+        .as_ref()
+        .map(|p| p.display_name().to_owned())
+        .unwrap_or_default()
+}
+
+/// Staff can sign in here at all: through the identity provider, or with a
+/// local account once one exists.
+async fn staff_on(state: &AppState) -> Result<bool, crate::store::StoreError> {
+    Ok(state.settings.oidc.is_some() || state.store.has_users().await?)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,7 +80,7 @@ pub(super) async fn login_page(
     headers: HeaderMap,
     query: Result<Query<LoginQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    if !state.store.has_users().await? {
+    if !staff_on(&state).await? {
         return Ok(staff_off(&state, &headers));
     }
     let next = query.map(|Query(q)| q.next).unwrap_or_default();
@@ -63,9 +94,11 @@ pub(super) async fn login_page(
         LoginPage {
             frame: Frame::new(&state, &headers),
             csrf: token.as_str().to_owned(),
-            next,
             name: String::new(),
             error: "",
+            oidc: oidc_name(&state),
+            oidc_href: oidc_href(&next),
+            next,
         },
     );
     res.headers_mut().append(
@@ -102,7 +135,7 @@ pub(super) async fn login(
     let Ok(Form(form)) = form else {
         return Ok(bad_form(&state, &headers));
     };
-    if !state.store.has_users().await? {
+    if !staff_on(&state).await? {
         return Ok(staff_off(&state, &headers));
     }
     let next = safe_next(&form.next).unwrap_or("").to_owned();
@@ -162,9 +195,11 @@ pub(super) async fn login(
                 LoginPage {
                     frame: Frame::new(&state, &headers),
                     csrf: form.csrf,
-                    next,
                     name: form.name,
                     error: "That name and password do not match an account. Check both and try again.",
+                    oidc: oidc_name(&state),
+                    oidc_href: oidc_href(&next),
+                    next,
                 },
             );
             return Ok(res);

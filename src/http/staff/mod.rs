@@ -30,6 +30,7 @@
 
 mod login;
 mod notice;
+mod oidc;
 mod session;
 
 use axum::Router;
@@ -52,4 +53,13 @@ pub(crate) fn router() -> Router<AppState> {
 /// The login form's route alone, so the caller can put a rate limit on it.
 pub(crate) fn login_router() -> Router<AppState> {
     Router::new().route("/login", post(login::login))
+}
+
+/// The identity provider's sign-in routes (both `GET`), so the caller can
+/// put the login rate limit on them: each start writes a flow, each
+/// callback may write an event and calls the provider.
+pub(crate) fn oidc_router() -> Router<AppState> {
+    Router::new()
+        .route("/login/oidc", get(oidc::start))
+        .route(crate::oidc::CALLBACK_PATH, get(oidc::callback))
 }
