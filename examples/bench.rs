@@ -612,6 +612,28 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
             println!("{label:<14} {}", line.join("  "));
         }
     }
+    let full: Vec<&String> = labels.iter().filter(|l| l.ends_with("-full")).collect();
+    if !full.is_empty() {
+        println!("== p99 on a filled database ÷ p99 on an empty one (BENCH_ROWS) ==");
+        for label in full {
+            let empty = label.trim_end_matches("-full");
+            for &c in &conns_seen {
+                let ratio = |op: &str| {
+                    let get = |l: &str| cells.get(&(l.to_owned(), op.to_owned(), c));
+                    match (get(label), get(empty)) {
+                        (Some(f), Some(e)) if e.p99 > 0.0 => format!("{:.2}", f.p99 / e.p99),
+                        _ => "-".to_owned(),
+                    }
+                };
+                println!(
+                    "{label:<14} {c:>4} conns  create {}  reveal {}  meta {}",
+                    ratio("create"),
+                    ratio("reveal"),
+                    ratio("meta")
+                );
+            }
+        }
+    }
     if labels.iter().any(|l| l == "snappass") {
         println!(
             "== ÷ snappass at the same concurrency: creates/s, reveals/s, p99 create, p99 reveal =="

@@ -17,6 +17,10 @@
 # handoff binary (an older build) that runs beside this one as sqlite-base and
 # postgres-base: the before/after comparison in one interleaved run.
 #
+# BENCH_ROWS=N adds sqlite-full and postgres-full: this build on a database
+# that holds N live secrets (476 random bytes each, inserted by SQL before the
+# run), for the ratio of p99 with N rows to p99 on an empty database.
+#
 # PostgreSQL: fresh databases are made through HANDOFF_BENCH_POSTGRES_URL
 # (default postgres://postgres@127.0.0.1:5432/test) and dropped afterwards;
 # if that server cannot be reached the PostgreSQL runs are skipped.
@@ -83,12 +87,34 @@ start_handoff() {
     wait_up "$label" "${URL[$label]}/healthz"
 }
 
-# start_postgres LABEL BINARY
+# fill_sqlite FILE N / fill_postgres URL N: N live secrets, straight into the
+# tables (the server has made them), outside any timed part.
+fill_sqlite() {
+    sqlite3 "$1" "PRAGMA busy_timeout=30000; BEGIN;
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+        INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
+            SELECT 'fill' || i, 'text', 0, strftime('%s', 'now'), strftime('%s', 'now') + 86400, randomblob(32) FROM n;
+        INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext)
+            SELECT id, expires_at, randomblob(476) FROM secrets WHERE id LIKE 'fill%';
+        COMMIT;" >/dev/null
+}
+fill_postgres() {
+    psql -q "$1" -c "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
+            SELECT 'fill' || i, 'text', false, extract(epoch FROM now())::bigint,
+                   extract(epoch FROM now())::bigint + 86400, sha256(i::text::bytea)
+            FROM generate_series(1, $2) i" \
+        -c "INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext)
+            SELECT id, expires_at, decode(repeat(md5(id), 15), 'hex') FROM secrets WHERE id LIKE 'fill%'" \
+        -c "ANALYZE" >/dev/null
+}
+
+# start_postgres LABEL BINARY [ROWS]
 start_postgres() {
     local db="handoff_bench_$$_${1//-/_}"
     if psql -q "$ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null 2>"$TMP/psql.err"; then
         PG_DBS+=("$db")
-        start_handoff "$1" "$2" "${ADMIN_URL%/*}/$db"
+        start_handoff "$1" "$2" "${ADMIN_URL%/*}/$db" || return 1
+        if [[ -n "${3:-}" ]]; then fill_postgres "${ADMIN_URL%/*}/$db" "$3"; fi
     else
         echo "$1: skipped, cannot create a database through $ADMIN_URL ($(head -1 "$TMP/psql.err"))"
         return 1
@@ -132,6 +158,12 @@ start_postgres postgres "$NEW" && LABELS+=(postgres)
 if [[ -n "${BENCH_BASELINE:-}" ]]; then
     start_handoff sqlite-base "$BENCH_BASELINE" "sqlite://$TMP/sqlite-base.db" && LABELS+=(sqlite-base)
     start_postgres postgres-base "$BENCH_BASELINE" && LABELS+=(postgres-base)
+fi
+if [[ "${BENCH_ROWS:-0}" -gt 0 ]]; then
+    echo "filling sqlite-full and postgres-full with $BENCH_ROWS secrets each"
+    start_handoff sqlite-full "$NEW" "sqlite://$TMP/sqlite-full.db" &&
+        fill_sqlite "$TMP/sqlite-full.db" "$BENCH_ROWS" && LABELS+=(sqlite-full)
+    start_postgres postgres-full "$NEW" "$BENCH_ROWS" && LABELS+=(postgres-full)
 fi
 start_snappass && LABELS+=(snappass)
 
