@@ -1,64 +1,149 @@
-//! Load benchmark: create-then-reveal cycles against a running server.
+//! Load benchmark pieces that `scripts/bench.sh` puts together into one run.
 //!
 //! ```text
-//! cargo run --release --example bench -- --server http://127.0.0.1:8080 --seconds 10 --concurrency 16
+//! bench load --kind handoff --server http://127.0.0.1:8080 --label sqlite --conns 32 --seconds 3 --pid PID
+//! bench load --kind snappass --server http://127.0.0.1:5000 --label snappass --conns 32 --seconds 3
+//! bench fsync --dir /tmp/x --seconds 2
+//! bench rss --pid PID --label sqlite
+//! bench summary results.txt
 //! ```
 //!
-//! Each worker seals a small `entra-app` payload (outside the timed part),
-//! creates a secret with it, then reveals that secret and checks that the
-//! ciphertext came back unchanged. Create and reveal latencies are recorded
-//! separately. Start the server with `--create-limit 0 --reveal-limit 0`, or
-//! the rate limits answer 429 within a second. Exits non-zero if any request
-//! failed.
+//! `load` runs, one after the other and each for `--seconds` with `--conns`
+//! concurrent keep-alive connections: creates (a sealed `entra-app` payload,
+//! sealed before the clock starts), metadata GETs of the secrets just made,
+//! reveals of those secrets (each checked to be the ciphertext sent; the
+//! phase ends early when every secret is revealed), and GETs of a static
+//! asset (`/assets/favicon.svg`, handoff only). With `--pid` it samples the
+//! server's resident set (`VmRSS` of the process and its children, from
+//! `/proc`) every 20 ms and reports the largest. Snappass (PyPI `snappass`)
+//! is driven through its form (`POST /` with `Accept: application/json`),
+//! its preview page (`GET /TOKEN`) and its reveal (`POST /TOKEN`).
+//!
+//! `fsync` appends 4 KiB blocks to a file in `--dir` and `fdatasync`s after
+//! each: the rate of ungrouped durable commits that disk allows.
+//!
+//! Every subcommand prints a human line and a machine line starting with `@`
+//! (tab-separated); `summary` reads the machine lines of a whole run and
+//! prints the table and the ratios issue 15 asks for. Start handoff with
+//! `--create-limit 0 --reveal-limit 0`, or the rate limits answer 429.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use handoff::client::Client;
+use anyhow::{Context, anyhow, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use clap::{Parser, Subcommand, ValueEnum};
 use handoff::link;
 use handoff::payload::Payload;
 
 #[derive(Parser)]
-#[command(about = "Create+reveal benchmark against a running handoff server")]
+#[command(about = "Benchmark pieces for scripts/bench.sh")]
 struct Args {
-    /// Base URL of the server.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    server: String,
-    /// How long to run.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
-    /// Concurrent workers, each running create then reveal in a loop.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
+    #[command(subcommand)]
+    command: Command,
 }
 
-#[derive(Default)]
-struct Tally {
-    create: Vec<Duration>,
-    reveal: Vec<Duration>,
-    create_errors: u64,
-    reveal_errors: u64,
-    first_error: Option<String>,
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    Handoff,
+    Snappass,
 }
 
-impl Tally {
-    fn fail(&mut self, what: &str, e: impl std::fmt::Display) {
-        if self.first_error.is_none() {
-            self.first_error = Some(format!("{what}: {e:#}"));
-        }
-    }
+#[derive(Subcommand)]
+enum Command {
+    /// One cell: create, metadata GET, reveal and static GET at one concurrency.
+    Load {
+        #[arg(long, value_enum)]
+        kind: Kind,
+        /// Base URL of the server.
+        #[arg(long)]
+        server: String,
+        /// The name the figures are printed under.
+        #[arg(long)]
+        label: String,
+        /// Concurrent connections.
+        #[arg(long)]
+        conns: usize,
+        /// Seconds per operation.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// The server's process id, to sample its resident set under load.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
+    /// The disk's rate of single write+fdatasync, in a file under `dir`.
+    Fsync {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+    /// A process's resident set now (idle), with its children's.
+    Rss {
+        #[arg(long)]
+        pid: u32,
+        #[arg(long)]
+        label: String,
+    },
+    /// Reads the `@` lines of a run and prints the table and the ratios.
+    Summary { file: PathBuf },
+}
 
-    fn merge(&mut self, other: Tally) {
-        self.create.extend(other.create);
-        self.reveal.extend(other.reveal);
-        self.create_errors += other.create_errors;
-        self.reveal_errors += other.reveal_errors;
-        if self.first_error.is_none() {
-            self.first_error = other.first_error;
+#[tokio::main]
+async fn main() -> ExitCode {
+    let result = match Args::parse().command {
+        Command::Load {
+            kind,
+            server,
+            label,
+            conns,
+            seconds,
+            pid,
+        } => load(kind, &server, &label, conns, seconds, pid).await,
+        Command::Fsync { dir, seconds } => fsync(&dir, seconds),
+        Command::Rss { pid, label } => rss_kib(pid)
+            .map(|kib| println!("{label} idle RSS {:.1} MB\n@rss\t{label}\t{kib}", mb(kib))),
+        Command::Summary { file } => summary(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn mb(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// `VmRSS` of `pid` and of its children (gunicorn's workers), in KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let own = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))?;
+    let mut total = own;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                total += rss_kib(child).unwrap_or(0);
+            }
+        }
+    }
+    Ok(total)
 }
 
 fn sample_payload(n: u64) -> Vec<u8> {
@@ -87,46 +172,213 @@ fn sample_payload(n: u64) -> Vec<u8> {
     serde_json::to_vec(&payload).expect("a payload serialises")
 }
 
-async fn worker(client: Client, deadline: Instant, worker: u64) -> Tally {
+/// Latencies and errors of one operation across all connections.
+#[derive(Default)]
+struct Tally {
+    took: Vec<Duration>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn fail(&mut self, e: impl std::fmt::Display) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(e.to_string());
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.took.extend(other.took);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+}
+
+/// What one connection needs: the HTTP client, the server and the kind.
+#[derive(Clone)]
+struct Target {
+    http: reqwest::Client,
+    base: String,
+    kind: Kind,
+}
+
+impl Target {
+    /// Creates a secret holding `ciphertext`; yields what reveals it.
+    async fn create(&self, ciphertext: &[u8]) -> anyhow::Result<String> {
+        match self.kind {
+            Kind::Handoff => {
+                let body = serde_json::json!({
+                    "ciphertext": STANDARD.encode(ciphertext),
+                    "expires_in": 3600,
+                    "passphrase": false,
+                    "template": "entra-app",
+                });
+                let res = self
+                    .http
+                    .post(format!("{}/api/v1/secrets", self.base))
+                    .json(&body)
+                    .send()
+                    .await?;
+                let v: serde_json::Value = ok(res).await?.json().await?;
+                v["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("no id in the answer"))
+            }
+            Kind::Snappass => {
+                let res = self
+                    .http
+                    .post(format!("{}/", self.base))
+                    .header("accept", "application/json")
+                    .form(&[
+                        ("password", STANDARD.encode(ciphertext).as_str()),
+                        ("ttl", "hour"),
+                    ])
+                    .send()
+                    .await?;
+                let v: serde_json::Value = ok(res).await?.json().await?;
+                let link = v["link"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("no link in the answer"))?;
+                link.rsplit('/')
+                    .next()
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("a link without a token"))
+            }
+        }
+    }
+
+    async fn meta(&self, id: &str) -> anyhow::Result<()> {
+        let url = match self.kind {
+            Kind::Handoff => format!("{}/api/v1/secrets/{id}", self.base),
+            Kind::Snappass => format!("{}/{id}", self.base),
+        };
+        ok(self.http.get(url).send().await?).await?.bytes().await?;
+        Ok(())
+    }
+
+    /// Reveals `id` and checks that `ciphertext` came back.
+    async fn reveal(&self, id: &str, ciphertext: &[u8]) -> anyhow::Result<()> {
+        match self.kind {
+            Kind::Handoff => {
+                let res = self
+                    .http
+                    .post(format!("{}/api/v1/secrets/{id}/reveal", self.base))
+                    .send()
+                    .await?;
+                let v: serde_json::Value = ok(res).await?.json().await?;
+                let got = STANDARD.decode(v["ciphertext"].as_str().unwrap_or_default())?;
+                if got != ciphertext {
+                    bail!("the server returned a different ciphertext");
+                }
+            }
+            Kind::Snappass => {
+                let res = self.http.post(format!("{}/{id}", self.base)).send().await?;
+                let page = ok(res).await?.text().await?;
+                // The page shows the password HTML-escaped; base64 has no
+                // character that escaping changes but `+` and `/`, which it keeps.
+                if !page.contains(&STANDARD.encode(ciphertext)) {
+                    bail!("the page does not show the password");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn asset(&self) -> anyhow::Result<()> {
+        let res = self
+            .http
+            .get(format!("{}/assets/favicon.svg", self.base))
+            .send()
+            .await?;
+        ok(res).await?.bytes().await?;
+        Ok(())
+    }
+}
+
+async fn ok(res: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+    let status = res.status();
+    if status.is_success() {
+        return Ok(res);
+    }
+    let body = res.text().await.unwrap_or_default();
+    bail!("{status}: {}", body.chars().take(200).collect::<String>())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Create,
+    Meta,
+    Reveal,
+    Static,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Meta => "meta",
+            Op::Reveal => "reveal",
+            Op::Static => "static",
+        }
+    }
+}
+
+/// Secrets made by the create phase: `(id, index of the ciphertext)`.
+type Made = Arc<std::sync::Mutex<Vec<(String, usize)>>>;
+
+async fn connection(
+    target: Target,
+    op: Op,
+    deadline: Instant,
+    sealed: Arc<Vec<Vec<u8>>>,
+    made: Made,
+    next: Arc<AtomicUsize>,
+    worker: usize,
+) -> Tally {
     let mut t = Tally::default();
-    let mut n = worker << 32;
+    let mut n = worker;
     while Instant::now() < deadline {
         n += 1;
-        let (ciphertext, _key) = match link::seal(&sample_payload(n), None) {
-            Ok(sealed) => sealed,
-            Err(e) => {
-                t.create_errors += 1;
-                t.fail("seal", e);
-                continue;
+        // What this step works on, picked before the clock starts.
+        let job = match op {
+            Op::Create | Op::Static => None,
+            Op::Meta | Op::Reveal => {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let made = made.lock().expect("no panics while locked");
+                if made.is_empty() || (op == Op::Reveal && i >= made.len()) {
+                    break;
+                }
+                Some(made[i % made.len()].clone())
             }
         };
         let started = Instant::now();
-        let created = client.create(&ciphertext, 3_600, false, "entra-app").await;
-        let took = started.elapsed();
-        let created = match created {
-            Ok(c) => {
-                t.create.push(took);
-                c
+        let outcome = match (op, job) {
+            (Op::Create, _) => {
+                let k = n % sealed.len();
+                match target.create(&sealed[k]).await {
+                    Ok(id) => {
+                        let took = started.elapsed();
+                        made.lock().expect("no panics while locked").push((id, k));
+                        Ok(took)
+                    }
+                    Err(e) => Err(e),
+                }
             }
-            Err(e) => {
-                t.create_errors += 1;
-                t.fail("create", e);
-                continue;
-            }
+            (Op::Meta, Some((id, _))) => target.meta(&id).await.map(|()| started.elapsed()),
+            (Op::Reveal, Some((id, k))) => target
+                .reveal(&id, &sealed[k])
+                .await
+                .map(|()| started.elapsed()),
+            (Op::Static, _) => target.asset().await.map(|()| started.elapsed()),
+            (Op::Meta | Op::Reveal, None) => break,
         };
-        let started = Instant::now();
-        let revealed = client.reveal(&created.id).await;
-        let took = started.elapsed();
-        match revealed {
-            Ok(bytes) if bytes == ciphertext => t.reveal.push(took),
-            Ok(_) => {
-                t.reveal_errors += 1;
-                t.fail("reveal", "the server returned a different ciphertext");
-            }
-            Err(e) => {
-                t.reveal_errors += 1;
-                t.fail("reveal", e);
-            }
+        match outcome {
+            Ok(took) => t.took.push(took),
+            Err(e) => t.fail(format!("{}: {e:#}", op.name())),
         }
     }
     t
@@ -136,70 +388,275 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
 
-fn report(label: &str, mut samples: Vec<Duration>, errors: u64, elapsed: Duration) {
-    samples.sort_unstable();
-    let pick = |q: f64| -> Duration {
-        if samples.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[i]
-    };
-    println!(
-        "{label:<7} count {:>7}  {:>8.1} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {errors}",
-        samples.len(),
-        samples.len() as f64 / elapsed.as_secs_f64(),
-        ms(pick(0.50)),
-        ms(pick(0.99)),
-        ms(samples.last().copied().unwrap_or_default()),
-    );
+fn pick(samples: &[Duration], q: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+    samples[i]
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let args = Args::parse();
-    if args.concurrency == 0 || args.seconds == 0 {
-        eprintln!("error: --seconds and --concurrency must be at least 1");
-        return ExitCode::FAILURE;
+async fn load(
+    kind: Kind,
+    server: &str,
+    label: &str,
+    conns: usize,
+    seconds: f64,
+    pid: Option<u32>,
+) -> anyhow::Result<()> {
+    if conns == 0 || seconds <= 0.0 {
+        bail!("--conns and --seconds must be above 0");
     }
-    let client = match Client::new(&args.server) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::FAILURE;
-        }
+    // A few distinct ciphertexts, sealed before any clock starts.
+    let sealed: Vec<Vec<u8>> = (0..64)
+        .map(|n| link::seal(&sample_payload(n), None).map(|(c, _key)| c))
+        .collect::<Result<_, _>>()?;
+    let sealed = Arc::new(sealed);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(conns)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let target = Target {
+        http,
+        base: server.trim_end_matches('/').to_owned(),
+        kind,
     };
+    let peak = Arc::new(AtomicU64::new(0));
+    let running = Arc::new(AtomicBool::new(true));
+    let sampler = pid.map(|pid| {
+        let (peak, running) = (peak.clone(), running.clone());
+        tokio::spawn(async move {
+            while running.load(Ordering::Relaxed) {
+                if let Ok(kib) = rss_kib(pid) {
+                    peak.fetch_max(kib, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    });
+    let made: Made = Arc::default();
+    let mut ops = vec![Op::Create, Op::Meta, Op::Reveal];
+    if kind == Kind::Handoff {
+        ops.push(Op::Static);
+    }
+    let mut failed = false;
+    for op in ops {
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs_f64(seconds);
+        let tasks: Vec<_> = (0..conns)
+            .map(|w| {
+                tokio::spawn(connection(
+                    target.clone(),
+                    op,
+                    deadline,
+                    sealed.clone(),
+                    made.clone(),
+                    next.clone(),
+                    w * 1_000_003,
+                ))
+            })
+            .collect();
+        let mut total = Tally::default();
+        for task in tasks {
+            match task.await {
+                Ok(t) => total.merge(t),
+                Err(e) => total.fail(e),
+            }
+        }
+        let elapsed = started.elapsed();
+        total.took.sort_unstable();
+        let rate = total.took.len() as f64 / elapsed.as_secs_f64();
+        let (p50, p99) = (ms(pick(&total.took, 0.50)), ms(pick(&total.took, 0.99)));
+        println!(
+            "{label:<14} {:<6} {conns:>4} conns  {rate:>8.0} /s  p50 {p50:>7.2} ms  p99 {p99:>7.2} ms  max {:>7.2} ms  errors {}",
+            op.name(),
+            ms(total.took.last().copied().unwrap_or_default()),
+            total.errors,
+        );
+        println!(
+            "@op\t{label}\t{}\t{conns}\t{rate:.1}\t{p50:.3}\t{p99:.3}\t{}",
+            op.name(),
+            total.errors
+        );
+        if let Some(e) = total.first_error {
+            eprintln!("{label} first error: {e}");
+            failed = true;
+        }
+    }
+    running.store(false, Ordering::Relaxed);
+    if let Some(s) = sampler {
+        s.await.ok();
+        let kib = peak.load(Ordering::Relaxed);
+        println!("@rssload\t{label}\t{kib}");
+    }
+    if failed {
+        bail!("some requests failed");
+    }
+    Ok(())
+}
+
+fn fsync(dir: &std::path::Path, seconds: f64) -> anyhow::Result<()> {
+    let path = dir.join("fsync-probe");
+    let mut file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let block = [0x5au8; 4096];
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.seconds);
-    let workers: Vec<_> = (0..args.concurrency as u64)
-        .map(|w| tokio::spawn(worker(client.clone(), deadline, w)))
-        .collect();
-    let mut total = Tally::default();
-    for w in workers {
-        match w.await {
-            Ok(t) => total.merge(t),
-            Err(e) => {
-                total.create_errors += 1;
-                total.fail("worker", e);
+    let mut n = 0u64;
+    while started.elapsed().as_secs_f64() < seconds {
+        file.write_all(&block)?;
+        file.sync_data()?;
+        n += 1;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    drop(file);
+    std::fs::remove_file(&path).ok();
+    println!(
+        "fsync: {rate:.0} write+fdatasync/s of 4 KiB in {}\n@fsync\t{rate:.1}",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// One `@op` line.
+struct Cell {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn summary(file: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)?;
+    let mut cells: BTreeMap<(String, String, usize), Cell> = BTreeMap::new();
+    let mut labels: Vec<String> = Vec::new();
+    let mut conns_seen: BTreeSet<usize> = BTreeSet::new();
+    let mut fsync: Option<f64> = None;
+    let mut idle: BTreeMap<String, u64> = BTreeMap::new();
+    let mut loaded: BTreeMap<String, u64> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.as_slice() {
+            ["@op", label, op, conns, rate, p50, p99, _errors] => {
+                let conns: usize = conns.parse()?;
+                if !labels.iter().any(|l| l == label) {
+                    labels.push((*label).to_owned());
+                }
+                conns_seen.insert(conns);
+                cells.insert(
+                    ((*label).to_owned(), (*op).to_owned(), conns),
+                    Cell {
+                        rate: rate.parse()?,
+                        p50: p50.parse()?,
+                        p99: p99.parse()?,
+                    },
+                );
+            }
+            ["@fsync", rate] => fsync = Some(rate.parse()?),
+            ["@rss", label, kib] => {
+                idle.insert((*label).to_owned(), kib.parse()?);
+            }
+            ["@rssload", label, kib] => {
+                let kib: u64 = kib.parse()?;
+                let e = loaded.entry((*label).to_owned()).or_default();
+                *e = (*e).max(kib);
+            }
+            _ => {}
+        }
+    }
+    println!("== summary: ops/s, p50 / p99 in ms ==");
+    println!(
+        "{:<14} {:<6} {:>5} {:>9} {:>9} {:>9} {:>9}",
+        "server", "op", "conns", "ops/s", "p50", "p99", "p99/p50"
+    );
+    for label in &labels {
+        for op in ["create", "meta", "reveal", "static"] {
+            for &c in &conns_seen {
+                if let Some(cell) = cells.get(&(label.clone(), op.to_owned(), c)) {
+                    println!(
+                        "{label:<14} {op:<6} {c:>5} {:>9.0} {:>9.2} {:>9.2} {:>9.1}",
+                        cell.rate,
+                        cell.p50,
+                        cell.p99,
+                        if cell.p50 > 0.0 {
+                            cell.p99 / cell.p50
+                        } else {
+                            0.0
+                        }
+                    );
+                }
             }
         }
     }
-    let elapsed = started.elapsed();
-    println!(
-        "{} for {:.1} s, {} workers, create then reveal of a sealed entra-app payload",
-        args.server,
-        elapsed.as_secs_f64(),
-        args.concurrency
-    );
-    let errors = total.create_errors + total.reveal_errors;
-    report("create", total.create, total.create_errors, elapsed);
-    report("reveal", total.reveal, total.reveal_errors, elapsed);
-    if let Some(e) = total.first_error {
-        eprintln!("first error: {e}");
+    println!("== resident set (MB): idle, largest under load ==");
+    for label in &labels {
+        let show = |v: Option<&u64>| v.map_or("-".to_owned(), |k| format!("{:.1}", mb(*k)));
+        println!(
+            "{label:<14} idle {:>6}  load {:>6}",
+            show(idle.get(label)),
+            show(loaded.get(label))
+        );
     }
-    if errors > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    if let Some(fsync) = fsync {
+        println!(
+            "== creates/s ÷ single fsyncs/s ({fsync:.0}/s): above 1 means commits are grouped =="
+        );
+        for label in &labels {
+            let line: Vec<String> = conns_seen
+                .iter()
+                .filter_map(|&c| {
+                    cells
+                        .get(&(label.clone(), "create".to_owned(), c))
+                        .map(|cell| format!("{c} conns {:.2}", cell.rate / fsync))
+                })
+                .collect();
+            println!("{label:<14} {}", line.join("  "));
+        }
     }
+    let full: Vec<&String> = labels.iter().filter(|l| l.ends_with("-full")).collect();
+    if !full.is_empty() {
+        println!("== p99 on a filled database ÷ p99 on an empty one (BENCH_ROWS) ==");
+        for label in full {
+            let empty = label.trim_end_matches("-full");
+            for &c in &conns_seen {
+                let ratio = |op: &str| {
+                    let get = |l: &str| cells.get(&(l.to_owned(), op.to_owned(), c));
+                    match (get(label), get(empty)) {
+                        (Some(f), Some(e)) if e.p99 > 0.0 => format!("{:.2}", f.p99 / e.p99),
+                        _ => "-".to_owned(),
+                    }
+                };
+                println!(
+                    "{label:<14} {c:>4} conns  create {}  reveal {}  meta {}",
+                    ratio("create"),
+                    ratio("reveal"),
+                    ratio("meta")
+                );
+            }
+        }
+    }
+    if labels.iter().any(|l| l == "snappass") {
+        println!(
+            "== ÷ snappass at the same concurrency: creates/s, reveals/s, p99 create, p99 reveal =="
+        );
+        for label in labels.iter().filter(|l| *l != "snappass") {
+            for &c in &conns_seen {
+                let get = |l: &str, op: &str| cells.get(&(l.to_owned(), op.to_owned(), c));
+                if let (Some(oc), Some(or), Some(sc), Some(sr)) = (
+                    get(label, "create"),
+                    get(label, "reveal"),
+                    get("snappass", "create"),
+                    get("snappass", "reveal"),
+                ) {
+                    println!(
+                        "{label:<14} {c:>4} conns  creates {:.2}x  reveals {:.2}x  p99 create {:.2}x  p99 reveal {:.2}x",
+                        oc.rate / sc.rate,
+                        or.rate / sr.rate,
+                        oc.p99 / sc.p99,
+                        or.p99 / sr.p99,
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }

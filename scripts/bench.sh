@@ -1,88 +1,190 @@
 #!/usr/bin/env bash
-# Create+reveal benchmark of a release build over loopback, on SQLite and on
-# PostgreSQL. Starts its own servers (rate limits off) and stops them.
+# The benchmark of issue 15, in one run over loopback: a release build of
+# handoff on SQLite and on PostgreSQL, and Snappass beside it where it can be
+# installed. Starts its own servers (rate limits off) and stops them.
 #
-#   scripts/bench.sh                     # 10 s per backend, 16 workers
-#   BENCH_SECONDS=5 BENCH_CONCURRENCY=8 scripts/bench.sh
+#   scripts/bench.sh            # 3 s per operation, 8, 32 and 128 connections
+#   scripts/bench.sh --quick    # 1 s per operation, 8 and 32 connections
+#   BENCH_SECONDS=5 BENCH_CONNS="32" scripts/bench.sh
+#   BENCH_BASELINE=/path/to/older/handoff scripts/bench.sh
 #
-# PostgreSQL: a fresh database is created through HANDOFF_BENCH_POSTGRES_URL
-# (default postgres://postgres@127.0.0.1:5432/test) and dropped afterwards.
-# If that server cannot be reached, the PostgreSQL run is skipped.
+# Per server and concurrency (servers interleaved within each concurrency, so
+# a busy moment of the machine does not land on one of them only): creates,
+# metadata GETs, reveals and a static asset GET per second with p50 and p99;
+# then the disk's rate of single write+fdatasync in the directory that holds
+# the SQLite file, each server's resident set idle and under load, and the
+# ratios (creates/s ÷ fsyncs/s, ÷ Snappass). BENCH_BASELINE names a second
+# handoff binary (an older build) that runs beside this one as sqlite-base and
+# postgres-base: the before/after comparison in one interleaved run.
+#
+# BENCH_ROWS=N adds sqlite-full and postgres-full: this build on a database
+# that holds N live secrets (476 random bytes each, inserted by SQL before the
+# run), for the ratio of p99 with N rows to p99 on an empty database.
+#
+# PostgreSQL: fresh databases are made through HANDOFF_BENCH_POSTGRES_URL
+# (default postgres://postgres@127.0.0.1:5432/test) and dropped afterwards;
+# if that server cannot be reached the PostgreSQL runs are skipped.
+# Snappass: pip installs `snappass` and `gunicorn` into target/bench-venv
+# (once), and it runs under gunicorn (2 workers x 8 threads, this machine's
+# cores) against a redis-server of its own with persistence off (as Snappass
+# is usually run: it promises nothing across a crash). Without python3 -m venv,
+# pip or redis-server, Snappass is skipped and the run says so.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
-CONCURRENCY="${BENCH_CONCURRENCY:-16}"
+SECONDS_PER_OP="${BENCH_SECONDS:-3}"
+CONNS="${BENCH_CONNS:-8 32 128}"
+if [[ "${1:-}" == "--quick" ]]; then
+    SECONDS_PER_OP="${BENCH_SECONDS:-1}"
+    CONNS="${BENCH_CONNS:-8 32}"
+fi
 ADMIN_URL="${HANDOFF_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
-PG_DB="handoff_bench_$$"
-PG_CREATED=""
-SERVER_PID=""
 TMP="$(mktemp -d)"
+RESULTS="$TMP/results"
+PIDS=()
+PG_DBS=()
+declare -A URL PID KIND
 
 cleanup() {
-    stop_server
-    if [[ -n "$PG_CREATED" ]]; then
-        psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
-    fi
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    for db in "${PG_DBS[@]}"; do
+        psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-
-stop_server() {
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=""
-    fi
-}
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# run LABEL DATABASE_URL
-run() {
-    local label="$1" url="$2" port
-    port="$(free_port)"
-    target/release/handoff serve --listen "127.0.0.1:$port" --database-url "$url" \
-        --create-limit 0 --reveal-limit 0 2>"$TMP/$label.log" &
-    SERVER_PID=$!
-    for _ in $(seq 1 100); do
-        if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then break; fi
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "the $label server did not start:" >&2
-            cat "$TMP/$label.log" >&2
-            return 1
-        fi
+# wait_up LABEL URL: until URL answers, or the server has died.
+wait_up() {
+    local label="$1" url="$2"
+    for _ in $(seq 1 200); do
+        if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+        if ! kill -0 "${PID[$label]}" 2>/dev/null; then break; fi
         sleep 0.1
     done
-    echo "== $label =="
-    local status=0
-    timeout "$((SECONDS_PER_RUN + 60))" target/release/examples/bench \
-        --server "http://127.0.0.1:$port" --seconds "$SECONDS_PER_RUN" --concurrency "$CONCURRENCY" \
-        | tee "$TMP/$label.out" || status=$?
-    stop_server
-    return "$status"
+    echo "the $label server did not start:" >&2
+    cat "$TMP/$label.log" >&2
+    return 1
+}
+
+# start_handoff LABEL BINARY DATABASE_URL
+start_handoff() {
+    local label="$1" bin="$2" db="$3" port
+    port="$(free_port)"
+    "$bin" serve --listen "127.0.0.1:$port" --database-url "$db" \
+        --create-limit 0 --reveal-limit 0 2>"$TMP/$label.log" &
+    PID[$label]=$!
+    PIDS+=("$!")
+    URL[$label]="http://127.0.0.1:$port"
+    KIND[$label]=handoff
+    wait_up "$label" "${URL[$label]}/healthz"
+}
+
+# fill_sqlite FILE N / fill_postgres URL N: N live secrets, straight into the
+# tables (the server has made them), outside any timed part.
+fill_sqlite() {
+    sqlite3 "$1" "PRAGMA busy_timeout=30000; BEGIN;
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+        INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
+            SELECT 'fill' || i, 'text', 0, strftime('%s', 'now'), strftime('%s', 'now') + 86400, randomblob(32) FROM n;
+        INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext)
+            SELECT id, expires_at, randomblob(476) FROM secrets WHERE id LIKE 'fill%';
+        COMMIT;" >/dev/null
+}
+fill_postgres() {
+    psql -q "$1" -c "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
+            SELECT 'fill' || i, 'text', false, extract(epoch FROM now())::bigint,
+                   extract(epoch FROM now())::bigint + 86400, sha256(i::text::bytea)
+            FROM generate_series(1, $2) i" \
+        -c "INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext)
+            SELECT id, expires_at, decode(repeat(md5(id), 15), 'hex') FROM secrets WHERE id LIKE 'fill%'" \
+        -c "ANALYZE" >/dev/null
+}
+
+# start_postgres LABEL BINARY [ROWS]
+start_postgres() {
+    local db="handoff_bench_$$_${1//-/_}"
+    if psql -q "$ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null 2>"$TMP/psql.err"; then
+        PG_DBS+=("$db")
+        start_handoff "$1" "$2" "${ADMIN_URL%/*}/$db" || return 1
+        if [[ -n "${3:-}" ]]; then fill_postgres "${ADMIN_URL%/*}/$db" "$3"; fi
+    else
+        echo "$1: skipped, cannot create a database through $ADMIN_URL ($(head -1 "$TMP/psql.err"))"
+        return 1
+    fi
+}
+
+start_snappass() {
+    local venv=target/bench-venv redis_port port
+    if ! command -v redis-server >/dev/null; then
+        echo "snappass: skipped, no redis-server on PATH"
+        return 1
+    fi
+    if [[ ! -x "$venv/bin/gunicorn" ]]; then
+        if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q snappass gunicorn; } >"$TMP/pip.log" 2>&1; then
+            echo "snappass: skipped, pip install snappass gunicorn failed: $(tail -1 "$TMP/pip.log")"
+            return 1
+        fi
+    fi
+    redis_port="$(free_port)"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+        >"$TMP/redis.log" 2>&1 &
+    PIDS+=("$!")
+    port="$(free_port)"
+    REDIS_URL="redis://127.0.0.1:$redis_port/0" NO_SSL=True \
+        "$venv/bin/gunicorn" --workers 2 --threads 8 --bind "127.0.0.1:$port" \
+        snappass.main:app >"$TMP/snappass.log" 2>&1 &
+    PID[snappass]=$!
+    PIDS+=("$!")
+    URL[snappass]="http://127.0.0.1:$port"
+    KIND[snappass]=snappass
+    wait_up snappass "${URL[snappass]}/"
 }
 
 cargo build --release --locked --bin handoff --example bench
+BENCH=target/release/examples/bench
+NEW=target/release/handoff
 
-echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-failed=0
-run sqlite "sqlite://$TMP/bench.db" || failed=1
-
-if psql -q "$ADMIN_URL" -c "CREATE DATABASE $PG_DB" >/dev/null 2>"$TMP/psql.err"; then
-    PG_CREATED=1
-    run postgres "${ADMIN_URL%/*}/$PG_DB" || failed=1
-else
-    echo "== postgres == skipped: cannot create a database through $ADMIN_URL ($(head -1 "$TMP/psql.err"))"
+LABELS=()
+start_handoff sqlite "$NEW" "sqlite://$TMP/sqlite.db" && LABELS+=(sqlite)
+start_postgres postgres "$NEW" && LABELS+=(postgres)
+if [[ -n "${BENCH_BASELINE:-}" ]]; then
+    start_handoff sqlite-base "$BENCH_BASELINE" "sqlite://$TMP/sqlite-base.db" && LABELS+=(sqlite-base)
+    start_postgres postgres-base "$BENCH_BASELINE" && LABELS+=(postgres-base)
 fi
+if [[ "${BENCH_ROWS:-0}" -gt 0 ]]; then
+    echo "filling sqlite-full and postgres-full with $BENCH_ROWS secrets each"
+    start_handoff sqlite-full "$NEW" "sqlite://$TMP/sqlite-full.db" &&
+        fill_sqlite "$TMP/sqlite-full.db" "$BENCH_ROWS" && LABELS+=(sqlite-full)
+    start_postgres postgres-full "$NEW" "$BENCH_ROWS" && LABELS+=(postgres-full)
+fi
+start_snappass && LABELS+=(snappass)
 
-echo
-echo "== summary ($SECONDS_PER_RUN s, $CONCURRENCY workers, loopback) =="
-for label in sqlite postgres; do
-    if [[ -f "$TMP/$label.out" ]]; then
-        grep -E '^(create|reveal)' "$TMP/$label.out" | sed "s/^/$label /"
-    fi
+{
+    echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
+    echo "$SECONDS_PER_OP s per operation; connections: $CONNS; servers: ${LABELS[*]}"
+} | tee "$RESULTS"
+"$BENCH" fsync --dir "$TMP" --seconds 2 | tee -a "$RESULTS"
+for label in "${LABELS[@]}"; do
+    "$BENCH" rss --pid "${PID[$label]}" --label "$label" | tee -a "$RESULTS"
 done
+failed=0
+for conns in $CONNS; do
+    for label in "${LABELS[@]}"; do
+        timeout "$((SECONDS_PER_OP * 4 + 120))" "$BENCH" load --kind "${KIND[$label]}" \
+            --server "${URL[$label]}" --label "$label" --conns "$conns" \
+            --seconds "$SECONDS_PER_OP" --pid "${PID[$label]}" | tee -a "$RESULTS" || failed=1
+    done
+done
+echo "after the run: $(uptime | sed 's/.*load/load/')" | tee -a "$RESULTS"
+echo
+grep -v '^@' "$RESULTS" | head -3
+"$BENCH" summary "$RESULTS"
 exit "$failed"

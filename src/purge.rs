@@ -11,8 +11,9 @@ use crate::rotation::{self, Policy};
 use crate::store::Store;
 
 /// Purges every `interval` until `stop` changes: expired ciphertext at once,
-/// expired receipts after their retention, and then a SQLite checkpoint so
-/// that deleted ciphertext does not linger in the write-ahead log; then
+/// expired receipts after their retention, then the SQLite file's free
+/// pages given back and a checkpoint so that deleted ciphertext does not
+/// linger in the write-ahead log; then
 /// the rotations that are due.
 pub(crate) async fn run(
     store: Store,
@@ -71,6 +72,11 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
     let before = clock.now() - crate::webhook::DELIVERY_RETENTION_SECONDS;
     if let Err(e) = store.purge_webhook_deliveries(before).await {
         tracing::warn!(error = %e, "deleting old webhook deliveries failed");
+    }
+    match store.release_free_pages().await {
+        Ok(n) if n > 0 => tracing::info!(pages = n, "gave free pages back to the file system"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "releasing free pages failed"),
     }
     if let Err(e) = store.checkpoint().await {
         tracing::warn!(error = %e, "checkpoint failed");

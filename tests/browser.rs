@@ -979,7 +979,7 @@ fn sealed_copy_on_disk(server: &Server) -> Vec<u8> {
         let store = handoff::store::Store::connect(&url)
             .await
             .expect("open the database");
-        let handoff::store::Store::Sqlite(pool) = &store else {
+        let handoff::store::Store::Sqlite(handoff::store::Sqlite { pool, .. }) = &store else {
             unreachable!("the browser tests run on SQLite")
         };
         let copy: Vec<u8> =

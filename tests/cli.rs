@@ -426,7 +426,7 @@ async fn audit_verify_and_export_read_the_trail() {
     assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
     assert_eq!(lines[2]["kind"], "request.opened");
 
-    if let handoff::store::Store::Sqlite(p) = &store {
+    if let handoff::store::Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) = &store {
         sqlx::query("DROP TRIGGER events_no_update")
             .execute(p)
             .await

@@ -26,7 +26,9 @@ async fn create(base: &str, text: &str) -> (String, link::Key) {
 #[tokio::test]
 async fn sqlite_commits_are_fsynced_in_wal_mode_with_secure_delete() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let Store::Sqlite(pool) = Store::connect(db.url()).await.unwrap() else {
+    let Store::Sqlite(handoff::store::Sqlite { pool, .. }) =
+        Store::connect(db.url()).await.unwrap()
+    else {
         unreachable!()
     };
     let mut conn = pool.acquire().await.unwrap();

@@ -20,7 +20,7 @@ async fn sealed_copy(store: &Store, request_id: &str) -> Option<Vec<u8>> {
     const SQL: &str =
         "SELECT ciphertext FROM request_copies WHERE request_id = $1 AND kind = 'sealed'";
     match store {
-        Store::Sqlite(p) => sqlx::query_scalar(SQL)
+        Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => sqlx::query_scalar(SQL)
             .bind(request_id)
             .fetch_optional(p)
             .await
@@ -457,10 +457,12 @@ async fn the_trail_is_append_only_and_tampering_is_found(backend: Backend) {
 
     // The database refuses changes to the trail...
     let refused = match &app.store {
-        Store::Sqlite(p) => sqlx::query("UPDATE events SET actor = 'x' WHERE seq = 2")
-            .execute(p)
-            .await
-            .is_err(),
+        Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
+            sqlx::query("UPDATE events SET actor = 'x' WHERE seq = 2")
+                .execute(p)
+                .await
+                .is_err()
+        }
         Store::Postgres(p) => {
             sqlx::query("UPDATE events SET actor = 'x' WHERE seq = 2")
                 .execute(p)
@@ -473,7 +475,7 @@ async fn the_trail_is_append_only_and_tampering_is_found(backend: Backend) {
 
     // ...and someone who gets past that is caught by the chain.
     match &app.store {
-        Store::Sqlite(p) => {
+        Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
             sqlx::query("DROP TRIGGER events_no_update")
                 .execute(p)
                 .await

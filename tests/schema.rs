@@ -316,7 +316,9 @@ async fn seeded_rows(store: &Store) -> Facts {
     let mut facts = Facts::new();
     for q in queries {
         let rows: Vec<String> = match store {
-            Store::Sqlite(p) => sqlx::query_scalar(q).fetch_all(p).await.unwrap(),
+            Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
+                sqlx::query_scalar(q).fetch_all(p).await.unwrap()
+            }
             Store::Postgres(p) => sqlx::query_scalar(q).fetch_all(p).await.unwrap(),
         };
         facts.extend(rows);
@@ -331,7 +333,13 @@ async fn both_migration_folders_make_the_same_schema() {
     let sqlite = Store::connect(sqlite_db.url()).await.unwrap();
     let postgres = Store::connect(postgres_db.url()).await.unwrap();
 
-    let (Store::Sqlite(sqlite_pool), Store::Postgres(postgres_pool)) = (&sqlite, &postgres) else {
+    let (
+        Store::Sqlite(handoff::store::Sqlite {
+            pool: sqlite_pool, ..
+        }),
+        Store::Postgres(postgres_pool),
+    ) = (&sqlite, &postgres)
+    else {
         panic!("the test databases are one of each engine");
     };
     let mut on_sqlite = sqlite_facts(sqlite_pool).await;

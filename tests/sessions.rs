@@ -32,14 +32,18 @@ async fn signed_in(app: &TestApp, cookie: &str) -> bool {
 
 async fn scalar(store: &Store, sql: &'static str) -> i64 {
     match store {
-        Store::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+        Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
+            sqlx::query_scalar(sql).fetch_one(p).await.unwrap()
+        }
         Store::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
     }
 }
 
 async fn run(store: &Store, sql: &'static str) {
     match store {
-        Store::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop).unwrap(),
+        Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
+            sqlx::query(sql).execute(p).await.map(drop).unwrap();
+        }
         Store::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop).unwrap(),
     }
 }
@@ -49,7 +53,7 @@ async fn count_session_writes(store: &Store) {
     run(store, "CREATE TABLE session_writes (n BIGINT NOT NULL)").await;
     run(store, "INSERT INTO session_writes (n) VALUES (0)").await;
     match store {
-        Store::Sqlite(_) => {
+        Store::Sqlite(handoff::store::Sqlite { .. }) => {
             run(
                 store,
                 "CREATE TRIGGER count_session_writes AFTER UPDATE ON sessions \

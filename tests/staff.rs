@@ -57,7 +57,9 @@ with_settings_on_both_backends!(
 
 async fn count(store: &Store, sql: &'static str) -> i64 {
     match store {
-        Store::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+        Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
+            sqlx::query_scalar(sql).fetch_one(p).await.unwrap()
+        }
         Store::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
     }
 }
@@ -216,10 +218,12 @@ async fn login_sets_a_strict_http_only_session_cookie(app: TestApp) {
     let token = cookie.split_once('=').unwrap().1;
     assert_eq!(token.len(), 43, "256 bits in base64url");
     let stored: Vec<u8> = match &app.store {
-        Store::Sqlite(p) => sqlx::query_scalar("SELECT token_hash FROM sessions")
-            .fetch_one(p)
-            .await
-            .unwrap(),
+        Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
+            sqlx::query_scalar("SELECT token_hash FROM sessions")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        }
         Store::Postgres(p) => sqlx::query_scalar("SELECT token_hash FROM sessions")
             .fetch_one(p)
             .await

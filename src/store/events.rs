@@ -3,7 +3,7 @@
 
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, on_pool, write_tx};
 use crate::audit::{Break, Event, NewEvent, Verifier};
 
 /// An `events` row as an [`Event`], on either engine (the domain type
@@ -109,13 +109,8 @@ pub struct ChainReport {
 impl Store {
     /// Appends one event in a transaction of its own.
     pub async fn append_event(&self, event: &NewEvent, at: i64) -> Result<Event, StoreError> {
-        let stored = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let stored = append_event!(tx, event, at).await?;
-            tx.commit().await?;
-            stored
-        });
-        Ok(stored)
+        let event = event.clone();
+        write_tx!(self, conn => append_event!(conn, &event, at).await)
     }
 
     /// A request's events, oldest first.

@@ -11,6 +11,14 @@
 //! is fsynced to the WAL; PostgreSQL connections set `synchronous_commit=on`,
 //! so a commit returns only once its WAL record is flushed.
 //!
+//! Group commit: on a SQLite file the hot state changes (secrets, audit
+//! appends, purges) go through [`write_tx!`] to the database's one
+//! [`writer`] task, which commits many callers' changes in one
+//! transaction (one fsync) and answers each only after it. The other writes
+//! still take a pooled connection each; SQLite's lock and busy handler order
+//! them with the writer's transactions. PostgreSQL keeps its pool: the
+//! server groups WAL flushes of concurrent commits itself.
+//!
 //! Lock order (PostgreSQL takes row locks; SQLite one lock for the whole
 //! database): a transaction that changes a request and its copies locks the
 //! `requests` row first, then its `request_copies` rows, then the audit head
@@ -28,14 +36,17 @@ mod secrets;
 mod tokens;
 mod users;
 mod webhooks;
+mod writer;
 
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 pub use inbox::{Ack, Imported, InboxItem, Lease, RecheckChange, VerifyResult};
@@ -43,28 +54,94 @@ pub use oidc::{NewOidcLogin, OidcLogin, OidcSession};
 pub use requests::{
     Answer, NewRequest, Noted, Request, RequestsPurged, Retrieval, Rotation, Withdrawal,
 };
-pub use secrets::{NewSecret, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
+pub use secrets::{NewSecret, PURGE_BATCH, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use tokens::{ApiToken, DuplicateToken, IssueRefused, NewToken};
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};
 pub use webhooks::NOTIFIED_KINDS;
 pub(crate) use webhooks::{AttemptOutcome, Delivery, NotifiedEvent};
+pub use writer::WriteStats;
 
 /// Runs the same expression on whichever pool the store holds. Each arm is
 /// type-checked on its own, so generic sqlx calls work with both backends.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Sqlite(db) => {
+                let $pool = &db.pool;
+                $body
+            }
             $crate::store::Store::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use on_pool;
 
+/// Runs `$body` (an expression yielding `Result<T, StoreError>`, writing
+/// through `$conn: &mut Connection`) as one state change, committed durably
+/// before it yields. On a SQLite file it goes through the database's
+/// [`writer`](writer::Writer) (group commit: `$body` moves there, so what
+/// it uses must be owned); on PostgreSQL, and on an in-memory SQLite
+/// database, in a transaction of its own on the pool. An error rolls the
+/// change back.
+macro_rules! write_tx {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($crate::store::Sqlite {
+                writer: Some(writer),
+                ..
+            }) => {
+                writer
+                    .write(move |$conn| ::std::boxed::Box::pin(async move { $body }))
+                    .await
+            }
+            $crate::store::Store::Sqlite($crate::store::Sqlite {
+                pool, writer: None, ..
+            }) => {
+                let mut tx = pool.begin().await?;
+                let $conn = &mut *tx;
+                let result: Result<_, $crate::store::StoreError> = async { $body }.await;
+                if result.is_ok() {
+                    tx.commit().await?;
+                }
+                result
+            }
+            $crate::store::Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let $conn = &mut *tx;
+                let result: Result<_, $crate::store::StoreError> = async { $body }.await;
+                if result.is_ok() {
+                    tx.commit().await?;
+                }
+                result
+            }
+        }
+    };
+}
+pub(crate) use write_tx;
+
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    Sqlite(Sqlite),
     Postgres(PgPool),
+}
+
+/// A SQLite database: pooled connections for reads (and the writes not yet
+/// routed through the writer), and the one writer task of a database file.
+#[derive(Clone, Debug)]
+pub struct Sqlite {
+    /// Reads run here, concurrently with the writer (WAL).
+    pub pool: SqlitePool,
+    /// `None` for an in-memory database, which exists once per connection:
+    /// its one pooled connection writes too.
+    writer: Option<writer::Writer>,
+}
+
+impl std::ops::Deref for Sqlite {
+    type Target = SqlitePool;
+
+    fn deref(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +154,13 @@ pub enum StoreError {
     /// another version, or by hand.
     #[error("the database holds {value:?} in {column}, which this version does not know")]
     UnknownValue { column: &'static str, value: String },
+    /// The writer's transaction, which held this change, could not begin
+    /// or commit (the reason is the text): nothing of the change was kept.
+    #[error("the database did not commit the change: {0}")]
+    Batch(String),
+    /// The SQLite writer task has stopped (the store was closed).
+    #[error("the database is closed")]
+    WriterStopped,
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the database file {path}: {source}")]
@@ -168,6 +252,10 @@ where
     }
 }
 
+/// The most free pages (4 KiB each by default) one transaction of
+/// [`Store::release_free_pages`] gives back.
+pub const VACUUM_PAGES: i64 = 2_000;
+
 /// What `GET /metrics` reads from the database at each scrape: counts, no
 /// row's content.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -227,6 +315,9 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .pragma("secure_delete", "ON")
+                // Takes effect on a new file only (before its first table):
+                // see Store::release_free_pages.
+                .auto_vacuum(SqliteAutoVacuum::Incremental)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
             // An in-memory database exists once per connection: keep exactly one.
@@ -245,10 +336,15 @@ impl Store {
                     Some(Duration::from_secs(1800))
                 })
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-            Store::Sqlite(pool)
+            let writer = if in_memory {
+                None
+            } else {
+                Some(writer::Writer::start(options.connect().await?))
+            };
+            Store::Sqlite(Sqlite { pool, writer })
         } else {
             // The scheme only: the rest of a URL can hold a password.
             let scheme = url
@@ -272,16 +368,94 @@ impl Store {
     /// that deleted ciphertext (zeroed by `secure_delete`) does not linger in
     /// old WAL frames. A no-op on PostgreSQL, whose storage the operator manages.
     pub(crate) async fn checkpoint(&self) -> Result<(), StoreError> {
-        if let Store::Sqlite(pool) = self {
+        if let Store::Sqlite(db) = self {
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(pool)
+                .execute(&db.pool)
                 .await?;
         }
         Ok(())
     }
 
+    /// Closes the database: on SQLite, the writer commits what is queued
+    /// and closes its connection first. Later calls fail.
+    /// Gives the SQLite file's free pages back to the file system, at most
+    /// [`VACUUM_PAGES`] per transaction (through the writer, between other
+    /// changes), until none are left. Yields the pages released.
+    ///
+    /// A database created by this version has `auto_vacuum=INCREMENTAL`. A
+    /// file created before keeps `auto_vacuum=NONE` (SQLite can change that
+    /// only by rewriting the whole file with `VACUUM`, which would hold the
+    /// write lock for as long as the rewrite takes): its free pages are
+    /// reused for new rows but not released, and this is a no-op for it. To
+    /// convert such a file, stop the server and run
+    /// `sqlite3 handoff.db 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM;'`.
+    /// A no-op on PostgreSQL (autovacuum) and in memory.
+    ///
+    /// # Errors
+    /// A database error; what was released before it stays released.
+    pub async fn release_free_pages(&self) -> Result<u64, StoreError> {
+        let Store::Sqlite(Sqlite {
+            pool,
+            writer: Some(writer),
+        }) = self
+        else {
+            return Ok(0);
+        };
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(pool)
+            .await?;
+        if mode != 2 {
+            return Ok(0);
+        }
+        let mut released = 0;
+        loop {
+            let (before, after) = writer
+                .write(|conn| {
+                    Box::pin(async move {
+                        let before: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "PRAGMA incremental_vacuum({VACUUM_PAGES})"
+                        )))
+                        .execute(&mut *conn)
+                        .await?;
+                        let after: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        Ok((before, after))
+                    })
+                })
+                .await?;
+            released += u64::try_from(before - after).unwrap_or(0);
+            if after == 0 || after >= before {
+                return Ok(released);
+            }
+        }
+    }
+
     pub async fn close(&self) {
+        if let Store::Sqlite(Sqlite {
+            writer: Some(writer),
+            ..
+        }) = self
+        {
+            writer.close().await;
+        }
         on_pool!(self, pool => pool.close().await);
+    }
+
+    /// What the SQLite writer has committed (group commit: fewer
+    /// transactions than changes under concurrency); `None` on PostgreSQL
+    /// and on an in-memory SQLite database, which have no writer task.
+    pub fn write_stats(&self) -> Option<WriteStats> {
+        match self {
+            Store::Sqlite(Sqlite {
+                writer: Some(writer),
+                ..
+            }) => Some(writer.stats()),
+            _ => None,
+        }
     }
 
     pub(crate) fn backend(&self) -> &'static str {

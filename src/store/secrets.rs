@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, on_pool, write_tx};
 use crate::id::Id;
 use crate::secret::ReceiptState;
 
@@ -50,6 +50,11 @@ impl Receipt {
     }
 }
 
+/// The most rows one purge statement deletes. Each batch is a change of its
+/// own: with `secure_delete` a batch of 500 expired secrets takes a few
+/// milliseconds of the write lock.
+pub const PURGE_BATCH: i64 = 500;
+
 /// Rows removed by one purge.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -58,30 +63,39 @@ pub struct Purged {
 }
 
 impl Store {
+    /// Stores a new secret and its ciphertext, committed durably before it
+    /// returns.
+    ///
+    /// # Errors
+    /// A database error (a duplicate id among them); nothing is kept then.
     pub async fn insert_secret(&self, s: &NewSecret<'_>) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        // Owned: on SQLite the change runs in the writer task.
+        let id = s.id.as_str().to_owned();
+        let template = s.template.to_owned();
+        let (passphrase, created_at, expires_at) = (s.passphrase, s.created_at, s.expires_at);
+        let status_hash = s.status_hash.clone();
+        let ciphertext = s.ciphertext.to_vec();
+        write_tx!(self, conn => {
             sqlx::query(
                 "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(s.id.as_str())
-            .bind(s.template)
-            .bind(s.passphrase)
-            .bind(s.created_at)
-            .bind(s.expires_at)
-            .bind(&s.status_hash)
-            .execute(&mut *tx)
+            .bind(&id)
+            .bind(&template)
+            .bind(passphrase)
+            .bind(created_at)
+            .bind(expires_at)
+            .bind(&status_hash)
+            .execute(&mut *conn)
             .await?;
             sqlx::query("INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext) VALUES ($1, $2, $3)")
-                .bind(s.id.as_str())
-                .bind(s.expires_at)
-                .bind(s.ciphertext)
-                .execute(&mut *tx)
+                .bind(&id)
+                .bind(expires_at)
+                .bind(&ciphertext)
+                .execute(&mut *conn)
                 .await?;
-            tx.commit().await?;
-        });
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Metadata of a secret that can still be revealed; `None` for unknown,
@@ -103,26 +117,24 @@ impl Store {
     /// Hands out the ciphertext exactly once. The row is deleted and the read
     /// time recorded in one transaction, committed (durably) before returning.
     pub(crate) async fn reveal(&self, id: &Id, now: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        let ciphertext = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        let id = id.as_str().to_owned();
+        write_tx!(self, conn => {
             let taken: Option<(Vec<u8>,)> = sqlx::query_as(
                 "DELETE FROM secret_ciphertexts WHERE secret_id = $1 AND expires_at > $2 RETURNING ciphertext",
             )
-            .bind(id.as_str())
+            .bind(&id)
             .bind(now)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
             if taken.is_some() {
                 sqlx::query("UPDATE secrets SET read_at = $2 WHERE id = $1")
-                    .bind(id.as_str())
+                    .bind(&id)
                     .bind(now)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
             }
-            tx.commit().await?;
-            taken.map(|(c,)| c)
-        });
-        Ok(ciphertext)
+            Ok(taken.map(|(c,)| c))
+        })
     }
 
     pub(crate) async fn receipt(&self, status: &Id) -> Result<Option<Receipt>, StoreError> {
@@ -136,44 +148,70 @@ impl Store {
 
     /// Destroys an unread secret for its creator. True if there was a copy to destroy.
     pub(crate) async fn destroy(&self, status: &Id, now: i64) -> Result<bool, StoreError> {
-        let destroyed = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        let status_hash = status.digest();
+        write_tx!(self, conn => {
             let id: Option<(String,)> = sqlx::query_as(
                 "DELETE FROM secret_ciphertexts WHERE secret_id = \
                  (SELECT id FROM secrets WHERE status_hash = $1) AND expires_at > $2 RETURNING secret_id",
             )
-            .bind(status.digest())
+            .bind(&status_hash)
             .bind(now)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
             if let Some((id,)) = &id {
                 sqlx::query("UPDATE secrets SET destroyed_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(now)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
             }
-            tx.commit().await?;
-            id.is_some()
-        });
-        Ok(destroyed)
+            Ok(id.is_some())
+        })
     }
 
-    /// Deletes expired ciphertext at once, and metadata once its retention is over.
+    /// Deletes expired ciphertext at once, and metadata once its retention
+    /// is over, in statements of at most [`PURGE_BATCH`] rows, each committed
+    /// on its own: on SQLite the writer runs other callers' changes between
+    /// them, so a purge of a million rows never holds the write lock for
+    /// long.
+    ///
+    /// # Errors
+    /// A database error; the batches before it stay purged.
     pub async fn purge_secrets(&self, now: i64) -> Result<Purged, StoreError> {
-        let purged = on_pool!(self, pool => {
-            let ciphertexts = sqlx::query("DELETE FROM secret_ciphertexts WHERE expires_at <= $1")
-                .bind(now)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            let receipts = sqlx::query("DELETE FROM secrets WHERE expires_at <= $1")
-                .bind(now - RECEIPT_RETENTION_SECONDS)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            Purged { ciphertexts, receipts }
-        });
-        Ok(purged)
+        const CIPHERTEXTS: &str = "DELETE FROM secret_ciphertexts WHERE secret_id IN \
+             (SELECT secret_id FROM secret_ciphertexts WHERE expires_at <= $1 LIMIT $2)";
+        const RECEIPTS: &str = "DELETE FROM secrets WHERE id IN (SELECT id FROM secrets WHERE expires_at <= $1 LIMIT $2)";
+        let ciphertexts = self.delete_in_batches(CIPHERTEXTS, now).await?;
+        let receipts = self
+            .delete_in_batches(RECEIPTS, now - RECEIPT_RETENTION_SECONDS)
+            .await?;
+        Ok(Purged {
+            ciphertexts,
+            receipts,
+        })
+    }
+
+    /// Runs `sql` (a DELETE of at most `$2` rows older than `$1`) until it
+    /// deletes fewer than [`PURGE_BATCH`]; yields the rows deleted in all.
+    pub(crate) async fn delete_in_batches(
+        &self,
+        sql: &'static str,
+        before: i64,
+    ) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let n: u64 = write_tx!(self, conn => {
+                Ok(sqlx::query(sql)
+                    .bind(before)
+                    .bind(PURGE_BATCH)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected())
+            })?;
+            total += n;
+            if n < PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@
 use sqlx::FromRow;
 
 use super::events::{append_event, commit_if};
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, on_pool, write_tx};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::staff::UserName;
 
@@ -160,20 +160,23 @@ impl Store {
     ) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at) \
              VALUES ($1, $2, $3, $4, $4, $5)";
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        let token_hash = session.token_hash.to_vec();
+        let csrf_token = session.csrf_token.to_owned();
+        let (user_id, created_at, expires_at) =
+            (session.user_id, session.created_at, session.expires_at);
+        let event = event.clone();
+        write_tx!(self, conn => {
             sqlx::query(SQL)
-                .bind(session.token_hash)
-                .bind(session.user_id)
-                .bind(session.csrf_token)
-                .bind(session.created_at)
-                .bind(session.expires_at)
-                .execute(&mut *tx)
+                .bind(&token_hash)
+                .bind(user_id)
+                .bind(&csrf_token)
+                .bind(created_at)
+                .bind(expires_at)
+                .execute(&mut *conn)
                 .await?;
-            append_event!(tx, event, session.created_at).await?;
-            tx.commit().await?;
-        });
-        Ok(())
+            append_event!(conn, &event, created_at).await?;
+            Ok(())
+        })
     }
 
     /// The live session whose token hashes to `token_hash`, marking it used
@@ -207,15 +210,16 @@ impl Store {
             return Ok(None);
         }
         if now > session.last_seen_at || expires_at < session.expires_at {
-            let touched = on_pool!(self, pool =>
-                sqlx::query(TOUCH)
-                    .bind(token_hash)
+            let token_hash = token_hash.to_vec();
+            let touched: u64 = write_tx!(self, conn => {
+                Ok(sqlx::query(TOUCH)
+                    .bind(&token_hash)
                     .bind(now)
                     .bind(expires_at)
-                    .execute(pool)
+                    .execute(&mut *conn)
                     .await?
-                    .rows_affected()
-            );
+                    .rows_affected())
+            })?;
             if touched == 0 {
                 // Ended (logout, purge) between the two statements.
                 return Ok(None);
@@ -235,25 +239,24 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         const SQL: &str = "DELETE FROM sessions WHERE token_hash = $1";
-        let deleted = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(SQL).bind(token_hash).execute(&mut *tx).await?.rows_affected();
+        let token_hash = token_hash.to_vec();
+        let event = event.clone();
+        write_tx!(self, conn => {
+            let n = sqlx::query(SQL).bind(&token_hash).execute(&mut *conn).await?.rows_affected();
+            // Nothing changed when n is 0: no event, nothing to roll back.
             if n > 0 {
-                append_event!(tx, event, now).await?;
+                append_event!(conn, &event, now).await?;
             }
-            tx.commit().await?;
-            n > 0
-        });
-        Ok(deleted)
+            Ok(n > 0)
+        })
     }
 
     /// Deletes every session that has ended by `now`; returns how many.
     pub async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
         const SQL: &str = "DELETE FROM sessions WHERE expires_at <= $1";
-        let n = on_pool!(self, pool =>
-            sqlx::query(SQL).bind(now).execute(pool).await?.rows_affected()
-        );
-        Ok(n)
+        write_tx!(self, conn => {
+            Ok(sqlx::query(SQL).bind(now).execute(&mut *conn).await?.rows_affected())
+        })
     }
 }
 

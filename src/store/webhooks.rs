@@ -12,7 +12,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, on_pool, write_tx};
 use crate::audit::Kind;
 use crate::id::Id;
 
@@ -339,10 +339,9 @@ impl Store {
     pub async fn purge_webhook_deliveries(&self, before: i64) -> Result<u64, StoreError> {
         const SQL: &str = "DELETE FROM webhook_deliveries \
              WHERE delivered_at < $1 OR failed_at < $1";
-        let done = on_pool!(self, pool =>
-            sqlx::query(SQL).bind(before).execute(pool).await?.rows_affected()
-        );
-        Ok(done)
+        write_tx!(self, conn => {
+            Ok(sqlx::query(SQL).bind(before).execute(&mut *conn).await?.rows_affected())
+        })
     }
 
     /// Deliveries, newest event first: for inspection and tests.

@@ -411,7 +411,9 @@ pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> St
 pub async fn count_secrets(store: &Store) -> i64 {
     const SQL: &str = "SELECT COUNT(*) FROM secrets";
     match store {
-        Store::Sqlite(p) => sqlx::query_scalar(SQL).fetch_one(p).await.unwrap(),
+        Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
+            sqlx::query_scalar(SQL).fetch_one(p).await.unwrap()
+        }
         Store::Postgres(p) => sqlx::query_scalar(SQL).fetch_one(p).await.unwrap(),
     }
 }
