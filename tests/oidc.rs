@@ -384,7 +384,9 @@ const STATES: &str = "SELECT state_hash FROM oidc_logins";
 async fn count_flows(app: &TestApp) -> i64 {
     const SQL: &str = "SELECT COUNT(*) FROM oidc_logins";
     match &app.store {
-        handoff::store::Store::Sqlite(p) => sqlx::query_scalar(SQL).fetch_one(p).await.unwrap(),
+        handoff::store::Store::Sqlite(p) => {
+            sqlx::query_scalar(SQL).fetch_one(&p.pool).await.unwrap()
+        }
         handoff::store::Store::Postgres(p) => sqlx::query_scalar(SQL).fetch_one(p).await.unwrap(),
     }
 }
@@ -410,7 +412,9 @@ async fn unfinished_sign_ins_are_purged(backend: Backend) {
             .contains(&format!("state={state}"))
     );
     let stored: Vec<Vec<u8>> = match &app.store {
-        handoff::store::Store::Sqlite(p) => sqlx::query_scalar(STATES).fetch_all(p).await.unwrap(),
+        handoff::store::Store::Sqlite(p) => {
+            sqlx::query_scalar(STATES).fetch_all(&p.pool).await.unwrap()
+        }
         handoff::store::Store::Postgres(p) => {
             sqlx::query_scalar(STATES).fetch_all(p).await.unwrap()
         }

@@ -61,5 +61,21 @@ pub(crate) fn login_router() -> Router<AppState> {
 pub(crate) fn oidc_router() -> Router<AppState> {
     Router::new()
         .route("/login/oidc", get(oidc::start))
-        .route(crate::oidc::CALLBACK_PATH, get(oidc::callback))
+        // The literal is `crate::oidc::CALLBACK_PATH` (the redirect URI
+        // registered with the provider), written out so the contract test
+        // can read the route; the unit test below holds them equal.
+        .route("/login/oidc/callback", get(oidc::callback))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_callback_route_is_the_registered_redirect_path() {
+        let source = include_str!("mod.rs");
+        let literal = format!(
+            ".route(\"{}\", get(oidc::callback))",
+            crate::oidc::CALLBACK_PATH
+        );
+        assert!(source.contains(&literal));
+    }
 }
