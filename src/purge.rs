@@ -69,6 +69,10 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
     if let Err(e) = store.purge_webhook_deliveries(before).await {
         tracing::warn!(error = %e, "deleting old webhook deliveries failed");
     }
+    // So do sent e-mails, which also hold addresses and request links.
+    if let Err(e) = store.purge_email_deliveries(before).await {
+        tracing::warn!(error = %e, "deleting old e-mail deliveries failed");
+    }
     if let Err(e) = store.checkpoint().await {
         tracing::warn!(error = %e, "checkpoint failed");
     }

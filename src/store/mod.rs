@@ -20,6 +20,7 @@
 //! (deadlock or serialization failure), [`retry_conflicts`] runs it again, a
 //! bounded number of times.
 
+mod emails;
 pub(crate) mod events;
 mod inbox;
 mod requests;
@@ -37,6 +38,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use emails::{EMAILED_KINDS, MailDelivery, MailEnqueued, MailEvent, MailRecord, NewMail};
 pub use inbox::{Ack, Imported, InboxItem, Lease, VerifyResult};
 pub use requests::{
     Answer, NewRequest, Noted, Request, RequestsPurged, Retrieval, Rotation, Withdrawal,
