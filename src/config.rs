@@ -165,7 +165,7 @@ pub(crate) struct ServeArgs {
     /// How often the webhook worker looks for new events and due retries.
     #[arg(long, env = "HANDOFF_WEBHOOK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub(crate) webhook_interval: Duration,
-    /// The SMTP relay e-mails go through: smtp://HOST[:PORT] (no TLS),
+    /// The SMTP relay e-mails go through: smtp://HOST:PORT (no TLS),
     /// smtp://HOST?tls=required (STARTTLS) or smtps://USER:PASSWORD@HOST
     /// (TLS). Without it no e-mail is sent. Needs --smtp-from.
     #[arg(long, env = "HANDOFF_SMTP_URL", hide_env_values = true)]
