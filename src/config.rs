@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use reqwest::Url;
 
+use crate::email::EmailConfig;
 use crate::expiry::ExpiryPolicy;
 use crate::http::client_ip::TrustedProxies;
 use crate::http::connections::ConnectionLimits;
@@ -164,6 +165,23 @@ pub(crate) struct ServeArgs {
     /// How often the webhook worker looks for new events and due retries.
     #[arg(long, env = "HANDOFF_WEBHOOK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub(crate) webhook_interval: Duration,
+    /// The SMTP relay e-mails go through: smtp://HOST:PORT (no TLS),
+    /// smtp://HOST?tls=required (STARTTLS) or smtps://USER:PASSWORD@HOST
+    /// (TLS). Without it no e-mail is sent. Needs --smtp-from.
+    #[arg(long, env = "HANDOFF_SMTP_URL", hide_env_values = true)]
+    pub(crate) smtp_url: Option<String>,
+    /// The sender of e-mails: soc@example.com or "Name <soc@example.com>"
+    /// (the --brand-name, where set, is the display name).
+    #[arg(long, env = "HANDOFF_SMTP_FROM")]
+    pub(crate) smtp_from: Option<String>,
+    /// Staff addresses that get an e-mail for every notified event
+    /// (answered, retrieved, expired, failed verification, rotation made,
+    /// credential failing or recovered); repeatable or comma-separated.
+    #[arg(long, env = "HANDOFF_SMTP_NOTIFY", value_delimiter = ',')]
+    pub(crate) smtp_notify: Vec<String>,
+    /// How often the e-mail worker looks for new events and due retries.
+    #[arg(long, env = "HANDOFF_SMTP_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub(crate) smtp_interval: Duration,
     #[command(flatten)]
     pub(crate) oidc: OidcArgs,
 }
@@ -332,6 +350,10 @@ pub struct Settings {
     pub purge_interval: Option<Duration>,
     /// How often the webhook worker looks for new events and due retries.
     pub webhook_interval: Duration,
+    /// Where e-mails go; `None`: no e-mail.
+    pub email: Option<Arc<EmailConfig>>,
+    /// How often the e-mail worker looks for new events and due retries.
+    pub email_interval: Duration,
     /// The SOC's identity provider for staff sign-in; `None`: local
     /// accounts only.
     pub oidc: Option<Arc<crate::oidc::Provider>>,
@@ -378,6 +400,8 @@ impl Settings {
             request_timeout: Duration::from_secs(30),
             purge_interval: Some(Duration::from_secs(60)),
             webhook_interval: Duration::from_secs(5),
+            email: None,
+            email_interval: Duration::from_secs(5),
             oidc: None,
         })
     }
@@ -597,6 +621,7 @@ impl ServeArgs {
         for (flag, every) in [
             ("--purge-interval", self.purge_interval),
             ("--webhook-interval", self.webhook_interval),
+            ("--smtp-interval", self.smtp_interval),
         ] {
             if every < Duration::from_millis(10) {
                 return Err(format!("{flag} must be at least 10ms"));
@@ -649,6 +674,10 @@ impl ServeArgs {
             connections,
             purge_interval: Some(self.purge_interval),
             webhook_interval: self.webhook_interval,
+            email_interval: self.smtp_interval,
+            email: self
+                .email(&public)?
+                .map(|e| Arc::new(e.with_integrations(&integrations))),
             same_site_origins: self
                 .same_site_origins
                 .iter()
@@ -674,6 +703,37 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    /// The e-mail configuration, if `--smtp-url` is given; the brand name,
+    /// where set, is the sender's display name.
+    fn email(&self, public_url: &str) -> Result<Option<EmailConfig>, String> {
+        let url = self.smtp_url.as_deref().filter(|u| !u.trim().is_empty());
+        let notify: Vec<String> = self
+            .smtp_notify
+            .iter()
+            .filter(|a| !a.trim().is_empty())
+            .cloned()
+            .collect();
+        let Some(url) = url else {
+            if self.smtp_from.is_some() || !notify.is_empty() {
+                return Err(
+                    "--smtp-from and --smtp-notify need --smtp-url (HANDOFF_SMTP_URL), the relay to send through"
+                        .into(),
+                );
+            }
+            return Ok(None);
+        };
+        let Some(from) = self.smtp_from.as_deref().filter(|f| !f.trim().is_empty()) else {
+            return Err(
+                "--smtp-url needs --smtp-from (HANDOFF_SMTP_FROM), the address e-mails come from"
+                    .into(),
+            );
+        };
+        let brand = self.brand()?.map(|b| b.name);
+        Ok(Some(
+            EmailConfig::new(url, from, &notify, public_url)?.with_soc_name(brand),
+        ))
+    }
+
     /// The connection limits, each within bounds that keep the server usable.
     fn connection_limits(&self) -> Result<ConnectionLimits, String> {
         use crate::http::connections::MIN_HEADER_BYTES;
@@ -953,6 +1013,80 @@ mod tests {
             from_file.webhooks(PUBLIC, secret()).is_err(),
             "both sources"
         );
+    }
+
+    #[test]
+    fn smtp_options_are_checked_at_start_without_showing_the_password() {
+        assert!(serve_args(&[]).settings().unwrap().email.is_none());
+        let s = serve_args(&[
+            "--smtp-url",
+            "smtps://soc:hunter2@mail.example.com",
+            "--smtp-from",
+            "SOC <soc@example.com>",
+            "--smtp-notify",
+            "pm@example.com,lead@example.com",
+        ])
+        .settings()
+        .unwrap();
+        let email = s.email.unwrap();
+        assert_eq!(email.notify.len(), 2);
+        assert!(!format!("{email:?}").contains("hunter2"));
+        let refused = |args: &[&str], words: &str| {
+            let err = serve_args(args).settings().unwrap_err();
+            assert!(err.contains(words), "{words:?} in {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        };
+        refused(
+            &["--smtp-url", "smtps://soc:hunter2@mail.example.com"],
+            "--smtp-from",
+        );
+        refused(&["--smtp-from", "soc@example.com"], "--smtp-url");
+        refused(&["--smtp-notify", "pm@example.com"], "--smtp-url");
+        refused(
+            &[
+                "--smtp-url",
+                "smtp://soc:hunter2@mail.example.com",
+                "--smtp-from",
+                "soc@example.com",
+            ],
+            "unencrypted",
+        );
+        refused(
+            &[
+                "--smtp-url",
+                "smtps://soc:hunter2@mail.example.com",
+                "--smtp-from",
+                "soc@example.com",
+                "--smtp-notify",
+                "pm",
+            ],
+            "--smtp-notify",
+        );
+        refused(
+            &[
+                "--smtp-url",
+                "smtps://soc:hunter2@mail.example.com",
+                "--smtp-from",
+                "soc",
+            ],
+            "--smtp-from",
+        );
+        refused(&["--smtp-interval", "0s"], "--smtp-interval");
+    }
+
+    #[test]
+    fn the_brand_name_signs_e_mails() {
+        let s = serve_args(&[
+            "--smtp-url",
+            "smtp://127.0.0.1:2525",
+            "--smtp-from",
+            "soc@example.com",
+            "--brand-name",
+            "Contoso SOC",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(s.email.unwrap().soc_name.as_deref(), Some("Contoso SOC"));
     }
 
     #[test]

@@ -36,8 +36,9 @@
 //!   assets, security headers, rate limits, and the accept loop's limits on
 //!   connections; one error type per boundary ([`http::error`]). [`config`]
 //!   is `serve`'s configuration, [`purge`] the task that deletes what has
-//!   expired, and [`webhook`] the task that notifies receivers of what
-//!   happened to requests. [`server`] is the one way all of it starts and
+//!   expired, [`webhook`] the task that notifies receivers of what
+//!   happened to requests, and [`email`] the task that tells staff and
+//!   customers' admins by e-mail (SMTP). [`server`] is the one way all of it starts and
 //!   stops, for `serve` and the tests alike: the database, the tasks, then
 //!   the HTTP layer.
 //! - [`verify`] checks a decrypted credential against Entra ID: a token per
@@ -80,6 +81,7 @@ pub mod collect;
 pub(crate) mod collector;
 pub mod config;
 pub(crate) mod credential;
+pub mod email;
 pub mod expiry;
 pub mod http;
 pub mod id;

@@ -73,6 +73,10 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
     if let Err(e) = store.purge_webhook_deliveries(before).await {
         tracing::warn!(error = %e, "deleting old webhook deliveries failed");
     }
+    // So do sent e-mails, which also hold addresses and request links.
+    if let Err(e) = store.purge_email_deliveries(before).await {
+        tracing::warn!(error = %e, "deleting old e-mail deliveries failed");
+    }
     match store.release_free_pages().await {
         Ok(n) if n > 0 => tracing::info!(pages = n, "gave free pages back to the file system"),
         Ok(_) => {}

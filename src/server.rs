@@ -1,6 +1,6 @@
 //! The server from start to stop, the one way the app is started, by
 //! `handoff serve` and by every test's app alike: open (and migrate) the
-//! database, start the background tasks (the purge, the webhook worker),
+//! database, start the background tasks (the purge, the webhook and e-mail workers),
 //! serve on a listener the caller bound until its shutdown signal, then stop
 //! the tasks and close the database.
 //!
@@ -97,6 +97,15 @@ impl Server {
                 clock.clone(),
                 hooks,
                 settings.webhook_interval,
+                stop_rx.clone(),
+            ))
+        });
+        let mailer = settings.email.clone().map(|mail| {
+            tokio::spawn(crate::email::run(
+                store.clone(),
+                clock.clone(),
+                mail,
+                settings.email_interval,
                 stop_rx,
             ))
         });
@@ -115,7 +124,7 @@ impl Server {
         };
         let served = http::serve(listener, state, shutdown).await;
         let _ = stop_tx.send(true);
-        for task in purger.into_iter().chain(notifier) {
+        for task in purger.into_iter().chain(notifier).chain(mailer) {
             let _ = task.await;
         }
         store.close().await;

@@ -206,7 +206,7 @@ pub(crate) fn body(
 }
 
 /// One plain sentence for chat: `Contoso answered the Text request.`
-fn sentence(
+pub(crate) fn sentence(
     kind: Kind,
     customer: Option<&str>,
     template: Option<&str>,
@@ -281,7 +281,7 @@ fn detail_cause(detail: &serde_json::Value) -> String {
 
 /// A label as chat text: Slack reads `<...>` as a link or mention, so angle
 /// brackets go, and control characters become spaces.
-fn plain(label: &str) -> String {
+pub(crate) fn plain(label: &str) -> String {
     label
         .chars()
         .filter(|c| !matches!(c, '<' | '>'))

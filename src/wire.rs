@@ -152,6 +152,14 @@ pub struct CreateRequest {
     /// The id of the request this one replaces, if any.
     #[serde(default)]
     pub reissued_from: Option<String>,
+    /// The customer admin's e-mail address (`name@example.com`), if known;
+    /// empty or absent: none.
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    /// E-mail the request's link to `contact_email` (needs the server's
+    /// SMTP configuration). The link's rotation requests inherit the choice.
+    #[serde(default)]
+    pub email_link: bool,
 }
 
 /// The answer to [`CreateRequest`] (201).

@@ -1517,6 +1517,16 @@ fn browser_dashboard_times_filter_copy_and_confirmations_with_and_without_script
         ],
     );
 
+    // A contact address that is not one gets the server's sentence on the
+    // new request page, and no request.
+    let bad = &out["bad_contact"];
+    assert!(
+        s(bad, "error").contains("is not an e-mail address")
+            && s(bad, "error").contains("No request was created"),
+        "{bad}"
+    );
+    assert_eq!(bad["created"], false, "{bad}");
+
     // Times say how long ago, with the exact time on hover.
     let times = out["times"].as_array().expect("times");
     assert!(

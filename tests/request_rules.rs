@@ -78,6 +78,8 @@ async fn walk(store: &Store, seed: u64) -> Vec<String> {
                 created_at: w.now,
                 expires_at,
                 reissued_from: None,
+                contact_email: None,
+                email_link: false,
             },
             &event(Kind::RequestCreated),
         )

@@ -57,6 +57,8 @@ async fn open(app: &TestApp) -> Opened {
                 created_at: app.clock.now(),
                 expires_at: app.clock.now() + 7 * DAY,
                 reissued_from: None,
+                contact_email: None,
+                email_link: false,
             },
             &event,
         )

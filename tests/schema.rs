@@ -307,11 +307,12 @@ async fn postgres_facts(pool: &sqlx::PgPool) -> Facts {
     facts
 }
 
-/// The rows migrations seed (the audit chain's head, the webhook cursor).
+/// The rows migrations seed (the audit chain's head, the webhook and e-mail cursors).
 async fn seeded_rows(store: &Store) -> Facts {
     let queries = [
         "SELECT 'audit_head ' || CAST(id AS TEXT) || ' ' || CAST(seq AS TEXT) || ' ' || hash FROM audit_head",
         "SELECT 'webhook_cursor ' || CAST(id AS TEXT) || ' ' || CAST(seq AS TEXT) FROM webhook_cursor",
+        "SELECT 'email_cursor ' || CAST(id AS TEXT) || ' ' || CAST(seq AS TEXT) FROM email_cursor",
     ];
     let mut facts = Facts::new();
     for q in queries {

@@ -121,6 +121,8 @@ async fn request(app: &TestApp, customer: &str, template: &str) -> (String, Stri
                 created_at: now,
                 expires_at: now + 86_400,
                 reissued_from: None,
+                contact_email: None,
+                email_link: false,
             },
             &NewEvent::new(Kind::RequestCreated, Actor::Staff("pm".into())).request(id.as_str()),
         )

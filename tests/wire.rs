@@ -243,6 +243,8 @@ fn wire_types_match_openapi() {
         expires_in: 86_400,
         note: s("For the audit logs."),
         recipient: s("age1qqq"),
+        contact_email: reissued_from.map(|_| s("admin@contoso.example")),
+        email_link: reissued_from.is_some(),
         reissued_from: reissued_from.map(s),
     };
     check(

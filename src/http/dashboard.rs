@@ -115,6 +115,22 @@ async fn create(
         }
     };
 
+    let contact = crate::email::parse_contact(req.contact_email.as_deref().unwrap_or(""))
+        .map_err(|e| invalid(Code::InvalidField, e))?
+        .map(|a| a.to_string());
+    if req.email_link && contact.is_none() {
+        return Err(invalid(
+            Code::InvalidField,
+            "To e-mail the request link, give the customer's contact e-mail address.",
+        ));
+    }
+    if req.email_link && settings.email.is_none() {
+        return Err(invalid(
+            Code::InvalidField,
+            "This server sends no e-mail (it has no --smtp-url): send the request link yourself.",
+        ));
+    }
+
     let id = Id::random();
     let retrieval_id = Id::random();
     let now = state.clock.now();
@@ -127,6 +143,7 @@ async fn create(
             "template": req.template,
             "expires_at": expires_at,
             "reissued_from": reissued_from,
+            "email_link": req.email_link,
         }));
     state
         .store
@@ -142,6 +159,8 @@ async fn create(
                 created_at: now,
                 expires_at,
                 reissued_from: reissued_from.as_deref(),
+                contact_email: contact.as_deref(),
+                email_link: req.email_link,
             },
             &event,
         )
@@ -272,6 +291,10 @@ struct NewRequestPage {
     /// filled with it, for the PM to keep or edit.
     failure: String,
     note: String,
+    /// The re-issued request's contact address, preset.
+    contact_email: String,
+    /// The server sends e-mail: the PM may have the link e-mailed.
+    can_email: bool,
 }
 
 /// What a re-issue tells the customer about the failed check, fit to be a
@@ -337,6 +360,11 @@ async fn new_request_page(
                 .and_then(failure_of)
                 .map(failure_note)
                 .unwrap_or_default(),
+            contact_email: from
+                .as_ref()
+                .and_then(|r| r.contact_email.clone())
+                .unwrap_or_default(),
+            can_email: state.settings.email.is_some(),
             reissued_from: from.map(|r| r.id).unwrap_or_default(),
         },
     ))
@@ -379,6 +407,10 @@ struct RequestDetailPage {
     /// did; both empty otherwise.
     reissue_from: String,
     reissue_reason: String,
+    /// The customer admin's address, if staff gave one.
+    contact_email: Option<String>,
+    /// The PM chose to have the request's link e-mailed to it.
+    email_link: bool,
 }
 
 async fn request_page(
@@ -464,6 +496,8 @@ async fn request_page(
             verify_detail: r.verify_detail.unwrap_or_default(),
             reissue_from,
             reissue_reason,
+            email_link: r.email_link.unwrap_or(false),
+            contact_email: r.contact_email.clone(),
             facts,
             events,
             id: r.id,

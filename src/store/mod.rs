@@ -28,6 +28,7 @@
 //! (deadlock or serialization failure), [`retry_conflicts`] runs it again, a
 //! bounded number of times.
 
+mod emails;
 pub(crate) mod events;
 mod inbox;
 mod oidc;
@@ -49,6 +50,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+pub use emails::{EMAILED_KINDS, MailDelivery, MailEnqueued, MailEvent, MailRecord, NewMail};
 pub use inbox::{Ack, Imported, InboxItem, Lease, RecheckChange, VerifyResult};
 pub use oidc::{NewOidcLogin, OidcLogin, OidcSession};
 pub use requests::{

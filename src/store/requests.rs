@@ -33,6 +33,11 @@ pub struct NewRequest<'a> {
     pub created_at: i64,
     pub expires_at: i64,
     pub reissued_from: Option<&'a str>,
+    /// The customer admin's e-mail address, checked by
+    /// [`crate::email::parse_contact`]; `None`: not given.
+    pub contact_email: Option<&'a str>,
+    /// The PM chose to have the request's link e-mailed to `contact_email`.
+    pub email_link: bool,
 }
 
 /// A request as staff see it: metadata and the time of every step.
@@ -50,6 +55,11 @@ pub struct Request {
     /// The request whose credential this one replaces, when the server made
     /// it as a rotation before that credential's secret expires.
     pub rotates: Option<String>,
+    /// The customer admin's e-mail address, if staff gave one.
+    pub contact_email: Option<String>,
+    /// Whether the PM chose to have the request's link e-mailed to
+    /// `contact_email` (NULL, for requests older than the choice, is no).
+    pub email_link: Option<bool>,
     pub(crate) opened_at: Option<i64>,
     pub(crate) answered_at: Option<i64>,
     pub(crate) copies_expire_at: Option<i64>,
@@ -80,7 +90,7 @@ macro_rules! select_requests {
     ($tail:literal) => {
         concat!(
             "SELECT id, customer, template, note, recipient, created_by, created_at, expires_at, \
-             reissued_from, rotates, opened_at, answered_at, copies_expire_at, retrieved_at, withdrawn_at, \
+             reissued_from, rotates, contact_email, email_link, opened_at, answered_at, copies_expire_at, retrieved_at, withdrawn_at, \
              cancelled_at, expired_at, imported_at, verified_at, verify_ok, verify_detail FROM requests",
             $tail
         )
@@ -212,7 +222,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO requests (id, retrieval_hash, customer, template, note, recipient, created_by, \
-                 created_at, expires_at, reissued_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 created_at, expires_at, reissued_from, contact_email, email_link) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(r.id.as_str())
             .bind(r.retrieval_id.digest())
@@ -224,6 +235,8 @@ impl Store {
             .bind(r.created_at)
             .bind(r.expires_at)
             .bind(r.reissued_from)
+            .bind(r.contact_email)
+            .bind(r.email_link)
             .execute(&mut *tx)
             .await?;
             append_event!(tx, event, r.created_at).await?;
@@ -235,7 +248,8 @@ impl Store {
     /// Makes the rotation request for the credential that came with request
     /// `rotates`: same customer, template, note and PM recipient (the PM
     /// already holds that key in the earlier retrieval link), created by
-    /// `system`, open until `expires_at`, with a `request.rotation_created`
+    /// `system`, open until `expires_at`, to the same contact e-mail
+    /// address with the same choice of e-mailing its link, with a `request.rotation_created`
     /// event, all in one transaction. `None` when that credential already
     /// has its rotation (the unique `requests.rotates` decides, so two
     /// server instances cannot both make one) or the request is unknown.
@@ -254,8 +268,9 @@ impl Store {
                 let mut tx = pool.begin().await?;
                 let row: Option<(String, String)> = sqlx::query_as(
                     "INSERT INTO requests (id, retrieval_hash, customer, template, note, recipient, \
-                     created_by, created_at, expires_at, rotates) \
-                     SELECT $1, $2, customer, template, note, recipient, 'system', $3, $4, id \
+                     created_by, created_at, expires_at, rotates, contact_email, email_link) \
+                     SELECT $1, $2, customer, template, note, recipient, 'system', $3, $4, id, \
+                     contact_email, email_link \
                      FROM requests WHERE id = $5 \
                      ON CONFLICT (rotates) DO NOTHING RETURNING customer, template",
                 )

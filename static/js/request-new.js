@@ -43,6 +43,9 @@ async function create(customer) {
     note: $("note").value.trim(),
     recipient: await identityToRecipient(identity),
   };
+  const contact = $("contact_email").value.trim();
+  if (contact) body.contact_email = contact;
+  if ($("email_link")?.checked) body.email_link = true;
   const reissued = $("reissued_from").value;
   if (reissued) body.reissued_from = reissued;
   const res = await postJson("/api/v1/requests", body, { "X-CSRF-Token": form.dataset.csrf });

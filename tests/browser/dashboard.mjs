@@ -7,7 +7,7 @@
 //   HANDOFF_URL           server base
 //   HANDOFF_STAFF         staff user name; HANDOFF_STAFF_PASSWORD its password
 //   HANDOFF_FIELDS        JSON of valid Entra fields for an answer and a link
-// Output: {"times", "ahead", "waiting", "filter", "copy", "nojs", "cancel", "withdraw", "destroy"}
+// Output: {"bad_contact", "times", "ahead", "waiting", "filter", "copy", "nojs", "cancel", "withdraw", "destroy"}
 
 import { check, checkClean, env, run, watch } from "./lib.mjs";
 
@@ -63,6 +63,17 @@ await run(async (browser) => {
   const staff = await context.newPage();
   const log = await watch(staff);
   await signIn(staff);
+  // A contact address that is not one: the API's sentence on the page, and
+  // no request is made.
+  await staff.goto(`${base}/staff/requests/new`);
+  await staff.locator("#customer").fill("Tailspin");
+  await staff.locator("#contact_email").fill("admin at tailspin");
+  await staff.locator("#request-button").click();
+  await staff.locator("#form-error").waitFor({ state: "visible" });
+  out.bad_contact = {
+    error: (await staff.locator("#form-error").textContent()).trim(),
+    created: await staff.locator("#result").isVisible(),
+  };
   const made = {};
   for (const name of ["Contoso", "Fabrikam", "Northwind"]) made[name] = await createRequest(staff, name);
 

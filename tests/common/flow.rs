@@ -44,6 +44,8 @@ pub async fn open_request_for(store: &Store, now: i64, expires_in: i64, template
                 created_at: now,
                 expires_at: now + expires_in,
                 reissued_from: None,
+                contact_email: None,
+                email_link: false,
             },
             &event,
         )
