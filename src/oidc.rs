@@ -138,8 +138,7 @@ impl OidcConfig {
     /// Checks the options. The issuer must be `https://`, or `http://` on a
     /// loopback host (`localhost`, `127.0.0.1`, `::1`) for tests and
     /// development; the others must not be empty. `groups_claim` defaults
-    /// to `groups`, `display_name` to "your identity provider"'s short form
-    /// `SSO`.
+    /// to `groups`, `display_name` (at most 40 characters) to `SSO`.
     ///
     /// # Errors
     /// A sentence naming the option that is wrong.

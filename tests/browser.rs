@@ -1616,7 +1616,9 @@ fn browser_dashboard_times_filter_copy_and_confirmations_with_and_without_script
 /// on the dashboard. The provider (tests/oidc_provider) is on `localhost`,
 /// another site than handoff's `127.0.0.1`, as Entra ID is in production: the
 /// `SameSite=Lax` flow cookie must come back on the provider's redirect, and
-/// the `SameSite=Strict` session cookie must reach the dashboard after it.
+/// the `SameSite=Strict` session cookie must reach the dashboard after a way
+/// back that the provider's page started (a redirect to the dashboard would
+/// lose it; the signed-in page's own refresh keeps it).
 #[test]
 fn browser_sign_in_with_the_identity_provider_lands_on_the_dashboard() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
@@ -1628,6 +1630,7 @@ fn browser_sign_in_with_the_identity_provider_lands_on_the_dashboard() {
         unix_now(),
     ));
     idp.sign_in_as(oidc_provider::Person::new("browser-sub", &[&group]));
+    idp.with_screen();
     let server = Server::start_with_env(
         &[
             "--oidc-issuer",

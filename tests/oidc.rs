@@ -490,3 +490,45 @@ async fn discovery_refuses_an_unreachable_or_wrong_issuer() {
     assert!(err.contains("discovery failed"), "{err}");
     assert!(Provider::discover(config(&idp.issuer)).await.is_ok());
 }
+
+/// `handoff serve` refuses to start, with a sentence, when the provider is
+/// misconfigured or cannot be discovered; the client secret is never in it.
+#[tokio::test]
+async fn serve_refuses_a_provider_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("handoff.db").display());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unreachable = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let full = |issuer: &str| {
+        vec![
+            "--oidc-issuer".to_owned(),
+            issuer.to_owned(),
+            "--oidc-client-id".to_owned(),
+            CLIENT_ID.to_owned(),
+            "--oidc-staff-group".to_owned(),
+            STAFF_GROUP.to_owned(),
+        ]
+    };
+    for (args, says) in [
+        (full(&unreachable), "OpenID Connect discovery failed"),
+        (full("http://idp.example.com"), "must be https://"),
+        (
+            vec!["--oidc-issuer".to_owned(), unreachable.clone()],
+            "--oidc-issuer needs --oidc-client-id",
+        ),
+    ] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db])
+            .args(&args)
+            .env("HANDOFF_OIDC_CLIENT_SECRET", CLIENT_SECRET)
+            .env_remove("DATABASE_URL")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains(CLIENT_SECRET), "{stderr}");
+    }
+}

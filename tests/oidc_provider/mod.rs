@@ -5,9 +5,9 @@
 //!
 //! - `GET /.well-known/openid-configuration`: the discovery document;
 //! - `GET /jwks`: the RSA public key (RS256) made when the provider starts;
-//! - `GET /authorize`: checks the request and, with no login screen, sends
-//!   the browser straight back with a code for the person the test chose
-//!   ([`Idp::sign_in_as`]);
+//! - `GET /authorize`: checks the request and sends the browser back with
+//!   a code for the person the test chose ([`Idp::sign_in_as`]), at once or
+//!   from a page with a "Continue" link ([`Idp::with_screen`]);
 //! - `POST /token`: checks the client's credentials, the code (once), the
 //!   redirect URI and the PKCE verifier, and answers with a signed ID token.
 //!
@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::Engine;
@@ -111,6 +111,10 @@ struct Inner {
     now: Mutex<i64>,
     next: Mutex<Option<Person>>,
     codes: Mutex<HashMap<String, Grant>>,
+    /// True: `/authorize` shows a page with a "Continue" link, as a real
+    /// provider's sign-in screen, so the way back is a navigation the
+    /// provider's page starts; false: it redirects at once.
+    screen: Mutex<bool>,
     /// Every `POST /token` form, for tests that check what the client sent.
     token_requests: Mutex<Vec<HashMap<String, String>>>,
 }
@@ -141,6 +145,7 @@ impl Idp {
             now: Mutex::new(now),
             next: Mutex::new(None),
             codes: Mutex::new(HashMap::new()),
+            screen: Mutex::new(false),
             token_requests: Mutex::new(Vec::new()),
         });
         let app = Router::new()
@@ -169,6 +174,12 @@ impl Idp {
     /// The person the next authorization request signs in.
     pub fn sign_in_as(&self, person: Person) {
         *self.inner.next.lock().unwrap() = Some(person);
+    }
+
+    /// Shows a sign-in screen (a page with `#idp-continue`) instead of
+    /// redirecting at once.
+    pub fn with_screen(&self) {
+        *self.inner.screen.lock().unwrap() = true;
     }
 
     pub fn set_now(&self, now: i64) {
@@ -296,6 +307,19 @@ async fn authorize(
     back.query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("state", &get("state"));
+    if *s.screen.lock().unwrap() {
+        let href = back.as_str().replace('&', "&amp;");
+        return Html(format!(
+            "<!doctype html><title>Test IdP</title><p>Signed in as {}.</p>\
+             <p><a id=\"idp-continue\" href=\"{href}\">Continue</a></p>",
+            s.next
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map_or("", |p| p.sub.as_str())
+        ))
+        .into_response();
+    }
     Redirect::to(back.as_str()).into_response()
 }
 

@@ -1,4 +1,5 @@
-//! Staff sign-in: the login page, the session cookie, logout, and the
+//! Staff sign-in: the login page, sign-in through the SOC's identity
+//! provider (`oidc`), the session cookie, logout, and the
 //! [`Staff`] extractor that guards every staff page and staff API route.
 //!
 //! # For handlers
