@@ -185,6 +185,6 @@ for conns in $CONNS; do
 done
 echo "after the run: $(uptime | sed 's/.*load/load/')" | tee -a "$RESULTS"
 echo
-grep -v '^@' "$RESULTS" | head -3
+sed -n '1,3p' "$RESULTS"
 "$BENCH" summary "$RESULTS"
 exit "$failed"
