@@ -96,7 +96,7 @@ fill_sqlite() {
             SELECT 'fill' || i, 'text', 0, strftime('%s', 'now'), strftime('%s', 'now') + 86400, randomblob(32) FROM n;
         INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext)
             SELECT id, expires_at, randomblob(476) FROM secrets WHERE id LIKE 'fill%';
-        COMMIT;" >/dev/null
+        COMMIT; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 }
 fill_postgres() {
     psql -q "$1" -c "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
@@ -185,6 +185,6 @@ for conns in $CONNS; do
 done
 echo "after the run: $(uptime | sed 's/.*load/load/')" | tee -a "$RESULTS"
 echo
-grep -v '^@' "$RESULTS" | head -3
+sed -n '1,3p' "$RESULTS"
 "$BENCH" summary "$RESULTS"
 exit "$failed"
