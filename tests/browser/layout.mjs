@@ -16,7 +16,7 @@
 //   HANDOFF_FAILED_ID     a request whose collector's check failed
 //   HANDOFF_FIELDS        JSON of valid Entra fields for the answers
 // Output: {"pages": [{"name", "screen", "scheme", "width", "viewport", "wide": [selector],
-//          "axe": ["<rule>: <targets>"]}], "checklist": {...}, "buttons": {...},
+//          "scrolling_tables": ["<table>: <its width> in <its box>"], "axe": ["<rule>: <targets>"]}], "checklist": {...}, "buttons": {...},
 //          "az": {...}, "csp": [violations]}
 
 import { readFileSync } from "node:fs";
@@ -52,8 +52,12 @@ async function measure(page, name) {
 
 async function measureAs(page, name, screen, scheme) {
   await page.emulateMedia({ colorScheme: scheme });
-  const { width, viewport, wide } = await page.evaluate(() => {
+  const { width, viewport, wide, scrolling_tables } = await page.evaluate(() => {
     const viewport = window.innerWidth;
+    // A table box that scrolls sideways inside the page (allowed on a phone only).
+    const scrolling_tables = [...document.querySelectorAll(".table-scroll")]
+      .filter((box) => box.scrollWidth > box.clientWidth + 0.5)
+      .map((box) => `${box.getAttribute("aria-label")}: ${box.scrollWidth} px in ${box.clientWidth} px`);
     // The outermost elements that reach past the right edge, to say what overflows.
     const wide = [...document.querySelectorAll("body *")]
       .filter((el) => el.getBoundingClientRect().right > viewport + 0.5)
@@ -61,7 +65,7 @@ async function measureAs(page, name, screen, scheme) {
       .filter((el, _, all) => !all.some((other) => other !== el && other.contains(el)))
       .slice(0, 5)
       .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}${el.className ? `.${String(el.className).split(" ").join(".")}` : ""}`);
-    return { width: document.documentElement.scrollWidth, viewport, wide };
+    return { width: document.documentElement.scrollWidth, viewport, wide, scrolling_tables };
   });
   if (await page.evaluate(() => typeof window.axe === "undefined")) await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
@@ -70,7 +74,7 @@ async function measureAs(page, name, screen, scheme) {
       .filter((v) => v.impact === "serious" || v.impact === "critical")
       .map((v) => `${v.id}: ${v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(", ")}`);
   });
-  pages.push({ name, screen, scheme, width, viewport, wide, axe: violations });
+  pages.push({ name, screen, scheme, width, viewport, wide, scrolling_tables, axe: violations });
 }
 
 async function newPage(context) {
