@@ -17,7 +17,8 @@
 //   HANDOFF_FIELDS        JSON of valid Entra fields for the answers
 // Output: {"pages": [{"name", "screen", "scheme", "width", "viewport", "wide": [selector],
 //          "scrolling_tables": ["<table>: <its width> in <its box>"], "axe": ["<rule>: <targets>"]}], "checklist": {...}, "buttons": {...},
-//          "az": {...}, "csp": [violations]}
+//          "az": {...}, "dashboard_laptop": {scroll_width, client_width, wrapped: [cell text]},
+//          "csp": [violations]}
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -222,6 +223,23 @@ await run(async (browser) => {
   // Staff again: the dashboard with its rows, a request's page, a cancel.
   await staff.goto(`${base}/staff`);
   await measure(staff, "dashboard");
+  // On a laptop the table fits as a table: no sideways scrolling, and the
+  // times and who made it each on one line; the customer, the integration's
+  // title and a waiting note (a line of its own) may wrap.
+  await staff.setViewportSize(LAPTOP);
+  out.dashboard_laptop = await staff.locator("#dashboard .table-scroll").evaluate((box) => {
+    const wrapped = [...box.querySelectorAll("tbody td:nth-child(n+4)")]
+      .filter((td) => {
+        // The cell's own content, not the row's height it is stretched to.
+        const line = Number.parseFloat(getComputedStyle(td).lineHeight) || 24;
+        const range = document.createRange();
+        range.selectNodeContents(td);
+        return range.getBoundingClientRect().height > line * 1.5;
+      })
+      .map((td) => td.textContent.trim().replace(/\s+/g, " ").slice(0, 40));
+    return { scroll_width: box.scrollWidth, client_width: box.clientWidth, wrapped };
+  });
+  await staff.setViewportSize(PHONE);
   out.buttons = { new_request: await buttonLook(staff, "#dashboard a.button") };
   await staff.locator("#filter-state").selectOption("open");
   await staff.locator("#filter-customer").fill("north");
