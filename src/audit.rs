@@ -38,6 +38,10 @@ pub enum Kind {
     RequestCredentialFailing,
     /// A credential reported failing obtains a token again.
     RequestCredentialRecovered,
+    /// Staff asked the collector to import and check a failed request's
+    /// credential again: its sealed copy, kept after the failed check, is
+    /// back in the inbox.
+    RequestRecheckRequested,
     LoginSucceeded,
     LoginFailed,
     Logout,
@@ -67,6 +71,7 @@ impl Kind {
         Kind::RequestRotationCreated,
         Kind::RequestCredentialFailing,
         Kind::RequestCredentialRecovered,
+        Kind::RequestRecheckRequested,
         Kind::LoginSucceeded,
         Kind::LoginFailed,
         Kind::Logout,
@@ -96,6 +101,7 @@ impl Kind {
             Kind::RequestRotationCreated => "request.rotation_created",
             Kind::RequestCredentialFailing => "request.credential_failing",
             Kind::RequestCredentialRecovered => "request.credential_recovered",
+            Kind::RequestRecheckRequested => "request.recheck_requested",
             Kind::LoginSucceeded => "login.succeeded",
             Kind::LoginFailed => "login.failed",
             Kind::Logout => "logout",

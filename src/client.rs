@@ -143,12 +143,14 @@ impl Client {
         lease_id: &str,
         target: &str,
         credential: Option<&CredentialFacts>,
+        keep_copy: bool,
     ) -> anyhow::Result<()> {
         let body = LeaseRef {
             lease_id: lease_id.to_owned(),
             target: Some(target.to_owned()),
             reason: None,
             credential: credential.cloned(),
+            keep_copy,
         };
         self.end_lease(id, "ack", &body).await
     }
@@ -166,6 +168,7 @@ impl Client {
             target: None,
             reason: Some(reason.chars().take(500).collect()),
             credential: None,
+            keep_copy: false,
         };
         self.end_lease(id, "release", &body).await
     }

@@ -363,12 +363,16 @@ async fn pass(
                     summary.unverified += 1;
                     continue;
                 }
+                // A failed check keeps the sealed copy on the server, so that
+                // the PM can ask for a re-check once the customer fixed it.
+                let keep_copy = report.as_ref().is_some_and(|r| r.failure.is_some());
                 if let Err(e) = client
                     .ack(
                         &item.id,
                         &leased.lease_id,
                         args.target.as_str(),
                         facts.as_ref(),
+                        keep_copy,
                     )
                     .await
                 {

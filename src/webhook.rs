@@ -247,6 +247,7 @@ pub(crate) fn sentence(
         | Kind::RequestImported
         | Kind::RequestVerified
         | Kind::RequestCredentialNoted
+        | Kind::RequestRecheckRequested
         | Kind::LoginSucceeded
         | Kind::LoginFailed
         | Kind::Logout

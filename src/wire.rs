@@ -331,6 +331,12 @@ pub struct LeaseRef {
     /// collector imported, for the server's credential register.
     #[serde(default)]
     pub credential: Option<CredentialFacts>,
+    /// On an acknowledgement: the collector's check of the credential failed
+    /// (it reports why next), so the server keeps the sealed copy, out of the
+    /// inbox, until the copies expire; staff can then ask for a re-check
+    /// once the customer has fixed the cause, without anyone answering again.
+    #[serde(default)]
+    pub keep_copy: bool,
 }
 
 /// The non-secret facts of a credential, reported by whoever decrypted it

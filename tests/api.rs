@@ -639,7 +639,7 @@ async fn passphrase_flag_is_reported_in_metadata_only() {
         .await
         .unwrap();
     assert_eq!(meta["passphrase"], true);
-    assert!(made.key.to_fragment().starts_with("scrypt."));
+    assert!(made.key.to_fragment().starts_with("p1."));
     assert_eq!(
         made.plaintext,
         serde_json::to_vec(&handoff::payload::Payload::text("p")).unwrap()

@@ -22,7 +22,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------
@@ -660,7 +660,7 @@ fn browser_wrong_passphrase_never_burns() {
     let link = s(&created, "link");
     let (id, key) = split_link(link);
     assert!(
-        key.starts_with("scrypt."),
+        key.starts_with("p1."),
         "a passphrase link must carry a locked key, not {key}"
     );
     let upload: Value = serde_json::from_str(s(&created, "upload")).expect("upload JSON");
@@ -698,6 +698,106 @@ fn browser_wrong_passphrase_never_burns() {
     ]);
 }
 
+/// A frame report from `watchFrames` (tests/browser/lib.mjs) shows the
+/// progress bar and no freeze: without the worker, scrypt holds the page's
+/// thread, so one pause between frames takes most of the wait.
+fn assert_progress_without_freeze(frames: &Value, what: &str) {
+    let gap = frames["max_gap_ms"].as_u64().expect("max_gap_ms");
+    let elapsed = frames["elapsed_ms"].as_u64().expect("elapsed_ms");
+    eprintln!("{what}: {elapsed} ms in all, longest pause between frames {gap} ms");
+    assert_eq!(
+        frames["saw_progress"], true,
+        "{what}: no progress bar: {frames}"
+    );
+    assert!(
+        gap * 2 < elapsed,
+        "{what}: the page froze for {gap} ms of {elapsed} ms: {frames}"
+    );
+}
+
+#[test]
+fn browser_passphrase_links_are_compact_and_show_progress_without_freezing() {
+    let server = Server::start();
+    let timing = node("lock-timing.mjs", &[("HANDOFF_URL", &server.base)]);
+    eprintln!(
+        "scrypt in Chromium here: work factor {} locks in {} ms and unlocks in {} ms (the older 18: {} ms); \
+         key after '#': {} characters (the older form: {})",
+        timing["work_factor"],
+        timing["lock_ms"],
+        timing["unlock_ms"],
+        timing["older_lock_ms"],
+        timing["compact_length"],
+        timing["older_length"]
+    );
+    assert_eq!(timing["work_factor"], 16);
+    // 3 for "p1.", then 145 bytes: header parts 81, nonce 16, identity 32 + tag 16.
+    assert_eq!(timing["compact_length"], 3 + 194);
+
+    let text = format!("quick-lock-{}", random_hex(10));
+    let passphrase = format!("pass-{}", random_hex(6));
+    let created = node(
+        "create.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_TEMPLATE", "text"),
+            ("HANDOFF_FIELDS", &json!({ "text": text }).to_string()),
+            ("HANDOFF_PASSPHRASE", &passphrase),
+        ],
+    );
+    let link = s(&created, "link");
+    let (_, key) = split_link(link);
+    assert!(key.starts_with("p1."), "{key}");
+    assert_eq!(key.len(), 3 + 194, "{key}");
+    eprintln!("a passphrase link: {} characters", link.len());
+    assert_progress_without_freeze(&created["lock_frames"], "locking on the create page");
+
+    let revealed = node(
+        "reveal.mjs",
+        &[
+            ("HANDOFF_LINK", link),
+            ("HANDOFF_EXPECT", "revealed"),
+            ("HANDOFF_PASSPHRASE", &passphrase),
+        ],
+    );
+    assert_eq!(revealed["fields"], json!({ "text": text }));
+    assert_progress_without_freeze(&revealed["unlock_frames"], "unlocking on the reveal page");
+}
+
+/// `link` (with the identity after '#') as builds before the compact form
+/// locked it: the identity's text in a whole age file, scrypt work factor 18.
+fn older_locked_link(link: &str, passphrase: &str) -> String {
+    let (head, identity) = link.split_once('#').expect("a key");
+    let mut recipient =
+        age::scrypt::Recipient::new(age::secrecy::SecretString::from(passphrase.to_owned()));
+    recipient.set_work_factor(18);
+    let file = age::encrypt(&recipient, identity.as_bytes()).expect("age encrypts");
+    format!("{head}#scrypt.{}", URL_SAFE_NO_PAD.encode(file))
+}
+
+#[test]
+fn older_passphrase_links_still_open_in_browser_and_cli() {
+    let server = Server::start();
+    let passphrase = format!("old-pass-{}", random_hex(6));
+
+    let text = format!("older-link-{}", random_hex(10));
+    let link = older_locked_link(&cli_send_text(&server, &text, None), &passphrase);
+    let revealed = node(
+        "reveal.mjs",
+        &[
+            ("HANDOFF_LINK", &link),
+            ("HANDOFF_EXPECT", "revealed"),
+            ("HANDOFF_WRONG_PASSPHRASE", "wrong"),
+            ("HANDOFF_PASSPHRASE", &passphrase),
+        ],
+    );
+    assert_eq!(revealed["fields"], json!({ "text": text }));
+
+    let text = format!("older-link-cli-{}", random_hex(10));
+    let link = older_locked_link(&cli_send_text(&server, &text, None), &passphrase);
+    let out = handoff_ok(&["get", &link], "", &[("HANDOFF_PASSPHRASE", &passphrase)]);
+    assert_eq!(out, text);
+}
+
 #[test]
 fn browser_link_made_by_cli_opens_in_browser() {
     let server = Server::start();
@@ -713,7 +813,7 @@ fn browser_link_made_by_cli_opens_in_browser() {
     let text = format!("locked-by-the-cli-{}", random_hex(10));
     let passphrase = format!("cli-pass-{}", random_hex(6));
     let link = cli_send_text(&server, &text, Some(&passphrase));
-    assert!(split_link(&link).1.starts_with("scrypt."), "{link}");
+    assert!(split_link(&link).1.starts_with("p1."), "{link}");
     let revealed = node(
         "reveal.mjs",
         &[
@@ -1415,7 +1515,30 @@ fn browser_every_page_state_fits_a_phone_and_axe_finds_nothing_serious() {
         if p["axe"] != json!([]) {
             failures.push(format!("{name} ({screen}, {scheme}): axe: {}", p["axe"]));
         }
+        // On a laptop a staff table fits its page: no sideways scrolling.
+        if screen == "laptop" && p["scrolling_tables"] != json!([]) {
+            failures.push(format!(
+                "{name} ({screen}, {scheme}): tables scroll sideways: {}",
+                p["scrolling_tables"]
+            ));
+        }
     }
+    // The dashboard on a 1280 px laptop: its table fits, and the times and
+    // who made it each take one line.
+    let d = &out["dashboard_laptop"];
+    assert!(
+        d["client_width"].as_i64() >= Some(1000),
+        "the dashboard's table keeps to a narrow column on a 1280 px laptop: {d}"
+    );
+    assert!(
+        d["scroll_width"].as_i64() <= d["client_width"].as_i64(),
+        "the dashboard's table scrolls sideways at 1280 px: {d}"
+    );
+    assert_eq!(
+        d["wrapped"],
+        json!([]),
+        "cramped dashboard cells at 1280 px: {d}"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // The checklist's boxes keep their size, one a line, each beside the
@@ -1495,6 +1618,81 @@ fn browser_first_click_on_submit_counts_when_leaving_a_field_shows_a_message() {
         );
         assert_eq!(o["posts"], 1, "{page}: {o}");
     }
+}
+
+#[test]
+fn browser_staff_pages_say_how_long_ago_and_keep_dates_as_written() {
+    let server = Server::start();
+    let password = add_staff(&server, "pm");
+    let facts = handoff::register::Facts::parse(&random_guid(), Some("2027-06-30")).expect("facts");
+    let db = format!("sqlite://{}", server.db_path().display());
+    let failed = tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(async {
+            let store = handoff::store::Store::connect(&db)
+                .await
+                .expect("the database");
+            let at = unix_now() - 3 * 3600 - 60;
+            let r = common::flow::failed_request_with(
+                &store,
+                at,
+                "invalid client secret",
+                Some(&facts),
+            )
+            .await;
+            store.close().await;
+            r
+        });
+    let out = node(
+        "staff-times.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_STAFF", "pm"),
+            ("HANDOFF_STAFF_PASSWORD", &password),
+            ("HANDOFF_REQUEST_ID", &failed.id),
+        ],
+    );
+    let relative = |t: &Value| {
+        let text = s(t, "text");
+        text == "just now" || text.ends_with(" ago") || text.starts_with("in ")
+    };
+    for page in ["request", "credentials", "tokens", "account"] {
+        let times = out[page].as_array().expect(page);
+        assert!(!times.is_empty(), "{page}: no times: {out}");
+        for t in times {
+            let datetime = s(t, "datetime");
+            if datetime.len() == "YYYY-MM-DD".len() {
+                // A calendar day (a secret's expiry): as written, never "in 7 months".
+                assert_eq!(s(t, "text"), datetime, "{page}: {t}");
+                continue;
+            }
+            assert!(relative(t), "{page}: not a relative time: {t}");
+            let title = s(t, "title");
+            assert!(
+                !title.is_empty() && title != datetime && title.contains(&datetime[..4]),
+                "{page}: no exact local time on hover: {t}"
+            );
+        }
+    }
+    let texts = |page: &str| -> Vec<String> {
+        out[page]
+            .as_array()
+            .expect(page)
+            .iter()
+            .map(|t| s(t, "text").to_owned())
+            .collect()
+    };
+    assert!(texts("request").iter().any(|t| t == "3 h ago"), "{out}");
+    assert!(
+        texts("credentials").iter().any(|t| t == "2027-06-30"),
+        "{out}"
+    );
+    assert!(texts("credentials").iter().any(|t| t == "3 h ago"), "{out}");
+    assert!(texts("tokens").iter().any(|t| t == "just now"), "{out}");
+    assert!(
+        texts("account").iter().any(|t| t.starts_with("in ")),
+        "{out}"
+    );
 }
 
 #[test]

@@ -265,7 +265,7 @@ async fn one_line_from_echo_is_sent_without_its_line_break() {
 async fn wrong_passphrase_in_the_terminal_never_burns() {
     let app = spawn_app(Backend::Sqlite).await;
     let link = send(&app, &["--passphrase"], "locked", Some("right one")).await;
-    assert!(link.contains("#scrypt."), "{link}");
+    assert!(link.contains("#p1."), "{link}");
     let wrong = handoff(&["get", &link], "", Some("wrong one")).await;
     assert!(!wrong.status.success());
     assert!(

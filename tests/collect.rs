@@ -15,7 +15,7 @@ use common::collector_host::{Host, OSSEC};
 use common::flow::{Opened, answer_with, app_with_soc, event_kinds, open_request_for};
 use common::{Backend, T0, TestApp};
 use handoff::audit::{Actor, Kind, NewEvent};
-use handoff::request::RequestState;
+use handoff::request::{CopyKind, RequestState};
 use serde_json::{Value, json};
 use standin::{App, Mode, StandIn};
 
@@ -452,6 +452,118 @@ async fn a_check_that_cannot_be_made_here_is_not_blamed_on_the_customer(backend:
     assert!(req.imported_at.is_some());
 }
 
+/// A failed check keeps the sealed copy (out of the inbox); once the
+/// customer granted the missing role, the PM's Re-check puts the copy back
+/// and the collector's next pass imports and verifies it, with no new
+/// answer. Nothing is re-checked without a failed check and a kept copy.
+async fn the_pm_can_ask_for_a_recheck_after_a_failed_check(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let pm = app.staff("pm").await;
+    let entra = StandIn::start().await;
+    entra.register(
+        App::new(TENANT, CLIENT, SECRET).grant("https://manage.office.com", &["ActivityFeed.Read"]),
+    );
+    let base = entra.base.to_string();
+    let host = Host::new(&app, &soc).await;
+    let r = open_request_for(&app.store, T0, 86_400, "o365-management").await;
+    answer_o365(&app, &r, &soc, SECRET).await;
+    let recheck = format!("/staff/requests/{}/recheck", r.id);
+    let page = format!("/staff/requests/{}", r.id);
+
+    // Before any check, there is nothing to re-check: the copy waits.
+    let res = app
+        .post_form_as(&pm.cookie, &recheck, &[("csrf", &pm.csrf)])
+        .await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("nothing to re-check"));
+    let html = app.get_as(&pm.cookie, &page).await.text().await.unwrap();
+    assert!(html.contains("id=\"copy-waits\""), "{html}");
+    assert!(!html.contains("recheck-button"), "{html}");
+
+    let hosts = ["--verify", "--login-host", &base, "--manage-host", &base];
+    let out = host.collect(&app, &hosts).await;
+    assert!(
+        text(&out.stdout).contains("verification FAILED"),
+        "{}",
+        text(&out.stdout)
+    );
+    let now = app.clock.now();
+    assert_eq!(
+        app.store.request(&r.id).await.unwrap().unwrap().state(now),
+        RequestState::Failed
+    );
+    assert!(
+        app.store
+            .has_copy(&r.id, CopyKind::Sealed, now)
+            .await
+            .unwrap(),
+        "a failed check keeps the sealed copy"
+    );
+    assert!(
+        app.store.inbox(now).await.unwrap().is_empty(),
+        "a kept copy is not in the inbox"
+    );
+    assert!(
+        text(&host.collect(&app, &hosts).await.stdout)
+            .contains("summary: 0 imported, 0 unchanged, 0 verified, 0 failed verification"),
+        "a pass without a re-check leaves it alone"
+    );
+
+    // A wrong CSRF token changes nothing.
+    let res = app
+        .post_form_as(&pm.cookie, &recheck, &[("csrf", "wrong")])
+        .await;
+    assert_eq!(res.status(), 403);
+    let html = app.get_as(&pm.cookie, &page).await.text().await.unwrap();
+    assert!(html.contains("recheck-button"), "{html}");
+
+    let res = app
+        .post_form_as(&pm.cookie, &recheck, &[("csrf", &pm.csrf)])
+        .await;
+    assert_eq!(res.status(), 303);
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert_eq!(req.state(now), RequestState::Answered);
+    assert_eq!(app.store.inbox(now).await.unwrap().len(), 1);
+    let kinds = common::flow::event_kinds(&app.store, &r.id).await;
+    assert!(
+        kinds.iter().any(|k| k == "request.recheck_requested"),
+        "{kinds:?}"
+    );
+
+    // The customer granted ActivityFeed.ReadDlp meanwhile.
+    let fixed = StandIn::start().await;
+    fixed.register(App::new(TENANT, CLIENT, SECRET).grant(
+        "https://manage.office.com",
+        &["ActivityFeed.Read", "ActivityFeed.ReadDlp"],
+    ));
+    let base = fixed.base.to_string();
+    let out = host
+        .collect(
+            &app,
+            &["--verify", "--login-host", &base, "--manage-host", &base],
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let now = app.clock.now();
+    let req = app.store.request(&r.id).await.unwrap().unwrap();
+    assert_eq!(req.state(now), RequestState::Verified);
+    assert!(
+        !app.store
+            .has_copy(&r.id, CopyKind::Sealed, now)
+            .await
+            .unwrap(),
+        "a passed check deletes the copy"
+    );
+    let res = app
+        .post_form_as(&pm.cookie, &recheck, &[("csrf", &pm.csrf)])
+        .await;
+    assert_eq!(
+        res.status(),
+        409,
+        "a verified request has nothing to re-check"
+    );
+}
+
 async fn all_roles_verify(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let entra = StandIn::start().await;
@@ -676,4 +788,5 @@ with_each_backend!(
     verification_failures_are_explained_and_reported,
     a_check_that_cannot_be_made_here_is_not_blamed_on_the_customer,
     all_roles_verify,
+    the_pm_can_ask_for_a_recheck_after_a_failed_check,
 );

@@ -1,8 +1,8 @@
 //! `GET /metrics` on both backends: only for a token with the `metrics`
 //! scope (none: 401, a `collect` token: 403, both audited); the answers
 //! counted by route pattern, method and status, and timed; the database's
-//! counts of secrets, waiting copies and webhook deliveries; no id, token or
-//! customer label in any figure.
+//! counts of secrets, waiting copies and webhook deliveries; requests by
+//! state at scrape time; no id, token or customer label in any figure.
 
 mod common;
 
@@ -138,7 +138,79 @@ async fn the_figures_follow_what_happens(backend: Backend) {
     }
 }
 
+/// `handoff_requests{state}` for every state the dashboard names, in order.
+fn requests_by_state(text: &str) -> Vec<(String, f64)> {
+    [
+        "open",
+        "answered",
+        "retrieved",
+        "imported",
+        "verified",
+        "failed",
+        "expired",
+        "withdrawn",
+        "cancelled",
+    ]
+    .iter()
+    .map(|s| {
+        let value = sample(text, &format!(r#"handoff_requests{{state="{s}"}}"#))
+            .unwrap_or_else(|| panic!("no handoff_requests for {s}: {text}"));
+        ((*s).to_owned(), value)
+    })
+    .collect()
+}
+
+/// Requests by state, decided at each scrape by the same rule as the
+/// dashboard's: an open request turns expired when the clock passes its
+/// time, with nothing written to the database.
+async fn requests_are_counted_by_state_at_scrape_time(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let prometheus = mint_token(&app, "prometheus", "metrics").await;
+    let zero = scrape(&app, Some(&prometheus)).await.text().await.unwrap();
+    assert!(
+        requests_by_state(&zero).iter().all(|(_, n)| *n == 0.0),
+        "{zero}"
+    );
+
+    // Two open for an hour, one answered, one failed by its check.
+    open_request(&app.store, T0, 3_600).await;
+    open_request(&app.store, T0, 3_600).await;
+    let answered = open_request(&app.store, T0, 86_400).await;
+    assert_eq!(answer(&app, &answered, Some(&soc)).await.status(), 201);
+    common::flow::failed_request(&app.store, T0, "invalid client secret").await;
+
+    let text = scrape(&app, Some(&prometheus)).await.text().await.unwrap();
+    let counts = |text: &str| -> Vec<(String, f64)> {
+        requests_by_state(text)
+            .into_iter()
+            .filter(|(_, n)| *n > 0.0)
+            .collect()
+    };
+    assert_eq!(
+        counts(&text),
+        [
+            ("open".to_owned(), 2.0),
+            ("answered".to_owned(), 1.0),
+            ("failed".to_owned(), 1.0)
+        ],
+        "{text}"
+    );
+
+    app.clock.advance(3_601);
+    let later = scrape(&app, Some(&prometheus)).await.text().await.unwrap();
+    assert_eq!(
+        counts(&later),
+        [
+            ("answered".to_owned(), 1.0),
+            ("failed".to_owned(), 1.0),
+            ("expired".to_owned(), 2.0)
+        ],
+        "{later}"
+    );
+}
+
 with_each_backend!(
     only_a_metrics_token_reads_the_figures,
     the_figures_follow_what_happens,
+    requests_are_counted_by_state_at_scrape_time,
 );

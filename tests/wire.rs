@@ -398,6 +398,7 @@ fn wire_types_match_openapi() {
                     client_id: s(GUID),
                     secret_expires_on: Some(s("2027-06-30")),
                 }),
+                keep_copy: true,
             },
             LeaseRef {
                 lease_id: s(ID),
@@ -406,6 +407,7 @@ fn wire_types_match_openapi() {
                     "POST https://soc.example/x was refused: 401 Unauthorized",
                 )),
                 credential: None,
+                keep_copy: false,
             },
         ],
     );

@@ -37,6 +37,12 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/js/dashboard.js"),
     ),
     ("reveal.js", JS, include_bytes!("../../static/js/reveal.js")),
+    ("lock.js", JS, include_bytes!("../../static/js/lock.js")),
+    (
+        "lock-worker.js",
+        JS,
+        include_bytes!("../../static/js/lock-worker.js"),
+    ),
     ("gone.js", JS, include_bytes!("../../static/js/gone.js")),
     (
         "findings.js",

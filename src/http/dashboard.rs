@@ -25,7 +25,7 @@ use super::staff::Staff;
 use crate::audit::{Kind, NewEvent};
 use crate::clock::{readable_utc, rfc3339};
 use crate::id::Id;
-use crate::request::RequestState;
+use crate::request::{CopyKind, RequestState};
 use crate::store::NewRequest;
 use crate::wire::{CreateRequest, CreatedRequest};
 
@@ -35,6 +35,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/staff/requests/new", get(new_request_page))
         .route("/staff/requests/{id}", get(request_page))
         .route("/staff/requests/{id}/cancel", post(cancel))
+        .route("/staff/requests/{id}/recheck", post(recheck))
         .route("/api/v1/requests", post(create_request))
         .route("/staff/tokens", get(tokens_page).post(create_token))
         .route("/staff/tokens/revoke", post(revoke_token))
@@ -398,6 +399,10 @@ struct RequestDetailPage {
     facts: Vec<(&'static str, String, String)>,
     events: Vec<EventRow>,
     can_cancel: bool,
+    /// The check failed and the sealed copy was kept: a re-check is possible.
+    can_recheck: bool,
+    /// The sealed copy waits in the collector's inbox (not imported yet).
+    copy_waits: bool,
     verify_detail: String,
     /// The request whose credential this one rotates, if it is a rotation.
     rotates: Option<String>,
@@ -481,6 +486,8 @@ async fn request_page(
     let (reissue_from, reissue_reason) = failed_original.unwrap_or_default();
     let steps = r.steps();
     let rotated_by = state.store.rotation_of(&r.id).await?.map(|q| q.id);
+    let sealed = state.store.has_copy(&r.id, CopyKind::Sealed, now).await?;
+    let request_state = steps.state(now);
     Ok(render(
         StatusCode::OK,
         RequestDetailPage {
@@ -491,8 +498,10 @@ async fn request_page(
             csrf: staff.csrf,
             template_title: template_title(&state, &r.template),
             customer_url: format!("{}/r/{}", state.settings.public_url, r.id),
-            state: steps.state(now),
+            state: request_state,
             can_cancel: steps.cancellable(),
+            can_recheck: sealed && request_state == RequestState::Failed,
+            copy_waits: sealed && r.imported_at.is_none(),
             verify_detail: r.verify_detail.unwrap_or_default(),
             reissue_from,
             reissue_reason,
@@ -558,6 +567,43 @@ async fn cancel(
         .cancel_request(id.as_str(), state.clock.now(), &event)
         .await
         .map_err(|e| PageError::from(e).into_response())?;
+    Ok(Redirect::to(&format!("/staff/requests/{id}")).into_response())
+}
+
+/// Staff's re-check of a failed request: its kept sealed copy goes back to
+/// the collector's inbox ([`crate::store::Store::request_recheck`]); not
+/// destructive, so no confirmation step.
+async fn recheck(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    ClientAddr(addr): ClientAddr,
+    PagePath(id): PagePath<String>,
+    PageForm(form): PageForm<Confirmation>,
+) -> Result<Response, Response> {
+    staff
+        .check_csrf(&form.csrf)
+        .map_err(IntoResponse::into_response)?;
+    let Some(id) = Id::parse(&id) else {
+        return Ok(super::pages::not_found_page(&state, &headers));
+    };
+    let event = NewEvent::new(Kind::RequestRecheckRequested, staff.actor())
+        .request(id.as_str())
+        .from_addr(addr);
+    let done = state
+        .store
+        .request_recheck(id.as_str(), state.clock.now(), &event)
+        .await
+        .map_err(|e| PageError::from(e).into_response())?;
+    if !done {
+        return Ok(super::pages::error_page(
+            StatusCode::CONFLICT,
+            Code::NothingToRecheck,
+            "There is nothing to re-check: only a request whose check failed can be re-checked, and only \
+             while the collector's sealed copy is kept (until the answer's copies expire). Re-issue the \
+             request to ask the customer again.",
+        ));
+    }
     Ok(Redirect::to(&format!("/staff/requests/{id}")).into_response())
 }
 

@@ -61,6 +61,7 @@ codes! {
     NotAgeFile = "not_age_file",
     NotFound = "not_found",
     NotImported = "not_imported",
+    NothingToRecheck = "nothing_to_recheck",
     RateLimited = "rate_limited",
     RequestTimeout = "request_timeout",
     Timeout = "timeout",

@@ -308,6 +308,11 @@ async fn release(
             "credential is only sent with an acknowledgement (ack): a released copy was not imported.",
         ));
     }
+    if body.keep_copy {
+        return Err(ApiError::bad_request(
+            "keep_copy is only sent with an acknowledgement (ack): a released copy stays in the inbox anyway.",
+        ));
+    }
     let reason = one_line(body.reason.as_deref(), 500, "reason")?;
     if !reason.is_empty() {
         event = event.detail(serde_json::json!({ "reason": reason }));
@@ -339,6 +344,9 @@ async fn ack(
         .transpose()
         .map_err(ApiError::bad_request)?;
     let mut detail = serde_json::json!({ "target": target });
+    if body.keep_copy {
+        detail["copy_kept"] = true.into();
+    }
     if let Some(f) = &facts {
         detail["client_id"] = f.client_id.clone().into();
         detail["secret_expires_on"] = f.expires_text().into();
@@ -350,6 +358,7 @@ async fn ack(
     let imported = Imported {
         target: target.as_deref(),
         facts: facts.as_ref(),
+        keep_copy: body.keep_copy,
     };
     match state
         .store

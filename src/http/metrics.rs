@@ -9,6 +9,10 @@
 //! - `handoff_secrets`, `handoff_request_copies{kind}` (PM copies and sealed
 //!   copies waiting), `handoff_webhook_deliveries_pending`: read from the
 //!   database at each scrape;
+//! - `handoff_requests{state}`: requests by state (`open`, `answered`, …,
+//!   every state, zeros included), at each scrape: the state is a rule over a
+//!   request's step times ([`Steps::state`]), so the scrape reads only those
+//!   times and runs the same rule the dashboard does;
 //! - `handoff_database_query_seconds`: how long that read took, the
 //!   database's latency as the server sees it.
 //!
@@ -31,6 +35,7 @@ use prometheus_client::registry::Registry;
 use super::AppState;
 use super::error::ApiError;
 use super::inbox::MetricsReader;
+use crate::request::{RequestState, Steps};
 
 /// The labels of one answered request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -50,6 +55,24 @@ struct Route {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CopyKind {
     kind: String,
+}
+
+/// A request's state, as the dashboard names it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+/// How many of `requests` stand in each state at `now`, every state in the
+/// order of a request's life.
+fn by_state(requests: &[Steps], now: i64) -> Vec<(RequestState, i64)> {
+    RequestState::IN_ORDER
+        .iter()
+        .map(|&s| {
+            let n = requests.iter().filter(|r| r.state(now) == s).count();
+            (s, i64::try_from(n).unwrap_or(i64::MAX))
+        })
+        .collect()
 }
 
 /// The counters the server keeps while it runs (one set per server).
@@ -131,6 +154,19 @@ pub(crate) async fn scrape(
         "request_copies",
         "Answers' copies waiting: pm (for retrieval) and sealed (for the collector)",
         copies,
+    );
+    let states = Family::<StateLabel, Gauge>::default();
+    for (s, n) in by_state(&figures.requests, state.clock.now()) {
+        states
+            .get_or_create(&StateLabel {
+                state: s.as_str().to_owned(),
+            })
+            .set(n);
+    }
+    registry.register(
+        "requests",
+        "Requests by state (the dashboard's states), at this scrape",
+        states,
     );
     let pending = Gauge::<i64>::default();
     pending.set(figures.webhook_pending);

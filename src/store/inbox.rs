@@ -2,6 +2,12 @@
 //! A copy is leased (one holder at a time, for a limited time), then
 //! acknowledged (deleted, and the request marked imported) or left to lapse,
 //! after which it can be leased again: nothing is lost if a collector dies.
+//!
+//! A collector whose check of the credential failed acknowledges with
+//! `keep_copy`: the request is marked imported, and its sealed copy stays,
+//! out of the inbox (which lists only copies of requests not imported), until
+//! the copies expire. Staff's re-check ([`Store::request_recheck`]) clears
+//! the import and the failed check, which puts the copy back in the inbox.
 
 use sqlx::FromRow;
 
@@ -19,6 +25,8 @@ pub struct Imported<'a> {
     /// The credential's facts for the register; `None` from a collector
     /// that does not report them (the register keeps what it had).
     pub facts: Option<&'a Facts>,
+    /// Keep the sealed copy (the collector's check failed), for a re-check.
+    pub keep_copy: bool,
 }
 
 /// One waiting sealed copy: no secret material.
@@ -89,6 +97,7 @@ impl Store {
              CASE WHEN c.lease_until > $1 THEN c.lease_until ELSE NULL END AS lease_until \
              FROM request_copies c JOIN requests r ON r.id = c.request_id \
              WHERE c.kind = 'sealed' AND c.expires_at > $1 AND r.answered_at IS NOT NULL \
+             AND r.imported_at IS NULL \
              ORDER BY r.answered_at, r.id";
         let items = on_pool!(self, pool =>
             sqlx::query_as::<_, InboxItem>(SQL).bind(now).fetch_all(pool).await?
@@ -113,7 +122,9 @@ impl Store {
                 let got: Option<(Vec<u8>,)> = sqlx::query_as(
                     "UPDATE request_copies SET lease_id = $2, lease_until = $4 \
                      WHERE request_id = $1 AND kind = 'sealed' AND expires_at > $3 \
-                     AND (lease_until IS NULL OR lease_until <= $3) RETURNING ciphertext",
+                     AND (lease_until IS NULL OR lease_until <= $3) \
+                     AND request_id IN (SELECT id FROM requests WHERE id = $1 AND imported_at IS NULL) \
+                     RETURNING ciphertext",
                 )
                 .bind(request_id)
                 .bind(lease_id)
@@ -217,10 +228,13 @@ impl Store {
                 .rows_affected();
                 // The copy may have gone since that statement's snapshot.
                 let deleted = if marked == 1 {
-                    sqlx::query(
+                    sqlx::query(if imported.keep_copy {
+                        "UPDATE request_copies SET lease_id = NULL, lease_until = NULL \
+                         WHERE request_id = $1 AND kind = 'sealed' AND lease_id = $2 AND lease_until > $3"
+                    } else {
                         "DELETE FROM request_copies WHERE request_id = $1 AND kind = 'sealed' \
-                         AND lease_id = $2 AND lease_until > $3",
-                    )
+                         AND lease_id = $2 AND lease_until > $3"
+                    })
                     .bind(request_id)
                     .bind(lease_id)
                     .bind(now)
@@ -243,6 +257,42 @@ impl Store {
         } else {
             Ack::Missing
         })
+    }
+
+    /// Staff's re-check of a request whose check failed and whose sealed copy
+    /// was kept (unexpired): the import and the check are cleared, in one
+    /// transaction with `event`, so the copy is back in the collector's
+    /// inbox and the next pass imports and checks it again. False when there
+    /// is nothing to re-check (no failed check, the copy gone, cancelled,
+    /// withdrawn). The server needs no secret for it: the copy stays sealed.
+    pub async fn request_recheck(
+        &self,
+        request_id: &str,
+        now: i64,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        let done = retry_conflicts(move || async move {
+            let done = on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let n = sqlx::query(
+                    "UPDATE requests SET imported_at = NULL, verified_at = NULL, verify_ok = NULL, \
+                     verify_detail = NULL \
+                     WHERE id = $1 AND verify_ok = $3 AND cancelled_at IS NULL AND withdrawn_at IS NULL \
+                     AND EXISTS (SELECT 1 FROM request_copies c WHERE c.request_id = requests.id \
+                     AND c.kind = 'sealed' AND c.expires_at > $2)",
+                )
+                .bind(request_id)
+                .bind(now)
+                .bind(false)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                commit_if!(tx, n == 1, event, now)
+            });
+            Ok::<_, StoreError>(done)
+        })
+        .await?;
+        Ok(done)
     }
 
     /// Records a verification outcome for an imported request. False if

@@ -268,6 +268,60 @@ pub struct Gauges {
     pub copies: Vec<(String, i64)>,
     /// Webhook deliveries neither delivered nor given up.
     pub webhook_pending: i64,
+    /// Every request's step times, and nothing else: its state is a rule in
+    /// Rust ([`Steps::state`](crate::request::Steps::state)), so the scrape
+    /// counts states by running that rule, not by a second copy of it in SQL.
+    pub requests: Vec<crate::request::Steps>,
+}
+
+/// The columns of [`crate::request::Steps`], in its order.
+type StepsRow = (
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<bool>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+const STEPS_QUERY: &str = "SELECT created_at, expires_at, opened_at, answered_at, copies_expire_at, \
+     retrieved_at, imported_at, verified_at, verify_ok, withdrawn_at, cancelled_at, expired_at FROM requests";
+
+fn steps_of(row: StepsRow) -> crate::request::Steps {
+    let (
+        created_at,
+        expires_at,
+        opened_at,
+        answered_at,
+        copies_expire_at,
+        retrieved_at,
+        imported_at,
+        verified_at,
+        verify_ok,
+        withdrawn_at,
+        cancelled_at,
+        expired_at,
+    ) = row;
+    crate::request::Steps {
+        created_at,
+        expires_at,
+        opened_at,
+        answered_at,
+        copies_expire_at,
+        retrieved_at,
+        imported_at,
+        verified_at,
+        verify_ok,
+        withdrawn_at,
+        cancelled_at,
+        expired_at,
+    }
 }
 
 impl Store {
@@ -290,7 +344,9 @@ impl Store {
             )
             .fetch_one(pool)
             .await?;
-            Gauges { secrets, copies, webhook_pending }
+            let rows: Vec<StepsRow> = sqlx::query_as(STEPS_QUERY).fetch_all(pool).await?;
+            let requests = rows.into_iter().map(steps_of).collect();
+            Gauges { secrets, copies, webhook_pending, requests }
         }))
     }
 

@@ -1,11 +1,12 @@
 // What the create and reveal pages share: the link's key format, base64,
 // talking to the API, copy buttons and the secure-context check.
 
-// The two forms of the key after '#' (see src/link.rs, which reads and writes
-// the same): the X25519 identity itself, or, with a passphrase, that identity
-// encrypted to an age scrypt recipient, as unpadded base64url.
+// The forms of the key after '#' (see src/link.rs, which reads and writes the
+// same): the X25519 identity itself, or, with a passphrase, that identity
+// encrypted to an age scrypt recipient (lock.js describes both locked forms).
 export const IDENTITY_PREFIX = "AGE-SECRET-KEY-1";
 export const LOCKED_PREFIX = "scrypt.";
+export const COMPACT_PREFIX = "p1.";
 
 export const $ = (id) => document.getElementById(id);
 
@@ -24,9 +25,10 @@ export function requireSecureContext(...controls) {
 /** The key in a link's fragment, or null when it is missing or malformed. */
 export function parseFragment(hash) {
   const fragment = hash.startsWith("#") ? hash.slice(1) : hash;
-  if (fragment.startsWith(LOCKED_PREFIX)) {
-    const file = fromBase64Url(fragment.slice(LOCKED_PREFIX.length));
-    return file && file.length > 0 ? { locked: true, file } : null;
+  for (const prefix of [COMPACT_PREFIX, LOCKED_PREFIX]) {
+    if (!fragment.startsWith(prefix)) continue;
+    const file = fromBase64Url(fragment.slice(prefix.length));
+    return file && file.length > 0 ? { locked: true, fragment } : null;
   }
   // Bech32 is letters and digits only; anything else was damaged on the way.
   if (/^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(fragment)) return { locked: false, identity: fragment };
@@ -57,8 +59,48 @@ export function linkKey() {
   return parseFragment(location.hash);
 }
 
-export function lockedFragment(file) {
-  return LOCKED_PREFIX + toBase64Url(file);
+/**
+ * Locks or unlocks a link's key with a passphrase (lock.js) in a Web Worker,
+ * so that scrypt's second of work does not freeze the page: `progress` (a
+ * <progress> without a value, which browsers animate as "working") is shown
+ * meanwhile. `message` is {op: "lock", identity, passphrase} or {op: "unlock",
+ * fragment, passphrase}; resolves to the fragment or identity, rejects with
+ * an Error. Where module workers are missing (older browsers) the same code
+ * runs on the page instead, which then pauses for that second.
+ */
+export async function inLockWorker(message, progress) {
+  if (progress) progress.hidden = false;
+  try {
+    return await new Promise((resolve, reject) => {
+      let worker;
+      const onPage = async () => {
+        worker?.terminate();
+        await nextPaint();
+        const { lock, unlock } = await import("/assets/lock.js");
+        return message.op === "lock"
+          ? lock(message.identity, message.passphrase)
+          : unlock(message.fragment, message.passphrase);
+      };
+      try {
+        worker = new Worker("/assets/lock-worker.js", { type: "module" });
+      } catch {
+        onPage().then(resolve, reject);
+        return;
+      }
+      worker.onmessage = ({ data }) => {
+        worker.terminate();
+        if (data.ok) resolve(data.value);
+        else reject(new Error(data.message));
+      };
+      worker.onerror = (e) => {
+        e.preventDefault();
+        onPage().then(resolve, reject);
+      };
+      worker.postMessage(message);
+    });
+  } finally {
+    if (progress) progress.hidden = true;
+  }
 }
 
 // Built on btoa/atob over binary strings: small inputs (a secret is a few KB),
@@ -76,10 +118,6 @@ export function fromBase64(text) {
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
-}
-
-export function toBase64Url(bytes) {
-  return toBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 /** Unpadded base64url to bytes, or null if it is not that. */

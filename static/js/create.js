@@ -5,7 +5,7 @@ import { Encrypter, generateX25519Identity, identityToRecipient } from "/assets/
 import { check } from "/assets/credential.js";
 import { ENTRA_FIELDS, today, wireFindings } from "/assets/findings.js";
 import {
-  $, formatTime, lockedFragment, nextPaint, postJson, requireSecureContext, showError, toBase64, wireCopy,
+  $, formatTime, inLockWorker, postJson, requireSecureContext, showError, toBase64, wireCopy,
 } from "/assets/common.js";
 
 const form = $("create-form");
@@ -103,11 +103,7 @@ async function create() {
   let fragment = identity;
   if (passphrase) {
     button.textContent = "Locking with the passphrase…";
-    // scrypt blocks the page for about a second; let the label show first.
-    await nextPaint();
-    const lock = new Encrypter();
-    lock.setPassphrase(passphrase);
-    fragment = lockedFragment(await lock.encrypt(identity));
+    fragment = await inLockWorker({ op: "lock", identity, passphrase }, $("lock-progress"));
   }
 
   button.textContent = "Uploading…";

@@ -5,7 +5,7 @@
 
 import { Decrypter, identityToRecipient } from "/assets/age.js";
 import {
-  $, forgetKey, fromBase64, linkKey, nextPaint, onSubmit, postJson, requireSecureContext, showError,
+  $, forgetKey, fromBase64, inLockWorker, linkKey, onSubmit, postJson, requireSecureContext, showError,
 } from "/assets/common.js";
 import { showRevealed } from "/assets/payload-view.js";
 
@@ -42,11 +42,8 @@ async function reveal() {
       return;
     }
     button.textContent = "Unlocking…";
-    await nextPaint(); // scrypt blocks the page for about a second
     try {
-      const d = new Decrypter();
-      d.addPassphrase(pass);
-      identity = (await d.decrypt(key.file, "text")).trim();
+      identity = await inLockWorker({ op: "unlock", fragment: key.fragment, passphrase: pass }, $("unlock-progress"));
     } catch {
       showError(errorBox, "That passphrase is not right. Nothing was revealed and the link still works; try again.");
       passInput.select();

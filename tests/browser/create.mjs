@@ -16,9 +16,12 @@
 //                        error containing this text and without any upload
 //   HANDOFF_SCREENSHOT   optional path prefix: saves <prefix>-form.png and <prefix>-result.png
 // Output: {"link", "status_url", "upload": <the JSON body that was POSTed>,
-//          "refused_first": bool, "console_errors": [...]}
+//          "refused_first": bool, "console_errors": [...], "lock_frames":
+//          {max_gap_ms, elapsed_ms, saw_progress} with a passphrase (from the click to the link)}
 
-import { check, checkClean, env, expectFindings, optionalEnv, posts, run, watch } from "./lib.mjs";
+import {
+  check, checkClean, env, expectFindings, frameReport, optionalEnv, posts, run, watch, watchFrames,
+} from "./lib.mjs";
 
 const base = env("HANDOFF_URL");
 const template = env("HANDOFF_TEMPLATE");
@@ -82,6 +85,7 @@ await run(async (browser) => {
   if (passphrase) {
     await page.locator("#passphrase").fill(passphrase);
     await page.locator("#passphrase_confirm").fill(passphrase);
+    if (!expectError) await watchFrames(page, "lock-progress");
   }
   await page.locator("#create-button").click();
   if (expectError) {
@@ -105,6 +109,7 @@ await run(async (browser) => {
     throw new Error(`no link was made; form error: ${JSON.stringify(formError)}; findings: ${JSON.stringify(findings)}`);
   }
 
+  const lockFrames = passphrase ? await frameReport(page) : null;
   if (screenshot) await page.screenshot({ path: `${screenshot}-result.png`, fullPage: true });
   const link = await page.locator("#link").inputValue();
   const statusUrl = await page.locator("#status-link").getAttribute("href");
@@ -125,5 +130,6 @@ await run(async (browser) => {
     upload: uploads[0].body,
     refused_first: refusedFirst,
     console_errors: log.consoleErrors,
+    lock_frames: lockFrames,
   };
 });

@@ -16,8 +16,9 @@
 //   HANDOFF_FAILED_ID     a request whose collector's check failed
 //   HANDOFF_FIELDS        JSON of valid Entra fields for the answers
 // Output: {"pages": [{"name", "screen", "scheme", "width", "viewport", "wide": [selector],
-//          "axe": ["<rule>: <targets>"]}], "checklist": {...}, "buttons": {...},
-//          "az": {...}, "csp": [violations]}
+//          "scrolling_tables": ["<table>: <its width> in <its box>"], "axe": ["<rule>: <targets>"]}], "checklist": {...}, "buttons": {...},
+//          "az": {...}, "dashboard_laptop": {scroll_width, client_width, wrapped: [cell text]},
+//          "csp": [violations]}
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -52,8 +53,12 @@ async function measure(page, name) {
 
 async function measureAs(page, name, screen, scheme) {
   await page.emulateMedia({ colorScheme: scheme });
-  const { width, viewport, wide } = await page.evaluate(() => {
+  const { width, viewport, wide, scrolling_tables } = await page.evaluate(() => {
     const viewport = window.innerWidth;
+    // A table box that scrolls sideways inside the page (allowed on a phone only).
+    const scrolling_tables = [...document.querySelectorAll(".table-scroll")]
+      .filter((box) => box.scrollWidth > box.clientWidth + 0.5)
+      .map((box) => `${box.getAttribute("aria-label")}: ${box.scrollWidth} px in ${box.clientWidth} px`);
     // The outermost elements that reach past the right edge, to say what overflows.
     const wide = [...document.querySelectorAll("body *")]
       .filter((el) => el.getBoundingClientRect().right > viewport + 0.5)
@@ -61,7 +66,7 @@ async function measureAs(page, name, screen, scheme) {
       .filter((el, _, all) => !all.some((other) => other !== el && other.contains(el)))
       .slice(0, 5)
       .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}${el.className ? `.${String(el.className).split(" ").join(".")}` : ""}`);
-    return { width: document.documentElement.scrollWidth, viewport, wide };
+    return { width: document.documentElement.scrollWidth, viewport, wide, scrolling_tables };
   });
   if (await page.evaluate(() => typeof window.axe === "undefined")) await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
@@ -70,7 +75,7 @@ async function measureAs(page, name, screen, scheme) {
       .filter((v) => v.impact === "serious" || v.impact === "critical")
       .map((v) => `${v.id}: ${v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(", ")}`);
   });
-  pages.push({ name, screen, scheme, width, viewport, wide, axe: violations });
+  pages.push({ name, screen, scheme, width, viewport, wide, scrolling_tables, axe: violations });
 }
 
 async function newPage(context) {
@@ -218,6 +223,23 @@ await run(async (browser) => {
   // Staff again: the dashboard with its rows, a request's page, a cancel.
   await staff.goto(`${base}/staff`);
   await measure(staff, "dashboard");
+  // On a laptop the table fits as a table: no sideways scrolling, and the
+  // times and who made it each on one line; the customer, the integration's
+  // title and a waiting note (a line of its own) may wrap.
+  await staff.setViewportSize(LAPTOP);
+  out.dashboard_laptop = await staff.locator("#dashboard .table-scroll").evaluate((box) => {
+    const wrapped = [...box.querySelectorAll("tbody td:nth-child(n+4)")]
+      .filter((td) => {
+        // The cell's own content, not the row's height it is stretched to.
+        const line = Number.parseFloat(getComputedStyle(td).lineHeight) || 24;
+        const range = document.createRange();
+        range.selectNodeContents(td);
+        return range.getBoundingClientRect().height > line * 1.5;
+      })
+      .map((td) => td.textContent.trim().replace(/\s+/g, " ").slice(0, 40));
+    return { scroll_width: box.scrollWidth, client_width: box.clientWidth, wrapped };
+  });
+  await staff.setViewportSize(PHONE);
   out.buttons = { new_request: await buttonLook(staff, "#dashboard a.button") };
   await staff.locator("#filter-state").selectOption("open");
   await staff.locator("#filter-customer").fill("north");

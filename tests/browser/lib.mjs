@@ -132,3 +132,33 @@ export async function run(body, extraArgs = []) {
     fail(e?.message ?? String(e));
   }
 }
+
+/**
+ * Starts watching the page's frames: the longest pause between two painted
+ * frames (a page busy on its own thread paints none) and whether the element
+ * `progressId` was ever visible. frameReport() stops and returns
+ * {max_gap_ms, elapsed_ms, saw_progress}.
+ */
+export async function watchFrames(page, progressId) {
+  await page.evaluate((id) => {
+    const f = { maxGap: 0, sawProgress: false, start: performance.now(), last: performance.now(), running: true };
+    window.__handoffFrames = f;
+    const tick = () => {
+      const now = performance.now();
+      f.maxGap = Math.max(f.maxGap, now - f.last);
+      f.last = now;
+      const el = document.getElementById(id);
+      if (el && !el.hidden) f.sawProgress = true;
+      if (f.running) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }, progressId);
+}
+
+export async function frameReport(page) {
+  return page.evaluate(() => {
+    const f = window.__handoffFrames;
+    f.running = false;
+    return { max_gap_ms: Math.round(f.maxGap), elapsed_ms: Math.round(performance.now() - f.start), saw_progress: f.sawProgress };
+  });
+}

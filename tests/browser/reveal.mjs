@@ -16,9 +16,13 @@
 //   HANDOFF_SCREENSHOT         optional path prefix: saves <prefix>-page.png (as loaded)
 //                              and <prefix>-revealed.png
 // Output: {"fields": {name: value}, "expiry_note": text or null, "reveal_posts": n,
-//          "hash_after": "...", "gone_after_reload": bool, "console_errors": [...]}
+//          "hash_after": "...", "gone_after_reload": bool, "console_errors": [...],
+//          "unlock_frames": {max_gap_ms, elapsed_ms, saw_progress} for a passphrase
+//          (the longest pause between painted frames from the click to the reveal)}
 
-import { check, checkClean, checkKeyMovedToFragment, env, expiryNote, optionalEnv, posts, run, watch } from "./lib.mjs";
+import {
+  check, checkClean, checkKeyMovedToFragment, env, expiryNote, frameReport, optionalEnv, posts, run, watch, watchFrames,
+} from "./lib.mjs";
 
 const link = env("HANDOFF_LINK");
 const expect = env("HANDOFF_EXPECT");
@@ -74,12 +78,19 @@ await run(async (browser) => {
     }
 
     if (expect === "revealed") {
-      if (passphrase) await page.locator("#passphrase").fill(passphrase);
+      if (passphrase) {
+        await page.locator("#passphrase").fill(passphrase);
+        await watchFrames(page, "unlock-progress");
+      }
       await page.locator("#reveal-button").click();
       try {
         await page.locator("#revealed").waitFor({ state: "visible", timeout: 30_000 });
       } catch {
         throw new Error(`nothing was revealed; the page says ${JSON.stringify(await page.locator("#reveal-error").textContent())}`);
+      }
+      if (passphrase) {
+        result.unlock_frames = await frameReport(page);
+        check(await page.locator("#unlock-progress").isHidden(), "the unlock progress bar is still shown after the reveal");
       }
       for (const el of await page.locator("[id^='out-']").all()) {
         const id = await el.getAttribute("id");

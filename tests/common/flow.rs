@@ -215,6 +215,17 @@ pub async fn answered_with_credential(
 /// `why`, all through the store (the ciphertexts are placeholders: nobody
 /// decrypts them).
 pub async fn failed_request(store: &Store, now: i64, why: &str) -> Opened {
+    failed_request_with(store, now, why, None).await
+}
+
+/// [`failed_request`] whose collector reported the credential's `facts` for
+/// the register.
+pub async fn failed_request_with(
+    store: &Store,
+    now: i64,
+    why: &str,
+    facts: Option<&handoff::register::Facts>,
+) -> Opened {
     let r = open_request(store, now, 86_400).await;
     let event = |kind| NewEvent::new(kind, Actor::Anonymous).request(&r.id);
     store
@@ -247,7 +258,11 @@ pub async fn failed_request(store: &Store, now: i64, why: &str) -> Opened {
         .ack_sealed(
             &r.id,
             lease.as_str(),
-            &Imported::default(),
+            &Imported {
+                target: None,
+                facts,
+                keep_copy: false,
+            },
             now,
             &event(Kind::RequestImported),
         )
