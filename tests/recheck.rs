@@ -24,6 +24,19 @@ const SECRET: &str = "abc8Q~recheckedsecretvalue0123456789ABCD";
 const MANAGE: &str = "https://manage.office.com";
 const HOUR: i64 = 3600;
 
+/// A request for o365-management answered with the app's credential
+/// (commercial cloud), with a sealed copy for `soc`.
+async fn answered(app: &TestApp, soc: &age::x25519::Identity) -> common::flow::Opened {
+    answered_with_credential(
+        app,
+        soc,
+        "o365-management",
+        (TENANT, CLIENT, SECRET),
+        "commercial",
+    )
+    .await
+}
+
 /// Entra with the app consented for the o365-management template.
 async fn entra() -> StandIn {
     let entra = StandIn::start().await;
@@ -133,14 +146,7 @@ async fn failing_then_recovered_once_each(backend: Backend) {
     let entra = entra().await;
     let host = Host::new(&app, &soc).await;
     let out_dir = host.path("credentials").display().to_string();
-    let r = answered_with_credential(
-        &app,
-        &soc,
-        "o365-management",
-        (TENANT, CLIENT, SECRET),
-        "commercial",
-    )
-    .await;
+    let r = answered(&app, &soc).await;
     let env = ["--output-dir", out_dir.as_str()];
     let said = collect(
         &app,
@@ -237,18 +243,13 @@ async fn the_target_is_read_back(backend: Backend) {
         "--secrets-dir",
         secrets.to_str().unwrap(),
     ];
-    let r = answered_with_credential(
-        &app,
-        &soc,
-        "o365-management",
-        (TENANT, CLIENT, SECRET),
-        "commercial",
-    )
-    .await;
+    let r = answered(&app, &soc).await;
     collect(&app, &host, &entra, "wazuh-office365", &wazuh).await;
     let recheck = [&wazuh[..], &["--recheck", "1h"]].concat();
-    // Imported without --verify: due at once.
+    // Imported without --verify: due at once. A re-check reads, never writes.
+    let conf_before = std::fs::read(host.path("ossec.conf")).unwrap();
     let said = collect(&app, &host, &entra, "wazuh-office365", &recheck).await;
+    assert_eq!(std::fs::read(host.path("ossec.conf")).unwrap(), conf_before);
     assert!(said.contains(": works"), "{said}");
     let sent = entra.requests();
     let last = sent.last().unwrap();
@@ -292,14 +293,7 @@ async fn a_check_that_cannot_be_made_here_blames_nobody(backend: Backend) {
     let entra = entra().await;
     let host = Host::new(&app, &soc).await;
     let out_dir = host.path("credentials").display().to_string();
-    let r = answered_with_credential(
-        &app,
-        &soc,
-        "o365-management",
-        (TENANT, CLIENT, SECRET),
-        "commercial",
-    )
-    .await;
+    let r = answered(&app, &soc).await;
     let env = ["--output-dir", out_dir.as_str()];
     collect(&app, &host, &entra, "env", &env).await;
     entra.set_mode(CLIENT, Mode::Unavailable);
@@ -321,14 +315,7 @@ async fn a_target_that_hides_secrets_says_so(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let entra = entra().await;
     let token = mint_token(&app, "qradar-collector", "collect").await;
-    let r = answered_with_credential(
-        &app,
-        &soc,
-        "o365-management",
-        (TENANT, CLIENT, SECRET),
-        "commercial",
-    )
-    .await;
+    let r = answered(&app, &soc).await;
     // As if a QRadar collector had imported it.
     import_by_api(&app, &token, &r.id, "qradar").await;
     let host = Host::new(&app, &soc).await;
@@ -365,14 +352,7 @@ async fn the_recheck_api_refuses_bad_reports_and_notifies_once(backend: Backend)
     let (app, soc) = app_with_soc(backend).await;
     let token = mint_token(&app, "collector", "collect").await;
     let reader = mint_token(&app, "metrics", "metrics").await;
-    let r = answered_with_credential(
-        &app,
-        &soc,
-        "o365-management",
-        (TENANT, CLIENT, SECRET),
-        "commercial",
-    )
-    .await;
+    let r = answered(&app, &soc).await;
     let post = |id: String, body: Value, bearer: String| {
         let app = &app;
         async move {
