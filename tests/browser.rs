@@ -622,6 +622,15 @@ fn browser_az_commands_follow_the_cloud_the_customer_picks() {
             expected.trim_end(),
             "{cloud}"
         );
+        let powershell = handoff::integration::Cloud::parse(cloud)
+            .and_then(|c| template.az_script_in(c, handoff::integration::Shell::PowerShell))
+            .expect("a PowerShell script");
+        assert_eq!(
+            s(&out["powershell"], cloud).trim_end(),
+            powershell.trim_end(),
+            "{cloud}"
+        );
+        assert!(powershell.contains("run in PowerShell"), "{powershell}");
     }
     assert!(s(&out["scripts"], "dod").contains("az cloud set --name AzureUSGovernment"));
     // Copy puts exactly the visible commands on the clipboard.
@@ -630,6 +639,7 @@ fn browser_az_commands_follow_the_cloud_the_customer_picks() {
         json!({"label": "Copied", "same": true}),
         "{out}"
     );
+    assert_eq!(out["copy_powershell"], json!({"same": true}), "{out}");
     // Show reveals the pasted secret on request, and hides it again.
     assert_eq!(
         out["show"],

@@ -286,6 +286,64 @@ async fn the_target_is_read_back(backend: Backend) {
     );
 }
 
+/// A SOC's shared ossec.conf: one `<office365>` block with an `<api_auth>`
+/// per customer (a secret file, an inline secret, another cloud). The
+/// re-check reads only the tenant and app it imported, sends Entra exactly
+/// that secret, asks for nobody else's, and leaves the file as it was.
+async fn only_its_own_tenant_is_read_from_a_shared_file(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let entra = entra().await;
+    let host = Host::new(&app, &soc).await;
+    let shared =
+        std::fs::read_to_string("tests/fixtures/wazuh/office365-multi-tenant.conf").unwrap();
+    // The fixture's Contoso entry is this tenant's, with an older app: the
+    // import puts this app's credential beside or in place of it.
+    assert!(shared.contains(TENANT));
+    std::fs::write(host.path("ossec.conf"), &shared).unwrap();
+    let conf = host.path("ossec.conf").display().to_string();
+    let secrets = host.path("secrets");
+    let wazuh = [
+        "--ossec-conf",
+        conf.as_str(),
+        "--secrets-dir",
+        secrets.to_str().unwrap(),
+    ];
+    answered(&app, &soc).await;
+    collect(&app, &host, &entra, "wazuh-office365", &wazuh).await;
+    let imported = std::fs::read_to_string(host.path("ossec.conf")).unwrap();
+    for other in [
+        "<client_id>9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a</client_id>",
+        "<client_secret>Fb22Q~oldFabrikamSecretValue0123456789a</client_secret>",
+        "<client_secret_path>/var/ossec/etc/o365/northwind.secret</client_secret_path>",
+    ] {
+        assert!(imported.contains(other), "{other}:\n{imported}");
+    }
+
+    let before = token_requests(&entra);
+    let recheck = [&wazuh[..], &["--recheck", "1h"]].concat();
+    let said = collect(&app, &host, &entra, "wazuh-office365", &recheck).await;
+    assert!(said.contains(": works"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(host.path("ossec.conf")).unwrap(),
+        imported,
+        "a re-check only reads"
+    );
+    let asked: Vec<_> = entra
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .skip(before)
+        .collect();
+    assert_eq!(
+        asked.len(),
+        1,
+        "one token request, for this credential only"
+    );
+    assert!(asked[0].path.contains(TENANT), "{}", asked[0].path);
+    assert_eq!(asked[0].form["client_id"], CLIENT);
+    assert_eq!(asked[0].form["client_secret"], SECRET);
+}
+
 /// Microsoft unavailable (503): the check says nothing about the
 /// credential, so nothing is reported and it stays due.
 async fn a_check_that_cannot_be_made_here_blames_nobody(backend: Backend) {
@@ -462,6 +520,7 @@ async fn the_recheck_api_refuses_bad_reports_and_notifies_once(backend: Backend)
 with_each_backend!(
     failing_then_recovered_once_each,
     the_target_is_read_back,
+    only_its_own_tenant_is_read_from_a_shared_file,
     a_check_that_cannot_be_made_here_blames_nobody,
     a_target_that_hides_secrets_says_so,
     the_recheck_api_refuses_bad_reports_and_notifies_once,

@@ -69,11 +69,11 @@ pub(crate) async fn stored(
         Target::Json => vec![json_file(args, customer)?],
         Target::WazuhOffice365 => {
             let conf = WazuhConf::read(&args.ossec_conf)?;
-            wazuh_auths(&conf, "office365", office365_cloud, true)?
+            wazuh_auths(&conf, "office365", office365_cloud, true, client_id)?
         }
         Target::WazuhMsGraph => {
             let conf = WazuhConf::read(&args.ossec_conf)?;
-            wazuh_auths(&conf, "ms-graph", ms_graph_cloud, true)?
+            wazuh_auths(&conf, "ms-graph", ms_graph_cloud, true, client_id)?
         }
         Target::WazuhApi => {
             let api = api.ok_or_else(|| {
@@ -82,7 +82,7 @@ pub(crate) async fn stored(
             let conf = super::wazuh_api::read_conf(args, api, &[]).await?;
             // A secret file named in the served configuration is on the
             // manager's disk, not here.
-            wazuh_auths(&conf, "office365", office365_cloud, false)?
+            wazuh_auths(&conf, "office365", office365_cloud, false, client_id)?
         }
         Target::SplunkO365 => {
             let api = api.ok_or_else(|| {
@@ -207,14 +207,18 @@ fn ms_graph_cloud(api_type: Option<&str>) -> Option<Cloud> {
     }
 }
 
-/// Every `<api_auth>` of every `module` block in `conf`, with its secret:
-/// inline `<client_secret>`, or the file `<client_secret_path>` names when
-/// `read_paths` (the file is on this host).
+/// Every `<api_auth>` of app `client_id` in every `module` block in `conf`,
+/// with its secret: inline `<client_secret>`, or the file
+/// `<client_secret_path>` names when `read_paths` (the file is on this
+/// host). Other apps' entries (a shared file holds every customer's) are
+/// neither read nor judged: another tenant's missing secret file or odd
+/// `api_type` is not this credential's problem.
 fn wazuh_auths(
     conf: &WazuhConf,
     module: &str,
     cloud_of: fn(Option<&str>) -> Option<Cloud>,
     read_paths: bool,
+    client_id: &str,
 ) -> Result<Vec<Stored>, TargetError> {
     let src = &conf.src;
     let mut out = Vec::new();
@@ -227,6 +231,9 @@ fn wazuh_auths(
             ) else {
                 continue;
             };
+            if !client.eq_ignore_ascii_case(client_id) {
+                continue;
+            }
             let place = format!(
                 "{}, the <{module}> block at line {}",
                 conf.path.display(),
@@ -278,4 +285,46 @@ fn wazuh_secret(
         ))
     })?;
     Ok(text.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shared file: Contoso's and Northwind's secrets are files that do
+    /// not exist here (and that the Wazuh API would not serve), Fabrikam's
+    /// is inline. Reading Fabrikam's credential judges only Fabrikam's entry.
+    #[test]
+    fn other_tenants_entries_are_neither_read_nor_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ossec.conf");
+        std::fs::copy("tests/fixtures/wazuh/office365-multi-tenant.conf", &path).unwrap();
+        let conf = WazuhConf::read(&path).unwrap();
+        let fabrikam = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
+        for read_paths in [true, false] {
+            let found =
+                wazuh_auths(&conf, "office365", office365_cloud, read_paths, fabrikam).unwrap();
+            assert_eq!(found.len(), 1, "read_paths {read_paths}");
+            assert_eq!(found[0].tenant_id, "4d5c7e2a-1b3f-4a6e-9c8d-0e1f2a3b4c5d");
+            assert_eq!(
+                found[0].client_secret,
+                "Fb22Q~oldFabrikamSecretValue0123456789a"
+            );
+            assert_eq!(found[0].cloud, Cloud::Gcc);
+        }
+        // Contoso's own entry still says what is wrong with it.
+        let err = wazuh_auths(
+            &conf,
+            "office365",
+            office365_cloud,
+            true,
+            "0b6c3d1e-5a4f-4e8b-9c2d-7e1f0a3b5c6d",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("contoso.secret, which does not exist"),
+            "{err}"
+        );
+    }
 }

@@ -25,7 +25,7 @@ use super::pages::{ConfirmPage, Confirmation, Frame, NotFoundPage, link_id, rend
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::clock::rfc3339;
 use crate::id::Id;
-use crate::integration::{Cloud, Integration};
+use crate::integration::{Cloud, Integration, Shell};
 use crate::request::{AnswerRefused, CustomerState, RequestState, RetrievalState};
 use crate::store::{Answer, Noted, Request, StoreError, Withdrawal};
 use crate::wire::{AnswerBody, Answered, CredentialFacts, RequestMeta, RequestStatus, Retrieved};
@@ -428,9 +428,9 @@ struct RequestPage {
     guide: Option<Integration>,
     /// The clouds the form offers: the template's own, or every one.
     clouds: Vec<Cloud>,
-    /// The `az` script for each of those clouds; the page shows the one
-    /// for the cloud chosen in the form.
-    az: Vec<(Cloud, String)>,
+    /// The `az` script for each of those clouds, in Bash and in PowerShell;
+    /// the page shows the one for the cloud chosen in the form.
+    az: Vec<(Cloud, String, String)>,
     /// For a rotation request: only a new secret for the same app is needed.
     rotation: Option<RotationGuide>,
     /// The client ID the form starts with (a rotation's, from the register).
@@ -442,7 +442,7 @@ struct RotationGuide {
     /// The app registration's client ID, from the credential register.
     client_id: Option<String>,
     /// The commands that add a new secret to it, per cloud (like `az`).
-    az: Vec<(Cloud, String)>,
+    az: Vec<(Cloud, String, String)>,
 }
 
 #[derive(Template)]
@@ -520,7 +520,13 @@ async fn request_page(
         .map(|g| {
             g.clouds
                 .iter()
-                .filter_map(|&c| g.az_script(c).map(|script| (c, script)))
+                .filter_map(|&c| {
+                    Some((
+                        c,
+                        g.az_script_in(c, Shell::Bash)?,
+                        g.az_script_in(c, Shell::PowerShell)?,
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -532,7 +538,13 @@ async fn request_page(
                 (Some(g), Some(client_id)) => g
                     .clouds
                     .iter()
-                    .filter_map(|&c| g.az_rotation_script(client_id, c).map(|s| (c, s)))
+                    .filter_map(|&c| {
+                        Some((
+                            c,
+                            g.az_rotation_script(client_id, c, Shell::Bash)?,
+                            g.az_rotation_script(client_id, c, Shell::PowerShell)?,
+                        ))
+                    })
                     .collect(),
                 _ => Vec::new(),
             };

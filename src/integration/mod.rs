@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::cloud::Cloud;
 use crate::collect::Target;
 use crate::template::Kind;
+pub use az::Shell;
 
 mod az;
 mod check;
@@ -239,17 +240,28 @@ impl Integration {
     /// [`Cloud::is_az_commercial`] for what differs outside the commercial
     /// cloud.
     pub fn az_script(&self, cloud: Cloud) -> Option<String> {
+        self.az_script_in(cloud, Shell::Bash)
+    }
+
+    /// [`Integration::az_script`] in `shell`: the same `az` commands with
+    /// the same arguments, in that shell's syntax.
+    pub fn az_script_in(&self, cloud: Cloud, shell: Shell) -> Option<String> {
         self.clouds
             .contains(&cloud)
-            .then(|| az::script(self, cloud))
+            .then(|| az::script(self, cloud, shell))
     }
 
     /// The commands for a rotation request: a new secret for the app
-    /// registration `client_id` that already exists, in `cloud`.
-    pub(crate) fn az_rotation_script(&self, client_id: &str, cloud: Cloud) -> Option<String> {
+    /// registration `client_id` that already exists, in `cloud`, in `shell`.
+    pub(crate) fn az_rotation_script(
+        &self,
+        client_id: &str,
+        cloud: Cloud,
+        shell: Shell,
+    ) -> Option<String> {
         self.clouds
             .contains(&cloud)
-            .then(|| az::rotation_script(client_id, cloud))
+            .then(|| az::rotation_script(client_id, cloud, shell))
     }
 
     /// The permissions grouped by API, in the order the APIs first appear.

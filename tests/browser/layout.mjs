@@ -159,7 +159,7 @@ await run(async (browser) => {
   const customerContext = await contextOf();
   const customer = await newPage(customerContext);
   await customer.goto(answered.customer);
-  await customer.locator("#guide details summary").click();
+  await customer.locator("#guide > details > summary").click();
   out.checklist = await customer.locator("#checklist").evaluate((fieldset) =>
     [...fieldset.querySelectorAll('input[type="checkbox"]')].map((box) => {
       const b = box.getBoundingClientRect();
@@ -173,7 +173,7 @@ await run(async (browser) => {
       };
     }));
   // The az block: reached with the Tab key from its summary, scrolled with the arrow keys.
-  const az = customer.locator("[data-az-cloud]:not([hidden]) pre.az");
+  const az = customer.locator("[data-az-cloud]:not([hidden]) pre.az").first();
   out.az = await az.evaluate((pre) => ({
     scrollable: pre.scrollWidth > pre.clientWidth,
     tabindex: pre.getAttribute("tabindex"),
@@ -181,7 +181,7 @@ await run(async (browser) => {
     name: pre.getAttribute("aria-label") ?? "",
     inside: pre.getBoundingClientRect().right <= pre.parentElement.getBoundingClientRect().right + 0.5,
   }));
-  await customer.locator("#guide details summary").focus();
+  await customer.locator("#guide > details > summary").focus();
   let tabs = 0;
   for (; tabs < 10; tabs++) {
     if (await az.evaluate((pre) => document.activeElement === pre)) break;
