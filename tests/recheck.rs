@@ -128,6 +128,16 @@ async fn import_by_api(app: &TestApp, token: &str, id: &str, target: &str) {
     assert_eq!(ack.status(), 204);
 }
 
+/// `--ossec-conf` and `--secrets-dir` for the wazuh-office365 target on `host`.
+fn wazuh_args(host: &Host) -> Vec<String> {
+    vec![
+        "--ossec-conf".to_owned(),
+        host.path("ossec.conf").display().to_string(),
+        "--secrets-dir".to_owned(),
+        host.path("secrets").display().to_string(),
+    ]
+}
+
 /// `GET /api/v1/inbox/credentials?unchecked_for=3600`.
 async fn due_in_an_hour(app: &TestApp, token: &str) -> Value {
     let res = app
@@ -235,14 +245,9 @@ async fn the_target_is_read_back(backend: Backend) {
     let (app, soc) = app_with_soc(backend).await;
     let entra = entra().await;
     let host = Host::new(&app, &soc).await;
-    let conf = host.path("ossec.conf").display().to_string();
+    let wazuh = wazuh_args(&host);
+    let wazuh: Vec<&str> = wazuh.iter().map(String::as_str).collect();
     let secrets = host.path("secrets");
-    let wazuh = [
-        "--ossec-conf",
-        conf.as_str(),
-        "--secrets-dir",
-        secrets.to_str().unwrap(),
-    ];
     let r = answered(&app, &soc).await;
     collect(&app, &host, &entra, "wazuh-office365", &wazuh).await;
     let recheck = [&wazuh[..], &["--recheck", "1h"]].concat();
@@ -300,14 +305,8 @@ async fn only_its_own_tenant_is_read_from_a_shared_file(backend: Backend) {
     // import puts this app's credential beside or in place of it.
     assert!(shared.contains(TENANT));
     std::fs::write(host.path("ossec.conf"), &shared).unwrap();
-    let conf = host.path("ossec.conf").display().to_string();
-    let secrets = host.path("secrets");
-    let wazuh = [
-        "--ossec-conf",
-        conf.as_str(),
-        "--secrets-dir",
-        secrets.to_str().unwrap(),
-    ];
+    let wazuh = wazuh_args(&host);
+    let wazuh: Vec<&str> = wazuh.iter().map(String::as_str).collect();
     answered(&app, &soc).await;
     collect(&app, &host, &entra, "wazuh-office365", &wazuh).await;
     let imported = std::fs::read_to_string(host.path("ossec.conf")).unwrap();
