@@ -16,7 +16,11 @@ import {
   BLOB_LIMIT, Progress, backoff, baseName, countdown, formatBytes, pieceRange, piecesOf, unsafeNameReason,
 } from "/assets/files-format.js";
 
-const section = $("transfer");
+// The page comes in two forms: waiting (#transfer, with the Reveal button),
+// or gone (#gone), which is what the server shows once the files are
+// claimed; the tab that claimed them still finishes its downloads there.
+const gonePage = $("gone");
+const section = $("transfer") ?? gonePage;
 const id = section.dataset.id;
 const openForm = $("open-form");
 const openButton = $("open-button");
@@ -25,7 +29,7 @@ const CLAIM_KEY = `handoff.files.claim.${id}`;
 /** Tries per piece before a file's download stops with "Try again". */
 const TRIES = 5;
 
-const secure = requireSecureContext(openButton);
+const secure = gonePage ? Boolean(globalThis.crypto?.subtle) : requireSecureContext(openButton);
 const hasWorker = "serviceWorker" in navigator;
 
 // ---------------------------------------------------------------------------
@@ -45,11 +49,15 @@ function keptClaim() {
   }
 }
 
-const kept = secure ? keptClaim() : null;
-const key = kept ? null : linkKey();
+const kept = secure && id ? keptClaim() : null;
+const key = kept || gonePage ? null : linkKey();
 if (kept) {
   forgetKey();
   show(kept.identity, kept.claim);
+} else if (gonePage) {
+  // Nothing to open here: take the key out of the address bar and history.
+  linkKey();
+  forgetKey();
 } else if (!key) {
   $("missing-key").hidden = false;
   openForm.hidden = true;
@@ -60,7 +68,7 @@ if (kept) {
   $("no-stream").hidden = false;
 }
 
-openForm.addEventListener("submit", async (event) => {
+openForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
   if (!secure || !key || key.locked || openButton.disabled) return;
   openButton.disabled = true;
@@ -130,6 +138,7 @@ async function show(identity, claimed) {
   } catch {
     sessionStorage.removeItem(CLAIM_KEY);
     section.hidden = false;
+    if (!openForm) return;
     openForm.hidden = true;
     showError(openError, "The files were received but their list could not be decrypted with this link's key. They are no longer available; ask the sender to send them again.");
     return;
@@ -231,6 +240,7 @@ function row(file, index, pieces) {
       li.classList.add("failed");
       button.disabled = false;
       button.textContent = "Try again";
+      button.setAttribute("aria-label", `Try again to save ${baseName(file.name)}`);
       status.textContent = e?.message ?? String(e);
       return false;
     }
@@ -381,9 +391,11 @@ async function workerSink(reg, file) {
   });
   reg.active.postMessage({ type: "download", url, name, size: file.size }, [channel.port2]);
   if (!(await Promise.race([ready, delay(5000, false)]))) return null;
+  // A plain navigation, not <a download>: Chromium sends download-attribute
+  // requests past service workers. The answer's Content-Disposition turns
+  // the navigation into a download, and this page stays.
   const a = document.createElement("a");
   a.href = url;
-  a.download = name;
   a.hidden = true;
   document.body.append(a);
   a.click();

@@ -33,10 +33,9 @@ self.addEventListener("fetch", (event) => {
   if (!new URL(url).pathname.startsWith("/assets/files-download/")) return;
   const entry = pending.get(url);
   if (!entry) {
-    event.respondWith(new Response("This download is no longer waiting here. Go back to the page and save the file again.", {
-      status: 404,
-      headers: { "Content-Type": "text/plain; charset=utf-8" },
-    }));
+    // 204: a navigation to it leaves the page as it is; the page then says
+    // the download did not start and offers to try again.
+    event.respondWith(new Response(null, { status: 204 }));
     return;
   }
   // Each announced download is opened once.
