@@ -2040,7 +2040,11 @@ fn browser_files_refuse_unsafe_names_finish_a_broken_download_and_show_the_limit
     // Over the limit: the server's refusal, shown before any piece is sent.
     let too_big = &out["too_big"];
     assert_eq!(too_big["puts"], 0);
-    assert!(s(too_big, "error").ends_with("Nothing was sent."), "{too_big}");
+    assert_eq!(
+        too_big["error"],
+        "These files are too large for this server: together they come to 30 MB, and it takes at most 20 MB per link. \
+         Send them in several links, or fewer at a time. Nothing was sent."
+    );
 
     assert_eq!(
         check_page_states(&out),
@@ -2049,5 +2053,92 @@ fn browser_files_refuse_unsafe_names_finish_a_broken_download_and_show_the_limit
             "files: download failed",
             "files: too large",
         ]
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn files_sent_from_the_cli_open_in_the_browser_and_back() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("a directory");
+
+    // handoff send → the browser saves them.
+    let folder = dir.path().join("certs");
+    fs::create_dir(&folder).expect("a folder");
+    let key = folder.join("app.pem");
+    let key_text = format!("-----BEGIN PRIVATE KEY-----\n{}\n", random_hex(24));
+    fs::write(&key, &key_text).expect("the key");
+    let capture = dir.path().join("capture.bin");
+    random_file(&capture, 9_000_000);
+    let sent = handoff_ok(
+        &[
+            "send",
+            "--server",
+            &server.base,
+            &capture.display().to_string(),
+            &folder.display().to_string(),
+        ],
+        "",
+        &[],
+    );
+    let link = sent
+        .lines()
+        .rev()
+        .find(|l| l.contains("/f/"))
+        .unwrap_or_else(|| panic!("no /f/ link in {sent}"))
+        .trim()
+        .to_owned();
+    let out = node(
+        "files-interop.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_MODE", "receive"),
+            ("HANDOFF_LINK", &link),
+        ],
+    );
+    assert_eq!(out["names"], json!(["capture.bin", "certs/app.pem"]));
+    assert_eq!(
+        out["saved"],
+        json!({
+            "capture.bin": sha256_hex(&fs::read(&capture).expect("the capture")),
+            "certs/app.pem": sha256_hex(key_text.as_bytes()),
+        })
+    );
+
+    // The browser sends → handoff get writes them.
+    let notes = dir.path().join("handover.txt");
+    fs::write(&notes, format!("notes {}", random_hex(8))).expect("the notes");
+    let out = node(
+        "files-interop.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_MODE", "send"),
+            (
+                "HANDOFF_FILES",
+                &format!("{}\n{}", capture.display(), notes.display()),
+            ),
+        ],
+    );
+    let link = s(&out, "link");
+    let received = dir.path().join("received");
+    handoff_ok(
+        &["get", link, "-o", &received.display().to_string()],
+        "",
+        &[],
+    );
+    assert_eq!(
+        fs::read(received.join("capture.bin")).expect("capture.bin written"),
+        fs::read(&capture).expect("the capture")
+    );
+    assert_eq!(
+        fs::read(received.join("handover.txt")).expect("handover.txt written"),
+        fs::read(&notes).expect("the notes")
     );
 }

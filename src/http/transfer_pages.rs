@@ -29,6 +29,8 @@ struct SendPage {
     frame: Frame,
     choices: Vec<(i64, String)>,
     default_choice: i64,
+    /// `--max-transfer-bytes`, for the page's sentence when the server refuses more.
+    max_transfer_bytes: u64,
 }
 
 /// The public page's "Send files" tab; off with the public page.
@@ -43,6 +45,7 @@ async fn send(State(state): State<AppState>, headers: HeaderMap) -> Response {
             frame: Frame::new(&state, &headers),
             choices: policy.choices(),
             default_choice: policy.default_choice(),
+            max_transfer_bytes: state.settings.max_transfer_bytes,
         },
     )
 }

@@ -158,6 +158,18 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
+/**
+ * The server's refusal of files over its limit (413), in words: the page
+ * carries the limit (`data-max-bytes`), the server's own message counts
+ * encrypted bytes.
+ */
+function tooLarge() {
+  const total = chosen.reduce((sum, c) => sum + c.file.size, 0);
+  const max = Number(form.dataset.maxBytes);
+  const limit = max > 0 ? `at most ${formatBytes(max)}` : "less";
+  return `These files are too large for this server: together they come to ${formatBytes(total)}, and it takes ${limit} per link. Send them in several links, or fewer at a time.`;
+}
+
 /** The size of an empty piece to `recipient`: header, nonce and one tag. */
 async function emptyPieceSize(encrypter) {
   return (await encrypter.encrypt(new Uint8Array(0))).length;
@@ -186,7 +198,7 @@ async function create() {
     expires_in: Number.parseInt($("expires_in").value, 10),
   });
   if (!res.ok) {
-    showError(formError, `${res.data.message} Nothing was sent.`);
+    showError(formError, `${res.status === 413 ? tooLarge() : res.data.message} Nothing was sent.`);
     return;
   }
   const upload = {
