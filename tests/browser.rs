@@ -1965,6 +1965,7 @@ fn browser_files_resume_after_a_reload_stream_to_disk_and_open_once() {
     // A third visitor: gone.
     assert_eq!(out["gone_status"], 404);
     assert_eq!(out["gone_heading"], "These files are gone");
+    assert_eq!(out["files_hidden"], true);
     assert!(!s(&out, "gone_address").contains('#'), "{out}");
 
     assert_eq!(

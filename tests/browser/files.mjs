@@ -174,7 +174,8 @@ await run(async (browser) => {
   const l = await newPage(late);
   const res = await l.page.goto(link);
   out.gone_status = res.status();
-  out.gone_heading = await l.page.locator("h1").textContent();
+  out.gone_heading = await l.page.locator("#gone h1").textContent();
+  out.files_hidden = await l.page.locator("#files").isHidden();
   out.gone_address = l.page.url();
   await measure(l.page, "files: gone");
   checkClean(l.log, "late visitor");
