@@ -2109,7 +2109,8 @@ fn files_sent_from_the_cli_open_in_the_browser_and_back() {
         out["saved"],
         json!({
             "capture.bin": sha256_hex(&fs::read(&capture).expect("the capture")),
-            "certs/app.pem": sha256_hex(key_text.as_bytes()),
+            // A browser download carries the file's own name, not its folder.
+            "app.pem": sha256_hex(key_text.as_bytes()),
         })
     );
 
@@ -2141,5 +2142,19 @@ fn files_sent_from_the_cli_open_in_the_browser_and_back() {
     assert_eq!(
         fs::read(received.join("handover.txt")).expect("handover.txt written"),
         fs::read(&notes).expect("the notes")
+    );
+}
+
+#[test]
+fn file_piece_sizes_and_name_rules_in_javascript_match_the_protocol() {
+    let out = Command::new("node")
+        .args(["--test", "tests/browser/files-format.test.mjs"])
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}); these tests need Node.js 20+"));
+    assert!(
+        out.status.success(),
+        "static/js/files-format.js disagrees with the protocol:\n{}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }

@@ -1,8 +1,9 @@
 // One side of a file transfer in Chromium, for the CLI to do the other:
 //   HANDOFF_MODE=send     picks HANDOFF_FILES (paths, separated by newlines) on
 //                         /files and sends them; prints {"link"}
-//   HANDOFF_MODE=receive  opens HANDOFF_LINK, reveals and saves every file;
-//                         prints {"saved": {name: sha256}, "names": [shown names]}
+//   HANDOFF_MODE=receive  opens HANDOFF_LINK, reveals and saves every file with
+//                         "Save all files"; prints {"saved": {download name: sha256},
+//                         "names": [shown names]}
 // Inputs: HANDOFF_URL (server base) and the above.
 
 import { createHash } from "node:crypto";
@@ -31,17 +32,16 @@ await run(async (browser) => {
   await page.locator("#open-button").click();
   await page.locator("#files").waitFor({ state: "visible" });
   const names = await page.locator("#file-rows .file-name").allTextContents();
-  const saved = {};
-  for (const name of names) {
-    const short = name.slice(name.lastIndexOf("/") + 1);
-    const [download] = await Promise.all([
-      page.waitForEvent("download", { timeout: 60_000 }),
-      page.getByRole("button", { name: `Save ${short}` }).click(),
-    ]);
-    const path = await download.path();
-    saved[name] = createHash("sha256").update(readFileSync(path)).digest("hex");
-  }
+  // "Save all files": one download after another, from one click.
+  const downloads = [];
+  page.on("download", (d) => downloads.push(d));
+  await page.locator("#save-all").click();
   await page.locator("#all-saved").waitFor({ state: "visible", timeout: 60_000 });
+  const saved = {};
+  for (const d of downloads) {
+    check(!(await d.failure()), `the download of ${d.suggestedFilename()} failed: ${await d.failure()}`);
+    saved[d.suggestedFilename()] = createHash("sha256").update(readFileSync(await d.path())).digest("hex");
+  }
   checkClean(log, "receive");
   return { names, saved };
 });
