@@ -172,13 +172,13 @@ async function show(identity, claimed) {
   };
   for (const r of rows) {
     r.onSaved = async () => {
-      if (todo().length === 0) await finish(token);
+      if (todo().length === 0) await finish(token, true);
       saveAll.hidden = todo().length < 2;
     };
     r.token = token;
     r.identity = identity;
   }
-  if (todo().length === 0) await finish(token);
+  if (todo().length === 0) await finish(token, rows.some((r) => r.saved));
 }
 
 /** One file's line: its name, size, a Save button, a progress bar and a status. */
@@ -454,13 +454,19 @@ function blobSink(file) {
   };
 }
 
-async function finish(token) {
+/**
+ * Tells the server that this browser has what it can save, so the pieces
+ * are deleted now rather than at the end of the grace. `saved` is false
+ * when no file could be saved (every name was refused).
+ */
+async function finish(token, saved) {
   const res = await postJson(`/api/v1/transfers/${encodeURIComponent(id)}/finish`, undefined, {
     Authorization: `Bearer ${token}`,
   });
   sessionStorage.removeItem(CLAIM_KEY);
   $("all-saved").hidden = false;
   $("save-all").hidden = true;
+  if (!saved) $("all-saved").querySelector("strong").textContent = "No file could be saved.";
   if (!res.ok && res.status !== 404) {
     $("all-saved-note").textContent = "The server could not be told to delete them now; it deletes them at the end of the time shown above anyway.";
   }

@@ -375,7 +375,9 @@ function forget() {
 }
 
 window.addEventListener("beforeunload", (e) => {
-  if (uploading) e.preventDefault();
+  if (!uploading) return;
+  e.preventDefault();
+  e.returnValue = ""; // what older browsers need to ask
 });
 
 // ---------------------------------------------------------------------------
