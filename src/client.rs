@@ -5,8 +5,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::wire::{
-    CreateSecret, Created, CredentialFacts, ErrorBody, ImportedCredentials, Inbox, LeaseRef,
-    Leased, Meta, RecheckOutcome, RecheckRecorded, Revealed, VerifyOutcome,
+    CreateSecret, CreateTransfer, Created, CredentialFacts, ErrorBody, ImportedCredentials, Inbox,
+    LeaseRef, Leased, Meta, RecheckOutcome, RecheckRecorded, Revealed, TransferClaimed,
+    TransferCompleted, TransferCreated, TransferMeta, UploadState, VerifyOutcome,
 };
 
 #[derive(Clone)]
@@ -189,6 +190,107 @@ impl Client {
                 .post(format!("{}/api/v1/inbox/{id}/result", self.base))
                 .json(outcome),
         );
+        self.send(req).await?;
+        Ok(())
+    }
+
+    /// `POST /api/v1/transfers`: declares a file transfer.
+    pub(crate) async fn create_transfer(
+        &self,
+        body: &CreateTransfer,
+    ) -> anyhow::Result<TransferCreated> {
+        let req = self
+            .http
+            .post(format!("{}/api/v1/transfers", self.base))
+            .json(body);
+        Ok(self.send(req).await?.json().await?)
+    }
+
+    fn piece_url(&self, id: &str, file: usize, piece: u64) -> String {
+        format!(
+            "{}/api/v1/transfers/{id}/files/{file}/pieces/{piece}",
+            self.base
+        )
+    }
+
+    /// Uploads one piece (its age file) with the upload token.
+    pub(crate) async fn put_piece(
+        &self,
+        id: &str,
+        token: &str,
+        file: usize,
+        piece: u64,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let req = self
+            .http
+            .put(self.piece_url(id, file, piece))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.send(req).await?;
+        Ok(())
+    }
+
+    /// What the server holds of an upload.
+    pub(crate) async fn upload_state(&self, id: &str, token: &str) -> anyhow::Result<UploadState> {
+        let req = self
+            .http
+            .get(format!("{}/api/v1/transfers/{id}/upload", self.base))
+            .bearer_auth(token);
+        Ok(self.send(req).await?.json().await?)
+    }
+
+    /// Completes an upload.
+    pub(crate) async fn complete_transfer(
+        &self,
+        id: &str,
+        token: &str,
+    ) -> anyhow::Result<TransferCompleted> {
+        let req = self
+            .http
+            .post(format!("{}/api/v1/transfers/{id}/complete", self.base))
+            .bearer_auth(token);
+        Ok(self.send(req).await?.json().await?)
+    }
+
+    /// A transfer's metadata; never consumes.
+    pub(crate) async fn transfer_meta(&self, id: &str) -> anyhow::Result<TransferMeta> {
+        let req = self
+            .http
+            .get(format!("{}/api/v1/transfers/{id}", self.base));
+        Ok(self.send(req).await?.json().await?)
+    }
+
+    /// Claims a transfer (once, ever).
+    pub(crate) async fn claim_transfer(&self, id: &str) -> anyhow::Result<TransferClaimed> {
+        let req = self
+            .http
+            .post(format!("{}/api/v1/transfers/{id}/claim", self.base));
+        Ok(self.send(req).await?.json().await?)
+    }
+
+    /// One piece's age file, with the download token.
+    pub(crate) async fn get_piece(
+        &self,
+        id: &str,
+        token: &str,
+        file: usize,
+        piece: u64,
+    ) -> anyhow::Result<Vec<u8>> {
+        let req = self
+            .http
+            .get(self.piece_url(id, file, piece))
+            .bearer_auth(token);
+        Ok(self.send(req).await?.bytes().await?.to_vec())
+    }
+
+    /// Tells the server every piece arrived: it deletes them.
+    pub(crate) async fn finish_transfer(&self, id: &str, token: &str) -> anyhow::Result<()> {
+        let req = self
+            .http
+            .post(format!("{}/api/v1/transfers/{id}/finish", self.base))
+            .bearer_auth(token);
         self.send(req).await?;
         Ok(())
     }

@@ -46,6 +46,14 @@ pub(crate) struct ServeArgs {
     /// Largest ciphertext accepted, in bytes.
     #[arg(long, env = "HANDOFF_MAX_SECRET_BYTES", default_value_t = 64 * 1024)]
     pub(crate) max_secret_bytes: usize,
+    /// Largest file transfer accepted: its pieces' ciphertext bytes together
+    /// (at least 1 MiB, at most 64 GiB).
+    #[arg(long, env = "HANDOFF_MAX_TRANSFER_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub(crate) max_transfer_bytes: u64,
+    /// How long the one who claimed a file transfer may still fetch its
+    /// pieces, to finish a broken download (1m to 1d).
+    #[arg(long, env = "HANDOFF_TRANSFER_GRACE", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub(crate) transfer_grace: Duration,
     /// Secrets one client address may create per minute (0: no limit).
     #[arg(long, env = "HANDOFF_CREATE_LIMIT", default_value_t = 20)]
     pub(crate) create_limit: u32,
@@ -307,6 +315,10 @@ pub struct Settings {
     pub https: bool,
     pub expiry: ExpiryPolicy,
     pub max_secret_bytes: usize,
+    /// Largest file transfer accepted, in ciphertext bytes of all its pieces.
+    pub max_transfer_bytes: u64,
+    /// Seconds a claimed transfer's pieces stay fetchable by its claimer.
+    pub transfer_grace_seconds: i64,
     pub create_limit: u32,
     pub reveal_limit: u32,
     pub trusted_proxies: TrustedProxies,
@@ -380,6 +392,8 @@ impl Settings {
             https: url.scheme() == "https",
             expiry: ExpiryPolicy::default(),
             max_secret_bytes: 64 * 1024,
+            max_transfer_bytes: 1024 * 1024 * 1024,
+            transfer_grace_seconds: 15 * 60,
             create_limit: 20,
             reveal_limit: 60,
             trusted_proxies: TrustedProxies::default(),
@@ -607,6 +621,16 @@ impl ServeArgs {
         if !(1_024..=16 * 1024 * 1024).contains(&self.max_secret_bytes) {
             return Err("--max-secret-bytes must be between 1024 and 16777216".into());
         }
+        if !(1024 * 1024..=64 * 1024 * 1024 * 1024).contains(&self.max_transfer_bytes) {
+            return Err(
+                "--max-transfer-bytes must be between 1048576 (1 MiB) and 68719476736 (64 GiB)"
+                    .into(),
+            );
+        }
+        let transfer_grace_seconds = i64::try_from(self.transfer_grace.as_secs()).unwrap_or(0);
+        if !(60..=86_400).contains(&transfer_grace_seconds) {
+            return Err("--transfer-grace must be between 1m and 1d".into());
+        }
         if [
             self.create_limit,
             self.reveal_limit,
@@ -632,6 +656,8 @@ impl ServeArgs {
         Ok(Settings {
             expiry: ExpiryPolicy::new(self.max_expiry)?,
             max_secret_bytes: self.max_secret_bytes,
+            max_transfer_bytes: self.max_transfer_bytes,
+            transfer_grace_seconds,
             create_limit: self.create_limit,
             reveal_limit: self.reveal_limit,
             trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),

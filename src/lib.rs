@@ -24,15 +24,19 @@
 //!   instance (name, logo, contact, accent); [`register`] is the
 //!   credential register (each customer's current credential's client ID
 //!   and expiry, and where it stands); [`rotation`] asks for a new secret
-//!   before one expires.
+//!   before one expires; [`transfer`] holds the rules of file transfers
+//!   (pieces of 4 MiB, each an age file; the bounds on what a sender
+//!   declares; the encrypted manifest and the names a reader accepts).
 //! - [`store`] keeps everything in SQLite or PostgreSQL, behind one type;
-//!   consuming a secret is one atomic, durable statement, and each
+//!   consuming a secret (or claiming a file transfer) is one atomic, durable
+//!   statement, and each
 //!   conditional UPDATE is a rule of [`request`] in SQL (a test holds the
 //!   two together, another the two migration folders).
 //! - [`wire`] holds every JSON body of the API (and the webhooks' body), one
 //!   type each, which the server and the client both use; `openapi.json`
 //!   documents them and a test holds the two together.
-//! - [`http`] is the axum layer: the JSON API, the pages, the embedded browser
+//! - [`http`] is the axum layer: the JSON API (file transfers' in
+//!   `http/transfers.rs`, their pieces raw octet streams), the pages, the embedded browser
 //!   assets, security headers, rate limits, and the accept loop's limits on
 //!   connections; one error type per boundary ([`http::error`]). [`config`]
 //!   is `serve`'s configuration, [`purge`] the task that deletes what has
@@ -44,7 +48,8 @@
 //! - [`verify`] checks a decrypted credential against Entra ID: a token per
 //!   API, its roles and tenant, and the Management API subscriptions.
 //! - [`cli`] is the `handoff` binary's commands, one file per command
-//!   family; [`client`] talks to a server's API for `send`, `get`, `collect`
+//!   family (`cli/files.rs`: `send FILE...` and `get LINK -o DIR`, with
+//!   progress bars and resume); [`client`] talks to a server's API for `send`, `get`, `collect`
 //!   and the benchmark; [`collector`] is `handoff collect`'s loop (lease,
 //!   decrypt, write, verify, acknowledge, report) and `recheck` its
 //!   `--recheck` pass (read each imported credential back from the target,
@@ -102,6 +107,7 @@ pub mod staff;
 pub mod store;
 pub(crate) mod template;
 pub mod token;
+pub mod transfer;
 pub(crate) mod upload;
 pub mod verify;
 pub mod webhook;

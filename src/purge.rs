@@ -1,5 +1,5 @@
-//! The background task that deletes expired secrets, request copies and
-//! staff sessions, and makes the rotation requests of credentials whose
+//! The background task that deletes expired secrets, file transfers,
+//! request copies and staff sessions, and makes the rotation requests of credentials whose
 //! secret expires soon ([`crate::rotation`]).
 
 use std::time::Duration;
@@ -47,6 +47,17 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "purge failed"),
+    }
+    match store.purge_transfers(clock.now()).await {
+        Ok(p) if p.transfers > 0 => {
+            tracing::info!(
+                transfers = p.transfers,
+                pieces = p.pieces,
+                "purged expired, unfinished and downloaded file transfers"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "file transfer purge failed"),
     }
     match store.purge_requests(clock.now()).await {
         Ok(p) if p.expired + p.copies > 0 => {

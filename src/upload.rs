@@ -24,6 +24,8 @@ const STANZA_BODY_COLUMNS: usize = 64;
 pub(crate) struct AgeFile {
     bytes: Vec<u8>,
     recipients: usize,
+    /// Bytes after the header: the nonce and the STREAM chunks.
+    payload: usize,
 }
 
 /// Why an upload is not an age file we accept; the text is shown to the client.
@@ -78,7 +80,12 @@ impl AgeFile {
             return bad("the age header names no X25519 recipient");
         }
         check_payload_len(rest.len())?;
-        Ok(AgeFile { bytes, recipients })
+        let payload = rest.len();
+        Ok(AgeFile {
+            bytes,
+            recipients,
+            payload,
+        })
     }
 
     pub(crate) fn recipients(&self) -> usize {
@@ -87,6 +94,20 @@ impl AgeFile {
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// The file, its bytes owned.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The plaintext's length in bytes, which the payload's length fixes:
+    /// each STREAM chunk adds a 16-byte tag, and the nonce comes first.
+    pub(crate) fn plaintext_len(&self) -> usize {
+        let chunks = self.payload - NONCE_LEN;
+        let full = chunks / CHUNK_LEN;
+        let last = chunks % CHUNK_LEN;
+        full * (CHUNK_LEN - TAG_LEN) + last.saturating_sub(TAG_LEN)
     }
 }
 
@@ -191,6 +212,10 @@ mod tests {
         for size in [0, 1, 100, 64 * 1024, 64 * 1024 + 1, 200_000] {
             let file = encrypt_to(&[recipient()], &vec![7u8; size]);
             assert!(AgeFile::parse(file).is_ok(), "plaintext of {size} bytes");
+        }
+        for size in [0, 1, 64 * 1024, 64 * 1024 + 1, 4 * 1024 * 1024] {
+            let file = encrypt_to(&[recipient()], &vec![7u8; size]);
+            assert_eq!(AgeFile::parse(file).unwrap().plaintext_len(), size);
         }
         let three = encrypt_to(&[recipient(), recipient(), recipient()], b"x");
         assert_eq!(AgeFile::parse(three).unwrap().recipients(), 3);

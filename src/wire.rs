@@ -469,3 +469,105 @@ pub struct WebhookRequest {
     /// An integration template's id.
     pub template: Option<String>,
 }
+
+// ---- file transfers: `/api/v1/transfers` ----
+
+/// `POST /api/v1/transfers`: a transfer to upload. The pieces follow, one
+/// request each.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTransfer {
+    /// Base64 (standard alphabet) of the manifest's binary age file (at most
+    /// 256 KiB; see [`crate::transfer::Manifest`]).
+    pub manifest: String,
+    /// Each file's piece count and ciphertext size, in the manifest's order.
+    pub files: Vec<TransferFile>,
+    /// Lifetime in seconds; the server's expiry policy bounds it.
+    #[serde(deserialize_with = "whole_seconds")]
+    pub expires_in: i64,
+}
+
+/// One file of a transfer, as its sender declares it and a claimer gets it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferFile {
+    /// Pieces (of 4 MiB of plaintext each, the last maybe shorter), at least 1.
+    pub pieces: i64,
+    /// Ciphertext bytes of all its pieces together.
+    pub size: i64,
+}
+
+/// The answer to [`CreateTransfer`] (201).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TransferCreated {
+    /// The transfer's id.
+    pub id: String,
+    /// `{public_url}/f/{id}`: the sender appends `#` and the key.
+    pub url: String,
+    /// The sender's bearer token for the pieces, the upload state and the
+    /// completion; the only time it is handed out.
+    pub upload_token: String,
+    /// When the transfer expires, RFC 3339.
+    pub expires_at: String,
+    /// Plaintext bytes per piece: 4194304.
+    pub piece_size: i64,
+}
+
+/// `GET /api/v1/transfers/{id}/upload`: what a resuming sender still has to send.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UploadState {
+    /// The transfer was completed: nothing more to send.
+    pub complete: bool,
+    /// Each file, in order.
+    pub files: Vec<UploadedFile>,
+}
+
+/// One file of an [`UploadState`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UploadedFile {
+    /// Pieces declared.
+    pub pieces: i64,
+    /// The pieces the server holds, ascending.
+    pub present: Vec<i64>,
+}
+
+/// `POST /api/v1/transfers/{id}/complete`: the transfer can be claimed now.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TransferCompleted {
+    /// The transfer's id.
+    pub id: String,
+    /// `{public_url}/f/{id}`.
+    pub url: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// `GET /api/v1/transfers/{id}`: what the recipient's page shows before
+/// claiming (no names: they are in the encrypted manifest).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TransferMeta {
+    /// The transfer's id.
+    pub id: String,
+    /// Number of files.
+    pub files: i64,
+    /// Ciphertext bytes of all pieces together.
+    pub size: i64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// `POST /api/v1/transfers/{id}/claim`: the manifest and the download
+/// token, exactly once.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TransferClaimed {
+    /// Base64 (standard alphabet) of the manifest's age file.
+    pub manifest: String,
+    /// The claimer's bearer token for the pieces and the finish.
+    pub download_token: String,
+    /// Each file's piece count and ciphertext size.
+    pub files: Vec<TransferFile>,
+    /// Until when (RFC 3339) the pieces can be fetched with the token.
+    pub grace_until: String,
+}

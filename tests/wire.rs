@@ -505,6 +505,98 @@ fn wire_types_match_openapi() {
         }],
     );
 
+    check(
+        &doc,
+        &run("CreateTransfer"),
+        Way::ToServer,
+        &[CreateTransfer {
+            manifest: s(AGE),
+            files: vec![TransferFile {
+                pieces: 1,
+                size: 300,
+            }],
+            expires_in: 3600,
+        }],
+    );
+    check(
+        &doc,
+        &run("TransferFile"),
+        Way::FromServer,
+        &[TransferFile {
+            pieces: 3,
+            size: 9_437_900,
+        }],
+    );
+    check(
+        &doc,
+        &run("TransferCreated"),
+        Way::FromServer,
+        &[TransferCreated {
+            id: s(ID),
+            url: format!("https://h.example/f/{ID}"),
+            upload_token: s(ID),
+            expires_at: s(AT),
+            piece_size: 4_194_304,
+        }],
+    );
+    check(
+        &doc,
+        &run("UploadState"),
+        Way::FromServer,
+        &[UploadState {
+            complete: false,
+            files: vec![UploadedFile {
+                pieces: 3,
+                present: vec![0, 2],
+            }],
+        }],
+    );
+    check(
+        &doc,
+        &run("UploadedFile"),
+        Way::FromServer,
+        &[UploadedFile {
+            pieces: 1,
+            present: vec![],
+        }],
+    );
+    check(
+        &doc,
+        &run("TransferCompleted"),
+        Way::FromServer,
+        &[TransferCompleted {
+            id: s(ID),
+            url: format!("https://h.example/f/{ID}"),
+            expires_at: s(AT),
+        }],
+    );
+    check(
+        &doc,
+        &run("TransferMeta"),
+        Way::FromServer,
+        &[TransferMeta {
+            id: s(ID),
+            files: 2,
+            size: 12_345,
+            created_at: s(AT),
+            expires_at: s(AT),
+        }],
+    );
+    check(
+        &doc,
+        &run("TransferClaimed"),
+        Way::FromServer,
+        &[TransferClaimed {
+            manifest: s(AGE),
+            download_token: s(ID),
+            files: vec![TransferFile {
+                pieces: 1,
+                size: 300,
+            }],
+            grace_until: s(AT),
+        }],
+    );
+
     let objects: BTreeSet<String> = doc["components"]["schemas"]
         .as_object()
         .unwrap()

@@ -2,10 +2,11 @@
 //!
 //! This file is the command tree and its dispatch. Each command family is a
 //! file of its own, with its arguments: `serve`, `transfer` (`send` and
-//! `get`), `keygen`, `audit`, `tokens`, `users` and `templates`; `collect`
+//! `get`, which hand files to `files`), `keygen`, `audit`, `tokens`, `users` and `templates`; `collect`
 //! is [`crate::collector`].
 
 mod audit;
+mod files;
 mod keygen;
 mod serve;
 mod templates;
@@ -40,9 +41,11 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(Box<ServeArgs>),
-    /// Encrypt a secret here and print its link (text from stdin, or --field k=v).
+    /// Encrypt a secret here and print its link (text from stdin, or --field
+    /// k=v), or files and folders (`send FILE...`).
     Send(SendArgs),
-    /// Reveal a link's secret once, decrypt it here and print it.
+    /// Reveal a link's secret once, decrypt it here and print it; for a file
+    /// link, write its files under `-o DIR`.
     Get(GetArgs),
     /// Make an age identity for the SOC's collector: writes it to a file
     /// (mode 0600) and prints its recipient for HANDOFF_SOC_RECIPIENTS.

@@ -39,6 +39,17 @@ pub(super) struct SendArgs {
     /// always sent as it is).
     #[arg(long)]
     raw: bool,
+    /// Files or folders to send instead of a secret from stdin: they are
+    /// encrypted here, piece by piece, and the link opens them once.
+    #[arg(value_name = "FILE")]
+    files: Vec<std::path::PathBuf>,
+    /// With files: a message for the recipient, encrypted with their names.
+    #[arg(long, requires = "files")]
+    message: Option<String>,
+    /// With files: continue the interrupted send of the same files (none
+    /// may have changed), sending only what the server lacks.
+    #[arg(long, requires = "files")]
+    resume: bool,
 }
 
 #[derive(clap::Args)]
@@ -48,6 +59,13 @@ pub(super) struct GetArgs {
     /// Print the decrypted payload as JSON instead of its fields.
     #[arg(long)]
     json: bool,
+    /// For a file link (`/f/`): the folder to write the files in (made if
+    /// missing); files are written with mode 0600.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    output: Option<std::path::PathBuf>,
+    /// For a file link: replace files that exist in the folder.
+    #[arg(long)]
+    force: bool,
 }
 
 fn passphrase_from_env_or_prompt(prompt: &str) -> anyhow::Result<SecretString> {
@@ -61,6 +79,27 @@ fn passphrase_from_env_or_prompt(prompt: &str) -> anyhow::Result<SecretString> {
 
 /// Seals the secret here, uploads it and prints its link.
 pub(super) async fn send(args: SendArgs) -> anyhow::Result<()> {
+    if !args.files.is_empty() {
+        if args.template.is_some()
+            || !args.fields.is_empty()
+            || args.note.is_some()
+            || args.passphrase
+            || args.raw
+        {
+            bail!(
+                "files are sent with --message (and --expires, --resume); --template, --field, \
+                 --note, --passphrase and --raw are for secrets"
+            );
+        }
+        return super::files::send(
+            &args.server,
+            &args.files,
+            args.message,
+            args.expires,
+            args.resume,
+        )
+        .await;
+    }
     let template_id = args.template.clone().unwrap_or_else(|| {
         if args.fields.is_empty() {
             "text"
@@ -178,6 +217,16 @@ fn read_stdin(what: &str) -> anyhow::Result<String> {
 
 /// Reveals the link's secret once, opens it here and prints it.
 pub(super) async fn get(args: GetArgs) -> anyhow::Result<()> {
+    if super::files::is_file_link(&args.link) {
+        let dir = args
+            .output
+            .as_deref()
+            .ok_or_else(|| anyhow!("a file link needs -o DIR: the folder to write the files in"))?;
+        return super::files::get(&args.link, dir, args.force).await;
+    }
+    if args.output.is_some() || args.force {
+        bail!("-o and --force are for file links (/f/); a secret is printed");
+    }
     let link = Link::parse(&args.link)?;
     let client = Client::new(&link.base)?;
     // Check the link is still there, then unlock before revealing: a wrong

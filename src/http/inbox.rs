@@ -56,7 +56,7 @@ impl Collector {
 
 /// The token in an `Authorization` value of the `Bearer` scheme, whose name
 /// is case-insensitive (RFC 9110, section 11.1): `Bearer`, `bearer`, `BEARER`.
-fn bearer_token(value: &str) -> Option<&str> {
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim_start().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

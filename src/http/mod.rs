@@ -17,6 +17,7 @@ pub(crate) mod requests;
 pub(crate) mod security;
 pub mod staff;
 pub(crate) mod transfer_pages;
+pub(crate) mod transfers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -80,6 +81,28 @@ pub(crate) fn router(state: AppState) -> Router {
         &state.settings,
         state.settings.reveal_limit,
     );
+    let transfer_create = if state.settings.public_page {
+        rate_limited(
+            Router::new()
+                .route("/api/v1/transfers", axum::routing::post(transfers::create))
+                .layer(DefaultBodyLimit::max(transfers::CREATE_BODY_MAX)),
+            &state.settings,
+            state.settings.create_limit,
+        )
+    } else {
+        Router::new().route(
+            "/api/v1/transfers",
+            axum::routing::post(transfers::transfers_off),
+        )
+    };
+    let transfer_claim = rate_limited(
+        Router::new().route(
+            "/api/v1/transfers/{id}/claim",
+            axum::routing::post(transfers::claim),
+        ),
+        &state.settings,
+        state.settings.reveal_limit,
+    );
     // Answers carry two ciphertexts.
     let answer_limit = 2 * body_limit;
     let request_posts = rate_limited(
@@ -111,6 +134,9 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(create)
         .merge(reveal)
+        .merge(transfer_create)
+        .merge(transfer_claim)
+        .merge(transfers::router())
         .merge(request_posts)
         .merge(requests::router())
         .merge(login)

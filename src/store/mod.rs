@@ -35,6 +35,7 @@ mod oidc;
 mod requests;
 mod secrets;
 mod tokens;
+mod transfers;
 mod users;
 mod webhooks;
 mod writer;
@@ -58,6 +59,10 @@ pub use requests::{
 };
 pub use secrets::{NewSecret, PURGE_BATCH, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use tokens::{ApiToken, DuplicateToken, IssueRefused, NewToken};
+pub use transfers::{
+    Claimed, Completion, NewTransfer, PIECE_PURGE_BATCH, PiecePut, TransferMeta, TransfersPurged,
+    UploadView,
+};
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};
 pub use webhooks::NOTIFIED_KINDS;
 pub(crate) use webhooks::{AttemptOutcome, Delivery, NotifiedEvent};

@@ -1,0 +1,522 @@
+//! File transfers: create, receive pieces, complete, claim once, serve the
+//! claimer's pieces during the grace, finish, purge.
+//!
+//! A transfer's state is its times: uploading (`completed_at` unset, until
+//! `expires_at`), waiting (completed, unclaimed, until `expires_at`),
+//! claimed (`grace_until` set: only the download token's holder may fetch
+//! pieces, until then). Claiming is one `UPDATE … RETURNING` whose `WHERE`
+//! holds the whole rule, so exactly one caller wins. Tokens are kept as
+//! SHA-256 digests ([`Id::digest`]).
+
+use sha2::{Digest, Sha256};
+
+use super::{Store, StoreError, on_pool, write_tx};
+use crate::id::Id;
+
+/// Pieces deleted in one transaction by the purge and by a finish: 8 pieces
+/// are at most 34 MiB, a short hold of the write lock even with SQLite's
+/// `secure_delete` overwriting them.
+pub const PIECE_PURGE_BATCH: i64 = 8;
+
+/// Everything the store needs to keep a new transfer.
+pub struct NewTransfer {
+    pub id: Id,
+    /// [`Id::digest`] of the upload token.
+    pub upload_hash: Vec<u8>,
+    /// The manifest's age file.
+    pub manifest: Vec<u8>,
+    /// Each file's declared (pieces, ciphertext bytes), in order.
+    pub files: Vec<(i64, i64)>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What a sender holding the upload token may see of its transfer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadView {
+    pub completed: bool,
+    pub expires_at: i64,
+    /// Each file's declared (pieces, ciphertext bytes).
+    pub files: Vec<(i64, i64)>,
+}
+
+/// What became of one piece sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PiecePut {
+    /// Stored now.
+    Stored,
+    /// The same bytes were stored before: nothing to do.
+    Same,
+    /// Other bytes are stored under this piece.
+    Different,
+    /// The transfer is complete: no more pieces.
+    Complete,
+    /// No such transfer (or token), or it has expired.
+    Unknown,
+    /// No such file or piece in this transfer.
+    OutOfRange,
+    /// The file's pieces would add up to more than its declared size.
+    OverSize { declared: i64, would_be: i64 },
+}
+
+/// The answer to a completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// Complete (now or before); downloadable until `expires_at`.
+    Done { expires_at: i64 },
+    /// Pieces are missing.
+    Missing { pieces: i64 },
+    /// No such transfer (or token), or it has expired.
+    Unknown,
+}
+
+/// What anyone holding the link may learn before claiming.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct TransferMeta {
+    pub id: String,
+    pub files: i64,
+    pub size: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What the one winning claim gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    pub manifest: Vec<u8>,
+    /// Each file's (pieces, ciphertext bytes).
+    pub files: Vec<(i64, i64)>,
+    pub grace_until: i64,
+}
+
+/// What one purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransfersPurged {
+    pub transfers: u64,
+    pub pieces: u64,
+}
+
+/// A stored piece's digest.
+const STORED: &str =
+    "SELECT digest FROM transfer_pieces WHERE transfer_id = $1 AND file = $2 AND piece = $3";
+
+/// A transfer is gone for good (purge) when it was never claimed and has
+/// expired, or was claimed and its grace is over (or finished).
+const DOOMED: &str = "SELECT id FROM transfers \
+     WHERE (grace_until IS NULL AND expires_at <= $1) OR grace_until <= $1 LIMIT 100";
+
+impl Store {
+    /// Keeps a new transfer and its files' declarations, committed durably
+    /// before it returns. No piece yet.
+    ///
+    /// # Errors
+    /// A database error; nothing is kept then.
+    pub async fn insert_transfer(&self, t: NewTransfer) -> Result<(), StoreError> {
+        let size: i64 = t.files.iter().map(|(_, s)| *s).sum();
+        write_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO transfers (id, upload_hash, manifest, files, size, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(t.id.as_str())
+            .bind(&t.upload_hash)
+            .bind(&t.manifest)
+            .bind(i64::try_from(t.files.len()).unwrap_or(i64::MAX))
+            .bind(size)
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .execute(&mut *conn)
+            .await?;
+            for (index, (pieces, size)) in t.files.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO transfer_files (transfer_id, file, pieces, size) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(t.id.as_str())
+                .bind(i64::try_from(index).unwrap_or(i64::MAX))
+                .bind(pieces)
+                .bind(size)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The transfer as its sender sees it, if `upload_hash` is its upload
+    /// token's and it has not expired.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn upload_view(
+        &self,
+        id: &Id,
+        upload_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<UploadView>, StoreError> {
+        let view = on_pool!(self, pool => {
+            let row: Option<(Option<i64>, i64)> = sqlx::query_as(
+                "SELECT completed_at, expires_at FROM transfers \
+                 WHERE id = $1 AND upload_hash = $2 AND expires_at > $3",
+            )
+            .bind(id.as_str())
+            .bind(upload_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                None => None,
+                Some((completed_at, expires_at)) => {
+                    let files: Vec<(i64, i64)> = sqlx::query_as(
+                        "SELECT pieces, size FROM transfer_files WHERE transfer_id = $1 ORDER BY file",
+                    )
+                    .bind(id.as_str())
+                    .fetch_all(pool)
+                    .await?;
+                    Some(UploadView { completed: completed_at.is_some(), expires_at, files })
+                }
+            }
+        });
+        Ok(view)
+    }
+
+    /// The pieces stored of each file of transfer `id`, as (file, piece) in order.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn present_pieces(&self, id: &Id) -> Result<Vec<(i64, i64)>, StoreError> {
+        const SQL: &str =
+            "SELECT file, piece FROM transfer_pieces WHERE transfer_id = $1 ORDER BY file, piece";
+        Ok(on_pool!(self, pool =>
+            sqlx::query_as(SQL).bind(id.as_str()).fetch_all(pool).await?
+        ))
+    }
+
+    /// Stores piece `piece` of file `file` for the holder of the upload
+    /// token, unless the transfer is complete or gone, the piece is out of
+    /// range, already there, or would make its file larger than declared.
+    /// Committed durably before it returns [`PiecePut::Stored`].
+    ///
+    /// # Errors
+    /// A database error; nothing is kept then.
+    pub async fn put_piece(
+        &self,
+        id: &Id,
+        upload_hash: Vec<u8>,
+        file: i64,
+        piece: i64,
+        ciphertext: Vec<u8>,
+        now: i64,
+    ) -> Result<PiecePut, StoreError> {
+        let id = id.as_str().to_owned();
+        let digest = Sha256::digest(&ciphertext).to_vec();
+        let bytes = i64::try_from(ciphertext.len()).unwrap_or(i64::MAX);
+        write_tx!(self, conn => {
+            let state: Option<(Option<i64>,)> = sqlx::query_as(
+                "SELECT completed_at FROM transfers WHERE id = $1 AND upload_hash = $2 AND expires_at > $3",
+            )
+            .bind(&id)
+            .bind(&upload_hash)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match state {
+                None => return Ok(PiecePut::Unknown),
+                Some((Some(_),)) => return Ok(PiecePut::Complete),
+                Some((None,)) => {}
+            }
+            // An UPDATE that changes nothing, for its row lock on PostgreSQL:
+            // pieces of one file are counted against its size one at a time.
+            let declared: Option<(i64, i64)> = sqlx::query_as(
+                "UPDATE transfer_files SET size = size WHERE transfer_id = $1 AND file = $2 RETURNING pieces, size",
+            )
+            .bind(&id)
+            .bind(file)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some((pieces, declared)) = declared else {
+                return Ok(PiecePut::OutOfRange);
+            };
+            if !(0..pieces).contains(&piece) {
+                return Ok(PiecePut::OutOfRange);
+            }
+            let same = |stored: Option<(Vec<u8>,)>| match stored {
+                Some((d,)) if d == digest => PiecePut::Same,
+                _ => PiecePut::Different,
+            };
+            let stored: Option<(Vec<u8>,)> = sqlx::query_as(STORED)
+                .bind(&id)
+                .bind(file)
+                .bind(piece)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if stored.is_some() {
+                return Ok(same(stored));
+            }
+            let (sum,): (i64,) = sqlx::query_as(
+                "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM transfer_pieces WHERE transfer_id = $1 AND file = $2",
+            )
+            .bind(&id)
+            .bind(file)
+            .fetch_one(&mut *conn)
+            .await?;
+            if sum + bytes > declared {
+                return Ok(PiecePut::OverSize { declared, would_be: sum + bytes });
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO transfer_pieces (transfer_id, file, piece, bytes, digest, ciphertext) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(file)
+            .bind(piece)
+            .bind(bytes)
+            .bind(&digest)
+            .bind(&ciphertext)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok(PiecePut::Stored);
+            }
+            let stored: Option<(Vec<u8>,)> = sqlx::query_as(STORED)
+                .bind(&id)
+                .bind(file)
+                .bind(piece)
+                .fetch_optional(&mut *conn)
+                .await?;
+            Ok(same(stored))
+        })
+    }
+
+    /// Marks the transfer complete once every declared piece is stored
+    /// (their sizes were held to the declared ones as they arrived), and
+    /// records each file's size as what its pieces hold; idempotent.
+    ///
+    /// # Errors
+    /// A database error; nothing is changed then.
+    pub async fn complete_transfer(
+        &self,
+        id: &Id,
+        upload_hash: Vec<u8>,
+        now: i64,
+    ) -> Result<Completion, StoreError> {
+        let id = id.as_str().to_owned();
+        write_tx!(self, conn => {
+            let state: Option<(Option<i64>, i64)> = sqlx::query_as(
+                "SELECT completed_at, expires_at FROM transfers WHERE id = $1 AND upload_hash = $2 AND expires_at > $3",
+            )
+            .bind(&id)
+            .bind(&upload_hash)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let expires_at = match state {
+                None => return Ok(Completion::Unknown),
+                Some((Some(_), expires_at)) => return Ok(Completion::Done { expires_at }),
+                Some((None, expires_at)) => expires_at,
+            };
+            let files: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+                "SELECT f.file, f.pieces, f.size, COUNT(p.piece), CAST(COALESCE(SUM(p.bytes), 0) AS BIGINT) \
+                 FROM transfer_files f LEFT JOIN transfer_pieces p \
+                 ON p.transfer_id = f.transfer_id AND p.file = f.file \
+                 WHERE f.transfer_id = $1 GROUP BY f.file, f.pieces, f.size ORDER BY f.file",
+            )
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await?;
+            let missing: i64 = files.iter().map(|(_, pieces, _, present, _)| pieces - present).sum();
+            if missing > 0 {
+                return Ok(Completion::Missing { pieces: missing });
+            }
+            // A declared size may be an upper bound (see `DeclaredFile`):
+            // from now on each file's size is what its pieces hold.
+            for (file, _, _, _, stored) in &files {
+                sqlx::query("UPDATE transfer_files SET size = $3 WHERE transfer_id = $1 AND file = $2")
+                    .bind(&id)
+                    .bind(file)
+                    .bind(stored)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let total: i64 = files.iter().map(|f| f.4).sum();
+            sqlx::query("UPDATE transfers SET completed_at = $2, size = $3 WHERE id = $1")
+                .bind(&id)
+                .bind(now)
+                .bind(total)
+                .execute(&mut *conn)
+                .await?;
+            Ok(Completion::Done { expires_at })
+        })
+    }
+
+    /// A complete, unclaimed, unexpired transfer's metadata; `None` for
+    /// every other (unknown, uploading, claimed, expired alike). Never consumes.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn transfer_meta(
+        &self,
+        id: &Id,
+        now: i64,
+    ) -> Result<Option<TransferMeta>, StoreError> {
+        const SQL: &str = "SELECT id, files, size, created_at, expires_at FROM transfers \
+             WHERE id = $1 AND completed_at IS NOT NULL AND claimed_at IS NULL AND expires_at > $2";
+        Ok(on_pool!(self, pool =>
+            sqlx::query_as::<_, TransferMeta>(SQL).bind(id.as_str()).bind(now).fetch_optional(pool).await?
+        ))
+    }
+
+    /// Claims a complete transfer, exactly once: one `UPDATE … RETURNING`
+    /// sets the claim time, the grace's end and the download token's digest
+    /// where no claim was made before, committed durably before it returns.
+    /// `None` for unknown, uploading, claimed and expired alike.
+    ///
+    /// # Errors
+    /// A database error; nothing is claimed then.
+    pub async fn claim_transfer(
+        &self,
+        id: &Id,
+        download_hash: Vec<u8>,
+        now: i64,
+        grace_until: i64,
+    ) -> Result<Option<Claimed>, StoreError> {
+        let id = id.as_str().to_owned();
+        write_tx!(self, conn => {
+            let won: Option<(Option<Vec<u8>>,)> = sqlx::query_as(
+                "UPDATE transfers SET claimed_at = $2, grace_until = $3, download_hash = $4 \
+                 WHERE id = $1 AND completed_at IS NOT NULL AND claimed_at IS NULL AND expires_at > $2 \
+                 RETURNING manifest",
+            )
+            .bind(&id)
+            .bind(now)
+            .bind(grace_until)
+            .bind(&download_hash)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some((Some(manifest),)) = won else {
+                return Ok(None);
+            };
+            let files: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT pieces, size FROM transfer_files WHERE transfer_id = $1 ORDER BY file",
+            )
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await?;
+            Ok(Some(Claimed { manifest, files, grace_until }))
+        })
+    }
+
+    /// A piece for the holder of the download token, before the grace ends.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn download_piece(
+        &self,
+        id: &Id,
+        download_hash: &[u8],
+        file: i64,
+        piece: i64,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        const SQL: &str = "SELECT p.ciphertext FROM transfer_pieces p JOIN transfers t ON t.id = p.transfer_id \
+             WHERE t.id = $1 AND t.download_hash = $2 AND t.grace_until > $3 AND p.file = $4 AND p.piece = $5";
+        Ok(on_pool!(self, pool =>
+            sqlx::query_scalar(SQL)
+                .bind(id.as_str())
+                .bind(download_hash)
+                .bind(now)
+                .bind(file)
+                .bind(piece)
+                .fetch_optional(pool)
+                .await?
+        ))
+    }
+
+    /// Ends a claimed transfer's grace now for the holder of its download
+    /// token, then deletes its pieces (in batches) and its row. False when
+    /// there was no such claim in its grace.
+    ///
+    /// # Errors
+    /// A database error; once the grace is ended, the purge deletes what is left.
+    pub async fn finish_transfer(
+        &self,
+        id: &Id,
+        download_hash: Vec<u8>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let owned = id.as_str().to_owned();
+        let ended = write_tx!(self, conn => {
+            Ok(sqlx::query(
+                "UPDATE transfers SET grace_until = $3, manifest = NULL \
+                 WHERE id = $1 AND download_hash = $2 AND grace_until > $3",
+            )
+            .bind(&owned)
+            .bind(&download_hash)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected())
+        })?;
+        if ended == 0 {
+            return Ok(false);
+        }
+        self.delete_transfer(id.as_str()).await?;
+        Ok(true)
+    }
+
+    /// Deletes transfers that are over: unclaimed ones past their expiry
+    /// (uploading or complete), claimed ones past their grace. Pieces go
+    /// [`PIECE_PURGE_BATCH`] per transaction, so the write lock is never held
+    /// for long.
+    ///
+    /// # Errors
+    /// A database error; what was deleted before it stays deleted.
+    pub async fn purge_transfers(&self, now: i64) -> Result<TransfersPurged, StoreError> {
+        let mut purged = TransfersPurged::default();
+        loop {
+            let ids: Vec<String> = on_pool!(self, pool =>
+                sqlx::query_scalar(DOOMED).bind(now).fetch_all(pool).await?
+            );
+            if ids.is_empty() {
+                return Ok(purged);
+            }
+            for id in ids {
+                purged.pieces += self.delete_transfer(&id).await?;
+                purged.transfers += 1;
+            }
+        }
+    }
+
+    /// Deletes transfer `id`'s pieces in batches, then the transfer; yields
+    /// the pieces deleted.
+    async fn delete_transfer(&self, id: &str) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let owned = id.to_owned();
+            let n = write_tx!(self, conn => {
+                Ok(sqlx::query(
+                    "DELETE FROM transfer_pieces WHERE transfer_id = $1 AND (file, piece) IN \
+                     (SELECT file, piece FROM transfer_pieces WHERE transfer_id = $1 LIMIT $2)",
+                )
+                .bind(&owned)
+                .bind(PIECE_PURGE_BATCH)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected())
+            })?;
+            total += n;
+            if n < PIECE_PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        let owned = id.to_owned();
+        write_tx!(self, conn => {
+            sqlx::query("DELETE FROM transfers WHERE id = $1")
+                .bind(&owned)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })?;
+        Ok(total)
+    }
+}

@@ -1,0 +1,313 @@
+//! File transfers (issue 14), the rules that need neither HTTP nor SQL: the
+//! piece arithmetic, the bounds on what a sender may declare and upload, and
+//! the manifest the sender encrypts (its format and the names a reader
+//! accepts).
+//!
+//! A transfer is one manifest and 1 to [`MAX_FILES`] files. Each file's
+//! plaintext is cut into pieces of [`PIECE_SIZE`] bytes (the last may be
+//! shorter; an empty file is one piece of zero bytes), and each piece is one
+//! complete binary age file, so an upload resumes by sending only the pieces
+//! the server lacks, and memory stays at one piece per upload. The manifest
+//! is an age file of [`Manifest`] JSON. The server checks every piece's age
+//! header and the length its payload fixes; it learns the number of files,
+//! their piece counts and ciphertext sizes, never names or contents.
+
+use serde::{Deserialize, Serialize};
+
+use crate::upload::AgeFile;
+
+/// Plaintext bytes per piece: 4 MiB. Piece `p` of a file holds plaintext
+/// bytes `[p·PIECE_SIZE, (p+1)·PIECE_SIZE)`.
+pub const PIECE_SIZE: usize = 4 * 1024 * 1024;
+
+/// The largest piece ciphertext accepted: a full piece's payload (16-byte
+/// nonce, 64 STREAM chunks of 64 KiB each with a 16-byte tag: 4,195,344
+/// bytes) leaves 64,496 bytes for the header, room for
+/// [`MAX_STANZAS`](crate::upload::MAX_STANZAS) X25519 stanzas and age's
+/// GREASE stanzas many times over.
+pub const PIECE_CIPHERTEXT_MAX: usize = PIECE_SIZE + 65_536;
+
+/// The smallest age file there is: the version line (22 bytes), one X25519
+/// stanza (54 + 44), the MAC line (48), a nonce and one empty chunk's tag (32).
+pub const PIECE_CIPHERTEXT_MIN: u64 = 200;
+
+/// The smallest ciphertext of a full piece: the smallest header (168 bytes)
+/// and a full payload (nonce, 64 chunks with their tags).
+const FULL_PIECE_MIN: u64 = 168 + 16 + PIECE_SIZE as u64 + 64 * 16;
+
+/// Files in one transfer, at most.
+pub const MAX_FILES: usize = 1000;
+
+/// The manifest's ciphertext, at most: 256 KiB.
+pub const MANIFEST_MAX: usize = 256 * 1024;
+
+/// Bytes of one path segment of a manifest name, at most (what common file
+/// systems allow).
+pub const MAX_SEGMENT_BYTES: usize = 255;
+
+/// How many pieces a file of `plaintext` bytes is cut into: at least one.
+pub fn pieces_for(plaintext: u64) -> u64 {
+    plaintext.div_ceil(PIECE_SIZE as u64).max(1)
+}
+
+/// Bytes a client may add to each piece's declared ciphertext size when it
+/// cannot know the exact size in advance. The Rust `age` crate writes a
+/// random GREASE stanza into every header it makes (`grease_the_joint` in
+/// `age-core` 0.12: a tag of up to 15 characters, up to 4 arguments of up
+/// to 8, a body of up to 99 bytes: at most 190 bytes written), so the
+/// `handoff` CLI declares its pieces' sizes plus this much each.
+pub const GREASE_ALLOWANCE: u64 = 256;
+
+/// One file as the sender declares it at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeclaredFile {
+    /// Pieces the file is cut into (at least 1).
+    pub pieces: u64,
+    /// Ciphertext bytes of all its pieces together, at most: the pieces
+    /// uploaded may not add up to more, and the transfer's size is what
+    /// they hold once it is complete.
+    pub size: u64,
+}
+
+impl DeclaredFile {
+    /// Checks one declaration: the sizes `pieces` age files of pieces can
+    /// have. All pieces but the last hold a full [`PIECE_SIZE`], so their
+    /// ciphertext is at least a full piece's; every piece is at most
+    /// [`PIECE_CIPHERTEXT_MAX`]. The text says what is wrong (`index` names
+    /// the file).
+    pub fn check(index: usize, pieces: i64, size: i64) -> Result<DeclaredFile, String> {
+        let (Ok(pieces), Ok(size)) = (u64::try_from(pieces), u64::try_from(size)) else {
+            return Err(format!(
+                "files[{index}]: pieces and size must not be negative"
+            ));
+        };
+        if pieces == 0 {
+            return Err(format!(
+                "files[{index}]: a file has at least one piece (an empty file is one piece of zero bytes)"
+            ));
+        }
+        let min = (pieces - 1)
+            .saturating_mul(FULL_PIECE_MIN)
+            .saturating_add(PIECE_CIPHERTEXT_MIN);
+        let max = pieces.saturating_mul(PIECE_CIPHERTEXT_MAX as u64);
+        if !(min..=max).contains(&size) {
+            return Err(format!(
+                "files[{index}]: {pieces} piece(s) of age ciphertext take between {min} and {max} bytes, not {size}"
+            ));
+        }
+        Ok(DeclaredFile { pieces, size })
+    }
+}
+
+/// Checks piece `piece` of a file of `pieces` pieces, already parsed as an
+/// age file: every piece but the last holds exactly [`PIECE_SIZE`] bytes of
+/// plaintext, the last at most that (and at least one byte, unless it is the
+/// only piece, of an empty file). The text says what is wrong.
+pub(crate) fn check_piece(file: &AgeFile, piece: u64, pieces: u64) -> Result<(), String> {
+    let plain = file.plaintext_len();
+    let last = piece + 1 == pieces;
+    if plain > PIECE_SIZE {
+        return Err(format!(
+            "the piece holds {plain} bytes of plaintext; a piece holds at most {PIECE_SIZE}"
+        ));
+    }
+    if !last && plain != PIECE_SIZE {
+        return Err(format!(
+            "piece {piece} holds {plain} bytes of plaintext; every piece but a file's last holds exactly {PIECE_SIZE}"
+        ));
+    }
+    if last && pieces > 1 && plain == 0 {
+        return Err(format!(
+            "piece {piece} is empty; only an empty file's one piece may be"
+        ));
+    }
+    Ok(())
+}
+
+/// The manifest's plaintext: UTF-8 JSON, encrypted by the sender to the
+/// same recipient as the pieces.
+/// `{"v":1,"message":"…","files":[{"name":"certs/app.pem","size":1234,"type":"application/x-pem-file","modified":1764540000}]}`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version: 1.
+    pub v: u32,
+    /// The sender's message, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The files, in the order of their indexes in the API.
+    pub files: Vec<ManifestFile>,
+}
+
+/// One file of a [`Manifest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// A relative path with `/` separators (see [`check_name`]).
+    pub name: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// A media type, if the sender knew one.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Last modified, Unix seconds, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<i64>,
+}
+
+/// Checks a manifest name before anything is written under it: a relative
+/// path of `/`-separated segments, none empty, `.` or `..`, none longer than
+/// [`MAX_SEGMENT_BYTES`], with no backslash, NUL or other control character
+/// (and not starting with `/`). The text says what is wrong.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a file name is empty".to_owned());
+    }
+    if name.starts_with('/') {
+        return Err(format!("the file name {name:?} is an absolute path"));
+    }
+    if name.chars().any(|c| c == '\\' || c.is_control()) {
+        return Err(format!(
+            "the file name {name:?} holds a backslash or a control character"
+        ));
+    }
+    for segment in name.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(format!(
+                "the file name {name:?} has an empty, '.' or '..' part"
+            ));
+        }
+        if segment.len() > MAX_SEGMENT_BYTES {
+            return Err(format!(
+                "a part of the file name {name:?} is longer than {MAX_SEGMENT_BYTES} bytes"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Manifest {
+    /// Reads a decrypted manifest and checks it: version 1, 1 to
+    /// [`MAX_FILES`] files, every name safe ([`check_name`]) and no name
+    /// twice, and `expected` files (the count the server holds).
+    pub fn parse(plaintext: &[u8], expected: usize) -> Result<Manifest, String> {
+        let manifest: Manifest = serde_json::from_slice(plaintext)
+            .map_err(|e| format!("the manifest is not what this version reads: {e}"))?;
+        if manifest.v != 1 {
+            return Err(format!(
+                "the manifest has version {}; this version reads 1",
+                manifest.v
+            ));
+        }
+        if manifest.files.is_empty() || manifest.files.len() > MAX_FILES {
+            return Err(format!(
+                "the manifest lists {} files; a transfer has 1 to {MAX_FILES}",
+                manifest.files.len()
+            ));
+        }
+        if manifest.files.len() != expected {
+            return Err(format!(
+                "the manifest lists {} files but the server holds {expected}",
+                manifest.files.len()
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &manifest.files {
+            check_name(&f.name)?;
+            if !seen.insert(f.name.as_str()) {
+                return Err(format!("the manifest names {:?} twice", f.name));
+            }
+        }
+        Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encrypt(plaintext: &[u8]) -> AgeFile {
+        let r = age::x25519::Identity::generate().to_public();
+        AgeFile::parse(age::encrypt(&r, plaintext).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn piece_counts() {
+        assert_eq!(pieces_for(0), 1);
+        assert_eq!(pieces_for(1), 1);
+        assert_eq!(pieces_for(PIECE_SIZE as u64), 1);
+        assert_eq!(pieces_for(PIECE_SIZE as u64 + 1), 2);
+        assert_eq!(pieces_for(9 * 1024 * 1024), 3);
+    }
+
+    #[test]
+    fn the_smallest_age_file_is_the_bound() {
+        let empty = encrypt(b"");
+        assert!(empty.as_bytes().len() as u64 >= PIECE_CIPHERTEXT_MIN);
+        let full = encrypt(&vec![0u8; PIECE_SIZE]);
+        assert!(full.as_bytes().len() as u64 >= FULL_PIECE_MIN);
+        assert!(full.as_bytes().len() <= PIECE_CIPHERTEXT_MAX);
+    }
+
+    #[test]
+    fn declarations_are_bounded_by_what_pieces_can_weigh() {
+        assert!(DeclaredFile::check(0, 1, 200).is_ok());
+        assert!(DeclaredFile::check(0, 1, 199).is_err());
+        assert!(DeclaredFile::check(0, 0, 0).is_err());
+        assert!(DeclaredFile::check(0, -1, 200).is_err());
+        assert!(DeclaredFile::check(0, 1, PIECE_CIPHERTEXT_MAX as i64 + 1).is_err());
+        // Three pieces cannot weigh as little as three empty age files.
+        assert!(DeclaredFile::check(0, 3, 600).is_err());
+        assert!(DeclaredFile::check(0, 3, 2 * FULL_PIECE_MIN as i64 + 200).is_ok());
+    }
+
+    #[test]
+    fn pieces_hold_full_plaintext_but_the_last() {
+        let full = encrypt(&vec![1u8; PIECE_SIZE]);
+        let short = encrypt(b"abc");
+        let empty = encrypt(b"");
+        assert!(check_piece(&full, 0, 2).is_ok());
+        assert!(check_piece(&short, 0, 2).is_err());
+        assert!(check_piece(&short, 1, 2).is_ok());
+        assert!(check_piece(&empty, 0, 1).is_ok());
+        assert!(check_piece(&empty, 1, 2).is_err());
+        let over = encrypt(&vec![1u8; PIECE_SIZE + 1]);
+        assert!(check_piece(&over, 0, 1).is_err());
+    }
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        for ok in ["a.txt", "certs/app.pem", "x/y/z", "ünïcode.txt", ".hidden"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        let long = "a".repeat(256);
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/..",
+            "a\\b",
+            "a\0b",
+            "a\nb",
+            "a//b",
+            "./a",
+            long.as_str(),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn manifests_read_and_refuse() {
+        let text = br#"{"v":1,"message":"hi","files":[{"name":"a","size":1,"type":"text/plain","modified":5},{"name":"b/c","size":0}]}"#;
+        let m = Manifest::parse(text, 2).unwrap();
+        assert_eq!(m.files[1].media_type, None);
+        assert_eq!(m.message.as_deref(), Some("hi"));
+        assert!(Manifest::parse(text, 3).is_err());
+        let twice = br#"{"v":1,"files":[{"name":"a","size":1},{"name":"a","size":1}]}"#;
+        assert!(Manifest::parse(twice, 2).is_err());
+        let v2 = br#"{"v":2,"files":[{"name":"a","size":1}]}"#;
+        assert!(Manifest::parse(v2, 1).is_err());
+        let evil = br#"{"v":1,"files":[{"name":"../a","size":1}]}"#;
+        assert!(Manifest::parse(evil, 1).is_err());
+    }
+}

@@ -1,0 +1,366 @@
+//! `handoff send FILE...` and `handoff get LINK -o DIR` with the real
+//! binary against a live server: byte-exact round trips, read once, a killed
+//! send resumed, and names a reader must refuse.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use age::secrecy::ExposeSecret;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::{Backend, spawn_app};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn handoff(state: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"));
+    cmd.env("XDG_STATE_HOME", state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+async fn run(state: &Path, args: &[&str]) -> Output {
+    handoff(state).args(args).output().await.unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn sha256(path: &Path) -> Vec<u8> {
+    Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn files_and_a_folder_go_through_byte_for_byte_and_once() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("certs/sub")).unwrap();
+    std::fs::write(src.join("big.bin"), noise(9 * 1024 * 1024 + 17, 5)).unwrap();
+    std::fs::write(src.join("certs/app.pem"), b"-----BEGIN CERTIFICATE-----\n").unwrap();
+    std::fs::write(src.join("certs/sub/empty"), b"").unwrap();
+
+    let out = run(
+        &state,
+        &[
+            "send",
+            "--server",
+            &app.base,
+            "--message",
+            "the files you asked for",
+            src.join("big.bin").to_str().unwrap(),
+            src.join("certs").to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link = text(&out.stdout).trim().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/f/", app.base)) && link.contains("#AGE-SECRET-KEY-1"),
+        "{link}"
+    );
+    let leftover: Vec<_> = std::fs::read_dir(state.join("handoff")).unwrap().collect();
+    assert!(
+        leftover.is_empty(),
+        "the send's state file is gone when done"
+    );
+
+    let dest = work.path().join("dest");
+    let out = run(&state, &["get", &link, "-o", dest.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the files you asked for"));
+    for name in ["big.bin", "certs/app.pem", "certs/sub/empty"] {
+        let (sent, got) = (src.join(name), dest.join(name));
+        assert_eq!(sha256(&sent), sha256(&got), "{name} arrives byte for byte");
+        #[cfg(unix)]
+        assert_eq!(mode(&got), 0o600, "{name} is the owner's alone");
+    }
+    let names: Vec<String> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with(".handoff") || n.ends_with(".handoff-part")),
+        "no state or partial file is left: {names:?}"
+    );
+
+    let again = run(
+        &state,
+        &[
+            "get",
+            &link,
+            "-o",
+            work.path().join("other").to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("these files are gone"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+#[tokio::test]
+async fn existing_files_are_kept_unless_forced() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let file = work.path().join("report.txt");
+    std::fs::write(&file, b"new contents").unwrap();
+    let out = run(
+        &state,
+        &["send", "--server", &app.base, file.to_str().unwrap()],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link = text(&out.stdout).trim().to_owned();
+    let dest = work.path().join("dest");
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::write(dest.join("report.txt"), b"mine").unwrap();
+    let out = run(&state, &["get", &link, "-o", dest.to_str().unwrap()]).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--force"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(dest.join("report.txt")).unwrap(), b"mine");
+    // Within the grace the claimed download can be run again.
+    let out = run(
+        &state,
+        &["get", &link, "-o", dest.to_str().unwrap(), "--force"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(dest.join("report.txt")).unwrap(),
+        b"new contents"
+    );
+}
+
+/// Starts `send FILE` and kills it once its state file is written and, if
+/// `piece`, the server holds a first piece; yields the state file's JSON.
+async fn start_and_kill(app: &common::TestApp, state: &Path, file: &Path, piece: bool) -> Value {
+    let mut child = handoff(state)
+        .args(["send", "--server", &app.base, file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let dir = state.join("handoff");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let saved: Value = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the send never started"
+        );
+        let found = std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|d| {
+                d.filter_map(Result::ok)
+                    .find(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+            .and_then(|e| std::fs::read(e.path()).ok())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        if let Some(saved) = found {
+            if !piece {
+                child.start_kill().unwrap();
+                break saved;
+            }
+            let id = saved["id"].as_str().unwrap();
+            let res = app
+                .http
+                .get(app.url(&format!("/api/v1/transfers/{id}/upload")))
+                .bearer_auth(saved["upload_token"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let held: Value = res.json().await.unwrap();
+            if !held["files"][0]["present"].as_array().unwrap().is_empty() {
+                child.start_kill().unwrap();
+                break saved;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    let killed = child.wait_with_output().await.unwrap();
+    assert!(!killed.status.success(), "the send was killed mid-way");
+    saved
+}
+
+#[tokio::test]
+async fn a_killed_send_resumes_where_it_stopped() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let file = work.path().join("export.bin");
+    std::fs::write(&file, noise(120 * 1024 * 1024, 11)).unwrap();
+    let saved = start_and_kill(&app, &state, &file, true).await;
+    #[cfg(unix)]
+    {
+        let entry = std::fs::read_dir(state.join("handoff"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            mode(&entry.path()),
+            0o600,
+            "the state file holds the identity"
+        );
+    }
+
+    let out = run(
+        &state,
+        &[
+            "send",
+            "--server",
+            &app.base,
+            "--resume",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Resumed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let link = text(&out.stdout).trim().to_owned();
+    assert!(
+        link.contains(saved["id"].as_str().unwrap()),
+        "the same transfer: {link}"
+    );
+    let dest = work.path().join("dest");
+    let out = run(&state, &["get", &link, "-o", dest.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(sha256(&file), sha256(&dest.join("export.bin")));
+}
+
+#[tokio::test]
+async fn a_changed_file_is_not_resumed() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let file = work.path().join("a.bin");
+    std::fs::write(&file, noise(40 * 1024 * 1024, 2)).unwrap();
+    start_and_kill(&app, &state, &file, false).await;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    f.write_all(b"more").unwrap();
+    drop(f);
+    let out = run(
+        &state,
+        &[
+            "send",
+            "--server",
+            &app.base,
+            "--resume",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("changed since the interrupted send"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn unsafe_names_in_a_manifest_are_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    for evil in ["../escaped.txt", "/etc/evil", "a/../../x", "dir\\file"] {
+        let identity = age::x25519::Identity::generate();
+        let to = identity.to_public();
+        let manifest = json!({"v": 1, "files": [{"name": evil, "size": 3}]});
+        let manifest = age::encrypt(&to, manifest.to_string().as_bytes()).unwrap();
+        let piece = age::encrypt(&to, b"bad").unwrap();
+        let created: Value = app
+            .post_json(
+                "/api/v1/transfers",
+                &json!({
+                    "manifest": STANDARD.encode(&manifest),
+                    "files": [{"pieces": 1, "size": piece.len()}],
+                    "expires_in": 3600,
+                }),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = created["id"].as_str().unwrap();
+        let token = created["upload_token"].as_str().unwrap();
+        let res = app
+            .http
+            .put(app.url(&format!("/api/v1/transfers/{id}/files/0/pieces/0")))
+            .bearer_auth(token)
+            .body(piece)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+        let res = app
+            .http
+            .post(app.url(&format!("/api/v1/transfers/{id}/complete")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let link = format!(
+            "{}#{}",
+            created["url"].as_str().unwrap(),
+            identity.to_string().expose_secret()
+        );
+        let dest = work.path().join("dest/inner");
+        let out = run(&state, &["get", &link, "-o", dest.to_str().unwrap()]).await;
+        assert!(!out.status.success(), "{evil:?} is refused");
+        assert!(
+            text(&out.stderr).contains("refusing these files"),
+            "{evil:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!work.path().join("dest/escaped.txt").exists());
+        assert!(!work.path().join("escaped.txt").exists());
+        let written: Vec<String> = std::fs::read_dir(&dest)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.starts_with(".handoff-get-"))
+            .collect();
+        assert!(written.is_empty(), "{evil:?}: nothing written: {written:?}");
+    }
+}
