@@ -1940,7 +1940,11 @@ fn browser_files_resume_after_a_reload_stream_to_disk_and_open_once() {
     );
     eprintln!(
         "200 MB file: {} pieces in all; {} PUTs before the reload, {} after; upload {} ms, download {} ms",
-        out["pieces"], out["puts_before_reload"], out["puts_after_reload"], out["upload_ms"], out["download_ms"]
+        out["pieces"],
+        out["puts_before_reload"],
+        out["puts_after_reload"],
+        out["upload_ms"],
+        out["download_ms"]
     );
 
     // 48 pieces of the big file, one of the small one.
@@ -1954,7 +1958,11 @@ fn browser_files_resume_after_a_reload_stream_to_disk_and_open_once() {
     );
 
     // Both files arrive byte for byte, under their names, with the message.
-    assert_eq!(out["source"].as_object().map(|o| o.len()), Some(2), "{out}");
+    assert_eq!(
+        out["source"].as_object().map(serde_json::Map::len),
+        Some(2),
+        "{out}"
+    );
     assert_eq!(out["saved"], out["source"], "the saved files differ");
     assert_eq!(out["names"], json!([big_name, small_name]));
     assert_eq!(out["message"], json!(message));

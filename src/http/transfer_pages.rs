@@ -129,7 +129,7 @@ fn about_bytes(bytes: i64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    let digits = if value < 10.0 { 1 } else { 0 };
+    let digits = usize::from(value < 10.0);
     format!("about {value:.digits$} {}", UNITS[unit])
 }
 
