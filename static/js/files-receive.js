@@ -317,6 +317,14 @@ async function fetchPiece(token, f, p) {
 // Where a file goes: a download streamed through the service worker, or,
 // without one, a Blob in memory.
 
+const WORKER = "/assets/files-sw.js";
+/**
+ * Where the worker's synthetic downloads live: the folder `files-download/`
+ * beside its script, which is the worker's scope (a worker may only take a
+ * scope within its script's folder).
+ */
+const DOWNLOADS = new URL("files-download/", new URL(WORKER, location.href)).href;
+
 let workerRegistration = null;
 
 /** The active service worker's registration, or null where there is none. */
@@ -324,7 +332,7 @@ async function serviceWorker() {
   if (!hasWorker) return null;
   if (workerRegistration?.active) return workerRegistration;
   try {
-    const reg = await navigator.serviceWorker.register("/assets/files-sw.js", { scope: "/assets/files-download/" });
+    const reg = await navigator.serviceWorker.register(WORKER, { scope: DOWNLOADS });
     const worker = reg.installing ?? reg.waiting ?? reg.active;
     if (worker && worker.state !== "activated") {
       await new Promise((resolve, reject) => {
@@ -369,7 +377,7 @@ async function workerSink(reg, file) {
   const channel = new MessageChannel();
   const port = channel.port1;
   const name = baseName(file.name);
-  const url = new URL(`/assets/files-download/${randomPart()}/${encodeURIComponent(name)}`, location.href).href;
+  const url = `${DOWNLOADS}${randomPart()}/${encodeURIComponent(name)}`;
   let credits = 0;
   let waiter = null;
   let cancelled = false;

@@ -4,7 +4,7 @@
 // The page (files-receive.js) decrypts a file piece by piece. For each file it
 // posts {type: "download", url, name, size} with a MessagePort; the worker
 // answers "ready", and the page then opens that synthetic URL, which lies in
-// this worker's scope (/assets/files-download/). The worker answers that one
+// this worker's scope (the folder files-download/ beside this script). The worker answers that one
 // request with a response whose body is a stream fed through the port:
 // every time the stream wants more it posts {pull: true}, and the page
 // answers {chunk} (or {done}, or {error}). Content-Disposition makes the
@@ -30,7 +30,7 @@ self.addEventListener("message", (event) => {
 
 self.addEventListener("fetch", (event) => {
   const url = event.request.url;
-  if (!new URL(url).pathname.startsWith("/assets/files-download/")) return;
+  if (!url.startsWith(self.registration.scope)) return;
   const entry = pending.get(url);
   if (!entry) {
     // 204: a navigation to it leaves the page as it is; the page then says
