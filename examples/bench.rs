@@ -6,7 +6,16 @@
 //! bench fsync --dir /tmp/x --seconds 2
 //! bench rss --pid PID --label sqlite
 //! bench summary results.txt
+//! bench files --server http://127.0.0.1:8080 --label sqlite --transfers 4 --mib 1024 --pid PID
 //! ```
+//!
+//! `files` (issue 14) runs `--transfers` file transfers at once, each of
+//! `--mib` MiB in 4 MiB pieces: declared, uploaded piece by piece,
+//! completed, claimed, downloaded and finished. It prints the upload and
+//! download throughput of all of them together beside the loopback ceiling
+//! (1 GiB through one TCP connection in this process) and the server's
+//! resident set idle and at its largest. The server needs
+//! `--max-transfer-bytes` above `--mib` MiB of ciphertext.
 //!
 //! `load` runs, one after the other and each for `--seconds` with `--conns`
 //! concurrent keep-alive connections: creates (a sealed `entra-app` payload,
@@ -93,6 +102,23 @@ enum Command {
     },
     /// Reads the `@` lines of a run and prints the table and the ratios.
     Summary { file: PathBuf },
+    /// File transfers (issue 14): `--transfers` at once, each of `--mib`
+    /// MiB in 4 MiB pieces, uploaded, completed, claimed, downloaded and
+    /// finished; the server's largest resident set meanwhile, and the
+    /// throughput beside this machine's loopback ceiling.
+    Files {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long, default_value_t = 4)]
+        transfers: usize,
+        /// Plaintext MiB per transfer (a multiple of 4).
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+        #[arg(long)]
+        pid: Option<u32>,
+    },
 }
 
 #[tokio::main]
@@ -110,6 +136,13 @@ async fn main() -> ExitCode {
         Command::Rss { pid, label } => rss_kib(pid)
             .map(|kib| println!("{label} idle RSS {:.1} MB\n@rss\t{label}\t{kib}", mb(kib))),
         Command::Summary { file } => summary(&file),
+        Command::Files {
+            server,
+            label,
+            transfers,
+            mib,
+            pid,
+        } => files(&server, &label, transfers, mib, pid).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -658,5 +691,197 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Samples `pid`'s resident set every 20 ms until `stop`; yields the largest (KiB).
+fn sample_rss(pid: Option<u32>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut peak = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(pid) = pid {
+                peak = peak.max(rss_kib(pid).unwrap_or(0));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        peak
+    })
+}
+
+/// Bytes per second one TCP connection carries over loopback on this
+/// machine (1 GiB through a socket pair in this process): the ceiling a
+/// transfer's throughput is measured against.
+async fn loopback_ceiling() -> anyhow::Result<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const TOTAL: usize = 1 << 30;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let reader = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0;
+        while got < TOTAL {
+            let n = sock.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        anyhow::Ok(got)
+    });
+    let start = Instant::now();
+    let mut sock = tokio::net::TcpStream::connect(addr).await?;
+    let chunk = vec![7u8; 1 << 20];
+    for _ in 0..TOTAL / chunk.len() {
+        sock.write_all(&chunk).await?;
+    }
+    sock.shutdown().await?;
+    let got = reader.await??;
+    Ok(got as f64 / start.elapsed().as_secs_f64())
+}
+
+/// One transfer, sender and recipient: every full piece is the same age
+/// file (`piece`, 4 MiB of plaintext; the server stores bytes, not
+/// meaning), uploaded one after the other, then downloaded the same way.
+/// Yields the seconds the upload and the download took.
+async fn one_transfer(
+    http: reqwest::Client,
+    server: String,
+    manifest: String,
+    piece: Arc<Vec<u8>>,
+    pieces: u64,
+) -> anyhow::Result<(f64, f64)> {
+    let created: serde_json::Value = ok(http
+        .post(format!("{server}/api/v1/transfers"))
+        .json(&serde_json::json!({
+            "manifest": manifest,
+            "files": [{"pieces": pieces, "size": pieces * piece.len() as u64}],
+            "expires_in": 3600,
+        }))
+        .send()
+        .await?)
+    .await?
+    .json()
+    .await?;
+    let id = created["id"].as_str().context("no id")?.to_owned();
+    let upload = created["upload_token"]
+        .as_str()
+        .context("no token")?
+        .to_owned();
+    let start = Instant::now();
+    for p in 0..pieces {
+        ok(http
+            .put(format!("{server}/api/v1/transfers/{id}/files/0/pieces/{p}"))
+            .bearer_auth(&upload)
+            .header("content-type", "application/octet-stream")
+            .body(piece.to_vec())
+            .send()
+            .await?)
+        .await?;
+    }
+    ok(http
+        .post(format!("{server}/api/v1/transfers/{id}/complete"))
+        .bearer_auth(&upload)
+        .send()
+        .await?)
+    .await?;
+    let up = start.elapsed().as_secs_f64();
+    let claimed: serde_json::Value = ok(http
+        .post(format!("{server}/api/v1/transfers/{id}/claim"))
+        .send()
+        .await?)
+    .await?
+    .json()
+    .await?;
+    let download = claimed["download_token"]
+        .as_str()
+        .context("no download token")?
+        .to_owned();
+    let start = Instant::now();
+    for p in 0..pieces {
+        let got = ok(http
+            .get(format!("{server}/api/v1/transfers/{id}/files/0/pieces/{p}"))
+            .bearer_auth(&download)
+            .send()
+            .await?)
+        .await?
+        .bytes()
+        .await?;
+        if got.len() != piece.len() {
+            bail!(
+                "piece {p} came back with {} bytes, not {}",
+                got.len(),
+                piece.len()
+            );
+        }
+    }
+    let down = start.elapsed().as_secs_f64();
+    ok(http
+        .post(format!("{server}/api/v1/transfers/{id}/finish"))
+        .bearer_auth(&download)
+        .send()
+        .await?)
+    .await?;
+    Ok((up, down))
+}
+
+async fn files(
+    server: &str,
+    label: &str,
+    transfers: usize,
+    mib: u64,
+    pid: Option<u32>,
+) -> anyhow::Result<()> {
+    let ceiling = loopback_ceiling().await?;
+    let recipient = age::x25519::Identity::generate().to_public();
+    let piece = Arc::new(age::encrypt(&recipient, &vec![0x5a; 4 << 20])?);
+    let manifest = STANDARD.encode(age::encrypt(
+        &recipient,
+        br#"{"v":1,"files":[{"name":"bench.bin","size":0}]}"#,
+    )?);
+    let pieces = mib.div_ceil(4).max(1);
+    let idle = pid.map(rss_kib).transpose()?.unwrap_or(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_rss(pid, stop.clone());
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    let runs: Vec<_> = (0..transfers)
+        .map(|_| {
+            tokio::spawn(one_transfer(
+                http.clone(),
+                server.to_owned(),
+                manifest.clone(),
+                piece.clone(),
+                pieces,
+            ))
+        })
+        .collect();
+    let (mut up, mut down) = (0f64, 0f64);
+    for run in runs {
+        let (u, d) = run.await??;
+        up = up.max(u);
+        down = down.max(d);
+    }
+    let wall = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let peak = sampler.await?;
+    let bytes = (transfers as u64 * pieces * piece.len() as u64) as f64;
+    let mbs = |b: f64, s: f64| b / s / 1e6;
+    println!(
+        "{label} files: {transfers} x {mib} MiB: upload {:.0} MB/s, download {:.0} MB/s \
+         (loopback ceiling {:.0} MB/s on one connection); server RSS {:.1} MB idle, \
+         {:.1} MB at most; {wall:.1} s in all",
+        mbs(bytes, up),
+        mbs(bytes, down),
+        ceiling / 1e6,
+        mb(idle),
+        mb(peak)
+    );
+    println!(
+        "@files\t{label}\t{transfers}\t{mib}\t{:.0}\t{:.0}\t{:.0}\t{idle}\t{peak}",
+        mbs(bytes, up),
+        mbs(bytes, down),
+        ceiling / 1e6
+    );
     Ok(())
 }

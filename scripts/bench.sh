@@ -7,6 +7,7 @@
 #   scripts/bench.sh --quick    # 1 s per operation, 8 and 32 connections
 #   BENCH_SECONDS=5 BENCH_CONNS="32" scripts/bench.sh
 #   BENCH_BASELINE=/path/to/older/handoff scripts/bench.sh
+#   scripts/bench.sh --files    # file transfers only (issue 14), see below
 #
 # Per server and concurrency (servers interleaved within each concurrency, so
 # a busy moment of the machine does not land on one of them only): creates,
@@ -29,6 +30,12 @@
 # cores) against a redis-server of its own with persistence off (as Snappass
 # is usually run: it promises nothing across a crash). Without python3 -m venv,
 # pip or redis-server, Snappass is skipped and the run says so.
+#
+# --files: 4 file transfers of 1 GiB at once (BENCH_TRANSFERS, BENCH_MIB) on
+# SQLite and on PostgreSQL, each uploaded in 4 MiB pieces, completed,
+# claimed, downloaded and finished; prints the throughput beside the loopback
+# ceiling and the server's resident set idle and at its largest. Needs about
+# BENCH_TRANSFERS x BENCH_MIB of free disk per database while it runs.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -151,6 +158,44 @@ start_snappass() {
 cargo build --release --locked --bin handoff --example bench
 BENCH=target/release/examples/bench
 NEW=target/release/handoff
+
+# The file transfer run (--files): its own servers, then exit.
+files_run() {
+    local transfers="${BENCH_TRANSFERS:-4}" mib="${BENCH_MIB:-1024}" label labels=()
+    local extra=(--max-transfer-bytes "$(( (mib + 64) * 1024 * 1024 ))")
+    start_handoff_files sqlite "sqlite://$TMP/files.db" "${extra[@]}" && labels+=(sqlite)
+    local db="handoff_bench_$$_files"
+    if psql -q "$ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null 2>&1; then
+        PG_DBS+=("$db")
+        start_handoff_files postgres "${ADMIN_URL%/*}/$db" "${extra[@]}" && labels+=(postgres)
+    else
+        echo "postgres: skipped, cannot create a database through $ADMIN_URL"
+    fi
+    echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
+    for label in "${labels[@]}"; do
+        "$BENCH" files --server "${URL[$label]}" --label "$label" \
+            --transfers "$transfers" --mib "$mib" --pid "${PID[$label]}"
+        kill "${PID[$label]}" 2>/dev/null || true
+    done
+}
+
+# start_handoff_files LABEL DATABASE_URL EXTRA_FLAGS...
+start_handoff_files() {
+    local label="$1" db="$2" port
+    shift 2
+    port="$(free_port)"
+    "$NEW" serve --listen "127.0.0.1:$port" --database-url "$db" \
+        --create-limit 0 --reveal-limit 0 "$@" 2>"$TMP/$label.log" &
+    PID[$label]=$!
+    PIDS+=("$!")
+    URL[$label]="http://127.0.0.1:$port"
+    wait_up "$label" "${URL[$label]}/healthz"
+}
+
+if [[ "${1:-}" == "--files" ]]; then
+    files_run
+    exit 0
+fi
 
 LABELS=()
 start_handoff sqlite "$NEW" "sqlite://$TMP/sqlite.db" && LABELS+=(sqlite)

@@ -467,14 +467,25 @@ async fn finish(
 ) -> Result<StatusCode, ApiError> {
     let id = transfer_id(&id)?;
     let hash = token_hash(&headers)?;
-    if state
+    if !state
         .store
         .finish_transfer(&id, hash, state.clock.now())
         .await?
     {
-        tracing::info!("file transfer finished; its pieces are deleted");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(gone())
+        return Err(gone());
     }
+    // No piece is served from here on; deleting a gigabyte of them takes
+    // longer than a request may, so it goes on after the answer (and the
+    // purge finishes it should the server stop first).
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        match store.delete_transfer(id.as_str()).await {
+            Ok(pieces) => tracing::info!(pieces, "finished file transfer deleted"),
+            Err(e) => {
+                tracing::warn!(error = %e, "deleting a finished file transfer failed; the purge will");
+            }
+        }
+    });
+    tracing::info!("file transfer finished");
+    Ok(StatusCode::NO_CONTENT)
 }

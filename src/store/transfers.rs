@@ -433,35 +433,33 @@ impl Store {
     }
 
     /// Ends a claimed transfer's grace now for the holder of its download
-    /// token, then deletes its pieces (in batches) and its row. False when
-    /// there was no such claim in its grace.
+    /// token: from this commit on no piece is served, and the manifest is
+    /// gone. False when there was no such claim in its grace. The pieces
+    /// are deleted next by [`Store::delete_transfer`] (the caller starts it)
+    /// or by the purge, whichever comes first.
     ///
     /// # Errors
-    /// A database error; once the grace is ended, the purge deletes what is left.
+    /// A database error; nothing is changed then.
     pub async fn finish_transfer(
         &self,
         id: &Id,
         download_hash: Vec<u8>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let owned = id.as_str().to_owned();
+        let id = id.as_str().to_owned();
         let ended = write_tx!(self, conn => {
             Ok(sqlx::query(
                 "UPDATE transfers SET grace_until = $3, manifest = NULL \
                  WHERE id = $1 AND download_hash = $2 AND grace_until > $3",
             )
-            .bind(&owned)
+            .bind(&id)
             .bind(&download_hash)
             .bind(now)
             .execute(&mut *conn)
             .await?
             .rows_affected())
         })?;
-        if ended == 0 {
-            return Ok(false);
-        }
-        self.delete_transfer(id.as_str()).await?;
-        Ok(true)
+        Ok(ended == 1)
     }
 
     /// Deletes transfers that are over: unclaimed ones past their expiry
@@ -487,9 +485,16 @@ impl Store {
         }
     }
 
-    /// Deletes transfer `id`'s pieces in batches, then the transfer; yields
-    /// the pieces deleted.
-    async fn delete_transfer(&self, id: &str) -> Result<u64, StoreError> {
+    /// Deletes transfer `id`'s pieces, [`PIECE_PURGE_BATCH`] per
+    /// transaction, then the transfer; yields the pieces deleted. For a
+    /// transfer that is over (finished, or past its expiry or grace): a
+    /// gigabyte takes longer than a request may (on SQLite `secure_delete`
+    /// overwrites every page), so a finish runs it in the background.
+    ///
+    /// # Errors
+    /// A database error; what was deleted before it stays deleted, and the
+    /// purge deletes the rest.
+    pub async fn delete_transfer(&self, id: &str) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
             let owned = id.to_owned();
