@@ -2033,6 +2033,7 @@ fn browser_files_refuse_unsafe_names_finish_a_broken_download_and_show_the_limit
     );
     assert_eq!(refused["saved_name"], "report.txt");
     assert_eq!(refused["saved_ok"], true);
+    assert_eq!(refused["done"], "Every file that could be saved is saved.");
 
     // A download broken by the network is finished by the same tab after a
     // reload, without revealing again (the transfer is claimed by then).

@@ -172,13 +172,13 @@ async function show(identity, claimed) {
   };
   for (const r of rows) {
     r.onSaved = async () => {
-      if (todo().length === 0) await finish(token, true);
+      if (todo().length === 0) await finish(token, true, refused.length > 0);
       saveAll.hidden = todo().length < 2;
     };
     r.token = token;
     r.identity = identity;
   }
-  if (todo().length === 0) await finish(token, rows.some((r) => r.saved));
+  if (todo().length === 0) await finish(token, rows.some((r) => r.saved), refused.length > 0);
 }
 
 /** One file's line: its name, size, a Save button, a progress bar and a status. */
@@ -465,16 +465,19 @@ function blobSink(file) {
 /**
  * Tells the server that this browser has what it can save, so the pieces
  * are deleted now rather than at the end of the grace. `saved` is false
- * when no file could be saved (every name was refused).
+ * when no file could be saved (every name was refused), `someRefused` true
+ * when some were.
  */
-async function finish(token, saved) {
+async function finish(token, saved, someRefused) {
   const res = await postJson(`/api/v1/transfers/${encodeURIComponent(id)}/finish`, undefined, {
     Authorization: `Bearer ${token}`,
   });
   sessionStorage.removeItem(CLAIM_KEY);
   $("all-saved").hidden = false;
   $("save-all").hidden = true;
-  if (!saved) $("all-saved").querySelector("strong").textContent = "No file could be saved.";
+  const headline = $("all-saved").querySelector("strong");
+  if (!saved) headline.textContent = "No file could be saved.";
+  else if (someRefused) headline.textContent = "Every file that could be saved is saved.";
   if (!res.ok && res.status !== 404) {
     $("all-saved-note").textContent = "The server could not be told to delete them now; it deletes them at the end of the time shown above anyway.";
   }

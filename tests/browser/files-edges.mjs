@@ -140,6 +140,7 @@ await run(async (browser) => {
   out.refused.saved_name = download.suggestedFilename();
   out.refused.saved_ok = sha256(readFileSync(await download.path())) === sha256(safe);
   await a.page.locator("#all-saved").waitFor({ state: "visible" });
+  out.refused.done = await a.page.locator("#all-saved strong").textContent();
   checkClean(a.log, "unsafe names");
   await a.page.close();
 
