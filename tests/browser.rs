@@ -1884,3 +1884,296 @@ fn browser_sign_in_with_the_identity_provider_lands_on_the_dashboard() {
     );
     drop(runtime);
 }
+
+// ---------------------------------------------------------------------------
+// File transfers
+
+/// Writes `bytes` random bytes to `path`, a mebibyte at a time.
+fn random_file(path: &Path, bytes: usize) {
+    let mut out = File::create(path).expect("create the file");
+    let mut urandom = File::open("/dev/urandom").expect("/dev/urandom");
+    let mut left = bytes;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = left.min(buf.len());
+        urandom.read_exact(&mut buf[..n]).expect("random bytes");
+        out.write_all(&buf[..n]).expect("write the file");
+        left -= n;
+    }
+}
+
+/// Fails on every page state wider than its phone screen or with a
+/// serious axe finding; returns the states' names in order.
+fn check_page_states(out: &Value) -> Vec<String> {
+    let pages = out["pages"].as_array().expect("pages");
+    let mut failures = vec![];
+    for p in pages {
+        let (name, scheme) = (s(p, "name"), s(p, "scheme"));
+        if p["width"].as_i64() > p["viewport"].as_i64() {
+            failures.push(format!(
+                "{name} ({scheme}): {} px wide on a {} px screen: {}",
+                p["width"], p["viewport"], p["wide"]
+            ));
+        }
+        if p["axe"] != json!([]) {
+            failures.push(format!("{name} ({scheme}): axe: {}", p["axe"]));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(out["csp"], json!([]), "the pages broke their CSP");
+    let mut names: Vec<String> = pages.iter().map(|p| s(p, "name").to_owned()).collect();
+    names.dedup();
+    names
+}
+
+#[test]
+fn browser_files_resume_after_a_reload_stream_to_disk_and_open_once() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("a directory");
+    let big_name = format!("firewall-export-{}.bin", random_hex(6));
+    let small_name = format!("handover-notes-{}.txt", random_hex(6));
+    let big = dir.path().join(&big_name);
+    let small = dir.path().join(&small_name);
+    random_file(&big, 200_000_000);
+    let small_text = format!("vpn-config-marker-{}", random_hex(12));
+    fs::write(&small, &small_text).expect("the small file");
+    let message = format!("message-marker-{}", random_hex(12));
+
+    let out = node(
+        "files.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_BIG", &big.display().to_string()),
+            ("HANDOFF_SMALL", &small.display().to_string()),
+            ("HANDOFF_MESSAGE", &message),
+        ],
+    );
+    eprintln!(
+        "200 MB file: {} pieces in all; {} PUTs before the reload, {} after; upload {} ms, download {} ms",
+        out["pieces"],
+        out["puts_before_reload"],
+        out["puts_after_reload"],
+        out["upload_ms"],
+        out["download_ms"]
+    );
+
+    // 48 pieces of the big file, one of the small one.
+    assert_eq!(out["pieces"], 49);
+    let after = out["puts_after_reload"].as_i64().expect("a count");
+    let stored_before = out["stored_before_reload"].as_i64().expect("a count");
+    assert!(stored_before > 0, "{out}");
+    assert!(
+        after > 0 && after <= 49 - stored_before,
+        "{after} pieces were sent again after the reload, though {stored_before} of 49 were stored before it"
+    );
+
+    // Both files arrive byte for byte, under their names, with the message.
+    assert_eq!(
+        out["source"].as_object().map(serde_json::Map::len),
+        Some(2),
+        "{out}"
+    );
+    assert_eq!(out["saved"], out["source"], "the saved files differ");
+    assert_eq!(out["names"], json!([big_name, small_name]));
+    assert_eq!(out["message"], json!(message));
+    // The keys are gone from the address bar and from the browsers' storage.
+    assert!(!s(&out, "address_after_reveal").contains('#'), "{out}");
+    assert_eq!(out["left_in_storage"], json!([]));
+    assert_eq!(out["left_in_session"], json!([]));
+    // A third visitor: gone.
+    assert_eq!(out["gone_status"], 404);
+    assert_eq!(out["gone_heading"], "These files are gone");
+    assert_eq!(out["files_hidden"], true);
+    assert!(!s(&out, "gone_address").contains('#'), "{out}");
+
+    assert_eq!(
+        check_page_states(&out),
+        [
+            "files: compose",
+            "files: chosen",
+            "files: resume",
+            "files: uploading",
+            "files: link ready",
+            "files: before reveal",
+            "files: list",
+            "files: all saved",
+            "files: gone",
+        ]
+    );
+
+    // The server never had the names, the message or the small file's text.
+    server.assert_nothing_on_disk(&[
+        ("file name", &big_name),
+        ("file name", &small_name),
+        ("message", &message),
+        ("file contents", &small_text),
+    ]);
+}
+
+#[test]
+fn browser_files_refuse_unsafe_names_finish_a_broken_download_and_show_the_limit() {
+    let server = Server::start_with(&["--max-transfer-bytes", "20000000"]);
+    let dir = tempfile::tempdir().expect("a directory");
+    let too_big = dir.path().join("too-big.bin");
+    random_file(&too_big, 30_000_000);
+    let out = node(
+        "files-edges.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_TOO_BIG", &too_big.display().to_string()),
+        ],
+    );
+
+    // Unsafe names are refused, each with its reason; the safe file is
+    // saved, through the in-memory fallback (no service worker).
+    let refused = &out["refused"];
+    assert_eq!(
+        refused["statuses"],
+        json!([
+            "Not saved: it points outside its folder (\"..\").",
+            "",
+            "Not saved: it contains a control character.",
+            "Not saved: it is an absolute path."
+        ])
+    );
+    assert_eq!(refused["save_buttons"], 1, "{refused}");
+    assert!(
+        s(refused, "banner").starts_with("3 files are not saved"),
+        "{refused}"
+    );
+    assert_eq!(refused["saved_name"], "report.txt");
+    assert_eq!(refused["saved_ok"], true);
+    assert_eq!(refused["done"], "Every file that could be saved is saved.");
+
+    // A download broken by the network is finished by the same tab after a
+    // reload, without revealing again (the transfer is claimed by then).
+    let retry = &out["retry"];
+    assert_eq!(retry["refused_fetches"], 5, "{retry}");
+    assert!(retry["failed_download"].is_string(), "{retry}");
+    assert!(
+        s(retry, "failed_status").starts_with("The connection keeps failing"),
+        "{retry}"
+    );
+    assert_eq!(retry["revealed_again"], false);
+    assert_eq!(retry["saved_ok"], true);
+
+    // Over the limit: the server's refusal, shown before any piece is sent.
+    let too_big = &out["too_big"];
+    assert_eq!(too_big["puts"], 0);
+    assert_eq!(
+        too_big["error"],
+        "These files are too large for this server: together they come to 30 MB, and it takes at most 20 MB per link. \
+         Send them in several links, or fewer at a time. Nothing was sent."
+    );
+
+    assert_eq!(
+        check_page_states(&out),
+        [
+            "files: unsafe names refused",
+            "files: download failed",
+            "files: too large",
+        ]
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn files_sent_from_the_cli_open_in_the_browser_and_back() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("a directory");
+
+    // handoff send → the browser saves them.
+    let folder = dir.path().join("certs");
+    fs::create_dir(&folder).expect("a folder");
+    let key = folder.join("app.pem");
+    let key_text = format!("-----BEGIN PRIVATE KEY-----\n{}\n", random_hex(24));
+    fs::write(&key, &key_text).expect("the key");
+    let capture = dir.path().join("capture.bin");
+    random_file(&capture, 9_000_000);
+    let sent = handoff_ok(
+        &[
+            "send",
+            "--server",
+            &server.base,
+            &capture.display().to_string(),
+            &folder.display().to_string(),
+        ],
+        "",
+        &[],
+    );
+    let link = sent
+        .lines()
+        .rev()
+        .find(|l| l.contains("/f/"))
+        .unwrap_or_else(|| panic!("no /f/ link in {sent}"))
+        .trim()
+        .to_owned();
+    let out = node(
+        "files-interop.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_MODE", "receive"),
+            ("HANDOFF_LINK", &link),
+        ],
+    );
+    assert_eq!(out["names"], json!(["capture.bin", "certs/app.pem"]));
+    assert_eq!(
+        out["saved"],
+        json!({
+            "capture.bin": sha256_hex(&fs::read(&capture).expect("the capture")),
+            // A browser download carries the file's own name, not its folder.
+            "app.pem": sha256_hex(key_text.as_bytes()),
+        })
+    );
+
+    // The browser sends → handoff get writes them.
+    let notes = dir.path().join("handover.txt");
+    fs::write(&notes, format!("notes {}", random_hex(8))).expect("the notes");
+    let out = node(
+        "files-interop.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_MODE", "send"),
+            (
+                "HANDOFF_FILES",
+                &format!("{}\n{}", capture.display(), notes.display()),
+            ),
+        ],
+    );
+    let link = s(&out, "link");
+    let received = dir.path().join("received");
+    handoff_ok(
+        &["get", link, "-o", &received.display().to_string()],
+        "",
+        &[],
+    );
+    assert_eq!(
+        fs::read(received.join("capture.bin")).expect("capture.bin written"),
+        fs::read(&capture).expect("the capture")
+    );
+    assert_eq!(
+        fs::read(received.join("handover.txt")).expect("handover.txt written"),
+        fs::read(&notes).expect("the notes")
+    );
+}
+
+#[test]
+fn file_piece_sizes_and_name_rules_in_javascript_match_the_protocol() {
+    let out = Command::new("node")
+        .args(["--test", "tests/browser/files-format.test.mjs"])
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}); these tests need Node.js 20+"));
+    assert!(
+        out.status.success(),
+        "static/js/files-format.js disagrees with the protocol:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -66,6 +66,26 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/js/retrieve.js"),
     ),
     (
+        "files-format.js",
+        JS,
+        include_bytes!("../../static/js/files-format.js"),
+    ),
+    (
+        "files-send.js",
+        JS,
+        include_bytes!("../../static/js/files-send.js"),
+    ),
+    (
+        "files-receive.js",
+        JS,
+        include_bytes!("../../static/js/files-receive.js"),
+    ),
+    (
+        "files-sw.js",
+        JS,
+        include_bytes!("../../static/js/files-sw.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../static/favicon.svg"),

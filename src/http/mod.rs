@@ -16,6 +16,7 @@ pub(crate) mod pages;
 pub(crate) mod requests;
 pub(crate) mod security;
 pub mod staff;
+pub(crate) mod transfer_pages;
 pub(crate) mod transfers;
 
 use std::future::Future;
@@ -147,6 +148,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(inbox)
         .merge(api::router())
         .merge(pages::router())
+        .merge(transfer_pages::router())
         .merge(assets::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,0 +1,484 @@
+// The recipient's page for files (/f/{id}). Loading it consumes nothing; the
+// "Show the files" button claims the transfer, once: from then on the server
+// hands the pieces only to this browser (the download token), until the
+// grace time, and to nobody after. The page decrypts the list of files here,
+// refuses unsafe names, and saves each file as a download streamed to disk
+// through a service worker (files-sw.js), piece by piece. Without a service
+// worker, a file up to BLOB_LIMIT is put together in memory instead.
+//
+// A download that breaks can be finished by this browser tab within the
+// grace time: the claim and the key stay in sessionStorage until every file
+// is saved, so a reload shows the files again.
+
+import { Decrypter, identityToRecipient } from "/assets/age.js";
+import { $, formatTime, forgetKey, fromBase64, linkKey, postJson, requireSecureContext, showError } from "/assets/common.js";
+import {
+  BLOB_LIMIT, Progress, backoff, baseName, countdown, formatBytes, pieceRange, piecesOf, unsafeNameReason,
+} from "/assets/files-format.js";
+
+// The page comes in two forms: waiting (#transfer, with the Reveal button),
+// or gone (#gone), which is what the server shows once the files are
+// claimed; the tab that claimed them still finishes its downloads there.
+const gonePage = $("gone");
+const section = $("transfer") ?? gonePage;
+const id = section.dataset.id;
+const openForm = $("open-form");
+const openButton = $("open-button");
+const openError = $("open-error");
+const CLAIM_KEY = `handoff.files.claim.${id}`;
+/** Tries per piece before a file's download stops with "Try again". */
+const TRIES = 5;
+
+const secure = gonePage ? Boolean(globalThis.crypto?.subtle) : requireSecureContext(openButton);
+const hasWorker = "serviceWorker" in navigator;
+
+// ---------------------------------------------------------------------------
+// Before the claim
+
+function keptClaim() {
+  try {
+    const kept = JSON.parse(sessionStorage.getItem(CLAIM_KEY) ?? "null");
+    if (!kept?.claim || !kept.identity) return null;
+    if (new Date(kept.claim.grace_until).getTime() <= Date.now()) {
+      sessionStorage.removeItem(CLAIM_KEY);
+      return null;
+    }
+    return kept;
+  } catch {
+    return null;
+  }
+}
+
+const kept = secure && id ? keptClaim() : null;
+const key = kept || gonePage ? null : linkKey();
+if (kept) {
+  forgetKey();
+  show(kept.identity, kept.claim);
+} else if (gonePage) {
+  // Nothing to open here: take the key out of the address bar and history.
+  linkKey();
+  forgetKey();
+} else if (!key) {
+  $("missing-key").hidden = false;
+  openForm.hidden = true;
+} else if (key.locked) {
+  showError(openError, "This link carries a passphrase-locked key, which file links do not use. Ask the sender for the link again.");
+  openForm.hidden = true;
+} else if (!hasWorker && Number(section.dataset.size) > BLOB_LIMIT) {
+  $("no-stream").hidden = false;
+}
+
+openForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!secure || !key || key.locked || openButton.disabled) return;
+  openButton.disabled = true;
+  const label = openButton.textContent;
+  openButton.textContent = "Opening…";
+  showError(openError, "");
+  try {
+    await claim(key.identity);
+  } catch (e) {
+    showError(openError, `Something went wrong in this browser: ${e?.message ?? e}`);
+  } finally {
+    openButton.disabled = false;
+    openButton.textContent = label;
+  }
+});
+
+async function claim(identity) {
+  try {
+    await identityToRecipient(identity); // throws on a damaged key (bad checksum)
+  } catch {
+    showError(openError, "The key in this link is damaged, so the files could not be opened. Nothing was used up; ask the sender for the link again.");
+    return;
+  }
+  const res = await postJson(`/api/v1/transfers/${encodeURIComponent(id)}/claim`);
+  if (res.status === 404) {
+    forgetKey();
+    openForm.hidden = true;
+    section.querySelector(".lead").hidden = true;
+    $("open-gone").hidden = false;
+    return;
+  }
+  if (!res.ok) {
+    showError(openError, res.data.message);
+    return;
+  }
+  sessionStorage.setItem(CLAIM_KEY, JSON.stringify({ identity, claim: res.data }));
+  forgetKey();
+  await show(identity, res.data);
+}
+
+// ---------------------------------------------------------------------------
+// The list of files
+
+/** Reads the manifest: {message, files: [{name, size, refused}]}; throws when it cannot be read. */
+async function readManifest(identity, claimed) {
+  const d = new Decrypter();
+  d.addIdentity(identity);
+  const manifest = JSON.parse(await d.decrypt(fromBase64(claimed.manifest), "text"));
+  if (manifest?.v !== 1 || !Array.isArray(manifest.files) || manifest.files.length !== claimed.files.length) {
+    throw new Error("the list of files does not match what the server holds");
+  }
+  const files = manifest.files.map((f, i) => {
+    const size = f?.size;
+    let refused = unsafeNameReason(f?.name);
+    if (!refused && !(Number.isSafeInteger(size) && size >= 0 && piecesOf(size) === claimed.files[i].pieces)) {
+      refused = "its size does not match what the server holds";
+    }
+    return { name: typeof f?.name === "string" ? f.name : "", size: Number.isSafeInteger(size) ? size : 0, refused };
+  });
+  return { message: typeof manifest.message === "string" ? manifest.message : "", files };
+}
+
+async function show(identity, claimed) {
+  let manifest;
+  try {
+    manifest = await readManifest(identity, claimed);
+  } catch {
+    sessionStorage.removeItem(CLAIM_KEY);
+    section.hidden = false;
+    if (!openForm) return;
+    openForm.hidden = true;
+    showError(openError, "The files were received but their list could not be decrypted with this link's key. They are no longer available; ask the sender to send them again.");
+    return;
+  }
+  section.hidden = true;
+  $("files").hidden = false;
+  const grace = $("grace-until");
+  grace.textContent = formatTime(claimed.grace_until);
+  grace.dateTime = claimed.grace_until;
+  if (manifest.message) {
+    $("message-box").hidden = false;
+    $("message").textContent = manifest.message;
+  }
+  const token = claimed.download_token;
+  const rows = manifest.files.map((f, i) => row(f, i, claimed.files[i].pieces));
+  $("file-rows").replaceChildren(...rows.map((r) => r.li));
+  const refused = manifest.files.filter((f) => f.refused);
+  if (refused.length) {
+    showError($("refused"), `${refused.length === 1 ? "One file is" : `${refused.length} files are`} not saved because ${refused.length === 1 ? "its" : "their"} name or size is unsafe; the rest can be saved. Tell the sender.`);
+  }
+  const saveAll = $("save-all");
+  const todo = () => rows.filter((r) => !r.file.refused && !r.saved);
+  saveAll.hidden = todo().length < 2;
+  saveAll.onclick = async () => {
+    saveAll.disabled = true;
+    for (const r of todo()) {
+      // One after another: each is a download of its own.
+      if (!(await r.save())) break;
+    }
+    saveAll.disabled = false;
+  };
+  for (const r of rows) {
+    r.onSaved = async () => {
+      if (todo().length === 0) await finish(token, true, refused.length > 0);
+      saveAll.hidden = todo().length < 2;
+    };
+    r.token = token;
+    r.identity = identity;
+  }
+  if (todo().length === 0) await finish(token, rows.some((r) => r.saved), refused.length > 0);
+}
+
+/** One file's line: its name, size, a Save button, a progress bar and a status. */
+function row(file, index, pieces) {
+  const li = document.createElement("li");
+  li.className = "transfer-file";
+  const head = document.createElement("div");
+  head.className = "file-head";
+  const name = document.createElement("span");
+  name.className = "file-name";
+  name.textContent = file.name || "(no name)";
+  const size = document.createElement("span");
+  size.className = "file-size";
+  size.textContent = formatBytes(file.size);
+  head.append(name, size);
+  const status = document.createElement("p");
+  status.className = "file-status";
+  status.setAttribute("aria-live", "polite");
+  li.append(head);
+  const r = { li, file, saved: false, onSaved: async () => {}, token: "", identity: "" };
+  if (file.refused) {
+    li.classList.add("refused");
+    status.textContent = `Not saved: ${file.refused}.`;
+    li.append(status);
+    return r;
+  }
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "Save";
+  button.setAttribute("aria-label", `Save ${baseName(file.name)}`);
+  const bar = document.createElement("progress");
+  bar.max = Math.max(1, file.size);
+  bar.value = 0;
+  bar.hidden = true;
+  bar.setAttribute("aria-label", `Saving ${baseName(file.name)}`);
+  const actions = document.createElement("div");
+  actions.className = "file-actions";
+  actions.append(button, bar);
+  li.append(actions, status);
+  r.save = async () => {
+    button.disabled = true;
+    bar.hidden = false;
+    bar.value = 0;
+    li.classList.remove("failed");
+    status.textContent = "Starting…";
+    try {
+      await download(r, index, pieces, (done, line) => {
+        bar.value = done;
+        status.textContent = line;
+      });
+      r.saved = true;
+      li.classList.add("saved");
+      button.hidden = true;
+      bar.value = bar.max;
+      status.textContent = "Saved to your downloads.";
+      await r.onSaved();
+      return true;
+    } catch (e) {
+      li.classList.add("failed");
+      button.disabled = false;
+      button.textContent = "Try again";
+      button.setAttribute("aria-label", `Try again to save ${baseName(file.name)}`);
+      status.textContent = e?.message ?? String(e);
+      return false;
+    }
+  };
+  button.addEventListener("click", () => r.save());
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// Downloading
+
+/** A refusal to show as it is, ending one file's download. */
+class DownloadError extends Error {}
+
+async function download(r, index, pieces, report) {
+  const { file } = r;
+  const sink = await openSink(file);
+  const progress = new Progress(file.size);
+  const timer = setInterval(() => {
+    progress.sample();
+    report(progress.done, progress.line());
+  }, 500);
+  try {
+    const d = new Decrypter();
+    d.addIdentity(r.identity);
+    for (let p = 0; p < pieces; p++) {
+      const [start, end] = pieceRange(file.size, p);
+      const sealed = await fetchPiece(r.token, index, p);
+      let plain;
+      try {
+        plain = await d.decrypt(sealed);
+      } catch {
+        throw new DownloadError("A part of this file could not be decrypted: it was damaged or changed on the way. Nothing more can be saved from it.");
+      }
+      if (plain.length !== end - start) {
+        throw new DownloadError("A part of this file has the wrong length: it was damaged or changed on the way.");
+      }
+      await sink.write(plain);
+      progress.add(plain.length);
+    }
+    await sink.close();
+  } catch (e) {
+    sink.abort(e?.message ?? String(e));
+    throw e;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Piece `p` of file `f`, with retries on a network failure; throws DownloadError when it cannot be had. */
+async function fetchPiece(token, f, p) {
+  const url = `/api/v1/transfers/${encodeURIComponent(id)}/files/${f}/pieces/${p}`;
+  for (let attempt = 0; ; attempt++) {
+    let status = 0;
+    try {
+      const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+      status = res.status;
+      if (res.ok) return new Uint8Array(await res.arrayBuffer());
+    } catch {
+      status = 0;
+    }
+    if (status === 404) {
+      sessionStorage.removeItem(CLAIM_KEY);
+      throw new DownloadError("The server no longer hands out these files: the time to finish the download has passed. Ask the sender to send them again.");
+    }
+    if (attempt + 1 >= TRIES) {
+      throw new DownloadError("The connection keeps failing. Check it, then press Try again (until the time shown above).");
+    }
+    await countdown(backoff(attempt), () => {});
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Where a file goes: a download streamed through the service worker, or,
+// without one, a Blob in memory.
+
+const WORKER = "/assets/files-sw.js";
+/**
+ * Where the worker's synthetic downloads live: the folder `files-download/`
+ * beside its script, which is the worker's scope (a worker may only take a
+ * scope within its script's folder).
+ */
+const DOWNLOADS = new URL("files-download/", new URL(WORKER, location.href)).href;
+
+let workerRegistration = null;
+
+/** The active service worker's registration, or null where there is none. */
+async function serviceWorker() {
+  if (!hasWorker) return null;
+  if (workerRegistration?.active) return workerRegistration;
+  try {
+    const reg = await navigator.serviceWorker.register(WORKER, { scope: DOWNLOADS });
+    const worker = reg.installing ?? reg.waiting ?? reg.active;
+    if (worker && worker.state !== "activated") {
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("the service worker did not start")), 10_000);
+        worker.addEventListener("statechange", () => {
+          if (worker.state === "activated") {
+            clearTimeout(timer);
+            resolve();
+          } else if (worker.state === "redundant") {
+            clearTimeout(timer);
+            reject(new Error("the service worker stopped"));
+          }
+        });
+      });
+    }
+    workerRegistration = reg.active ? reg : null;
+  } catch {
+    workerRegistration = null;
+  }
+  return workerRegistration;
+}
+
+async function openSink(file) {
+  const reg = await serviceWorker();
+  if (reg) {
+    const sink = await workerSink(reg, file);
+    if (sink) return sink;
+  }
+  if (file.size > BLOB_LIMIT) {
+    throw new DownloadError(`This browser cannot save a file straight to disk, and this one (${formatBytes(file.size)}) is too large to put together in memory (the limit is ${formatBytes(BLOB_LIMIT)}). Open the link in a current Chrome, Edge, Firefox or Safari, in this same window, before the time shown above.`);
+  }
+  return blobSink(file);
+}
+
+const randomPart = () => [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+
+/**
+ * A sink that streams to a download through the service worker, or null
+ * when the worker does not take the download (the page then falls back).
+ */
+async function workerSink(reg, file) {
+  const channel = new MessageChannel();
+  const port = channel.port1;
+  const name = baseName(file.name);
+  const url = `${DOWNLOADS}${randomPart()}/${encodeURIComponent(name)}`;
+  let credits = 0;
+  let waiter = null;
+  let cancelled = false;
+  let first = null;
+  const started = new Promise((resolve) => {
+    first = resolve;
+  });
+  const ready = new Promise((resolve) => {
+    port.onmessage = ({ data }) => {
+      if (data.ready) resolve(true);
+      if (data.pull) {
+        credits += 1;
+        first(true);
+      }
+      if (data.cancelled) cancelled = true;
+      waiter?.();
+      waiter = null;
+    };
+  });
+  reg.active.postMessage({ type: "download", url, name, size: file.size }, [channel.port2]);
+  if (!(await Promise.race([ready, delay(5000, false)]))) return null;
+  // A plain navigation, not <a download>: Chromium sends download-attribute
+  // requests past service workers. The answer's Content-Disposition turns
+  // the navigation into a download, and this page stays.
+  const a = document.createElement("a");
+  a.href = url;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // The browser asks for the first bytes as soon as the download starts.
+  if (!(await Promise.race([started, delay(15_000, false)]))) return null;
+  // Messages to the worker keep it alive during a long download.
+  const ping = setInterval(() => reg.active?.postMessage({ type: "ping" }), 10_000);
+  const stop = () => clearInterval(ping);
+  return {
+    async write(chunk) {
+      while (credits === 0 && !cancelled) await new Promise((resolve) => { waiter = resolve; });
+      if (cancelled) {
+        stop();
+        throw new DownloadError("The download was cancelled in the browser. Press Try again to save the file.");
+      }
+      credits -= 1;
+      const own = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : chunk.slice();
+      port.postMessage({ chunk: own }, [own.buffer]);
+    },
+    async close() {
+      port.postMessage({ done: true });
+      stop();
+    },
+    abort(reason) {
+      port.postMessage({ error: reason });
+      stop();
+    },
+  };
+}
+
+const delay = (ms, value) => new Promise((resolve) => setTimeout(() => resolve(value), ms));
+
+/** A sink that keeps the file in memory and hands it over as one download at the end. */
+function blobSink(file) {
+  const parts = [];
+  return {
+    async write(chunk) {
+      parts.push(chunk);
+    },
+    async close() {
+      const url = URL.createObjectURL(new Blob(parts, { type: "application/octet-stream" }));
+      parts.length = 0;
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = baseName(file.name);
+      a.hidden = true;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    },
+    abort() {
+      parts.length = 0;
+    },
+  };
+}
+
+/**
+ * Tells the server that this browser has what it can save, so the pieces
+ * are deleted now rather than at the end of the grace. `saved` is false
+ * when no file could be saved (every name was refused), `someRefused` true
+ * when some were.
+ */
+async function finish(token, saved, someRefused) {
+  const res = await postJson(`/api/v1/transfers/${encodeURIComponent(id)}/finish`, undefined, {
+    Authorization: `Bearer ${token}`,
+  });
+  sessionStorage.removeItem(CLAIM_KEY);
+  $("all-saved").hidden = false;
+  $("save-all").hidden = true;
+  const headline = $("all-saved").querySelector("strong");
+  if (!saved) headline.textContent = "No file could be saved.";
+  else if (someRefused) headline.textContent = "Every file that could be saved is saved.";
+  if (!res.ok && res.status !== 404) {
+    $("all-saved-note").textContent = "The server could not be told to delete them now; it deletes them at the end of the time shown above anyway.";
+  }
+}

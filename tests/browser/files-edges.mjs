@@ -1,0 +1,207 @@
+// Files at their edges, in Chromium:
+// - a transfer whose list holds unsafe names (made here with npm
+//   age-encryption, as another client could): those files are refused with a
+//   message, the safe one is saved, in a browser without service workers
+//   (the in-memory fallback);
+// - a download that breaks is finished within the grace time by the same
+//   browser tab, after a reload, without revealing again;
+// - the sender's page shows the server's refusal of files over its limit.
+// Each new page state is measured on a 390 px phone and scanned with axe.
+//
+// Inputs:
+//   HANDOFF_URL     server base (started with a small --max-transfer-bytes)
+//   HANDOFF_TOO_BIG path of a file over that limit
+// Output: {"refused": {...}, "retry": {...}, "too_big": {...}, "pages": [...], "csp": [...]}
+
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+import { Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
+
+import { check, checkClean, env, run, watch } from "./lib.mjs";
+
+const base = env("HANDOFF_URL");
+const tooBig = env("HANDOFF_TOO_BIG");
+const PHONE = { width: 390, height: 844 };
+const PIECE = 4 * 1024 * 1024;
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const pages = [];
+const csp = [];
+
+async function measure(page, name) {
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const { width, viewport, wide } = await page.evaluate(() => {
+      const viewport = window.innerWidth;
+      const wide = [...document.querySelectorAll("body *")]
+        .filter((el) => el.getBoundingClientRect().right > viewport + 0.5)
+        .slice(0, 5)
+        .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}`);
+      return { width: document.documentElement.scrollWidth, viewport, wide };
+    });
+    if (await page.evaluate(() => typeof window.axe === "undefined")) await page.evaluate(axeSource);
+    const axe = await page.evaluate(async () => {
+      const result = await window.axe.run(document, { resultTypes: ["violations"] });
+      return result.violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.id}: ${v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(", ")}`);
+    });
+    pages.push({ name, scheme, width, viewport, wide, axe });
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+}
+
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
+
+async function api(method, path, { token, json, bytes } = {}) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let body;
+  if (json) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  } else if (bytes) {
+    headers["Content-Type"] = "application/octet-stream";
+    body = bytes;
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, body });
+  const text = await res.text();
+  check(res.ok, `${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Sends `files` ([{name, bytes}]) as another client would; returns the link. */
+async function send(files, message) {
+  const identity = await generateX25519Identity();
+  const e = new Encrypter();
+  e.addRecipient(await identityToRecipient(identity));
+  const sealed = [];
+  for (const f of files) {
+    const pieces = [];
+    for (let p = 0; p < Math.max(1, Math.ceil(f.bytes.length / PIECE)); p++) {
+      pieces.push(await e.encrypt(f.bytes.subarray(p * PIECE, (p + 1) * PIECE)));
+    }
+    sealed.push(pieces);
+  }
+  const manifest = await e.encrypt(JSON.stringify({ v: 1, message, files: files.map((f) => ({ name: f.name, size: f.bytes.length })) }));
+  const created = await api("POST", "/api/v1/transfers", {
+    json: {
+      manifest: Buffer.from(manifest).toString("base64"),
+      files: sealed.map((pieces) => ({ pieces: pieces.length, size: pieces.reduce((n, p) => n + p.length, 0) })),
+      expires_in: 3600,
+    },
+  });
+  for (const [f, pieces] of sealed.entries()) {
+    for (const [p, bytes] of pieces.entries()) {
+      await api("PUT", `/api/v1/transfers/${created.id}/files/${f}/pieces/${p}`, { token: created.upload_token, bytes });
+    }
+  }
+  const done = await api("POST", `/api/v1/transfers/${created.id}/complete`, { token: created.upload_token });
+  return `${done.url}#${identity}`;
+}
+
+async function newPage(context) {
+  const page = await context.newPage();
+  const log = await watch(page);
+  page.on("close", () => csp.push(...log.cspViolations));
+  return { page, log };
+}
+
+const step = (s) => console.error(`step: ${s}`);
+await run(async (browser) => {
+  const out = {};
+
+  // 1. Unsafe names, in a browser without service workers.
+  const safe = new TextEncoder().encode(`safe contents ${Math.random()}`);
+  const unsafeLink = await send([
+    { name: "../outside.txt", bytes: new TextEncoder().encode("escape") },
+    { name: "report.txt", bytes: safe },
+    { name: "bell\u0007.txt", bytes: new TextEncoder().encode("bell") },
+    { name: "/etc/passwd", bytes: new TextEncoder().encode("root") },
+  ], "");
+  const noWorker = await browser.newContext({ viewport: PHONE, acceptDownloads: true, serviceWorkers: "block" });
+  const a = await newPage(noWorker);
+  await a.page.goto(unsafeLink);
+  await a.page.locator("#open-button").click();
+  await a.page.locator("#files").waitFor({ state: "visible" });
+  await measure(a.page, "files: unsafe names refused");
+  out.refused = {
+    banner: await a.page.locator("#refused").textContent(),
+    statuses: await a.page.locator("#file-rows .file-status").allTextContents(),
+    save_buttons: await a.page.locator("#file-rows button").count(),
+    message_shown: await a.page.locator("#message-box").isVisible(),
+  };
+  const [download] = await Promise.all([
+    a.page.waitForEvent("download"),
+    a.page.getByRole("button", { name: "Save report.txt" }).click(),
+  ]);
+  out.refused.saved_name = download.suggestedFilename();
+  out.refused.saved_ok = sha256(readFileSync(await download.path())) === sha256(safe);
+  await a.page.locator("#all-saved").waitFor({ state: "visible" });
+  out.refused.done = await a.page.locator("#all-saved strong").textContent();
+  checkClean(a.log, "unsafe names");
+  await a.page.close();
+
+  step("retry");
+  // 2. A broken download, finished by the same tab after a reload.
+  const bytes = new Uint8Array(10 * 1024 * 1024);
+  for (let i = 0; i < bytes.length; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+  const retryLink = await send([{ name: "capture.pcap", bytes }], "the capture you asked for");
+  const recipient = await browser.newContext({ viewport: PHONE, acceptDownloads: true });
+  const b = await newPage(recipient);
+  let refusedFetches = 0;
+  // Every fetch of the second piece fails, as a dropped connection would.
+  await b.page.route(/\/files\/0\/pieces\/1$/, (route) => {
+    refusedFetches += 1;
+    return route.abort("connectionreset");
+  });
+  await b.page.goto(retryLink);
+  step("b opened");
+  await b.page.locator("#open-button").click();
+  await b.page.locator("#files").waitFor({ state: "visible" });
+  const first = b.page.waitForEvent("download");
+  await b.page.getByRole("button", { name: "Save capture.pcap" }).click();
+  await b.page.locator("li.failed").waitFor({ state: "visible", timeout: 90_000 });
+  out.retry = {
+    failed_download: await (await first).failure(),
+    refused_fetches: refusedFetches,
+    failed_status: await b.page.locator("li.failed .file-status").textContent(),
+  };
+  await measure(b.page, "files: download failed");
+  await b.page.unroute(/\/files\/0\/pieces\/1$/);
+  step("reloading");
+  await b.page.reload();
+  await b.page.locator("#files").waitFor({ state: "visible" });
+  out.retry.revealed_again = await b.page.locator("#transfer").isVisible();
+  const [again] = await Promise.all([
+    b.page.waitForEvent("download"),
+    b.page.getByRole("button", { name: "Save capture.pcap" }).click(),
+  ]);
+  out.retry.saved_ok = sha256(readFileSync(await again.path())) === sha256(bytes);
+  await b.page.locator("#all-saved").waitFor({ state: "visible" });
+  checkClean(b.log, "retry");
+  await b.page.close();
+
+  step("too big");
+  // 3. Over the server's limit: refused before anything is stored.
+  const sender = await browser.newContext({ viewport: PHONE });
+  const c = await newPage(sender);
+  const puts = [];
+  c.page.on("request", (r) => {
+    if (r.method() === "PUT") puts.push(r.url());
+  });
+  await c.page.goto(`${base}/files`);
+  await c.page.locator("#file-input").setInputFiles([tooBig]);
+  await c.page.locator("#send-button").click();
+  await c.page.locator("#files-error").waitFor({ state: "visible" });
+  out.too_big = { error: await c.page.locator("#files-error").textContent(), puts: puts.length };
+  await measure(c.page, "files: too large");
+  checkClean(c.log, "too large");
+  await c.page.close();
+
+  out.pages = pages;
+  out.csp = csp;
+  return out;
+});
