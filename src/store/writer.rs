@@ -13,10 +13,11 @@
 //! in the batch gets an error and nothing of the batch is kept.
 //!
 //! Reads keep their pooled connections (WAL: readers never wait for the
-//! writer). Writes not yet routed through here still run on pooled
-//! connections; SQLite's lock keeps them correct, the busy handler makes them
-//! wait for the writer's transaction, and the writer's `BEGIN IMMEDIATE`
-//! waits for theirs the same way.
+//! writer). Every state change of the store comes here; a second writer on
+//! the same file (another process, or a second `Store::connect`) is kept
+//! apart by SQLite's lock: the writer's `BEGIN IMMEDIATE` waits in the busy
+//! handler while the other holds the lock, and the other waits the same
+//! way.
 
 use std::fmt;
 use std::future::Future;
@@ -60,7 +61,7 @@ struct Counts {
 pub struct WriteStats {
     /// Transactions committed (each one fsync of the WAL).
     pub transactions: u64,
-    /// Changes committed in them (callers answered with success).
+    /// Changes kept in them (not failed, not undone by their own choice).
     pub changes: u64,
 }
 
@@ -83,7 +84,8 @@ trait Job: Send {
     /// True when the caller stopped waiting (its request was cancelled):
     /// the change is then not made at all.
     fn abandoned(&self) -> bool;
-    /// Runs the change on `conn`; false if it failed.
+    /// Runs the change on `conn`; false if it failed or asked to be
+    /// undone (its savepoint is then rolled back).
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
     /// Answers the caller: its own result when the batch committed (or when
     /// its own change failed), `failed` otherwise.
@@ -99,7 +101,7 @@ struct Typed<T, F> {
 impl<T, F> Job for Typed<T, F>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<(T, bool), StoreError>>
         + Send
         + 'static,
 {
@@ -112,10 +114,12 @@ where
             let Some(change) = self.change.take() else {
                 return false;
             };
-            let result = change(conn).await;
-            let ok = result.is_ok();
+            let (result, keep) = match change(conn).await {
+                Ok((value, keep)) => (Ok(value), keep),
+                Err(e) => (Err(e), false),
+            };
             self.result = Some(result);
-            ok
+            keep
         })
     }
 
@@ -164,6 +168,24 @@ impl Writer {
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.change(move |conn| Box::pin(async move { Ok((change(conn).await?, true)) }))
+            .await
+    }
+
+    /// Like [`Writer::write`], for a change that decides itself whether it
+    /// is kept: it yields `(value, keep)`, and with `keep` false its
+    /// savepoint is rolled back (what it wrote is undone) while the caller
+    /// still gets `value`.
+    ///
+    /// # Errors
+    /// As [`Writer::write`].
+    pub(crate) async fn change<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<(T, bool), StoreError>>
             + Send
             + 'static,
     {
