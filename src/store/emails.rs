@@ -205,7 +205,10 @@ impl Store {
             Some(last) if full => last.seq,
             _ => head,
         };
-        let mut done = MailEnqueued { more: full, ..MailEnqueued::default() };
+        let mut done = MailEnqueued {
+            more: full,
+            ..MailEnqueued::default()
+        };
         // (event seq, kind, message) for each message to store.
         let mut mails: Vec<(i64, &'static str, NewMail)> = Vec::new();
         for event in &events {
@@ -256,7 +259,10 @@ impl Store {
         })?;
         Ok(match stored {
             Some(messages) => MailEnqueued { messages, ..done },
-            None => MailEnqueued { lost_race: true, ..MailEnqueued::default() },
+            None => MailEnqueued {
+                lost_race: true,
+                ..MailEnqueued::default()
+            },
         })
     }
 

@@ -12,7 +12,7 @@
 use sqlx::FromRow;
 
 use super::events::append_event;
-use super::{Store, StoreError, change_tx, on_pool, write_tx};
+use super::{Store, StoreError, change_tx, on_pool};
 use crate::audit::NewEvent;
 use crate::register::Facts;
 use crate::request::CopyKind;
@@ -117,7 +117,7 @@ impl Store {
         event: &NewEvent,
     ) -> Result<Lease, StoreError> {
         let (id, lease, event) = (request_id.to_owned(), lease_id.to_owned(), event.clone());
-        let granted = write_tx!(self, conn => {
+        let granted = change_tx!(self, conn => {
             let got: Option<(Vec<u8>,)> = sqlx::query_as(
                 "UPDATE request_copies SET lease_id = $2, lease_until = $4 \
                  WHERE request_id = $1 AND kind = 'sealed' AND expires_at > $3 \
@@ -134,7 +134,8 @@ impl Store {
             if got.is_some() {
                 append_event!(conn, &event, now).await?;
             }
-            Ok(got.map(|(c,)| c))
+            let keep = got.is_some();
+            Ok((got.map(|(c,)| c), keep))
         })?;
         if let Some(ciphertext) = granted {
             return Ok(Lease::Granted { ciphertext });
@@ -166,7 +167,7 @@ impl Store {
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
         let (id, lease, event) = (request_id.to_owned(), lease_id.to_owned(), event.clone());
-        let done = write_tx!(self, conn => {
+        let done = change_tx!(self, conn => {
             let n = sqlx::query(
                 "UPDATE request_copies SET lease_id = NULL, lease_until = NULL \
                  WHERE request_id = $1 AND kind = 'sealed' AND lease_id = $2 AND lease_until > $3",
@@ -180,7 +181,7 @@ impl Store {
             if n == 1 {
                 append_event!(conn, &event, now).await?;
             }
-            Ok(n == 1)
+            Ok((n == 1, n == 1))
         })?;
         Ok(done)
     }
@@ -269,7 +270,7 @@ impl Store {
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
         let (id, event) = (request_id.to_owned(), event.clone());
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             let n = sqlx::query(
                 "UPDATE requests SET imported_at = NULL, verified_at = NULL, verify_ok = NULL, \
                  verify_detail = NULL \
@@ -286,7 +287,7 @@ impl Store {
             if n == 1 {
                 append_event!(conn, &event, now).await?;
             }
-            Ok(n == 1)
+            Ok((n == 1, n == 1))
         })
     }
 
@@ -301,7 +302,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let (id, event) = (request_id.to_owned(), event.clone());
         let (ok, detail) = (result.ok, result.detail.to_owned());
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             let n = sqlx::query(
                 "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
                  WHERE id = $1 AND imported_at IS NOT NULL",
@@ -316,7 +317,7 @@ impl Store {
             if n == 1 {
                 append_event!(conn, &event, now).await?;
             }
-            Ok(n == 1)
+            Ok((n == 1, n == 1))
         })
     }
 
@@ -341,7 +342,7 @@ impl Store {
         } else {
             (failing.clone(), RecheckChange::Failing)
         };
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             // The standing it changes from: failing for a success, and
             // working or never checked for a failure.
             let turned = if ok {
@@ -363,7 +364,7 @@ impl Store {
                 .rows_affected();
             if n == 1 {
                 append_event!(conn, &event, now).await?;
-                Ok(Some(turned_to))
+                Ok((Some(turned_to), true))
             } else {
                 let n = sqlx::query(
                     "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
@@ -376,7 +377,7 @@ impl Store {
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
-                Ok((n == 1).then_some(RecheckChange::Unchanged))
+                Ok(((n == 1).then_some(RecheckChange::Unchanged), n == 1))
             }
         })
     }

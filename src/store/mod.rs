@@ -15,7 +15,8 @@
 //! [`write_tx!`] or [`change_tx!`] to the database's one [`writer`] task,
 //! which commits many callers' changes in one transaction (one fsync),
 //! each in a savepoint of its own, and answers each only after the commit.
-//! The pooled connections only read (WAL: they never wait for the writer).
+//! The pooled connections only read (`query_only`; WAL: they never wait
+//! for the writer).
 //! PostgreSQL keeps its pool: the server groups WAL flushes of concurrent
 //! commits itself.
 //!
@@ -124,7 +125,8 @@ macro_rules! change_tx {
                 async {
                     let mut tx = pool.begin().await?;
                     let $conn = &mut *tx;
-                    let result: Result<(_, bool), $crate::store::StoreError> = async { $body }.await;
+                    let result: Result<(_, bool), $crate::store::StoreError> =
+                        async { $body }.await;
                     let (value, keep) = result?;
                     if keep {
                         tx.commit().await?;
@@ -141,7 +143,8 @@ macro_rules! change_tx {
                     let attempt = async {
                         let mut tx = pool.begin().await?;
                         let $conn = &mut *tx;
-                        let result: Result<(_, bool), $crate::store::StoreError> = async { $body }.await;
+                        let result: Result<(_, bool), $crate::store::StoreError> =
+                            async { $body }.await;
                         let (value, keep) = result?;
                         if keep {
                             tx.commit().await?;
@@ -152,7 +155,9 @@ macro_rules! change_tx {
                     }
                     .await;
                     match attempt {
-                        Err(e) if e.is_conflict() && tries < $crate::store::TRANSACTION_ATTEMPTS => {
+                        Err(e)
+                            if e.is_conflict() && tries < $crate::store::TRANSACTION_ATTEMPTS =>
+                        {
                             $crate::store::conflict_pause(&e, tries).await;
                             tries += 1;
                         }
@@ -417,8 +422,24 @@ impl Store {
                 .auto_vacuum(SqliteAutoVacuum::Incremental)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
+            // A file's writer connection comes first and brings the schema
+            // up to date; then the pooled connections open read-only
+            // (`query_only`), so a change that bypassed the writer would
+            // fail at once instead of waiting for its lock.
+            let writer = if in_memory {
+                None
+            } else {
+                let mut conn = options.connect().await?;
+                sqlx::migrate!("migrations/sqlite").run(&mut conn).await?;
+                Some(conn)
+            };
             // An in-memory database exists once per connection: keep exactly one.
             let max = if in_memory { 1 } else { 8 };
+            let pool_options = if in_memory {
+                options
+            } else {
+                options.pragma("query_only", "ON")
+            };
             let pool = SqlitePoolOptions::new()
                 .max_connections(max)
                 // No ping (a hand-off to the connection's thread and back)
@@ -436,13 +457,14 @@ impl Store {
                     Some(Duration::from_secs(1800))
                 })
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options.clone())
+                .connect_with(pool_options)
                 .await?;
-            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-            let writer = if in_memory {
-                None
-            } else {
-                Some(writer::Writer::start(options.connect().await?))
+            let writer = match writer {
+                Some(conn) => Some(writer::Writer::start(conn)),
+                None => {
+                    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+                    None
+                }
             };
             Store::Sqlite(Sqlite { pool, writer })
         } else {

@@ -220,7 +220,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         // Owned: on SQLite the change runs in the writer task.
         let (id, retrieval_hash) = (r.id.as_str().to_owned(), r.retrieval_id.digest());
-        let (customer, template, note) = (r.customer.to_owned(), r.template.to_owned(), r.note.to_owned());
+        let (customer, template, note) = (
+            r.customer.to_owned(),
+            r.template.to_owned(),
+            r.note.to_owned(),
+        );
         let (recipient, created_by) = (r.recipient.to_owned(), r.created_by.to_owned());
         let (created_at, expires_at, email_link) = (r.created_at, r.expires_at, r.email_link);
         let reissued_from = r.reissued_from.map(str::to_owned);
@@ -438,7 +442,7 @@ impl Store {
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
         let (id, event) = (id.to_owned(), event.clone());
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             let n = sqlx::query(
                 "UPDATE requests SET opened_at = $2 WHERE id = $1 AND opened_at IS NULL \
                  AND answered_at IS NULL AND cancelled_at IS NULL AND expires_at > $2",
@@ -451,7 +455,7 @@ impl Store {
             if n == 1 {
                 append_event!(conn, &event, now).await?;
             }
-            Ok(n == 1)
+            Ok((n == 1, n == 1))
         })
     }
 
@@ -466,10 +470,13 @@ impl Store {
     ) -> Result<Result<(), AnswerRefused>, StoreError> {
         let (owned_id, event) = (id.to_owned(), event.clone());
         let (status_hash, copies_expire_at) = (answer.status_hash.clone(), answer.copies_expire_at);
-        let copies: Vec<(CopyKind, Vec<u8>)> = [(CopyKind::Pm, Some(answer.pm_copy)), (CopyKind::Sealed, answer.sealed_copy)]
-            .into_iter()
-            .filter_map(|(kind, copy)| Some((kind, copy?.to_vec())))
-            .collect();
+        let copies: Vec<(CopyKind, Vec<u8>)> = [
+            (CopyKind::Pm, Some(answer.pm_copy)),
+            (CopyKind::Sealed, answer.sealed_copy),
+        ]
+        .into_iter()
+        .filter_map(|(kind, copy)| Some((kind, copy?.to_vec())))
+        .collect();
         let taken = write_tx!(self, conn => {
             let n = sqlx::query(
                 "UPDATE requests SET answered_at = $2, status_hash = $3, copies_expire_at = $4 \
@@ -599,7 +606,7 @@ impl Store {
         let digest = retrieval_id.digest();
         let (client_id, expires) = (facts.client_id.clone(), facts.expires_text());
         let digest_read = digest.clone();
-        let noted = write_tx!(self, conn => {
+        let noted = change_tx!(self, conn => {
             // The copy this link handed out last: its own request's or
             // a rotation's (see `retrieve`); within one second, the
             // newer one in the chain.
@@ -621,7 +628,7 @@ impl Store {
                 let event = event.clone().request(id);
                 append_event!(conn, &event, now).await?;
             }
-            Ok(id.is_some())
+            Ok((id.is_some(), id.is_some()))
         })?;
         if noted {
             return Ok(Noted::Done);
@@ -696,7 +703,7 @@ impl Store {
         event: NewEvent,
     ) -> Result<Withdrawal, StoreError> {
         let status_hash = status.digest();
-        let done = write_tx!(self, conn => {
+        let done = change_tx!(self, conn => {
             let id: Option<(String,)> = sqlx::query_as(
                 "UPDATE requests SET withdrawn_at = $2 WHERE status_hash = $1 AND retrieved_at IS NULL \
                  AND imported_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL \
@@ -714,7 +721,7 @@ impl Store {
                 let event = event.clone().request(id);
                 append_event!(conn, &event, now).await?;
             }
-            Ok(id.is_some())
+            Ok((id.is_some(), id.is_some()))
         })?;
         if done {
             return Ok(Withdrawal::Done);
@@ -735,7 +742,7 @@ impl Store {
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
         let (id, event) = (id.to_owned(), event.clone());
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             let n = sqlx::query(
                 "UPDATE requests SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL AND withdrawn_at IS NULL",
             )
@@ -751,7 +758,7 @@ impl Store {
                     .await?;
                 append_event!(conn, &event, now).await?;
             }
-            Ok(n == 1)
+            Ok((n == 1, n == 1))
         })
     }
 

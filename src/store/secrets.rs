@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, on_pool, write_tx};
+use super::{Store, StoreError, change_tx, on_pool, write_tx};
 use crate::id::Id;
 use crate::secret::ReceiptState;
 
@@ -118,7 +118,7 @@ impl Store {
     /// time recorded in one transaction, committed (durably) before returning.
     pub(crate) async fn reveal(&self, id: &Id, now: i64) -> Result<Option<Vec<u8>>, StoreError> {
         let id = id.as_str().to_owned();
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             let taken: Option<(Vec<u8>,)> = sqlx::query_as(
                 "DELETE FROM secret_ciphertexts WHERE secret_id = $1 AND expires_at > $2 RETURNING ciphertext",
             )
@@ -133,7 +133,8 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
             }
-            Ok(taken.map(|(c,)| c))
+            let kept = taken.is_some();
+            Ok((taken.map(|(c,)| c), kept))
         })
     }
 
@@ -149,7 +150,7 @@ impl Store {
     /// Destroys an unread secret for its creator. True if there was a copy to destroy.
     pub(crate) async fn destroy(&self, status: &Id, now: i64) -> Result<bool, StoreError> {
         let status_hash = status.digest();
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             let id: Option<(String,)> = sqlx::query_as(
                 "DELETE FROM secret_ciphertexts WHERE secret_id = \
                  (SELECT id FROM secrets WHERE status_hash = $1) AND expires_at > $2 RETURNING secret_id",
@@ -165,7 +166,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
             }
-            Ok(id.is_some())
+            Ok((id.is_some(), id.is_some()))
         })
     }
 

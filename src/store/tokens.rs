@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::events::append_event;
-use super::{Store, StoreError, on_pool, write_tx};
+use super::{Store, StoreError, change_tx, on_pool, write_tx};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::token::{self, Minted};
 
@@ -97,9 +97,10 @@ impl Store {
         event: &NewEvent,
     ) -> Result<Result<(), DuplicateToken>, StoreError> {
         let (name, prefix, hash) = (t.name.to_owned(), t.prefix.to_owned(), t.hash.to_vec());
-        let (scopes, created_by, created_at) = (t.scopes.to_owned(), t.created_by.to_owned(), t.created_at);
+        let (scopes, created_by, created_at) =
+            (t.scopes.to_owned(), t.created_by.to_owned(), t.created_at);
         let event = event.clone();
-        let created = write_tx!(self, conn => {
+        let created = change_tx!(self, conn => {
             let inserted = sqlx::query(
                 "INSERT INTO api_tokens (name, prefix, token_hash, scopes, created_by, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
@@ -116,7 +117,7 @@ impl Store {
             if inserted == 1 {
                 append_event!(conn, &event, created_at).await?;
             }
-            Ok(inserted == 1)
+            Ok((inserted == 1, inserted == 1))
         })?;
         Ok(if created {
             Ok(())
@@ -178,7 +179,7 @@ impl Store {
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
         let (name, event) = (name.to_owned(), event.clone());
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             let n = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
                 .bind(&name)
                 .bind(now)
@@ -188,7 +189,7 @@ impl Store {
             if n == 1 {
                 append_event!(conn, &event, now).await?;
             }
-            Ok(n == 1)
+            Ok((n == 1, n == 1))
         })
     }
 }

@@ -13,7 +13,7 @@
 use sqlx::FromRow;
 
 use super::events::append_event;
-use super::{Store, StoreError, on_pool, write_tx};
+use super::{Store, StoreError, change_tx, on_pool, write_tx};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::staff::UserName;
 
@@ -89,7 +89,7 @@ impl Store {
         let event = NewEvent::new(Kind::UserAdded, Actor::System)
             .detail(serde_json::json!({ "name": name.as_str() }));
         let (owned, password_hash) = (name.as_str().to_owned(), password_hash.to_owned());
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             let user: Option<User> = sqlx::query_as(SQL)
                 .bind(&owned)
                 .bind(&password_hash)
@@ -99,7 +99,8 @@ impl Store {
             if user.is_some() {
                 append_event!(conn, &event, now).await?;
             }
-            Ok(user.ok_or_else(|| DuplicateName(owned.clone())))
+            let kept = user.is_some();
+            Ok((user.ok_or_else(|| DuplicateName(owned.clone())), kept))
         })
     }
 
@@ -128,7 +129,7 @@ impl Store {
             "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)";
         const USER: &str = "DELETE FROM users WHERE name = $1";
         let name = name.to_owned();
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             sqlx::query(SESSIONS).bind(&name).execute(&mut *conn).await?;
             let n = sqlx::query(USER).bind(&name).execute(&mut *conn).await?.rows_affected();
             if n > 0 {
@@ -136,7 +137,7 @@ impl Store {
                     .detail(serde_json::json!({ "name": name }));
                 append_event!(conn, &event, now).await?;
             }
-            Ok(n > 0)
+            Ok((n > 0, n > 0))
         })
     }
 
@@ -238,13 +239,13 @@ impl Store {
         const SQL: &str = "DELETE FROM sessions WHERE token_hash = $1";
         let token_hash = token_hash.to_vec();
         let event = event.clone();
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             let n = sqlx::query(SQL).bind(&token_hash).execute(&mut *conn).await?.rows_affected();
             // Nothing changed when n is 0: no event, nothing to roll back.
             if n > 0 {
                 append_event!(conn, &event, now).await?;
             }
-            Ok(n > 0)
+            Ok((n > 0, n > 0))
         })
     }
 

@@ -196,7 +196,10 @@ impl Store {
             Some(last) if full => last.seq,
             _ => head,
         };
-        let mut done = Enqueued { more: full, ..Enqueued::default() };
+        let mut done = Enqueued {
+            more: full,
+            ..Enqueued::default()
+        };
         // (event seq, kind, body): one delivery per receiver each.
         let mut bodies: Vec<(i64, &'static str, String)> = Vec::new();
         for event in &events {
@@ -243,7 +246,10 @@ impl Store {
         })?;
         Ok(match deliveries {
             Some(deliveries) => Enqueued { deliveries, ..done },
-            None => Enqueued { lost_race: true, ..Enqueued::default() },
+            None => Enqueued {
+                lost_race: true,
+                ..Enqueued::default()
+            },
         })
     }
 
