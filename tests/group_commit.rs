@@ -526,3 +526,40 @@ with_each_backend!(
     concurrent_reveals_are_read_once,
     a_closed_store_refuses_writes,
 );
+
+/// The WAL is copied into the database file beside the writer, soon after
+/// commits, not inside a commit once it has grown to 1,000 pages (which made
+/// every queued caller wait behind the copy and its fsync): shortly after a
+/// few hundred changes, well under 1,000 pages, the database file itself
+/// has grown by at least their ciphertexts (before a checkpoint, new pages
+/// live only in the WAL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_beside_the_writer() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let path = db.url().trim_start_matches("sqlite://").to_owned();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    let tasks: Vec<_> = (0..300)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { insert(&store, &Id::random()).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let mut after = before;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = size();
+        if after >= before + 300 * 476 {
+            break;
+        }
+    }
+    assert!(
+        after >= before + 300 * 476,
+        "300 secrets reached the database file: {before} -> {after} bytes"
+    );
+    store.close().await;
+}

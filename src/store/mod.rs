@@ -429,7 +429,12 @@ impl Store {
             let writer = if in_memory {
                 None
             } else {
-                let mut conn = options.connect().await?;
+                // Checkpoints run beside it, not in its commits (see writer).
+                let mut conn = options
+                    .clone()
+                    .pragma("wal_autocheckpoint", "0")
+                    .connect()
+                    .await?;
                 sqlx::migrate!("migrations/sqlite").run(&mut conn).await?;
                 Some(conn)
             };
@@ -460,7 +465,7 @@ impl Store {
                 .connect_with(pool_options)
                 .await?;
             let writer = match writer {
-                Some(conn) => Some(writer::Writer::start(conn)),
+                Some(conn) => Some(writer::Writer::start(conn, pool.clone())),
                 None => {
                     sqlx::migrate!("migrations/sqlite").run(&pool).await?;
                     None
