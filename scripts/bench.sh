@@ -7,6 +7,7 @@
 #   scripts/bench.sh --quick    # 1 s per operation, 8 and 32 connections
 #   BENCH_SECONDS=5 BENCH_CONNS="32" scripts/bench.sh
 #   BENCH_BASELINE=/path/to/older/handoff scripts/bench.sh
+#   BENCH_BIN=/path/to/handoff BENCH_TOOL=/path/to/bench scripts/bench.sh  # no build
 #
 # Per server and concurrency (servers interleaved within each concurrency, so
 # a busy moment of the machine does not land on one of them only): creates,
@@ -166,9 +167,15 @@ start_snappass() {
     wait_up snappass "${URL[snappass]}/"
 }
 
-cargo build --release --locked --bin handoff --example bench
-BENCH=target/release/examples/bench
-NEW=target/release/handoff
+if [[ -n "${BENCH_BIN:-}" ]]; then
+    # Builds made before (BENCH_BIN: handoff; BENCH_TOOL: examples/bench).
+    NEW="$BENCH_BIN"
+    BENCH="${BENCH_TOOL:-target/release/examples/bench}"
+else
+    cargo build --release --locked --bin handoff --example bench
+    BENCH=target/release/examples/bench
+    NEW=target/release/handoff
+fi
 
 LABELS=()
 start_handoff sqlite "$NEW" "sqlite://$TMP/sqlite.db" && LABELS+=(sqlite)
