@@ -1,8 +1,9 @@
 //! The database: SQLite (embedded default) or PostgreSQL (several instances).
 //!
-//! One [`Store`] type over both pools. The SQL text is shared: both engines
-//! accept `$1` parameters and `DELETE ... RETURNING`. Consuming a secret is one
-//! `DELETE ... RETURNING` inside a transaction that commits before the
+//! One [`Store`] type over both pools. The SQL text is mostly shared: both
+//! engines accept `$1` parameters and `DELETE ... RETURNING`. Consuming a
+//! secret is one `DELETE ... RETURNING` (with the read time, in the same
+//! transaction; on PostgreSQL one statement) that commits before the
 //! ciphertext is handed back, so under any number of concurrent reveals (and
 //! server instances on one PostgreSQL) exactly one gets it, and a crash after
 //! the response cannot resurrect it.
