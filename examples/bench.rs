@@ -85,6 +85,10 @@ enum Command {
         /// The server's process id, to sample its resident set under load.
         #[arg(long)]
         pid: Option<u32>,
+        /// Only these operations (create, meta, reveal, static), in that
+        /// order; all by default.
+        #[arg(long, value_delimiter = ',')]
+        ops: Vec<String>,
     },
     /// The disk's rate of single write+fdatasync, in a file under `dir`.
     Fsync {
@@ -131,7 +135,8 @@ async fn main() -> ExitCode {
             conns,
             seconds,
             pid,
-        } => load(kind, &server, &label, conns, seconds, pid).await,
+            ops,
+        } => load(kind, &server, &label, conns, seconds, pid, &ops).await,
         Command::Fsync { dir, seconds } => fsync(&dir, seconds),
         Command::Rss { pid, label } => rss_kib(pid)
             .map(|kib| println!("{label} idle RSS {:.1} MB\n@rss\t{label}\t{kib}", mb(kib))),
@@ -436,6 +441,7 @@ async fn load(
     conns: usize,
     seconds: f64,
     pid: Option<u32>,
+    only: &[String],
 ) -> anyhow::Result<()> {
     if conns == 0 || seconds <= 0.0 {
         bail!("--conns and --seconds must be above 0");
@@ -471,6 +477,9 @@ async fn load(
     let mut ops = vec![Op::Create, Op::Meta, Op::Reveal];
     if kind == Kind::Handoff {
         ops.push(Op::Static);
+    }
+    if !only.is_empty() {
+        ops.retain(|op| only.iter().any(|o| o == op.name()));
     }
     let mut failed = false;
     for op in ops {
@@ -508,9 +517,10 @@ async fn load(
             total.errors,
         );
         println!(
-            "@op\t{label}\t{}\t{conns}\t{rate:.1}\t{p50:.3}\t{p99:.3}\t{}",
+            "@op\t{label}\t{}\t{conns}\t{rate:.1}\t{p50:.3}\t{p99:.3}\t{}\t{:.3}",
             op.name(),
-            total.errors
+            total.errors,
+            ms(total.took.last().copied().unwrap_or_default()),
         );
         if let Some(e) = total.first_error {
             eprintln!("{label} first error: {e}");
@@ -556,6 +566,8 @@ struct Cell {
     rate: f64,
     p50: f64,
     p99: f64,
+    /// The longest wait, in ms.
+    max: f64,
 }
 
 fn summary(file: &std::path::Path) -> anyhow::Result<()> {
@@ -566,10 +578,12 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
     let mut fsync: Option<f64> = None;
     let mut idle: BTreeMap<String, u64> = BTreeMap::new();
     let mut loaded: BTreeMap<String, u64> = BTreeMap::new();
+    // (label, rows, seconds until the last expired secret was gone)
+    let mut purge: Option<(String, u64, f64)> = None;
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         match f.as_slice() {
-            ["@op", label, op, conns, rate, p50, p99, _errors] => {
+            ["@op", label, op, conns, rate, p50, p99, _errors, max] => {
                 let conns: usize = conns.parse()?;
                 if !labels.iter().any(|l| l == label) {
                     labels.push((*label).to_owned());
@@ -581,8 +595,12 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
                         rate: rate.parse()?,
                         p50: p50.parse()?,
                         p99: p99.parse()?,
+                        max: max.parse()?,
                     },
                 );
+            }
+            ["@purge", label, rows, seconds] => {
+                purge = Some(((*label).to_owned(), rows.parse()?, seconds.parse()?));
             }
             ["@fsync", rate] => fsync = Some(rate.parse()?),
             ["@rss", label, kib] => {
@@ -665,6 +683,20 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
                     ratio("meta")
                 );
             }
+        }
+    }
+    if let Some((label, rows, seconds)) = &purge {
+        let creates = cells
+            .iter()
+            .find(|((l, op, _), _)| l == label && op == "create")
+            .map(|(_, cell)| cell);
+        println!("== creates while a purge of {rows} expired secrets runs (BENCH_PURGE) ==");
+        println!("{label:<14} the purge took {seconds:.1} s");
+        if let Some(cell) = creates {
+            println!(
+                "{label:<14} creates {:.0}/s  p50 {:.2} ms  p99 {:.2} ms  longest wait {:.2} ms",
+                cell.rate, cell.p50, cell.p99, cell.max
+            );
         }
     }
     if labels.iter().any(|l| l == "snappass") {

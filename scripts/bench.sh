@@ -8,6 +8,7 @@
 #   BENCH_SECONDS=5 BENCH_CONNS="32" scripts/bench.sh
 #   BENCH_BASELINE=/path/to/older/handoff scripts/bench.sh
 #   scripts/bench.sh --files    # file transfers only (issue 14), see below
+#   BENCH_BIN=/path/to/handoff BENCH_TOOL=/path/to/bench scripts/bench.sh  # no build
 #
 # Per server and concurrency (servers interleaved within each concurrency, so
 # a busy moment of the machine does not land on one of them only): creates,
@@ -21,6 +22,12 @@
 # BENCH_ROWS=N adds sqlite-full and postgres-full: this build on a database
 # that holds N live secrets (476 random bytes each, inserted by SQL before the
 # run), for the ratio of p99 with N rows to p99 on an empty database.
+#
+# BENCH_PURGE=N adds sqlite-purge: this build on a file that gets N expired
+# secrets (past their receipt retention too) while it runs with a purge pass
+# every 2 s; creates at 32 connections for BENCH_PURGE_SECONDS (default 60)
+# then run while the purge deletes them, and the run prints the longest a
+# create waited and when the last expired secret was gone.
 #
 # PostgreSQL: fresh databases are made through HANDOFF_BENCH_POSTGRES_URL
 # (default postgres://postgres@127.0.0.1:5432/test) and dropped afterwards;
@@ -81,12 +88,12 @@ wait_up() {
     return 1
 }
 
-# start_handoff LABEL BINARY DATABASE_URL
+# start_handoff LABEL BINARY DATABASE_URL [SERVE OPTIONS...]
 start_handoff() {
     local label="$1" bin="$2" db="$3" port
     port="$(free_port)"
     "$bin" serve --listen "127.0.0.1:$port" --database-url "$db" \
-        --create-limit 0 --reveal-limit 0 2>"$TMP/$label.log" &
+        --create-limit 0 --reveal-limit 0 "${@:4}" 2>"$TMP/$label.log" &
     PID[$label]=$!
     PIDS+=("$!")
     URL[$label]="http://127.0.0.1:$port"
@@ -104,6 +111,18 @@ fill_sqlite() {
         INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext)
             SELECT id, expires_at, randomblob(476) FROM secrets WHERE id LIKE 'fill%';
         COMMIT; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+}
+# fill_expired FILE N: N secrets that expired eight days ago (past the
+# receipts' retention), for the purge to delete.
+fill_expired() {
+    sqlite3 "$1" "PRAGMA busy_timeout=30000; BEGIN;
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+        INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
+            SELECT 'old' || i, 'text', 0, strftime('%s', 'now') - 9 * 86400,
+                   strftime('%s', 'now') - 8 * 86400, randomblob(32) FROM n;
+        INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext)
+            SELECT id, expires_at, randomblob(476) FROM secrets WHERE id LIKE 'old%';
+        COMMIT;" >/dev/null
 }
 fill_postgres() {
     psql -q "$1" -c "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
@@ -155,9 +174,15 @@ start_snappass() {
     wait_up snappass "${URL[snappass]}/"
 }
 
-cargo build --release --locked --bin handoff --example bench
-BENCH=target/release/examples/bench
-NEW=target/release/handoff
+if [[ -n "${BENCH_BIN:-}" ]]; then
+    # Builds made before (BENCH_BIN: handoff; BENCH_TOOL: examples/bench).
+    NEW="$BENCH_BIN"
+    BENCH="${BENCH_TOOL:-target/release/examples/bench}"
+else
+    cargo build --release --locked --bin handoff --example bench
+    BENCH=target/release/examples/bench
+    NEW=target/release/handoff
+fi
 
 # The file transfer run (--files): its own servers, then exit.
 files_run() {
@@ -228,6 +253,28 @@ for conns in $CONNS; do
             --seconds "$SECONDS_PER_OP" --pid "${PID[$label]}" | tee -a "$RESULTS" || failed=1
     done
 done
+if [[ "${BENCH_PURGE:-0}" -gt 0 ]]; then
+    echo "sqlite-purge: filling with $BENCH_PURGE expired secrets"
+    start_handoff sqlite-purge "$NEW" "sqlite://$TMP/sqlite-purge.db" --purge-interval 2s
+    fill_expired "$TMP/sqlite-purge.db" "$BENCH_PURGE"
+    echo "sqlite-purge: filled, $(du -m "$TMP/sqlite-purge.db" | cut -f1) MB; creates while the purge runs"
+    started=$(date +%s.%N)
+    # The moment no expired secret is left (a reader beside the writer: WAL).
+    (
+        while [[ "$(sqlite3 "$TMP/sqlite-purge.db" "PRAGMA busy_timeout=5000; SELECT COUNT(*) FROM secrets WHERE id LIKE 'old%'" 2>/dev/null | tail -1)" != 0 ]]; do
+            sleep 0.5
+        done
+        echo "@purge	sqlite-purge	$BENCH_PURGE	$(echo "$(date +%s.%N) - $started" | bc)" >"$TMP/purge-done"
+    ) &
+    PIDS+=("$!")
+    "$BENCH" load --kind handoff --ops create --server "${URL[sqlite-purge]}" --label sqlite-purge \
+        --conns 32 --seconds "${BENCH_PURGE_SECONDS:-60}" --pid "${PID[sqlite-purge]}" | tee -a "$RESULTS" || failed=1
+    if [[ -s "$TMP/purge-done" ]]; then
+        tee -a "$RESULTS" <"$TMP/purge-done"
+    else
+        echo "sqlite-purge: the purge had not finished when the load ended" | tee -a "$RESULTS"
+    fi
+fi
 echo "after the run: $(uptime | sed 's/.*load/load/')" | tee -a "$RESULTS"
 echo
 sed -n '1,3p' "$RESULTS"

@@ -427,12 +427,14 @@ async fn audit_verify_and_export_read_the_trail() {
     assert_eq!(lines[2]["kind"], "request.opened");
 
     if let handoff::store::Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) = &store {
+        // A connection that may write: the pool's only read.
+        let mut c = common::writable(p).await;
         sqlx::query("DROP TRIGGER events_no_update")
-            .execute(p)
+            .execute(&mut c)
             .await
             .unwrap();
         sqlx::query("UPDATE events SET actor = 'staff:mallory' WHERE seq = 2")
-            .execute(p)
+            .execute(&mut c)
             .await
             .unwrap();
     }

@@ -9,8 +9,13 @@ mod common;
 use std::sync::Arc;
 
 use common::{Backend, T0, TestDb, count_secrets};
+use handoff::audit::{Actor, Kind, NewEvent};
 use handoff::id::Id;
-use handoff::store::{NewSecret, PURGE_BATCH, Store, StoreError};
+use handoff::register::Facts;
+use handoff::staff::UserName;
+use handoff::store::{
+    Ack, Answer, Imported, Lease, NewSecret, NewToken, PURGE_BATCH, Store, StoreError, VerifyResult,
+};
 use tokio::sync::Barrier;
 
 async fn insert(store: &Store, id: &Id) -> Result<(), StoreError> {
@@ -239,10 +244,322 @@ async fn pools_do_not_ping_before_each_query(backend: Backend) {
     store.close().await;
 }
 
+/// Opens request `id` (retrieval link `retrieval`) through the store.
+async fn new_request(store: &Store, id: &Id, retrieval: &Id) -> Result<(), StoreError> {
+    let event = NewEvent::new(Kind::RequestCreated, Actor::System).request(id.as_str());
+    store
+        .create_request(
+            &handoff::store::NewRequest {
+                id,
+                retrieval_id: retrieval,
+                customer: "Contoso",
+                template: "entra-app",
+                note: "",
+                recipient: "age1x",
+                created_by: "pm",
+                created_at: T0,
+                expires_at: T0 + 86_400,
+                reissued_from: None,
+                contact_email: None,
+                email_link: false,
+            },
+            &event,
+        )
+        .await
+}
+
+/// Changes the writer has kept so far (0 where there is no writer).
+fn kept(store: &Store) -> u64 {
+    store.write_stats().map_or(0, |s| s.changes)
+}
+
+/// On a SQLite file the pooled connections cannot write at all (they are
+/// `query_only`): every change of a request's whole life, a token's and a
+/// staff account's goes through the writer, one kept change per call that
+/// changed something, none for a call that changed nothing. PostgreSQL
+/// runs the same calls on its pool.
+async fn every_change_goes_through_the_writer(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    if let Store::Sqlite(handoff::store::Sqlite { pool, .. }) = &store {
+        let e = sqlx::query("DELETE FROM audit_head")
+            .execute(pool)
+            .await
+            .expect_err("a pooled connection does not write");
+        assert!(e.to_string().contains("readonly"), "{e}");
+    }
+    let writer = store.write_stats().is_some();
+    assert_eq!(writer, backend == Backend::Sqlite);
+    // Each step: what it should change (1 or 0) and whether it did.
+    let mut expected = kept(&store);
+    let mut step = |store: &Store, changed: u64, what: &str| {
+        expected += changed;
+        if writer {
+            assert_eq!(kept(store), expected, "{what}");
+        }
+    };
+    let ev = |kind, id: &str| NewEvent::new(kind, Actor::Anonymous).request(id);
+
+    let (id, retrieval) = (Id::random(), Id::random());
+    new_request(&store, &id, &retrieval).await.unwrap();
+    step(&store, 1, "create_request");
+    let r = id.as_str();
+    assert!(
+        store
+            .mark_opened(r, T0, &ev(Kind::RequestOpened, r))
+            .await
+            .unwrap()
+    );
+    step(&store, 1, "mark_opened");
+    assert!(
+        !store
+            .mark_opened(r, T0, &ev(Kind::RequestOpened, r))
+            .await
+            .unwrap()
+    );
+    step(&store, 0, "a second mark_opened changes nothing");
+    let answer = Answer {
+        pm_copy: b"pm",
+        sealed_copy: Some(b"sealed"),
+        status_hash: Id::random().digest(),
+        copies_expire_at: T0 + 86_400,
+    };
+    assert_eq!(
+        store
+            .answer_request(r, T0, &answer, &ev(Kind::RequestAnswered, r))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    step(&store, 1, "answer_request");
+    assert!(matches!(
+        store
+            .lease_sealed(r, "lease-1", T0, T0 + 60, &ev(Kind::RequestLeased, r))
+            .await
+            .unwrap(),
+        Lease::Granted { .. }
+    ));
+    step(&store, 1, "lease_sealed");
+    let facts = Facts::parse("0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11", None).unwrap();
+    let imported = Imported {
+        target: Some("wazuh-office365"),
+        facts: Some(&facts),
+        keep_copy: false,
+    };
+    assert_eq!(
+        store
+            .ack_sealed(r, "lease-2", &imported, T0, &ev(Kind::RequestImported, r))
+            .await
+            .unwrap(),
+        Ack::NotYourLease
+    );
+    step(&store, 0, "an ack with another lease changes nothing");
+    assert_eq!(
+        store
+            .ack_sealed(r, "lease-1", &imported, T0, &ev(Kind::RequestImported, r))
+            .await
+            .unwrap(),
+        Ack::Done
+    );
+    step(&store, 1, "ack_sealed");
+    let result = VerifyResult {
+        ok: false,
+        detail: "AADSTS7000215",
+    };
+    assert!(
+        store
+            .record_verification(r, &result, T0, &ev(Kind::RequestVerifyFailed, r))
+            .await
+            .unwrap()
+    );
+    step(&store, 1, "record_verification");
+    let ok = VerifyResult {
+        ok: true,
+        detail: "works",
+    };
+    let failing = ev(Kind::RequestCredentialFailing, r);
+    let recovered = ev(Kind::RequestCredentialRecovered, r);
+    let rechecked = store
+        .record_recheck(r, &ok, T0 + 1, &failing, &recovered)
+        .await
+        .unwrap();
+    assert!(rechecked.is_some());
+    step(&store, 1, "record_recheck");
+    assert!(
+        store
+            .retrieve(
+                &retrieval,
+                T0 + 2,
+                NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous)
+            )
+            .await
+            .unwrap()
+            .is_some()
+    );
+    step(&store, 1, "retrieve");
+    assert!(
+        store
+            .retrieve(
+                &retrieval,
+                T0 + 2,
+                NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous)
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+    step(
+        &store,
+        0,
+        "a second retrieve changes nothing (and is undone)",
+    );
+    assert!(
+        store
+            .cancel_request(r, T0 + 3, &ev(Kind::RequestCancelled, r))
+            .await
+            .unwrap()
+    );
+    step(&store, 1, "cancel_request");
+    store.purge_requests(T0 + 10 * 86_400).await.unwrap();
+    step(&store, 1, "purge_requests");
+
+    let token = NewToken {
+        name: "collector",
+        prefix: "hot_abc",
+        hash: &[7; 32],
+        scopes: "collect",
+        created_by: "system",
+        created_at: T0,
+    };
+    let created = NewEvent::new(Kind::TokenCreated, Actor::System);
+    assert_eq!(store.create_token(&token, &created).await.unwrap(), Ok(()));
+    step(&store, 1, "create_token");
+    assert!(store.create_token(&token, &created).await.unwrap().is_err());
+    step(&store, 0, "a duplicate token changes nothing");
+    let revoked = NewEvent::new(Kind::TokenRevoked, Actor::System);
+    assert!(store.revoke_token("collector", T0, &revoked).await.unwrap());
+    step(&store, 1, "revoke_token");
+    let name = UserName::parse("alice").unwrap();
+    assert!(
+        store
+            .add_user(&name, "$argon2id$x", T0)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    step(&store, 1, "add_user");
+    assert!(
+        store
+            .add_user(&name, "$argon2id$x", T0)
+            .await
+            .unwrap()
+            .is_err()
+    );
+    step(&store, 0, "a duplicate user changes nothing");
+    assert!(store.remove_user("alice", T0).await.unwrap());
+    step(&store, 1, "remove_user");
+    let mailed = store.enqueue_emails(T0, 0, 100, |_| vec![]).await.unwrap();
+    assert!(!mailed.lost_race);
+    step(&store, 1, "enqueue_emails");
+
+    let report = store.verify_chain().await.unwrap();
+    assert_eq!(report.result, Ok(()));
+    store.close().await;
+}
+
+/// Many requests opened at once, a quarter of them with one id that exists
+/// already, and trail appends among them: the duplicates fail alone (on
+/// SQLite in the same transactions as the others), and the trail has every
+/// event of the kept changes and none of the failed, without gaps or forks.
+async fn a_failed_request_leaves_no_trace_in_the_trail(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let taken = Id::random();
+    new_request(&store, &taken, &Id::random()).await.unwrap();
+    let (head_before, _) = store.audit_head().await.unwrap();
+    let barrier = Arc::new(Barrier::new(60));
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let (store, barrier, taken) = (store.clone(), barrier.clone(), taken.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                if i % 3 == 2 {
+                    let event = NewEvent::new(Kind::RequestOpened, Actor::Anonymous);
+                    return store.append_event(&event, T0).await.map(|_| ());
+                }
+                let id = if i % 4 == 3 { taken } else { Id::random() };
+                new_request(&store, &id, &Id::random()).await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut failed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                assert!(matches!(e, StoreError::Sqlx(_)), "its own error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    // i % 3 == 2: 20 appends; of the other 40, those with i % 4 == 3 collide.
+    let collide = (0..60).filter(|i| i % 3 != 2 && i % 4 == 3).count();
+    assert_eq!((ok, failed), (60 - collide, collide));
+    let (head, _) = store.audit_head().await.unwrap();
+    assert_eq!(
+        head - head_before,
+        ok as i64,
+        "one event per kept change, none for the failed"
+    );
+    let report = store.verify_chain().await.unwrap();
+    assert_eq!((report.checked, report.result), (head as u64, Ok(())));
+    store.close().await;
+}
+
 with_each_backend!(
+    every_change_goes_through_the_writer,
+    a_failed_request_leaves_no_trace_in_the_trail,
     pools_do_not_ping_before_each_query,
     a_purge_goes_in_bounded_batches_and_frees_pages,
     a_failing_change_fails_only_its_caller,
     concurrent_reveals_are_read_once,
     a_closed_store_refuses_writes,
 );
+
+/// The WAL is copied into the database file beside the writer, soon after
+/// commits, not inside a commit once it has grown to 1,000 pages (which made
+/// every queued caller wait behind the copy and its fsync): shortly after a
+/// few hundred changes, well under 1,000 pages, the database file itself
+/// has grown by at least their ciphertexts (before a checkpoint, new pages
+/// live only in the WAL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_beside_the_writer() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let path = db.url().trim_start_matches("sqlite://").to_owned();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    let tasks: Vec<_> = (0..300)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { insert(&store, &Id::random()).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let mut after = before;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = size();
+        if after >= before + 300 * 476 {
+            break;
+        }
+    }
+    assert!(
+        after >= before + 300 * 476,
+        "300 secrets reached the database file: {before} -> {after} bytes"
+    );
+    store.close().await;
+}

@@ -10,7 +10,7 @@ use common::flow::{
     Opened, PAYLOAD, answer, app_with_soc, decrypt, encrypt_to, event_kinds, open_request,
     open_request_for,
 };
-use common::{Backend, T0, assert_error};
+use common::{Backend, T0, assert_error, writable};
 use handoff::audit::{Actor, Break, Kind, NewEvent};
 use handoff::request::CopyKind;
 use handoff::store::Store;
@@ -458,8 +458,10 @@ async fn the_trail_is_append_only_and_tampering_is_found(backend: Backend) {
     // The database refuses changes to the trail...
     let refused = match &app.store {
         Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
+            // A connection that may write: the pool's only read.
+            let mut c = writable(p).await;
             sqlx::query("UPDATE events SET actor = 'x' WHERE seq = 2")
-                .execute(p)
+                .execute(&mut c)
                 .await
                 .is_err()
         }
@@ -476,12 +478,13 @@ async fn the_trail_is_append_only_and_tampering_is_found(backend: Backend) {
     // ...and someone who gets past that is caught by the chain.
     match &app.store {
         Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
+            let mut c = writable(p).await;
             sqlx::query("DROP TRIGGER events_no_update")
-                .execute(p)
+                .execute(&mut c)
                 .await
                 .unwrap();
             sqlx::query("UPDATE events SET client_addr = '203.0.113.9' WHERE seq = 4")
-                .execute(p)
+                .execute(&mut c)
                 .await
                 .unwrap();
         }

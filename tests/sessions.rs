@@ -42,7 +42,9 @@ async fn scalar(store: &Store, sql: &'static str) -> i64 {
 async fn run(store: &Store, sql: &'static str) {
     match store {
         Store::Sqlite(handoff::store::Sqlite { pool: p, .. }) => {
-            sqlx::query(sql).execute(p).await.map(drop).unwrap();
+            // The pool's connections only read.
+            let mut c = common::writable(p).await;
+            sqlx::query(sql).execute(&mut c).await.map(drop).unwrap();
         }
         Store::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop).unwrap(),
     }

@@ -3,7 +3,7 @@
 //!
 //! The worker turns events after `email_cursor` into rows of
 //! `email_deliveries`, one per recipient address, and moves the cursor in one
-//! transaction whose last step before the inserts is a compare-and-set: with
+//! change whose first step, before the inserts, is a compare-and-set: with
 //! several server instances on one PostgreSQL, an instance that lost the race
 //! rolls back, so each event gets one message per address. Messages are then
 //! claimed one at a time with a conditional UPDATE that pushes their due time
@@ -12,7 +12,7 @@
 use sqlx::FromRow;
 
 use super::webhooks::AttemptOutcome;
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, change_tx, on_pool, write_tx};
 use crate::audit::Kind;
 use crate::id::Id;
 
@@ -177,20 +177,10 @@ impl Store {
         if cursor >= head {
             return Ok(MailEnqueued::default());
         }
-        let outcome = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            // A write first: on SQLite it takes the write lock before any read;
-            // on PostgreSQL it locks the cursor row, queueing other instances.
-            let old: i64 = sqlx::query_scalar(
-                "UPDATE email_cursor SET seq = seq WHERE id = 1 RETURNING seq",
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            // Every event up to the head has committed: appends hold the
-            // head's lock until they commit.
-            let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
+        // The events are read outside the write: every event up to `head`
+        // has committed (appends hold the head until they commit), and the
+        // compare-and-set below keeps what another instance did meanwhile.
+        let events = on_pool!(self, pool => {
             let mut query = sqlx::query_as::<_, MailRow>(
                 "SELECT e.seq, e.at, e.kind, e.request_id, r.customer, r.template, r.contact_email, \
                  r.email_link, r.expires_at, o.secret_expires_on AS replaced_expires_on, e.detail \
@@ -199,72 +189,81 @@ impl Store {
                  WHERE e.seq > $1 AND e.seq <= $2 \
                  AND e.kind IN ($4, $5, $6, $7, $8, $9, $10, $11) ORDER BY e.seq LIMIT $3",
             )
-            .bind(old)
+            .bind(cursor)
             .bind(head)
             .bind(page);
             for kind in EMAILED_KINDS {
                 query = query.bind(kind.as_str());
             }
-            let events = query
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(MailRow::parse)
-                .collect::<Result<Vec<_>, _>>()?;
-            let full = events.len() as i64 >= page;
-            let new = match events.last() {
-                Some(last) if full => last.seq,
-                _ => head,
-            };
+            query.fetch_all(pool).await?
+        })
+        .into_iter()
+        .map(MailRow::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+        let full = events.len() as i64 >= page;
+        let new = match events.last() {
+            Some(last) if full => last.seq,
+            _ => head,
+        };
+        let mut done = MailEnqueued {
+            more: full,
+            ..MailEnqueued::default()
+        };
+        // (event seq, kind, message) for each message to store.
+        let mut mails: Vec<(i64, &'static str, NewMail)> = Vec::new();
+        for event in &events {
+            if event.at < min_at {
+                done.skipped += 1;
+                continue;
+            }
+            let mut seen = std::collections::HashSet::new();
+            for mail in make(event) {
+                // One message per address and event, whatever the
+                // configuration lists twice.
+                if seen.insert(mail.to.to_ascii_lowercase()) {
+                    mails.push((event.seq, event.kind.as_str(), mail));
+                }
+            }
+        }
+        let stored = change_tx!(self, conn => {
             // Compare-and-set before any insert: a worker that lost the
             // race stops here, and no event is mailed twice.
             let moved = sqlx::query("UPDATE email_cursor SET seq = $1 WHERE id = 1 AND seq = $2")
                 .bind(new)
-                .bind(old)
-                .execute(&mut *tx)
+                .bind(cursor)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected();
             if moved == 0 {
-                tx.rollback().await?;
-                MailEnqueued { lost_race: true, ..MailEnqueued::default() }
-            } else {
-                let mut done = MailEnqueued { more: full, ..MailEnqueued::default() };
-                for event in &events {
-                    if event.at < min_at {
-                        done.skipped += 1;
-                        continue;
-                    }
-                    let mut seen = std::collections::HashSet::new();
-                    for mail in make(event) {
-                        // One message per address and event, whatever the
-                        // configuration lists twice.
-                        if !seen.insert(mail.to.to_ascii_lowercase()) {
-                            continue;
-                        }
-                        sqlx::query(
-                            "INSERT INTO email_deliveries \
-                             (id, event_seq, recipient, event, subject, text_body, html_body, \
-                             attempts, next_attempt_at, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
-                        )
-                        .bind(Id::random().as_str())
-                        .bind(event.seq)
-                        .bind(&mail.to)
-                        .bind(event.kind.as_str())
-                        .bind(&mail.subject)
-                        .bind(&mail.text)
-                        .bind(&mail.html)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        done.messages += 1;
-                    }
-                }
-                tx.commit().await?;
-                done
+                return Ok((None, false));
             }
-        });
-        Ok(outcome)
+            for (seq, kind, mail) in &mails {
+                sqlx::query(
+                    "INSERT INTO email_deliveries \
+                     (id, event_seq, recipient, event, subject, text_body, html_body, \
+                     attempts, next_attempt_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
+                )
+                .bind(Id::random().as_str())
+                .bind(seq)
+                .bind(&mail.to)
+                .bind(kind)
+                .bind(&mail.subject)
+                .bind(&mail.text)
+                .bind(&mail.html)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok((Some(mails.len() as u64), true))
+        })?;
+        Ok(match stored {
+            Some(messages) => MailEnqueued { messages, ..done },
+            None => MailEnqueued {
+                lost_race: true,
+                ..MailEnqueued::default()
+            },
+        })
     }
 
     /// The cursor: the last event seq already turned into e-mails.
@@ -295,23 +294,28 @@ impl Store {
              SET next_attempt_at = $1, attempts = attempts + 1 \
              WHERE id = $2 AND next_attempt_at <= $3 AND delivered_at IS NULL AND failed_at IS NULL \
              RETURNING id, event_seq, recipient, event, subject, text_body, html_body, attempts";
-        let claimed = on_pool!(self, pool => {
-            let due: Vec<String> = sqlx::query_scalar(DUE).bind(now).fetch_all(pool).await?;
+        // The due ones are read first on a pooled connection, so an idle
+        // queue costs no write.
+        let due: Vec<String> =
+            on_pool!(self, pool => sqlx::query_scalar(DUE).bind(now).fetch_all(pool).await?);
+        if due.is_empty() {
+            return Ok(None);
+        }
+        write_tx!(self, conn => {
             let mut claimed = None;
-            for id in due {
+            for id in &due {
                 claimed = sqlx::query_as::<_, MailDelivery>(CLAIM)
                     .bind(lease_until)
-                    .bind(&id)
+                    .bind(id)
                     .bind(now)
-                    .fetch_optional(pool)
+                    .fetch_optional(&mut *conn)
                     .await?;
                 if claimed.is_some() {
                     break;
                 }
             }
-            claimed
-        });
-        Ok(claimed)
+            Ok(claimed)
+        })
     }
 
     /// Records how attempt number `delivery.attempts` ended (the outcome's
@@ -336,29 +340,29 @@ impl Store {
             } => (None, None, next_attempt_at, Some(error)),
             AttemptOutcome::GiveUp { error, .. } => (None, Some(now), now, Some(error)),
         };
-        on_pool!(self, pool =>
+        let error = error.map(str::to_owned);
+        let (id, attempts) = (delivery.id.clone(), delivery.attempts);
+        write_tx!(self, conn => {
             sqlx::query(SQL)
                 .bind(delivered_at)
                 .bind(failed_at)
                 .bind(next)
-                .bind(error)
-                .bind(&delivery.id)
-                .bind(delivery.attempts)
-                .execute(pool)
-                .await
-                .map(|_| ())?
-        );
-        Ok(())
+                .bind(&error)
+                .bind(&id)
+                .bind(attempts)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Deletes delivered and given-up messages finished before `before`;
     /// pending ones stay whatever their age.
     pub async fn purge_email_deliveries(&self, before: i64) -> Result<u64, StoreError> {
         const SQL: &str = "DELETE FROM email_deliveries WHERE delivered_at < $1 OR failed_at < $1";
-        let done = on_pool!(self, pool =>
-            sqlx::query(SQL).bind(before).execute(pool).await?.rows_affected()
-        );
-        Ok(done)
+        write_tx!(self, conn => {
+            Ok(sqlx::query(SQL).bind(before).execute(&mut *conn).await?.rows_affected())
+        })
     }
 
     /// Messages, newest event first: for inspection and tests.

@@ -82,23 +82,6 @@ macro_rules! append_event {
 }
 pub(crate) use append_event;
 
-/// Ends the transaction `$tx`: if `$applied`, appends `$event` at `$at` and
-/// commits; otherwise rolls back (nothing changed, so nothing to record).
-/// Yields `$applied`.
-macro_rules! commit_if {
-    ($tx:ident, $applied:expr, $event:expr, $at:expr) => {{
-        let applied: bool = $applied;
-        if applied {
-            $crate::store::events::append_event!($tx, $event, $at).await?;
-            $tx.commit().await?;
-        } else {
-            $tx.rollback().await?;
-        }
-        applied
-    }};
-}
-pub(crate) use commit_if;
-
 /// How a verification ended.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ChainReport {

@@ -11,8 +11,8 @@
 
 use sqlx::FromRow;
 
-use super::events::commit_if;
-use super::{Store, StoreError, on_pool, retry_conflicts};
+use super::events::append_event;
+use super::{Store, StoreError, change_tx, on_pool};
 use crate::audit::NewEvent;
 use crate::register::Facts;
 use crate::request::CopyKind;
@@ -116,28 +116,27 @@ impl Store {
         until: i64,
         event: &NewEvent,
     ) -> Result<Lease, StoreError> {
-        let granted = retry_conflicts(move || async move {
-            let granted = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let got: Option<(Vec<u8>,)> = sqlx::query_as(
-                    "UPDATE request_copies SET lease_id = $2, lease_until = $4 \
-                     WHERE request_id = $1 AND kind = 'sealed' AND expires_at > $3 \
-                     AND (lease_until IS NULL OR lease_until <= $3) \
-                     AND request_id IN (SELECT id FROM requests WHERE id = $1 AND imported_at IS NULL) \
-                     RETURNING ciphertext",
-                )
-                .bind(request_id)
-                .bind(lease_id)
-                .bind(now)
-                .bind(until)
-                .fetch_optional(&mut *tx)
-                .await?;
-                commit_if!(tx, got.is_some(), event, now);
-                got.map(|(c,)| c)
-            });
-            Ok::<_, StoreError>(granted)
-        })
-        .await?;
+        let (id, lease, event) = (request_id.to_owned(), lease_id.to_owned(), event.clone());
+        let granted = change_tx!(self, conn => {
+            let got: Option<(Vec<u8>,)> = sqlx::query_as(
+                "UPDATE request_copies SET lease_id = $2, lease_until = $4 \
+                 WHERE request_id = $1 AND kind = 'sealed' AND expires_at > $3 \
+                 AND (lease_until IS NULL OR lease_until <= $3) \
+                 AND request_id IN (SELECT id FROM requests WHERE id = $1 AND imported_at IS NULL) \
+                 RETURNING ciphertext",
+            )
+            .bind(&id)
+            .bind(&lease)
+            .bind(now)
+            .bind(until)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if got.is_some() {
+                append_event!(conn, &event, now).await?;
+            }
+            let keep = got.is_some();
+            Ok((got.map(|(c,)| c), keep))
+        })?;
         if let Some(ciphertext) = granted {
             return Ok(Lease::Granted { ciphertext });
         }
@@ -167,24 +166,23 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let done = retry_conflicts(move || async move {
-            let done = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let n = sqlx::query(
-                    "UPDATE request_copies SET lease_id = NULL, lease_until = NULL \
-                     WHERE request_id = $1 AND kind = 'sealed' AND lease_id = $2 AND lease_until > $3",
-                )
-                .bind(request_id)
-                .bind(lease_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                commit_if!(tx, n == 1, event, now)
-            });
-            Ok::<_, StoreError>(done)
-        })
-        .await?;
+        let (id, lease, event) = (request_id.to_owned(), lease_id.to_owned(), event.clone());
+        let done = change_tx!(self, conn => {
+            let n = sqlx::query(
+                "UPDATE request_copies SET lease_id = NULL, lease_until = NULL \
+                 WHERE request_id = $1 AND kind = 'sealed' AND lease_id = $2 AND lease_until > $3",
+            )
+            .bind(&id)
+            .bind(&lease)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                append_event!(conn, &event, now).await?;
+            }
+            Ok((n == 1, n == 1))
+        })?;
         Ok(done)
     }
 
@@ -199,56 +197,56 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<Ack, StoreError> {
-        let client_id = imported.facts.map(|f| f.client_id.as_str());
+        let client_id = imported.facts.map(|f| f.client_id.clone());
         let expires = imported.facts.and_then(Facts::expires_text);
-        let (client_id, expires) = (&client_id, &expires);
-        let done = retry_conflicts(move || async move {
-            let done = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                // The register's facts ride on the same statement: the
-                // import and what it reported are one change.
-                let marked = sqlx::query(
-                    "UPDATE requests SET imported_at = $3, imported_to = $4, \
-                     client_id = COALESCE($5, client_id), \
-                     secret_expires_on = CASE WHEN $5 IS NULL THEN secret_expires_on ELSE $6 END, \
-                     credential_from = CASE WHEN $5 IS NULL THEN credential_from ELSE 'collector' END \
-                     WHERE id = $1 AND withdrawn_at IS NULL \
-                     AND cancelled_at IS NULL AND EXISTS (SELECT 1 FROM request_copies c \
-                     WHERE c.request_id = requests.id AND c.kind = 'sealed' AND c.lease_id = $2 \
-                     AND c.lease_until > $3)",
-                )
-                .bind(request_id)
-                .bind(lease_id)
-                .bind(now)
-                .bind(imported.target)
-                .bind(*client_id)
-                .bind(expires.as_deref())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                // The copy may have gone since that statement's snapshot.
-                let deleted = if marked == 1 {
-                    sqlx::query(if imported.keep_copy {
-                        "UPDATE request_copies SET lease_id = NULL, lease_until = NULL \
-                         WHERE request_id = $1 AND kind = 'sealed' AND lease_id = $2 AND lease_until > $3"
-                    } else {
-                        "DELETE FROM request_copies WHERE request_id = $1 AND kind = 'sealed' \
-                         AND lease_id = $2 AND lease_until > $3"
-                    })
-                    .bind(request_id)
-                    .bind(lease_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                } else {
-                    0
-                };
-                commit_if!(tx, deleted == 1, event, now)
-            });
-            Ok::<_, StoreError>(done)
-        })
-        .await?;
+        let (target, keep_copy) = (imported.target.map(str::to_owned), imported.keep_copy);
+        let (id, lease, event) = (request_id.to_owned(), lease_id.to_owned(), event.clone());
+        let done = change_tx!(self, conn => {
+            // The register's facts ride on the same statement: the
+            // import and what it reported are one change.
+            let marked = sqlx::query(
+                "UPDATE requests SET imported_at = $3, imported_to = $4, \
+                 client_id = COALESCE($5, client_id), \
+                 secret_expires_on = CASE WHEN $5 IS NULL THEN secret_expires_on ELSE $6 END, \
+                 credential_from = CASE WHEN $5 IS NULL THEN credential_from ELSE 'collector' END \
+                 WHERE id = $1 AND withdrawn_at IS NULL \
+                 AND cancelled_at IS NULL AND EXISTS (SELECT 1 FROM request_copies c \
+                 WHERE c.request_id = requests.id AND c.kind = 'sealed' AND c.lease_id = $2 \
+                 AND c.lease_until > $3)",
+            )
+            .bind(&id)
+            .bind(&lease)
+            .bind(now)
+            .bind(&target)
+            .bind(&client_id)
+            .bind(expires.as_deref())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if marked != 1 {
+                return Ok((false, false));
+            }
+            // The copy may have gone since that statement's snapshot
+            // (PostgreSQL): then the mark above is undone.
+            let deleted = sqlx::query(if keep_copy {
+                "UPDATE request_copies SET lease_id = NULL, lease_until = NULL \
+                 WHERE request_id = $1 AND kind = 'sealed' AND lease_id = $2 AND lease_until > $3"
+            } else {
+                "DELETE FROM request_copies WHERE request_id = $1 AND kind = 'sealed' \
+                 AND lease_id = $2 AND lease_until > $3"
+            })
+            .bind(&id)
+            .bind(&lease)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if deleted != 1 {
+                return Ok((false, false));
+            }
+            append_event!(conn, &event, now).await?;
+            Ok((true, true))
+        })?;
         if done {
             return Ok(Ack::Done);
         }
@@ -271,28 +269,26 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let done = retry_conflicts(move || async move {
-            let done = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let n = sqlx::query(
-                    "UPDATE requests SET imported_at = NULL, verified_at = NULL, verify_ok = NULL, \
-                     verify_detail = NULL \
-                     WHERE id = $1 AND verify_ok = $3 AND cancelled_at IS NULL AND withdrawn_at IS NULL \
-                     AND EXISTS (SELECT 1 FROM request_copies c WHERE c.request_id = requests.id \
-                     AND c.kind = 'sealed' AND c.expires_at > $2)",
-                )
-                .bind(request_id)
-                .bind(now)
-                .bind(false)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                commit_if!(tx, n == 1, event, now)
-            });
-            Ok::<_, StoreError>(done)
+        let (id, event) = (request_id.to_owned(), event.clone());
+        change_tx!(self, conn => {
+            let n = sqlx::query(
+                "UPDATE requests SET imported_at = NULL, verified_at = NULL, verify_ok = NULL, \
+                 verify_detail = NULL \
+                 WHERE id = $1 AND verify_ok = $3 AND cancelled_at IS NULL AND withdrawn_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM request_copies c WHERE c.request_id = requests.id \
+                 AND c.kind = 'sealed' AND c.expires_at > $2)",
+            )
+            .bind(&id)
+            .bind(now)
+            .bind(false)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                append_event!(conn, &event, now).await?;
+            }
+            Ok((n == 1, n == 1))
         })
-        .await?;
-        Ok(done)
     }
 
     /// Records a verification outcome for an imported request. False if
@@ -304,26 +300,25 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let done = retry_conflicts(move || async move {
-            let done = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let n = sqlx::query(
-                    "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
-                     WHERE id = $1 AND imported_at IS NOT NULL",
-                )
-                .bind(request_id)
-                .bind(now)
-                .bind(result.ok)
-                .bind(result.detail)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                commit_if!(tx, n == 1, event, now)
-            });
-            Ok::<_, StoreError>(done)
+        let (id, event) = (request_id.to_owned(), event.clone());
+        let (ok, detail) = (result.ok, result.detail.to_owned());
+        change_tx!(self, conn => {
+            let n = sqlx::query(
+                "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
+                 WHERE id = $1 AND imported_at IS NOT NULL",
+            )
+            .bind(&id)
+            .bind(now)
+            .bind(ok)
+            .bind(&detail)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                append_event!(conn, &event, now).await?;
+            }
+            Ok((n == 1, n == 1))
         })
-        .await?;
-        Ok(done)
     }
 
     /// Records a collector's re-check of an imported request's credential.
@@ -340,59 +335,50 @@ impl Store {
         failing: &NewEvent,
         recovered: &NewEvent,
     ) -> Result<Option<RecheckChange>, StoreError> {
-        retry_conflicts(move || async move {
-            let change = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                // The standing it changes from: failing for a success, and
-                // working or never checked for a failure.
-                let turned = if result.ok {
+        let id = request_id.to_owned();
+        let (ok, detail) = (result.ok, result.detail.to_owned());
+        let (event, turned_to) = if ok {
+            (recovered.clone(), RecheckChange::Recovered)
+        } else {
+            (failing.clone(), RecheckChange::Failing)
+        };
+        change_tx!(self, conn => {
+            // The standing it changes from: failing for a success, and
+            // working or never checked for a failure.
+            let turned = if ok {
+                "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
+                 WHERE id = $1 AND imported_at IS NOT NULL AND verify_ok = $5"
+            } else {
+                "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
+                 WHERE id = $1 AND imported_at IS NOT NULL \
+                 AND (verify_ok IS NULL OR verify_ok = $5)"
+            };
+            let n = sqlx::query(turned)
+                .bind(&id)
+                .bind(now)
+                .bind(ok)
+                .bind(&detail)
+                .bind(!ok)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                append_event!(conn, &event, now).await?;
+                Ok((Some(turned_to), true))
+            } else {
+                let n = sqlx::query(
                     "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
-                     WHERE id = $1 AND imported_at IS NOT NULL AND verify_ok = $5"
-                } else {
-                    "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
-                     WHERE id = $1 AND imported_at IS NOT NULL \
-                     AND (verify_ok IS NULL OR verify_ok = $5)"
-                };
-                let n = sqlx::query(turned)
-                    .bind(request_id)
-                    .bind(now)
-                    .bind(result.ok)
-                    .bind(result.detail)
-                    .bind(!result.ok)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 1 {
-                    let (event, change) = if result.ok {
-                        (recovered, RecheckChange::Recovered)
-                    } else {
-                        (failing, RecheckChange::Failing)
-                    };
-                    commit_if!(tx, true, event, now);
-                    Some(change)
-                } else {
-                    let n = sqlx::query(
-                        "UPDATE requests SET verified_at = $2, verify_ok = $3, verify_detail = $4 \
-                         WHERE id = $1 AND imported_at IS NOT NULL",
-                    )
-                    .bind(request_id)
-                    .bind(now)
-                    .bind(result.ok)
-                    .bind(result.detail)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if n == 1 {
-                        tx.commit().await?;
-                        Some(RecheckChange::Unchanged)
-                    } else {
-                        tx.rollback().await?;
-                        None
-                    }
-                }
-            });
-            Ok::<_, StoreError>(change)
+                     WHERE id = $1 AND imported_at IS NOT NULL",
+                )
+                .bind(&id)
+                .bind(now)
+                .bind(ok)
+                .bind(&detail)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                Ok(((n == 1).then_some(RecheckChange::Unchanged), n == 1))
+            }
         })
-        .await
     }
 }

@@ -1,8 +1,9 @@
 //! The database: SQLite (embedded default) or PostgreSQL (several instances).
 //!
-//! One [`Store`] type over both pools. The SQL text is shared: both engines
-//! accept `$1` parameters and `DELETE ... RETURNING`. Consuming a secret is one
-//! `DELETE ... RETURNING` inside a transaction that commits before the
+//! One [`Store`] type over both pools. The SQL text is mostly shared: both
+//! engines accept `$1` parameters and `DELETE ... RETURNING`. Consuming a
+//! secret is one `DELETE ... RETURNING` (with the read time, in the same
+//! transaction; on PostgreSQL one statement) that commits before the
 //! ciphertext is handed back, so under any number of concurrent reveals (and
 //! server instances on one PostgreSQL) exactly one gets it, and a crash after
 //! the response cannot resurrect it.
@@ -11,13 +12,14 @@
 //! is fsynced to the WAL; PostgreSQL connections set `synchronous_commit=on`,
 //! so a commit returns only once its WAL record is flushed.
 //!
-//! Group commit: on a SQLite file the hot state changes (secrets, audit
-//! appends, purges) go through [`write_tx!`] to the database's one
-//! [`writer`] task, which commits many callers' changes in one
-//! transaction (one fsync) and answers each only after it. The other writes
-//! still take a pooled connection each; SQLite's lock and busy handler order
-//! them with the writer's transactions. PostgreSQL keeps its pool: the
-//! server groups WAL flushes of concurrent commits itself.
+//! Group commit: on a SQLite file every state change goes through
+//! [`write_tx!`] or [`change_tx!`] to the database's one [`writer`] task,
+//! which commits many callers' changes in one transaction (one fsync),
+//! each in a savepoint of its own, and answers each only after the commit.
+//! The pooled connections only read (`query_only`; WAL: they never wait
+//! for the writer).
+//! PostgreSQL keeps its pool: the server groups WAL flushes of concurrent
+//! commits itself.
 //!
 //! Lock order (PostgreSQL takes row locks; SQLite one lock for the whole
 //! database): a transaction that changes a request and its copies locks the
@@ -25,7 +27,7 @@
 //! (every event is appended last). Two transactions that took the same rows
 //! in opposite orders would deadlock, and PostgreSQL would abort one of
 //! them. Should PostgreSQL still abort a transaction to resolve a conflict
-//! (deadlock or serialization failure), [`retry_conflicts`] runs it again, a
+//! (deadlock or serialization failure), [`change_tx!`] runs it again, a
 //! bounded number of times.
 
 mod emails;
@@ -40,7 +42,6 @@ mod users;
 mod webhooks;
 mod writer;
 
-use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -89,8 +90,31 @@ pub(crate) use on_pool;
 /// [`writer`](writer::Writer) (group commit: `$body` moves there, so what
 /// it uses must be owned); on PostgreSQL, and on an in-memory SQLite
 /// database, in a transaction of its own on the pool. An error rolls the
-/// change back.
+/// change back. See [`change_tx!`] for the details.
 macro_rules! write_tx {
+    ($store:expr, $conn:ident => $body:expr) => {
+        $crate::store::change_tx!($store, $conn => {
+            let value = $crate::store::typed($body)?;
+            Ok((value, true))
+        })
+    };
+}
+pub(crate) use write_tx;
+
+/// Like [`write_tx!`], for a change that decides itself whether it is
+/// kept: `$body` yields `Result<(T, bool), StoreError>`, and with the bool
+/// false everything it wrote is undone (its savepoint on the SQLite writer,
+/// its transaction elsewhere) while the macro still yields `Ok(T)`. Yields
+/// `Result<T, StoreError>` and never returns from the caller itself.
+///
+/// On a SQLite file `$body` runs in the writer task, between other callers'
+/// changes of the same transaction: it may read first (nobody else writes
+/// meanwhile), and must not commit or roll back itself. On PostgreSQL a
+/// transaction aborted by a conflict ([`StoreError::is_conflict`]) is run
+/// again after a short random pause, up to [`TRANSACTION_ATTEMPTS`] times
+/// in all, so `$body` must not move what it uses (it may run more than
+/// once).
+macro_rules! change_tx {
     ($store:expr, $conn:ident => $body:expr) => {
         match $store {
             $crate::store::Store::Sqlite($crate::store::Sqlite {
@@ -98,33 +122,59 @@ macro_rules! write_tx {
                 ..
             }) => {
                 writer
-                    .write(move |$conn| ::std::boxed::Box::pin(async move { $body }))
+                    .change(move |$conn| ::std::boxed::Box::pin(async move { $body }))
                     .await
             }
             $crate::store::Store::Sqlite($crate::store::Sqlite {
                 pool, writer: None, ..
             }) => {
-                let mut tx = pool.begin().await?;
-                let $conn = &mut *tx;
-                let result: Result<_, $crate::store::StoreError> = async { $body }.await;
-                if result.is_ok() {
-                    tx.commit().await?;
+                async {
+                    let mut tx = pool.begin().await?;
+                    let $conn = &mut *tx;
+                    let result: Result<(_, bool), $crate::store::StoreError> =
+                        async { $body }.await;
+                    let (value, keep) = result?;
+                    if keep {
+                        tx.commit().await?;
+                    } else {
+                        tx.rollback().await?;
+                    }
+                    Ok::<_, $crate::store::StoreError>(value)
                 }
-                result
+                .await
             }
             $crate::store::Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let $conn = &mut *tx;
-                let result: Result<_, $crate::store::StoreError> = async { $body }.await;
-                if result.is_ok() {
-                    tx.commit().await?;
+                let mut tries = 1;
+                loop {
+                    let attempt = async {
+                        let mut tx = pool.begin().await?;
+                        let $conn = &mut *tx;
+                        let result: Result<(_, bool), $crate::store::StoreError> =
+                            async { $body }.await;
+                        let (value, keep) = result?;
+                        if keep {
+                            tx.commit().await?;
+                        } else {
+                            tx.rollback().await?;
+                        }
+                        Ok::<_, $crate::store::StoreError>(value)
+                    }
+                    .await;
+                    match attempt {
+                        Err(e)
+                            if e.is_conflict() && tries < $crate::store::TRANSACTION_ATTEMPTS =>
+                        {
+                            $crate::store::conflict_pause(&e, tries).await;
+                            tries += 1;
+                        }
+                        other => break other,
+                    }
                 }
-                result
             }
         }
     };
 }
-pub(crate) use write_tx;
+pub(crate) use change_tx;
 
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -132,8 +182,8 @@ pub enum Store {
     Postgres(PgPool),
 }
 
-/// A SQLite database: pooled connections for reads (and the writes not yet
-/// routed through the writer), and the one writer task of a database file.
+/// A SQLite database: pooled connections for reads, and the one writer
+/// task of a database file, through which every change goes.
 #[derive(Clone, Debug)]
 pub struct Sqlite {
     /// Reads run here, concurrently with the writer (WAL).
@@ -235,28 +285,18 @@ impl StoreError {
 /// aborting it for conflicts.
 pub(crate) const TRANSACTION_ATTEMPTS: u32 = 5;
 
-/// Runs `attempt` (one whole transaction) and, if PostgreSQL aborted it for a
-/// conflict ([`StoreError::is_conflict`]), again after a short random pause,
-/// up to [`TRANSACTION_ATTEMPTS`] times in all. Other errors, and the last
-/// conflict, are returned as they are.
-pub(crate) async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, StoreError>>,
-{
-    let mut tries = 1;
-    loop {
-        match attempt().await {
-            Err(e) if e.is_conflict() && tries < TRANSACTION_ATTEMPTS => {
-                tracing::warn!(error = %e, tries, "transaction aborted by a conflict; trying again");
-                // Random, and longer each time, so the two sides do not meet again.
-                let pause = rand::random_range(1..=10) * u64::from(tries);
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
+/// `result` as it is: names the error type of a change's body, which
+/// [`write_tx!`] cannot spell out.
+pub(crate) fn typed<T>(result: Result<T, StoreError>) -> Result<T, StoreError> {
+    result
+}
+
+/// Logs the conflict `e` that aborted try number `tries` and waits a short
+/// random pause, longer each time, so the two sides do not meet again.
+pub(crate) async fn conflict_pause(e: &StoreError, tries: u32) {
+    tracing::warn!(error = %e, tries, "transaction aborted by a conflict; trying again");
+    let pause = rand::random_range(1..=10) * u64::from(tries);
+    tokio::time::sleep(Duration::from_millis(pause)).await;
 }
 
 /// The most free pages (4 KiB each by default) one transaction of
@@ -388,8 +428,29 @@ impl Store {
                 .auto_vacuum(SqliteAutoVacuum::Incremental)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
+            // A file's writer connection comes first and brings the schema
+            // up to date; then the pooled connections open read-only
+            // (`query_only`), so a change that bypassed the writer would
+            // fail at once instead of waiting for its lock.
+            let writer = if in_memory {
+                None
+            } else {
+                // Checkpoints run beside it, not in its commits (see writer).
+                let mut conn = options
+                    .clone()
+                    .pragma("wal_autocheckpoint", "0")
+                    .connect()
+                    .await?;
+                sqlx::migrate!("migrations/sqlite").run(&mut conn).await?;
+                Some(conn)
+            };
             // An in-memory database exists once per connection: keep exactly one.
             let max = if in_memory { 1 } else { 8 };
+            let pool_options = if in_memory {
+                options
+            } else {
+                options.pragma("query_only", "ON")
+            };
             let pool = SqlitePoolOptions::new()
                 .max_connections(max)
                 // No ping (a hand-off to the connection's thread and back)
@@ -407,13 +468,14 @@ impl Store {
                     Some(Duration::from_secs(1800))
                 })
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options.clone())
+                .connect_with(pool_options)
                 .await?;
-            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-            let writer = if in_memory {
-                None
-            } else {
-                Some(writer::Writer::start(options.connect().await?))
+            let writer = match writer {
+                Some(conn) => Some(writer::Writer::start(conn, pool.clone())),
+                None => {
+                    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+                    None
+                }
             };
             Store::Sqlite(Sqlite { pool, writer })
         } else {

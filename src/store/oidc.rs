@@ -5,7 +5,7 @@
 use sqlx::FromRow;
 
 use super::events::append_event;
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, write_tx};
 use crate::audit::{Actor, Kind, NewEvent};
 
 /// Stands in an OIDC account's `password_hash`: not a PHC string, so no
@@ -51,18 +51,21 @@ impl Store {
     ) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO oidc_logins (state_hash, nonce, pkce_verifier, next, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)";
-        on_pool!(self, pool => {
+        let (state_hash, nonce) = (login.state_hash.to_vec(), login.nonce.to_owned());
+        let (pkce_verifier, next) = (login.pkce_verifier.to_owned(), login.next.to_owned());
+        let (created_at, expires_at) = (login.created_at, login.expires_at);
+        write_tx!(self, conn => {
             sqlx::query(SQL)
-                .bind(login.state_hash)
-                .bind(login.nonce)
-                .bind(login.pkce_verifier)
-                .bind(login.next)
-                .bind(login.created_at)
-                .bind(login.expires_at)
-                .execute(pool)
+                .bind(&state_hash)
+                .bind(&nonce)
+                .bind(&pkce_verifier)
+                .bind(&next)
+                .bind(created_at)
+                .bind(expires_at)
+                .execute(&mut *conn)
                 .await?;
-        });
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Takes the flow of `state_hash` if it has not ended by `now`: one
@@ -74,23 +77,22 @@ impl Store {
     ) -> Result<Option<OidcLogin>, StoreError> {
         const SQL: &str = "DELETE FROM oidc_logins WHERE state_hash = $1 AND expires_at > $2 \
              RETURNING nonce, pkce_verifier, next";
-        let taken = on_pool!(self, pool =>
-            sqlx::query_as::<_, OidcLogin>(SQL)
-                .bind(state_hash)
+        let state_hash = state_hash.to_vec();
+        write_tx!(self, conn => {
+            Ok(sqlx::query_as::<_, OidcLogin>(SQL)
+                .bind(&state_hash)
                 .bind(now)
-                .fetch_optional(pool)
-                .await?
-        );
-        Ok(taken)
+                .fetch_optional(&mut *conn)
+                .await?)
+        })
     }
 
     /// Deletes the flows that ended by `now` unused; returns how many.
     pub async fn purge_oidc_logins(&self, now: i64) -> Result<u64, StoreError> {
         const SQL: &str = "DELETE FROM oidc_logins WHERE expires_at <= $1";
-        let n = on_pool!(self, pool =>
-            sqlx::query(SQL).bind(now).execute(pool).await?.rows_affected()
-        );
-        Ok(n)
+        write_tx!(self, conn => {
+            Ok(sqlx::query(SQL).bind(now).execute(&mut *conn).await?.rows_affected())
+        })
     }
 
     /// Opens a session for an identity the provider vouched for, in one
@@ -110,35 +112,36 @@ impl Store {
         let added = NewEvent::new(Kind::UserAdded, Actor::System)
             .detail(serde_json::json!({ "name": session.name, "provider": "oidc" }));
         let now = session.created_at;
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        let (name, token_hash) = (session.name.to_owned(), session.token_hash.to_vec());
+        let (csrf_token, expires_at) = (session.csrf_token.to_owned(), session.expires_at);
+        let event = event.clone();
+        write_tx!(self, conn => {
             let new_id: Option<i64> = sqlx::query_scalar(ADD)
-                .bind(session.name)
+                .bind(&name)
                 .bind(NO_PASSWORD)
                 .bind(now)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
             let user_id = match new_id {
                 Some(id) => {
-                    append_event!(tx, &added, now).await?;
+                    append_event!(conn, &added, now).await?;
                     id
                 }
                 None => sqlx::query_scalar::<_, i64>(FIND)
-                    .bind(session.name)
-                    .fetch_one(&mut *tx)
+                    .bind(&name)
+                    .fetch_one(&mut *conn)
                     .await?,
             };
             sqlx::query(OPEN)
-                .bind(session.token_hash)
+                .bind(&token_hash)
                 .bind(user_id)
-                .bind(session.csrf_token)
-                .bind(session.created_at)
-                .bind(session.expires_at)
-                .execute(&mut *tx)
+                .bind(&csrf_token)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&mut *conn)
                 .await?;
-            append_event!(tx, event, now).await?;
-            tx.commit().await?;
-        });
-        Ok(())
+            append_event!(conn, &event, now).await?;
+            Ok(())
+        })
     }
 }

@@ -8,14 +8,14 @@
 //! same PM recipient, and the PM retrieves its answer through the retrieval
 //! link of the request it rotates ([`Store::retrieve`] says in which order).
 //!
-//! Each transaction starts with a write (an UPDATE or DELETE that decides
-//! whether the change applies), never with a read: on SQLite a deferred
-//! transaction that reads first can fail to upgrade to a writer under load.
+//! Each change starts with a write (an UPDATE or DELETE that decides
+//! whether the change applies), never with a read: on PostgreSQL that
+//! takes the row's lock first, in the lock order (see [`super`]).
 
 use sqlx::FromRow;
 
-use super::events::{append_event, commit_if};
-use super::{Store, StoreError, on_pool, retry_conflicts};
+use super::events::append_event;
+use super::{Store, StoreError, change_tx, on_pool, write_tx};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::id::Id;
 use crate::register::{Entry, Facts, Reporter};
@@ -218,31 +218,41 @@ impl Store {
         r: &NewRequest<'_>,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        // Owned: on SQLite the change runs in the writer task.
+        let (id, retrieval_hash) = (r.id.as_str().to_owned(), r.retrieval_id.digest());
+        let (customer, template, note) = (
+            r.customer.to_owned(),
+            r.template.to_owned(),
+            r.note.to_owned(),
+        );
+        let (recipient, created_by) = (r.recipient.to_owned(), r.created_by.to_owned());
+        let (created_at, expires_at, email_link) = (r.created_at, r.expires_at, r.email_link);
+        let reissued_from = r.reissued_from.map(str::to_owned);
+        let contact_email = r.contact_email.map(str::to_owned);
+        let event = event.clone();
+        write_tx!(self, conn => {
             sqlx::query(
                 "INSERT INTO requests (id, retrieval_hash, customer, template, note, recipient, created_by, \
                  created_at, expires_at, reissued_from, contact_email, email_link) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
-            .bind(r.id.as_str())
-            .bind(r.retrieval_id.digest())
-            .bind(r.customer)
-            .bind(r.template)
-            .bind(r.note)
-            .bind(r.recipient)
-            .bind(r.created_by)
-            .bind(r.created_at)
-            .bind(r.expires_at)
-            .bind(r.reissued_from)
-            .bind(r.contact_email)
-            .bind(r.email_link)
-            .execute(&mut *tx)
+            .bind(&id)
+            .bind(&retrieval_hash)
+            .bind(&customer)
+            .bind(&template)
+            .bind(&note)
+            .bind(&recipient)
+            .bind(&created_by)
+            .bind(created_at)
+            .bind(expires_at)
+            .bind(&reissued_from)
+            .bind(&contact_email)
+            .bind(email_link)
+            .execute(&mut *conn)
             .await?;
-            append_event!(tx, event, r.created_at).await?;
-            tx.commit().await?;
-        });
-        Ok(())
+            append_event!(conn, &event, created_at).await?;
+            Ok(())
+        })
     }
 
     /// Makes the rotation request for the credential that came with request
@@ -259,52 +269,41 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<Option<Rotation>, StoreError> {
-        let made = retry_conflicts(move || async move {
+        let rotates = rotates.to_owned();
+        change_tx!(self, conn => {
             let id = Id::random();
             // A retrieval id nobody is told: the PM retrieves a rotation's
             // answer through the link of the request it rotates.
             let retrieval_id = Id::random();
-            let made = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let row: Option<(String, String)> = sqlx::query_as(
-                    "INSERT INTO requests (id, retrieval_hash, customer, template, note, recipient, \
-                     created_by, created_at, expires_at, rotates, contact_email, email_link) \
-                     SELECT $1, $2, customer, template, note, recipient, 'system', $3, $4, id, \
-                     contact_email, email_link \
-                     FROM requests WHERE id = $5 \
-                     ON CONFLICT (rotates) DO NOTHING RETURNING customer, template",
-                )
-                .bind(id.as_str())
-                .bind(retrieval_id.digest())
-                .bind(now)
-                .bind(expires_at)
-                .bind(rotates)
-                .fetch_optional(&mut *tx)
-                .await?;
-                match row {
-                    Some((customer, template)) => {
-                        let event = NewEvent::new(Kind::RequestRotationCreated, Actor::System)
-                            .request(id.as_str())
-                            .detail(serde_json::json!({
-                                "customer": customer,
-                                "template": template,
-                                "expires_at": expires_at,
-                                "rotates": rotates,
-                            }));
-                        append_event!(tx, &event, now).await?;
-                        tx.commit().await?;
-                        Some(Rotation { id: id.to_string(), rotates: rotates.to_owned() })
-                    }
-                    None => {
-                        tx.rollback().await?;
-                        None
-                    }
-                }
-            });
-            Ok::<_, StoreError>(made)
+            let row: Option<(String, String)> = sqlx::query_as(
+                "INSERT INTO requests (id, retrieval_hash, customer, template, note, recipient, \
+                 created_by, created_at, expires_at, rotates, contact_email, email_link) \
+                 SELECT $1, $2, customer, template, note, recipient, 'system', $3, $4, id, \
+                 contact_email, email_link \
+                 FROM requests WHERE id = $5 \
+                 ON CONFLICT (rotates) DO NOTHING RETURNING customer, template",
+            )
+            .bind(id.as_str())
+            .bind(retrieval_id.digest())
+            .bind(now)
+            .bind(expires_at)
+            .bind(&rotates)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some((customer, template)) = row else {
+                return Ok((None, false));
+            };
+            let event = NewEvent::new(Kind::RequestRotationCreated, Actor::System)
+                .request(id.as_str())
+                .detail(serde_json::json!({
+                    "customer": customer,
+                    "template": template,
+                    "expires_at": expires_at,
+                    "rotates": rotates,
+                }));
+            append_event!(conn, &event, now).await?;
+            Ok((Some(Rotation { id: id.to_string(), rotates: rotates.clone() }), true))
         })
-        .await?;
-        Ok(made)
     }
 
     /// The client ID the credential register holds for request `id`.
@@ -442,28 +441,22 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let first = retry_conflicts(move || async move {
-            let first = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let n = sqlx::query(
-                    "UPDATE requests SET opened_at = $2 WHERE id = $1 AND opened_at IS NULL \
-                     AND answered_at IS NULL AND cancelled_at IS NULL AND expires_at > $2",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if n == 1 {
-                    append_event!(tx, event, now).await?;
-                }
-                tx.commit().await?;
-                n == 1
-            });
-            Ok::<_, StoreError>(first)
+        let (id, event) = (id.to_owned(), event.clone());
+        change_tx!(self, conn => {
+            let n = sqlx::query(
+                "UPDATE requests SET opened_at = $2 WHERE id = $1 AND opened_at IS NULL \
+                 AND answered_at IS NULL AND cancelled_at IS NULL AND expires_at > $2",
+            )
+            .bind(&id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                append_event!(conn, &event, now).await?;
+            }
+            Ok((n == 1, n == 1))
         })
-        .await?;
-        Ok(first)
     }
 
     /// Takes the customer's answer, once, while the request is open (the
@@ -475,45 +468,44 @@ impl Store {
         answer: &Answer<'_>,
         event: &NewEvent,
     ) -> Result<Result<(), AnswerRefused>, StoreError> {
-        let taken = retry_conflicts(move || async move {
-            let taken = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let n = sqlx::query(
-                    "UPDATE requests SET answered_at = $2, status_hash = $3, copies_expire_at = $4 \
-                     WHERE id = $1 AND answered_at IS NULL AND cancelled_at IS NULL \
-                     AND expired_at IS NULL AND expires_at > $2",
-                )
-                .bind(id)
-                .bind(now)
-                .bind(&answer.status_hash)
-                .bind(answer.copies_expire_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if n == 1 {
-                    let copies = [(CopyKind::Pm, Some(answer.pm_copy)), (CopyKind::Sealed, answer.sealed_copy)];
-                    for (kind, copy) in copies {
-                        let Some(copy) = copy else { continue };
-                        sqlx::query(
-                            "INSERT INTO request_copies (request_id, kind, expires_at, ciphertext) VALUES ($1, $2, $3, $4)",
-                        )
-                        .bind(id)
-                        .bind(kind.as_str())
-                        .bind(answer.copies_expire_at)
-                        .bind(copy)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    append_event!(tx, event, now).await?;
-                    tx.commit().await?;
-                } else {
-                    tx.rollback().await?;
+        let (owned_id, event) = (id.to_owned(), event.clone());
+        let (status_hash, copies_expire_at) = (answer.status_hash.clone(), answer.copies_expire_at);
+        let copies: Vec<(CopyKind, Vec<u8>)> = [
+            (CopyKind::Pm, Some(answer.pm_copy)),
+            (CopyKind::Sealed, answer.sealed_copy),
+        ]
+        .into_iter()
+        .filter_map(|(kind, copy)| Some((kind, copy?.to_vec())))
+        .collect();
+        let taken = write_tx!(self, conn => {
+            let n = sqlx::query(
+                "UPDATE requests SET answered_at = $2, status_hash = $3, copies_expire_at = $4 \
+                 WHERE id = $1 AND answered_at IS NULL AND cancelled_at IS NULL \
+                 AND expired_at IS NULL AND expires_at > $2",
+            )
+            .bind(&owned_id)
+            .bind(now)
+            .bind(&status_hash)
+            .bind(copies_expire_at)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                for (kind, copy) in &copies {
+                    sqlx::query(
+                        "INSERT INTO request_copies (request_id, kind, expires_at, ciphertext) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&owned_id)
+                    .bind(kind.as_str())
+                    .bind(copies_expire_at)
+                    .bind(copy)
+                    .execute(&mut *conn)
+                    .await?;
                 }
-                n == 1
-            });
-            Ok::<_, StoreError>(taken)
-        })
-        .await?;
+                append_event!(conn, &event, now).await?;
+            }
+            Ok(n == 1)
+        })?;
         if taken {
             return Ok(Ok(()));
         }
@@ -544,69 +536,60 @@ impl Store {
         now: i64,
         event: NewEvent,
     ) -> Result<Option<Retrieval>, StoreError> {
-        let (digest, event) = (&retrieval_id.digest(), &event);
-        retry_conflicts(move || async move {
-            let taken = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                // What the PM's page shows comes from the same transaction:
-                // once the copy is gone, nothing may fail before it is handed out.
-                let found: Option<(String, String, String)> = sqlx::query_as(
-                    "UPDATE requests SET retrieved_at = $2 WHERE retrieval_hash = $1 \
-                     AND retrieved_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL \
-                     AND EXISTS (SELECT 1 FROM request_copies c WHERE c.request_id = requests.id \
-                     AND c.kind = 'pm' AND c.expires_at > $2) RETURNING id, customer, template",
-                )
-                .bind(digest)
+        let digest = retrieval_id.digest();
+        change_tx!(self, conn => {
+            // What the PM's page shows comes from the same transaction:
+            // once the copy is gone, nothing may fail before it is handed out.
+            let found: Option<(String, String, String)> = sqlx::query_as(
+                "UPDATE requests SET retrieved_at = $2 WHERE retrieval_hash = $1 \
+                 AND retrieved_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM request_copies c WHERE c.request_id = requests.id \
+                 AND c.kind = 'pm' AND c.expires_at > $2) RETURNING id, customer, template",
+            )
+            .bind(&digest)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            // The link's own copy is gone: the newest answered rotation
+            // in its chain whose PM copy is still there.
+            let found = match found {
+                Some(found) => Some(found),
+                None => sqlx::query_as(concat!(
+                    "UPDATE requests SET retrieved_at = $2 WHERE retrieved_at IS NULL AND id = (",
+                    reached_by_link!(),
+                    " SELECT q.id FROM requests q JOIN reached ON reached.id = q.id \
+                     WHERE q.answered_at IS NOT NULL AND q.retrieved_at IS NULL \
+                     AND q.withdrawn_at IS NULL AND q.cancelled_at IS NULL \
+                     AND EXISTS (SELECT 1 FROM request_copies c WHERE c.request_id = q.id \
+                     AND c.kind = 'pm' AND c.expires_at > $2) \
+                     ORDER BY q.answered_at DESC, q.id DESC LIMIT 1) \
+                     RETURNING id, customer, template",
+                ))
+                .bind(&digest)
                 .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                // The link's own copy is gone: the newest answered rotation
-                // in its chain whose PM copy is still there.
-                let found = match found {
-                    Some(found) => Some(found),
-                    None => sqlx::query_as(concat!(
-                        "UPDATE requests SET retrieved_at = $2 WHERE retrieved_at IS NULL AND id = (",
-                        reached_by_link!(),
-                        " SELECT q.id FROM requests q JOIN reached ON reached.id = q.id \
-                         WHERE q.answered_at IS NOT NULL AND q.retrieved_at IS NULL \
-                         AND q.withdrawn_at IS NULL AND q.cancelled_at IS NULL \
-                         AND EXISTS (SELECT 1 FROM request_copies c WHERE c.request_id = q.id \
-                         AND c.kind = 'pm' AND c.expires_at > $2) \
-                         ORDER BY q.answered_at DESC, q.id DESC LIMIT 1) \
-                         RETURNING id, customer, template",
-                    ))
-                    .bind(digest)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?,
-                };
-                let mut retrieval = None;
-                if let Some((id, customer, template)) = found {
-                    // Gone since this statement's snapshot: someone else won.
-                    let copy: Option<(Vec<u8>,)> = sqlx::query_as(
-                        "DELETE FROM request_copies WHERE request_id = $1 AND kind = 'pm' \
-                         AND expires_at > $2 RETURNING ciphertext",
-                    )
-                    .bind(&id)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some((ciphertext,)) = copy {
-                        let event = event.clone().request(&id);
-                        append_event!(tx, &event, now).await?;
-                        retrieval = Some(Retrieval { ciphertext, customer, template });
-                    }
-                }
-                if retrieval.is_some() {
-                    tx.commit().await?;
-                } else {
-                    tx.rollback().await?;
-                }
-                retrieval
-            });
-            Ok::<_, StoreError>(taken)
+                .fetch_optional(&mut *conn)
+                .await?,
+            };
+            let Some((id, customer, template)) = found else {
+                return Ok((None, false));
+            };
+            // Gone since this statement's snapshot (PostgreSQL): someone
+            // else won, and the step time above is undone.
+            let copy: Option<(Vec<u8>,)> = sqlx::query_as(
+                "DELETE FROM request_copies WHERE request_id = $1 AND kind = 'pm' \
+                 AND expires_at > $2 RETURNING ciphertext",
+            )
+            .bind(&id)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some((ciphertext,)) = copy else {
+                return Ok((None, false));
+            };
+            let event = event.clone().request(&id);
+            append_event!(conn, &event, now).await?;
+            Ok((Some(Retrieval { ciphertext, customer, template }), true))
         })
-        .await
     }
 
     /// The PM's browser reports the facts of the credential it decrypted
@@ -620,42 +603,33 @@ impl Store {
         now: i64,
         event: NewEvent,
     ) -> Result<Noted, StoreError> {
-        let (digest, event) = (&retrieval_id.digest(), &event);
-        let expires = &facts.expires_text();
-        let noted = retry_conflicts(move || async move {
-            let noted = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                // The copy this link handed out last: its own request's or
-                // a rotation's (see `retrieve`); within one second, the
-                // newer one in the chain.
-                let id: Option<(String,)> = sqlx::query_as(concat!(
-                    "UPDATE requests SET client_id = $2, secret_expires_on = $3, credential_from = $4 \
-                     WHERE credential_from IS NULL AND id = (",
-                    reached_by_link!(),
-                    " SELECT q.id FROM requests q JOIN reached ON reached.id = q.id \
-                     WHERE q.retrieved_at IS NOT NULL \
-                     ORDER BY q.retrieved_at DESC, reached.depth DESC LIMIT 1) RETURNING id",
-                ))
-                .bind(digest)
-                .bind(&facts.client_id)
-                .bind(expires.as_deref())
-                .bind(Reporter::Pm.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-                match id {
-                    Some((id,)) => {
-                        let event = event.clone().request(&id);
-                        commit_if!(tx, true, &event, now)
-                    }
-                    None => {
-                        tx.rollback().await?;
-                        false
-                    }
-                }
-            });
-            Ok::<_, StoreError>(noted)
-        })
-        .await?;
+        let digest = retrieval_id.digest();
+        let (client_id, expires) = (facts.client_id.clone(), facts.expires_text());
+        let digest_read = digest.clone();
+        let noted = change_tx!(self, conn => {
+            // The copy this link handed out last: its own request's or
+            // a rotation's (see `retrieve`); within one second, the
+            // newer one in the chain.
+            let id: Option<(String,)> = sqlx::query_as(concat!(
+                "UPDATE requests SET client_id = $2, secret_expires_on = $3, credential_from = $4 \
+                 WHERE credential_from IS NULL AND id = (",
+                reached_by_link!(),
+                " SELECT q.id FROM requests q JOIN reached ON reached.id = q.id \
+                 WHERE q.retrieved_at IS NOT NULL \
+                 ORDER BY q.retrieved_at DESC, reached.depth DESC LIMIT 1) RETURNING id",
+            ))
+            .bind(&digest)
+            .bind(&client_id)
+            .bind(expires.as_deref())
+            .bind(Reporter::Pm.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some((id,)) = &id {
+                let event = event.clone().request(id);
+                append_event!(conn, &event, now).await?;
+            }
+            Ok((id.is_some(), id.is_some()))
+        })?;
         if noted {
             return Ok(Noted::Done);
         }
@@ -665,7 +639,7 @@ impl Store {
                 " SELECT COUNT(*) FROM requests q JOIN reached ON reached.id = q.id \
                  WHERE q.retrieved_at IS NOT NULL",
             ))
-            .bind(digest)
+            .bind(&digest_read)
             .fetch_one(pool)
             .await?
         });
@@ -728,33 +702,27 @@ impl Store {
         now: i64,
         event: NewEvent,
     ) -> Result<Withdrawal, StoreError> {
-        let event = &event;
-        let done = retry_conflicts(move || async move {
-            let done = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let id: Option<(String,)> = sqlx::query_as(
-                    "UPDATE requests SET withdrawn_at = $2 WHERE status_hash = $1 AND retrieved_at IS NULL \
-                     AND imported_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL \
-                     AND copies_expire_at > $2 RETURNING id",
-                )
-                .bind(status.digest())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((id,)) = &id {
-                    sqlx::query("DELETE FROM request_copies WHERE request_id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    let event = event.clone().request(id);
-                    append_event!(tx, &event, now).await?;
-                }
-                tx.commit().await?;
-                id.is_some()
-            });
-            Ok::<_, StoreError>(done)
-        })
-        .await?;
+        let status_hash = status.digest();
+        let done = change_tx!(self, conn => {
+            let id: Option<(String,)> = sqlx::query_as(
+                "UPDATE requests SET withdrawn_at = $2 WHERE status_hash = $1 AND retrieved_at IS NULL \
+                 AND imported_at IS NULL AND withdrawn_at IS NULL AND cancelled_at IS NULL \
+                 AND copies_expire_at > $2 RETURNING id",
+            )
+            .bind(&status_hash)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some((id,)) = &id {
+                sqlx::query("DELETE FROM request_copies WHERE request_id = $1")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                let event = event.clone().request(id);
+                append_event!(conn, &event, now).await?;
+            }
+            Ok((id.is_some(), id.is_some()))
+        })?;
         if done {
             return Ok(Withdrawal::Done);
         }
@@ -773,81 +741,68 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let done = retry_conflicts(move || async move {
-            let done = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let n = sqlx::query(
-                    "UPDATE requests SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL AND withdrawn_at IS NULL",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if n == 1 {
-                    sqlx::query("DELETE FROM request_copies WHERE request_id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    append_event!(tx, event, now).await?;
-                }
-                tx.commit().await?;
-                n == 1
-            });
-            Ok::<_, StoreError>(done)
+        let (id, event) = (id.to_owned(), event.clone());
+        change_tx!(self, conn => {
+            let n = sqlx::query(
+                "UPDATE requests SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL AND withdrawn_at IS NULL",
+            )
+            .bind(&id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query("DELETE FROM request_copies WHERE request_id = $1")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                append_event!(conn, &event, now).await?;
+            }
+            Ok((n == 1, n == 1))
         })
-        .await?;
-        Ok(done)
     }
 
     /// Marks requests that expired unanswered (one `request.expired` event
     /// each) and deletes copies past their time (one `request.purged` event per
     /// request whose copies went).
     pub async fn purge_requests(&self, now: i64) -> Result<RequestsPurged, StoreError> {
-        let purged = retry_conflicts(move || async move {
-            let purged = on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
-                let expired: Vec<(String, String, String)> = sqlx::query_as(
-                    "UPDATE requests SET expired_at = $1 WHERE expires_at <= $1 AND answered_at IS NULL \
-                     AND cancelled_at IS NULL AND expired_at IS NULL RETURNING id, customer, template",
-                )
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (id, customer, template) in &expired {
-                    let event = NewEvent::new(Kind::RequestExpired, Actor::System)
-                        .request(id)
-                        .detail(serde_json::json!({ "customer": customer, "template": template }));
-                    append_event!(tx, &event, now).await?;
-                }
-                let copies: Vec<(String, String)> = sqlx::query_as(
-                    "DELETE FROM request_copies WHERE expires_at <= $1 RETURNING request_id, kind",
-                )
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-                let removed = copies.len() as u64;
-                let mut copies = copies
-                    .into_iter()
-                    .map(|(id, kind)| Ok((id, parse_copy_kind(&kind)?)))
-                    .collect::<Result<Vec<(String, CopyKind)>, StoreError>>()?;
-                copies.sort();
-                let mut ids: Vec<&str> = copies.iter().map(|(id, _)| id.as_str()).collect();
-                ids.dedup();
-                for id in ids {
-                    let kinds: Vec<&str> = copies.iter().filter(|(i, _)| i == id).map(|(_, k)| k.as_str()).collect();
-                    let event = NewEvent::new(Kind::RequestPurged, Actor::System)
-                        .request(id)
-                        .detail(serde_json::json!({ "copies": kinds }));
-                    append_event!(tx, &event, now).await?;
-                }
-                tx.commit().await?;
-                RequestsPurged { expired: expired.len() as u64, copies: removed }
-            });
-            Ok::<_, StoreError>(purged)
+        write_tx!(self, conn => {
+            let expired: Vec<(String, String, String)> = sqlx::query_as(
+                "UPDATE requests SET expired_at = $1 WHERE expires_at <= $1 AND answered_at IS NULL \
+                 AND cancelled_at IS NULL AND expired_at IS NULL RETURNING id, customer, template",
+            )
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?;
+            for (id, customer, template) in &expired {
+                let event = NewEvent::new(Kind::RequestExpired, Actor::System)
+                    .request(id)
+                    .detail(serde_json::json!({ "customer": customer, "template": template }));
+                append_event!(conn, &event, now).await?;
+            }
+            let copies: Vec<(String, String)> = sqlx::query_as(
+                "DELETE FROM request_copies WHERE expires_at <= $1 RETURNING request_id, kind",
+            )
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?;
+            let removed = copies.len() as u64;
+            let mut copies = copies
+                .into_iter()
+                .map(|(id, kind)| Ok((id, parse_copy_kind(&kind)?)))
+                .collect::<Result<Vec<(String, CopyKind)>, StoreError>>()?;
+            copies.sort();
+            let mut ids: Vec<&str> = copies.iter().map(|(id, _)| id.as_str()).collect();
+            ids.dedup();
+            for id in ids {
+                let kinds: Vec<&str> = copies.iter().filter(|(i, _)| i == id).map(|(_, k)| k.as_str()).collect();
+                let event = NewEvent::new(Kind::RequestPurged, Actor::System)
+                    .request(id)
+                    .detail(serde_json::json!({ "copies": kinds }));
+                append_event!(conn, &event, now).await?;
+            }
+            Ok(RequestsPurged { expired: expired.len() as u64, copies: removed })
         })
-        .await?;
-        Ok(purged)
     }
 }
 

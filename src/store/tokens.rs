@@ -2,8 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::events::commit_if;
-use super::{Store, StoreError, on_pool};
+use super::events::append_event;
+use super::{Store, StoreError, change_tx, on_pool, write_tx};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::token::{self, Minted};
 
@@ -96,23 +96,29 @@ impl Store {
         t: &NewToken<'_>,
         event: &NewEvent,
     ) -> Result<Result<(), DuplicateToken>, StoreError> {
-        let created = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        let (name, prefix, hash) = (t.name.to_owned(), t.prefix.to_owned(), t.hash.to_vec());
+        let (scopes, created_by, created_at) =
+            (t.scopes.to_owned(), t.created_by.to_owned(), t.created_at);
+        let event = event.clone();
+        let created = change_tx!(self, conn => {
             let inserted = sqlx::query(
                 "INSERT INTO api_tokens (name, prefix, token_hash, scopes, created_by, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
             )
-            .bind(t.name)
-            .bind(t.prefix)
-            .bind(t.hash)
-            .bind(t.scopes)
-            .bind(t.created_by)
-            .bind(t.created_at)
-            .execute(&mut *tx)
+            .bind(&name)
+            .bind(&prefix)
+            .bind(&hash)
+            .bind(&scopes)
+            .bind(&created_by)
+            .bind(created_at)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
-            commit_if!(tx, inserted == 1, event, t.created_at)
-        });
+            if inserted == 1 {
+                append_event!(conn, &event, created_at).await?;
+            }
+            Ok((inserted == 1, inserted == 1))
+        })?;
         Ok(if created {
             Ok(())
         } else {
@@ -150,7 +156,7 @@ impl Store {
 
     /// Records use, at most once a minute per token.
     pub(crate) async fn touch_token(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
+        write_tx!(self, conn => {
             sqlx::query(
                 "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 \
                  AND (last_used_at IS NULL OR last_used_at <= $3)",
@@ -158,10 +164,10 @@ impl Store {
             .bind(id)
             .bind(now)
             .bind(now - 60)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
-        });
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Revokes the token named `name`, at once. False if there is no such
@@ -172,16 +178,18 @@ impl Store {
         now: i64,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let done = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        let (name, event) = (name.to_owned(), event.clone());
+        change_tx!(self, conn => {
             let n = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
-                .bind(name)
+                .bind(&name)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected();
-            commit_if!(tx, n == 1, event, now)
-        });
-        Ok(done)
+            if n == 1 {
+                append_event!(conn, &event, now).await?;
+            }
+            Ok((n == 1, n == 1))
+        })
     }
 }

@@ -12,8 +12,8 @@
 
 use sqlx::FromRow;
 
-use super::events::{append_event, commit_if};
-use super::{Store, StoreError, on_pool, write_tx};
+use super::events::append_event;
+use super::{Store, StoreError, change_tx, on_pool, write_tx};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::staff::UserName;
 
@@ -88,24 +88,20 @@ impl Store {
              ON CONFLICT (name) DO NOTHING RETURNING id, name, password_hash, created_at";
         let event = NewEvent::new(Kind::UserAdded, Actor::System)
             .detail(serde_json::json!({ "name": name.as_str() }));
-        let added = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        let (owned, password_hash) = (name.as_str().to_owned(), password_hash.to_owned());
+        change_tx!(self, conn => {
             let user: Option<User> = sqlx::query_as(SQL)
-                .bind(name.as_str())
-                .bind(password_hash)
+                .bind(&owned)
+                .bind(&password_hash)
                 .bind(now)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
-            match user {
-                Some(user) => {
-                    append_event!(tx, &event, now).await?;
-                    tx.commit().await?;
-                    Ok(user)
-                }
-                None => Err(DuplicateName(name.as_str().to_owned())),
+            if user.is_some() {
+                append_event!(conn, &event, now).await?;
             }
-        });
-        Ok(added)
+            let kept = user.is_some();
+            Ok((user.ok_or_else(|| DuplicateName(owned.clone())), kept))
+        })
     }
 
     pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
@@ -132,15 +128,17 @@ impl Store {
         const SESSIONS: &str =
             "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)";
         const USER: &str = "DELETE FROM users WHERE name = $1";
-        let removed = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(SESSIONS).bind(name).execute(&mut *tx).await?;
-            let n = sqlx::query(USER).bind(name).execute(&mut *tx).await?.rows_affected();
-            let event = NewEvent::new(Kind::UserRemoved, Actor::System)
-                .detail(serde_json::json!({ "name": name }));
-            commit_if!(tx, n > 0, &event, now)
-        });
-        Ok(removed)
+        let name = name.to_owned();
+        change_tx!(self, conn => {
+            sqlx::query(SESSIONS).bind(&name).execute(&mut *conn).await?;
+            let n = sqlx::query(USER).bind(&name).execute(&mut *conn).await?.rows_affected();
+            if n > 0 {
+                let event = NewEvent::new(Kind::UserRemoved, Actor::System)
+                    .detail(serde_json::json!({ "name": name }));
+                append_event!(conn, &event, now).await?;
+            }
+            Ok((n > 0, n > 0))
+        })
     }
 
     /// True once any staff account exists: the staff features are on.
@@ -241,13 +239,13 @@ impl Store {
         const SQL: &str = "DELETE FROM sessions WHERE token_hash = $1";
         let token_hash = token_hash.to_vec();
         let event = event.clone();
-        write_tx!(self, conn => {
+        change_tx!(self, conn => {
             let n = sqlx::query(SQL).bind(&token_hash).execute(&mut *conn).await?.rows_affected();
             // Nothing changed when n is 0: no event, nothing to roll back.
             if n > 0 {
                 append_event!(conn, &event, now).await?;
             }
-            Ok(n > 0)
+            Ok((n > 0, n > 0))
         })
     }
 

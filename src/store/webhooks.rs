@@ -3,8 +3,8 @@
 //! Every state change already appends its event in the transaction that makes
 //! the change, so nothing is notified that did not happen and nothing that
 //! happened is missed. The worker turns events after `webhook_cursor` into
-//! rows of `webhook_deliveries` and moves the cursor in one transaction whose
-//! last step is a compare-and-set: with several server instances on one
+//! rows of `webhook_deliveries` and moves the cursor in one change whose
+//! first step, before the inserts, is a compare-and-set: with several server instances on one
 //! PostgreSQL, an instance that lost the race rolls back, so each event gets
 //! one delivery per receiver. Deliveries are then claimed one at a time with a
 //! conditional UPDATE that pushes their due time past a lease, so two
@@ -12,7 +12,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, on_pool, write_tx};
+use super::{Store, StoreError, change_tx, on_pool, write_tx};
 use crate::audit::Kind;
 use crate::id::Id;
 
@@ -164,28 +164,17 @@ impl Store {
         if cursor >= head {
             return Ok(Enqueued::default());
         }
-        let outcome = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            // A write first: on SQLite it takes the write lock before any read
-            // (a deferred transaction that reads first cannot always upgrade);
-            // on PostgreSQL it locks the cursor row, queueing other instances.
-            let old: i64 = sqlx::query_scalar(
-                "UPDATE webhook_cursor SET seq = seq WHERE id = 1 RETURNING seq",
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            // The head before the events: every event up to it has committed,
-            // because appends hold the head's lock until they commit.
-            let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
-            let rows: Vec<NotifiedRow> = sqlx::query_as(
+        // The events are read outside the write: every event up to `head`
+        // has committed (appends hold the head until they commit), and the
+        // compare-and-set below keeps what another instance did meanwhile.
+        let rows: Vec<NotifiedRow> = on_pool!(self, pool =>
+            sqlx::query_as(
                 "SELECT e.seq, e.at, e.kind, e.request_id, r.customer, r.template, e.detail \
                  FROM events e LEFT JOIN requests r ON r.id = e.request_id \
                  WHERE e.seq > $1 AND e.seq <= $2 \
                  AND e.kind IN ($4, $5, $6, $7, $8, $9, $10) ORDER BY e.seq LIMIT $3",
             )
-            .bind(old)
+            .bind(cursor)
             .bind(head)
             .bind(page)
             .bind(NOTIFIED_KINDS[0].as_str())
@@ -195,59 +184,73 @@ impl Store {
             .bind(NOTIFIED_KINDS[4].as_str())
             .bind(NOTIFIED_KINDS[5].as_str())
             .bind(NOTIFIED_KINDS[6].as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-            let events = rows
-                .into_iter()
-                .map(NotifiedRow::parse)
-                .collect::<Result<Vec<_>, _>>()?;
-            let full = events.len() as i64 >= page;
-            let new = match events.last() {
-                Some(last) if full => last.seq,
-                _ => head,
-            };
+            .fetch_all(pool)
+            .await?
+        );
+        let events = rows
+            .into_iter()
+            .map(NotifiedRow::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        let full = events.len() as i64 >= page;
+        let new = match events.last() {
+            Some(last) if full => last.seq,
+            _ => head,
+        };
+        let mut done = Enqueued {
+            more: full,
+            ..Enqueued::default()
+        };
+        // (event seq, kind, body): one delivery per receiver each.
+        let mut bodies: Vec<(i64, &'static str, String)> = Vec::new();
+        for event in &events {
+            if event.at < min_at {
+                done.skipped += 1;
+                continue;
+            }
+            done.events += 1;
+            bodies.push((event.seq, event.kind.as_str(), make_body(event)));
+        }
+        let url_hashes = url_hashes.to_vec();
+        let deliveries = change_tx!(self, conn => {
             // Compare-and-set before any insert: a worker that lost the
             // race stops here, and no event gets two deliveries.
             let moved = sqlx::query("UPDATE webhook_cursor SET seq = $1 WHERE id = 1 AND seq = $2")
                 .bind(new)
-                .bind(old)
-                .execute(&mut *tx)
+                .bind(cursor)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected();
             if moved == 0 {
-                tx.rollback().await?;
-                Enqueued { lost_race: true, ..Enqueued::default() }
-            } else {
-                let mut done = Enqueued { more: full, ..Enqueued::default() };
-                for event in &events {
-                    if event.at < min_at {
-                        done.skipped += 1;
-                        continue;
-                    }
-                    done.events += 1;
-                    let body = make_body(event);
-                    for url_hash in url_hashes {
-                        sqlx::query(
-                            "INSERT INTO webhook_deliveries \
-                             (id, event_seq, url_hash, event, body, attempts, next_attempt_at, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, 0, $6, $6)",
-                        )
-                        .bind(Id::random().as_str())
-                        .bind(event.seq)
-                        .bind(url_hash)
-                        .bind(event.kind.as_str())
-                        .bind(&body)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        done.deliveries += 1;
-                    }
-                }
-                tx.commit().await?;
-                done
+                return Ok((None, false));
             }
-        });
-        Ok(outcome)
+            let mut deliveries = 0;
+            for (seq, kind, body) in &bodies {
+                for url_hash in &url_hashes {
+                    sqlx::query(
+                        "INSERT INTO webhook_deliveries \
+                         (id, event_seq, url_hash, event, body, attempts, next_attempt_at, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, 0, $6, $6)",
+                    )
+                    .bind(Id::random().as_str())
+                    .bind(seq)
+                    .bind(url_hash)
+                    .bind(kind)
+                    .bind(body)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    deliveries += 1;
+                }
+            }
+            Ok((Some(deliveries), true))
+        })?;
+        Ok(match deliveries {
+            Some(deliveries) => Enqueued { deliveries, ..done },
+            None => Enqueued {
+                lost_race: true,
+                ..Enqueued::default()
+            },
+        })
     }
 
     /// The cursor: the last event seq already turned into deliveries.
@@ -278,23 +281,28 @@ impl Store {
              SET next_attempt_at = $1, attempts = attempts + 1 \
              WHERE id = $2 AND next_attempt_at <= $3 AND delivered_at IS NULL AND failed_at IS NULL \
              RETURNING id, event_seq, url_hash, event, body, attempts";
-        let claimed = on_pool!(self, pool => {
-            let due: Vec<String> = sqlx::query_scalar(DUE).bind(now).fetch_all(pool).await?;
+        // The due ones are read first on a pooled connection, so an idle
+        // queue costs no write.
+        let due: Vec<String> =
+            on_pool!(self, pool => sqlx::query_scalar(DUE).bind(now).fetch_all(pool).await?);
+        if due.is_empty() {
+            return Ok(None);
+        }
+        write_tx!(self, conn => {
             let mut claimed = None;
-            for id in due {
+            for id in &due {
                 claimed = sqlx::query_as::<_, Delivery>(CLAIM)
                     .bind(lease_until)
-                    .bind(&id)
+                    .bind(id)
                     .bind(now)
-                    .fetch_optional(pool)
+                    .fetch_optional(&mut *conn)
                     .await?;
                 if claimed.is_some() {
                     break;
                 }
             }
-            claimed
-        });
-        Ok(claimed)
+            Ok(claimed)
+        })
     }
 
     /// Records how attempt number `delivery.attempts` ended. Does nothing if
@@ -318,20 +326,21 @@ impl Store {
             } => (None, None, next_attempt_at, status, Some(error)),
             AttemptOutcome::GiveUp { status, error } => (None, Some(now), now, status, Some(error)),
         };
-        on_pool!(self, pool =>
+        let error = error.map(str::to_owned);
+        let (id, attempts) = (delivery.id.clone(), delivery.attempts);
+        write_tx!(self, conn => {
             sqlx::query(SQL)
                 .bind(delivered_at)
                 .bind(failed_at)
                 .bind(next)
                 .bind(status.map(i64::from))
-                .bind(error)
-                .bind(&delivery.id)
-                .bind(delivery.attempts)
-                .execute(pool)
-                .await
-                .map(|_| ())?
-        );
-        Ok(())
+                .bind(&error)
+                .bind(&id)
+                .bind(attempts)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Deletes delivered and given-up deliveries finished before `before`;

@@ -12,11 +12,20 @@
 //! caller only; the others commit. If the commit itself fails, every caller
 //! in the batch gets an error and nothing of the batch is kept.
 //!
+//! Checkpoints: the write connection never copies the WAL into the
+//! database file itself (`wal_autocheckpoint=0` on it: SQLite would do so
+//! inside a commit once the WAL passes 1,000 pages, with every queued
+//! caller waiting behind that copy and its fsync). A checkpointer task does
+//! it instead on a pooled connection (`PRAGMA wal_checkpoint(PASSIVE)`, which
+//! runs beside the writer and never waits for it), after commits, at most
+//! every [`CHECKPOINT_EVERY`].
+//!
 //! Reads keep their pooled connections (WAL: readers never wait for the
-//! writer). Writes not yet routed through here still run on pooled
-//! connections; SQLite's lock keeps them correct, the busy handler makes them
-//! wait for the writer's transaction, and the writer's `BEGIN IMMEDIATE`
-//! waits for theirs the same way.
+//! writer). Every state change of the store comes here; a second writer on
+//! the same file (another process, or a second `Store::connect`) is kept
+//! apart by SQLite's lock: the writer's `BEGIN IMMEDIATE` waits in the busy
+//! handler while the other holds the lock, and the other waits the same
+//! way.
 
 use std::fmt;
 use std::future::Future;
@@ -24,7 +33,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sqlx::{Connection, Executor, SqliteConnection};
+use std::time::Duration;
+
+use sqlx::{Connection, Executor, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
@@ -33,6 +44,10 @@ use super::StoreError;
 /// transaction short, so the callers at its front wait little for those at
 /// its back; 64 measured as well as larger bounds (issue 15).
 pub(crate) const BATCH: usize = 64;
+
+/// The checkpointer's pause between two checkpoints: often enough that the
+/// WAL stays a few MB under any load, rarely enough to cost little.
+pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// How many changes may wait for the writer before callers wait to queue.
 const QUEUE: usize = 4 * BATCH;
@@ -60,7 +75,7 @@ struct Counts {
 pub struct WriteStats {
     /// Transactions committed (each one fsync of the WAL).
     pub transactions: u64,
-    /// Changes committed in them (callers answered with success).
+    /// Changes kept in them (not failed, not undone by their own choice).
     pub changes: u64,
 }
 
@@ -83,7 +98,8 @@ trait Job: Send {
     /// True when the caller stopped waiting (its request was cancelled):
     /// the change is then not made at all.
     fn abandoned(&self) -> bool;
-    /// Runs the change on `conn`; false if it failed.
+    /// Runs the change on `conn`; false if it failed or asked to be
+    /// undone (its savepoint is then rolled back).
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
     /// Answers the caller: its own result when the batch committed (or when
     /// its own change failed), `failed` otherwise.
@@ -99,7 +115,7 @@ struct Typed<T, F> {
 impl<T, F> Job for Typed<T, F>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<(T, bool), StoreError>>
         + Send
         + 'static,
 {
@@ -112,10 +128,12 @@ where
             let Some(change) = self.change.take() else {
                 return false;
             };
-            let result = change(conn).await;
-            let ok = result.is_ok();
+            let (result, keep) = match change(conn).await {
+                Ok((value, keep)) => (Ok(value), keep),
+                Err(e) => (Err(e), false),
+            };
             self.result = Some(result);
-            ok
+            keep
         })
     }
 
@@ -134,11 +152,14 @@ where
 
 impl Writer {
     /// Starts the writer task on `conn`, a connection of its own to the
-    /// database (same pragmas as the pool's).
-    pub(crate) fn start(conn: SqliteConnection) -> Writer {
+    /// database opened with `wal_autocheckpoint=0`, and its checkpointer on
+    /// `pool` (the database's read connections).
+    pub(crate) fn start(conn: SqliteConnection, pool: SqlitePool) -> Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
+        let (committed, commits) = mpsc::channel(1);
         let counts = Arc::new(Counts::default());
-        tokio::spawn(run(conn, rx, counts.clone()));
+        tokio::spawn(run(conn, rx, counts.clone(), committed));
+        tokio::spawn(checkpoint(pool, commits));
         Writer { queue, counts }
     }
 
@@ -167,6 +188,24 @@ impl Writer {
             + Send
             + 'static,
     {
+        self.change(move |conn| Box::pin(async move { Ok((change(conn).await?, true)) }))
+            .await
+    }
+
+    /// Like [`Writer::write`], for a change that decides itself whether it
+    /// is kept: it yields `(value, keep)`, and with `keep` false its
+    /// savepoint is rolled back (what it wrote is undone) while the caller
+    /// still gets `value`.
+    ///
+    /// # Errors
+    /// As [`Writer::write`].
+    pub(crate) async fn change<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<(T, bool), StoreError>>
+            + Send
+            + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Typed {
             change: Some(change),
@@ -190,7 +229,29 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, counts: Arc<Counts>) {
+/// Copies the WAL into the database file after commits (each message on
+/// `commits`: one or more commits since the last), until the writer stops.
+async fn checkpoint(pool: SqlitePool, mut commits: mpsc::Receiver<()>) {
+    while commits.recv().await.is_some() {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log");
+        }
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+    }
+}
+
+async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Msg>,
+    counts: Arc<Counts>,
+    committed: mpsc::Sender<()>,
+) {
     let mut msgs = Vec::with_capacity(BATCH);
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut msgs, BATCH).await > 0 {
@@ -206,6 +267,8 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, counts: Ar
         batch.retain(|job| !job.abandoned());
         if !batch.is_empty() {
             commit(&mut conn, &mut batch, &counts).await;
+            // Full: a checkpoint is already due.
+            let _ = committed.try_send(());
         }
         if let Some(done) = close {
             if let Err(e) = conn.close().await {

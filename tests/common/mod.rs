@@ -418,6 +418,18 @@ pub async fn count_secrets(store: &Store) -> i64 {
     }
 }
 
+/// A connection of its own to a SQLite store's file that may write (the
+/// store's pooled connections are read-only, `query_only`; its changes go
+/// through its writer): what a test that tampers with the database uses.
+pub async fn writable(pool: &sqlx::SqlitePool) -> sqlx::SqliteConnection {
+    let mut conn = pool.acquire().await.unwrap().detach();
+    sqlx::query("PRAGMA query_only = OFF")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn
+}
+
 /// The real `handoff` binary serving on a free loopback port, its output
 /// captured in a log file: for crashes, several instances, and log checks.
 pub struct ServerProcess {
