@@ -94,7 +94,8 @@ pub(crate) use on_pool;
 macro_rules! write_tx {
     ($store:expr, $conn:ident => $body:expr) => {
         $crate::store::change_tx!($store, $conn => {
-            let value = $crate::store::typed($body)?;
+            // Its own block, so that a `return` in `$body` yields its value.
+            let value = $crate::store::typed(async { $body }.await)?;
             Ok((value, true))
         })
     };
