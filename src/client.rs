@@ -213,7 +213,13 @@ impl Client {
         )
     }
 
-    /// Uploads one piece (its age file) with the upload token.
+    /// Uploads one piece (its age file) with the upload token. A 409
+    /// `piece_exists` counts as done: only the holder of the upload token
+    /// stores pieces, so the server already holds this sender's own whole
+    /// copy of the piece (checked as one, with this piece's plaintext
+    /// length), typically sent by a run that was killed after the server had
+    /// received it but before it could say so; re-encrypting the same
+    /// plaintext gives other bytes, which the server rightly refuses.
     pub(crate) async fn put_piece(
         &self,
         id: &str,
@@ -228,8 +234,16 @@ impl Client {
             .bearer_auth(token)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(bytes);
-        self.send(req).await?;
-        Ok(())
+        match self.send(req).await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.downcast_ref::<ApiFailure>()
+                    .is_some_and(|f| f.code == "piece_exists") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// What the server holds of an upload.
