@@ -32,6 +32,12 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Asserts that the command failed and said `words` on stderr.
+fn fails_saying(out: &Output, words: &str) {
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains(words), "{}", text(&out.stderr));
+}
+
 fn sha256(path: &Path) -> Vec<u8> {
     Sha256::digest(std::fs::read(path).unwrap()).to_vec()
 }
@@ -121,12 +127,7 @@ async fn files_and_a_folder_go_through_byte_for_byte_and_once() {
         ],
     )
     .await;
-    assert!(!again.status.success());
-    assert!(
-        text(&again.stderr).contains("these files are gone"),
-        "{}",
-        text(&again.stderr)
-    );
+    fails_saying(&again, "these files are gone");
 }
 
 #[tokio::test]
@@ -147,12 +148,7 @@ async fn existing_files_are_kept_unless_forced() {
     std::fs::create_dir_all(&dest).unwrap();
     std::fs::write(dest.join("report.txt"), b"mine").unwrap();
     let out = run(&state, &["get", &link, "-o", dest.to_str().unwrap()]).await;
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--force"),
-        "{}",
-        text(&out.stderr)
-    );
+    fails_saying(&out, "--force");
     assert_eq!(std::fs::read(dest.join("report.txt")).unwrap(), b"mine");
     // Within the grace the claimed download can be run again.
     let out = run(
@@ -290,12 +286,7 @@ async fn a_changed_file_is_not_resumed() {
         ],
     )
     .await;
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("changed since the interrupted send"),
-        "{}",
-        text(&out.stderr)
-    );
+    fails_saying(&out, "changed since the interrupted send");
 }
 
 #[tokio::test]
