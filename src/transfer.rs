@@ -7,11 +7,17 @@
 //! plaintext is cut into pieces of [`PIECE_SIZE`] bytes (the last may be
 //! shorter; an empty file is one piece of zero bytes), and each piece is one
 //! complete binary age file, so an upload resumes by sending only the pieces
-//! the server lacks, and memory stays at one piece per upload. The manifest
-//! is an age file of [`Manifest`] JSON. The server checks every piece's age
+//! the server lacks, and memory stays at one piece per upload. Each piece is
+//! encrypted to an identity of its own, derived from the transfer's identity
+//! and the piece's place ([`piece_identity`]), so a piece opens only in its
+//! place. The manifest is an age file of [`Manifest`] JSON, encrypted to the
+//! transfer's identity itself. The server checks every piece's age
 //! header and the length its payload fixes; it learns the number of files,
 //! their piece counts and ciphertext sizes, never names or contents.
 
+use std::str::FromStr;
+
+use age::secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::upload::AgeFile;
@@ -124,12 +130,60 @@ pub(crate) fn check_piece(file: &AgeFile, piece: u64, pieces: u64) -> Result<(),
     Ok(())
 }
 
+/// The manifest format this version writes and reads: 2, where each piece
+/// is encrypted to its own [`piece_identity`] (version 1 encrypted every
+/// piece to the transfer's identity, so a piece's place was not
+/// authenticated; readers refuse it).
+pub const MANIFEST_VERSION: u32 = 2;
+
+/// HKDF's `info` prefix for a piece's key; the file and piece numbers follow
+/// as two big-endian `u32`s.
+const PIECE_KEY_INFO: &[u8] = b"handoff transfer piece\0";
+
+/// The Bech32 human-readable part of an age X25519 identity.
+const SECRET_KEY_HRP: &str = "AGE-SECRET-KEY-";
+
+/// The identity that piece `piece` of file `file` (both counted from 0) is
+/// encrypted to: its 32 bytes are HKDF-SHA-256 (RFC 5869) with the
+/// transfer identity's 32 bytes as input key material, no salt, and `info`
+/// = `"handoff transfer piece"`, a zero byte, `file` and `piece` as
+/// big-endian `u32`s. A piece moved to another place (another file, another
+/// position, another transfer) does not decrypt there, so a server that
+/// reorders equal-length pieces is caught; the manifest, encrypted to the
+/// transfer's identity itself, cannot stand in for a piece either.
+///
+/// Errors only if `transfer` is not an X25519 identity age can spell, which
+/// a parsed identity always is.
+pub fn piece_identity(
+    transfer: &age::x25519::Identity,
+    file: u32,
+    piece: u32,
+) -> Result<age::x25519::Identity, String> {
+    let damaged = |_| "the transfer's key is damaged".to_owned();
+    let (_, ikm) = bech32::decode(transfer.to_string().expose_secret()).map_err(damaged)?;
+    let mut info = PIECE_KEY_INFO.to_vec();
+    info.extend_from_slice(&file.to_be_bytes());
+    info.extend_from_slice(&piece.to_be_bytes());
+    let mut okm = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(None, &ikm)
+        .expand(&info, &mut okm)
+        .map_err(|_| "HKDF refused a 32-byte output".to_owned())?;
+    let hrp = bech32::Hrp::parse(SECRET_KEY_HRP).map_err(|_| "bad HRP".to_owned())?;
+    let text = age::secrecy::SecretString::from(
+        bech32::encode::<bech32::Bech32>(hrp, &okm)
+            .map_err(|_| "the piece key cannot be spelled".to_owned())?
+            .to_uppercase(),
+    );
+    okm.fill(0);
+    age::x25519::Identity::from_str(text.expose_secret()).map_err(ToOwned::to_owned)
+}
+
 /// The manifest's plaintext: UTF-8 JSON, encrypted by the sender to the
-/// same recipient as the pieces.
-/// `{"v":1,"message":"…","files":[{"name":"certs/app.pem","size":1234,"type":"application/x-pem-file","modified":1764540000}]}`
+/// transfer's identity (the pieces go to their [`piece_identity`]).
+/// `{"v":2,"message":"…","files":[{"name":"certs/app.pem","size":1234,"type":"application/x-pem-file","modified":1764540000}]}`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Format version: 1.
+    /// Format version: [`MANIFEST_VERSION`].
     pub v: u32,
     /// The sender's message, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,15 +239,23 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 impl Manifest {
-    /// Reads a decrypted manifest and checks it: version 1, 1 to
+    /// Reads a decrypted manifest and checks it: version [`MANIFEST_VERSION`], 1 to
     /// [`MAX_FILES`] files, every name safe ([`check_name`]) and no name
     /// twice, and `expected` files (the count the server holds).
     pub fn parse(plaintext: &[u8], expected: usize) -> Result<Manifest, String> {
         let manifest: Manifest = serde_json::from_slice(plaintext)
             .map_err(|e| format!("the manifest is not what this version reads: {e}"))?;
-        if manifest.v != 1 {
+        if manifest.v == 1 {
+            return Err(
+                "these files were sent by an earlier version of handoff, whose pieces \
+                 could be reordered unnoticed; this version does not read them: ask the \
+                 sender to send them again"
+                    .to_owned(),
+            );
+        }
+        if manifest.v != MANIFEST_VERSION {
             return Err(format!(
-                "the manifest has version {}; this version reads 1",
+                "the manifest has version {}; this version reads {MANIFEST_VERSION}",
                 manifest.v
             ));
         }
@@ -298,16 +360,72 @@ mod tests {
 
     #[test]
     fn manifests_read_and_refuse() {
-        let text = br#"{"v":1,"message":"hi","files":[{"name":"a","size":1,"type":"text/plain","modified":5},{"name":"b/c","size":0}]}"#;
+        let text = br#"{"v":2,"message":"hi","files":[{"name":"a","size":1,"type":"text/plain","modified":5},{"name":"b/c","size":0}]}"#;
         let m = Manifest::parse(text, 2).unwrap();
         assert_eq!(m.files[1].media_type, None);
         assert_eq!(m.message.as_deref(), Some("hi"));
         assert!(Manifest::parse(text, 3).is_err());
-        let twice = br#"{"v":1,"files":[{"name":"a","size":1},{"name":"a","size":1}]}"#;
+        let twice = br#"{"v":2,"files":[{"name":"a","size":1},{"name":"a","size":1}]}"#;
         assert!(Manifest::parse(twice, 2).is_err());
-        let v2 = br#"{"v":2,"files":[{"name":"a","size":1}]}"#;
-        assert!(Manifest::parse(v2, 1).is_err());
-        let evil = br#"{"v":1,"files":[{"name":"../a","size":1}]}"#;
+        let v1 = br#"{"v":1,"files":[{"name":"a","size":1}]}"#;
+        let refused = Manifest::parse(v1, 1).unwrap_err();
+        assert!(refused.contains("earlier version"), "{refused}");
+        let v3 = br#"{"v":3,"files":[{"name":"a","size":1}]}"#;
+        assert!(Manifest::parse(v3, 1).is_err());
+        let evil = br#"{"v":2,"files":[{"name":"../a","size":1}]}"#;
         assert!(Manifest::parse(evil, 1).is_err());
+    }
+
+    /// The transfer identity whose 32 bytes are 0, 1, … 31: the same vector
+    /// is in tests/browser/files-format.test.mjs, so the browser and the CLI
+    /// derive the same piece keys.
+    fn vector_identity() -> age::x25519::Identity {
+        let bytes: Vec<u8> = (0u8..32).collect();
+        let hrp = bech32::Hrp::parse(SECRET_KEY_HRP).unwrap();
+        let text = bech32::encode::<bech32::Bech32>(hrp, &bytes)
+            .unwrap()
+            .to_uppercase();
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn piece_keys_follow_the_documented_derivation() {
+        let transfer = vector_identity();
+        let key = |f, p| {
+            piece_identity(&transfer, f, p)
+                .unwrap()
+                .to_string()
+                .expose_secret()
+                .to_owned()
+        };
+        assert_eq!(key(0, 0), PIECE_KEY_0_0);
+        assert_eq!(key(2, 7), PIECE_KEY_2_7);
+    }
+
+    /// Computed for this test by an independent HKDF and Bech32 (Python's hmac, BIP 173).
+    const PIECE_KEY_0_0: &str =
+        "AGE-SECRET-KEY-1ZQ5Z8K2C923U52M4TYHJD9GVDKHMUJQVHLTGCTSF84L6G0ZGR2NSNV50VQ";
+    const PIECE_KEY_2_7: &str =
+        "AGE-SECRET-KEY-1RAG43EGN9TYRHJ9QVAAUCFP4U0QNLYXN2AQCM66PPYMEYA886WCSU62V2R";
+
+    #[test]
+    fn a_piece_opens_only_in_its_own_place() {
+        let transfer = age::x25519::Identity::generate();
+        let here = piece_identity(&transfer, 1, 3).unwrap();
+        let sealed = age::encrypt(&here.to_public(), b"piece 3 of file 1").unwrap();
+        assert_eq!(age::decrypt(&here, &sealed).unwrap(), b"piece 3 of file 1");
+        for (f, p) in [(1, 4), (3, 1), (0, 3), (1, 2)] {
+            let there = piece_identity(&transfer, f, p).unwrap();
+            assert!(age::decrypt(&there, &sealed).is_err(), "opened as {f}/{p}");
+        }
+        assert!(
+            age::decrypt(&transfer, &sealed).is_err(),
+            "opened with the transfer's own key"
+        );
+        let other = piece_identity(&age::x25519::Identity::generate(), 1, 3).unwrap();
+        assert!(
+            age::decrypt(&other, &sealed).is_err(),
+            "opened in another transfer"
+        );
     }
 }

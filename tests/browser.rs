@@ -2058,6 +2058,15 @@ fn browser_files_refuse_unsafe_names_finish_a_broken_download_and_show_the_limit
     assert_eq!(retry["saved_ok"], true);
 
     // Over the limit: the server's refusal, shown before any piece is sent.
+    // Pieces handed out in each other's place are refused, not saved.
+    let reordered = &out["reordered"];
+    assert!(
+        s(reordered, "status").contains("damaged, changed or moved on the way"),
+        "{reordered}"
+    );
+    assert_eq!(reordered["download_failed"], true, "{reordered}");
+    assert_eq!(reordered["saved"], false, "{reordered}");
+
     let too_big = &out["too_big"];
     assert_eq!(too_big["puts"], 0);
     assert_eq!(

@@ -130,6 +130,60 @@ async fn files_and_a_folder_go_through_byte_for_byte_and_once() {
     fails_saying(&again, "these files are gone");
 }
 
+/// A server that hands out a file's pieces in another order (two pieces of
+/// the same length, which no size check can tell apart) is caught: each
+/// piece opens only with the key of its own place, and nothing is written
+/// under the file's name.
+#[tokio::test]
+async fn a_server_that_reorders_pieces_is_caught() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let file = work.path().join("two-pieces.bin");
+    std::fs::write(&file, noise(8 * 1024 * 1024, 11)).unwrap();
+    let out = run(
+        &state,
+        &["send", "--server", &app.base, file.to_str().unwrap()],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link = text(&out.stdout).trim().to_owned();
+    let id = link
+        .split("/f/")
+        .nth(1)
+        .and_then(|rest| rest.split('#').next())
+        .unwrap()
+        .to_owned();
+
+    let handoff::store::Store::Sqlite(handoff::store::Sqlite { pool, .. }) = &app.store else {
+        panic!("a SQLite store");
+    };
+    let mut c = common::writable(pool).await;
+    for (from, to) in [(0, 99), (1, 0), (99, 1)] {
+        let done = sqlx::query(
+            "UPDATE transfer_pieces SET piece = ? WHERE transfer_id = ? AND file = 0 AND piece = ?",
+        )
+        .bind(to)
+        .bind(&id)
+        .bind(from)
+        .execute(&mut c)
+        .await
+        .unwrap();
+        assert_eq!(done.rows_affected(), 1);
+    }
+
+    let dest = work.path().join("dest");
+    let out = run(&state, &["get", &link, "-o", dest.to_str().unwrap()]).await;
+    fails_saying(
+        &out,
+        "piece 0 of two-pieces.bin does not decrypt with its place's key",
+    );
+    assert!(
+        !dest.join("two-pieces.bin").exists(),
+        "nothing is written under the file's name"
+    );
+}
+
 #[tokio::test]
 async fn existing_files_are_kept_unless_forced() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -297,9 +351,10 @@ async fn unsafe_names_in_a_manifest_are_refused() {
     for evil in ["../escaped.txt", "/etc/evil", "a/../../x", "dir\\file"] {
         let identity = age::x25519::Identity::generate();
         let to = identity.to_public();
-        let manifest = json!({"v": 1, "files": [{"name": evil, "size": 3}]});
+        let manifest = json!({"v": 2, "files": [{"name": evil, "size": 3}]});
         let manifest = age::encrypt(&to, manifest.to_string().as_bytes()).unwrap();
-        let piece = age::encrypt(&to, b"bad").unwrap();
+        let piece_key = handoff::transfer::piece_identity(&identity, 0, 0).unwrap();
+        let piece = age::encrypt(&piece_key.to_public(), b"bad").unwrap();
         let created: Value = app
             .post_json(
                 "/api/v1/transfers",

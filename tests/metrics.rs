@@ -6,6 +6,7 @@
 
 mod common;
 
+use base64::Engine;
 use common::flow::{answer, app_with_soc, mint_token, open_request};
 use common::{Backend, T0, TestApp, assert_error, some_ciphertext};
 use serde_json::json;
@@ -209,8 +210,104 @@ async fn requests_are_counted_by_state_at_scrape_time(backend: Backend) {
     );
 }
 
+/// `handoff_transfers{state}` for uploading, ready and claimed, and
+/// `handoff_transfer_bytes`.
+fn transfer_figures(text: &str) -> (Vec<f64>, f64) {
+    let states = ["uploading", "ready", "claimed"]
+        .iter()
+        .map(|s| {
+            sample(text, &format!(r#"handoff_transfers{{state="{s}"}}"#))
+                .unwrap_or_else(|| panic!("no handoff_transfers for {s}: {text}"))
+        })
+        .collect();
+    let bytes = sample(text, "handoff_transfer_bytes")
+        .unwrap_or_else(|| panic!("no handoff_transfer_bytes: {text}"));
+    (states, bytes)
+}
+
+/// File transfers by step, and the bytes their pieces hold, follow an
+/// upload, its completion, the claim and the finish.
+async fn transfers_are_counted_by_step(backend: Backend) {
+    let (app, _soc) = app_with_soc(backend).await;
+    let prometheus = mint_token(&app, "prometheus", "metrics").await;
+    let figures = async |app: &TestApp| {
+        transfer_figures(&scrape(app, Some(&prometheus)).await.text().await.unwrap())
+    };
+    assert_eq!(figures(&app).await, (vec![0.0, 0.0, 0.0], 0.0));
+
+    let to = age::x25519::Identity::generate().to_public();
+    let piece = age::encrypt(&to, b"one small file").unwrap();
+    let manifest = age::encrypt(&to, br#"{"v":2,"files":[{"name":"a","size":14}]}"#).unwrap();
+    let created: serde_json::Value = app
+        .post_json(
+            "/api/v1/transfers",
+            &json!({
+                "manifest": base64::engine::general_purpose::STANDARD.encode(&manifest),
+                "files": [{"pieces": 1, "size": piece.len()}],
+                "expires_in": 3600,
+            }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let upload = created["upload_token"].as_str().unwrap();
+    assert_eq!(figures(&app).await, (vec![1.0, 0.0, 0.0], 0.0));
+    let res = app
+        .http
+        .put(app.url(&format!("/api/v1/transfers/{id}/files/0/pieces/0")))
+        .bearer_auth(upload)
+        .header("content-type", "application/octet-stream")
+        .body(piece.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let bytes = piece.len() as f64;
+    assert_eq!(figures(&app).await, (vec![1.0, 0.0, 0.0], bytes));
+    let post = |path: String, token: Option<String>| {
+        let mut req = app.http.post(app.url(&path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let res = post(
+        format!("/api/v1/transfers/{id}/complete"),
+        Some(upload.to_owned()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(figures(&app).await, (vec![0.0, 1.0, 0.0], bytes));
+    let claimed: serde_json::Value = post(format!("/api/v1/transfers/{id}/claim"), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(figures(&app).await, (vec![0.0, 0.0, 1.0], bytes));
+    let download = claimed["download_token"].as_str().unwrap().to_owned();
+    let res = post(format!("/api/v1/transfers/{id}/finish"), Some(download))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // The pieces go right after the answer, in the background.
+    let mut left = figures(&app).await;
+    for _ in 0..100 {
+        if left.1 == 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = figures(&app).await;
+    }
+    assert_eq!(left.1, 0.0, "the pieces' bytes are gone after the finish");
+}
+
 with_each_backend!(
     only_a_metrics_token_reads_the_figures,
     the_figures_follow_what_happens,
     requests_are_counted_by_state_at_scrape_time,
+    transfers_are_counted_by_step,
 );

@@ -11,7 +11,10 @@ use age::secrecy::ExposeSecret;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{Backend, ServerProcess, TestApp, TestDb, assert_error, spawn_app_with};
-use handoff::transfer::{Manifest, ManifestFile, PIECE_CIPHERTEXT_MAX, PIECE_SIZE, pieces_for};
+use handoff::transfer::{
+    MANIFEST_VERSION, Manifest, ManifestFile, PIECE_CIPHERTEXT_MAX, PIECE_SIZE, piece_identity,
+    pieces_for,
+};
 use serde_json::{Value, json};
 
 /// A sender's view of the API at `base`.
@@ -133,12 +136,22 @@ struct Sent {
     message: String,
 }
 
-fn prepare(to: &age::x25519::Recipient, name: &str, plaintext: Vec<u8>) -> Prepared {
+/// The recipient of piece `p` of file `f`, as the protocol derives it.
+fn piece_recipient(identity: &age::x25519::Identity, f: usize, p: usize) -> age::x25519::Recipient {
+    piece_identity(identity, f as u32, p as u32)
+        .unwrap()
+        .to_public()
+}
+
+fn prepare(identity: &age::x25519::Identity, f: usize, name: &str, plaintext: Vec<u8>) -> Prepared {
     let count = pieces_for(plaintext.len() as u64) as usize;
     let pieces = (0..count)
         .map(|p| {
             let end = ((p + 1) * PIECE_SIZE).min(plaintext.len());
-            encrypt(to, &plaintext[p * PIECE_SIZE..end])
+            encrypt(
+                &piece_recipient(identity, f, p),
+                &plaintext[p * PIECE_SIZE..end],
+            )
         })
         .collect();
     Prepared {
@@ -152,9 +165,13 @@ fn prepare(to: &age::x25519::Recipient, name: &str, plaintext: Vec<u8>) -> Prepa
 async fn declare(api: &Api, files: Vec<(&str, Vec<u8>)>, message: &str) -> Sent {
     let identity = age::x25519::Identity::generate();
     let to = identity.to_public();
-    let files: Vec<Prepared> = files.into_iter().map(|(n, b)| prepare(&to, n, b)).collect();
+    let files: Vec<Prepared> = files
+        .into_iter()
+        .enumerate()
+        .map(|(f, (n, b))| prepare(&identity, f, n, b))
+        .collect();
     let manifest = Manifest {
-        v: 1,
+        v: MANIFEST_VERSION,
         message: Some(message.to_owned()),
         files: files
             .iter()
@@ -288,7 +305,8 @@ async fn round_trip_of_a_9_mib_file_and_an_empty_one(app: TestApp) {
             assert_eq!(res.status(), 200);
             assert_eq!(res.headers()["content-type"], "application/octet-stream");
             assert_eq!(res.headers()["cache-control"], "no-store");
-            plain.extend(decrypt(&sent.identity, &res.bytes().await.unwrap()));
+            let key = piece_identity(&sent.identity, f as u32, p as u32).unwrap();
+            plain.extend(decrypt(&key, &res.bytes().await.unwrap()));
         }
         assert!(
             plain == file.plaintext,
@@ -342,7 +360,7 @@ async fn an_upload_resumes_where_it_stopped(app: TestApp) {
     let res = api.put(id, Some(token), 0, 0, pieces[0].clone()).await;
     assert_eq!(res.status(), 204);
     let again = encrypt(
-        &sent.identity.to_public(),
+        &piece_recipient(&sent.identity, 0, 0),
         &sent.files[0].plaintext[..PIECE_SIZE],
     );
     assert_ne!(&again, &pieces[0]);
@@ -408,7 +426,7 @@ async fn an_oversized_transfer_is_refused_before_anything_is_stored(app: TestApp
     let api = Api::of(&app);
     let manifest = STANDARD.encode(encrypt(
         &age::x25519::Identity::generate().to_public(),
-        br#"{"v":1,"files":[]}"#,
+        br#"{"v":2,"files":[]}"#,
     ));
     // 300 pieces of ciphertext: over the default 1 GiB.
     let res = api
@@ -697,7 +715,7 @@ async fn a_declared_size_bounds_the_pieces(app: TestApp) {
     let api = Api::of(&app);
     let to = age::x25519::Identity::generate().to_public();
     let piece = encrypt(&to, b"some bytes");
-    let manifest = STANDARD.encode(encrypt(&to, br#"{"v":1,"files":[{"name":"a","size":10}]}"#));
+    let manifest = STANDARD.encode(encrypt(&to, br#"{"v":2,"files":[{"name":"a","size":10}]}"#));
     let create = |size: usize| json!({"manifest": manifest, "files": [{"pieces": 1, "size": size}], "expires_in": 3600});
     let small: Value = api
         .create(&create(piece.len() - 1))

@@ -27,7 +27,8 @@ use sha2::{Digest, Sha256};
 use crate::client::{ApiFailure, Client};
 use crate::id::Id;
 use crate::transfer::{
-    GREASE_ALLOWANCE, Manifest, ManifestFile, PIECE_SIZE, check_name, pieces_for,
+    GREASE_ALLOWANCE, MANIFEST_VERSION, Manifest, ManifestFile, PIECE_SIZE, check_name,
+    piece_identity, pieces_for,
 };
 use crate::wire::{CreateTransfer, TransferFile};
 
@@ -372,7 +373,7 @@ async fn start(
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public();
     let manifest = Manifest {
-        v: 1,
+        v: MANIFEST_VERSION,
         message,
         files: sources
             .iter()
@@ -418,7 +419,6 @@ async fn upload(client: &Client, state: &SendState) -> anyhow::Result<()> {
         .identity
         .parse()
         .map_err(|_| anyhow!("the state file's identity is damaged"))?;
-    let recipient = identity.to_public();
     let held = client.upload_state(&state.id, &state.upload_token).await?;
     if held.complete {
         return Ok(());
@@ -440,7 +440,10 @@ async fn upload(client: &Client, state: &SendState) -> anyhow::Result<()> {
                 continue;
             }
             let plaintext = read_piece(source, piece)?;
-            let ciphertext = encrypt(&recipient, &plaintext)?;
+            let to = piece_identity(&identity, u32::try_from(f)?, u32::try_from(piece)?)
+                .map_err(|e| anyhow!(e))?
+                .to_public();
+            let ciphertext = encrypt(&to, &plaintext)?;
             drop(plaintext);
             let what = format!("piece {piece} of {}", source.name);
             with_retries(&bar, &what, || {
@@ -668,8 +671,15 @@ async fn download_file(
         })
         .await
         .map_err(explain_gone)?;
-        let plaintext = age::decrypt(&link.identity, &ciphertext)
-            .map_err(|e| anyhow!("{what} could not be decrypted: {e}"))?;
+        let key = piece_identity(&link.identity, u32::try_from(f)?, u32::try_from(piece)?)
+            .map_err(|e| anyhow!(e))?;
+        let plaintext = age::decrypt(&key, &ciphertext).map_err(|e| {
+            anyhow!(
+                "{what} does not decrypt with its place's key ({e}): the server sent a damaged \
+                 piece or one from another place. {} was not written",
+                path.display()
+            )
+        })?;
         let expected = (file.size - piece * PIECE_SIZE as u64).min(PIECE_SIZE as u64);
         if plaintext.len() as u64 != expected {
             bail!(

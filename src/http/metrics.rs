@@ -9,6 +9,9 @@
 //! - `handoff_secrets`, `handoff_request_copies{kind}` (PM copies and sealed
 //!   copies waiting), `handoff_webhook_deliveries_pending`: read from the
 //!   database at each scrape;
+//! - `handoff_transfers{state}` (`uploading`, `ready`, `claimed`, zeros
+//!   included) and `handoff_transfer_bytes` (ciphertext bytes of the stored
+//!   file pieces): read from the database at each scrape;
 //! - `handoff_requests{state}`: requests by state (`open`, `answered`, …,
 //!   every state, zeros included), at each scrape: the state is a rule over a
 //!   request's step times ([`Steps::state`]), so the scrape reads only those
@@ -167,6 +170,26 @@ pub(crate) async fn scrape(
         "requests",
         "Requests by state (the dashboard's states), at this scrape",
         states,
+    );
+    let transfers = Family::<StateLabel, Gauge>::default();
+    for (step, n) in &figures.transfers {
+        transfers
+            .get_or_create(&StateLabel {
+                state: (*step).to_owned(),
+            })
+            .set(*n);
+    }
+    registry.register(
+        "transfers",
+        "File transfers held, by step: uploading, ready (complete, not claimed), claimed (in the download's grace)",
+        transfers,
+    );
+    let transfer_bytes = Gauge::<i64>::default();
+    transfer_bytes.set(figures.transfer_bytes);
+    registry.register(
+        "transfer_bytes",
+        "Ciphertext bytes of the file pieces stored",
+        transfer_bytes,
     );
     let pending = Gauge::<i64>::default();
     pending.set(figures.webhook_pending);

@@ -314,6 +314,13 @@ pub struct Gauges {
     pub copies: Vec<(String, i64)>,
     /// Webhook deliveries neither delivered nor given up.
     pub webhook_pending: i64,
+    /// File transfers held, by step: `uploading` (not complete), `ready`
+    /// (complete, not claimed) and `claimed` (pieces kept for the claimer
+    /// until the grace ends or the download finishes), every step, zeros
+    /// included, until the purge removes them.
+    pub transfers: Vec<(&'static str, i64)>,
+    /// Ciphertext bytes of every stored file piece.
+    pub transfer_bytes: i64,
     /// Every request's step times, and nothing else: its state is a rule in
     /// Rust ([`Steps::state`](crate::request::Steps::state)), so the scrape
     /// counts states by running that rule, not by a second copy of it in SQL.
@@ -390,9 +397,24 @@ impl Store {
             )
             .fetch_one(pool)
             .await?;
+            let (uploading, ready, claimed): (i64, i64, i64) = sqlx::query_as(
+                "SELECT \
+                   COUNT(CASE WHEN completed_at IS NULL THEN 1 END), \
+                   COUNT(CASE WHEN completed_at IS NOT NULL AND claimed_at IS NULL THEN 1 END), \
+                   COUNT(CASE WHEN claimed_at IS NOT NULL THEN 1 END) \
+                 FROM transfers",
+            )
+            .fetch_one(pool)
+            .await?;
+            let transfers = vec![("uploading", uploading), ("ready", ready), ("claimed", claimed)];
+            let transfer_bytes: i64 = sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM transfer_pieces",
+            )
+            .fetch_one(pool)
+            .await?;
             let rows: Vec<StepsRow> = sqlx::query_as(STEPS_QUERY).fetch_all(pool).await?;
             let requests = rows.into_iter().map(steps_of).collect();
-            Gauges { secrets, copies, webhook_pending, requests }
+            Gauges { secrets, copies, webhook_pending, transfers, transfer_bytes, requests }
         }))
     }
 

@@ -47,6 +47,33 @@ export function fileCiphertextSize(emptyPiece, size) {
 
 const utf8 = new TextEncoder();
 
+/** The manifest format this page writes and reads (README "File transfers"). */
+export const MANIFEST_VERSION = 2;
+
+/** HKDF's `info` prefix for a piece's key; the file and piece numbers follow as big-endian 32-bit integers. */
+const PIECE_KEY_INFO = utf8.encode("handoff transfer piece\0");
+
+/**
+ * The identity (AGE-SECRET-KEY-1…) that piece `p` of file `f` is encrypted
+ * to, derived from the transfer's `identity`: HKDF-SHA-256 (WebCrypto) of
+ * its 32 bytes, no salt, `info` = "handoff transfer piece", a zero byte,
+ * `f` and `p` as big-endian 32-bit integers; 32 bytes spelled as an age
+ * X25519 identity. The same as `piece_identity` in src/transfer.rs, so a
+ * piece decrypts only in its own place. `bech32` is @scure/base's (the
+ * bundle's), passed in so that Node's tests can run this module.
+ */
+export async function pieceIdentity(bech32, identity, f, p) {
+  const { bytes } = bech32.decodeToBytes(identity);
+  const info = new Uint8Array(PIECE_KEY_INFO.length + 8);
+  info.set(PIECE_KEY_INFO);
+  const numbers = new DataView(info.buffer, PIECE_KEY_INFO.length);
+  numbers.setUint32(0, f);
+  numbers.setUint32(4, p);
+  const ikm = await crypto.subtle.importKey("raw", bytes, "HKDF", false, ["deriveBits"]);
+  const okm = await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info }, ikm, 256);
+  return bech32.encodeFromBytes("AGE-SECRET-KEY-", new Uint8Array(okm)).toUpperCase();
+}
+
 /**
  * Why a file name from a manifest (or a folder) must not be used, or null
  * when it is safe: a relative path with `/` between its parts, none of them

@@ -10,10 +10,11 @@
 // grace time: the claim and the key stay in sessionStorage until every file
 // is saved, so a reload shows the files again.
 
-import { Decrypter, identityToRecipient } from "/assets/age.js";
+import { Decrypter, bech32, identityToRecipient } from "/assets/age.js";
 import { $, formatTime, forgetKey, fromBase64, linkKey, postJson, requireSecureContext, showError } from "/assets/common.js";
 import {
-  BLOB_LIMIT, Progress, backoff, baseName, countdown, formatBytes, pieceRange, piecesOf, unsafeNameReason,
+  BLOB_LIMIT, MANIFEST_VERSION, Progress, backoff, baseName, countdown, formatBytes, pieceIdentity, pieceRange, piecesOf,
+  unsafeNameReason,
 } from "/assets/files-format.js";
 
 // The page comes in two forms: waiting (#transfer, with the Reveal button),
@@ -117,7 +118,8 @@ async function readManifest(identity, claimed) {
   const d = new Decrypter();
   d.addIdentity(identity);
   const manifest = JSON.parse(await d.decrypt(fromBase64(claimed.manifest), "text"));
-  if (manifest?.v !== 1 || !Array.isArray(manifest.files) || manifest.files.length !== claimed.files.length) {
+  if (manifest?.v === 1) throw new OldManifest();
+  if (manifest?.v !== MANIFEST_VERSION || !Array.isArray(manifest.files) || manifest.files.length !== claimed.files.length) {
     throw new Error("the list of files does not match what the server holds");
   }
   const files = manifest.files.map((f, i) => {
@@ -131,16 +133,24 @@ async function readManifest(identity, claimed) {
   return { message: typeof manifest.message === "string" ? manifest.message : "", files };
 }
 
+/** A manifest of version 1, whose pieces all went to one key, so that their order was not authenticated. */
+class OldManifest extends Error {}
+
 async function show(identity, claimed) {
   let manifest;
   try {
     manifest = await readManifest(identity, claimed);
-  } catch {
+  } catch (e) {
     sessionStorage.removeItem(CLAIM_KEY);
     section.hidden = false;
     if (!openForm) return;
     openForm.hidden = true;
-    showError(openError, "The files were received but their list could not be decrypted with this link's key. They are no longer available; ask the sender to send them again.");
+    showError(
+      openError,
+      e instanceof OldManifest
+        ? "These files were sent with an earlier version of handoff, which this page no longer reads. They are no longer available; ask the sender to send them again."
+        : "The files were received but their list could not be decrypted with this link's key. They are no longer available; ask the sender to send them again.",
+    );
     return;
   }
   section.hidden = true;
@@ -264,16 +274,17 @@ async function download(r, index, pieces, report) {
     report(progress.done, progress.line());
   }, 500);
   try {
-    const d = new Decrypter();
-    d.addIdentity(r.identity);
     for (let p = 0; p < pieces; p++) {
       const [start, end] = pieceRange(file.size, p);
       const sealed = await fetchPiece(r.token, index, p);
+      // Each piece has a key of its own place: a piece moved elsewhere does not open.
+      const d = new Decrypter();
+      d.addIdentity(await pieceIdentity(bech32, r.identity, index, p));
       let plain;
       try {
         plain = await d.decrypt(sealed);
       } catch {
-        throw new DownloadError("A part of this file could not be decrypted: it was damaged or changed on the way. Nothing more can be saved from it.");
+        throw new DownloadError("A part of this file could not be decrypted: it was damaged, changed or moved on the way. Nothing more can be saved from it.");
       }
       if (plain.length !== end - start) {
         throw new DownloadError("A part of this file has the wrong length: it was damaged or changed on the way.");

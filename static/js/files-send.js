@@ -8,11 +8,11 @@
 // same files are picked again (checked by name, size and time), the server
 // says which pieces it has, and only the rest are encrypted and sent.
 
-import { Encrypter, generateX25519Identity, identityToRecipient } from "/assets/age.js";
+import { Encrypter, bech32, generateX25519Identity, identityToRecipient } from "/assets/age.js";
 import { $, formatTime, postJson, requireSecureContext, showError, toBase64, wireCopy } from "/assets/common.js";
 import {
-  MAX_FILES, Progress, backoff, baseName, countdown, fileCiphertextSize, formatBytes, getJson, pieceCiphertextSize,
-  pieceRange, piecesOf, unsafeNameReason,
+  MANIFEST_VERSION, MAX_FILES, Progress, backoff, baseName, countdown, fileCiphertextSize, formatBytes, getJson,
+  pieceCiphertextSize, pieceIdentity, pieceRange, piecesOf, unsafeNameReason,
 } from "/assets/files-format.js";
 
 const STORE_KEY = "handoff.files.upload";
@@ -181,7 +181,7 @@ async function create() {
   encrypter.addRecipient(await identityToRecipient(identity));
   const empty = await emptyPieceSize(encrypter);
   const manifest = {
-    v: 1,
+    v: MANIFEST_VERSION,
     files: chosen.map(({ file, name }) => ({
       name,
       size: file.size,
@@ -255,9 +255,9 @@ class UploadError extends Error {
 const gone = () => "The server no longer has this upload: it expired, or was never finished in time. Start again with the files.";
 
 async function sendMissing(upload, files, serverFiles) {
-  const encrypter = new Encrypter();
-  encrypter.addRecipient(await identityToRecipient(upload.identity));
-  const empty = await emptyPieceSize(encrypter);
+  const sizer = new Encrypter();
+  sizer.addRecipient(await identityToRecipient(upload.identity));
+  const empty = await emptyPieceSize(sizer);
   const queue = [];
   let done = 0;
   const total = files.reduce((sum, f) => sum + f.size, 0);
@@ -288,6 +288,8 @@ async function sendMissing(upload, files, serverFiles) {
       while (queue.length) {
         const job = queue.shift();
         const key = `${job.f}/${job.p}`;
+        const encrypter = new Encrypter();
+        encrypter.addRecipient(await identityToRecipient(await pieceIdentity(bech32, upload.identity, job.f, job.p)));
         const blob = await encryptPiece(encrypter, files[job.f].slice(job.start, job.end));
         const expected = pieceCiphertextSize(empty, job.end - job.start);
         if (blob.size !== expected) throw new Error(`piece ${key} encrypted to ${blob.size} bytes, not ${expected}`);

@@ -5,19 +5,24 @@
 //   (the in-memory fallback);
 // - a download that breaks is finished within the grace time by the same
 //   browser tab, after a reload, without revealing again;
+// - a file whose two equal-length pieces arrive in each other's place (as a
+//   server that reorders them would hand them out) is refused, not saved;
 // - the sender's page shows the server's refusal of files over its limit.
 // Each new page state is measured on a 390 px phone and scanned with axe.
 //
 // Inputs:
 //   HANDOFF_URL     server base (started with a small --max-transfer-bytes)
 //   HANDOFF_TOO_BIG path of a file over that limit
-// Output: {"refused": {...}, "retry": {...}, "too_big": {...}, "pages": [...], "csp": [...]}
+// Output: {"refused": {...}, "retry": {...}, "reordered": {...}, "too_big": {...}, "pages": [...], "csp": [...]}
 
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
+import { bech32 } from "@scure/base";
 import { Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
+
+import { MANIFEST_VERSION, pieceIdentity } from "../../static/js/files-format.js";
 
 import { check, checkClean, env, run, watch } from "./lib.mjs";
 
@@ -72,20 +77,27 @@ async function api(method, path, { token, json, bytes } = {}) {
   return text ? JSON.parse(text) : null;
 }
 
-/** Sends `files` ([{name, bytes}]) as another client would; returns the link. */
-async function send(files, message) {
+/**
+ * Sends `files` ([{name, bytes}]) as another client would; returns the link.
+ * With `swapFirstTwo`, the first file's pieces 0 and 1 are uploaded in each
+ * other's place: what a server that reorders them would hand out.
+ */
+async function send(files, message, { swapFirstTwo = false } = {}) {
   const identity = await generateX25519Identity();
-  const e = new Encrypter();
-  e.addRecipient(await identityToRecipient(identity));
   const sealed = [];
-  for (const f of files) {
+  for (const [f, file] of files.entries()) {
     const pieces = [];
-    for (let p = 0; p < Math.max(1, Math.ceil(f.bytes.length / PIECE)); p++) {
-      pieces.push(await e.encrypt(f.bytes.subarray(p * PIECE, (p + 1) * PIECE)));
+    for (let p = 0; p < Math.max(1, Math.ceil(file.bytes.length / PIECE)); p++) {
+      const e = new Encrypter();
+      e.addRecipient(await identityToRecipient(await pieceIdentity(bech32, identity, f, p)));
+      pieces.push(await e.encrypt(file.bytes.subarray(p * PIECE, (p + 1) * PIECE)));
     }
     sealed.push(pieces);
   }
-  const manifest = await e.encrypt(JSON.stringify({ v: 1, message, files: files.map((f) => ({ name: f.name, size: f.bytes.length })) }));
+  if (swapFirstTwo) sealed[0] = [sealed[0][1], sealed[0][0], ...sealed[0].slice(2)];
+  const e = new Encrypter();
+  e.addRecipient(await identityToRecipient(identity));
+  const manifest = await e.encrypt(JSON.stringify({ v: MANIFEST_VERSION, message, files: files.map((f) => ({ name: f.name, size: f.bytes.length })) }));
   const created = await api("POST", "/api/v1/transfers", {
     json: {
       manifest: Buffer.from(manifest).toString("base64"),
@@ -184,8 +196,29 @@ await run(async (browser) => {
   checkClean(b.log, "retry");
   await b.page.close();
 
+  step("reordered");
+  // 3. Two full pieces in each other's place: each opens only in its own.
+  const two = new Uint8Array(2 * PIECE);
+  for (let i = 0; i < two.length; i += 65536) crypto.getRandomValues(two.subarray(i, i + 65536));
+  const swappedLink = await send([{ name: "swapped.bin", bytes: two }], "", { swapFirstTwo: true });
+  const d = await newPage(await browser.newContext({ viewport: PHONE, acceptDownloads: true }));
+  await d.page.goto(swappedLink);
+  await d.page.locator("#open-button").click();
+  await d.page.locator("#files").waitFor({ state: "visible" });
+  const attempt = d.page.waitForEvent("download", { timeout: 10_000 }).catch(() => null);
+  await d.page.getByRole("button", { name: "Save swapped.bin" }).click();
+  await d.page.locator("li.failed").waitFor({ state: "visible", timeout: 60_000 });
+  const broken = await attempt;
+  out.reordered = {
+    status: await d.page.locator("li.failed .file-status").textContent(),
+    download_failed: broken ? (await broken.failure()) !== null : true,
+    saved: await d.page.locator("#all-saved").isVisible(),
+  };
+  checkClean(d.log, "reordered");
+  await d.page.close();
+
   step("too big");
-  // 3. Over the server's limit: refused before anything is stored.
+  // 4. Over the server's limit: refused before anything is stored.
   const sender = await browser.newContext({ viewport: PHONE });
   const c = await newPage(sender);
   const puts = [];

@@ -5,10 +5,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
+import { bech32 } from "@scure/base";
+import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
 
 import {
-  PIECE_SIZE, fileCiphertextSize, formatBytes, pieceCiphertextSize, pieceRange, piecesOf, unsafeNameReason,
+  PIECE_SIZE, fileCiphertextSize, formatBytes, pieceCiphertextSize, pieceIdentity, pieceRange, piecesOf,
+  unsafeNameReason,
 } from "../../static/js/files-format.js";
 
 test("pieces of 4 MiB, an empty file being one piece", () => {
@@ -53,4 +55,34 @@ test("sizes read as people say them", () => {
   assert.equal(formatBytes(1500), "1.5 kB");
   assert.equal(formatBytes(200_000_000), "200 MB");
   assert.equal(formatBytes(1_073_741_824), "1.07 GB");
+});
+
+test("piece keys follow the derivation src/transfer.rs uses (its test vector)", async () => {
+  const transfer = bech32.encodeFromBytes("AGE-SECRET-KEY-", Uint8Array.from({ length: 32 }, (_, i) => i)).toUpperCase();
+  assert.equal(transfer, "AGE-SECRET-KEY-1QQQSYQCYQ5RQWZQFPG9SCRGWPUGPZYSNZS23V9CCRYDPK8QARC0SWRYDWG");
+  assert.equal(
+    await pieceIdentity(bech32, transfer, 0, 0),
+    "AGE-SECRET-KEY-1ZQ5Z8K2C923U52M4TYHJD9GVDKHMUJQVHLTGCTSF84L6G0ZGR2NSNV50VQ",
+  );
+  assert.equal(
+    await pieceIdentity(bech32, transfer, 2, 7),
+    "AGE-SECRET-KEY-1RAG43EGN9TYRHJ9QVAAUCFP4U0QNLYXN2AQCM66PPYMEYA886WCSU62V2R",
+  );
+});
+
+test("a piece opens only in its own place", async () => {
+  const transfer = await generateX25519Identity();
+  const e = new Encrypter();
+  e.addRecipient(await identityToRecipient(await pieceIdentity(bech32, transfer, 1, 3)));
+  const sealed = await e.encrypt("piece 3 of file 1");
+  const open = async (identity) => {
+    const d = new Decrypter();
+    d.addIdentity(identity);
+    return d.decrypt(sealed, "text");
+  };
+  assert.equal(await open(await pieceIdentity(bech32, transfer, 1, 3)), "piece 3 of file 1");
+  for (const [f, p] of [[1, 4], [3, 1], [0, 3]]) {
+    await assert.rejects(open(await pieceIdentity(bech32, transfer, f, p)), `opened as ${f}/${p}`);
+  }
+  await assert.rejects(open(transfer), "opened with the transfer's own key");
 });
