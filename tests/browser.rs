@@ -2037,6 +2037,7 @@ fn browser_files_refuse_unsafe_names_finish_a_broken_download_and_show_the_limit
         ])
     );
     assert_eq!(refused["save_buttons"], 1, "{refused}");
+    assert_eq!(refused["folder_button"], true, "{refused}");
     assert!(
         s(refused, "banner").starts_with("3 files are not saved"),
         "{refused}"
@@ -2139,6 +2140,45 @@ fn files_sent_from_the_cli_open_in_the_browser_and_back() {
             "capture.bin": sha256_hex(&fs::read(&capture).expect("the capture")),
             // A browser download carries the file's own name, not its folder.
             "app.pem": sha256_hex(key_text.as_bytes()),
+        })
+    );
+
+    // handoff send → the browser saves them into a folder it picks (the
+    // File System Access API): subfolders kept, a name already there kept
+    // too, the new file numbered beside it.
+    let sent = handoff_ok(
+        &[
+            "send",
+            "--server",
+            &server.base,
+            &capture.display().to_string(),
+            &folder.display().to_string(),
+        ],
+        "",
+        &[],
+    );
+    let link = sent
+        .lines()
+        .rev()
+        .find(|l| l.contains("/f/"))
+        .unwrap_or_else(|| panic!("no /f/ link in {sent}"))
+        .trim()
+        .to_owned();
+    let out = node(
+        "files-interop.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_MODE", "folder"),
+            ("HANDOFF_LINK", &link),
+            ("HANDOFF_EXISTING", "capture.bin"),
+        ],
+    );
+    assert_eq!(
+        out["folder"],
+        json!({
+            "capture.bin": sha256_hex(b"kept as it was"),
+            "capture (1).bin": sha256_hex(&fs::read(&capture).expect("the capture")),
+            "certs/app.pem": sha256_hex(key_text.as_bytes()),
         })
     );
 

@@ -170,20 +170,43 @@ async function show(identity, claimed) {
     showError($("refused"), `${refused.length === 1 ? "One file is" : `${refused.length} files are`} not saved because ${refused.length === 1 ? "its" : "their"} name or size is unsafe; the rest can be saved. Tell the sender.`);
   }
   const saveAll = $("save-all");
+  const saveFolder = $("save-folder");
   const todo = () => rows.filter((r) => !r.file.refused && !r.saved);
-  saveAll.hidden = todo().length < 2;
-  saveAll.onclick = async () => {
+  // The File System Access API (Chromium browsers): files written straight
+  // into a folder the person picks, subfolders kept.
+  const canPickFolder = typeof window.showDirectoryPicker === "function";
+  const layout = () => {
+    saveAll.hidden = todo().length < 2;
+    saveFolder.hidden = !canPickFolder || todo().length === 0;
+    $("save-folder-hint").hidden = saveFolder.hidden;
+  };
+  layout();
+  const saveEach = async (dir) => {
     saveAll.disabled = true;
+    saveFolder.disabled = true;
     for (const r of todo()) {
       // One after another: each is a download of its own.
-      if (!(await r.save())) break;
+      if (!(await r.save(dir))) break;
     }
     saveAll.disabled = false;
+    saveFolder.disabled = false;
+  };
+  saveAll.onclick = () => saveEach(null);
+  saveFolder.onclick = async () => {
+    let dir;
+    try {
+      dir = await window.showDirectoryPicker({ id: "handoff-files", mode: "readwrite" });
+    } catch (e) {
+      // AbortError: the person closed the picker; nothing to say.
+      if (e?.name !== "AbortError") showError($("refused"), `That folder cannot be used: ${e?.message ?? e}. Pick another, or save the files one by one.`);
+      return;
+    }
+    await saveEach(dir);
   };
   for (const r of rows) {
     r.onSaved = async () => {
       if (todo().length === 0) await finish(token, true, refused.length > 0);
-      saveAll.hidden = todo().length < 2;
+      layout();
     };
     r.token = token;
     r.identity = identity;
@@ -208,7 +231,8 @@ function row(file, index, pieces) {
   status.className = "file-status";
   status.setAttribute("aria-live", "polite");
   li.append(head);
-  const r = { li, file, saved: false, onSaved: async () => {}, token: "", identity: "" };
+  // `dir`: the folder this file goes into (the File System Access API), or null for a download.
+  const r = { li, file, saved: false, onSaved: async () => {}, token: "", identity: "", dir: null };
   if (file.refused) {
     li.classList.add("refused");
     status.textContent = `Not saved: ${file.refused}.`;
@@ -228,14 +252,16 @@ function row(file, index, pieces) {
   actions.className = "file-actions";
   actions.append(button, bar);
   li.append(actions, status);
-  r.save = async () => {
+  // Try again goes where the first try went.
+  r.save = async (dir = r.dir) => {
+    r.dir = dir;
     button.disabled = true;
     bar.hidden = false;
     bar.value = 0;
     li.classList.remove("failed");
     status.textContent = "Starting…";
     try {
-      await download(r, index, pieces, (done, line) => {
+      await download(r, index, pieces, r.dir, (done, line) => {
         bar.value = done;
         status.textContent = line;
       });
@@ -265,9 +291,9 @@ function row(file, index, pieces) {
 /** A refusal to show as it is, ending one file's download. */
 class DownloadError extends Error {}
 
-async function download(r, index, pieces, report) {
+async function download(r, index, pieces, dir, report) {
   const { file } = r;
-  const sink = await openSink(file);
+  const sink = dir ? await folderSink(dir, file.name) : await openSink(file);
   const progress = new Progress(file.size);
   const timer = setInterval(() => {
     progress.sample();
@@ -446,6 +472,52 @@ async function workerSink(reg, file) {
   };
 }
 
+/**
+ * A sink that writes `name` (a relative path that unsafeNameReason
+ * accepted) under the folder `root` the person picked, making its
+ * subfolders, through the File System Access API. The browser writes to a
+ * temporary file and puts it in place on close, so a broken download leaves
+ * nothing under the name. A name taken already gets " (1)", " (2)" … before
+ * its extension, as browser downloads do; nothing is overwritten.
+ */
+async function folderSink(root, name) {
+  let writable;
+  try {
+    const parts = name.split("/");
+    let dir = root;
+    for (const part of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(part, { create: true });
+    const handle = await dir.getFileHandle(await freeName(dir, parts.at(-1)), { create: true });
+    writable = await handle.createWritable();
+  } catch (e) {
+    if (e instanceof DownloadError) throw e;
+    throw new DownloadError(`The file could not be created in that folder (${e?.message ?? e}). Press Try again, or save it with Save.`);
+  }
+  return {
+    write: (chunk) => writable.write(chunk),
+    close: () => writable.close(),
+    abort: () => {
+      writable.abort().catch(() => {});
+    },
+  };
+}
+
+/** `name`, or the first of "name (1).ext", "name (2).ext" … that `dir` does not hold yet. */
+async function freeName(dir, name) {
+  const dot = name.lastIndexOf(".");
+  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
+  for (let n = 0; n < 1000; n++) {
+    const candidate = n === 0 ? name : `${stem} (${n})${ext}`;
+    try {
+      await dir.getFileHandle(candidate);
+    } catch (e) {
+      if (e?.name === "NotFoundError") return candidate;
+      // TypeMismatchError: a folder has that name; try the next.
+      if (e?.name !== "TypeMismatchError") throw e;
+    }
+  }
+  throw new DownloadError(`That folder already holds ${name} and 999 numbered copies of it. Pick another folder.`);
+}
+
 const delay = (ms, value) => new Promise((resolve) => setTimeout(() => resolve(value), ms));
 
 /** A sink that keeps the file in memory and hands it over as one download at the end. */
@@ -486,6 +558,8 @@ async function finish(token, saved, someRefused) {
   sessionStorage.removeItem(CLAIM_KEY);
   $("all-saved").hidden = false;
   $("save-all").hidden = true;
+  $("save-folder").hidden = true;
+  $("save-folder-hint").hidden = true;
   const headline = $("all-saved").querySelector("strong");
   if (!saved) headline.textContent = "No file could be saved.";
   else if (someRefused) headline.textContent = "Every file that could be saved is saved.";

@@ -144,6 +144,8 @@ await run(async (browser) => {
     statuses: await a.page.locator("#file-rows .file-status").allTextContents(),
     save_buttons: await a.page.locator("#file-rows button").count(),
     message_shown: await a.page.locator("#message-box").isVisible(),
+    // Chromium has the File System Access API: the folder button is part of the page measured above.
+    folder_button: await a.page.locator("#save-folder").isVisible(),
   };
   const [download] = await Promise.all([
     a.page.waitForEvent("download"),

@@ -4,6 +4,11 @@
 //   HANDOFF_MODE=receive  opens HANDOFF_LINK, reveals and saves every file with
 //                         "Save all files"; prints {"saved": {download name: sha256},
 //                         "names": [shown names]}
+//   HANDOFF_MODE=folder   opens HANDOFF_LINK, reveals and saves every file with
+//                         "Save into a folder" (the File System Access API; the
+//                         folder picker answers with the origin-private file
+//                         system's root, where HANDOFF_EXISTING, a name, is
+//                         written first); prints {"folder": {path: sha256}}
 // Inputs: HANDOFF_URL (server base) and the above.
 
 import { createHash } from "node:crypto";
@@ -26,6 +31,45 @@ await run(async (browser) => {
     const link = await page.locator("#files-link").inputValue();
     checkClean(log, "send");
     return { link };
+  }
+  if (mode === "folder") {
+    // The one part not under test: the native folder picker, which no
+    // automation can click. It answers with a real directory handle, the
+    // origin-private file system's root, that the page writes into as it
+    // would into a folder on disk.
+    await page.addInitScript(() => {
+      window.showDirectoryPicker = async () => navigator.storage.getDirectory();
+    });
+    await page.goto(env("HANDOFF_LINK"));
+    const existing = env("HANDOFF_EXISTING");
+    await page.evaluate(async (name) => {
+      const root = await navigator.storage.getDirectory();
+      const w = await (await root.getFileHandle(name, { create: true })).createWritable();
+      await w.write("kept as it was");
+      await w.close();
+    }, existing);
+    await page.locator("#open-button").click();
+    await page.locator("#files").waitFor({ state: "visible" });
+    check(await page.locator("#save-folder-hint").isVisible(), "no hint beside Save into a folder");
+    await page.locator("#save-folder").click();
+    await page.locator("#all-saved").waitFor({ state: "visible", timeout: 60_000 });
+    const folder = await page.evaluate(async () => {
+      const out = {};
+      const walk = async (dir, prefix) => {
+        for await (const [name, handle] of dir.entries()) {
+          if (handle.kind === "directory") await walk(handle, `${prefix}${name}/`);
+          else {
+            const bytes = await (await handle.getFile()).arrayBuffer();
+            const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+            out[`${prefix}${name}`] = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+          }
+        }
+      };
+      await walk(await navigator.storage.getDirectory(), "");
+      return out;
+    });
+    checkClean(log, "folder");
+    return { folder };
   }
   check(mode === "receive", `unknown HANDOFF_MODE ${mode}`);
   await page.goto(env("HANDOFF_LINK"));
