@@ -315,6 +315,113 @@ async fn a_killed_send_resumes_where_it_stopped() {
     assert_eq!(sha256(&file), sha256(&dest.join("export.bin")));
 }
 
+/// A stand-in between `handoff send` and the server that, in phase 0,
+/// refuses to complete uploads (so the send stops with every piece on the
+/// server) and, in phase 1, forwards everything but answers a sender's
+/// "what do you hold" with nothing held: the view of a resume that asked
+/// just before a killed run's last piece landed.
+#[derive(Clone)]
+struct StaleView {
+    upstream: String,
+    http: reqwest::Client,
+    phase: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    refused_as_held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn stale_view(
+    axum::extract::State(p): axum::extract::State<StaleView>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering::SeqCst;
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let phase = p.phase.load(SeqCst);
+    if phase == 0 && method == reqwest::Method::POST && path.ends_with("/complete") {
+        return (reqwest::StatusCode::SERVICE_UNAVAILABLE, "not now").into_response();
+    }
+    let mut headers = req.headers().clone();
+    headers.remove(reqwest::header::HOST);
+    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let res = p
+        .http
+        .request(method.clone(), format!("{}{path}", p.upstream))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let mut answer_headers = res.headers().clone();
+    answer_headers.remove(reqwest::header::CONTENT_LENGTH);
+    let mut bytes = res.bytes().await.unwrap().to_vec();
+    if phase == 1 && method == reqwest::Method::GET && path.ends_with("/upload") {
+        let mut held: Value = serde_json::from_slice(&bytes).unwrap();
+        for file in held["files"].as_array_mut().unwrap() {
+            file["present"] = json!([]);
+        }
+        bytes = serde_json::to_vec(&held).unwrap();
+    }
+    if method == reqwest::Method::PUT && status == reqwest::StatusCode::CONFLICT {
+        p.refused_as_held.fetch_add(1, SeqCst);
+    }
+    (status, answer_headers, bytes).into_response()
+}
+
+/// The resume race, made to happen every time: the server already holds a
+/// piece that the resuming send was told it lacks. Re-encrypting gives other
+/// bytes, which the server refuses with 409 `piece_exists`; the send counts
+/// the piece as sent (only the upload token's holder stores pieces) and
+/// completes, and the file arrives byte for byte.
+#[tokio::test]
+async fn a_resume_that_meets_pieces_already_held_completes() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let app = spawn_app(Backend::Sqlite).await;
+    let proxy = StaleView {
+        upstream: app.base.clone(),
+        http: reqwest::Client::new(),
+        phase: Default::default(),
+        refused_as_held: Default::default(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .fallback(stale_view)
+        .with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let file = work.path().join("export.bin");
+    std::fs::write(&file, noise(9 * 1024 * 1024, 23)).unwrap();
+    let args = [
+        "send",
+        "--server",
+        &base,
+        "--resume",
+        file.to_str().unwrap(),
+    ];
+    let out = run(&state, &args).await;
+    assert!(!out.status.success(), "the completion was refused");
+    assert_eq!(proxy.refused_as_held.load(SeqCst), 0);
+
+    proxy.phase.store(1, SeqCst);
+    let out = run(&state, &args).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        proxy.refused_as_held.load(SeqCst),
+        3,
+        "each of the three pieces was sent again and refused as held"
+    );
+    let link = text(&out.stdout).trim().to_owned();
+    let dest = work.path().join("dest");
+    let out = run(&state, &["get", &link, "-o", dest.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(sha256(&file), sha256(&dest.join("export.bin")));
+}
+
 #[tokio::test]
 async fn a_changed_file_is_not_resumed() {
     let app = spawn_app(Backend::Sqlite).await;
