@@ -2107,24 +2107,27 @@ fn files_sent_from_the_cli_open_in_the_browser_and_back() {
     fs::write(&key, &key_text).expect("the key");
     let capture = dir.path().join("capture.bin");
     random_file(&capture, 9_000_000);
-    let sent = handoff_ok(
-        &[
-            "send",
-            "--server",
-            &server.base,
-            &capture.display().to_string(),
-            &folder.display().to_string(),
-        ],
-        "",
-        &[],
-    );
-    let link = sent
-        .lines()
-        .rev()
-        .find(|l| l.contains("/f/"))
-        .unwrap_or_else(|| panic!("no /f/ link in {sent}"))
-        .trim()
-        .to_owned();
+    // The capture and the folder, sent anew: a link opens once.
+    let send_both = || {
+        let sent = handoff_ok(
+            &[
+                "send",
+                "--server",
+                &server.base,
+                &capture.display().to_string(),
+                &folder.display().to_string(),
+            ],
+            "",
+            &[],
+        );
+        sent.lines()
+            .rev()
+            .find(|l| l.contains("/f/"))
+            .unwrap_or_else(|| panic!("no /f/ link in {sent}"))
+            .trim()
+            .to_owned()
+    };
+    let link = send_both();
     let out = node(
         "files-interop.mjs",
         &[
@@ -2146,24 +2149,7 @@ fn files_sent_from_the_cli_open_in_the_browser_and_back() {
     // handoff send → the browser saves them into a folder it picks (the
     // File System Access API): subfolders kept, a name already there kept
     // too, the new file numbered beside it.
-    let sent = handoff_ok(
-        &[
-            "send",
-            "--server",
-            &server.base,
-            &capture.display().to_string(),
-            &folder.display().to_string(),
-        ],
-        "",
-        &[],
-    );
-    let link = sent
-        .lines()
-        .rev()
-        .find(|l| l.contains("/f/"))
-        .unwrap_or_else(|| panic!("no /f/ link in {sent}"))
-        .trim()
-        .to_owned();
+    let link = send_both();
     let out = node(
         "files-interop.mjs",
         &[

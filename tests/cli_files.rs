@@ -9,8 +9,6 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use age::secrecy::ExposeSecret;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use common::{Backend, spawn_app};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -462,19 +460,7 @@ async fn unsafe_names_in_a_manifest_are_refused() {
         let manifest = age::encrypt(&to, manifest.to_string().as_bytes()).unwrap();
         let piece_key = handoff::transfer::piece_identity(&identity, 0, 0).unwrap();
         let piece = age::encrypt(&piece_key.to_public(), b"bad").unwrap();
-        let created: Value = app
-            .post_json(
-                "/api/v1/transfers",
-                &json!({
-                    "manifest": STANDARD.encode(&manifest),
-                    "files": [{"pieces": 1, "size": piece.len()}],
-                    "expires_in": 3600,
-                }),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let created = app.declare_one_piece(&manifest, piece.len()).await;
         let id = created["id"].as_str().unwrap();
         let token = created["upload_token"].as_str().unwrap();
         let res = app

@@ -6,7 +6,6 @@
 
 mod common;
 
-use base64::Engine;
 use common::flow::{answer, app_with_soc, mint_token, open_request};
 use common::{Backend, T0, TestApp, assert_error, some_ciphertext};
 use serde_json::json;
@@ -238,19 +237,7 @@ async fn transfers_are_counted_by_step(backend: Backend) {
     let to = age::x25519::Identity::generate().to_public();
     let piece = age::encrypt(&to, b"one small file").unwrap();
     let manifest = age::encrypt(&to, br#"{"v":2,"files":[{"name":"a","size":14}]}"#).unwrap();
-    let created: serde_json::Value = app
-        .post_json(
-            "/api/v1/transfers",
-            &json!({
-                "manifest": base64::engine::general_purpose::STANDARD.encode(&manifest),
-                "files": [{"pieces": 1, "size": piece.len()}],
-                "expires_in": 3600,
-            }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created = app.declare_one_piece(&manifest, piece.len()).await;
     let id = created["id"].as_str().unwrap();
     let upload = created["upload_token"].as_str().unwrap();
     assert_eq!(figures(&app).await, (vec![1.0, 0.0, 0.0], 0.0));

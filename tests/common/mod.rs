@@ -312,6 +312,25 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Declares a transfer of one file of one piece (`piece` bytes of
+    /// ciphertext) with this manifest ciphertext, for an hour: the create
+    /// answer (`id`, `upload_token`, `url`, …).
+    pub async fn declare_one_piece(&self, manifest: &[u8], piece: usize) -> Value {
+        use base64::Engine;
+        let res = self
+            .post_json(
+                "/api/v1/transfers",
+                &serde_json::json!({
+                    "manifest": base64::engine::general_purpose::STANDARD.encode(manifest),
+                    "files": [{"pieces": 1, "size": piece}],
+                    "expires_in": 3600,
+                }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        res.json().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.unwrap()
     }
