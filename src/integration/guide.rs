@@ -90,6 +90,7 @@ pub(crate) fn guide(i: &Integration) -> String {
                 .collect::<Vec<_>>()
                 .join("; "),
             Reads::GraphEndpoints => i.collect.graph_endpoints.join(", "),
+            Reads::Nothing => String::new(),
             Reads::ContentTypesOrGraph(pairs) => {
                 let mut parts = Vec::new();
                 if !i.collect.content_types.is_empty() {
