@@ -316,7 +316,14 @@ async fn pass(
                 // Let it be taken again at once; the write did not happen.
                 // The reason goes to the PM's trail: a platform's refusal in
                 // its own words (masked), a file that could not be written.
-                let reason = one_line(&format!("{e:#}"));
+                // Never a files request's: its sentences name the files,
+                // which the server must not learn.
+                let reason = if asks_for_files(integrations, &item.template) {
+                    "the files could not be written on the collector host; its output says why"
+                        .to_owned()
+                } else {
+                    one_line(&format!("{e:#}"))
+                };
                 let _ = client.release(&item.id, &leased.lease_id, &reason).await;
                 println!("FAILED {label}: {e:#}");
                 summary.failed += 1;
@@ -506,10 +513,7 @@ async fn import_one(
         .context("the server sent damaged base64")?;
     let payload = decrypt(identity, &sealed)?;
     // The server's record of the request decides what it carries.
-    if integrations
-        .get(&leased.template)
-        .is_some_and(|i| i.kind == crate::template::Kind::Files)
-    {
+    if asks_for_files(integrations, &leased.template) {
         return import_files(args, client, leased, &payload).await;
     }
     let credential = EntraCredential::from_payload(&payload)
@@ -522,6 +526,13 @@ async fn import_one(
     import_credential(args, http, api, integrations, leased, &credential)
         .await
         .map_err(|e| without_secret(&e, &credential.client_secret))
+}
+
+/// Whether requests made from `template` ask for files.
+fn asks_for_files(integrations: &Integrations, template: &str) -> bool {
+    integrations
+        .get(template)
+        .is_some_and(|i| i.kind == crate::template::Kind::Files)
 }
 
 /// A files request's answer: the payload names the transfer (`transfer`)

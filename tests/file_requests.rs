@@ -303,7 +303,11 @@ async fn both_readers_get_the_files_and_the_purge_waits_for_both(backend: Backen
         .await;
     // Never claimable, never shown to whoever holds its id.
     let claim = c
-        .post(&format!("/api/v1/transfers/{}/claim", u.id), &json!({}), None)
+        .post(
+            &format!("/api/v1/transfers/{}/claim", u.id),
+            &json!({}),
+            None,
+        )
         .await;
     assert_error(claim, 404, "not_found").await;
     assert_error(
@@ -388,7 +392,11 @@ async fn a_lapsed_grace_and_expired_copies_free_the_pieces(backend: Backend) {
     let token = pm["transfer"]["download_token"].as_str().unwrap();
     assert_error(c.get_piece(&u.id, token, 0, 0).await, 404, "not_found").await;
     purge(&app).await;
-    assert_eq!(pieces_held(&app).await, 1, "the sealed copy waits ({grace_until})");
+    assert_eq!(
+        pieces_held(&app).await,
+        1,
+        "the sealed copy waits ({grace_until})"
+    );
     // The copies expire with the longest lifetime a secret may have.
     app.clock.advance(400 * 86_400);
     purge(&app).await;
@@ -466,7 +474,12 @@ async fn answers_and_transfers_that_do_not_fit_are_refused(backend: Backend) {
     let res = c.answer(&r, &soc, &half, Some("not an id")).await;
     assert_error(res, 400, "invalid_field").await;
     assert_eq!(
-        app.store.request(&r.id).await.unwrap().unwrap().state(app.clock.now()),
+        app.store
+            .request(&r.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state(app.clock.now()),
         handoff::request::RequestState::Open,
         "nothing was kept"
     );
@@ -476,9 +489,7 @@ async fn answers_and_transfers_that_do_not_fit_are_refused(backend: Backend) {
     let res = c.answer(&creds, &soc, &half, Some(&half.id)).await;
     assert_error(res, 400, "invalid_field").await;
     let manifest = STANDARD.encode(encrypt(&half.identity.to_public(), b"{}"));
-    let body = |request: &str| {
-        json!({"manifest": manifest, "files": [{"pieces": 1, "size": 200}], "request": request})
-    };
+    let body = |request: &str| json!({"manifest": manifest, "files": [{"pieces": 1, "size": 200}], "request": request});
     assert_error(c.create(&body(&creds.id)).await, 400, "invalid_field").await;
     assert_error(
         c.create(&body("AAAAAAAAAAAAAAAAAAAAAA")).await,
@@ -491,7 +502,10 @@ async fn answers_and_transfers_that_do_not_fit_are_refused(backend: Backend) {
     assert_error(c.create(&with_expiry).await, 400, "invalid_field").await;
     // Answered: no more transfers for it.
     let done = c.send(&r.id, &[("z", b"z".to_vec())]).await;
-    assert_eq!(c.answer(&r, &soc, &done, Some(&done.id)).await.status(), 201);
+    assert_eq!(
+        c.answer(&r, &soc, &done, Some(&done.id)).await.status(),
+        201
+    );
     assert_error(c.create(&body(&r.id)).await, 409, "already_answered").await;
 }
 
@@ -545,7 +559,219 @@ with_each_backend!(
     a_new_lease_replaces_the_collectors_token,
 );
 
-#[allow(dead_code)]
 fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// `handoff collect --target dir` on a collector host: its SOC identity and
+/// `collect` token in `host`, the files under `host/received`.
+async fn collect_dir(base: &str, host: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let p = |n: &str| host.join(n).display().to_string();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(["collect", "--server", base, "--token-file", &p("token")])
+        .args(["--identity", &p("soc.key"), "--target", "dir"])
+        .args(["--output-dir", &p("received")])
+        .args(extra)
+        .env_remove("HANDOFF_SERVER")
+        .output()
+        .await
+        .unwrap()
+}
+
+/// The real server and the real `handoff collect --target dir`: the files
+/// land byte for byte (SHA-256) with mode 0600 in folders of mode 0700; a
+/// file in the way is refused (nothing written, the copy left in the
+/// inbox) until it is moved; and the database, its WAL and the server's log
+/// hold none of the names, contents, keys or tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_collect_writes_a_files_answer_into_a_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = common::TestDb::new(Backend::Sqlite).await;
+    let logs = tempfile::tempdir().unwrap();
+    let soc = age::x25519::Identity::generate();
+    let server = common::ServerProcess::start_with(
+        db.url(),
+        logs.path(),
+        &["--soc-recipients", &soc.to_public().to_string()],
+        &[],
+    )
+    .await;
+    let store = handoff::store::Store::connect(db.url()).await.unwrap();
+    let now = handoff::clock::Clock::system().now();
+    let minted = handoff::token::mint();
+    store
+        .create_token(
+            &handoff::store::NewToken {
+                name: "collector",
+                prefix: &minted.prefix,
+                hash: &minted.hash,
+                scopes: "collect",
+                created_by: "system",
+                created_at: now,
+            },
+            &handoff::audit::NewEvent::new(
+                handoff::audit::Kind::TokenCreated,
+                handoff::audit::Actor::System,
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(
+        host.path().join("soc.key"),
+        format!("{}\n", soc.to_string().expose_secret()),
+    )
+    .unwrap();
+    let token_file = host.path().join("token");
+    std::fs::write(&token_file, &minted.token).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let c = Customer {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+    };
+    let r = open_request_for(&store, now, 86_400, "files").await;
+    let big = noise(PIECE_SIZE + 4321, 11);
+    let u = c
+        .send(
+            &r.id,
+            &[
+                (
+                    "NAME-certs/NAME-app-key.pem",
+                    b"CONTENTS-9c1e-private-key".repeat(40),
+                ),
+                ("NAME-export.bin", big.clone()),
+            ],
+        )
+        .await;
+    assert_eq!(c.answer(&r, &soc, &u, Some(&u.id)).await.status(), 201);
+
+    let out = collect_dir(&server.base, host.path(), &["--dry-run"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("NAME-app-key.pem (1000 bytes, mode 0600)"),
+        "{stdout}"
+    );
+    assert!(
+        !host.path().join("received").exists(),
+        "a dry run writes nothing"
+    );
+
+    let out = collect_dir(&server.base, host.path(), &[]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("1 imported"), "{stdout}");
+    assert!(
+        !stdout.contains("NAME-") && !stdout.contains("CONTENTS"),
+        "{stdout}"
+    );
+    let folder = host
+        .path()
+        .join("received")
+        .join(format!("contoso-{}", r.id));
+    for (name, plain) in &u.files {
+        let path = folder.join(name);
+        assert_eq!(
+            sha256(&std::fs::read(&path).unwrap()),
+            sha256(plain),
+            "{name}"
+        );
+        assert_eq!(mode(&path), 0o600, "{name}");
+    }
+    assert_eq!(mode(&folder), 0o700);
+    assert_eq!(mode(&folder.join("NAME-certs")), 0o700);
+    assert!(
+        !std::fs::read_dir(&folder).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".handoff-part")),
+        "no partial file is left"
+    );
+    // Acknowledged: nothing left to import.
+    let out = collect_dir(&server.base, host.path(), &[]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("0 imported"), "{stdout}");
+
+    // A second request whose file is in the way: refused, released, kept.
+    let r2 = open_request_for(&store, now, 86_400, "files").await;
+    let u2 = c
+        .send(&r2.id, &[("NAME-form.pdf", b"FORM-5e5e".to_vec())])
+        .await;
+    assert_eq!(c.answer(&r2, &soc, &u2, Some(&u2.id)).await.status(), 201);
+    let folder2 = host
+        .path()
+        .join("received")
+        .join(format!("contoso-{}", r2.id));
+    std::fs::create_dir_all(&folder2).unwrap();
+    std::fs::write(folder2.join("NAME-form.pdf"), b"someone else's").unwrap();
+    let out = collect_dir(&server.base, host.path(), &[]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("exists and is not this answer's file"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(folder2.join("NAME-form.pdf")).unwrap(),
+        b"someone else's"
+    );
+    std::fs::remove_file(folder2.join("NAME-form.pdf")).unwrap();
+    let out = collect_dir(&server.base, host.path(), &[]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("1 imported"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(folder2.join("NAME-form.pdf")).unwrap(),
+        b"FORM-5e5e"
+    );
+    store.close().await;
+
+    let key = u.identity.to_string();
+    let soc_key = soc.to_string();
+    let needles: Vec<(&str, &[u8])> = vec![
+        ("file name", b"NAME-app-key"),
+        ("folder name", b"NAME-certs"),
+        ("file name", b"NAME-form"),
+        ("note", b"NOTE-the certificate"),
+        ("contents", b"CONTENTS-9c1e"),
+        ("contents", &big[1000..1064]),
+        ("contents", b"FORM-5e5e"),
+        ("transfer key", key.expose_secret().as_bytes()),
+        ("SOC identity", soc_key.expose_secret().as_bytes()),
+        ("upload token", u.upload_token.as_bytes()),
+        ("API token", minted.token.as_bytes()),
+    ];
+    let path = db.sqlite_path().unwrap();
+    let wal = path.with_extension("db-wal");
+    assert!(wal.exists(), "the WAL is there to be scanned");
+    for file in [path.clone(), wal, server.log.clone()] {
+        let bytes = std::fs::read(&file).unwrap();
+        for (what, needle) in &needles {
+            let at = bytes.windows(needle.len()).position(|w| w == *needle);
+            assert!(
+                at.is_none(),
+                "the {what} is in {}: {:?}",
+                file.display(),
+                at.map(
+                    |at| String::from_utf8_lossy(&bytes[at.saturating_sub(200)..at + 100])
+                        .into_owned()
+                )
+            );
+        }
+    }
 }
