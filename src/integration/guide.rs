@@ -65,7 +65,11 @@ pub(crate) fn guide(i: &Integration) -> String {
     let _ = writeln!(
         out,
         "\n{}",
-        if files { "On the request page:" } else { "In the portal:" }
+        if files {
+            "On the request page:"
+        } else {
+            "In the portal:"
+        }
     );
     for (n, step) in i.steps.iter().enumerate() {
         let _ = writeln!(out, "  {}. {step}", n + 1);
