@@ -14,7 +14,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::flow::{Opened, app_with_soc, decrypt, encrypt_to, open_request_for};
 use common::{Backend, TestApp, assert_error};
-use handoff::transfer::{Manifest, ManifestFile, PIECE_SIZE, pieces_for};
+use handoff::transfer::{
+    MANIFEST_VERSION, Manifest, ManifestFile, PIECE_SIZE, piece_identity, pieces_for,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -83,7 +85,7 @@ impl Customer {
         let identity = age::x25519::Identity::generate();
         let to = identity.to_public();
         let manifest = Manifest {
-            v: 1,
+            v: MANIFEST_VERSION,
             message: None,
             files: files
                 .iter()
@@ -95,13 +97,16 @@ impl Customer {
                 })
                 .collect(),
         };
+        // Each piece to the key of its place, as the browser and the CLI do.
         let pieces: Vec<Vec<Vec<u8>>> = files
             .iter()
-            .map(|(_, bytes)| {
+            .enumerate()
+            .map(|(f, (_, bytes))| {
                 (0..pieces_for(bytes.len() as u64) as usize)
                     .map(|p| {
                         let end = ((p + 1) * PIECE_SIZE).min(bytes.len());
-                        encrypt(&to, &bytes[p * PIECE_SIZE..end])
+                        let key = piece_identity(&identity, f as u32, p as u32).unwrap();
+                        encrypt(&key.to_public(), &bytes[p * PIECE_SIZE..end])
                     })
                     .collect()
             })
@@ -245,7 +250,8 @@ async fn reads_everything(c: &Customer, u: &Upload, grant: &Value) {
         for p in 0..u.pieces[f].len() {
             let res = c.get_piece(&u.id, token, f, p).await;
             assert_eq!(res.status(), 200);
-            got.extend(age::decrypt(&u.identity, &res.bytes().await.unwrap()).unwrap());
+            let key = piece_identity(&u.identity, f as u32, p as u32).unwrap();
+            got.extend(age::decrypt(&key, &res.bytes().await.unwrap()).unwrap());
         }
         assert!(&got == plain, "file {f} round-trips byte for byte");
     }
