@@ -310,13 +310,20 @@ async fn pass(
             }
             Err(e) => return Err(e.context("cannot lease")),
         };
-        let outcome = import_one(args, http, api, identity, integrations, &leased).await;
+        let outcome = import_one(args, client, http, api, identity, integrations, &leased).await;
         match outcome {
             Err(e) => {
                 // Let it be taken again at once; the write did not happen.
                 // The reason goes to the PM's trail: a platform's refusal in
                 // its own words (masked), a file that could not be written.
-                let reason = one_line(&format!("{e:#}"));
+                // Never a files request's: its sentences name the files,
+                // which the server must not learn.
+                let reason = if asks_for_files(integrations, &item.template) {
+                    "the files could not be written on the collector host; its output says why"
+                        .to_owned()
+                } else {
+                    one_line(&format!("{e:#}"))
+                };
                 let _ = client.release(&item.id, &leased.lease_id, &reason).await;
                 println!("FAILED {label}: {e:#}");
                 summary.failed += 1;
@@ -494,6 +501,7 @@ fn register_facts(credential: &EntraCredential) -> Option<CredentialFacts> {
 
 async fn import_one(
     args: &CollectArgs,
+    client: &Client,
     http: &reqwest::Client,
     api: Option<&collect::Api>,
     identity: &age::x25519::Identity,
@@ -504,6 +512,10 @@ async fn import_one(
         .decode(&leased.ciphertext)
         .context("the server sent damaged base64")?;
     let payload = decrypt(identity, &sealed)?;
+    // The server's record of the request decides what it carries.
+    if asks_for_files(integrations, &leased.template) {
+        return import_files(args, client, leased, &payload).await;
+    }
     let credential = EntraCredential::from_payload(&payload)
         .map_err(|e| anyhow!("the decrypted payload is not an Entra credential: {e}"))?;
     if let Some(why) = wrong_app(leased, &credential) {
@@ -514,6 +526,93 @@ async fn import_one(
     import_credential(args, http, api, integrations, leased, &credential)
         .await
         .map_err(|e| without_secret(&e, &credential.client_secret))
+}
+
+/// Whether requests made from `template` ask for files.
+fn asks_for_files(integrations: &Integrations, template: &str) -> bool {
+    integrations
+        .get(template)
+        .is_some_and(|i| i.kind == crate::template::Kind::Files)
+}
+
+/// A files request's answer: the payload names the transfer (`transfer`)
+/// and holds its key (`key`); the lease brought the manifest and this
+/// lease's download token. The `dir` target writes the files; nothing is
+/// verified (age authenticates each piece, the manifest fixes each
+/// length) and no facts go to the register.
+async fn import_files(
+    args: &CollectArgs,
+    client: &Client,
+    leased: &Leased,
+    payload: &Payload,
+) -> anyhow::Result<Done> {
+    let field = |name: &str| {
+        payload.fields.get(name).map(String::as_str).ok_or_else(|| {
+            anyhow!("the decrypted payload names no {name}: it is not a files answer")
+        })
+    };
+    let (named, key) = (field("transfer")?, field("key")?);
+    let grant = leased
+        .transfer
+        .as_ref()
+        .ok_or_else(|| anyhow!("the server sent no transfer with this files answer"))?;
+    if grant.id != named {
+        bail!(
+            "the answer names transfer {named}, but the server holds {} for it; not imported",
+            grant.id
+        );
+    }
+    let key: age::x25519::Identity = key
+        .parse()
+        .map_err(|_| anyhow!("the answer's key is not an age identity"))?;
+    let manifest = STANDARD
+        .decode(&grant.manifest)
+        .context("the server sent damaged base64")?;
+    let manifest = age::decrypt(&key, &manifest).map_err(|e| {
+        anyhow!("the list of files could not be decrypted with the answer's key: {e}")
+    })?;
+    let manifest = crate::transfer::Manifest::parse(&manifest, grant.files.len())
+        .map_err(|e| anyhow!("refusing these files: {e}; nothing was written"))?;
+    for (file, held) in manifest.files.iter().zip(&grant.files) {
+        let held = u64::try_from(held.pieces).unwrap_or(0);
+        if crate::transfer::pieces_for(file.size) != held {
+            bail!(
+                "the list of files says {:?} has {} bytes, which is not what its {held} pieces hold; nothing was written",
+                file.name,
+                file.size
+            );
+        }
+    }
+    if args.target != Target::Dir {
+        bail!(
+            "the {} target cannot write files; use --target dir",
+            args.target.as_str()
+        );
+    }
+    let import = collect::FilesImport {
+        request_id: &leased.id,
+        customer: &leased.customer,
+        manifest: &manifest,
+        source: crate::cli::files::PieceSource {
+            client,
+            id: &grant.id,
+            token: &grant.download_token,
+            identity: &key,
+        },
+    };
+    let done = collect::import_files(&args.target_args, &import, args.dry_run).await?;
+    if let Some(listing) = done.listing {
+        return Ok(Done::DryRun {
+            diff: listing,
+            notes: vec![done.note],
+        });
+    }
+    Ok(Done::Written {
+        changed: done.changed,
+        report: None,
+        notes: vec![done.note],
+        facts: None,
+    })
 }
 
 /// Why a rotation's answer may not replace the credential it rotates: it

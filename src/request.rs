@@ -183,6 +183,9 @@ pub enum AnswerRefused {
     AlreadyAnswered,
     Expired,
     Cancelled,
+    /// The answer names a transfer that is not a complete, unexpired
+    /// transfer made for this request (a files request's answer).
+    TransferNotReady,
 }
 
 impl Steps {

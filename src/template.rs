@@ -14,6 +14,9 @@ pub(crate) enum Kind {
     EntraApp,
     /// One free-form text field.
     Text,
+    /// Files, uploaded as a file transfer bound to the request; the payload
+    /// names the transfer and holds its key (`transfer`, `key`).
+    Files,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]

@@ -49,6 +49,13 @@ pub(crate) fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i6
     }
 }
 
+/// [`whole_seconds`] of a field that may be left out or `null`.
+fn some_whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Seconds(#[serde(deserialize_with = "whole_seconds")] i64);
+    Ok(Option::<Seconds>::deserialize(d)?.map(|s| s.0))
+}
+
 fn default_template() -> String {
     "text".to_owned()
 }
@@ -208,6 +215,13 @@ pub struct AnswerBody {
     /// server has SOC recipients.
     #[serde(default)]
     pub sealed_ciphertext: Option<String>,
+    /// A files request's answer: the id of the transfer made for this
+    /// request (`POST /api/v1/transfers` with `request`), complete. The
+    /// encrypted payload names it too, with its key; the server checks
+    /// this one and keeps the pieces as long as the answer's readers need
+    /// them. Required for a files request, refused for any other.
+    #[serde(default)]
+    pub transfer: Option<String>,
 }
 
 /// The answer to [`AnswerBody`] (201).
@@ -253,6 +267,30 @@ pub struct Retrieved {
     pub customer: String,
     /// An integration template's id.
     pub template: String,
+    /// A files request's answer: the transfer, with the PM's own download
+    /// token (`null` for every other request).
+    #[serde(default)]
+    pub transfer: Option<TransferGrant>,
+}
+
+/// A reader's access to a files request's transfer, handed out with its
+/// copy ([`Retrieved`] for the PM, [`Leased`] for the collector): the
+/// pieces are fetched with `GET /api/v1/transfers/{id}/files/{f}/pieces/{p}`
+/// and this token, until `grace_until`, and `POST .../finish` ends it early.
+/// Each reader's token is its own; the pieces go once every reader is done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferGrant {
+    /// The transfer's id (as the decrypted payload's `fields.transfer` names it).
+    pub id: String,
+    /// Base64 (standard alphabet) of the manifest's age file, which the
+    /// payload's `fields.key` decrypts.
+    pub manifest: String,
+    /// This reader's bearer token for the pieces and the finish.
+    pub download_token: String,
+    /// Each file's piece count and ciphertext size.
+    pub files: Vec<TransferFile>,
+    /// Until when (RFC 3339) the token reads pieces.
+    pub grace_until: String,
 }
 
 // ---- the collector's inbox: `/api/v1/inbox`, by API token ----
@@ -300,6 +338,11 @@ pub struct Leased {
     /// older servers, hence the default.
     #[serde(default)]
     pub rotates: Option<Rotates>,
+    /// A files request's answer: the transfer, with this lease's own
+    /// download token (`null` for every other request; absent from older
+    /// servers, hence the default).
+    #[serde(default)]
+    pub transfer: Option<TransferGrant>,
 }
 
 /// In [`Leased`]: the credential a rotation request replaces.
@@ -482,9 +525,17 @@ pub struct CreateTransfer {
     pub manifest: String,
     /// Each file's piece count and ciphertext size, in the manifest's order.
     pub files: Vec<TransferFile>,
-    /// Lifetime in seconds; the server's expiry policy bounds it.
-    #[serde(deserialize_with = "whole_seconds")]
-    pub expires_in: i64,
+    /// Lifetime in seconds; the server's expiry policy bounds it. Required
+    /// for a transfer from the public page; left out for a request's (which
+    /// lives as long as the request, then as long as its answer).
+    #[serde(default, deserialize_with = "some_whole_seconds")]
+    pub expires_in: Option<i64>,
+    /// The id of the open files request this transfer answers (from the
+    /// customer's link `/r/{id}`): knowing it is the authority, as for the
+    /// answer itself. Such a transfer is never claimable through
+    /// `/claim` nor shown at `/f/{id}`.
+    #[serde(default)]
+    pub request: Option<String>,
 }
 
 /// One file of a transfer, as its sender declares it and a claimer gets it.

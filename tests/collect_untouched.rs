@@ -684,7 +684,8 @@ fn per_customer_case(rng: &mut Rng, dir: &Path, json: bool) -> Case {
 /// `collect_wazuh_api.rs`, `collect_qradar.rs`, `collect_elastic_agent.rs`,
 /// `collect_splunk.rs` and `collect_cribl.rs` test what they send;
 /// `wazuh-api` merges with `wazuh-office365`'s own merge, which the Wazuh
-/// cases here cover).
+/// cases here cover); `dir` writes a files request's files, never into an
+/// existing file (`file_requests.rs`).
 fn case(kind: Target, rng: &mut Rng, dir: &Path) -> Option<Case> {
     Some(match kind {
         Target::WazuhOffice365 => wazuh_case(rng, dir, false),
@@ -697,7 +698,8 @@ fn case(kind: Target, rng: &mut Rng, dir: &Path) -> Option<Case> {
         | Target::Qradar
         | Target::ElasticAgent
         | Target::SplunkO365
-        | Target::Cribl => return None,
+        | Target::Cribl
+        | Target::Dir => return None,
     })
 }
 

@@ -323,6 +323,7 @@ async fn every_change_goes_through_the_writer(backend: Backend) {
         sealed_copy: Some(b"sealed"),
         status_hash: Id::random().digest(),
         copies_expire_at: T0 + 86_400,
+        transfer_id: None,
     };
     assert_eq!(
         store
@@ -334,7 +335,14 @@ async fn every_change_goes_through_the_writer(backend: Backend) {
     step(&store, 1, "answer_request");
     assert!(matches!(
         store
-            .lease_sealed(r, "lease-1", T0, T0 + 60, &ev(Kind::RequestLeased, r))
+            .lease_sealed(
+                r,
+                "lease-1",
+                T0,
+                T0 + 60,
+                &ev(Kind::RequestLeased, r),
+                &no_files(),
+            )
             .await
             .unwrap(),
         Lease::Granted { .. }
@@ -390,7 +398,8 @@ async fn every_change_goes_through_the_writer(backend: Backend) {
             .retrieve(
                 &retrieval,
                 T0 + 2,
-                NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous)
+                NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous),
+                &no_files(),
             )
             .await
             .unwrap()
@@ -402,7 +411,8 @@ async fn every_change_goes_through_the_writer(backend: Backend) {
             .retrieve(
                 &retrieval,
                 T0 + 2,
-                NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous)
+                NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous),
+                &no_files(),
             )
             .await
             .unwrap()
@@ -562,4 +572,13 @@ async fn the_wal_is_checkpointed_beside_the_writer() {
         "300 secrets reached the database file: {before} -> {after} bytes"
     );
     store.close().await;
+}
+
+/// The reader token a files request would get; this request asks for
+/// credentials, so it is never kept.
+fn no_files() -> handoff::store::NewReader {
+    handoff::store::NewReader {
+        download_hash: Id::random().digest(),
+        grace_until: 0,
+    }
 }

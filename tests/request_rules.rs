@@ -100,6 +100,7 @@ async fn walk(store: &Store, seed: u64) -> Vec<String> {
                     sealed_copy: with_sealed.then_some(b"sealed-ciphertext".as_slice()),
                     status_hash: w.status.digest(),
                     copies_expire_at: now + w.copies_ttl,
+                    transfer_id: None,
                 };
                 let got = store
                     .answer_request(w.id.as_str(), now, &answer, &event(Kind::RequestAnswered))
@@ -118,7 +119,12 @@ async fn walk(store: &Store, seed: u64) -> Vec<String> {
                     .await
                     .unwrap();
                 let got = store
-                    .retrieve(&w.retrieval, now, event(Kind::RequestRetrieved))
+                    .retrieve(
+                        &w.retrieval,
+                        now,
+                        event(Kind::RequestRetrieved),
+                        &no_files(),
+                    )
                     .await
                     .unwrap();
                 let ready = before.retrieval(now, held) == RetrievalState::Ready;
@@ -165,6 +171,7 @@ async fn walk(store: &Store, seed: u64) -> Vec<String> {
                         now,
                         now + 60,
                         &event(Kind::RequestLeased),
+                        &no_files(),
                     )
                     .await
                     .unwrap();
@@ -281,3 +288,12 @@ async fn the_store_takes_exactly_the_steps_the_rules_allow(backend: Backend) {
 }
 
 with_each_backend!(the_store_takes_exactly_the_steps_the_rules_allow);
+
+/// The reader token a files request would get; these requests ask for
+/// credentials, so it is never kept.
+fn no_files() -> handoff::store::NewReader {
+    handoff::store::NewReader {
+        download_hash: handoff::id::Id::random().digest(),
+        grace_until: 0,
+    }
+}

@@ -117,7 +117,10 @@ fn json_prints_the_registry() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let list = json["integrations"].as_array().unwrap();
-    assert_eq!(list.len(), 5);
+    assert_eq!(list.len(), 6);
+    assert_eq!(list[5]["id"], "files");
+    assert_eq!(list[5]["kind"], "files");
+    assert_eq!(list[5]["targets"], serde_json::json!(["dir"]));
     assert_eq!(list[0]["permissions"][1]["name"], "ActivityFeed.ReadDlp");
     assert_eq!(
         list[0]["permissions"][1]["id"],

@@ -149,6 +149,20 @@ const AT: &str = "2026-11-22T10:00:00Z";
 const AGE: &str = "YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==";
 const GUID: &str = "0b1b9f5a-2f4e-4a8e-9a51-1d6e2f7a3c11";
 
+/// A files request's transfer as a reader gets it.
+fn grant() -> TransferGrant {
+    TransferGrant {
+        id: s(ID),
+        manifest: s(AGE),
+        download_token: s(ID),
+        files: vec![TransferFile {
+            pieces: 1,
+            size: 300,
+        }],
+        grace_until: s(AT),
+    }
+}
+
 fn s(text: &str) -> String {
     text.to_owned()
 }
@@ -285,10 +299,18 @@ fn wire_types_match_openapi() {
         &doc,
         &run("Answer"),
         Way::ToServer,
-        &[AnswerBody {
-            pm_ciphertext: s(AGE),
-            sealed_ciphertext: Some(s(AGE)),
-        }],
+        &[
+            AnswerBody {
+                pm_ciphertext: s(AGE),
+                sealed_ciphertext: Some(s(AGE)),
+                transfer: None,
+            },
+            AnswerBody {
+                pm_ciphertext: s(AGE),
+                sealed_ciphertext: Some(s(AGE)),
+                transfer: Some(s(ID)),
+            },
+        ],
     );
     check(
         &doc,
@@ -320,11 +342,20 @@ fn wire_types_match_openapi() {
         &doc,
         &run("Retrieved"),
         Way::FromServer,
-        &[Retrieved {
-            ciphertext: s(AGE),
-            customer: s("Contoso"),
-            template: s("text"),
-        }],
+        &[
+            Retrieved {
+                ciphertext: s(AGE),
+                customer: s("Contoso"),
+                template: s("text"),
+                transfer: None,
+            },
+            Retrieved {
+                ciphertext: s(AGE),
+                customer: s("Contoso"),
+                template: s("files"),
+                transfer: Some(grant()),
+            },
+        ],
     );
 
     let entry = |leased_until: Option<&str>| InboxEntry {
@@ -361,6 +392,7 @@ fn wire_types_match_openapi() {
                 customer: s("Contoso"),
                 ciphertext: s(AGE),
                 rotates: None,
+                transfer: None,
             },
             Leased {
                 id: s(ID),
@@ -373,6 +405,17 @@ fn wire_types_match_openapi() {
                     request_id: s(ID),
                     client_id: s(GUID),
                 }),
+                transfer: None,
+            },
+            Leased {
+                id: s(ID),
+                lease_id: s(ID),
+                lease_expires_at: s(AT),
+                template: s("files"),
+                customer: s("Contoso"),
+                ciphertext: s(AGE),
+                rotates: None,
+                transfer: Some(grant()),
             },
         ],
     );
@@ -509,15 +552,28 @@ fn wire_types_match_openapi() {
         &doc,
         &run("CreateTransfer"),
         Way::ToServer,
-        &[CreateTransfer {
-            manifest: s(AGE),
-            files: vec![TransferFile {
-                pieces: 1,
-                size: 300,
-            }],
-            expires_in: 3600,
-        }],
+        &[
+            CreateTransfer {
+                manifest: s(AGE),
+                files: vec![TransferFile {
+                    pieces: 1,
+                    size: 300,
+                }],
+                expires_in: Some(3600),
+                request: None,
+            },
+            CreateTransfer {
+                manifest: s(AGE),
+                files: vec![TransferFile {
+                    pieces: 1,
+                    size: 300,
+                }],
+                expires_in: None,
+                request: Some(s(ID)),
+            },
+        ],
     );
+    check(&doc, &run("TransferGrant"), Way::FromServer, &[grant()]);
     check(
         &doc,
         &run("TransferFile"),

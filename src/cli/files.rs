@@ -85,7 +85,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Opens `path` for writing with mode 0600 (new files), truncating it if `truncate`.
-fn private_file(path: &Path, truncate: bool) -> anyhow::Result<std::fs::File> {
+pub(crate) fn private_file(path: &Path, truncate: bool) -> anyhow::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(truncate);
     #[cfg(unix)]
@@ -225,7 +225,7 @@ fn collect_sources(args: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
 
 /// A progress bar for `total` bytes on stderr, hidden when stderr is not a
 /// terminal.
-fn progress(total: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template(
         "{msg} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta} left",
@@ -399,7 +399,8 @@ async fn start(
         .create_transfer(&CreateTransfer {
             manifest: STANDARD.encode(&manifest),
             files,
-            expires_in: i64::try_from(expires.as_secs()).unwrap_or(i64::MAX),
+            expires_in: Some(i64::try_from(expires.as_secs()).unwrap_or(i64::MAX)),
+            request: None,
         })
         .await?;
     Ok(SendState {
@@ -510,7 +511,8 @@ fn explain_gone(e: anyhow::Error) -> anyhow::Error {
 
 /// Where file `name` goes under `dir`, refusing a path through a symbolic
 /// link (which could lead outside `dir`); parent folders are made (0700).
-fn destination(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+/// Also the collector's `dir` target's.
+pub(crate) fn destination(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     check_name(name).map_err(|e| anyhow!("refusing these files: {e}"))?;
     let mut path = dir.to_path_buf();
     let segments: Vec<&str> = name.split('/').collect();
@@ -545,7 +547,7 @@ fn destination(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
 
 /// The name a file has while it arrives: beside its final place, so the
 /// last rename stays within one folder.
-fn partial(path: &Path) -> PathBuf {
+pub(crate) fn partial(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".handoff-part");
     path.with_file_name(name)
@@ -623,7 +625,13 @@ pub(super) async fn get(link: &str, dir: &Path, force: bool) -> anyhow::Result<(
             bar.inc(file.size);
             continue;
         }
-        download_file(&client, &link, &state, f, file, path, &bar).await?;
+        let source = PieceSource {
+            client: &client,
+            id: &state.id,
+            token: &state.download_token,
+            identity: &link.identity,
+        };
+        download_file(&source, f, file, path, &bar).await?;
     }
     bar.finish_and_clear();
     client
@@ -644,17 +652,27 @@ pub(super) async fn get(link: &str, dir: &Path, force: bool) -> anyhow::Result<(
     Ok(())
 }
 
-/// Fetches, decrypts and writes one file, from where an earlier run left
-/// its partial file; renames it into place when whole.
-async fn download_file(
-    client: &Client,
-    link: &FileLink,
-    state: &GetState,
+/// Where a file's pieces come from: a transfer, a download token (the
+/// claimer's, or a files request's reader's) and the transfer's identity.
+pub(crate) struct PieceSource<'a> {
+    pub(crate) client: &'a Client,
+    /// The transfer's id.
+    pub(crate) id: &'a str,
+    pub(crate) token: &'a str,
+    pub(crate) identity: &'a age::x25519::Identity,
+}
+
+/// Fetches, decrypts and writes file `f`, from where an earlier run left
+/// its partial file (mode 0600); renames it to `path` when whole. Also the
+/// collector's `dir` target's.
+pub(crate) async fn download_file(
+    source: &PieceSource<'_>,
     f: usize,
     file: &ManifestFile,
     path: &Path,
     bar: &ProgressBar,
 ) -> anyhow::Result<()> {
+    let (client, identity) = (source.client, source.identity);
     let part = partial(path);
     let had = std::fs::metadata(&part).map_or(0, |m| m.len());
     // Whole pieces written before are kept; a piece cut short is fetched again.
@@ -667,11 +685,11 @@ async fn download_file(
     for piece in first..pieces_for(file.size) {
         let what = format!("piece {piece} of {}", file.name);
         let ciphertext = with_retries(bar, &what, || {
-            client.get_piece(&state.id, &state.download_token, f, piece)
+            client.get_piece(source.id, source.token, f, piece)
         })
         .await
         .map_err(explain_gone)?;
-        let key = piece_identity(&link.identity, u32::try_from(f)?, u32::try_from(piece)?)
+        let key = piece_identity(identity, u32::try_from(f)?, u32::try_from(piece)?)
             .map_err(|e| anyhow!(e))?;
         let plaintext = age::decrypt(&key, &ciphertext).map_err(|e| {
             anyhow!(

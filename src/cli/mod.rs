@@ -6,7 +6,7 @@
 //! is [`crate::collector`].
 
 mod audit;
-mod files;
+pub(crate) mod files;
 mod keygen;
 mod serve;
 mod templates;

@@ -173,7 +173,11 @@ targets! {
     /// a Worker Group, through the Leader's REST API, committed and
     /// deployed.
     Cribl = "cribl" => @reads_api cribl,
+    /// The files of a files request, into a folder per request.
+    Dir = "dir" => dir,
 }
+
+pub(crate) use dir::{FilesImport, import_files};
 
 pub use http::{HttpAuth, HttpMethod};
 
@@ -202,6 +206,8 @@ pub(crate) enum Reads {
     /// turns `o365-management`'s content types into its package's setting,
     /// and collects `defender-incidents` without any).
     ContentTypesIfListed,
+    /// Nothing: the target writes the files a files request carries.
+    Nothing,
 }
 
 impl Reads {
@@ -212,6 +218,7 @@ impl Reads {
             Reads::GraphResources => "graph_resources",
             Reads::GraphEndpoints => "graph_endpoints",
             Reads::ContentTypesOrGraph(_) => "content_types or graph_resources",
+            Reads::Nothing => "",
         }
     }
 }
@@ -749,13 +756,14 @@ mod tests {
             "elastic-agent",
             "splunk-o365",
             "cribl",
+            "dir",
         ] {
             assert_eq!(Target::from_str(name).unwrap().as_str(), name);
         }
         let err = Target::from_str("splunk").unwrap_err();
         assert_eq!(
             err,
-            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar, elastic-agent, splunk-o365, cribl)"
+            "unknown target \"splunk\" (known: wazuh-office365, wazuh-ms-graph, filebeat-o365, env, json, http, wazuh-api, qradar, elastic-agent, splunk-o365, cribl, dir)"
         );
         for t in Target::ALL {
             assert_eq!(

@@ -95,6 +95,11 @@ pub(crate) async fn stored(
                 "the filebeat-o365 target keeps the client secret in Filebeat's keystore or an environment file that Filebeat alone resolves, so handoff does not read it back; check these credentials with the Filebeat module's own errors".to_owned(),
             ));
         }
+        Target::Dir => {
+            return Err(Unreadable::NotSupported(
+                "the dir target writes the files of files requests, which hold no credential to re-check".to_owned(),
+            ));
+        }
         Target::Http | Target::Qradar | Target::ElasticAgent | Target::Cribl => {
             return Err(Unreadable::NotSupported(format!(
                 "the {} target's platform does not give a stored client secret back through its API (it hides or encrypts it), so handoff cannot re-check it from here; the platform reports a failing input itself",

@@ -24,7 +24,7 @@ use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::register::Facts;
 use crate::register::Reporter;
-use crate::store::{Ack, Imported, Lease, VerifyResult};
+use crate::store::{Ack, Imported, Lease, NewReader, VerifyResult};
 use crate::token;
 use crate::wire::{
     ImportedCredential, ImportedCredentials, Inbox, InboxEntry, LeaseRef, Leased, RecheckOutcome,
@@ -226,12 +226,22 @@ async fn lease(
             }),
         None => None,
     };
+    // A files request's transfer: this lease's own token, good at least
+    // as long as the lease (a later lease replaces it).
+    let token = Id::random();
+    let reader = NewReader {
+        download_hash: token.digest(),
+        grace_until: until.max(now + state.settings.transfer_grace_seconds),
+    };
     match state
         .store
-        .lease_sealed(id.as_str(), lease_id.as_str(), now, until, &event)
+        .lease_sealed(id.as_str(), lease_id.as_str(), now, until, &event, &reader)
         .await?
     {
-        Lease::Granted { ciphertext } => Ok(Json(Leased {
+        Lease::Granted {
+            ciphertext,
+            transfer,
+        } => Ok(Json(Leased {
             id: r.id,
             lease_id: lease_id.to_string(),
             lease_expires_at: rfc3339(until),
@@ -239,6 +249,7 @@ async fn lease(
             customer: r.customer,
             ciphertext: STANDARD.encode(ciphertext),
             rotates,
+            transfer: transfer.map(|g| super::requests::grant(g, &token)),
         })),
         Lease::Held { until } => Err(ApiError::new(
             StatusCode::CONFLICT,

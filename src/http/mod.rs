@@ -81,20 +81,14 @@ pub(crate) fn router(state: AppState) -> Router {
         &state.settings,
         state.settings.reveal_limit,
     );
-    let transfer_create = if state.settings.public_page {
-        rate_limited(
-            Router::new()
-                .route("/api/v1/transfers", axum::routing::post(transfers::create))
-                .layer(DefaultBodyLimit::max(transfers::CREATE_BODY_MAX)),
-            &state.settings,
-            state.settings.create_limit,
-        )
-    } else {
-        Router::new().route(
-            "/api/v1/transfers",
-            axum::routing::post(transfers::transfers_off),
-        )
-    };
+    // Also without the public page: a files request's customer creates one.
+    let transfer_create = rate_limited(
+        Router::new()
+            .route("/api/v1/transfers", axum::routing::post(transfers::create))
+            .layer(DefaultBodyLimit::max(transfers::CREATE_BODY_MAX)),
+        &state.settings,
+        state.settings.create_limit,
+    );
     let transfer_claim = rate_limited(
         Router::new().route(
             "/api/v1/transfers/{id}/claim",

@@ -27,8 +27,11 @@ use crate::clock::rfc3339;
 use crate::id::Id;
 use crate::integration::{Cloud, Integration, Shell};
 use crate::request::{AnswerRefused, CustomerState, RequestState, RetrievalState};
-use crate::store::{Answer, Noted, Request, StoreError, Withdrawal};
-use crate::wire::{AnswerBody, Answered, CredentialFacts, RequestMeta, RequestStatus, Retrieved};
+use crate::store::{Answer, NewReader, Noted, ReaderGrant, Request, StoreError, Withdrawal};
+use crate::wire::{
+    AnswerBody, Answered, CredentialFacts, RequestMeta, RequestStatus, Retrieved, TransferFile,
+    TransferGrant,
+};
 
 /// Routes without rate limits; `answer` and `retrieve` are added, limited, in
 /// `http::router`.
@@ -123,6 +126,7 @@ async fn answer(
     let r = find_request(&state, &id)
         .await?
         .ok_or_else(unknown_request)?;
+    let transfer = answered_transfer(&state, &r, body.transfer.as_deref()).await?;
     let pm = decode_upload(&body.pm_ciphertext, settings.max_secret_bytes)?;
     if pm.recipients() != 1 {
         return Err(ApiError::new(
@@ -167,6 +171,7 @@ async fn answer(
             "customer": r.customer,
             "template": r.template,
             "sealed_copy": sealed.is_some(),
+            "transfer": transfer.as_ref().map(Id::as_str),
         }));
     let outcome = state
         .store
@@ -178,6 +183,7 @@ async fn answer(
                 sealed_copy: sealed.as_ref().map(super::super::upload::AgeFile::as_bytes),
                 status_hash: status_token.digest(),
                 copies_expire_at: now + settings.expiry.max_seconds(),
+                transfer_id: transfer.as_ref().map(Id::as_str),
             },
             &event,
         )
@@ -192,23 +198,104 @@ async fn answer(
                 }),
             ))
         }
-        Err(AnswerRefused::Unknown) => Err(unknown_request()),
-        Err(AnswerRefused::AlreadyAnswered) => Err(ApiError::new(
+        Err(refused) => Err(refusal(refused)),
+    }
+}
+
+/// Why an answer (or a files request's transfer) was not taken, for the API.
+fn refusal(refused: AnswerRefused) -> ApiError {
+    match refused {
+        AnswerRefused::Unknown => unknown_request(),
+        AnswerRefused::AlreadyAnswered => ApiError::new(
             StatusCode::CONFLICT,
             Code::AlreadyAnswered,
             "This request has already been answered; it can be answered only once. \
              If that was not you, tell the SOC at once.",
-        )),
-        Err(AnswerRefused::Cancelled) => Err(ApiError::new(
+        ),
+        AnswerRefused::Cancelled => ApiError::new(
             StatusCode::GONE,
             Code::Cancelled,
             "The SOC has cancelled this request; ask them for a new one.",
-        )),
-        Err(AnswerRefused::Expired) => Err(ApiError::new(
+        ),
+        AnswerRefused::Expired => ApiError::new(
             StatusCode::GONE,
             Code::Expired,
             "This request has expired; ask the SOC for a new one.",
-        )),
+        ),
+        AnswerRefused::TransferNotReady => transfer_not_ready(),
+    }
+}
+
+fn transfer_not_ready() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        Code::Incomplete,
+        "The files named by transfer are not all uploaded: upload every piece and complete \
+         the transfer (POST /api/v1/transfers/{id}/complete), then answer again.",
+    )
+}
+
+/// Whether requests made from `template` ask for files (the integration's
+/// kind is `files`), not credentials.
+pub(crate) fn asks_for_files(state: &AppState, template: &str) -> bool {
+    state
+        .settings
+        .integrations
+        .get(template)
+        .is_some_and(|i| i.kind == crate::template::Kind::Files)
+}
+
+/// Why request `r` cannot be answered at `now`, or `None` while it is open.
+pub(crate) fn closed(r: &Request, now: i64) -> Option<ApiError> {
+    match r.steps().customer_state(now) {
+        CustomerState::Open => None,
+        _ => Some(refusal(r.steps().answer_refused())),
+    }
+}
+
+/// The transfer a files request's answer names, checked before anything
+/// is kept: given exactly for a files request, made for this request, and
+/// complete. The store checks the last two again in the answer's
+/// transaction.
+async fn answered_transfer(
+    state: &AppState,
+    r: &Request,
+    named: Option<&str>,
+) -> Result<Option<Id>, ApiError> {
+    let files = asks_for_files(state, r.template());
+    let named = match (files, named) {
+        (false, None) => return Ok(None),
+        (false, Some(_)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::InvalidField,
+                "This request asks for credentials, not files: send no transfer.",
+            ));
+        }
+        (true, None) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::InvalidField,
+                "transfer is missing: a files request's answer names the transfer its files \
+                 were uploaded in.",
+            ));
+        }
+        (true, Some(named)) => named,
+    };
+    let not_ours = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Code::InvalidField,
+            "transfer names no file transfer made for this request: create it with \
+             POST /api/v1/transfers and this request's id, upload it, then answer.",
+        )
+    };
+    let id = Id::parse(named).ok_or_else(not_ours)?;
+    match state.store.transfer_binding(&id, state.clock.now()).await? {
+        Some((request, _)) if request != r.id() => Err(not_ours()),
+        Some((_, true)) => Ok(Some(id)),
+        Some((_, false)) => Err(transfer_not_ready()),
+        None => Err(not_ours()),
     }
 }
 
@@ -360,17 +447,38 @@ async fn retrieve(
     let id = Id::parse(&id).ok_or_else(retrieval_gone)?;
     let event = NewEvent::new(Kind::RequestRetrieved, Actor::Anonymous).from_addr(addr);
     let now = state.clock.now();
+    let token = Id::random();
+    let reader = NewReader {
+        download_hash: token.digest(),
+        grace_until: now + state.settings.transfer_grace_seconds,
+    };
     let r = state
         .store
-        .retrieve(&id, now, event)
+        .retrieve(&id, now, event, &reader)
         .await?
         .ok_or_else(retrieval_gone)?;
-    tracing::info!(template = %r.template, "request answer retrieved");
+    tracing::info!(template = %r.template, files = r.transfer.is_some(), "request answer retrieved");
     Ok(Json(Retrieved {
         ciphertext: STANDARD.encode(r.ciphertext),
         customer: r.customer,
         template: r.template,
+        transfer: r.transfer.map(|g| grant(g, &token)),
     }))
+}
+
+/// A reader's grant as the API hands it out, with its token.
+pub(crate) fn grant(g: ReaderGrant, token: &Id) -> TransferGrant {
+    TransferGrant {
+        id: g.transfer_id,
+        manifest: STANDARD.encode(&g.manifest),
+        download_token: token.to_string(),
+        files: g
+            .files
+            .iter()
+            .map(|&(pieces, size)| TransferFile { pieces, size })
+            .collect(),
+        grace_until: rfc3339(g.grace_until),
+    }
 }
 
 /// The PM's browser reports the facts of the credential it just decrypted

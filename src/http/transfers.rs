@@ -24,7 +24,7 @@ use super::error::{ApiError, ApiJson, ApiPath, Code};
 use super::inbox::bearer_token;
 use crate::clock::rfc3339;
 use crate::id::Id;
-use crate::store::{Completion, NewTransfer, PiecePut};
+use crate::store::{Completion, Finished, NewTransfer, PiecePut};
 use crate::transfer::{
     DeclaredFile, MANIFEST_MAX, MAX_FILES, PIECE_CIPHERTEXT_MAX, PIECE_SIZE, check_piece,
 };
@@ -62,8 +62,8 @@ fn gone() -> ApiError {
     )
 }
 
-/// `POST /api/v1/transfers` while the public page is off.
-pub(crate) async fn transfers_off() -> ApiError {
+/// `POST /api/v1/transfers` without a request while the public page is off.
+fn transfers_off() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         Code::Forbidden,
@@ -96,11 +96,68 @@ fn token_hash(headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
         .ok_or_else(gone)
 }
 
+/// Until when a new transfer may be uploaded, and the request it is made
+/// for: a request's transfer needs an open files request (its id is the
+/// authority, as for the answer) and lives as long as the request; any
+/// other needs the public page and its `expires_in`, bounded by the policy.
+async fn lifetime(
+    state: &AppState,
+    req: &CreateTransfer,
+    now: i64,
+) -> Result<(i64, Option<String>), ApiError> {
+    let Some(request) = &req.request else {
+        if !state.settings.public_page {
+            return Err(transfers_off());
+        }
+        let Some(expires_in) = req.expires_in else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::InvalidExpiry,
+                "expires_in is missing: say for how many seconds the link may be opened.",
+            ));
+        };
+        let lifetime = state.settings.expiry.check(expires_in).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidExpiry, e.to_string())
+        })?;
+        return Ok((now + lifetime, None));
+    };
+    if req.expires_in.is_some() {
+        return Err(invalid(
+            "A request's transfer lives as long as the request: send no expires_in with request."
+                .to_owned(),
+        ));
+    }
+    let found = match Id::parse(request) {
+        Some(id) => state.store.request(id.as_str()).await?,
+        None => None,
+    };
+    let Some(r) = found else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            Code::NotFound,
+            "There is no such request. Check that the whole link was copied.",
+        ));
+    };
+    if !super::requests::asks_for_files(state, r.template()) {
+        return Err(invalid(
+            "This request asks for credentials, not files: answer it with its form.".to_owned(),
+        ));
+    }
+    if let Some(refused) = super::requests::closed(&r, now) {
+        return Err(refused);
+    }
+    Ok((r.expires_at(), Some(r.id().to_owned())))
+}
+
+/// `POST /api/v1/transfers`: a transfer from the public page, or (with
+/// `request`) for a files request.
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateTransfer>,
 ) -> Result<Response, ApiError> {
     let settings = &state.settings;
+    let now = state.clock.now();
+    let (expires_at, request_id) = lifetime(&state, &req, now).await?;
     if req.files.is_empty() || req.files.len() > MAX_FILES {
         return Err(invalid(format!(
             "A transfer holds 1 to {MAX_FILES} files, not {}.",
@@ -115,10 +172,6 @@ pub(crate) async fn create(
         total = total.saturating_add(declared.size);
         files.push((f.pieces, f.size));
     }
-    let lifetime = settings
-        .expiry
-        .check(req.expires_in)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidExpiry, e.to_string()))?;
     if total > settings.max_transfer_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -132,9 +185,8 @@ pub(crate) async fn create(
     let manifest = decode_upload(&req.manifest, MANIFEST_MAX)?;
     let id = Id::random();
     let upload_token = Id::random();
-    let now = state.clock.now();
-    let expires_at = now + lifetime;
     let count = files.len();
+    let for_request = request_id.is_some();
     state
         .store
         .insert_transfer(NewTransfer {
@@ -144,9 +196,15 @@ pub(crate) async fn create(
             files,
             created_at: now,
             expires_at,
+            request_id,
         })
         .await?;
-    tracing::info!(files = count, bytes = total, "file transfer created");
+    tracing::info!(
+        files = count,
+        bytes = total,
+        for_request,
+        "file transfer created"
+    );
     let created = TransferCreated {
         url: link(&state, id.as_str()),
         upload_token: upload_token.to_string(),
@@ -467,12 +525,17 @@ async fn finish(
 ) -> Result<StatusCode, ApiError> {
     let id = transfer_id(&id)?;
     let hash = token_hash(&headers)?;
-    if !state
+    match state
         .store
         .finish_transfer(&id, hash, state.clock.now())
         .await?
     {
-        return Err(gone());
+        Finished::Unknown => return Err(gone()),
+        Finished::OthersRead => {
+            tracing::info!("a reader finished a request's file transfer");
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        Finished::Over => {}
     }
     // No piece is served from here on; deleting a gigabyte of them takes
     // longer than a request may, so it goes on after the answer (and the

@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn az_commands_are_generated_from_the_permissions() {
         let all = Integrations::builtin();
-        for i in all.all() {
+        for i in all.all().iter().filter(|i| !i.permissions.is_empty()) {
             let az = i.az_script(Cloud::Commercial).unwrap();
             assert!(
                 az.contains("APP_ID=$(az ad app create --display-name '"),

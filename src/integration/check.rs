@@ -181,12 +181,19 @@ fn is_field_name(s: &str) -> bool {
 /// thing wrong with it, as a sentence for the template's author.
 fn check(f: File, origin: Origin) -> Result<Integration, String> {
     let kind = check_header(&f)?;
+    check_kind_shape(&f, kind)?;
     check_fields(&f.fields, kind)?;
     check_permissions(&f, kind)?;
     check_tokens(&f.tokens)?;
     check_collect(&f)?;
     check_optional_wording(&f)?;
-    let clouds = clouds::of(f.clouds.as_deref(), &f.permissions, &f.tokens, &f.collect)?;
+    // Files come from no cloud: no `az` script, no cloud to choose.
+    let clouds = match kind {
+        Kind::Files => Vec::new(),
+        Kind::EntraApp | Kind::Text => {
+            clouds::of(f.clouds.as_deref(), &f.permissions, &f.tokens, &f.collect)?
+        }
+    };
     check_targets_have_reads(&f.targets, &f.collect)?;
 
     let mut targets = f.targets;
@@ -234,7 +241,12 @@ fn check_header(f: &File) -> Result<Kind, String> {
                     .to_owned(),
             );
         }
-        other => return Err(format!("kind {other:?} is unknown (known: entra-app)")),
+        "files" => Kind::Files,
+        other => {
+            return Err(format!(
+                "kind {other:?} is unknown (known: entra-app, files)"
+            ));
+        }
     };
     if f.targets.is_empty() {
         return Err("targets must name at least one collector target".to_owned());
@@ -243,6 +255,47 @@ fn check_header(f: &File) -> Result<Kind, String> {
         return Err("steps must not be empty".to_owned());
     }
     Ok(kind)
+}
+
+/// What only one kind may say: a `files` template asks for files, so it
+/// has no fields, permissions, token scopes, clouds or `[collect]`, and
+/// only the `dir` target writes files; an `entra-app` template's targets
+/// write credentials, which `dir` does not.
+fn check_kind_shape(f: &File, kind: Kind) -> Result<(), String> {
+    match kind {
+        Kind::Files => {
+            let collects = !(f.collect.content_types.is_empty()
+                && f.collect.graph_resources.is_empty()
+                && f.collect.graph_endpoints.is_empty());
+            for (what, present) in [
+                ("fields", !f.fields.is_empty()),
+                ("permissions", !f.permissions.is_empty()),
+                ("tokens", !f.tokens.is_empty()),
+                ("clouds", f.clouds.is_some()),
+                ("collect", collects),
+            ] {
+                if present {
+                    return Err(format!(
+                        "a files template asks for files, so it has no {what}"
+                    ));
+                }
+            }
+            if let Some(t) = f.targets.iter().find(|t| **t != Target::Dir) {
+                return Err(format!(
+                    "target {} writes credentials; a files template's only target is dir",
+                    t.as_str()
+                ));
+            }
+        }
+        Kind::EntraApp | Kind::Text => {
+            if f.targets.contains(&Target::Dir) {
+                return Err(
+                    "target dir writes the files of a files template, not credentials".to_owned(),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The template's own fields: well-named, unique, not a core field, and a
@@ -562,6 +615,26 @@ mod tests {
         assert!(
             err.contains("target qradar needs collect.content_types, or collect.graph_resources with security alerts_v2"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn files_templates_ask_for_files_only() {
+        let files = "id = \"x\"\ntitle = \"T\"\nsummary = \"S\"\nkind = \"files\"\ntargets = [\"dir\"]\nsteps = [\"s\"]\n";
+        assert_eq!(check_text(files).unwrap().kind, Kind::Files);
+        let json = files.replace("[\"dir\"]", "[\"dir\", \"json\"]");
+        assert!(
+            check_text(&json)
+                .unwrap_err()
+                .contains("target json writes credentials")
+        );
+        let clouds = format!("{files}clouds = [\"commercial\"]\n");
+        assert!(check_text(&clouds).unwrap_err().contains("has no clouds"));
+        let entra_dir = minimal("x").replace("targets = [\"json\"]", "targets = [\"dir\"]");
+        assert!(
+            check_text(&entra_dir)
+                .unwrap_err()
+                .contains("target dir writes the files")
         );
     }
 

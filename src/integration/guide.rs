@@ -23,11 +23,16 @@ pub(crate) fn guide(i: &Integration) -> String {
         let _ = writeln!(out, "Source: {} ({how})", path.display());
     }
     let _ = writeln!(out, "\n{}\n", i.summary);
+    // A files template asks for no app registration: its steps, notes and
+    // target are the whole guide.
+    let files = i.kind == crate::template::Kind::Files;
 
-    let _ = writeln!(
-        out,
-        "Application permissions (type Application, admin consent required):"
-    );
+    if !files {
+        let _ = writeln!(
+            out,
+            "Application permissions (type Application, admin consent required):"
+        );
+    }
     let w_api = i.permissions.iter().map(|p| p.api.len()).max().unwrap_or(0);
     let w_name = i
         .permissions
@@ -57,7 +62,15 @@ pub(crate) fn guide(i: &Integration) -> String {
         }
     }
 
-    let _ = writeln!(out, "\nIn the portal:");
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if files {
+            "On the request page:"
+        } else {
+            "In the portal:"
+        }
+    );
     for (n, step) in i.steps.iter().enumerate() {
         let _ = writeln!(out, "  {}. {step}", n + 1);
     }
@@ -90,6 +103,7 @@ pub(crate) fn guide(i: &Integration) -> String {
                 .collect::<Vec<_>>()
                 .join("; "),
             Reads::GraphEndpoints => i.collect.graph_endpoints.join(", "),
+            Reads::Nothing => String::new(),
             Reads::ContentTypesOrGraph(pairs) => {
                 let mut parts = Vec::new();
                 if !i.collect.content_types.is_empty() {
@@ -119,6 +133,9 @@ pub(crate) fn guide(i: &Integration) -> String {
         }
     }
 
+    if files {
+        return out;
+    }
     let _ = writeln!(out, "\nToken scopes (client credentials):");
     for t in &i.tokens {
         let _ = writeln!(out, "  {}", t.api_app_id);

@@ -56,6 +56,7 @@ const BUILTIN: &[(&str, &str)] = &[
         "m365-posture.toml",
         include_str!("../../integrations/m365-posture.toml"),
     ),
+    ("files.toml", include_str!("../../integrations/files.toml")),
 ];
 
 /// A value the customer fills in beyond the core Entra fields.
@@ -285,6 +286,7 @@ fn kind_name<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error>
     s.serialize_str(match kind {
         Kind::EntraApp => "entra-app",
         Kind::Text => "text",
+        Kind::Files => "files",
     })
 }
 
@@ -419,7 +421,11 @@ mod tests {
     /// the rest.
     #[test]
     fn every_built_in_guide_creates_the_secret_last() {
-        for i in Integrations::builtin().all() {
+        for i in Integrations::builtin()
+            .all()
+            .iter()
+            .filter(|i| i.kind == Kind::EntraApp)
+        {
             let n = i.steps.len();
             let creates = i
                 .steps
@@ -562,10 +568,16 @@ mod tests {
                 "graph-security-alerts",
                 "defender-incidents",
                 "identity-protection",
-                "m365-posture"
+                "m365-posture",
+                "files"
             ]
         );
-        for i in all.all() {
+        let files = all.get("files").unwrap();
+        assert_eq!(files.kind, Kind::Files);
+        assert_eq!(files.targets, [Target::Dir]);
+        assert!(files.permissions.is_empty() && files.fields.is_empty());
+        assert!(files.clouds.is_empty(), "no az script, no cloud to choose");
+        for i in all.all().iter().filter(|i| i.id != "files") {
             assert_eq!(i.kind, Kind::EntraApp, "{}", i.id);
             assert_eq!(i.origin, Origin::Builtin);
             assert!(!i.permissions.is_empty() && !i.checklist.is_empty() && !i.notes.is_empty());
@@ -674,7 +686,7 @@ mod tests {
         std::fs::write(dir.path().join("mine.toml"), minimal("m365-posture")).unwrap();
         std::fs::write(dir.path().join("README.md"), "not a template").unwrap();
         let all = Integrations::load(Some(dir.path())).unwrap();
-        assert_eq!(all.all().len(), 6);
+        assert_eq!(all.all().len(), 7);
         let added = all.get("sign-ins").unwrap();
         assert_eq!(
             added.origin,
@@ -698,7 +710,7 @@ mod tests {
         );
         // The built-in order is kept; the override stays in its place.
         assert_eq!(all.all()[4].id, "m365-posture");
-        assert_eq!(Integrations::load(None).unwrap().all().len(), 5);
+        assert_eq!(Integrations::load(None).unwrap().all().len(), 6);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 use sqlx::FromRow;
 
 use super::events::append_event;
-use super::{Store, StoreError, change_tx, on_pool};
+use super::transfers::grant_reader;
+use super::{NewReader, ReaderGrant, Store, StoreError, change_tx, on_pool};
 use crate::audit::NewEvent;
 use crate::register::Facts;
 use crate::request::CopyKind;
@@ -45,11 +46,11 @@ pub struct InboxItem {
 pub enum Lease {
     Granted {
         ciphertext: Vec<u8>,
+        /// A files request's transfer, with this lease's download token's grace.
+        transfer: Option<ReaderGrant>,
     },
     /// Someone else holds it until then.
-    Held {
-        until: i64,
-    },
+    Held { until: i64 },
     /// No sealed copy waits for this request.
     Missing,
 }
@@ -107,7 +108,10 @@ impl Store {
 
     /// Leases the sealed copy of `request_id` to `lease_id` until `until`,
     /// unless someone else holds a lease that has not lapsed. Only the copy's
-    /// row is locked (then the audit head), which keeps to the lock order.
+    /// row is locked (then a files request's transfer's, then the audit
+    /// head), which keeps to the lock order. For a files request `reader`
+    /// becomes the collector's download token for the transfer, replacing
+    /// an earlier lease's.
     pub async fn lease_sealed(
         &self,
         request_id: &str,
@@ -115,8 +119,10 @@ impl Store {
         now: i64,
         until: i64,
         event: &NewEvent,
+        reader: &NewReader,
     ) -> Result<Lease, StoreError> {
         let (id, lease, event) = (request_id.to_owned(), lease_id.to_owned(), event.clone());
+        let reader = reader.clone();
         let granted = change_tx!(self, conn => {
             let got: Option<(Vec<u8>,)> = sqlx::query_as(
                 "UPDATE request_copies SET lease_id = $2, lease_until = $4 \
@@ -131,14 +137,18 @@ impl Store {
             .bind(until)
             .fetch_optional(&mut *conn)
             .await?;
-            if got.is_some() {
-                append_event!(conn, &event, now).await?;
-            }
-            let keep = got.is_some();
-            Ok((got.map(|(c,)| c), keep))
+            let Some((ciphertext,)) = got else {
+                return Ok((None, false));
+            };
+            let transfer = grant_reader!(conn, &id, "sealed", &reader).await?;
+            append_event!(conn, &event, now).await?;
+            Ok((Some((ciphertext, transfer)), true))
         })?;
-        if let Some(ciphertext) = granted {
-            return Ok(Lease::Granted { ciphertext });
+        if let Some((ciphertext, transfer)) = granted {
+            return Ok(Lease::Granted {
+                ciphertext,
+                transfer,
+            });
         }
         let held: Option<(Option<i64>,)> = on_pool!(self, pool =>
             sqlx::query_as(
@@ -243,6 +253,18 @@ impl Store {
             .rows_affected();
             if deleted != 1 {
                 return Ok((false, false));
+            }
+            // A files request's collector is done with its transfer: its
+            // token reads no more, and the pieces go once the PM is done too.
+            if !keep_copy {
+                sqlx::query(
+                    "UPDATE transfer_readers SET grace_until = $2 WHERE reader = 'sealed' \
+                     AND grace_until > $2 AND transfer_id = (SELECT transfer_id FROM requests WHERE id = $1)",
+                )
+                .bind(&id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
             }
             append_event!(conn, &event, now).await?;
             Ok((true, true))

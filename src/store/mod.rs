@@ -23,8 +23,9 @@
 //!
 //! Lock order (PostgreSQL takes row locks; SQLite one lock for the whole
 //! database): a transaction that changes a request and its copies locks the
-//! `requests` row first, then its `request_copies` rows, then the audit head
-//! (every event is appended last). Two transactions that took the same rows
+//! `requests` row first, then its `request_copies` rows, then (a files
+//! request) its transfer's `transfers` and `transfer_readers` rows, then the
+//! audit head (every event is appended last). Two transactions that took the same rows
 //! in opposite orders would deadlock, and PostgreSQL would abort one of
 //! them. Should PostgreSQL still abort a transaction to resolve a conflict
 //! (deadlock or serialization failure), [`change_tx!`] runs it again, a
@@ -61,8 +62,8 @@ pub use requests::{
 pub use secrets::{NewSecret, PURGE_BATCH, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use tokens::{ApiToken, DuplicateToken, IssueRefused, NewToken};
 pub use transfers::{
-    Claimed, Completion, NewTransfer, PIECE_PURGE_BATCH, PiecePut, TransferMeta, TransfersPurged,
-    UploadView,
+    Claimed, Completion, Finished, NewReader, NewTransfer, PIECE_PURGE_BATCH, PiecePut,
+    ReaderGrant, TransferMeta, TransfersPurged, UploadView,
 };
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};
 pub use webhooks::NOTIFIED_KINDS;

@@ -15,7 +15,8 @@
 use sqlx::FromRow;
 
 use super::events::append_event;
-use super::{Store, StoreError, change_tx, on_pool, write_tx};
+use super::transfers::grant_reader;
+use super::{NewReader, ReaderGrant, Store, StoreError, change_tx, on_pool, write_tx};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::id::Id;
 use crate::register::{Entry, Facts, Reporter};
@@ -149,6 +150,10 @@ pub struct Answer<'a> {
     /// [`Id::digest`] of the customer's status token.
     pub status_hash: Vec<u8>,
     pub copies_expire_at: i64,
+    /// A files request's answer: the transfer it names, which must be a
+    /// complete, unexpired transfer made for this request; it then lives
+    /// as long as the copies (and their readers) need it.
+    pub transfer_id: Option<&'a str>,
 }
 
 /// The PM's copy as retrieval hands it out, with what the page shows.
@@ -157,6 +162,8 @@ pub struct Retrieval {
     pub(crate) ciphertext: Vec<u8>,
     pub(crate) customer: String,
     pub(crate) template: String,
+    /// A files request's transfer, with the PM's download token's grace.
+    pub transfer: Option<ReaderGrant>,
 }
 
 /// What withdrawing found.
@@ -460,7 +467,10 @@ impl Store {
     }
 
     /// Takes the customer's answer, once, while the request is open (the
-    /// UPDATE's condition is [`RequestState::Open`] in SQL).
+    /// UPDATE's condition is [`RequestState::Open`] in SQL). A files
+    /// request's answer binds its transfer in the same transaction:
+    /// [`AnswerRefused::TransferNotReady`], and nothing kept, when it is not
+    /// a complete, unexpired transfer made for this request.
     pub async fn answer_request(
         &self,
         id: &str,
@@ -470,6 +480,7 @@ impl Store {
     ) -> Result<Result<(), AnswerRefused>, StoreError> {
         let (owned_id, event) = (id.to_owned(), event.clone());
         let (status_hash, copies_expire_at) = (answer.status_hash.clone(), answer.copies_expire_at);
+        let transfer_id = answer.transfer_id.map(str::to_owned);
         let copies: Vec<(CopyKind, Vec<u8>)> = [
             (CopyKind::Pm, Some(answer.pm_copy)),
             (CopyKind::Sealed, answer.sealed_copy),
@@ -477,37 +488,57 @@ impl Store {
         .into_iter()
         .filter_map(|(kind, copy)| Some((kind, copy?.to_vec())))
         .collect();
-        let taken = write_tx!(self, conn => {
+        // Some(outcome) when the answer was decided here; None: not taken,
+        // and the request says why.
+        let decided: Option<Result<(), AnswerRefused>> = change_tx!(self, conn => {
             let n = sqlx::query(
-                "UPDATE requests SET answered_at = $2, status_hash = $3, copies_expire_at = $4 \
-                 WHERE id = $1 AND answered_at IS NULL AND cancelled_at IS NULL \
+                "UPDATE requests SET answered_at = $2, status_hash = $3, copies_expire_at = $4, \
+                 transfer_id = $5 WHERE id = $1 AND answered_at IS NULL AND cancelled_at IS NULL \
                  AND expired_at IS NULL AND expires_at > $2",
             )
             .bind(&owned_id)
             .bind(now)
             .bind(&status_hash)
             .bind(copies_expire_at)
+            .bind(&transfer_id)
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            if n == 1 {
-                for (kind, copy) in &copies {
-                    sqlx::query(
-                        "INSERT INTO request_copies (request_id, kind, expires_at, ciphertext) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(&owned_id)
-                    .bind(kind.as_str())
-                    .bind(copies_expire_at)
-                    .bind(copy)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                append_event!(conn, &event, now).await?;
+            if n != 1 {
+                return Ok((None, false));
             }
-            Ok(n == 1)
+            for (kind, copy) in &copies {
+                sqlx::query(
+                    "INSERT INTO request_copies (request_id, kind, expires_at, ciphertext) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&owned_id)
+                .bind(kind.as_str())
+                .bind(copies_expire_at)
+                .bind(copy)
+                .execute(&mut *conn)
+                .await?;
+            }
+            if let Some(transfer_id) = &transfer_id {
+                let bound = sqlx::query(
+                    "UPDATE transfers SET expires_at = $3 WHERE id = $1 AND request_id = $2 \
+                     AND completed_at IS NOT NULL AND expires_at > $4",
+                )
+                .bind(transfer_id)
+                .bind(&owned_id)
+                .bind(copies_expire_at)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                if bound != 1 {
+                    return Ok((Some(Err(AnswerRefused::TransferNotReady)), false));
+                }
+            }
+            append_event!(conn, &event, now).await?;
+            Ok((Some(Ok(())), true))
         })?;
-        if taken {
-            return Ok(Ok(()));
+        if let Some(outcome) = decided {
+            return Ok(outcome);
         }
         // Not taken: say why, from a fresh read.
         let refusal = match self.request(id).await? {
@@ -530,13 +561,19 @@ impl Store {
     /// to the same recipient, whose key is in this link. Each copy goes
     /// once, through whichever press takes it; the `request.retrieved`
     /// event is the handed-out request's.
+    ///
+    /// A files request's copy comes with the PM's download token for the
+    /// transfer its answer names: `reader` is kept, in the same
+    /// transaction, as the PM's reader of it.
     pub async fn retrieve(
         &self,
         retrieval_id: &Id,
         now: i64,
         event: NewEvent,
+        reader: &NewReader,
     ) -> Result<Option<Retrieval>, StoreError> {
         let digest = retrieval_id.digest();
+        let reader = reader.clone();
         change_tx!(self, conn => {
             // What the PM's page shows comes from the same transaction:
             // once the copy is gone, nothing may fail before it is handed out.
@@ -586,9 +623,10 @@ impl Store {
             let Some((ciphertext,)) = copy else {
                 return Ok((None, false));
             };
+            let transfer = grant_reader!(conn, &id, "pm", &reader).await?;
             let event = event.clone().request(&id);
             append_event!(conn, &event, now).await?;
-            Ok((Some(Retrieval { ciphertext, customer, template }), true))
+            Ok((Some(Retrieval { ciphertext, customer, template, transfer }), true))
         })
     }
 

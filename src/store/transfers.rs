@@ -7,6 +7,14 @@
 //! pieces, until then). Claiming is one `UPDATE … RETURNING` whose `WHERE`
 //! holds the whole rule, so exactly one caller wins. Tokens are kept as
 //! SHA-256 digests ([`Id::digest`]).
+//!
+//! A transfer made for a request (`request_id` set: a files request) is
+//! never claimed: the answer that names it binds it (`requests.transfer_id`),
+//! and each of the request's readers gets a download token of its own
+//! (`transfer_readers`: the PM's when its copy is retrieved, the
+//! collector's with each lease). Its pieces stay until every reader is
+//! done: no copy of the request left unexpired, and no reader's grace
+//! running (see `DOOMED`).
 
 use sha2::{Digest, Sha256};
 
@@ -29,6 +37,9 @@ pub struct NewTransfer {
     pub files: Vec<(i64, i64)>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The request it is made for (a files request), or `None` for a
+    /// transfer from the public page.
+    pub request_id: Option<String>,
 }
 
 /// What a sender holding the upload token may see of its transfer.
@@ -89,6 +100,41 @@ pub struct Claimed {
     pub grace_until: i64,
 }
 
+/// What a reader of a request's transfer gets with its copy: the manifest
+/// and the pieces' shape; its download token's digest went into the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReaderGrant {
+    /// The transfer's id.
+    pub transfer_id: String,
+    pub manifest: Vec<u8>,
+    /// Each file's (pieces, ciphertext bytes).
+    pub files: Vec<(i64, i64)>,
+    /// Until when the reader's token reads pieces (Unix seconds).
+    pub grace_until: i64,
+}
+
+/// A new reader's token for a request's transfer: what [`Store::retrieve`]
+/// and [`Store::lease_sealed`] keep when the request's answer names one.
+#[derive(Clone, Debug)]
+pub struct NewReader {
+    /// [`Id::digest`] of the reader's download token.
+    pub download_hash: Vec<u8>,
+    /// Until when it reads pieces (Unix seconds).
+    pub grace_until: i64,
+}
+
+/// What a finish found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// No reader is left: the pieces can go now.
+    Over,
+    /// This reader is done; another reader of the request's transfer is
+    /// not yet, so the pieces stay (the purge deletes them after).
+    OthersRead,
+    /// No such transfer or token, or its grace is over.
+    Unknown,
+}
+
 /// What one purge removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TransfersPurged {
@@ -100,10 +146,84 @@ pub struct TransfersPurged {
 const STORED: &str =
     "SELECT digest FROM transfer_pieces WHERE transfer_id = $1 AND file = $2 AND piece = $3";
 
-/// A transfer is gone for good (purge) when it was never claimed and has
-/// expired, or was claimed and its grace is over (or finished).
-const DOOMED: &str = "SELECT id FROM transfers \
-     WHERE (grace_until IS NULL AND expires_at <= $1) OR grace_until <= $1 LIMIT 100";
+/// Whether transfer `t` is over at `$1`, as SQL. One from the public page:
+/// never claimed and expired, or claimed and its grace is over (or
+/// finished). One made for a request and not named by its answer: expired,
+/// or its request cancelled or answered (with another). One its request's
+/// answer names: no copy of the request is left unexpired (retrieved,
+/// imported, withdrawn, cancelled, lapsed) and no reader's grace runs.
+macro_rules! transfer_over {
+    () => {
+        "((t.request_id IS NULL AND ((t.grace_until IS NULL AND t.expires_at <= $1) OR t.grace_until <= $1)) \
+         OR (t.request_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = t.request_id AND r.transfer_id = t.id) \
+         AND (t.expires_at <= $1 OR EXISTS (SELECT 1 FROM requests r WHERE r.id = t.request_id \
+         AND (r.cancelled_at IS NOT NULL OR r.answered_at IS NOT NULL)))) \
+         OR (EXISTS (SELECT 1 FROM requests r WHERE r.id = t.request_id AND r.transfer_id = t.id) \
+         AND NOT EXISTS (SELECT 1 FROM request_copies c WHERE c.request_id = t.request_id AND c.expires_at > $1) \
+         AND NOT EXISTS (SELECT 1 FROM transfer_readers x WHERE x.transfer_id = t.id AND x.grace_until > $1)))"
+    };
+}
+
+/// Transfers that are gone for good (purge): see [`transfer_over!`].
+const DOOMED: &str = concat!(
+    "SELECT t.id FROM transfers t WHERE ",
+    transfer_over!(),
+    " LIMIT 100"
+);
+
+/// Whether transfer `$2` is over at `$1`.
+const OVER: &str = concat!(
+    "SELECT COUNT(*) FROM transfers t WHERE t.id = $2 AND ",
+    transfer_over!()
+);
+
+/// Gives reader `$reader` (`"pm"` or `"sealed"`) of the transfer that
+/// request `$request_id`'s answer names a download token ([`NewReader`]),
+/// replacing the reader's earlier one, through `$conn` in the caller's
+/// transaction; yields the manifest and the pieces' shape, or `None` when
+/// the answer names no transfer (or it is gone). The transfer's rows are
+/// locked after the request's and its copies', as everywhere.
+macro_rules! grant_reader {
+    ($conn:expr, $request_id:expr, $reader:expr, $new:expr) => {
+        async {
+            let new: &$crate::store::NewReader = $new;
+            let found: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(
+                "SELECT t.id, t.manifest FROM transfers t JOIN requests r ON r.transfer_id = t.id \
+                 WHERE r.id = $1",
+            )
+            .bind($request_id)
+            .fetch_optional(&mut *$conn)
+            .await?;
+            let Some((transfer_id, Some(manifest))) = found else {
+                return Ok::<Option<$crate::store::ReaderGrant>, $crate::store::StoreError>(None);
+            };
+            sqlx::query(
+                "INSERT INTO transfer_readers (transfer_id, reader, download_hash, grace_until) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (transfer_id, reader) \
+                 DO UPDATE SET download_hash = excluded.download_hash, grace_until = excluded.grace_until",
+            )
+            .bind(&transfer_id)
+            .bind($reader)
+            .bind(&new.download_hash)
+            .bind(new.grace_until)
+            .execute(&mut *$conn)
+            .await?;
+            let files: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT pieces, size FROM transfer_files WHERE transfer_id = $1 ORDER BY file",
+            )
+            .bind(&transfer_id)
+            .fetch_all(&mut *$conn)
+            .await?;
+            Ok(Some($crate::store::ReaderGrant {
+                transfer_id,
+                manifest,
+                files,
+                grace_until: new.grace_until,
+            }))
+        }
+    };
+}
+pub(crate) use grant_reader;
 
 impl Store {
     /// Keeps a new transfer and its files' declarations, committed durably
@@ -115,8 +235,8 @@ impl Store {
         let size: i64 = t.files.iter().map(|(_, s)| *s).sum();
         write_tx!(self, conn => {
             sqlx::query(
-                "INSERT INTO transfers (id, upload_hash, manifest, files, size, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO transfers (id, upload_hash, manifest, files, size, created_at, expires_at, request_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(t.id.as_str())
             .bind(&t.upload_hash)
@@ -125,6 +245,7 @@ impl Store {
             .bind(size)
             .bind(t.created_at)
             .bind(t.expires_at)
+            .bind(&t.request_id)
             .execute(&mut *conn)
             .await?;
             for (index, (pieces, size)) in t.files.iter().enumerate() {
@@ -177,6 +298,25 @@ impl Store {
             }
         });
         Ok(view)
+    }
+
+    /// The request an unexpired transfer was made for, and whether it is
+    /// complete; `None` for an unknown or expired transfer, or one from the
+    /// public page.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn transfer_binding(
+        &self,
+        id: &Id,
+        now: i64,
+    ) -> Result<Option<(String, bool)>, StoreError> {
+        const SQL: &str = "SELECT request_id, completed_at FROM transfers \
+             WHERE id = $1 AND expires_at > $2 AND request_id IS NOT NULL";
+        let row: Option<(String, Option<i64>)> = on_pool!(self, pool =>
+            sqlx::query_as(SQL).bind(id.as_str()).bind(now).fetch_optional(pool).await?
+        );
+        Ok(row.map(|(request, completed)| (request, completed.is_some())))
     }
 
     /// The pieces stored of each file of transfer `id`, as (file, piece) in order.
@@ -350,7 +490,8 @@ impl Store {
     }
 
     /// A complete, unclaimed, unexpired transfer's metadata; `None` for
-    /// every other (unknown, uploading, claimed, expired alike). Never consumes.
+    /// every other (unknown, uploading, claimed, expired, and made for a
+    /// request, alike). Never consumes.
     ///
     /// # Errors
     /// A database error.
@@ -360,7 +501,8 @@ impl Store {
         now: i64,
     ) -> Result<Option<TransferMeta>, StoreError> {
         const SQL: &str = "SELECT id, files, size, created_at, expires_at FROM transfers \
-             WHERE id = $1 AND completed_at IS NOT NULL AND claimed_at IS NULL AND expires_at > $2";
+             WHERE id = $1 AND completed_at IS NOT NULL AND claimed_at IS NULL AND expires_at > $2 \
+             AND request_id IS NULL";
         Ok(on_pool!(self, pool =>
             sqlx::query_as::<_, TransferMeta>(SQL).bind(id.as_str()).bind(now).fetch_optional(pool).await?
         ))
@@ -369,7 +511,8 @@ impl Store {
     /// Claims a complete transfer, exactly once: one `UPDATE … RETURNING`
     /// sets the claim time, the grace's end and the download token's digest
     /// where no claim was made before, committed durably before it returns.
-    /// `None` for unknown, uploading, claimed and expired alike.
+    /// `None` for unknown, uploading, claimed and expired alike, and for a
+    /// transfer made for a request (its readers have tokens of their own).
     ///
     /// # Errors
     /// A database error; nothing is claimed then.
@@ -385,7 +528,7 @@ impl Store {
             let won: Option<(Option<Vec<u8>>,)> = sqlx::query_as(
                 "UPDATE transfers SET claimed_at = $2, grace_until = $3, download_hash = $4 \
                  WHERE id = $1 AND completed_at IS NOT NULL AND claimed_at IS NULL AND expires_at > $2 \
-                 RETURNING manifest",
+                 AND request_id IS NULL RETURNING manifest",
             )
             .bind(&id)
             .bind(now)
@@ -406,7 +549,8 @@ impl Store {
         })
     }
 
-    /// A piece for the holder of the download token, before the grace ends.
+    /// A piece for the holder of the download token (the claimer's, or a
+    /// reader's of a request's transfer), before its grace ends.
     ///
     /// # Errors
     /// A database error.
@@ -419,7 +563,9 @@ impl Store {
         now: i64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         const SQL: &str = "SELECT p.ciphertext FROM transfer_pieces p JOIN transfers t ON t.id = p.transfer_id \
-             WHERE t.id = $1 AND t.download_hash = $2 AND t.grace_until > $3 AND p.file = $4 AND p.piece = $5";
+             WHERE t.id = $1 AND p.file = $4 AND p.piece = $5 \
+             AND ((t.download_hash = $2 AND t.grace_until > $3) OR EXISTS (SELECT 1 FROM transfer_readers x \
+             WHERE x.transfer_id = t.id AND x.download_hash = $2 AND x.grace_until > $3))";
         Ok(on_pool!(self, pool =>
             sqlx::query_scalar(SQL)
                 .bind(id.as_str())
@@ -432,11 +578,12 @@ impl Store {
         ))
     }
 
-    /// Ends a claimed transfer's grace now for the holder of its download
-    /// token: from this commit on no piece is served, and the manifest is
-    /// gone. False when there was no such claim in its grace. The pieces
-    /// are deleted next by [`Store::delete_transfer`] (the caller starts it)
-    /// or by the purge, whichever comes first.
+    /// Ends a download token's grace now: the claimer's (no piece is served
+    /// from this commit on, and the manifest is gone), or one reader's of a
+    /// request's transfer (the others keep theirs). [`Finished::Over`] when
+    /// no reader is left: the pieces are deleted next by
+    /// [`Store::delete_transfer`] (the caller starts it) or by the purge,
+    /// whichever comes first.
     ///
     /// # Errors
     /// A database error; nothing is changed then.
@@ -445,10 +592,10 @@ impl Store {
         id: &Id,
         download_hash: Vec<u8>,
         now: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Finished, StoreError> {
         let id = id.as_str().to_owned();
-        let ended = write_tx!(self, conn => {
-            Ok(sqlx::query(
+        write_tx!(self, conn => {
+            let claimer = sqlx::query(
                 "UPDATE transfers SET grace_until = $3, manifest = NULL \
                  WHERE id = $1 AND download_hash = $2 AND grace_until > $3",
             )
@@ -457,13 +604,36 @@ impl Store {
             .bind(now)
             .execute(&mut *conn)
             .await?
-            .rows_affected())
-        })?;
-        Ok(ended == 1)
+            .rows_affected();
+            if claimer == 1 {
+                return Ok(Finished::Over);
+            }
+            let reader = sqlx::query(
+                "UPDATE transfer_readers SET grace_until = $3 \
+                 WHERE transfer_id = $1 AND download_hash = $2 AND grace_until > $3",
+            )
+            .bind(&id)
+            .bind(&download_hash)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if reader != 1 {
+                return Ok(Finished::Unknown);
+            }
+            let (over,): (i64,) = sqlx::query_as(OVER)
+                .bind(now)
+                .bind(&id)
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(if over > 0 { Finished::Over } else { Finished::OthersRead })
+        })
     }
 
     /// Deletes transfers that are over: unclaimed ones past their expiry
-    /// (uploading or complete), claimed ones past their grace. Pieces go
+    /// (uploading or complete), claimed ones past their grace, and those
+    /// made for a request once every reader is done (see
+    /// [`transfer_over!`]). Pieces go
     /// [`PIECE_PURGE_BATCH`] per transaction, so the write lock is never held
     /// for long.
     ///

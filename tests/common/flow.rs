@@ -237,6 +237,7 @@ pub async fn failed_request_with(
                 sealed_copy: Some(b"sealed"),
                 status_hash: Id::random().digest(),
                 copies_expire_at: now + 86_400,
+                transfer_id: None,
             },
             &event(Kind::RequestAnswered),
         )
@@ -251,6 +252,10 @@ pub async fn failed_request_with(
             now,
             now + 60,
             &event(Kind::RequestLeased),
+            &handoff::store::NewReader {
+                download_hash: Id::random().digest(),
+                grace_until: 0,
+            },
         )
         .await
         .unwrap();
