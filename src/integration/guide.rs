@@ -62,13 +62,14 @@ pub(crate) fn guide(i: &Integration) -> String {
         }
     }
 
+    // The summary's blank line already stands before a files guide's steps.
     let _ = writeln!(
         out,
-        "\n{}",
+        "{}",
         if files {
             "On the request page:"
         } else {
-            "In the portal:"
+            "\nIn the portal:"
         }
     );
     for (n, step) in i.steps.iter().enumerate() {
