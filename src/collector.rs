@@ -155,6 +155,12 @@ pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<()> {
     args.target
         .check_args(&args.target_args, args.dry_run)
         .map_err(|e| anyhow!(e))?;
+    if args.target == Target::Dir && (args.verify || args.recheck.is_some()) {
+        bail!(
+            "--verify and --recheck check Entra credentials against Microsoft; the dir target \
+             writes files, which have nothing to check: leave them out"
+        );
+    }
     let api = collect::Api::from_args(&args.target_args).map_err(|e| anyhow!(e))?;
     let token = read_token(&args.token_file)?;
     let identity = read_identity(&args.identity)?;

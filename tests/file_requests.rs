@@ -658,6 +658,17 @@ async fn handoff_collect_writes_a_files_answer_into_a_folder() {
         .await;
     assert_eq!(c.answer(&r, &soc, &u, Some(&u.id)).await.status(), 201);
 
+    // Files have nothing to check against Entra: said before anything is leased.
+    for flag in [&["--verify"][..], &["--recheck", "1d"][..]] {
+        let out = collect_dir(&server.base, host.path(), flag).await;
+        assert!(!out.status.success(), "{flag:?} is refused");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("which have nothing to check"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     let out = collect_dir(&server.base, host.path(), &["--dry-run"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
