@@ -2086,6 +2086,242 @@ fn browser_files_refuse_unsafe_names_finish_a_broken_download_and_show_the_limit
     );
 }
 
+/// Every file under `dir`, by its path relative to `dir`, with its bytes' SHA-256.
+fn hashes_under(dir: &Path) -> Vec<(String, String)> {
+    let mut out = vec![];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in fs::read_dir(&d).expect("read a folder") {
+            let path = entry.expect("a folder entry").path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let name = path
+                    .strip_prefix(dir)
+                    .expect("under dir")
+                    .display()
+                    .to_string();
+                out.push((name, sha256_hex(&fs::read(&path).expect("read a file"))));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn browser_files_request_uploads_resumes_answers_and_the_pm_and_collector_get_the_files() {
+    let soc = age::x25519::Identity::generate();
+    let soc_recipient = soc.to_public().to_string();
+    let server = Server::start_with(&[
+        "--soc-recipients",
+        &soc_recipient,
+        "--max-transfer-bytes",
+        "20000000",
+    ]);
+    let db = format!("sqlite://{}", server.db_path().display());
+    let password = add_staff(&server, "pm");
+    let dir = tempfile::tempdir().expect("a directory");
+    let big_name = format!("firewall-export-{}.bin", random_hex(6));
+    let big = dir.path().join(&big_name);
+    random_file(&big, 10_500_000);
+    let folder_name = format!("certs-{}", random_hex(6));
+    let folder = dir.path().join(&folder_name);
+    fs::create_dir(&folder).expect("a folder");
+    let small_name = format!("app-key-{}.pem", random_hex(6));
+    let small_text = format!("private-key-marker-{}", random_hex(12));
+    fs::write(folder.join(&small_name), &small_text).expect("the small file");
+    let too_big = dir.path().join("too-big.bin");
+    random_file(&too_big, 30_000_000);
+    let message = format!("message-marker-{}", random_hex(12));
+    let customer = format!("Contoso {}", random_hex(3));
+
+    let out = node(
+        "request-files.mjs",
+        &[
+            ("HANDOFF_URL", &server.base),
+            ("HANDOFF_STAFF", "pm"),
+            ("HANDOFF_STAFF_PASSWORD", &password),
+            ("HANDOFF_CUSTOMER", &customer),
+            ("HANDOFF_BIG", &big.display().to_string()),
+            ("HANDOFF_FOLDER", &folder.display().to_string()),
+            ("HANDOFF_TOO_BIG", &too_big.display().to_string()),
+            ("HANDOFF_MESSAGE", &message),
+        ],
+    );
+    let small_path = format!("{folder_name}/{small_name}");
+
+    // The customer's page: the file drop instead of the credential form;
+    // bad input said plainly, nothing sent for it.
+    assert_eq!(out["credential_form"], 0);
+    assert_eq!(
+        out["errors"]["nothing"],
+        "Choose at least one file to send."
+    );
+    assert_eq!(
+        out["errors"]["too_big"],
+        "These files are too large for this server: together they come to 30 MB, and it takes at most 20 MB per request. \
+         Put them in a compressed archive, or send the rest through another request from your SOC. Nothing was sent."
+    );
+    assert_eq!(out["errors"]["puts"], 0);
+    assert_eq!(out["chosen"], json!([big_name, small_path]));
+
+    // Reloaded in the middle: only what the server lacked went again.
+    // 3 pieces of the big file, 1 of the small one.
+    assert_eq!(out["pieces"], 4);
+    assert_eq!(out["stored_before_reload"], 2);
+    let after = out["puts_after_reload"].as_i64().expect("a count");
+    assert_eq!(after, 2, "{out}");
+    assert!(
+        s(&out, "still_missing").contains(&small_path),
+        "{}",
+        out["still_missing"]
+    );
+
+    // Created for the request (no lifetime of its own), answered with the
+    // transfer's id in the clear and nothing else readable.
+    assert_eq!(
+        out["transfers_created"],
+        json!([
+            {"request": out["request_id"], "expires_in": null},
+            {"request": out["request_id"], "expires_in": null}
+        ]),
+        "the refused one, then the one sent"
+    );
+    assert_eq!(
+        out["answer"]["keys"],
+        json!(["pm_ciphertext", "sealed_ciphertext", "transfer"])
+    );
+    assert_eq!(out["answer"]["plaintext"], json!([]));
+    assert!(!s(&out["answer"], "transfer").is_empty(), "{out}");
+    assert_eq!(out["left_in_storage"], json!([]));
+    assert_eq!(out["closed_after"], true);
+
+    // The PM: names, sizes and the message, a broken download finished
+    // after a reload within the grace, every file byte for byte.
+    assert_eq!(out["names"], json!([big_name, small_path]));
+    assert_eq!(
+        out["sizes"],
+        json!(["10.5 MB", format!("{} bytes", small_text.len())])
+    );
+    assert_eq!(out["message"], json!(message));
+    assert!(!s(&out, "address_after_reveal").contains('#'), "{out}");
+    assert!(out["broken"]["failed_download"].is_string(), "{out}");
+    assert!(
+        s(&out["broken"], "status").starts_with("The connection keeps failing"),
+        "{out}"
+    );
+    assert_eq!(out["broken"]["button"], "Try again");
+    assert_eq!(out["broken"]["reveal_shown_after_reload"], false);
+    assert_eq!(out["saved"], out["source"], "the PM's files differ");
+    assert_eq!(
+        out["source"].as_object().map(serde_json::Map::len),
+        Some(2),
+        "{out}"
+    );
+    assert_eq!(out["left_in_session"], json!([]));
+    assert!(
+        s(&out, "second_try").contains("nothing to retrieve"),
+        "{}",
+        s(&out, "second_try")
+    );
+
+    assert_eq!(
+        check_page_states(&out),
+        [
+            "request files: compose",
+            "request files: nothing chosen",
+            "request files: too large",
+            "request files: chosen",
+            "request files: uploading",
+            "request files: resume",
+            "request files: resume, a file missing",
+            "request files: sent",
+            "retrieval files: ready",
+            "retrieval files: list",
+            "retrieval files: download failed",
+            "retrieval files: all saved",
+        ]
+    );
+
+    // The collector's copy: the real `handoff collect --target dir`.
+    let host = tempfile::tempdir().expect("a directory");
+    let key = host.path().join("soc.key");
+    {
+        use age::secrecy::ExposeSecret;
+        fs::write(&key, soc.to_string().expose_secret()).expect("write the identity");
+    }
+    let token = handoff_ok(
+        &[
+            "token",
+            "create",
+            "--name",
+            "collector",
+            "--scope",
+            "collect",
+            "--database-url",
+            &db,
+        ],
+        "",
+        &[],
+    );
+    let token_file = host.path().join("token");
+    fs::write(&token_file, token.trim()).expect("write the token");
+    let received = host.path().join("received");
+    let collected = handoff_ok(
+        &[
+            "collect",
+            "--server",
+            &server.base,
+            "--token-file",
+            token_file.to_str().expect("UTF-8"),
+            "--identity",
+            key.to_str().expect("UTF-8"),
+            "--target",
+            "dir",
+            "--output-dir",
+            received.to_str().expect("UTF-8"),
+        ],
+        "",
+        &[],
+    );
+    assert!(collected.contains("1 imported"), "{collected}");
+    let folders: Vec<_> = fs::read_dir(&received)
+        .expect("the output folder")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(
+        folders[0]
+            .display()
+            .to_string()
+            .ends_with(s(&out, "request_id")),
+        "{folders:?}"
+    );
+    let mut expected = vec![
+        (big_name.clone(), s(&out["source"], &big_name).to_owned()),
+        (
+            small_path.clone(),
+            s(&out["source"], &small_name).to_owned(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(hashes_under(&folders[0]), expected);
+
+    // The server never had the names, the message, the contents or a key.
+    server.assert_nothing_on_disk(&[
+        ("file name", &big_name),
+        ("file name", &small_name),
+        ("folder name", &folder_name),
+        ("message", &message),
+        ("file contents", &small_text),
+        ("age identity", "AGE-SECRET-KEY"),
+        ("staff password", password.as_str()),
+    ]);
+    let verified = handoff_ok(&["audit", "verify", "--database-url", &db], "", &[]);
+    assert!(verified.starts_with("ok:"), "{verified}");
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)

@@ -71,6 +71,26 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/js/files-format.js"),
     ),
     (
+        "files-upload.js",
+        JS,
+        include_bytes!("../../static/js/files-upload.js"),
+    ),
+    (
+        "files-save.js",
+        JS,
+        include_bytes!("../../static/js/files-save.js"),
+    ),
+    (
+        "request-answer.js",
+        JS,
+        include_bytes!("../../static/js/request-answer.js"),
+    ),
+    (
+        "request-files.js",
+        JS,
+        include_bytes!("../../static/js/request-files.js"),
+    ),
+    (
         "files-send.js",
         JS,
         include_bytes!("../../static/js/files-send.js"),

@@ -545,6 +545,28 @@ struct RequestPage {
     prefill_client_id: Option<String>,
 }
 
+/// The customer's page of a files request: the file drop, a message and
+/// Send, instead of the credential form (request-files.js).
+#[derive(Template)]
+#[template(path = "request_files.html")]
+struct RequestFilesPage {
+    frame: Frame,
+    id: String,
+    customer: String,
+    template_id: String,
+    template_title: String,
+    note: String,
+    expires_at: String,
+    /// The request's recipient (the PM's copy of the answer).
+    recipient: String,
+    /// The SOC's recipients, comma-separated (the sealed copy).
+    soc_recipients: String,
+    /// The most an encrypted copy of the answer may be, in bytes.
+    max_secret_bytes: usize,
+    /// The most the files may come to, encrypted, in bytes.
+    max_transfer_bytes: u64,
+}
+
 /// What a rotation request's page says instead of the full set-up guide.
 struct RotationGuide {
     /// The app registration's client ID, from the credential register.
@@ -561,6 +583,8 @@ struct RequestClosedPage {
     template_title: String,
     /// Never [`CustomerState::Open`]: an open request gets the form.
     state: CustomerState,
+    /// The request asked for files, not credentials.
+    files: bool,
 }
 
 #[derive(Template)]
@@ -587,6 +611,9 @@ struct RetrievalPage {
     /// The copy this link stands for now is a rotation's answer (a new
     /// client secret), not the one it was made for.
     rotation: bool,
+    /// The request asks for files: the page lists and saves them after
+    /// the reveal.
+    files: bool,
 }
 
 async fn request_page(
@@ -613,9 +640,28 @@ async fn request_page(
             status,
             RequestClosedPage {
                 frame,
+                files: asks_for_files(&state, &r.template),
                 customer: r.customer,
                 template_title: title,
                 state: closed,
+            },
+        ));
+    }
+    if asks_for_files(&state, &r.template) {
+        return Ok(render(
+            StatusCode::OK,
+            RequestFilesPage {
+                frame,
+                id: r.id,
+                customer: r.customer,
+                template_id: r.template,
+                template_title: title,
+                note: r.note,
+                expires_at: rfc3339(r.expires_at),
+                recipient: r.recipient,
+                soc_recipients: state.settings.soc_recipients.join(","),
+                max_secret_bytes: state.settings.max_secret_bytes,
+                max_transfer_bytes: state.settings.max_transfer_bytes,
             },
         ));
     }
@@ -750,6 +796,7 @@ async fn retrieval_page(
             customer: r.customer,
             state: page_state,
             rotation: r.rotates.is_some(),
+            files: asks_for_files(&state, &r.template),
         },
     ))
 }

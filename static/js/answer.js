@@ -1,20 +1,18 @@
-// The customer's request page: check the values, encrypt them here twice —
-// to the request's recipient (the PM's copy, opened with the key in the PM's
-// private link) and to the SOC's recipients (the sealed copy that the
-// collector decrypts) — and send only the two ciphertexts.
+// The customer's request page for credentials: check the values, then
+// encrypt and send them as request-answer.js does for every answer.
 
-import { Encrypter } from "/assets/age.js";
 import { check } from "/assets/credential.js";
 import { ENTRA_FIELDS, today, wireFindings } from "/assets/findings.js";
-import { $, postJson, requireSecureContext, showError, toBase64, wireCopy } from "/assets/common.js";
+import { $, postJson, requireSecureContext, showError, wireCopy } from "/assets/common.js";
+import { requestOf, sendAnswer, showReceipt } from "/assets/request-answer.js";
 
 const form = $("answer-form");
 const button = $("answer-button");
 const formError = $("form-error");
 const buttonLabel = button.textContent;
-const { id, template, recipient } = form.dataset;
-const socRecipients = (form.dataset.socRecipients || "").split(",").filter(Boolean);
-const maxBytes = Number(form.dataset.maxBytes) || Infinity;
+const { template } = form.dataset;
+const request = requestOf(form);
+const { id } = request;
 
 // The template's own fields, declared in the page: each input with
 // data-extra, `required`, and an optional pattern with its message.
@@ -106,36 +104,14 @@ function payload() {
   return p;
 }
 
-async function encryptTo(recipients, bytes) {
-  const e = new Encrypter();
-  for (const r of recipients) e.addRecipient(r);
-  return e.encrypt(bytes);
-}
-
 async function send() {
-  const plain = new TextEncoder().encode(JSON.stringify(payload()));
-  const pm = await encryptTo([recipient], plain);
-  const sealed = socRecipients.length ? await encryptTo(socRecipients, plain) : null;
-  if (Math.max(pm.length, sealed?.length ?? 0) > maxBytes) {
-    showError(formError, `This is too large to send (at most ${maxBytes.toLocaleString()} bytes encrypted). Shorten the note. Nothing was sent.`);
-    return;
-  }
   button.textContent = "Sending…";
-  const body = { pm_ciphertext: toBase64(pm) };
-  if (sealed) body.sealed_ciphertext = toBase64(sealed);
-  const res = await postJson(`/api/v1/requests/${encodeURIComponent(id)}/answer`, body);
-  if (!res.ok) {
-    showError(formError, res.data.message);
+  const sent = await sendAnswer(request, payload());
+  if (!sent.ok) {
+    showError(formError, sent.status === 413 ? `${sent.message} Shorten the note. Nothing was sent.` : sent.message);
     return;
   }
   form.reset();
   reset();
-  $("receipt-link").value = res.data.status_url;
-  $("receipt-open").href = res.data.status_url;
-  $("compose").hidden = true;
-  $("result").hidden = false;
-  $("receipt-link").focus();
+  showReceipt(sent.statusUrl);
 }
-
-wireCopy(document.querySelector('[data-copy="receipt"]'), () => $("receipt-link").value);
-$("receipt-link").addEventListener("focus", (e) => e.target.select());
