@@ -17,7 +17,6 @@
 
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 
 import { bech32 } from "@scure/base";
 import { Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
@@ -25,38 +24,14 @@ import { Encrypter, generateX25519Identity, identityToRecipient } from "age-encr
 import { MANIFEST_VERSION, pieceIdentity } from "../../static/js/files-format.js";
 
 import { check, checkClean, env, run, watch } from "./lib.mjs";
+import { measurer } from "./measure.mjs";
 
 const base = env("HANDOFF_URL");
 const tooBig = env("HANDOFF_TOO_BIG");
 const PHONE = { width: 390, height: 844 };
 const PIECE = 4 * 1024 * 1024;
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const pages = [];
-const csp = [];
-
-async function measure(page, name) {
-  for (const scheme of ["light", "dark"]) {
-    await page.emulateMedia({ colorScheme: scheme });
-    const { width, viewport, wide } = await page.evaluate(() => {
-      const viewport = window.innerWidth;
-      const wide = [...document.querySelectorAll("body *")]
-        .filter((el) => el.getBoundingClientRect().right > viewport + 0.5)
-        .slice(0, 5)
-        .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}`);
-      return { width: document.documentElement.scrollWidth, viewport, wide };
-    });
-    if (await page.evaluate(() => typeof window.axe === "undefined")) await page.evaluate(axeSource);
-    const axe = await page.evaluate(async () => {
-      const result = await window.axe.run(document, { resultTypes: ["violations"] });
-      return result.violations
-        .filter((v) => v.impact === "serious" || v.impact === "critical")
-        .map((v) => `${v.id}: ${v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(", ")}`);
-    });
-    pages.push({ name, scheme, width, viewport, wide, axe });
-  }
-  await page.emulateMedia({ colorScheme: "light" });
-}
+const { measure, pages, csp } = measurer();
 
 const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 

@@ -17,11 +17,11 @@
 //          "csp": [violations], "upload_ms", "download_ms"}
 
 import { createHash } from "node:crypto";
-import { createReadStream, readFileSync, statSync } from "node:fs";
-import { createRequire } from "node:module";
+import { createReadStream, statSync } from "node:fs";
 import { basename } from "node:path";
 
 import { check, checkClean, env, run, watch } from "./lib.mjs";
+import { measurer } from "./measure.mjs";
 
 const base = env("HANDOFF_URL");
 const big = env("HANDOFF_BIG");
@@ -31,33 +31,7 @@ const PHONE = { width: 390, height: 844 };
 const PIECE = 4 * 1024 * 1024;
 const pieces = [big, small].reduce((n, f) => n + Math.max(1, Math.ceil(statSync(f).size / PIECE)), 0);
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const pages = [];
-const csp = [];
-
-/** Width and axe findings of the page as it is now, on a phone, light then dark. */
-async function measure(page, name) {
-  for (const scheme of ["light", "dark"]) {
-    await page.emulateMedia({ colorScheme: scheme });
-    const { width, viewport, wide } = await page.evaluate(() => {
-      const viewport = window.innerWidth;
-      const wide = [...document.querySelectorAll("body *")]
-        .filter((el) => el.getBoundingClientRect().right > viewport + 0.5)
-        .slice(0, 5)
-        .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}`);
-      return { width: document.documentElement.scrollWidth, viewport, wide };
-    });
-    if (await page.evaluate(() => typeof window.axe === "undefined")) await page.evaluate(axeSource);
-    const axe = await page.evaluate(async () => {
-      const result = await window.axe.run(document, { resultTypes: ["violations"] });
-      return result.violations
-        .filter((v) => v.impact === "serious" || v.impact === "critical")
-        .map((v) => `${v.id}: ${v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(", ")}`);
-    });
-    pages.push({ name, scheme, width, viewport, wide, axe });
-  }
-  await page.emulateMedia({ colorScheme: "light" });
-}
+const { measure, pages, csp } = measurer();
 
 function sha256(path) {
   return new Promise((resolve, reject) => {
