@@ -1,8 +1,9 @@
 // The service worker that lets the recipient's page save a file as a normal
 // download, streamed to disk, never whole in memory.
 //
-// The page (files-receive.js) decrypts a file piece by piece. For each file it
-// posts {type: "download", url, name, size} with a MessagePort; the worker
+// The page (files-save.js, on /f/ and /p/) decrypts a file piece by piece.
+// For each file it posts {type: "download", url, name, size} with a
+// MessagePort; the worker
 // answers "ready", and the page then opens that synthetic URL, which lies in
 // this worker's scope (the folder files-download/ beside this script). The worker answers that one
 // request with a response whose body is a stream fed through the port:
