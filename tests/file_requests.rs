@@ -556,6 +556,58 @@ async fn a_new_lease_replaces_the_collectors_token(backend: Backend) {
     assert_eq!(c.get_piece(&u.id, new, 0, 0).await.status(), 200);
 }
 
+/// The pages of a files request: the customer's link shows the file drop
+/// (request-files.js) and the transfer limit, never the credential form;
+/// once answered, it says so without speaking of client secrets; the PM's
+/// link carries the section its files are listed and saved in, and a
+/// credentials request's does not.
+async fn a_files_requests_pages_offer_files_not_credentials(backend: Backend) {
+    let (app, soc) = app_with_soc(backend).await;
+    let c = Customer::of(&app);
+    let r = files_request(&app).await;
+    let res = app.get(&format!("/r/{}", r.id)).await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    for shown in [
+        "/assets/request-files.js",
+        "id=\"files-form\"",
+        "data-max-bytes=\"1073741824\"",
+        "id=\"folder-input\"",
+        "id=\"resume\"",
+    ] {
+        assert!(page.contains(shown), "{shown} in {page}");
+    }
+    for absent in ["answer-form", "client_secret", "/assets/answer.js"] {
+        assert!(!page.contains(absent), "{absent} in {page}");
+    }
+    let res = app.get(&format!("/p/{}", r.retrieval_id)).await;
+    assert!(res.text().await.unwrap().contains("id=\"file-rows\""));
+
+    let u = c.send(&r.id, &[("a.txt", b"hello".to_vec())]).await;
+    assert_eq!(c.answer(&r, &soc, &u, Some(&u.id)).await.status(), 201);
+    let res = app.get(&format!("/r/{}", r.id)).await;
+    assert_eq!(res.status(), 409);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("already been answered"), "{page}");
+    assert!(!page.contains("client secret"), "{page}");
+
+    let credentials = open_request_for(&app.store, app.clock.now(), 86_400, "entra-app").await;
+    let page = app
+        .get(&format!("/r/{}", credentials.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("answer-form") && !page.contains("files-form"));
+    let page = app
+        .get(&format!("/p/{}", credentials.retrieval_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("file-rows"), "{page}");
+}
+
 with_each_backend!(
     both_readers_get_the_files_and_the_purge_waits_for_both,
     a_lapsed_grace_and_expired_copies_free_the_pieces,
@@ -563,6 +615,7 @@ with_each_backend!(
     answers_and_transfers_that_do_not_fit_are_refused,
     a_files_request_needs_no_public_page,
     a_new_lease_replaces_the_collectors_token,
+    a_files_requests_pages_offer_files_not_credentials,
 );
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
