@@ -2195,6 +2195,11 @@ fn browser_files_request_uploads_resumes_answers_and_the_pm_and_collector_get_th
     assert_eq!(out["answer"]["plaintext"], json!([]));
     assert!(!s(&out["answer"], "transfer").is_empty(), "{out}");
     assert_eq!(out["left_in_storage"], json!([]));
+    assert_eq!(
+        out["left_after_closed"],
+        json!([]),
+        "the closed page clears an upload kept for the request"
+    );
     assert_eq!(out["closed_after"], true);
 
     // The PM: names, sizes and the message, a broken download finished

@@ -45,6 +45,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
     ("gone.js", JS, include_bytes!("../../static/js/gone.js")),
     (
+        "request-closed.js",
+        JS,
+        include_bytes!("../../static/js/request-closed.js"),
+    ),
+    (
         "findings.js",
         JS,
         include_bytes!("../../static/js/findings.js"),

@@ -585,6 +585,9 @@ struct RequestClosedPage {
     state: CustomerState,
     /// The request asked for files, not credentials.
     files: bool,
+    /// The request's id: the closed page of a files request clears the
+    /// upload this browser kept for it.
+    id: String,
 }
 
 #[derive(Template)]
@@ -641,6 +644,7 @@ async fn request_page(
             RequestClosedPage {
                 frame,
                 files: asks_for_files(&state, &r.template),
+                id: r.id.clone(),
                 customer: r.customer,
                 template_title: title,
                 state: closed,

@@ -178,8 +178,14 @@ await run(async (browser) => {
   out.transfers_created = created.map((c) => ({ request: c.request, expires_in: c.expires_in ?? null }));
   out.left_in_storage = await page.evaluate(() => Object.keys(localStorage));
   checkClean(log, "customer");
+  // An upload kept for the request (as when the page was closed between the
+  // answer and its own clean-up) goes when the closed page is opened.
+  await page.evaluate((id) => localStorage.setItem(`handoff.request.files.${id}`, "{\"kept\":true}"), out.request_id);
   await page.goto(out.customer_link);
   out.closed_after = await page.locator("#request-closed").isVisible();
+  await page.waitForFunction(() => localStorage.length === 0, undefined, { timeout: 5_000 }).catch(() => {});
+  out.left_after_closed = await page.evaluate(() => Object.keys(localStorage));
+  checkClean(log, "closed");
   await page.close();
 
   // 3. The PM.
