@@ -3,12 +3,47 @@
 use anyhow::{Context, anyhow};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use serde::de::DeserializeOwned;
 
 use crate::wire::{
     CreateSecret, CreateTransfer, Created, CredentialFacts, ErrorBody, ImportedCredentials, Inbox,
     LeaseRef, Leased, Meta, RecheckOutcome, RecheckRecorded, Revealed, TransferClaimed,
     TransferCompleted, TransferCreated, TransferMeta, UploadState, VerifyOutcome,
 };
+
+/// JSON answers are read up to this many bytes: the largest the server
+/// sends (a claim or a lease holding a transfer's manifest: at most 256 KiB
+/// of age file, in base64, and 1,000 files' shapes) is well under it. A
+/// server that sends more is refused rather than trusted with this
+/// process's memory (a link names its server, which may be anyone's).
+const JSON_MAX: usize = 4 * 1024 * 1024;
+
+/// Error answers are read up to this many bytes.
+const ERROR_MAX: usize = 64 * 1024;
+
+/// The body of `res`, refused when it is over `limit` bytes (by its
+/// `Content-Length`, or as it arrives).
+async fn body_at_most(mut res: reqwest::Response, limit: usize) -> anyhow::Result<Vec<u8>> {
+    let over =
+        || anyhow!("the server's answer is over {limit} bytes, more than it can be; refusing it");
+    if res.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(over());
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = res.chunk().await.context("the server's answer broke off")? {
+        if out.len() + chunk.len() > limit {
+            return Err(over());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The JSON body of `res` as `T`, at most [`JSON_MAX`] bytes.
+async fn json<T: DeserializeOwned>(res: reqwest::Response) -> anyhow::Result<T> {
+    let body = body_at_most(res, JSON_MAX).await?;
+    serde_json::from_slice(&body).context("the server's answer is not the JSON this client expects")
+}
 
 #[derive(Clone)]
 pub struct Client {
@@ -59,14 +94,14 @@ impl Client {
                     .json(&body),
             )
             .await?;
-        Ok(res.json().await?)
+        json(res).await
     }
 
     pub(crate) async fn meta(&self, id: &str) -> anyhow::Result<Meta> {
         let res = self
             .send(self.http.get(format!("{}/api/v1/secrets/{id}", self.base)))
             .await?;
-        Ok(res.json().await?)
+        json(res).await
     }
 
     pub async fn reveal(&self, id: &str) -> anyhow::Result<Vec<u8>> {
@@ -76,7 +111,7 @@ impl Client {
                     .post(format!("{}/api/v1/secrets/{id}/reveal", self.base)),
             )
             .await?;
-        let revealed: Revealed = res.json().await?;
+        let revealed: Revealed = json(res).await?;
         STANDARD
             .decode(revealed.ciphertext)
             .context("the server sent damaged base64")
@@ -97,7 +132,7 @@ impl Client {
 
     pub(crate) async fn inbox(&self) -> anyhow::Result<Inbox> {
         let req = self.authed(self.http.get(format!("{}/api/v1/inbox", self.base)));
-        Ok(self.send(req).await?.json().await?)
+        json(self.send(req).await?).await
     }
 
     /// The imported credentials current in the register that nobody checked
@@ -111,7 +146,7 @@ impl Client {
             self.base,
             unchecked_for.as_secs()
         )));
-        Ok(self.send(req).await?.json().await?)
+        json(self.send(req).await?).await
     }
 
     /// Reports a re-check of request `id`'s imported credential.
@@ -125,7 +160,7 @@ impl Client {
                 .post(format!("{}/api/v1/inbox/{id}/recheck", self.base))
                 .json(outcome),
         );
-        Ok(self.send(req).await?.json().await?)
+        json(self.send(req).await?).await
     }
 
     pub(crate) async fn lease(&self, id: &str) -> anyhow::Result<Leased> {
@@ -133,7 +168,7 @@ impl Client {
             self.http
                 .post(format!("{}/api/v1/inbox/{id}/lease", self.base)),
         );
-        Ok(self.send(req).await?.json().await?)
+        json(self.send(req).await?).await
     }
 
     /// Acknowledges an import: the copy is deleted, the request marked
@@ -203,7 +238,7 @@ impl Client {
             .http
             .post(format!("{}/api/v1/transfers", self.base))
             .json(body);
-        Ok(self.send(req).await?.json().await?)
+        json(self.send(req).await?).await
     }
 
     fn piece_url(&self, id: &str, file: usize, piece: u64) -> String {
@@ -252,7 +287,7 @@ impl Client {
             .http
             .get(format!("{}/api/v1/transfers/{id}/upload", self.base))
             .bearer_auth(token);
-        Ok(self.send(req).await?.json().await?)
+        json(self.send(req).await?).await
     }
 
     /// Completes an upload.
@@ -265,7 +300,7 @@ impl Client {
             .http
             .post(format!("{}/api/v1/transfers/{id}/complete", self.base))
             .bearer_auth(token);
-        Ok(self.send(req).await?.json().await?)
+        json(self.send(req).await?).await
     }
 
     /// A transfer's metadata; never consumes.
@@ -273,7 +308,7 @@ impl Client {
         let req = self
             .http
             .get(format!("{}/api/v1/transfers/{id}", self.base));
-        Ok(self.send(req).await?.json().await?)
+        json(self.send(req).await?).await
     }
 
     /// Claims a transfer (once, ever).
@@ -281,7 +316,7 @@ impl Client {
         let req = self
             .http
             .post(format!("{}/api/v1/transfers/{id}/claim", self.base));
-        Ok(self.send(req).await?.json().await?)
+        json(self.send(req).await?).await
     }
 
     /// One piece's age file, with the download token.
@@ -296,7 +331,7 @@ impl Client {
             .http
             .get(self.piece_url(id, file, piece))
             .bearer_auth(token);
-        Ok(self.send(req).await?.bytes().await?.to_vec())
+        body_at_most(self.send(req).await?, crate::transfer::PIECE_CIPHERTEXT_MAX).await
     }
 
     /// Tells the server every piece arrived: it deletes them.
@@ -318,7 +353,8 @@ impl Client {
             return Ok(res);
         }
         let status = res.status().as_u16();
-        let body = res.text().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&body_at_most(res, ERROR_MAX).await.unwrap_or_default())
+            .into_owned();
         Err(match serde_json::from_str::<ErrorBody>(&body) {
             Ok(e) => ApiFailure {
                 status,

@@ -338,6 +338,13 @@ async fn stale_view(
     if phase == 0 && method == reqwest::Method::POST && path.ends_with("/complete") {
         return (reqwest::StatusCode::SERVICE_UNAVAILABLE, "not now").into_response();
     }
+    if phase == 2 && method == reqwest::Method::GET && path.contains("/pieces/") {
+        // A piece larger than any can be, sent without a length.
+        return axum::body::Body::new(Endless {
+            left: handoff::transfer::PIECE_CIPHERTEXT_MAX + 1,
+        })
+        .into_response();
+    }
     let mut headers = req.headers().clone();
     headers.remove(reqwest::header::HOST);
     let body = axum::body::to_bytes(req.into_body(), usize::MAX)
@@ -366,6 +373,64 @@ async fn stale_view(
         p.refused_as_held.fetch_add(1, SeqCst);
     }
     (status, answer_headers, bytes).into_response()
+}
+
+/// A body of `left` bytes of zeros in 64 KiB frames, its length not told.
+struct Endless {
+    left: usize,
+}
+
+impl http_body::Body for Endless {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let n = self.left.min(64 * 1024);
+        if n == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= n;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(axum::body::Bytes::from(
+            vec![0u8; n],
+        )))))
+    }
+}
+
+/// A server that answers a piece with more bytes than any piece can have
+/// (and no length) is refused as the bytes arrive, not read into memory
+/// without end: `handoff get` stops with a sentence and writes no file.
+#[tokio::test]
+async fn a_server_that_sends_too_much_is_refused() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let app = spawn_app(Backend::Sqlite).await;
+    let proxy = StaleView {
+        upstream: app.base.clone(),
+        http: reqwest::Client::new(),
+        phase: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(2)),
+        refused_as_held: Default::default(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .fallback(stale_view)
+        .with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let link = send_one(&app, &state, &work.path().join("src"), "a.bin", b"small").await;
+    let through_proxy = link.replace(&app.base, &base);
+    let dest = work.path().join("dest");
+    let out = run(
+        &state,
+        &["get", &through_proxy, "-o", dest.to_str().unwrap()],
+    )
+    .await;
+    fails_saying(&out, "more than it can be; refusing it");
+    assert!(!dest.join("a.bin").exists());
+    assert_eq!(proxy.phase.load(SeqCst), 2);
 }
 
 /// The resume race, made to happen every time: the server already holds a
@@ -495,11 +560,185 @@ async fn unsafe_names_in_a_manifest_are_refused() {
         );
         assert!(!work.path().join("dest/escaped.txt").exists());
         assert!(!work.path().join("escaped.txt").exists());
+        assert!(
+            text(&out.stderr).contains("The link is used up now; nothing was written"),
+            "{evil:?}: {}",
+            text(&out.stderr)
+        );
+        // Not even the download's state file (it would hold the token for nothing).
         let written: Vec<String> = std::fs::read_dir(&dest)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| !n.starts_with(".handoff-get-"))
             .collect();
         assert!(written.is_empty(), "{evil:?}: nothing written: {written:?}");
     }
+}
+
+/// Sends `name` holding `bytes` with the real binary; the link.
+async fn send_one(
+    app: &common::TestApp,
+    state: &Path,
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, bytes).unwrap();
+    let out = run(
+        state,
+        &["send", "--server", &app.base, file.to_str().unwrap()],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}
+
+/// A partial file this download did not make is never written through nor
+/// continued: a symbolic link there (to a file elsewhere) and a stale
+/// partial file of the same name are refused, the link's target is left as
+/// it was, and once they are moved away the same claim finishes the
+/// download with the sender's bytes only, mode 0600.
+#[tokio::test]
+async fn a_partial_file_in_the_way_is_refused_not_used() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let sent = noise(2 * 1024 * 1024 + 10, 31);
+    let link = send_one(&app, &state, &work.path().join("src"), "same.bin", &sent).await;
+    let dest = work.path().join("dest");
+    std::fs::create_dir_all(&dest).unwrap();
+    let outside = work.path().join("outside.txt");
+    std::fs::write(&outside, b"someone else's").unwrap();
+    let part = dest.join("same.bin.handoff-part");
+    std::os::unix::fs::symlink(&outside, &part).unwrap();
+    let args = ["get", link.as_str(), "-o", dest.to_str().unwrap()];
+    let get = || run(&state, &args);
+    fails_saying(&get().await, "is in the way: this download did not make it");
+    assert_eq!(std::fs::read(&outside).unwrap(), b"someone else's");
+    assert!(!dest.join("same.bin").exists());
+
+    std::fs::remove_file(&part).unwrap();
+    std::fs::write(&part, vec![b'Z'; 8 * 1024 * 1024]).unwrap();
+    fails_saying(&get().await, "is in the way");
+    std::fs::remove_file(&part).unwrap();
+
+    let out = get().await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        sha256(&dest.join("same.bin")),
+        Sha256::digest(&sent).to_vec()
+    );
+    assert_eq!(mode(&dest.join("same.bin")), 0o600);
+}
+
+/// A file refused as "exists" is refused again on the next run (a file of
+/// the same size is not taken for one this download saved), and --force
+/// replaces it with the sender's bytes.
+#[tokio::test]
+async fn a_file_in_the_way_of_the_same_size_stays_refused_until_forced() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let link = send_one(&app, &state, &work.path().join("src"), "same.txt", b"NEWER").await;
+    let dest = work.path().join("dest");
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::write(dest.join("same.txt"), b"OLDER").unwrap();
+    for _ in 0..2 {
+        let out = run(&state, &["get", &link, "-o", dest.to_str().unwrap()]).await;
+        fails_saying(&out, "exists; use --force");
+        assert_eq!(std::fs::read(dest.join("same.txt")).unwrap(), b"OLDER");
+    }
+    let out = run(
+        &state,
+        &["get", &link, "-o", dest.to_str().unwrap(), "--force"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(dest.join("same.txt")).unwrap(), b"NEWER");
+}
+
+/// A folder that cannot take the download's state file is found before the
+/// claim: the link is not used up, and works once the folder is fixed.
+#[tokio::test]
+async fn a_folder_that_cannot_be_written_costs_nothing() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let link = send_one(&app, &state, &work.path().join("src"), "a.txt", b"hello").await;
+    let id = link.split("/f/").nth(1).unwrap().split('#').next().unwrap();
+    let dest = work.path().join("dest");
+    let blocker = dest.join(format!(".handoff-get-{id}.tmp"));
+    std::fs::create_dir_all(&blocker).unwrap();
+    let args = ["get", link.as_str(), "-o", dest.to_str().unwrap()];
+    let get = || run(&state, &args);
+    fails_saying(&get().await, "the link is not used up");
+    std::fs::remove_dir(&blocker).unwrap();
+    let out = get().await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"hello");
+
+    // -o naming a file, and --json (for secrets), are refused before anything.
+    let again = send_one(&app, &state, &work.path().join("src"), "b.txt", b"x").await;
+    let a_file = dest.join("a.txt");
+    let out = run(&state, &["get", &again, "-o", a_file.to_str().unwrap()]).await;
+    fails_saying(&out, "is not a folder");
+    let out = run(
+        &state,
+        &["get", &again, "--json", "-o", dest.to_str().unwrap()],
+    )
+    .await;
+    fails_saying(&out, "--json is for secrets");
+    let out = run(&state, &["get", &again, "-o", dest.to_str().unwrap()]).await;
+    assert!(
+        out.status.success(),
+        "the link was not used up: {}",
+        text(&out.stderr)
+    );
+}
+
+/// `send` takes files and folders only: a device is refused, not sent as
+/// an empty file; symbolic links inside a folder are skipped with a line
+/// that says so. A resume with another message than the first run's is
+/// refused (the message is encrypted with the list of files already).
+#[tokio::test]
+async fn send_refuses_what_it_cannot_send_as_it_is() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let out = run(&state, &["send", "--server", &app.base, "/dev/null"]).await;
+    fails_saying(&out, "is neither a file nor a folder");
+
+    let folder = work.path().join("only-links");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", folder.join("link")).unwrap();
+    let out = run(
+        &state,
+        &["send", "--server", &app.base, folder.to_str().unwrap()],
+    )
+    .await;
+    fails_saying(&out, "symbolic links are not sent");
+    assert!(
+        text(&out.stderr).contains("Skipping"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let file = work.path().join("export.bin");
+    std::fs::write(&file, noise(40 * 1024 * 1024, 4)).unwrap();
+    start_and_kill(&app, &state, &file, false).await;
+    let out = run(
+        &state,
+        &[
+            "send",
+            "--server",
+            &app.base,
+            "--resume",
+            "--message",
+            "another",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    fails_saying(&out, "the interrupted send has another message");
 }

@@ -60,6 +60,9 @@ struct SendState {
     identity: String,
     expires_at: String,
     files: Vec<Source>,
+    /// The message the first run sent (encrypted in the manifest).
+    #[serde(default)]
+    message: Option<String>,
 }
 
 /// What `get` needs to continue a claimed download.
@@ -72,6 +75,15 @@ struct GetState {
     grace_until: String,
     /// Each file's piece count, as the claim answered it.
     pieces: Vec<u64>,
+    /// Files (by index) whose partial file this download made: only those
+    /// are continued by a later run, never a partial file found in the way.
+    #[serde(default)]
+    started: Vec<usize>,
+    /// Files (by index) this download put in place: a later run skips
+    /// those, and only those (a file of the same size already there is not
+    /// taken for one).
+    #[serde(default)]
+    saved: Vec<usize>,
 }
 
 /// Writes `bytes` to `path` readable by its owner only, replacing it.
@@ -166,6 +178,8 @@ fn collect_sources(args: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
             let name = format!("{prefix}/{name}");
             if kind.is_dir() {
                 walk(&entry.path(), &name, out)?;
+            } else if kind.is_symlink() {
+                eprintln!("Skipping {}: a symbolic link", entry.path().display());
             } else if kind.is_file() {
                 let meta = entry.metadata()?;
                 out.push(Source {
@@ -191,6 +205,11 @@ fn collect_sources(args: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
             .to_owned();
         if meta.is_dir() {
             walk(&path, &name, &mut out)?;
+        } else if !meta.is_file() {
+            bail!(
+                "{} is neither a file nor a folder (a device, pipe or socket); nothing was sent",
+                arg.display()
+            );
         } else {
             out.push(Source {
                 path,
@@ -201,7 +220,7 @@ fn collect_sources(args: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
         }
     }
     if out.is_empty() {
-        bail!("nothing to send: the folders hold no files");
+        bail!("nothing to send: the folders hold no files (symbolic links are not sent)");
     }
     if out.len() > crate::transfer::MAX_FILES {
         bail!(
@@ -342,6 +361,17 @@ pub(super) async fn send(
             if state.files.len() != sources.len() {
                 bail!("the files differ from the interrupted send's; run without --resume");
             }
+            if message.is_some() && message != state.message {
+                bail!(
+                    "the interrupted send has another message, which is already encrypted with \
+                     the list of files; resume without --message, or run without --resume to \
+                     send anew"
+                );
+            }
+            eprintln!(
+                "Resuming: the link keeps the first run's message and expiry ({}).",
+                state.expires_at
+            );
             state
         }
         (resume, _) => {
@@ -374,7 +404,7 @@ async fn start(
     let recipient = identity.to_public();
     let manifest = Manifest {
         v: MANIFEST_VERSION,
-        message,
+        message: message.clone(),
         files: sources
             .iter()
             .map(|s| ManifestFile {
@@ -411,6 +441,7 @@ async fn start(
         identity: identity.to_string().expose_secret().to_owned(),
         expires_at: created.expires_at,
         files: sources,
+        message,
     })
 }
 
@@ -499,7 +530,10 @@ fn parse_link(text: &str) -> anyhow::Result<FileLink> {
     })
 }
 
-fn explain_gone(e: anyhow::Error) -> anyhow::Error {
+/// `e` in plain words when the server answered 404 for a transfer: the
+/// files are gone (downloaded, expired, never completed) or the link is
+/// mistyped; any other error as it is. Also the collector's `dir` target's.
+pub(crate) fn explain_gone(e: anyhow::Error) -> anyhow::Error {
     match e.downcast_ref::<ApiFailure>() {
         Some(f) if f.status == 404 => anyhow!(
             "these files are gone: they were already downloaded, the transfer expired or was \
@@ -553,77 +587,139 @@ pub(crate) fn partial(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The manifest of a claim (`manifest`: base64 of its age file), decrypted
+/// with the link's key and checked: its names and its sizes against the
+/// `pieces` the server holds for each file.
+fn open_manifest(link: &FileLink, manifest: &str, pieces: &[u64]) -> anyhow::Result<Manifest> {
+    let manifest = STANDARD
+        .decode(manifest)
+        .context("the server sent damaged base64")?;
+    let manifest = age::decrypt(&link.identity, &manifest)
+        .map_err(|e| anyhow!("the manifest could not be decrypted with this link's key: {e}"))?;
+    let manifest = Manifest::parse(&manifest, pieces.len())
+        .map_err(|e| anyhow!("refusing these files: {e}"))?;
+    for (f, file) in manifest.files.iter().enumerate() {
+        if pieces_for(file.size) != pieces[f] {
+            bail!(
+                "refusing these files: the manifest says {:?} has {} bytes, which is not what \
+                 its {} pieces hold",
+                file.name,
+                file.size,
+                pieces[f]
+            );
+        }
+    }
+    Ok(manifest)
+}
+
 /// `handoff get LINK -o DIR [--force]` for a file link.
+///
+/// Before the claim uses the link up, the state file is made in `dir` (so
+/// a folder that cannot be written to costs nothing) and the claim's list
+/// of files is checked before anything else is written. The state file
+/// records which partial files this download made and which files it put
+/// in place: a later run continues only those, and refuses a partial file
+/// or a file it finds in the way.
 pub(super) async fn get(link: &str, dir: &Path, force: bool) -> anyhow::Result<()> {
     let link = parse_link(link)?;
     let client = Client::new(&link.base)?;
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "{} is not a folder; -o names the folder the files go into",
+            dir.display()
+        );
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
     let state_path = dir.join(format!(".handoff-get-{}.json", link.id));
-    let resumed = state_path.exists();
-    let state: GetState = if resumed {
+    // An empty state file is one made before a claim that did not happen.
+    let kept = match std::fs::read(&state_path) {
+        Ok(bytes) if !bytes.is_empty() => Some(
+            serde_json::from_slice::<GetState>(&bytes)
+                .with_context(|| format!("the state file {} is damaged", state_path.display()))?,
+        ),
+        _ => None,
+    };
+    let (mut state, manifest) = if let Some(state) = kept {
         eprintln!("Continuing the download claimed before.");
-        serde_json::from_slice(&std::fs::read(&state_path)?)
-            .with_context(|| format!("the state file {} is damaged", state_path.display()))?
+        let manifest = open_manifest(&link, &state.manifest, &state.pieces)?;
+        (state, manifest)
     } else {
-        // Not claimed yet: make sure it is there before using it up.
+        // Not claimed yet: make sure it is there, and that this folder
+        // takes the state file, before using it up.
         client
             .transfer_meta(link.id.as_str())
             .await
             .map_err(explain_gone)?;
-        let claimed = client
-            .claim_transfer(link.id.as_str())
-            .await
-            .map_err(explain_gone)?;
+        write_private(&state_path, b"").with_context(|| {
+            format!(
+                "cannot write into {}; the link is not used up",
+                dir.display()
+            )
+        })?;
+        let claimed = match client.claim_transfer(link.id.as_str()).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                let _ = std::fs::remove_file(&state_path);
+                return Err(explain_gone(e));
+            }
+        };
+        let pieces: Vec<u64> = claimed
+            .files
+            .iter()
+            .map(|f| u64::try_from(f.pieces).unwrap_or(0))
+            .collect();
+        let manifest = match open_manifest(&link, &claimed.manifest, &pieces) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                let _ = std::fs::remove_file(&state_path);
+                bail!("{e:#}. The link is used up now; nothing was written.");
+            }
+        };
         let state = GetState {
             id: link.id.to_string(),
             download_token: claimed.download_token,
             manifest: claimed.manifest,
             grace_until: claimed.grace_until,
-            pieces: claimed
-                .files
-                .iter()
-                .map(|f| u64::try_from(f.pieces).unwrap_or(0))
-                .collect(),
+            pieces,
+            started: Vec::new(),
+            saved: Vec::new(),
         };
         write_private(&state_path, &serde_json::to_vec(&state)?)?;
-        state
+        (state, manifest)
     };
-    let manifest = STANDARD
-        .decode(&state.manifest)
-        .context("the server sent damaged base64")?;
-    let manifest = age::decrypt(&link.identity, &manifest)
-        .map_err(|e| anyhow!("the manifest could not be decrypted with this link's key: {e}"))?;
-    let manifest = Manifest::parse(&manifest, state.pieces.len())
-        .map_err(|e| anyhow!("refusing these files: {e}. Nothing was written."))?;
-    for (f, file) in manifest.files.iter().enumerate() {
-        if pieces_for(file.size) != state.pieces[f] {
-            bail!(
-                "the manifest says {:?} has {} bytes, which is not what its {} pieces hold",
-                file.name,
-                file.size,
-                state.pieces[f]
-            );
-        }
-    }
     let mut targets = Vec::with_capacity(manifest.files.len());
-    for file in &manifest.files {
+    for (f, file) in manifest.files.iter().enumerate() {
         let path = destination(dir, &file.name)?;
-        let done = std::fs::metadata(&path).is_ok_and(|m| m.len() == file.size);
-        if path.exists() && !force && !(resumed && done) {
+        let saved = state.saved.contains(&f);
+        if !saved && path.exists() && !force {
             bail!(
-                "{} exists; use --force to replace it (within {} the download can be run again)",
+                "{} exists; use --force to replace it (the download can be run again until {})",
                 path.display(),
                 state.grace_until
             );
         }
-        targets.push((path, resumed && done));
+        let part = partial(&path);
+        if !saved && !state.started.contains(&f) && std::fs::symlink_metadata(&part).is_ok() {
+            bail!(
+                "{} is in the way: this download did not make it. Move it away and run again \
+                 (until {})",
+                part.display(),
+                state.grace_until
+            );
+        }
+        targets.push((path, saved));
     }
     let total: u64 = manifest.files.iter().map(|f| f.size).sum();
     let bar = progress(total, "Receiving");
-    for (f, (file, (path, done))) in manifest.files.iter().zip(&targets).enumerate() {
-        if *done {
+    for (f, (file, (path, saved))) in manifest.files.iter().zip(&targets).enumerate() {
+        if *saved {
             bar.inc(file.size);
             continue;
+        }
+        let continuing = state.started.contains(&f);
+        if !continuing {
+            state.started.push(f);
+            write_private(&state_path, &serde_json::to_vec(&state)?)?;
         }
         let source = PieceSource {
             client: &client,
@@ -631,7 +727,25 @@ pub(super) async fn get(link: &str, dir: &Path, force: bool) -> anyhow::Result<(
             token: &state.download_token,
             identity: &link.identity,
         };
-        download_file(&source, f, file, path, &bar).await?;
+        if let Err(e) = download_file(&source, f, file, path, &bar, continuing).await {
+            // The server hands out no piece any more: the grace is over (or
+            // the pieces are gone), and the state file is of no use.
+            if e.downcast_ref::<ApiFailure>()
+                .is_some_and(|f| f.status == 404)
+            {
+                let _ = std::fs::remove_file(&state_path);
+                bail!(
+                    "the server no longer hands out these files: the time to finish this \
+                     download (until {}) has passed. What arrived is in the *.handoff-part \
+                     files in {}; ask the sender to send the files again",
+                    state.grace_until,
+                    dir.display()
+                );
+            }
+            return Err(e);
+        }
+        state.saved.push(f);
+        write_private(&state_path, &serde_json::to_vec(&state)?)?;
     }
     bar.finish_and_clear();
     client
@@ -662,33 +776,93 @@ pub(crate) struct PieceSource<'a> {
     pub(crate) identity: &'a age::x25519::Identity,
 }
 
-/// Fetches, decrypts and writes file `f`, from where an earlier run left
-/// its partial file (mode 0600); renames it to `path` when whole. Also the
-/// collector's `dir` target's.
+/// A new partial file at `part`, mode 0600, made by this process: an
+/// earlier one there (or a symbolic link, which is removed, not followed)
+/// goes first, and the file is created exclusively, so nothing written here
+/// lands anywhere else.
+fn new_partial(part: &Path) -> anyhow::Result<std::fs::File> {
+    if std::fs::symlink_metadata(part).is_ok() {
+        std::fs::remove_file(part).with_context(|| format!("cannot remove {}", part.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(part)
+        .with_context(|| format!("cannot write {}", part.display()))
+}
+
+/// The partial file at `part` that an earlier run of this download made,
+/// opened to go on: a plain file (not a link, not a folder), still the one
+/// looked at when opened, and made the owner's alone (0600). A new one if
+/// there is none.
+fn continued_partial(part: &Path) -> anyhow::Result<std::fs::File> {
+    let Ok(seen) = std::fs::symlink_metadata(part) else {
+        return new_partial(part);
+    };
+    if !seen.file_type().is_file() {
+        bail!(
+            "{} is not the partial file this download made (a link or a folder); move it away",
+            part.display()
+        );
+    }
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .open(part)
+        .with_context(|| format!("cannot write {}", part.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let opened = out.metadata()?;
+        if (opened.dev(), opened.ino()) != (seen.dev(), seen.ino()) {
+            bail!(
+                "{} changed while it was opened; move it away",
+                part.display()
+            );
+        }
+        out.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(out)
+}
+
+/// Fetches, decrypts and writes file `f` into its partial file (mode
+/// 0600), then renames it to `path` when whole. With `continuing`, the
+/// partial file an earlier run of the same download made is kept up to its
+/// last whole piece; otherwise any file there is replaced. Also the
+/// collector's `dir` target's (which never continues).
 pub(crate) async fn download_file(
     source: &PieceSource<'_>,
     f: usize,
     file: &ManifestFile,
     path: &Path,
     bar: &ProgressBar,
+    continuing: bool,
 ) -> anyhow::Result<()> {
     let (client, identity) = (source.client, source.identity);
     let part = partial(path);
-    let had = std::fs::metadata(&part).map_or(0, |m| m.len());
+    let mut out = if continuing {
+        continued_partial(&part)?
+    } else {
+        new_partial(&part)?
+    };
+    let had = out.metadata()?.len();
     // Whole pieces written before are kept; a piece cut short is fetched again.
     let first = (had / PIECE_SIZE as u64).min(pieces_for(file.size) - 1);
     let keep = first * PIECE_SIZE as u64;
-    let mut out = private_file(&part, false)?;
     out.set_len(keep)?;
     out.seek(SeekFrom::Start(keep))?;
     bar.inc(keep);
     for piece in first..pieces_for(file.size) {
         let what = format!("piece {piece} of {}", file.name);
+        // A 404 goes to the caller as it is: its download has a sentence for it.
         let ciphertext = with_retries(bar, &what, || {
             client.get_piece(source.id, source.token, f, piece)
         })
-        .await
-        .map_err(explain_gone)?;
+        .await?;
         let key = piece_identity(identity, u32::try_from(f)?, u32::try_from(piece)?)
             .map_err(|e| anyhow!(e))?;
         let plaintext = age::decrypt(&key, &ciphertext).map_err(|e| {

@@ -218,6 +218,9 @@ fn read_stdin(what: &str) -> anyhow::Result<String> {
 /// Reveals the link's secret once, opens it here and prints it.
 pub(super) async fn get(args: GetArgs) -> anyhow::Result<()> {
     if super::files::is_file_link(&args.link) {
+        if args.json {
+            bail!("--json is for secrets; a file link's files are written to -o DIR");
+        }
         let dir = args
             .output
             .as_deref()

@@ -29,7 +29,9 @@ use sha2::{Digest, Sha256};
 
 use super::files::customer_slug;
 use super::{Import, Plan, Reads, TargetArgs, TargetError};
-use crate::cli::files::{PieceSource, destination, download_file, partial, progress};
+use crate::cli::files::{
+    PieceSource, destination, download_file, explain_gone, partial, progress,
+};
 use crate::transfer::{Manifest, ManifestFile};
 
 /// What it takes from a template's `[collect]` section: nothing.
@@ -215,7 +217,9 @@ pub(crate) async fn import_files(
             continue;
         }
         let fetched = partial(path);
-        download_file(&import.source, *f, file, &fetched, &bar).await?;
+        download_file(&import.source, *f, file, &fetched, &bar, false)
+            .await
+            .map_err(explain_gone)?;
         let same = sha256_of(&fetched)? == sha256_of(path)?;
         std::fs::remove_file(&fetched)
             .with_context(|| format!("cannot remove {}", fetched.display()))?;
@@ -234,7 +238,9 @@ pub(crate) async fn import_files(
         if path.exists() {
             bail!("{} appeared while the files were written", path.display());
         }
-        download_file(&import.source, *f, file, &path, &bar).await?;
+        download_file(&import.source, *f, file, &path, &bar, false)
+            .await
+            .map_err(explain_gone)?;
         changed = true;
     }
     bar.finish_and_clear();
