@@ -207,10 +207,23 @@ pub struct ManifestFile {
     pub modified: Option<i64>,
 }
 
+/// The suffix `handoff get` and `handoff collect --target dir` give a file
+/// while its pieces arrive (`<name>.handoff-part`), renamed away when whole:
+/// a manifest name with a part ending in it would clash with another file's
+/// partial copy, so readers refuse it.
+pub const PARTIAL_SUFFIX: &str = ".handoff-part";
+
 /// Checks a manifest name before anything is written under it: a relative
 /// path of `/`-separated segments, none empty, `.` or `..`, none longer than
-/// [`MAX_SEGMENT_BYTES`], with no backslash, NUL or other control character
-/// (and not starting with `/`). The text says what is wrong.
+/// [`MAX_SEGMENT_BYTES`] and none ending in [`PARTIAL_SUFFIX`] (in any
+/// letter case); not starting with `/` or a drive letter (`C:`); with no
+/// backslash, no control character (Unicode's `Cc`, and the line and
+/// paragraph separators U+2028 and U+2029), and no bidirectional control or
+/// invisible character ([`deceptive`](crate::label::deceptive), as in
+/// labels), which would make the name read as another
+/// (`invoice\u{202E}gpj.exe` shows as `invoiceexe.jpg`). The browser
+/// (static/js/files-format.js) holds names to the same rules; both are tested
+/// against tests/fixtures/file-names.json. The text says what is wrong.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("a file name is empty".to_owned());
@@ -218,9 +231,27 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if name.starts_with('/') {
         return Err(format!("the file name {name:?} is an absolute path"));
     }
-    if name.chars().any(|c| c == '\\' || c.is_control()) {
+    if let [letter, b':', ..] = name.as_bytes()
+        && letter.is_ascii_alphabetic()
+    {
+        return Err(format!("the file name {name:?} starts with a drive letter"));
+    }
+    if name
+        .chars()
+        .any(|c| c == '\\' || c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    {
         return Err(format!(
             "the file name {name:?} holds a backslash or a control character"
+        ));
+    }
+    if let Some((c, what)) = name
+        .chars()
+        .find_map(|c| crate::label::deceptive(c).map(|n| (c, n)))
+    {
+        return Err(format!(
+            "the file name {name:?} holds U+{:04X} {what}, an invisible character that can \
+             make a name read as another",
+            u32::from(c)
         ));
     }
     for segment in name.split('/') {
@@ -234,14 +265,63 @@ pub fn check_name(name: &str) -> Result<(), String> {
                 "a part of the file name {name:?} is longer than {MAX_SEGMENT_BYTES} bytes"
             ));
         }
+        if segment.to_lowercase().ends_with(PARTIAL_SUFFIX) {
+            return Err(format!(
+                "a part of the file name {name:?} ends in {PARTIAL_SUFFIX}, the suffix of \
+                 files still arriving"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A name as the folders of Windows and macOS compare it: in Unicode
+/// normalization form C, lower case. Two names with the same key are the same
+/// file there.
+fn name_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfc().collect::<String>().to_lowercase()
+}
+
+/// Checks that the names of one transfer (each already accepted by
+/// [`check_name`]) can all be written under one folder: no name twice, also
+/// when they differ only in letter case or Unicode normalization (Windows
+/// and macOS folders would hold them as one file), and no name that is
+/// also a folder of another (`a` and `a/b`, compared part by part the same
+/// way). The text names the clash.
+pub fn check_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    let names: Vec<&str> = names.into_iter().collect();
+    let mut files = std::collections::HashMap::new();
+    for &name in &names {
+        if let Some(first) = files.insert(name_key(name), name) {
+            return Err(if first == name {
+                format!("the manifest names {name:?} twice")
+            } else {
+                format!(
+                    "the manifest names both {first:?} and {name:?}, one file in folders \
+                     that ignore letter case"
+                )
+            });
+        }
+    }
+    for &name in &names {
+        let key = name_key(name);
+        for (at, _) in key.match_indices('/') {
+            if let Some(file) = files.get(&key[..at]) {
+                return Err(format!(
+                    "the manifest names {file:?} as a file and as a folder of {name:?}"
+                ));
+            }
+        }
     }
     Ok(())
 }
 
 impl Manifest {
     /// Reads a decrypted manifest and checks it: version [`MANIFEST_VERSION`], 1 to
-    /// [`MAX_FILES`] files, every name safe ([`check_name`]) and no name
-    /// twice, and `expected` files (the count the server holds).
+    /// [`MAX_FILES`] files, every name safe ([`check_name`]), no two clashing
+    /// on disk ([`check_names`]), and `expected` files (the count the server
+    /// holds).
     pub fn parse(plaintext: &[u8], expected: usize) -> Result<Manifest, String> {
         let manifest: Manifest = serde_json::from_slice(plaintext)
             .map_err(|e| format!("the manifest is not what this version reads: {e}"))?;
@@ -271,13 +351,10 @@ impl Manifest {
                 manifest.files.len()
             ));
         }
-        let mut seen = std::collections::HashSet::new();
         for f in &manifest.files {
             check_name(&f.name)?;
-            if !seen.insert(f.name.as_str()) {
-                return Err(format!("the manifest names {:?} twice", f.name));
-            }
         }
+        check_names(manifest.files.iter().map(|f| f.name.as_str()))?;
         Ok(manifest)
     }
 }
@@ -335,27 +412,100 @@ mod tests {
         assert!(check_piece(&over, 0, 1).is_err());
     }
 
+    /// The cases the browser's reader is held to as well.
+    fn shared_name_cases() -> serde_json::Value {
+        serde_json::from_str(include_str!("../tests/fixtures/file-names.json")).unwrap()
+    }
+
     #[test]
-    fn unsafe_names_are_refused() {
-        for ok in ["a.txt", "certs/app.pem", "x/y/z", "ünïcode.txt", ".hidden"] {
-            assert!(check_name(ok).is_ok(), "{ok}");
+    fn names_follow_the_shared_cases() {
+        let cases = shared_name_cases();
+        for case in cases["names"].as_array().unwrap() {
+            let (name, ok) = (case[0].as_str().unwrap(), case[1].as_bool().unwrap());
+            assert_eq!(
+                check_name(name).is_ok(),
+                ok,
+                "{name:?}: {:?}",
+                check_name(name)
+            );
         }
-        let long = "a".repeat(256);
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a/..",
-            "a\\b",
-            "a\0b",
-            "a\nb",
-            "a//b",
-            "./a",
-            long.as_str(),
-        ] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
+    }
+
+    #[test]
+    fn refused_characters_are_exactly_the_shared_list() {
+        let mut ranges: Vec<[String; 2]> = vec![];
+        let mut open: Option<(u32, u32)> = None;
+        for c in char::MIN..=char::MAX {
+            let refused = check_name(&format!("ab{c}cd")).is_err();
+            let code = u32::from(c);
+            open = match (open, refused) {
+                (Some((first, last)), true) if last + 1 == code => Some((first, code)),
+                (Some((first, last)), _) => {
+                    ranges.push([format!("{first:04X}"), format!("{last:04X}")]);
+                    refused.then_some((code, code))
+                }
+                (None, true) => Some((code, code)),
+                (None, false) => None,
+            };
         }
+        if let Some((first, last)) = open {
+            ranges.push([format!("{first:04X}"), format!("{last:04X}")]);
+        }
+        let want: Vec<[String; 2]> =
+            serde_json::from_value(shared_name_cases()["refused_characters"].clone()).unwrap();
+        assert_eq!(ranges, want);
+    }
+
+    #[test]
+    fn deceptive_names_say_which_character() {
+        let err = check_name("invoice\u{202E}gpj.exe").unwrap_err();
+        assert!(err.contains("U+202E RIGHT-TO-LEFT OVERRIDE"), "{err}");
+        let err = check_name("C:evil.txt").unwrap_err();
+        assert!(err.contains("drive letter"), "{err}");
+        let err = check_name("x.handoff-part").unwrap_err();
+        assert!(err.contains("ends in .handoff-part"), "{err}");
+    }
+
+    #[test]
+    fn manifests_whose_names_clash_are_refused() {
+        let cases = shared_name_cases();
+        for case in cases["lists"].as_array().unwrap() {
+            let names: Vec<&str> = case["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap())
+                .collect();
+            let clashes = !case["refused"].as_array().unwrap().is_empty();
+            let files: Vec<ManifestFile> = names
+                .iter()
+                .map(|&name| ManifestFile {
+                    name: name.to_owned(),
+                    size: 1,
+                    media_type: None,
+                    modified: None,
+                })
+                .collect();
+            let text = serde_json::to_vec(&Manifest {
+                v: MANIFEST_VERSION,
+                message: None,
+                files,
+            })
+            .unwrap();
+            let read = Manifest::parse(&text, names.len());
+            assert_eq!(read.is_err(), clashes, "{names:?}: {read:?}");
+        }
+        let err = check_names(["a/b", "a"]).unwrap_err();
+        assert_eq!(
+            err,
+            r#"the manifest names "a" as a file and as a folder of "a/b""#
+        );
+        let err = check_names(["Report.pdf", "report.PDF"]).unwrap_err();
+        assert!(err.contains("ignore letter case"), "{err}");
+        assert_eq!(
+            check_names(["a", "a"]).unwrap_err(),
+            r#"the manifest names "a" twice"#
+        );
     }
 
     #[test]

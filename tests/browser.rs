@@ -2014,18 +2014,44 @@ fn browser_files_resume_after_a_reload_stream_to_disk_and_open_once() {
 fn browser_files_refuse_unsafe_names_finish_a_broken_download_and_show_the_limit() {
     let server = Server::start_with(&["--max-transfer-bytes", "20000000"]);
     let dir = tempfile::tempdir().expect("a directory");
+    // Under the limit as it is, over it once encrypted.
     let too_big = dir.path().join("too-big.bin");
-    random_file(&too_big, 30_000_000);
+    random_file(&too_big, 19_999_000);
+    // Two files of one name, size and time in two folders, other contents.
+    let twins = dir.path().join("twins");
+    let when = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_540_000);
+    let mut twin_hashes = serde_json::Map::new();
+    for folder in ["a", "b"] {
+        fs::create_dir_all(twins.join(folder)).expect("a folder");
+        let path = twins.join(folder).join("config.json");
+        let text = format!(
+            "{{\"folder\": \"{folder}\", \"marker\": \"{}\"}}",
+            random_hex(8)
+        );
+        fs::write(&path, &text).expect("a twin");
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(when))
+            .expect("set the time");
+        twin_hashes.insert(
+            format!("twins/{folder}/config.json"),
+            json!(sha256_hex(text.as_bytes())),
+        );
+    }
     let out = node(
         "files-edges.mjs",
         &[
             ("HANDOFF_URL", &server.base),
             ("HANDOFF_TOO_BIG", &too_big.display().to_string()),
+            ("HANDOFF_TWINS", &twins.display().to_string()),
         ],
     );
 
-    // Unsafe names are refused, each with its reason; the safe file is
-    // saved, through the in-memory fallback (no service worker).
+    // Unsafe names are refused, each with its reason, and those that clash
+    // in one folder every one; the safe file is saved, through the
+    // in-memory fallback (no service worker). A name that reads as another
+    // is shown written out.
     let refused = &out["refused"];
     assert_eq!(
         refused["statuses"],
@@ -2033,13 +2059,20 @@ fn browser_files_refuse_unsafe_names_finish_a_broken_download_and_show_the_limit
             "Not saved: it points outside its folder (\"..\").",
             "",
             "Not saved: it contains a control character.",
-            "Not saved: it is an absolute path."
+            "Not saved: it is an absolute path.",
+            "Not saved: it contains U+202E RIGHT-TO-LEFT OVERRIDE, an invisible character that can make a name read as another.",
+            "Not saved: it starts with a drive letter.",
+            "Not saved: another file in the list is in a folder of this name.",
+            "Not saved: one of its folders is also a file in the list (notes).",
+            "Not saved: a part of it ends in .handoff-part, the suffix of files still arriving."
         ])
     );
+    assert_eq!(refused["names"][2], "bell⟨U+0007⟩.txt", "{refused}");
+    assert_eq!(refused["names"][4], "invoice⟨U+202E⟩gpj.exe", "{refused}");
     assert_eq!(refused["save_buttons"], 1, "{refused}");
     assert_eq!(refused["folder_button"], true, "{refused}");
     assert!(
-        s(refused, "banner").starts_with("3 files are not saved"),
+        s(refused, "banner").starts_with("8 files are not saved"),
         "{refused}"
     );
     assert_eq!(refused["saved_name"], "report.txt");
@@ -2068,13 +2101,42 @@ fn browser_files_refuse_unsafe_names_finish_a_broken_download_and_show_the_limit
     assert_eq!(reordered["download_failed"], true, "{reordered}");
     assert_eq!(reordered["saved"], false, "{reordered}");
 
+    // The limit counts ciphertext: a file just under it in plaintext is
+    // over it once encrypted, and the sentence's two numbers differ.
     let too_big = &out["too_big"];
     assert_eq!(too_big["puts"], 0);
+    let error = s(too_big, "error");
+    let taken = error
+        .strip_prefix("These files are too large for this server: they take ")
+        .and_then(|rest| {
+            rest.split_once(
+                " bytes once encrypted, and it takes at most 20,000,000 bytes per link. ",
+            )
+        })
+        .unwrap_or_else(|| panic!("{error}"));
+    let encrypted: u64 = taken.0.replace(',', "").parse().expect("a byte count");
+    assert!((20_000_001..20_010_000).contains(&encrypted), "{error}");
     assert_eq!(
-        too_big["error"],
-        "These files are too large for this server: together they come to 30 MB, and it takes at most 20 MB per link. \
-         Send them in several links, or fewer at a time. Nothing was sent."
+        taken.1,
+        "Send them in several links, or fewer at a time. Nothing was sent."
     );
+    // Names that are one file in a Windows or macOS folder are not sent.
+    assert_eq!(
+        out["clash"]["error"],
+        "The file name “Report.pdf” cannot be sent: another file in the list has the same name \
+         (letter case aside). Rename one of them and choose them again."
+    );
+    assert_eq!(out["clash"]["puts"], 0);
+
+    // Resumed after a reload, each file is sent from its own path: the
+    // twins arrive each with its own contents.
+    let twins = &out["twins"];
+    assert_eq!(
+        twins["sent_names"],
+        json!(["twins/a/config.json", "twins/b/config.json"]),
+        "{twins}"
+    );
+    assert_eq!(twins["received"], Value::Object(twin_hashes), "{twins}");
 
     assert_eq!(
         check_page_states(&out),
@@ -2160,7 +2222,7 @@ fn browser_files_request_uploads_resumes_answers_and_the_pm_and_collector_get_th
     );
     assert_eq!(
         out["errors"]["too_big"],
-        "These files are too large for this server: together they come to 30 MB, and it takes at most 20 MB per request. \
+        "These files are too large for this server: they take 30 MB once encrypted, and it takes at most 20 MB per request. \
          Put them in a compressed archive, or send the rest through another request from your SOC. Nothing was sent."
     );
     assert_eq!(out["errors"]["puts"], 0);
@@ -2407,6 +2469,15 @@ fn files_sent_from_the_cli_open_in_the_browser_and_back() {
             "capture (1).bin": sha256_hex(&fs::read(&capture).expect("the capture")),
             "certs/app.pem": sha256_hex(key_text.as_bytes()),
         })
+    );
+    // Each line says where its file went (the picked folder here is the
+    // origin-private file system's root, which has no name).
+    assert_eq!(
+        out["statuses"],
+        json!([
+            "Saved into the folder you picked, as capture (1).bin.",
+            "Saved into the folder you picked, as certs/app.pem."
+        ])
     );
 
     // The browser sends → handoff get writes them.

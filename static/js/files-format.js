@@ -75,24 +75,131 @@ export async function pieceIdentity(bech32, identity, f, p) {
 }
 
 /**
+ * Bidirectional controls and invisible characters, by code point: what
+ * src/label.rs `deceptive` lists for labels, the list file names are held
+ * to on both sides (tests/fixtures/file-names.json holds the two lists to
+ * each other). `invoice\u202Egpj.exe` shows as "invoiceexe.jpg".
+ */
+const DECEPTIVE = [
+  [0x00ad, 0x00ad, "SOFT HYPHEN"],
+  [0x034f, 0x034f, "COMBINING GRAPHEME JOINER"],
+  [0x061c, 0x061c, "ARABIC LETTER MARK"],
+  [0x115f, 0x115f, "HANGUL CHOSEONG FILLER"],
+  [0x1160, 0x1160, "HANGUL JUNGSEONG FILLER"],
+  [0x17b4, 0x17b4, "KHMER VOWEL INHERENT AQ"],
+  [0x17b5, 0x17b5, "KHMER VOWEL INHERENT AA"],
+  [0x180e, 0x180e, "MONGOLIAN VOWEL SEPARATOR"],
+  [0x200b, 0x200b, "ZERO WIDTH SPACE"],
+  [0x200c, 0x200c, "ZERO WIDTH NON-JOINER"],
+  [0x200d, 0x200d, "ZERO WIDTH JOINER"],
+  [0x200e, 0x200e, "LEFT-TO-RIGHT MARK"],
+  [0x200f, 0x200f, "RIGHT-TO-LEFT MARK"],
+  [0x202a, 0x202a, "LEFT-TO-RIGHT EMBEDDING"],
+  [0x202b, 0x202b, "RIGHT-TO-LEFT EMBEDDING"],
+  [0x202c, 0x202c, "POP DIRECTIONAL FORMATTING"],
+  [0x202d, 0x202d, "LEFT-TO-RIGHT OVERRIDE"],
+  [0x202e, 0x202e, "RIGHT-TO-LEFT OVERRIDE"],
+  [0x2060, 0x2060, "WORD JOINER"],
+  [0x2061, 0x2061, "FUNCTION APPLICATION"],
+  [0x2062, 0x2062, "INVISIBLE TIMES"],
+  [0x2063, 0x2063, "INVISIBLE SEPARATOR"],
+  [0x2064, 0x2064, "INVISIBLE PLUS"],
+  [0x2066, 0x2066, "LEFT-TO-RIGHT ISOLATE"],
+  [0x2067, 0x2067, "RIGHT-TO-LEFT ISOLATE"],
+  [0x2068, 0x2068, "FIRST STRONG ISOLATE"],
+  [0x2069, 0x2069, "POP DIRECTIONAL ISOLATE"],
+  [0x206a, 0x206f, "DEPRECATED FORMAT CHARACTER"],
+  [0x3164, 0x3164, "HANGUL FILLER"],
+  [0xfeff, 0xfeff, "ZERO WIDTH NO-BREAK SPACE"],
+  [0xffa0, 0xffa0, "HALFWIDTH HANGUL FILLER"],
+  [0xfff9, 0xfffb, "INTERLINEAR ANNOTATION CHARACTER"],
+];
+
+/** "U+202E RIGHT-TO-LEFT OVERRIDE" when code point `cp` is a bidirectional control or invisible; else null. */
+function deceptive(cp) {
+  const hit = DECEPTIVE.find(([first, last]) => cp >= first && cp <= last);
+  return hit ? `U+${cp.toString(16).toUpperCase().padStart(4, "0")} ${hit[2]}` : null;
+}
+
+// C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * The suffix `handoff get` gives a file while its pieces arrive
+ * (`<name>.handoff-part`): a name with a part ending in it would clash with
+ * another file's partial copy.
+ */
+export const PARTIAL_SUFFIX = ".handoff-part";
+
+/**
  * Why a file name from a manifest (or a folder) must not be used, or null
  * when it is safe: a relative path with `/` between its parts, none of them
- * empty, `.` or `..`, no backslash, no control character, no drive letter,
- * and no part over 255 bytes.
+ * empty, `.` or `..`, none over 255 bytes, none ending in `.handoff-part`
+ * (any letter case); no drive letter at its start, no backslash, no control
+ * character, and no bidirectional control or invisible character. The same
+ * rules as `check_name` in src/transfer.rs.
  */
 export function unsafeNameReason(name) {
   if (typeof name !== "string" || name === "") return "it is empty";
   if (name.startsWith("/")) return "it is an absolute path";
   if (/^[A-Za-z]:/.test(name)) return "it starts with a drive letter";
   if (name.includes("\\")) return "it contains a backslash";
-  // C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) return "it contains a control character";
+  if (CONTROL.test(name)) return "it contains a control character";
+  for (const c of name) {
+    const what = deceptive(c.codePointAt(0));
+    if (what) return `it contains ${what}, an invisible character that can make a name read as another`;
+  }
   for (const part of name.split("/")) {
     if (part === "") return "it has an empty folder name";
     if (part === "." || part === "..") return "it points outside its folder (\"..\")";
     if (utf8.encode(part).length > 255) return "a part of it is longer than 255 bytes";
+    if (part.toLowerCase().endsWith(PARTIAL_SUFFIX)) return `a part of it ends in ${PARTIAL_SUFFIX}, the suffix of files still arriving`;
   }
   return null;
+}
+
+/** A name as the folders of Windows and macOS compare it: Unicode form C, lower case. */
+const nameKey = (name) => name.normalize("NFC").toLowerCase();
+
+/**
+ * Why each of `names` (the names of one transfer, each safe by
+ * unsafeNameReason) clashes with another, or null: the same name twice,
+ * also when the two differ only in letter case or Unicode normalization
+ * (one file in a Windows or macOS folder), or a name that is also a folder
+ * of another (`a` and `a/b`, compared part by part the same way). Every name
+ * of a clash is refused, as `check_names` in src/transfer.rs refuses the
+ * whole list.
+ */
+export function nameClashes(names) {
+  const keys = names.map((n) => (typeof n === "string" ? nameKey(n) : ""));
+  const count = new Map();
+  for (const k of keys) count.set(k, (count.get(k) ?? 0) + 1);
+  const out = keys.map((k) => (k && count.get(k) > 1 ? "another file in the list has the same name (letter case aside)" : null));
+  keys.forEach((k, i) => {
+    if (!k) return;
+    for (let at = k.indexOf("/"); at > 0; at = k.indexOf("/", at + 1)) {
+      const folder = k.slice(0, at);
+      if (!count.has(folder)) continue;
+      out[i] ??= `one of its folders is also a file in the list (${names[keys.indexOf(folder)]})`;
+      keys.forEach((other, j) => {
+        if (other === folder) out[j] ??= "another file in the list is in a folder of this name";
+      });
+    }
+  });
+  return out;
+}
+
+/**
+ * `name` with each control, bidirectional or invisible character written
+ * out as ⟨U+202E⟩, for showing a refused name as what it is.
+ */
+export function visibleName(name) {
+  let out = "";
+  for (const c of String(name)) {
+    const cp = c.codePointAt(0);
+    out += CONTROL.test(c) || deceptive(cp) ? `⟨U+${cp.toString(16).toUpperCase().padStart(4, "0")}⟩` : c;
+  }
+  return out;
 }
 
 /** The last part of a relative path: what a browser download is called. */
@@ -109,6 +216,18 @@ export function formatBytes(n) {
     unit += 1;
   } while (value >= 1000 && unit < units.length - 1);
   return `${value.toLocaleString("en", { maximumFractionDigits: value < 10 ? 2 : value < 100 ? 1 : 0 })} ${units[unit]}`;
+}
+
+/**
+ * Two byte counts written so that they read differently when they differ:
+ * as formatBytes, or exactly ("20,004,112 bytes") where formatBytes would
+ * round both to the same words.
+ */
+export function formatBytesApart(a, b) {
+  const [x, y] = [formatBytes(a), formatBytes(b)];
+  if (x !== y || a === b) return [x, y];
+  const exact = (n) => `${n.toLocaleString("en")} bytes`;
+  return [exact(a), exact(b)];
 }
 
 /** A duration in seconds as people say it: "12 s", "3 min", "1 h 5 min". */

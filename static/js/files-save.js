@@ -18,8 +18,8 @@
 import { Decrypter, bech32 } from "/assets/age.js";
 import { $, formatTime, fromBase64, postJson, showError } from "/assets/common.js";
 import {
-  BLOB_LIMIT, MANIFEST_VERSION, Progress, backoff, baseName, countdown, formatBytes, pieceIdentity, pieceRange, piecesOf,
-  unsafeNameReason,
+  BLOB_LIMIT, MANIFEST_VERSION, Progress, backoff, baseName, countdown, formatBytes, nameClashes, pieceIdentity, pieceRange,
+  piecesOf, unsafeNameReason, visibleName,
 } from "/assets/files-format.js";
 
 /** Tries per piece before a file's download stops with "Try again". */
@@ -56,9 +56,12 @@ async function readManifest(identity, claimed) {
   if (manifest?.v !== MANIFEST_VERSION || !Array.isArray(manifest.files) || manifest.files.length !== claimed.files.length) {
     throw new ManifestError("the list of files does not match what the server holds");
   }
+  // Names that clash with each other in one folder are refused, every one
+  // of them: which is the one meant cannot be told.
+  const clashes = nameClashes(manifest.files.map((f) => f?.name));
   const files = manifest.files.map((f, i) => {
     const size = f?.size;
-    let refused = unsafeNameReason(f?.name);
+    let refused = unsafeNameReason(f?.name) ?? clashes[i];
     if (!refused && !(Number.isSafeInteger(size) && size >= 0 && piecesOf(size) === claimed.files[i].pieces)) {
       refused = "its size does not match what the server holds";
     }
@@ -148,7 +151,8 @@ function row(ctx, file, index, pieces) {
   head.className = "file-head";
   const name = document.createElement("span");
   name.className = "file-name";
-  name.textContent = file.name || "(no name)";
+  // A refused name may hold characters that make it read as another: shown written out.
+  name.textContent = file.refused ? visibleName(file.name) || "(no name)" : file.name;
   const size = document.createElement("span");
   size.className = "file-size";
   size.textContent = formatBytes(file.size);
@@ -187,7 +191,7 @@ function row(ctx, file, index, pieces) {
     li.classList.remove("failed");
     status.textContent = "Starting…";
     try {
-      await download(ctx, r, index, pieces, r.dir, (done, line) => {
+      const savedAs = await download(ctx, r, index, pieces, r.dir, (done, line) => {
         bar.value = done;
         status.textContent = line;
       });
@@ -195,7 +199,9 @@ function row(ctx, file, index, pieces) {
       li.classList.add("saved");
       button.hidden = true;
       bar.value = bar.max;
-      status.textContent = "Saved to your downloads.";
+      status.textContent = r.dir
+        ? `Saved into the folder you picked${r.dir.name ? ` (${r.dir.name})` : ""}, as ${savedAs}.`
+        : "Saved to your downloads.";
       await r.onSaved();
       return true;
     } catch (e) {
@@ -217,6 +223,7 @@ function row(ctx, file, index, pieces) {
 /** A refusal to show as it is, ending one file's download. */
 class DownloadError extends Error {}
 
+/** Saves one file; returns the path it was saved as (in a folder, it may have " (1)" added). */
 async function download(ctx, r, index, pieces, dir, report) {
   const { file } = r;
   const sink = dir ? await folderSink(dir, file.name) : await openSink(file);
@@ -245,6 +252,7 @@ async function download(ctx, r, index, pieces, dir, report) {
       progress.add(plain.length);
     }
     await sink.close();
+    return sink.name ?? baseName(file.name);
   } catch (e) {
     sink.abort(e?.message ?? String(e));
     throw e;
@@ -404,21 +412,27 @@ async function workerSink(reg, file) {
  * subfolders, through the File System Access API. The browser writes to a
  * temporary file and puts it in place on close, so a broken download leaves
  * nothing under the name. A name taken already gets " (1)", " (2)" … before
- * its extension, as browser downloads do; nothing is overwritten.
+ * its extension, as browser downloads do; nothing is overwritten. The
+ * sink's `name` is the path it writes.
  */
 async function folderSink(root, name) {
   let writable;
+  let saved;
   try {
     const parts = name.split("/");
     let dir = root;
     for (const part of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(part, { create: true });
-    const handle = await dir.getFileHandle(await freeName(dir, parts.at(-1)), { create: true });
+    saved = await freeName(dir, parts.at(-1));
+    const handle = await dir.getFileHandle(saved, { create: true });
     writable = await handle.createWritable();
+    saved = [...parts.slice(0, -1), saved].join("/");
   } catch (e) {
     if (e instanceof DownloadError) throw e;
     throw new DownloadError(`The file could not be created in that folder (${e?.message ?? e}). Press Try again, or save it with Save.`);
   }
   return {
+    /** The path under `root` the file is saved as. */
+    name: saved,
     write: (chunk) => writable.write(chunk),
     close: () => writable.close(),
     abort: () => {

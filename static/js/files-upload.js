@@ -9,7 +9,7 @@
 // files' names, sizes and times (and, for a request, the message) stay in
 // this browser's localStorage until the page is done with it. Opening the
 // page again offers to resume: the same files are picked again (checked by
-// name, size and time), the server says which pieces it has, and only the
+// path, size and time), the server says which pieces it has, and only the
 // rest are encrypted and sent.
 //
 // The page holds these elements, by id: the form (files-form, send-button,
@@ -23,8 +23,8 @@
 import { Encrypter, bech32, generateX25519Identity, identityToRecipient } from "/assets/age.js";
 import { $, postJson, requireSecureContext, showError, toBase64 } from "/assets/common.js";
 import {
-  MANIFEST_VERSION, MAX_FILES, Progress, backoff, baseName, countdown, fileCiphertextSize, formatBytes, getJson,
-  pieceCiphertextSize, pieceIdentity, pieceRange, piecesOf, unsafeNameReason,
+  MANIFEST_VERSION, MAX_FILES, Progress, backoff, countdown, fileCiphertextSize, formatBytes, formatBytesApart, getJson,
+  nameClashes, pieceCiphertextSize, pieceIdentity, pieceRange, piecesOf, unsafeNameReason, visibleName,
 } from "/assets/files-format.js";
 
 /** Pieces uploading at once: enough to keep the line busy, little memory (two 4 MiB pieces). */
@@ -123,8 +123,12 @@ export function wireSender(options) {
     if (items.length > MAX_FILES) return `That is ${items.length} files; one ${options.per} can carry at most ${MAX_FILES}. ${options.splitAdvice}`;
     for (const { name } of items) {
       const why = unsafeNameReason(name);
-      if (why) return `The file name “${name}” cannot be sent: ${why}. Rename it and choose it again.`;
+      if (why) return `The file name “${visibleName(name)}” cannot be sent: ${why}. Rename it and choose it again.`;
     }
+    // What the recipient's reader would refuse (README "File transfers").
+    const clashes = nameClashes(items.map((i) => i.name));
+    const at = clashes.findIndex(Boolean);
+    if (at >= 0) return `The file name “${items[at].name}” cannot be sent: ${clashes[at]}. Rename one of them and choose them again.`;
     return "";
   }
 
@@ -154,15 +158,16 @@ export function wireSender(options) {
   });
 
   /**
-   * The server's refusal of files over its limit (413), in words: the page
-   * carries the limit (`data-max-bytes`), the server's own message counts
-   * encrypted bytes.
+   * The server's refusal of files over its limit (413), in words. The limit
+   * (the page's `data-max-bytes`) counts ciphertext, `encrypted` bytes in
+   * all (what was declared): a file just under the limit can be over it
+   * once encrypted, so the sentence gives both, written so that they differ.
    */
-  function tooLarge() {
-    const total = chosen.reduce((sum, c) => sum + c.file.size, 0);
+  function tooLarge(encrypted) {
     const max = Number(form.dataset.maxBytes);
-    const limit = max > 0 ? `at most ${formatBytes(max)}` : "less";
-    return `These files are too large for this server: together they come to ${formatBytes(total)}, and it takes ${limit} per ${options.per}. ${options.splitAdvice}`;
+    if (!(max > 0)) return `These files are too large for this server: they take ${formatBytes(encrypted)} once encrypted. ${options.splitAdvice}`;
+    const [take, limit] = formatBytesApart(encrypted, max);
+    return `These files are too large for this server: they take ${take} once encrypted, and it takes at most ${limit} per ${options.per}. ${options.splitAdvice}`;
   }
 
   async function create() {
@@ -182,13 +187,11 @@ export function wireSender(options) {
     const message = $("message").value.trim();
     if (message && options.messageInManifest) manifest.message = message;
     const sealed = await encrypter.encrypt(JSON.stringify(manifest));
-    const res = await postJson("/api/v1/transfers", {
-      manifest: toBase64(sealed),
-      files: chosen.map(({ file }) => ({ pieces: piecesOf(file.size), size: fileCiphertextSize(empty, file.size) })),
-      ...options.bind(),
-    });
+    const declared = chosen.map(({ file }) => ({ pieces: piecesOf(file.size), size: fileCiphertextSize(empty, file.size) }));
+    const res = await postJson("/api/v1/transfers", { manifest: toBase64(sealed), files: declared, ...options.bind() });
     if (!res.ok) {
-      showError(formError, `${res.status === 413 ? tooLarge() : res.data.message} Nothing was sent.`);
+      const encrypted = declared.reduce((sum, f) => sum + f.size, 0);
+      showError(formError, `${res.status === 413 ? tooLarge(encrypted) : res.data.message} Nothing was sent.`);
       return;
     }
     const upload = {
@@ -354,7 +357,7 @@ export function wireSender(options) {
     const tryResume = () => {
       const { files, missing } = match(upload, picked);
       if (missing.length) {
-        showError($("resume-error"), `Still missing (the same name, size and modification time are needed): ${missing.join(", ")}.`);
+        showError($("resume-error"), `Still missing (the same path, size and modification time are needed: a file sent in a folder is picked again with its folder): ${missing.join(", ")}.`);
         return;
       }
       showError($("resume-error"), "");
@@ -469,17 +472,22 @@ function put(url, token, blob, onProgress) {
 
 /**
  * The picked files in the order of `upload.files`, or the names still
- * missing. A file matches by size and time, and by its path, or by its name
- * alone when it was picked by itself rather than with its folder.
+ * missing. A file matches by its full path as sent (a file sent in a folder
+ * is picked again with its folder), its size and its time, and each picked
+ * file stands for one file of the upload at most: two files of the same
+ * name, size and time in different folders never both map to one.
  */
 function match(upload, picked) {
   const out = [];
   const missing = [];
+  const used = new Set();
   for (const want of upload.files) {
-    const hit = picked.find(({ file, name }) => file.size === want.size && file.lastModified === want.lastModified
-      && (name === want.name || baseName(name) === baseName(want.name)));
-    if (hit) out.push(hit.file);
-    else missing.push(want.name);
+    const at = picked.findIndex(({ file, name }, i) => !used.has(i) && name === want.name
+      && file.size === want.size && file.lastModified === want.lastModified);
+    if (at >= 0) {
+      used.add(at);
+      out.push(picked[at].file);
+    } else missing.push(want.name);
   }
   return { files: out, missing };
 }

@@ -7,13 +7,20 @@
 //   browser tab, after a reload, without revealing again;
 // - a file whose two equal-length pieces arrive in each other's place (as a
 //   server that reorders them would hand them out) is refused, not saved;
-// - the sender's page shows the server's refusal of files over its limit.
+// - the sender's page shows the server's refusal of files over its limit,
+//   and refuses names that would clash in one folder;
+// - an upload resumed after a reload maps each re-picked file to its own
+//   path: two files of one name, size and time in two folders each arrive
+//   with their own contents.
 // Each new page state is measured on a 390 px phone and scanned with axe.
 //
 // Inputs:
 //   HANDOFF_URL     server base (started with a small --max-transfer-bytes)
-//   HANDOFF_TOO_BIG path of a file over that limit
-// Output: {"refused": {...}, "retry": {...}, "reordered": {...}, "too_big": {...}, "pages": [...], "csp": [...]}
+//   HANDOFF_TOO_BIG path of a file over that limit (once encrypted)
+//   HANDOFF_TWINS   path of a folder holding a/config.json and b/config.json
+//                   (same size and time, other contents)
+// Output: {"refused": {...}, "retry": {...}, "reordered": {...}, "too_big": {...},
+//          "clash": {...}, "twins": {...}, "pages": [...], "csp": [...]}
 
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -28,6 +35,7 @@ import { measurer } from "./measure.mjs";
 
 const base = env("HANDOFF_URL");
 const tooBig = env("HANDOFF_TOO_BIG");
+const twins = env("HANDOFF_TWINS");
 const PHONE = { width: 390, height: 844 };
 const PIECE = 4 * 1024 * 1024;
 
@@ -107,6 +115,11 @@ await run(async (browser) => {
     { name: "report.txt", bytes: safe },
     { name: "bell\u0007.txt", bytes: new TextEncoder().encode("bell") },
     { name: "/etc/passwd", bytes: new TextEncoder().encode("root") },
+    { name: "invoice\u202Egpj.exe", bytes: new TextEncoder().encode("bidi") },
+    { name: "C:evil.txt", bytes: new TextEncoder().encode("drive") },
+    { name: "notes", bytes: new TextEncoder().encode("a file") },
+    { name: "Notes/today.txt", bytes: new TextEncoder().encode("a file in a folder of that name") },
+    { name: "x.handoff-part", bytes: new TextEncoder().encode("partial") },
   ], "");
   const noWorker = await browser.newContext({ viewport: PHONE, acceptDownloads: true, serviceWorkers: "block" });
   const a = await newPage(noWorker);
@@ -116,6 +129,7 @@ await run(async (browser) => {
   await measure(a.page, "files: unsafe names refused");
   out.refused = {
     banner: await a.page.locator("#refused").textContent(),
+    names: await a.page.locator("#file-rows .file-name").allTextContents(),
     statuses: await a.page.locator("#file-rows .file-status").allTextContents(),
     save_buttons: await a.page.locator("#file-rows button").count(),
     message_shown: await a.page.locator("#message-box").isVisible(),
@@ -208,8 +222,66 @@ await run(async (browser) => {
   await c.page.locator("#files-error").waitFor({ state: "visible" });
   out.too_big = { error: await c.page.locator("#files-error").textContent(), puts: puts.length };
   await measure(c.page, "files: too large");
+  // Two names that are one file in a Windows or macOS folder: refused here, before anything is sent.
+  await c.page.locator("#clear-files").click();
+  await c.page.locator("#file-input").setInputFiles([
+    { name: "Report.pdf", mimeType: "application/pdf", buffer: Buffer.from("one") },
+    { name: "report.pdf", mimeType: "application/pdf", buffer: Buffer.from("two") },
+  ]);
+  await c.page.locator("#send-button").click();
+  await c.page.waitForFunction(() => /Rename one/.test(document.getElementById("files-error").textContent));
+  out.clash = { error: await c.page.locator("#files-error").textContent(), puts: puts.length };
   checkClean(c.log, "too large");
   await c.page.close();
+
+  step("twins");
+  // 5. A folder with a/config.json and b/config.json of one size and time;
+  // the page is reloaded before any piece is stored, and the folder picked
+  // again: each file must be sent from its own path.
+  const t = await newPage(await browser.newContext({ viewport: PHONE }));
+  t.page.on("dialog", (dialog) => dialog.accept());
+  let putSeen;
+  const firstPut = new Promise((resolve) => {
+    putSeen = resolve;
+  });
+  let release;
+  const held = new Promise((resolve) => {
+    release = resolve;
+  });
+  await t.page.route(/\/pieces\/\d+$/, async (route) => {
+    putSeen();
+    await held;
+    await route.abort("aborted").catch(() => {});
+  });
+  await t.page.goto(`${base}/files`);
+  await t.page.locator("#folder-input").setInputFiles(twins);
+  const sentNames = await t.page.locator("#file-list .file-name").allTextContents();
+  await t.page.locator("#send-button").click();
+  await firstPut;
+  await t.page.reload();
+  release();
+  await t.page.unrouteAll({ behavior: "ignoreErrors" });
+  await t.page.locator("#resume").waitFor({ state: "visible" });
+  await t.page.locator("#resume-folder-input").setInputFiles(twins);
+  await t.page.locator("#files-result:not([hidden]), #upload-error:not([hidden])").first().waitFor({ state: "visible", timeout: 60_000 });
+  check(!(await t.page.locator("#upload-error").isVisible()), `resuming failed: ${await t.page.locator("#upload-error").textContent()}`);
+  const twinsLink = await t.page.locator("#files-link").inputValue();
+  checkClean(t.log, "twins sender");
+  await t.page.close();
+  const r = await newPage(await browser.newContext({ viewport: PHONE, acceptDownloads: true }));
+  await r.page.goto(twinsLink);
+  await r.page.locator("#open-button").click();
+  await r.page.locator("#files").waitFor({ state: "visible" });
+  const received = {};
+  const rows = r.page.locator("#file-rows li");
+  for (let i = 0; i < (await rows.count()); i++) {
+    const name = await rows.nth(i).locator(".file-name").textContent();
+    const [download] = await Promise.all([r.page.waitForEvent("download"), rows.nth(i).locator("button").click()]);
+    received[name] = sha256(readFileSync(await download.path()));
+  }
+  out.twins = { sent_names: sentNames.sort(), received };
+  checkClean(r.log, "twins recipient");
+  await r.page.close();
 
   out.pages = pages;
   out.csp = csp;

@@ -8,7 +8,8 @@
 //                         "Save into a folder" (the File System Access API; the
 //                         folder picker answers with the origin-private file
 //                         system's root, where HANDOFF_EXISTING, a name, is
-//                         written first); prints {"folder": {path: sha256}}
+//                         written first); prints {"folder": {path: sha256},
+//                         "statuses": [each file's line once saved]}
 // Inputs: HANDOFF_URL (server base) and the above.
 
 import { createHash } from "node:crypto";
@@ -68,8 +69,9 @@ await run(async (browser) => {
       await walk(await navigator.storage.getDirectory(), "");
       return out;
     });
+    const statuses = await page.locator("#file-rows .file-status").allTextContents();
     checkClean(log, "folder");
-    return { folder };
+    return { folder, statuses };
   }
   check(mode === "receive", `unknown HANDOFF_MODE ${mode}`);
   await page.goto(env("HANDOFF_LINK"));
