@@ -742,3 +742,37 @@ async fn send_refuses_what_it_cannot_send_as_it_is() {
     .await;
     fails_saying(&out, "the interrupted send has another message");
 }
+
+/// Names every reader would refuse together are refused before anything
+/// is sent: two files whose names differ only in letter case (one file in
+/// Windows' and macOS' folders).
+#[tokio::test]
+async fn names_that_clash_are_refused_before_sending() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let (a, b) = (work.path().join("x"), work.path().join("y"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(a.join("Report.pdf"), b"one").unwrap();
+    std::fs::write(b.join("report.pdf"), b"two").unwrap();
+    let out = run(
+        &state,
+        &[
+            "send",
+            "--server",
+            &app.base,
+            a.join("Report.pdf").to_str().unwrap(),
+            b.join("report.pdf").to_str().unwrap(),
+        ],
+    )
+    .await;
+    fails_saying(&out, "cannot send these together");
+    assert!(
+        !state.join("handoff").exists()
+            || std::fs::read_dir(state.join("handoff"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}

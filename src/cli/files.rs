@@ -229,16 +229,13 @@ fn collect_sources(args: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
             crate::transfer::MAX_FILES
         );
     }
-    let mut seen = std::collections::HashSet::new();
     for s in &out {
         check_name(&s.name).map_err(|e| anyhow!("cannot send {}: {e}", s.path.display()))?;
-        if !seen.insert(s.name.clone()) {
-            bail!(
-                "two files would be named {:?}; send them separately",
-                s.name
-            );
-        }
     }
+    // What every reader refuses: a name twice (letter case and Unicode
+    // normalization aside) or a name that is also another's folder.
+    crate::transfer::check_names(out.iter().map(|s| s.name.as_str()))
+        .map_err(|e| anyhow!("cannot send these together: {e}; send them separately"))?;
     Ok(out)
 }
 

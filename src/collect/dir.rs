@@ -6,11 +6,12 @@
 //! transfer and holds its key, so the collector hands [`import_files`] the
 //! decrypted manifest and the lease's download token instead of calling
 //! [`plan`]. Names the manifest gives are checked before anything is
-//! written ([`Manifest::parse`]: relative, no `..`, no control
-//! characters), and a path through a symbolic link is refused. Each file
-//! arrives as `<name>.handoff-part` (0600, resumed from its whole pieces by
-//! a later run) and is renamed into place when whole, with `handoff get`'s
-//! code.
+//! written ([`Manifest::parse`] with [`crate::transfer::check_name`] and
+//! [`crate::transfer::check_names`]: the one set of rules both readers
+//! apply), and a path through a symbolic link is refused. Each file
+//! arrives as `<name>.handoff-part`, made afresh (0600, exclusively, never
+//! through a link), and is renamed into place when whole, with `handoff
+//! get`'s code.
 //!
 //! An existing file is never replaced. One of another size is refused
 //! before a byte is fetched; one of the same size is compared with what
