@@ -36,6 +36,14 @@ fn fails_saying(out: &Output, words: &str) {
     assert!(text(&out.stderr).contains(words), "{}", text(&out.stderr));
 }
 
+/// A server on SQLite, a scratch folder, and the CLI's state folder in it.
+async fn setup() -> (common::TestApp, tempfile::TempDir, std::path::PathBuf) {
+    let app = spawn_app(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    (app, work, state)
+}
+
 fn sha256(path: &Path) -> Vec<u8> {
     Sha256::digest(std::fs::read(path).unwrap()).to_vec()
 }
@@ -60,9 +68,7 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test]
 async fn files_and_a_folder_go_through_byte_for_byte_and_once() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     let src = work.path().join("src");
     std::fs::create_dir_all(src.join("certs/sub")).unwrap();
     std::fs::write(src.join("big.bin"), noise(9 * 1024 * 1024 + 17, 5)).unwrap();
@@ -134,9 +140,7 @@ async fn files_and_a_folder_go_through_byte_for_byte_and_once() {
 /// under the file's name.
 #[tokio::test]
 async fn a_server_that_reorders_pieces_is_caught() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     let file = work.path().join("two-pieces.bin");
     std::fs::write(&file, noise(8 * 1024 * 1024, 11)).unwrap();
     let out = run(
@@ -184,9 +188,7 @@ async fn a_server_that_reorders_pieces_is_caught() {
 
 #[tokio::test]
 async fn existing_files_are_kept_unless_forced() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     let file = work.path().join("report.txt");
     std::fs::write(&file, b"new contents").unwrap();
     let out = run(
@@ -265,9 +267,7 @@ async fn start_and_kill(app: &common::TestApp, state: &Path, file: &Path, piece:
 
 #[tokio::test]
 async fn a_killed_send_resumes_where_it_stopped() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     let file = work.path().join("export.bin");
     std::fs::write(&file, noise(120 * 1024 * 1024, 11)).unwrap();
     let saved = start_and_kill(&app, &state, &file, true).await;
@@ -324,6 +324,26 @@ struct StaleView {
     http: reqwest::Client,
     phase: std::sync::Arc<std::sync::atomic::AtomicU8>,
     refused_as_held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StaleView {
+    /// The stand-in in front of `app`, in `phase`, serving on a free
+    /// loopback port: it and its base URL.
+    async fn start(app: &common::TestApp, phase: u8) -> (StaleView, String) {
+        let proxy = StaleView {
+            upstream: app.base.clone(),
+            http: reqwest::Client::new(),
+            phase: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(phase)),
+            refused_as_held: Default::default(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = axum::Router::new()
+            .fallback(stale_view)
+            .with_state(proxy.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (proxy, base)
+    }
 }
 
 async fn stale_view(
@@ -406,18 +426,7 @@ impl http_body::Body for Endless {
 async fn a_server_that_sends_too_much_is_refused() {
     use std::sync::atomic::Ordering::SeqCst;
     let app = spawn_app(Backend::Sqlite).await;
-    let proxy = StaleView {
-        upstream: app.base.clone(),
-        http: reqwest::Client::new(),
-        phase: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(2)),
-        refused_as_held: Default::default(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = axum::Router::new()
-        .fallback(stale_view)
-        .with_state(proxy.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (proxy, base) = StaleView::start(&app, 2).await;
     let work = tempfile::tempdir().unwrap();
     let state = work.path().join("state");
     let link = send_one(&app, &state, &work.path().join("src"), "a.bin", b"small").await;
@@ -442,18 +451,7 @@ async fn a_server_that_sends_too_much_is_refused() {
 async fn a_resume_that_meets_pieces_already_held_completes() {
     use std::sync::atomic::Ordering::SeqCst;
     let app = spawn_app(Backend::Sqlite).await;
-    let proxy = StaleView {
-        upstream: app.base.clone(),
-        http: reqwest::Client::new(),
-        phase: Default::default(),
-        refused_as_held: Default::default(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = axum::Router::new()
-        .fallback(stale_view)
-        .with_state(proxy.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (proxy, base) = StaleView::start(&app, 0).await;
 
     let work = tempfile::tempdir().unwrap();
     let state = work.path().join("state");
@@ -487,9 +485,7 @@ async fn a_resume_that_meets_pieces_already_held_completes() {
 
 #[tokio::test]
 async fn a_changed_file_is_not_resumed() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     let file = work.path().join("a.bin");
     std::fs::write(&file, noise(40 * 1024 * 1024, 2)).unwrap();
     start_and_kill(&app, &state, &file, false).await;
@@ -515,9 +511,7 @@ async fn a_changed_file_is_not_resumed() {
 
 #[tokio::test]
 async fn unsafe_names_in_a_manifest_are_refused() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     for evil in ["../escaped.txt", "/etc/evil", "a/../../x", "dir\\file"] {
         let identity = age::x25519::Identity::generate();
         let to = identity.to_public();
@@ -601,9 +595,7 @@ async fn send_one(
 /// download with the sender's bytes only, mode 0600.
 #[tokio::test]
 async fn a_partial_file_in_the_way_is_refused_not_used() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     let sent = noise(2 * 1024 * 1024 + 10, 31);
     let link = send_one(&app, &state, &work.path().join("src"), "same.bin", &sent).await;
     let dest = work.path().join("dest");
@@ -637,9 +629,7 @@ async fn a_partial_file_in_the_way_is_refused_not_used() {
 /// replaces it with the sender's bytes.
 #[tokio::test]
 async fn a_file_in_the_way_of_the_same_size_stays_refused_until_forced() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     let link = send_one(&app, &state, &work.path().join("src"), "same.txt", b"NEWER").await;
     let dest = work.path().join("dest");
     std::fs::create_dir_all(&dest).unwrap();
@@ -662,9 +652,7 @@ async fn a_file_in_the_way_of_the_same_size_stays_refused_until_forced() {
 /// claim: the link is not used up, and works once the folder is fixed.
 #[tokio::test]
 async fn a_folder_that_cannot_be_written_costs_nothing() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     let link = send_one(&app, &state, &work.path().join("src"), "a.txt", b"hello").await;
     let id = link.split("/f/").nth(1).unwrap().split('#').next().unwrap();
     let dest = work.path().join("dest");
@@ -703,9 +691,7 @@ async fn a_folder_that_cannot_be_written_costs_nothing() {
 /// refused (the message is encrypted with the list of files already).
 #[tokio::test]
 async fn send_refuses_what_it_cannot_send_as_it_is() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     let out = run(&state, &["send", "--server", &app.base, "/dev/null"]).await;
     fails_saying(&out, "is neither a file nor a folder");
 
@@ -748,9 +734,7 @@ async fn send_refuses_what_it_cannot_send_as_it_is() {
 /// Windows' and macOS' folders).
 #[tokio::test]
 async fn names_that_clash_are_refused_before_sending() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let (app, work, state) = setup().await;
     let (a, b) = (work.path().join("x"), work.path().join("y"));
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
