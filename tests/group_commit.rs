@@ -563,3 +563,48 @@ async fn the_wal_is_checkpointed_beside_the_writer() {
     );
     store.close().await;
 }
+
+/// Under steady writes the WAL is started over from its beginning again and
+/// again, not made ever longer: the writer copies the last frames of each
+/// checkpoint itself, between two batches, so the copy reaches the WAL's
+/// end and its next transaction writes from the start. (Copied only beside
+/// the writer, the WAL never caught up and grew by every byte written:
+/// every commit appended to a longer file, and creates slowed down.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_starts_over_under_steady_writes() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let wal = db.sqlite_path().unwrap().with_extension("db-wal");
+    // The WAL header's checkpoint sequence number (bytes 12..16, big
+    // endian), which SQLite counts up each time it starts the WAL over.
+    let restarts = || {
+        let header = std::fs::read(&wal).unwrap_or_default();
+        header
+            .get(12..16)
+            .map_or(0, |b| u32::from_be_bytes(b.try_into().unwrap()))
+    };
+    insert(&store, &Id::random()).await.unwrap();
+    let before = restarts();
+    // Long enough for several checkpoint rounds, whatever the machine's pace.
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let writers: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                while tokio::time::Instant::now() < until {
+                    insert(&store, &Id::random()).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let after = restarts();
+    assert!(
+        after >= before + 3,
+        "the WAL started over {} times (3 or more expected) in 2 s of steady writes",
+        after - before
+    );
+    store.close().await;
+}

@@ -300,6 +300,10 @@ pub(crate) async fn conflict_pause(e: &StoreError, tries: u32) {
     tokio::time::sleep(Duration::from_millis(pause)).await;
 }
 
+/// How long a SQLite connection waits for a lock another holds (another
+/// process's writer, a reader a checkpoint must wait for) before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The most free pages (4 KiB each by default) one transaction of
 /// [`Store::release_free_pages`] gives back.
 pub const VACUUM_PAGES: i64 = 2_000;
@@ -428,7 +432,7 @@ impl Store {
                 // see Store::release_free_pages.
                 .auto_vacuum(SqliteAutoVacuum::Incremental)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(30));
+                .busy_timeout(BUSY_TIMEOUT);
             // A file's writer connection comes first and brings the schema
             // up to date; then the pooled connections open read-only
             // (`query_only`), so a change that bypassed the writer would
@@ -472,7 +476,7 @@ impl Store {
                 .connect_with(pool_options)
                 .await?;
             let writer = match writer {
-                Some(conn) => Some(writer::Writer::start(conn, pool.clone())),
+                Some(conn) => Some(writer::Writer::start(conn, pool.clone(), BUSY_TIMEOUT)),
                 None => {
                     sqlx::migrate!("migrations/sqlite").run(&pool).await?;
                     None
@@ -500,18 +504,24 @@ impl Store {
 
     /// Copies the SQLite WAL into the database file and truncates the WAL, so
     /// that deleted ciphertext (zeroed by `secure_delete`) does not linger in
-    /// old WAL frames. A no-op on PostgreSQL, whose storage the operator manages.
-    pub(crate) async fn checkpoint(&self) -> Result<(), StoreError> {
-        if let Store::Sqlite(db) = self {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&db.pool)
-                .await?;
+    /// old WAL frames. The bulk is copied beside the writer and only the
+    /// rest between two of its batches, so requests wait for no long copy.
+    /// Yields false when a reader kept the WAL from being truncated (a later
+    /// call does it). A no-op (true) on PostgreSQL, whose storage the
+    /// operator manages, and in memory.
+    ///
+    /// # Errors
+    /// A database error.
+    pub(crate) async fn checkpoint(&self) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(Sqlite {
+                writer: Some(writer),
+                ..
+            }) => writer.truncate_wal().await,
+            _ => Ok(true),
         }
-        Ok(())
     }
 
-    /// Closes the database: on SQLite, the writer commits what is queued
-    /// and closes its connection first. Later calls fail.
     /// Gives the SQLite file's free pages back to the file system, at most
     /// [`VACUUM_PAGES`] per transaction (through the writer, between other
     /// changes), until none are left. Yields the pages released.
@@ -568,6 +578,8 @@ impl Store {
         }
     }
 
+    /// Closes the database: on SQLite, the writer commits what is queued
+    /// and closes its connection first. Later calls fail.
     pub async fn close(&self) {
         if let Store::Sqlite(Sqlite {
             writer: Some(writer),
