@@ -96,7 +96,7 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
     match store.checkpoint().await {
         Ok(true) => {}
         Ok(false) => {
-            tracing::info!("a reader kept the write-ahead log from being emptied; next pass")
+            tracing::info!("a reader kept the write-ahead log from being emptied; next pass");
         }
         Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
     }
