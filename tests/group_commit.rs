@@ -608,3 +608,18 @@ async fn the_wal_starts_over_under_steady_writes() {
     );
     store.close().await;
 }
+
+/// A SQLite file's readers are few and their page caches small (the
+/// resident set under load, issue 15): four pooled connections of 512 KiB
+/// of cache each, beside the writer's default.
+#[tokio::test]
+async fn sqlite_readers_are_few_and_small() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let Store::Sqlite(handoff::store::Sqlite { pool, .. }) = &store else {
+        unreachable!("SQLite")
+    };
+    assert_eq!(pool.options().get_max_connections(), 4);
+    assert_eq!(sqlite_number(&store, "PRAGMA cache_size").await, -512);
+    store.close().await;
+}
