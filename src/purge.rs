@@ -93,8 +93,12 @@ pub async fn purge_once(store: &Store, clock: &Clock) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "releasing free pages failed"),
     }
-    if let Err(e) = store.checkpoint().await {
-        tracing::warn!(error = %e, "checkpoint failed");
+    match store.checkpoint().await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("a reader kept the write-ahead log from being emptied; next pass");
+        }
+        Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
     }
 }
 

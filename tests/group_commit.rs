@@ -206,7 +206,7 @@ async fn a_purge_goes_in_bounded_batches_and_frees_pages(backend: Backend) {
     assert!(insert(&store, &kept).await.is_err(), "it is still there");
 
     if let (Some(before), Some(after)) = (stats_before, stats_after) {
-        // Of 500: 3 batches of ciphertexts (500, 500, 100) and 3 of receipts.
+        // Of 250: 5 batches of ciphertexts (4 of 250, then 101) and 5 of receipts.
         let batches = 2 * 1_100_u64.div_ceil(PURGE_BATCH as u64);
         assert!(
             after.transactions - before.transactions >= batches,
@@ -581,4 +581,64 @@ fn no_files() -> handoff::store::NewReader {
         download_hash: Id::random().digest(),
         grace_until: 0,
     }
+}
+
+/// Under steady writes the WAL is started over from its beginning again and
+/// again, not made ever longer: the writer copies the last frames of each
+/// checkpoint itself, between two batches, so the copy reaches the WAL's
+/// end and its next transaction writes from the start. (Copied only beside
+/// the writer, the WAL never caught up and grew by every byte written:
+/// every commit appended to a longer file, and creates slowed down.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_starts_over_under_steady_writes() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let wal = db.sqlite_path().unwrap().with_extension("db-wal");
+    // The WAL header's checkpoint sequence number (bytes 12..16, big
+    // endian), which SQLite counts up each time it starts the WAL over.
+    let restarts = || {
+        let header = std::fs::read(&wal).unwrap_or_default();
+        header
+            .get(12..16)
+            .map_or(0, |b| u32::from_be_bytes(b.try_into().unwrap()))
+    };
+    insert(&store, &Id::random()).await.unwrap();
+    let before = restarts();
+    // Long enough for several checkpoint rounds, whatever the machine's pace.
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    let writers: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                while tokio::time::Instant::now() < until {
+                    insert(&store, &Id::random()).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let after = restarts();
+    assert!(
+        after >= before + 3,
+        "the WAL started over {} times (3 or more expected) in 3 s of steady writes",
+        after - before
+    );
+    store.close().await;
+}
+
+/// A SQLite file's readers are few and their page caches small (the
+/// resident set under load, issue 15): four pooled connections of 512 KiB
+/// of cache each, beside the writer's default.
+#[tokio::test]
+async fn sqlite_readers_are_few_and_small() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let Store::Sqlite(handoff::store::Sqlite { pool, .. }) = &store else {
+        unreachable!("SQLite")
+    };
+    assert_eq!(pool.options().get_max_connections(), 4);
+    assert_eq!(sqlite_number(&store, "PRAGMA cache_size").await, -512);
+    store.close().await;
 }

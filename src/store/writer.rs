@@ -13,12 +13,22 @@
 //! in the batch gets an error and nothing of the batch is kept.
 //!
 //! Checkpoints: the write connection never copies the WAL into the
-//! database file itself (`wal_autocheckpoint=0` on it: SQLite would do so
-//! inside a commit once the WAL passes 1,000 pages, with every queued
-//! caller waiting behind that copy and its fsync). A checkpointer task does
-//! it instead on a pooled connection (`PRAGMA wal_checkpoint(PASSIVE)`, which
-//! runs beside the writer and never waits for it), after commits, at most
-//! every [`CHECKPOINT_EVERY`].
+//! database file inside a commit (`wal_autocheckpoint=0` on it: SQLite would
+//! do so once the WAL passes 1,000 pages, with every queued caller waiting
+//! behind that copy and its fsync). A checkpointer task copies it instead,
+//! after commits and at most every [`CHECKPOINT_EVERY`], in two parts:
+//! the bulk on a pooled connection (`PRAGMA wal_checkpoint(PASSIVE)`, beside
+//! the writer, which keeps committing meanwhile), then what the writer
+//! appended during that copy, on the writer's own connection between two
+//! batches ([`Msg::Checkpoint`]: a few frames, so a short pause). Only a
+//! checkpoint that nobody writes beside can reach the WAL's end, and only a
+//! WAL copied to its end is started over from its beginning by the next
+//! transaction: with the bulk alone, under steady writes the WAL grew
+//! without end (every commit appending to a longer file, every read
+//! searching a larger WAL index), which made creates slower than with the
+//! copy inside commits (issue 15). [`Writer::truncate_wal`] ends a round
+//! with `TRUNCATE` instead, for the purge: old frames (deleted ciphertext)
+//! then leave the WAL file.
 //!
 //! Reads keep their pooled connections (WAL: readers never wait for the
 //! writer). Every state change of the store comes here; a second writer on
@@ -49,6 +59,28 @@ pub(crate) const BATCH: usize = 64;
 /// WAL stays a few MB under any load, rarely enough to cost little.
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// Bulk copies on a pooled connection before the writer copies the rest:
+/// each copies what the writer appended during the one before, so the
+/// rest left to the writer shrinks with each.
+const BULK_ROUNDS: usize = 4;
+
+/// A bulk copy of at most this many WAL frames (4 KiB pages) is short
+/// enough that what the writer appends meanwhile is little for it to copy.
+/// A WAL of fewer frames than this is not worth the writer's pause (its
+/// copy and two fsyncs, 5–15 ms measured under load): it is left to grow
+/// until a later round, and stays about this small.
+const SHORT_COPY: i64 = 256;
+
+/// The most frames the last bulk copy may have taken for the writer to copy
+/// the rest (about as many, appended meanwhile): 4 MB, 10–20 ms.
+const LONG_REST: i64 = 4 * SHORT_COPY;
+
+/// How long the writer's `TRUNCATE` checkpoint waits for readers still on
+/// an older snapshot before it gives up until the next purge pass: readers
+/// here are single short statements, and every queued change waits while it
+/// does.
+const TRUNCATE_WAIT_MS: u64 = 20;
+
 /// How many changes may wait for the writer before callers wait to queue.
 const QUEUE: usize = 4 * BATCH;
 
@@ -61,6 +93,8 @@ pub(crate) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Msg>,
+    /// Asks the checkpointer for a round that ends with `TRUNCATE`.
+    truncates: mpsc::Sender<oneshot::Sender<Result<bool, StoreError>>>,
     counts: Arc<Counts>,
 }
 
@@ -89,6 +123,10 @@ impl fmt::Debug for Writer {
 
 enum Msg {
     Job(Box<dyn Job>),
+    /// Copy the rest of the WAL into the database file on the writer's
+    /// connection, after the batch queued before it; answers whether the
+    /// checkpoint reached the WAL's end (false: a reader kept it from it).
+    Checkpoint(Finish, oneshot::Sender<Result<bool, StoreError>>),
     /// Finish what is queued before this, close the connection, then answer.
     Close(oneshot::Sender<()>),
 }
@@ -152,15 +190,49 @@ where
 
 impl Writer {
     /// Starts the writer task on `conn`, a connection of its own to the
-    /// database opened with `wal_autocheckpoint=0`, and its checkpointer on
-    /// `pool` (the database's read connections).
-    pub(crate) fn start(conn: SqliteConnection, pool: SqlitePool) -> Writer {
+    /// database opened with `wal_autocheckpoint=0` and a busy timeout of
+    /// `busy_timeout`, and its checkpointer on `pool` (the database's read
+    /// connections).
+    pub(crate) fn start(
+        conn: SqliteConnection,
+        pool: SqlitePool,
+        busy_timeout: Duration,
+    ) -> Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
         let (committed, commits) = mpsc::channel(1);
+        let (truncates, truncate_asks) = mpsc::channel(1);
         let counts = Arc::new(Counts::default());
-        tokio::spawn(run(conn, rx, counts.clone(), committed));
-        tokio::spawn(checkpoint(pool, commits));
-        Writer { queue, counts }
+        let checkpoints = Checkpoints {
+            pool,
+            writer: queue.downgrade(),
+            commits,
+            truncates: truncate_asks,
+        };
+        tokio::spawn(run(conn, rx, counts.clone(), committed, busy_timeout));
+        tokio::spawn(checkpoints.run());
+        Writer {
+            queue,
+            truncates,
+            counts,
+        }
+    }
+
+    /// Copies the whole WAL into the database file and truncates the WAL
+    /// to nothing (the bulk beside the writer, the rest between two of its
+    /// batches), so that no old frame of it (ciphertext deleted since, which
+    /// `secure_delete` zeroed in the file) stays on disk. Yields false when
+    /// a reader on an older snapshot kept the checkpoint from the WAL's end
+    /// for longer than the writer may wait; a later call then does it.
+    ///
+    /// # Errors
+    /// A database error, or [`StoreError::WriterStopped`].
+    pub(crate) async fn truncate_wal(&self) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.truncates
+            .send(reply)
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Transactions and changes committed so far.
@@ -229,21 +301,140 @@ impl Writer {
     }
 }
 
-/// Copies the WAL into the database file after commits (each message on
-/// `commits`: one or more commits since the last), until the writer stops.
-async fn checkpoint(pool: SqlitePool, mut commits: mpsc::Receiver<()>) {
-    while commits.recv().await.is_some() {
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
+/// How the writer ends a checkpoint round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Finish {
+    /// Copies the rest (`PASSIVE`): the WAL is then wholly in the file, and
+    /// the writer's next transaction writes it again from its beginning.
+    Passive,
+    /// Copies the rest and cuts the WAL file to nothing (`TRUNCATE`).
+    Truncate,
+}
+
+/// The checkpointer task's side of the channels.
+struct Checkpoints {
+    /// The bulk copies run on one of these connections.
+    pool: SqlitePool,
+    /// The writer's queue, for the end of each round; weak, so that the
+    /// writer still stops when every [`Writer`] handle is gone.
+    writer: mpsc::WeakSender<Msg>,
+    /// One message for one or more commits since the last round.
+    commits: mpsc::Receiver<()>,
+    /// Rounds asked for by [`Writer::truncate_wal`].
+    truncates: mpsc::Receiver<oneshot::Sender<Result<bool, StoreError>>>,
+}
+
+impl Checkpoints {
+    /// A round after commits (at most every [`CHECKPOINT_EVERY`]) or when
+    /// asked for one that truncates, until the writer stops.
+    async fn run(mut self) {
+        loop {
+            let asked = tokio::select! {
+                biased;
+                Some(reply) = self.truncates.recv() => Some(reply),
+                committed = self.commits.recv() => match committed {
+                    Some(()) => None,
+                    None => return,
+                },
+            };
+            let finish = if asked.is_some() {
+                Finish::Truncate
+            } else {
+                Finish::Passive
+            };
+            let result = self.round(finish).await;
+            match asked {
+                Some(reply) => {
+                    let _ = reply.send(result);
+                }
+                None => {
+                    if let Err(e) = result {
+                        if self.pool.is_closed() || matches!(e, StoreError::WriterStopped) {
+                            return;
+                        }
+                        tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log");
+                    }
+                    tokio::time::sleep(CHECKPOINT_EVERY).await;
+                }
             }
-            tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log");
         }
-        tokio::time::sleep(CHECKPOINT_EVERY).await;
     }
+
+    /// Copies the WAL into the database file: bulk copies beside the
+    /// writer until one copies little, then the rest on the writer's
+    /// connection. True when the copy reached the WAL's end.
+    async fn round(&self, finish: Finish) -> Result<bool, StoreError> {
+        let mut backfilled: Option<i64> = None;
+        let mut frames = 0;
+        let mut copied = 0;
+        for _ in 0..BULK_ROUNDS {
+            let (busy, in_wal, done): (i64, i64, i64) =
+                sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                    .fetch_one(&self.pool)
+                    .await?;
+            if busy != 0 {
+                // Another checkpoint (another process's) is copying.
+                return Ok(false);
+            }
+            frames = in_wal;
+            // Frames this copy took (what it found backfilled before it
+            // is not known the first time; after a restart of the WAL the
+            // count starts again from nothing).
+            copied = done - backfilled.unwrap_or(0);
+            backfilled = Some(done);
+            if copied <= SHORT_COPY {
+                break;
+            }
+        }
+        // A small WAL is not worth the writer's pause; and while the writer
+        // appends faster than the bulk copies catch up (a purge's deletes),
+        // the rest would be long: the WAL then goes on to a later round.
+        if finish == Finish::Passive && (frames < SHORT_COPY || copied > LONG_REST) {
+            return Ok(false);
+        }
+        let queue = self.writer.upgrade().ok_or(StoreError::WriterStopped)?;
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send(Msg::Checkpoint(finish, reply))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        drop(queue);
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+/// The end of a checkpoint round, on the writer's connection between two
+/// batches (no transaction open): copies what the bulk copies left.
+async fn finish_checkpoint(
+    conn: &mut SqliteConnection,
+    finish: Finish,
+    busy_timeout: Duration,
+) -> Result<bool, StoreError> {
+    let (busy, _, _): (i64, i64, i64) = match finish {
+        // Waits for nobody.
+        Finish::Passive => {
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut *conn)
+                .await?
+        }
+        // Waits for readers on older snapshots, briefly.
+        Finish::Truncate => {
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "PRAGMA busy_timeout = {TRUNCATE_WAIT_MS}"
+            )))
+            .await?;
+            let done = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *conn)
+                .await;
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "PRAGMA busy_timeout = {}",
+                busy_timeout.as_millis()
+            )))
+            .await?;
+            done?
+        }
+    };
+    Ok(busy == 0)
 }
 
 async fn run(
@@ -251,9 +442,11 @@ async fn run(
     mut rx: mpsc::Receiver<Msg>,
     counts: Arc<Counts>,
     committed: mpsc::Sender<()>,
+    busy_timeout: Duration,
 ) {
     let mut msgs = Vec::with_capacity(BATCH);
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH);
+    let mut checkpoint = None;
     while rx.recv_many(&mut msgs, BATCH).await > 0 {
         let mut close = None;
         for msg in msgs.drain(..) {
@@ -261,6 +454,8 @@ async fn run(
                 Msg::Job(job) if close.is_none() => batch.push(job),
                 // Queued after a close: the caller hears WriterStopped.
                 Msg::Job(_) => {}
+                // The checkpointer sends one at a time.
+                Msg::Checkpoint(finish, reply) => checkpoint = Some((finish, reply)),
                 Msg::Close(done) => close = Some(done),
             }
         }
@@ -269,6 +464,9 @@ async fn run(
             commit(&mut conn, &mut batch, &counts).await;
             // Full: a checkpoint is already due.
             let _ = committed.try_send(());
+        }
+        if let Some((finish, reply)) = checkpoint.take() {
+            let _ = reply.send(finish_checkpoint(&mut conn, finish, busy_timeout).await);
         }
         if let Some(done) = close {
             if let Err(e) = conn.close().await {
