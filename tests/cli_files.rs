@@ -604,10 +604,16 @@ async fn a_partial_file_in_the_way_is_refused_not_used() {
     std::fs::write(&outside, b"someone else's").unwrap();
     let part = dest.join("same.bin.handoff-part");
     std::os::unix::fs::symlink(&outside, &part).unwrap();
+    // The state file's temporary name is not written through either.
+    let id = link.split("/f/").nth(1).unwrap().split('#').next().unwrap();
+    let other = work.path().join("other.txt");
+    std::fs::write(&other, b"not the token's place").unwrap();
+    std::os::unix::fs::symlink(&other, dest.join(format!(".handoff-get-{id}.tmp"))).unwrap();
     let args = ["get", link.as_str(), "-o", dest.to_str().unwrap()];
     let get = || run(&state, &args);
     fails_saying(&get().await, "is in the way: this download did not make it");
     assert_eq!(std::fs::read(&outside).unwrap(), b"someone else's");
+    assert_eq!(std::fs::read(&other).unwrap(), b"not the token's place");
     assert!(!dest.join("same.bin").exists());
 
     std::fs::remove_file(&part).unwrap();

@@ -722,6 +722,29 @@ async fn handoff_collect_writes_a_files_answer_into_a_folder() {
         );
     }
 
+    // The output folder is shared: other customers' files arrived before,
+    // and the SOC keeps a hand-written file of its own there. None of it is
+    // the import's business, and all of it must stay as it was.
+    let shared = host.path().join("received");
+    let others = [
+        ("northwind-AAAAAAAAAAAAAAAAAAAAAA/vpn/site-a.ovpn", 0o600),
+        ("northwind-AAAAAAAAAAAAAAAAAAAAAA/notes.txt", 0o640),
+        ("README.soc.txt", 0o644),
+    ];
+    for (name, file_mode) in others {
+        let path = shared.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("kept as it was: {name}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file_mode)).unwrap();
+    }
+    let before: Vec<(std::path::PathBuf, Vec<u8>, u32)> = others
+        .iter()
+        .map(|(name, _)| {
+            let path = shared.join(name);
+            (path.clone(), std::fs::read(&path).unwrap(), mode(&path))
+        })
+        .collect();
+
     let out = collect_dir(&server.base, host.path(), &["--dry-run"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -734,7 +757,7 @@ async fn handoff_collect_writes_a_files_answer_into_a_folder() {
         "{stdout}"
     );
     assert!(
-        !host.path().join("received").exists(),
+        !shared.join(format!("contoso-{}", r.id)).exists(),
         "a dry run writes nothing"
     );
 
@@ -769,6 +792,25 @@ async fn handoff_collect_writes_a_files_answer_into_a_folder() {
             .to_string_lossy()
             .ends_with(".handoff-part")),
         "no partial file is left"
+    );
+    for (path, bytes, file_mode) in &before {
+        assert_eq!(&std::fs::read(path).unwrap(), bytes, "{}", path.display());
+        assert_eq!(mode(path), *file_mode, "{}", path.display());
+    }
+    let top: std::collections::BTreeSet<String> = std::fs::read_dir(&shared)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        top,
+        [
+            format!("contoso-{}", r.id),
+            "README.soc.txt".to_owned(),
+            "northwind-AAAAAAAAAAAAAAAAAAAAAA".to_owned()
+        ]
+        .into_iter()
+        .collect(),
+        "the import added its own folder and nothing else"
     );
     // Acknowledged: nothing left to import.
     let out = collect_dir(&server.base, host.path(), &[]).await;

@@ -89,25 +89,11 @@ struct GetState {
 /// Writes `bytes` to `path` readable by its owner only, replacing it.
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = private_file(&tmp, true)?;
+    let mut f = fresh_private_file(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-/// Opens `path` for writing with mode 0600 (new files), truncating it if `truncate`.
-pub(crate) fn private_file(path: &Path, truncate: bool) -> anyhow::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(truncate);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `$XDG_STATE_HOME/handoff`, or `~/.local/state/handoff`, made (0700) if missing.
@@ -773,11 +759,11 @@ pub(crate) struct PieceSource<'a> {
     pub(crate) identity: &'a age::x25519::Identity,
 }
 
-/// A new partial file at `part`, mode 0600, made by this process: an
-/// earlier one there (or a symbolic link, which is removed, not followed)
-/// goes first, and the file is created exclusively, so nothing written here
-/// lands anywhere else.
-fn new_partial(part: &Path) -> anyhow::Result<std::fs::File> {
+/// A new file at `path`, mode 0600, made by this process: whatever is
+/// there first (an earlier file, or a symbolic link, which is removed, not
+/// followed) goes, and the file is created exclusively, so nothing written
+/// to it lands anywhere else. The state files and the partial files.
+fn fresh_private_file(part: &Path) -> anyhow::Result<std::fs::File> {
     if std::fs::symlink_metadata(part).is_ok() {
         std::fs::remove_file(part).with_context(|| format!("cannot remove {}", part.display()))?;
     }
@@ -799,7 +785,7 @@ fn new_partial(part: &Path) -> anyhow::Result<std::fs::File> {
 /// there is none.
 fn continued_partial(part: &Path) -> anyhow::Result<std::fs::File> {
     let Ok(seen) = std::fs::symlink_metadata(part) else {
-        return new_partial(part);
+        return fresh_private_file(part);
     };
     if !seen.file_type().is_file() {
         bail!(
@@ -844,7 +830,7 @@ pub(crate) async fn download_file(
     let mut out = if continuing {
         continued_partial(&part)?
     } else {
-        new_partial(&part)?
+        fresh_private_file(&part)?
     };
     let had = out.metadata()?.len();
     // Whole pieces written before are kept; a piece cut short is fetched again.
