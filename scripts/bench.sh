@@ -101,15 +101,30 @@ start_handoff() {
     wait_up "$label" "${URL[$label]}/healthz"
 }
 
+# An SQL expression for a random id shaped like the server's: 22 characters
+# of the base64url alphabet. The fills' ids spread over the whole id index as
+# the server's do (sequential or hex ids would leave the index's pages that new
+# secrets go to few and hot). $1 is the engine's random index 0..63.
+ALPHABET='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+random_id_sql() {
+    local parts=()
+    for _ in $(seq 22); do parts+=("substr('$ALPHABET', 1 + $1, 1)"); done
+    local IFS='|'
+    echo "${parts[*]}" | sed 's/|/ || /g'
+}
+SQLITE_ID=$(random_id_sql "abs(random()) % 64")
+POSTGRES_ID=$(random_id_sql "floor(random() * 64)::int")
+
 # fill_sqlite FILE N / fill_postgres URL N: N live secrets, straight into the
 # tables (the server has made them), outside any timed part.
 fill_sqlite() {
     sqlite3 "$1" "PRAGMA busy_timeout=30000; BEGIN;
+        CREATE TEMP TABLE before AS SELECT coalesce(max(seq), 0) AS seq FROM secrets;
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
         INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
-            SELECT 'fill' || i, 'text', 0, strftime('%s', 'now'), strftime('%s', 'now') + 86400, randomblob(32) FROM n;
-        INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext)
-            SELECT id, expires_at, randomblob(476) FROM secrets WHERE id LIKE 'fill%';
+            SELECT $SQLITE_ID, 'text', 0, strftime('%s', 'now'), strftime('%s', 'now') + 86400, randomblob(32) FROM n;
+        INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext)
+            SELECT seq, expires_at, randomblob(476) FROM secrets WHERE seq > (SELECT seq FROM before);
         COMMIT; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 }
 # fill_expired FILE N: N secrets that expired eight days ago (past the
@@ -117,21 +132,23 @@ fill_sqlite() {
 # emptied before the timed part (else its first truncation is timed).
 fill_expired() {
     sqlite3 "$1" "PRAGMA busy_timeout=30000; BEGIN;
+        CREATE TEMP TABLE before AS SELECT coalesce(max(seq), 0) AS seq FROM secrets;
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
         INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
-            SELECT 'old' || i, 'text', 0, strftime('%s', 'now') - 9 * 86400,
+            SELECT $SQLITE_ID, 'text', 0, strftime('%s', 'now') - 9 * 86400,
                    strftime('%s', 'now') - 8 * 86400, randomblob(32) FROM n;
-        INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext)
-            SELECT id, expires_at, randomblob(476) FROM secrets WHERE id LIKE 'old%';
+        INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext)
+            SELECT seq, expires_at, randomblob(476) FROM secrets WHERE seq > (SELECT seq FROM before);
         COMMIT; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 }
 fill_postgres() {
-    psql -q "$1" -c "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
-            SELECT 'fill' || i, 'text', false, extract(epoch FROM now())::bigint,
+    psql -q "$1" -c "CREATE TEMP TABLE before AS SELECT coalesce(max(seq), 0) AS seq FROM secrets" \
+        -c "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
+            SELECT $POSTGRES_ID, 'text', false, extract(epoch FROM now())::bigint,
                    extract(epoch FROM now())::bigint + 86400, sha256(i::text::bytea)
             FROM generate_series(1, $2) i" \
-        -c "INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext)
-            SELECT id, expires_at, decode(repeat(md5(id), 15), 'hex') FROM secrets WHERE id LIKE 'fill%'" \
+        -c "INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext)
+            SELECT seq, expires_at, decode(repeat(md5(id), 15), 'hex') FROM secrets WHERE seq > (SELECT seq FROM before)" \
         -c "ANALYZE" >/dev/null
 }
 
@@ -265,7 +282,7 @@ if [[ "${BENCH_PURGE:-0}" -gt 0 ]]; then
     # took much of a core of this 2-core machine and held a snapshot long
     # enough to keep the WAL from starting over.
     (
-        while [[ "$(sqlite3 "$TMP/sqlite-purge.db" "PRAGMA busy_timeout=5000; SELECT COUNT(*) FROM (SELECT 1 FROM secrets WHERE id >= 'old' AND id < 'ole' LIMIT 1)" 2>/dev/null | tail -1)" != 0 ]]; do
+        while [[ "$(sqlite3 "$TMP/sqlite-purge.db" "PRAGMA busy_timeout=5000; SELECT COUNT(*) FROM (SELECT 1 FROM secrets WHERE expires_at < strftime('%s', 'now') - 7 * 86400 LIMIT 1)" 2>/dev/null | tail -1)" != 0 ]]; do
             sleep 0.5
         done
         echo "@purge	sqlite-purge	$BENCH_PURGE	$(echo "$(date +%s.%N) - $started" | bc)" >"$TMP/purge-done"

@@ -591,38 +591,56 @@ fn no_files() -> handoff::store::NewReader {
 /// every commit appended to a longer file, and creates slowed down.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_starts_over_under_steady_writes() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let db = TestDb::new(Backend::Sqlite).await;
     let store = Store::connect(db.url()).await.unwrap();
     let wal = db.sqlite_path().unwrap().with_extension("db-wal");
-    // The WAL header's checkpoint sequence number (bytes 12..16, big
-    // endian), which SQLite counts up each time it starts the WAL over.
-    let restarts = || {
-        let header = std::fs::read(&wal).unwrap_or_default();
-        header
-            .get(12..16)
-            .map_or(0, |b| u32::from_be_bytes(b.try_into().unwrap()))
-    };
+    let restarts = move || wal_frames(&wal).0;
     insert(&store, &Id::random()).await.unwrap();
     let before = restarts();
-    // Long enough for several checkpoint rounds, whatever the machine's pace.
-    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    // Bounded by what is written, not by time (a slow disk commits fewer
+    // batches a second, and CI's did too few for three rounds in a fixed
+    // 3 s): the writes go on until the WAL has started over three times,
+    // or until 40,000 secrets (about 80 MB of WAL appended: more than
+    // 60 rounds' worth of the 256-frame threshold, a WAL that never starts
+    // over would hold them all).
+    let most: u64 = 40_000;
+    let written = Arc::new(AtomicU64::new(0));
+    let enough = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..16)
         .map(|_| {
-            let store = store.clone();
+            let (store, written, enough) = (store.clone(), written.clone(), enough.clone());
             tokio::spawn(async move {
-                while tokio::time::Instant::now() < until {
+                while !enough.load(Ordering::Relaxed)
+                    && written.fetch_add(1, Ordering::Relaxed) < most
+                {
                     insert(&store, &Id::random()).await.unwrap();
                 }
             })
         })
         .collect();
+    let watch = {
+        let (written, enough, restarts) = (written.clone(), enough.clone(), restarts.clone());
+        tokio::spawn(async move {
+            while written.load(Ordering::Relaxed) < most {
+                if restarts() >= before + 3 {
+                    enough.store(true, Ordering::Relaxed);
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+    };
     for w in writers {
         w.await.unwrap();
     }
+    enough.store(true, Ordering::Relaxed);
+    watch.await.unwrap();
     let after = restarts();
+    let count = written.load(Ordering::Relaxed).min(most);
     assert!(
         after >= before + 3,
-        "the WAL started over {} times (3 or more expected) in 3 s of steady writes",
+        "the WAL started over {} times (3 or more expected) in {count} creates",
         after - before
     );
     store.close().await;
@@ -641,4 +659,196 @@ async fn sqlite_readers_are_few_and_small() {
     assert_eq!(pool.options().get_max_connections(), 4);
     assert_eq!(sqlite_number(&store, "PRAGMA cache_size").await, -512);
     store.close().await;
+}
+
+/// The WAL's checkpoint sequence number (bytes 12..16 of its header, which
+/// SQLite counts up each time it starts the WAL over) and the page numbers
+/// of the current generation's frames, in order (frames whose salts, bytes
+/// 8..16 of each 24-byte frame header, are the header's, bytes 16..24; the
+/// page number is the frame header's bytes 0..4). Format:
+/// <https://www.sqlite.org/fileformat2.html#the_write_ahead_log>.
+fn wal_frames(wal: &std::path::Path) -> (u32, Vec<u32>) {
+    let bytes = std::fs::read(wal).unwrap_or_default();
+    if bytes.len() < 32 {
+        return (0, Vec::new());
+    }
+    let page = u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let sequence = u32::from_be_bytes(bytes[12..16].try_into().unwrap());
+    let salts = &bytes[16..24];
+    let pages = bytes[32..]
+        .chunks_exact(24 + page)
+        .take_while(|frame| &frame[8..16] == salts)
+        .map(|frame| u32::from_be_bytes(frame[0..4].try_into().unwrap()))
+        .collect();
+    (sequence, pages)
+}
+
+/// What the WAL and the writer hold now: see [`wal_frames`] and
+/// [`Store::write_stats`] (transactions).
+fn wal_mark(store: &Store, wal: &std::path::Path) -> (u32, Vec<u32>, u64) {
+    let (sequence, pages) = wal_frames(wal);
+    (sequence, pages, store.write_stats().unwrap().transactions)
+}
+
+/// The pages written between two marks (one per frame) and the
+/// transactions that wrote them; `None` when the WAL was started over
+/// meanwhile (its frames then cannot be told apart).
+fn written(before: (u32, Vec<u32>, u64), after: (u32, Vec<u32>, u64)) -> Option<(Vec<u32>, u64)> {
+    (after.0 == before.0 && after.1.len() >= before.1.len())
+        .then(|| (after.1[before.1.len()..].to_vec(), after.2 - before.2))
+}
+
+/// Frames written to each B-tree (by its name in SQLite's `dbstat` table)
+/// among `pages`.
+async fn frames_by_btree(
+    db: &mut sqlx::SqliteConnection,
+    pages: &[u32],
+) -> std::collections::BTreeMap<String, u64> {
+    let names: std::collections::HashMap<i64, String> =
+        sqlx::query_as::<_, (i64, String)>("SELECT pageno, name FROM dbstat")
+            .fetch_all(&mut *db)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let mut frames = std::collections::BTreeMap::new();
+    for page in pages {
+        let name = names
+            .get(&i64::from(*page))
+            .cloned()
+            .unwrap_or_else(|| "(not in a B-tree)".to_owned());
+        *frames.entry(name).or_default() += 1;
+    }
+    frames
+}
+
+/// `n` secrets made at once through the API; their ids.
+async fn create_at_once(app: &Arc<common::TestApp>, n: usize) -> Vec<String> {
+    let creates: Vec<_> = (0..n)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move { app.create_text(&format!("secret {i}")).await.id })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for c in creates {
+        ids.push(c.await.unwrap());
+    }
+    ids
+}
+
+/// Reveals every one of `ids` at once through the API.
+async fn reveal_at_once(app: &Arc<common::TestApp>, ids: &[String]) {
+    let reveals: Vec<_> = ids
+        .iter()
+        .cloned()
+        .map(|id| {
+            let app = app.clone();
+            tokio::spawn(async move { app.reveal(&id).await.status().as_u16() })
+        })
+        .collect();
+    for r in reveals {
+        assert_eq!(r.await.unwrap(), 200);
+    }
+}
+
+/// A secret takes a page of its own only in the B-trees keyed by a random
+/// value that links look it up by (issue 15). Each change to a B-tree keyed
+/// by a random value lands on a page of its own, a 4 KiB WAL frame per
+/// secret, where a B-tree keyed in creation order takes a batch's rows on a
+/// few shared pages. On a file already holding 60,000 secrets (so that the
+/// random-key B-trees have hundreds of leaves), 128 creates at once write
+/// a frame per secret only to the id and status-hash indexes: every other
+/// B-tree (the secrets' rows, the ciphertexts, the expiry indexes) gets at
+/// most a frame per 4 secrets, plus one per transaction (its last page
+/// again). Revealing those 128 at once writes no B-tree more than that.
+/// (With the ciphertext keyed by the secret's random id, creates wrote a
+/// frame per secret to that key's index too, and reveals deleted from it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_takes_pages_of_its_own_only_where_links_look_it_up() {
+    use sqlx::Connection;
+    let app = Arc::new(common::spawn_app(Backend::Sqlite).await);
+    let path = app.db.sqlite_path().unwrap();
+    let wal = path.with_extension("db-wal");
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    // 60,000 secrets with ids like the server's, in one transaction on a
+    // connection of the test's own.
+    let ids: Vec<String> = (0..60_000)
+        .map(|_| Id::random().as_str().to_owned())
+        .collect();
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash) \
+         SELECT value, 'text', 0, $2, $2 + 86400, randomblob(32) FROM json_each($1)",
+    )
+    .bind(serde_json::to_string(&ids).unwrap())
+    .bind(T0)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext) \
+         SELECT seq, expires_at, randomblob(476) FROM secrets",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // Counted again (with new secrets) when the checkpointer started the
+    // WAL over during a round.
+    let n: usize = 128;
+    let mut counted = None;
+    for _ in 0..20 {
+        let mark = wal_mark(&app.store, &wal);
+        let made = create_at_once(&app, n).await;
+        let creates = written(mark, wal_mark(&app.store, &wal));
+        let mark = wal_mark(&app.store, &wal);
+        reveal_at_once(&app, &made).await;
+        let reveals = written(mark, wal_mark(&app.store, &wal));
+        if let (Some(creates), Some(reveals)) = (creates, reveals) {
+            counted = Some((creates, reveals));
+            break;
+        }
+    }
+    let ((creates, create_transactions), (reveals, reveal_transactions)) =
+        counted.expect("the WAL started over during each of 20 rounds");
+    let creates = frames_by_btree(&mut db, &creates).await;
+    let reveals = frames_by_btree(&mut db, &reveals).await;
+    eprintln!(
+        "{n} creates in {create_transactions} transactions: {creates:?}\n\
+         {n} reveals in {reveal_transactions} transactions: {reveals:?}"
+    );
+    // SQLite's names for the indexes that UNIQUE made on secrets.id and
+    // secrets.status_hash.
+    let looked_up: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_index_list('secrets') WHERE origin = 'u'")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(looked_up.len(), 2, "{looked_up:?}");
+    for name in &looked_up {
+        assert!(
+            creates.get(name).copied().unwrap_or(0) >= n as u64 * 3 / 4,
+            "the test sees a random-key index take a page per secret: {creates:?}"
+        );
+    }
+    let shared = |transactions: u64| (n / 4) as u64 + transactions;
+    for (name, frames) in &creates {
+        if !looked_up.contains(name) {
+            assert!(
+                *frames <= shared(create_transactions),
+                "{n} creates in {create_transactions} transactions wrote {frames} frames to {name}: {creates:?}"
+            );
+        }
+    }
+    for (name, frames) in &reveals {
+        assert!(
+            *frames <= shared(reveal_transactions),
+            "{n} reveals in {reveal_transactions} transactions wrote {frames} frames to {name}: {reveals:?}"
+        );
+    }
+    db.close().await.unwrap();
 }

@@ -366,3 +366,213 @@ async fn both_migration_folders_make_the_same_schema() {
     sqlite.close().await;
     postgres.close().await;
 }
+
+/// Runs the migrations of `backend`'s folder up to `version`, as an older
+/// release left its database.
+async fn migrate_to(db: &TestDb, backend: Backend, version: i64) {
+    let folder = match backend {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    };
+    let migrator = sqlx::migrate::Migrator::new(std::path::Path::new(folder))
+        .await
+        .unwrap();
+    match backend {
+        Backend::Sqlite => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db.sqlite_path().unwrap())
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            migrator.run_to(version, &pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+            migrator.run_to(version, &pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// Runs `sql` (with `$1`… bound to `binds`, text or bytes) on `db`.
+async fn execute(db: &TestDb, backend: Backend, sql: &str, binds: &[Bind<'_>]) {
+    macro_rules! bound {
+        ($q:expr) => {{
+            let mut q = $q;
+            for b in binds {
+                q = match b {
+                    Bind::Text(t) => q.bind(t.to_string()),
+                    Bind::Int(i) => q.bind(*i),
+                    Bind::Bytes(b) => q.bind(b.to_vec()),
+                };
+            }
+            q
+        }};
+    }
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(db.url()).await.unwrap();
+            bound!(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+            bound!(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// A secret as a release before migration 11 kept it.
+struct OldSecret {
+    id: handoff::id::Id,
+    status: handoff::id::Id,
+    ciphertext: Vec<u8>,
+    expires_at: i64,
+    read_at: Option<i64>,
+    destroyed_at: Option<i64>,
+}
+
+enum Bind<'a> {
+    Text(&'a str),
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+/// Secrets kept by a release before migration 11 (their ciphertexts keyed
+/// by the secret's id) come through it as they were: an unread one still
+/// reveals its very bytes, once; a read one, a destroyed one and an expired
+/// one keep their receipts and give nothing; a new secret made afterwards
+/// works beside them.
+async fn secrets_kept_before_the_creation_order_key_come_through(backend: Backend) {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use common::T0;
+    use handoff::id::Id;
+    let db = TestDb::new(backend).await;
+    migrate_to(&db, backend, 10).await;
+    let false_ = match backend {
+        Backend::Sqlite => "0",
+        Backend::Postgres => "false",
+    };
+    let old =
+        |fill: u8, len: usize, expires_at: i64, read_at: Option<i64>, destroyed_at: Option<i64>| {
+            OldSecret {
+                id: Id::random(),
+                status: Id::random(),
+                ciphertext: vec![fill; len],
+                expires_at,
+                read_at,
+                destroyed_at,
+            }
+        };
+    let rows = [
+        old(1, 600, T0 + 3_600, None, None),
+        old(2, 600, T0 + 3_600, Some(T0 - 10), None),
+        old(3, 600, T0 + 3_600, None, Some(T0 - 20)),
+        old(4, 600, T0 - 1, None, None),
+        old(5, 70_000, T0 + 7_200, None, None),
+    ];
+    for s in &rows {
+        execute(
+            &db,
+            backend,
+            &format!(
+                "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash, read_at, destroyed_at) \
+                 VALUES ($1, 'text', {false_}, $2, $3, $4, {}, {})",
+                s.read_at.map_or("NULL".to_owned(), |t| t.to_string()),
+                s.destroyed_at.map_or("NULL".to_owned(), |t| t.to_string()),
+            ),
+            &[
+                Bind::Text(s.id.as_str()),
+                Bind::Int(T0 - 100),
+                Bind::Int(s.expires_at),
+                Bind::Bytes(&s.status.digest()),
+            ],
+        )
+        .await;
+        if s.read_at.is_none() && s.destroyed_at.is_none() {
+            execute(
+                &db,
+                backend,
+                "INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext) VALUES ($1, $2, $3)",
+                &[
+                    Bind::Text(s.id.as_str()),
+                    Bind::Int(s.expires_at),
+                    Bind::Bytes(&s.ciphertext),
+                ],
+            )
+            .await;
+        }
+    }
+
+    let app = common::spawn_app_on(db, handoff::config::Settings::without_rate_limits).await;
+    let state = |status: &Id| {
+        let app = &app;
+        let url = format!("{}/api/v1/status/{}", app.base, status.as_str());
+        async move {
+            let got: serde_json::Value = app
+                .http
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            got["state"].as_str().unwrap().to_owned()
+        }
+    };
+    for OldSecret {
+        id,
+        status,
+        ciphertext,
+        expires_at,
+        read_at,
+        destroyed_at,
+    } in &rows
+    {
+        let meta = app
+            .http
+            .get(format!("{}/api/v1/secrets/{}", app.base, id.as_str()))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        let live = *expires_at > T0 && read_at.is_none() && destroyed_at.is_none();
+        assert_eq!(meta, if live { 200 } else { 404 }, "{ciphertext:?}");
+        let revealed = app.reveal(id.as_str()).await;
+        if live {
+            assert_eq!(revealed.status().as_u16(), 200);
+            let body: serde_json::Value = revealed.json().await.unwrap();
+            let got = STANDARD
+                .decode(body["ciphertext"].as_str().unwrap())
+                .unwrap();
+            assert!(got == *ciphertext, "the very bytes come back");
+            assert_eq!(app.reveal(id.as_str()).await.status().as_u16(), 404, "once");
+            assert_eq!(state(status).await, "read");
+        } else {
+            assert_eq!(revealed.status().as_u16(), 404);
+            let expected = if read_at.is_some() {
+                "read"
+            } else if destroyed_at.is_some() {
+                "destroyed"
+            } else {
+                "expired"
+            };
+            assert_eq!(state(status).await, expected);
+        }
+    }
+    let made = app.create_text("made after the migration").await;
+    let revealed = app.reveal(&made.id).await;
+    assert_eq!(revealed.status().as_u16(), 200);
+}
+
+with_each_backend!(secrets_kept_before_the_creation_order_key_come_through);

@@ -78,8 +78,8 @@ impl Store {
             // checked at the statement's end, when the secret's row exists.
             sqlx::query(
                 "WITH s AS (INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id) \
-                 INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext) SELECT id, $5, $7 FROM s",
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq) \
+                 INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext) SELECT seq, $5, $7 FROM s",
             )
             .bind(s.id.as_str())
             .bind(s.template)
@@ -99,9 +99,9 @@ impl Store {
         let status_hash = s.status_hash.clone();
         let ciphertext = s.ciphertext.to_vec();
         write_tx!(self, conn => {
-            sqlx::query(
+            let (seq,): (i64,) = sqlx::query_as(
                 "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
             )
             .bind(&id)
             .bind(&template)
@@ -109,10 +109,10 @@ impl Store {
             .bind(created_at)
             .bind(expires_at)
             .bind(&status_hash)
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await?;
-            sqlx::query("INSERT INTO secret_ciphertexts (secret_id, expires_at, ciphertext) VALUES ($1, $2, $3)")
-                .bind(&id)
+            sqlx::query("INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext) VALUES ($1, $2, $3)")
+                .bind(seq)
                 .bind(expires_at)
                 .bind(&ciphertext)
                 .execute(&mut *conn)
@@ -129,7 +129,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<SecretMeta>, StoreError> {
         const SQL: &str = "SELECT s.id, s.template, s.passphrase, s.created_at, s.expires_at \
-             FROM secrets s JOIN secret_ciphertexts c ON c.secret_id = s.id \
+             FROM secrets s JOIN secret_ciphertexts c ON c.secret_seq = s.seq \
              WHERE s.id = $1 AND c.expires_at > $2";
         let meta = on_pool!(self, pool =>
             sqlx::query_as::<_, SecretMeta>(SQL).bind(id.as_str()).bind(now).fetch_optional(pool).await?
@@ -145,9 +145,10 @@ impl Store {
             // of four. Of two at once, the second waits for the first's
             // row lock and then finds no row.
             let taken: Option<(Vec<u8>,)> = sqlx::query_as(
-                "WITH taken AS (DELETE FROM secret_ciphertexts WHERE secret_id = $1 AND expires_at > $2 \
-                 RETURNING secret_id, ciphertext), \
-                 marked AS (UPDATE secrets SET read_at = $2 WHERE id IN (SELECT secret_id FROM taken)) \
+                "WITH taken AS (DELETE FROM secret_ciphertexts \
+                 WHERE secret_seq = (SELECT seq FROM secrets WHERE id = $1) AND expires_at > $2 \
+                 RETURNING secret_seq, ciphertext), \
+                 marked AS (UPDATE secrets SET read_at = $2 WHERE seq IN (SELECT secret_seq FROM taken)) \
                  SELECT ciphertext FROM taken",
             )
             .bind(id.as_str())
@@ -158,22 +159,23 @@ impl Store {
         }
         let id = id.as_str().to_owned();
         change_tx!(self, conn => {
-            let taken: Option<(Vec<u8>,)> = sqlx::query_as(
-                "DELETE FROM secret_ciphertexts WHERE secret_id = $1 AND expires_at > $2 RETURNING ciphertext",
+            let taken: Option<(i64, Vec<u8>)> = sqlx::query_as(
+                "DELETE FROM secret_ciphertexts WHERE secret_seq = (SELECT seq FROM secrets WHERE id = $1) \
+                 AND expires_at > $2 RETURNING secret_seq, ciphertext",
             )
             .bind(&id)
             .bind(now)
             .fetch_optional(&mut *conn)
             .await?;
-            if taken.is_some() {
-                sqlx::query("UPDATE secrets SET read_at = $2 WHERE id = $1")
-                    .bind(&id)
+            if let Some((seq, _)) = &taken {
+                sqlx::query("UPDATE secrets SET read_at = $2 WHERE seq = $1")
+                    .bind(seq)
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
             }
             let kept = taken.is_some();
-            Ok((taken.map(|(c,)| c), kept))
+            Ok((taken.map(|(_, c)| c), kept))
         })
     }
 
@@ -190,22 +192,22 @@ impl Store {
     pub(crate) async fn destroy(&self, status: &Id, now: i64) -> Result<bool, StoreError> {
         let status_hash = status.digest();
         change_tx!(self, conn => {
-            let id: Option<(String,)> = sqlx::query_as(
-                "DELETE FROM secret_ciphertexts WHERE secret_id = \
-                 (SELECT id FROM secrets WHERE status_hash = $1) AND expires_at > $2 RETURNING secret_id",
+            let seq: Option<(i64,)> = sqlx::query_as(
+                "DELETE FROM secret_ciphertexts WHERE secret_seq = \
+                 (SELECT seq FROM secrets WHERE status_hash = $1) AND expires_at > $2 RETURNING secret_seq",
             )
             .bind(&status_hash)
             .bind(now)
             .fetch_optional(&mut *conn)
             .await?;
-            if let Some((id,)) = &id {
-                sqlx::query("UPDATE secrets SET destroyed_at = $2 WHERE id = $1")
-                    .bind(id)
+            if let Some((seq,)) = &seq {
+                sqlx::query("UPDATE secrets SET destroyed_at = $2 WHERE seq = $1")
+                    .bind(seq)
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
             }
-            Ok((id.is_some(), id.is_some()))
+            Ok((seq.is_some(), seq.is_some()))
         })
     }
 
@@ -218,9 +220,9 @@ impl Store {
     /// # Errors
     /// A database error; the batches before it stay purged.
     pub async fn purge_secrets(&self, now: i64) -> Result<Purged, StoreError> {
-        const CIPHERTEXTS: &str = "DELETE FROM secret_ciphertexts WHERE secret_id IN \
-             (SELECT secret_id FROM secret_ciphertexts WHERE expires_at <= $1 LIMIT $2)";
-        const RECEIPTS: &str = "DELETE FROM secrets WHERE id IN (SELECT id FROM secrets WHERE expires_at <= $1 LIMIT $2)";
+        const CIPHERTEXTS: &str = "DELETE FROM secret_ciphertexts WHERE secret_seq IN \
+             (SELECT secret_seq FROM secret_ciphertexts WHERE expires_at <= $1 LIMIT $2)";
+        const RECEIPTS: &str = "DELETE FROM secrets WHERE seq IN (SELECT seq FROM secrets WHERE expires_at <= $1 LIMIT $2)";
         let ciphertexts = self.delete_in_batches(CIPHERTEXTS, now).await?;
         let receipts = self
             .delete_in_batches(RECEIPTS, now - RECEIPT_RETENTION_SECONDS)
