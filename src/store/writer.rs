@@ -37,8 +37,11 @@
 //! creates during the uploads, before: 448/s, p50 66 ms, p99 155 ms, max
 //! 183 ms; with the byte bound alone (in order): 676/s, p50 43 ms, max
 //! 157 ms; with small changes passing large ones: 776/s, p50 36 ms, p99
-//! 100 ms, max 121 ms, uploads as fast. What is left is the piece being
-//! written when a create arrives: one writer writes one thing at a time.
+//! 100 ms, max 121 ms, uploads as fast; a second run at load 2, before
+//! 473/s, p50 61 ms, p99 172 ms; after 1,043/s, p50 28 ms, p99 103 ms
+//! (the longest waits, 346 and 478 ms, vary with the disk). What is left
+//! is the piece being written when a create arrives: one writer writes
+//! one thing at a time.
 //!
 //! Checkpoints: the write connection never copies the WAL into the
 //! database file inside a commit (`wal_autocheckpoint=0` on it: SQLite would
