@@ -7,7 +7,15 @@
 //! bench rss --pid PID --label sqlite
 //! bench summary results.txt
 //! bench files --server http://127.0.0.1:8080 --label sqlite --transfers 4 --mib 1024 --pid PID
+//! bench uploads --server http://127.0.0.1:8080 --label sqlite --conns 32 --seconds 10 --transfers 2 --mib 1024
 //! ```
+//!
+//! `uploads` (issue 15, group commit) measures creates at `--conns`
+//! connections alone for `--seconds`, then while `--transfers` uploads of
+//! `--mib` MiB each (4 MiB pieces) run against the same server, for as long
+//! as the uploads take: creates per second, p50, p99 and the longest wait
+//! of each, and their ratios (during ÷ alone). The server needs
+//! `--max-transfer-bytes` above `--mib` MiB of ciphertext.
 //!
 //! `files` (issue 14) runs `--transfers` file transfers at once, each of
 //! `--mib` MiB in 4 MiB pieces: declared, uploaded piece by piece,
@@ -123,6 +131,25 @@ enum Command {
         #[arg(long)]
         pid: Option<u32>,
     },
+    /// Creates alone, then while file uploads run (issue 15).
+    Uploads {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        label: String,
+        /// Concurrent connections making creates.
+        #[arg(long, default_value_t = 32)]
+        conns: usize,
+        /// Seconds of creates alone.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Uploads at once.
+        #[arg(long, default_value_t = 2)]
+        transfers: usize,
+        /// Plaintext MiB per upload (a multiple of 4).
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+    },
 }
 
 #[tokio::main]
@@ -148,6 +175,14 @@ async fn main() -> ExitCode {
             mib,
             pid,
         } => files(&server, &label, transfers, mib, pid).await,
+        Command::Uploads {
+            server,
+            label,
+            conns,
+            seconds,
+            transfers,
+            mib,
+        } => uploads(&server, &label, conns, seconds, transfers, mib).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -772,17 +807,17 @@ async fn loopback_ceiling() -> anyhow::Result<f64> {
     Ok(got as f64 / start.elapsed().as_secs_f64())
 }
 
-/// One transfer, sender and recipient: every full piece is the same age
-/// file (`piece`, 4 MiB of plaintext; the server stores bytes, not
-/// meaning), uploaded one after the other, then downloaded the same way.
-/// Yields the seconds the upload and the download took.
-async fn one_transfer(
-    http: reqwest::Client,
-    server: String,
-    manifest: String,
-    piece: Arc<Vec<u8>>,
+/// One transfer's sender: declares it, uploads every piece (the same age
+/// file `piece`, 4 MiB of plaintext; the server stores bytes, not meaning)
+/// one after the other and completes it. Yields the transfer's id and the
+/// seconds the upload took.
+async fn upload(
+    http: &reqwest::Client,
+    server: &str,
+    manifest: &str,
+    piece: &[u8],
     pieces: u64,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<(String, f64)> {
     let created: serde_json::Value = ok(http
         .post(format!("{server}/api/v1/transfers"))
         .json(&serde_json::json!({
@@ -817,7 +852,20 @@ async fn one_transfer(
         .send()
         .await?)
     .await?;
-    let up = start.elapsed().as_secs_f64();
+    Ok((id, start.elapsed().as_secs_f64()))
+}
+
+/// One transfer, sender and recipient: uploaded ([`upload`]), then
+/// downloaded piece by piece. Yields the seconds the upload and the
+/// download took.
+async fn one_transfer(
+    http: reqwest::Client,
+    server: String,
+    manifest: String,
+    piece: Arc<Vec<u8>>,
+    pieces: u64,
+) -> anyhow::Result<(f64, f64)> {
+    let (id, up) = upload(&http, &server, &manifest, &piece, pieces).await?;
     let claimed: serde_json::Value = ok(http
         .post(format!("{server}/api/v1/transfers/{id}/claim"))
         .send()
@@ -915,5 +963,160 @@ async fn files(
         mbs(bytes, down),
         ceiling / 1e6
     );
+    Ok(())
+}
+
+/// Creates on `conns` connections until `stop`: every latency and error.
+async fn creates_until(
+    target: &Target,
+    conns: usize,
+    sealed: &Arc<Vec<Vec<u8>>>,
+    stop: &Arc<AtomicBool>,
+) -> Tally {
+    let tasks: Vec<_> = (0..conns)
+        .map(|w| {
+            let (target, sealed, stop) = (target.clone(), sealed.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut t = Tally::default();
+                let mut n = w * 1_000_003;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let started = Instant::now();
+                    match target.create(&sealed[n % sealed.len()]).await {
+                        Ok(_) => t.took.push(started.elapsed()),
+                        Err(e) => t.fail(format!("create: {e:#}")),
+                    }
+                }
+                t
+            })
+        })
+        .collect();
+    let mut total = Tally::default();
+    for task in tasks {
+        match task.await {
+            Ok(t) => total.merge(t),
+            Err(e) => total.fail(e),
+        }
+    }
+    total.took.sort_unstable();
+    total
+}
+
+/// Creates per second, p50, p99 and the longest wait (ms) of `t` over `seconds`.
+fn figures(t: &Tally, seconds: f64) -> (f64, f64, f64, f64) {
+    (
+        t.took.len() as f64 / seconds,
+        ms(pick(&t.took, 0.50)),
+        ms(pick(&t.took, 0.99)),
+        ms(t.took.last().copied().unwrap_or_default()),
+    )
+}
+
+async fn uploads(
+    server: &str,
+    label: &str,
+    conns: usize,
+    seconds: f64,
+    transfers: usize,
+    mib: u64,
+) -> anyhow::Result<()> {
+    if conns == 0 || seconds <= 0.0 || transfers == 0 {
+        bail!("--conns, --seconds and --transfers must be above 0");
+    }
+    let sealed: Vec<Vec<u8>> = (0..64)
+        .map(|n| link::seal(&sample_payload(n), None).map(|(c, _key)| c))
+        .collect::<Result<_, _>>()?;
+    let sealed = Arc::new(sealed);
+    let target = Target {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(conns)
+            .timeout(Duration::from_secs(60))
+            .build()?,
+        base: server.trim_end_matches('/').to_owned(),
+        kind: Kind::Handoff,
+    };
+    let recipient = age::x25519::Identity::generate().to_public();
+    let piece = Arc::new(age::encrypt(&recipient, &vec![0x5a; 4 << 20])?);
+    let manifest = STANDARD.encode(age::encrypt(
+        &recipient,
+        br#"{"v":1,"files":[{"name":"bench.bin","size":0}]}"#,
+    )?);
+    let pieces = mib.div_ceil(4).max(1);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let timer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let started = Instant::now();
+    let alone = creates_until(&target, conns, &sealed, &stop).await;
+    let alone_secs = started.elapsed().as_secs_f64();
+    timer.await?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let senders: Vec<_> = (0..transfers)
+        .map(|_| {
+            let (http, server, manifest, piece) = (
+                http.clone(),
+                target.base.clone(),
+                manifest.clone(),
+                piece.clone(),
+            );
+            tokio::spawn(async move { upload(&http, &server, &manifest, &piece, pieces).await })
+        })
+        .collect();
+    let watcher = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut result = Ok(());
+            for sender in senders {
+                match sender.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => result = Err(e),
+                    Err(e) => result = Err(e.into()),
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            result
+        })
+    };
+    let during = creates_until(&target, conns, &sealed, &stop).await;
+    let during_secs = started.elapsed().as_secs_f64();
+    watcher.await??;
+
+    let bytes = (transfers as u64 * pieces * piece.len() as u64) as f64;
+    let (a, d) = (figures(&alone, alone_secs), figures(&during, during_secs));
+    println!(
+        "{label:<14} creates alone        {conns:>4} conns {:>8.0} /s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+        a.0, a.1, a.2, a.3
+    );
+    println!(
+        "{label:<14} creates during {transfers} x {mib} MiB uploads ({:.0} MB/s, {during_secs:.1} s): {:>8.0} /s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+        bytes / during_secs / 1e6,
+        d.0,
+        d.1,
+        d.2,
+        d.3
+    );
+    let ratio = |during: f64, alone: f64| if alone > 0.0 { during / alone } else { 0.0 };
+    println!(
+        "{label:<14} during ÷ alone: creates/s {:.2}  p50 {:.1}x  p99 {:.1}x  max {:.1}x",
+        ratio(d.0, a.0),
+        ratio(d.1, a.1),
+        ratio(d.2, a.2),
+        ratio(d.3, a.3)
+    );
+    println!(
+        "@uploads\t{label}\t{transfers}\t{mib}\t{conns}\t{:.1}\t{:.3}\t{:.3}\t{:.3}\t{:.1}\t{:.3}\t{:.3}\t{:.3}",
+        a.0, a.1, a.2, a.3, d.0, d.1, d.2, d.3
+    );
+    if let Some(e) = alone.first_error.or(during.first_error) {
+        bail!("some creates failed: {e}");
+    }
     Ok(())
 }

@@ -8,6 +8,7 @@
 #   BENCH_SECONDS=5 BENCH_CONNS="32" scripts/bench.sh
 #   BENCH_BASELINE=/path/to/older/handoff scripts/bench.sh
 #   scripts/bench.sh --files    # file transfers only (issue 14), see below
+#   scripts/bench.sh --uploads  # creates alone and during uploads (issue 15), see below
 #   BENCH_BIN=/path/to/handoff BENCH_TOOL=/path/to/bench scripts/bench.sh  # no build
 #
 # Per server and concurrency (servers interleaved within each concurrency, so
@@ -43,6 +44,13 @@
 # claimed, downloaded and finished; prints the throughput beside the loopback
 # ceiling and the server's resident set idle and at its largest. Needs about
 # BENCH_TRANSFERS x BENCH_MIB of free disk per database while it runs.
+#
+# --uploads: on SQLite, creates at BENCH_CONNS (default 32) connections for
+# BENCH_SECONDS (default 10) alone, then on the same server while
+# BENCH_TRANSFERS (default 2) uploads of BENCH_MIB (default 1024) MiB run, for
+# as long as they take; prints creates/s, p50, p99 and the longest wait of
+# both and their ratios. With BENCH_BASELINE, that binary runs the same on a
+# server of its own first (before/after in one run).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -237,6 +245,32 @@ start_handoff_files() {
 
 if [[ "${1:-}" == "--files" ]]; then
     files_run
+    exit 0
+fi
+
+# The creates-during-uploads run (--uploads): its own servers, then exit.
+uploads_run() {
+    local transfers="${BENCH_TRANSFERS:-2}" mib="${BENCH_MIB:-1024}" label bin
+    local extra=(--max-transfer-bytes "$(( (mib + 64) * 1024 * 1024 ))")
+    local runs=()
+    if [[ -n "${BENCH_BASELINE:-}" ]]; then runs+=("sqlite-base=$BENCH_BASELINE"); fi
+    runs+=("sqlite=$NEW")
+    echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
+    for run in "${runs[@]}"; do
+        label="${run%%=*}" bin="${run#*=}"
+        start_handoff "$label" "$bin" "sqlite://$TMP/$label-uploads.db" "${extra[@]}"
+        "$BENCH" uploads --server "${URL[$label]}" --label "$label" \
+            --conns "${BENCH_CONNS:-32}" --seconds "${BENCH_SECONDS:-10}" \
+            --transfers "$transfers" --mib "$mib"
+        kill "${PID[$label]}" 2>/dev/null || true
+        wait "${PID[$label]}" 2>/dev/null || true
+        rm -f "$TMP/$label-uploads.db"*
+        echo "after $label: $(uptime | sed 's/.*load/load/')"
+    done
+}
+
+if [[ "${1:-}" == "--uploads" ]]; then
+    uploads_run
     exit 0
 fi
 

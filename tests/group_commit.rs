@@ -14,7 +14,8 @@ use handoff::id::Id;
 use handoff::register::Facts;
 use handoff::staff::UserName;
 use handoff::store::{
-    Ack, Answer, Imported, Lease, NewSecret, NewToken, PURGE_BATCH, Store, StoreError, VerifyResult,
+    Ack, Answer, BATCH_BYTES, Imported, Lease, NewSecret, NewToken, NewTransfer, PURGE_BATCH,
+    PiecePut, Store, StoreError, VerifyResult,
 };
 use tokio::sync::Barrier;
 
@@ -527,7 +528,156 @@ async fn a_failed_request_leaves_no_trace_in_the_trail(backend: Backend) {
     store.close().await;
 }
 
+/// A transfer that is uploading, declared with `pieces` pieces of `bytes`
+/// each in one file, expiring at `T0 + 3600`; yields its id and the digest
+/// of its upload token.
+async fn new_transfer(store: &Store, pieces: i64, bytes: i64) -> (Id, Vec<u8>) {
+    let (id, upload_hash) = (Id::random(), Id::random().digest());
+    store
+        .insert_transfer(NewTransfer {
+            id: id.clone(),
+            upload_hash: upload_hash.clone(),
+            manifest: b"an age file".to_vec(),
+            files: vec![(pieces, pieces * bytes)],
+            created_at: T0,
+            expires_at: T0 + 3600,
+            request_id: None,
+        })
+        .await
+        .unwrap();
+    (id, upload_hash)
+}
+
+/// A file piece of `bytes` (its number in every byte).
+fn piece(n: i64, bytes: i64) -> Vec<u8> {
+    vec![n as u8; bytes as usize]
+}
+
+/// 8 pieces of 4 MiB queued, then 56 creates, all before the writer
+/// takes any (see `queued_at_once`): all land, and on SQLite no
+/// transaction held two pieces, and the creates passed the pieces queued
+/// before them: each was answered before the last piece was written, not
+/// held until after all of them (issue 15: with batches bound by count
+/// only, one transaction held the 8 pieces and every create, and during
+/// uploads creates waited 123 ms at the median).
+async fn a_transaction_holds_at_most_one_piece(backend: Backend) {
+    const PIECES: i64 = 8;
+    const PIECE_BYTES: i64 = 4 << 20;
+    let db = TestDb::new(backend).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let (id, upload_hash) = new_transfer(&store, PIECES, PIECE_BYTES).await;
+    let before = store.write_stats();
+
+    let pieces: Vec<_> = (0..PIECES)
+        .map(|n| {
+            let (sender, id, upload_hash) = (store.clone(), id.clone(), upload_hash.clone());
+            tokio::spawn(async move {
+                let bytes = piece(n, PIECE_BYTES);
+                sender
+                    .put_piece(&id, upload_hash, 0, n, bytes, T0)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let creates: Vec<_> = (0..56)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                insert(&store, &Id::random()).await.unwrap();
+                // Large changes committed by the time this create was
+                // answered (or a little later): at most that many were
+                // written before it.
+                store.write_stats().map(|s| s.large)
+            })
+        })
+        .collect();
+    for p in pieces {
+        assert_eq!(p.await.unwrap(), PiecePut::Stored);
+    }
+    let mut seen = vec![];
+    for c in creates {
+        seen.push(c.await.unwrap());
+    }
+    assert_eq!(count_secrets(&store).await, 56);
+    assert_eq!(
+        store.present_pieces(&id).await.unwrap().len(),
+        PIECES as usize
+    );
+
+    match (backend, before, store.write_stats()) {
+        (Backend::Sqlite, Some(before), Some(after)) => {
+            assert_eq!(after.large - before.large, PIECES as u64, "{after:?}");
+            assert_eq!(after.most_large, 1, "no transaction held two pieces");
+            assert!(
+                after.most_bytes <= PIECE_BYTES as u64 + 4096 + BATCH_BYTES,
+                "a piece and at most the bound besides: {after:?}"
+            );
+            let latest = seen.iter().map(|large| large.unwrap()).max();
+            assert!(
+                latest < Some(PIECES as u64),
+                "every create was answered before the last piece was written: {seen:?}"
+            );
+        }
+        (Backend::Postgres, None, None) => {}
+        other => panic!("write stats: {other:?}"),
+    }
+    store.close().await;
+}
+
+/// An expired transfer of 3 pieces of 2 MiB and one of 40 pieces of 1 KiB:
+/// the purge deletes every piece, on SQLite the large ones one per
+/// transaction (each over the writer's byte bound) and the 40 small ones
+/// together, then each transfer's row.
+async fn piece_deletions_are_bounded_by_bytes(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let large = new_transfer(&store, 3, 2 << 20).await;
+    let small = new_transfer(&store, 40, 1024).await;
+    for (transfer, pieces, bytes) in [(&large, 3, 2 << 20), (&small, 40, 1024)] {
+        for n in 0..pieces {
+            let put = store
+                .put_piece(&transfer.0, transfer.1.clone(), 0, n, piece(n, bytes), T0)
+                .await
+                .unwrap();
+            assert_eq!(put, PiecePut::Stored);
+        }
+    }
+    let before = store.write_stats();
+
+    let purged = store.purge_transfers(T0 + 3600).await.unwrap();
+    assert_eq!((purged.transfers, purged.pieces), (2, 43));
+    for transfer in [&large, &small] {
+        assert!(store.present_pieces(&transfer.0).await.unwrap().is_empty());
+    }
+    if let (Some(before), Some(after)) = (before, store.write_stats()) {
+        // 3 deletions of one large piece, 1 of 40 small ones, 2 rows.
+        assert_eq!(after.transactions - before.transactions, 6, "{after:?}");
+        assert_eq!(after.large - before.large, 3, "{after:?}");
+        assert_eq!(after.most_large, 1);
+    }
+    store.close().await;
+}
+
+/// On a current-thread runtime, spawned tasks run in the order spawned,
+/// each up to its first wait (its change queued), before the writer task
+/// runs again: the writer finds every change queued, in a known order.
+mod queued_at_once {
+    use crate::common::Backend;
+
+    #[tokio::test]
+    async fn sqlite() {
+        super::a_transaction_holds_at_most_one_piece(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        super::a_transaction_holds_at_most_one_piece(Backend::Postgres).await;
+    }
+}
+
 with_each_backend!(
+    piece_deletions_are_bounded_by_bytes,
     every_change_goes_through_the_writer,
     a_failed_request_leaves_no_trace_in_the_trail,
     pools_do_not_ping_before_each_query,

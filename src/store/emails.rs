@@ -12,7 +12,7 @@
 use sqlx::FromRow;
 
 use super::webhooks::AttemptOutcome;
-use super::{Store, StoreError, change_tx, on_pool, write_tx};
+use super::{LIGHT, Store, StoreError, UNBOUNDED, change_tx, on_pool, write_tx};
 use crate::audit::Kind;
 use crate::id::Id;
 
@@ -225,7 +225,11 @@ impl Store {
                 }
             }
         }
-        let stored = change_tx!(self, conn => {
+        let mails_bytes: u64 = mails
+            .iter()
+            .map(|(_, _, m)| (m.subject.len() + m.text.len() + m.html.len()) as u64)
+            .sum();
+        let stored = change_tx!(self, weight = LIGHT + mails_bytes, conn => {
             // Compare-and-set before any insert: a worker that lost the
             // race stops here, and no event is mailed twice.
             let moved = sqlx::query("UPDATE email_cursor SET seq = $1 WHERE id = 1 AND seq = $2")
@@ -360,7 +364,8 @@ impl Store {
     /// pending ones stay whatever their age.
     pub async fn purge_email_deliveries(&self, before: i64) -> Result<u64, StoreError> {
         const SQL: &str = "DELETE FROM email_deliveries WHERE delivered_at < $1 OR failed_at < $1";
-        write_tx!(self, conn => {
+        // However many finished since the last pass: of unknown size.
+        write_tx!(self, weight = UNBOUNDED, conn => {
             Ok(sqlx::query(SQL).bind(before).execute(&mut *conn).await?.rows_affected())
         })
     }

@@ -62,13 +62,14 @@ pub use requests::{
 pub use secrets::{NewSecret, PURGE_BATCH, Purged, RECEIPT_RETENTION_SECONDS, Receipt, SecretMeta};
 pub use tokens::{ApiToken, DuplicateToken, IssueRefused, NewToken};
 pub use transfers::{
-    Claimed, Completion, Finished, NewReader, NewTransfer, PIECE_PURGE_BATCH, PiecePut,
-    ReaderGrant, TransferMeta, TransfersPurged, UploadView,
+    Claimed, Completion, Finished, NewReader, NewTransfer, PiecePut, ReaderGrant, TransferMeta,
+    TransfersPurged, UploadView,
 };
 pub use users::{DuplicateName, NewSession, Session, SessionLimits, User, UserSummary};
 pub use webhooks::NOTIFIED_KINDS;
 pub(crate) use webhooks::{AttemptOutcome, Delivery, NotifiedEvent};
-pub use writer::WriteStats;
+pub use writer::{BATCH_BYTES, WriteStats};
+pub(crate) use writer::{LIGHT, UNBOUNDED};
 
 /// Runs the same expression on whichever pool the store holds. Each arm is
 /// type-checked on its own, so generic sqlx calls work with both backends.
@@ -92,7 +93,19 @@ pub(crate) use on_pool;
 /// it uses must be owned); on PostgreSQL, and on an in-memory SQLite
 /// database, in a transaction of its own on the pool. An error rolls the
 /// change back. See [`change_tx!`] for the details.
+///
+/// `write_tx!(store, weight = BYTES, conn => body)` declares what the change
+/// writes, for one that may write much more than a few rows (a file piece,
+/// a deletion of many rows): on the SQLite writer it then shares a
+/// transaction with at most [`BATCH_BYTES`] of other changes.
 macro_rules! write_tx {
+    ($store:expr, weight = $weight:expr, $conn:ident => $body:expr) => {
+        $crate::store::change_tx!($store, weight = $weight, $conn => {
+            // Its own block, so that a `return` in `$body` yields its value.
+            let value = $crate::store::typed(async { $body }.await)?;
+            Ok((value, true))
+        })
+    };
     ($store:expr, $conn:ident => $body:expr) => {
         $crate::store::change_tx!($store, $conn => {
             // Its own block, so that a `return` in `$body` yields its value.
@@ -115,16 +128,19 @@ pub(crate) use write_tx;
 /// transaction aborted by a conflict ([`StoreError::is_conflict`]) is run
 /// again after a short random pause, up to [`TRANSACTION_ATTEMPTS`] times
 /// in all, so `$body` must not move what it uses (it may run more than
-/// once).
+/// once). `weight = BYTES` as for [`write_tx!`].
 macro_rules! change_tx {
     ($store:expr, $conn:ident => $body:expr) => {
+        $crate::store::change_tx!($store, weight = $crate::store::LIGHT, $conn => $body)
+    };
+    ($store:expr, weight = $weight:expr, $conn:ident => $body:expr) => {
         match $store {
             $crate::store::Store::Sqlite($crate::store::Sqlite {
                 writer: Some(writer),
                 ..
             }) => {
                 writer
-                    .change(move |$conn| ::std::boxed::Box::pin(async move { $body }))
+                    .change($weight, move |$conn| ::std::boxed::Box::pin(async move { $body }))
                     .await
             }
             $crate::store::Store::Sqlite($crate::store::Sqlite {
@@ -326,6 +342,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// WAL frames a page), and the callers queued beside the step wait for
 /// it: 256 keep a step's commit to about 3 MB.
 pub const VACUUM_PAGES: i64 = 256;
+
+/// What one step of [`Store::release_free_pages`] writes: about three WAL
+/// frames of 4 KiB per page given back.
+const VACUUM_STEP_BYTES: u64 = VACUUM_PAGES as u64 * 3 * 4096;
 
 /// What `GET /metrics` reads from the database at each scrape: counts, no
 /// row's content.
@@ -597,7 +617,7 @@ impl Store {
         let mut released = 0;
         loop {
             let (before, after) = writer
-                .write(|conn| {
+                .write(VACUUM_STEP_BYTES, |conn| {
                     Box::pin(async move {
                         let before: i64 = sqlx::query_scalar("PRAGMA freelist_count")
                             .fetch_one(&mut *conn)

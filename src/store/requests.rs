@@ -16,7 +16,9 @@ use sqlx::FromRow;
 
 use super::events::append_event;
 use super::transfers::grant_reader;
-use super::{NewReader, ReaderGrant, Store, StoreError, change_tx, on_pool, write_tx};
+use super::{
+    LIGHT, NewReader, ReaderGrant, Store, StoreError, UNBOUNDED, change_tx, on_pool, write_tx,
+};
 use crate::audit::{Actor, Kind, NewEvent};
 use crate::id::Id;
 use crate::register::{Entry, Facts, Reporter};
@@ -490,7 +492,8 @@ impl Store {
         .collect();
         // Some(outcome) when the answer was decided here; None: not taken,
         // and the request says why.
-        let decided: Option<Result<(), AnswerRefused>> = change_tx!(self, conn => {
+        let weight = LIGHT + copies.iter().map(|(_, c)| c.len() as u64).sum::<u64>();
+        let decided: Option<Result<(), AnswerRefused>> = change_tx!(self, weight = weight, conn => {
             let n = sqlx::query(
                 "UPDATE requests SET answered_at = $2, status_hash = $3, copies_expire_at = $4, \
                  transfer_id = $5 WHERE id = $1 AND answered_at IS NULL AND cancelled_at IS NULL \
@@ -804,7 +807,8 @@ impl Store {
     /// each) and deletes copies past their time (one `request.purged` event per
     /// request whose copies went).
     pub async fn purge_requests(&self, now: i64) -> Result<RequestsPurged, StoreError> {
-        write_tx!(self, conn => {
+        // However many copies expired since the last pass: of unknown size.
+        write_tx!(self, weight = UNBOUNDED, conn => {
             let expired: Vec<(String, String, String)> = sqlx::query_as(
                 "UPDATE requests SET expired_at = $1 WHERE expires_at <= $1 AND answered_at IS NULL \
                  AND cancelled_at IS NULL AND expired_at IS NULL RETURNING id, customer, template",

@@ -18,13 +18,13 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{Store, StoreError, on_pool, write_tx};
+use super::{BATCH_BYTES, LIGHT, Store, StoreError, on_pool, write_tx};
 use crate::id::Id;
 
-/// Pieces deleted in one transaction by the purge and by a finish: 8 pieces
-/// are at most 34 MiB, a short hold of the write lock even with SQLite's
-/// `secure_delete` overwriting them.
-pub const PIECE_PURGE_BATCH: i64 = 8;
+/// The most pieces the purge and a finish look at for one deletion; those
+/// of them that fit in [`BATCH_BYTES`] (at least one) are deleted in one
+/// transaction.
+const PIECES_LOOKED_AT: i64 = 256;
 
 /// Everything the store needs to keep a new transfer.
 pub struct NewTransfer {
@@ -233,7 +233,8 @@ impl Store {
     /// A database error; nothing is kept then.
     pub async fn insert_transfer(&self, t: NewTransfer) -> Result<(), StoreError> {
         let size: i64 = t.files.iter().map(|(_, s)| *s).sum();
-        write_tx!(self, conn => {
+        let weight = LIGHT + t.manifest.len() as u64;
+        write_tx!(self, weight = weight, conn => {
             sqlx::query(
                 "INSERT INTO transfers (id, upload_hash, manifest, files, size, created_at, expires_at, request_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -350,7 +351,10 @@ impl Store {
         let id = id.as_str().to_owned();
         let digest = Sha256::digest(&ciphertext).to_vec();
         let bytes = i64::try_from(ciphertext.len()).unwrap_or(i64::MAX);
-        write_tx!(self, conn => {
+        // A piece is the heaviest change there is (up to ~4 MiB): the
+        // writer gives it a transaction shared with small changes only.
+        let weight = LIGHT + ciphertext.len() as u64;
+        write_tx!(self, weight = weight, conn => {
             let state: Option<(Option<i64>,)> = sqlx::query_as(
                 "SELECT completed_at FROM transfers WHERE id = $1 AND upload_hash = $2 AND expires_at > $3",
             )
@@ -633,9 +637,9 @@ impl Store {
     /// Deletes transfers that are over: unclaimed ones past their expiry
     /// (uploading or complete), claimed ones past their grace, and those
     /// made for a request once every reader is done (see
-    /// [`transfer_over!`]). Pieces go
-    /// [`PIECE_PURGE_BATCH`] per transaction, so the write lock is never held
-    /// for long.
+    /// [`transfer_over!`]). Pieces go as many per transaction as fit in
+    /// [`BATCH_BYTES`] (one piece of 4 MiB alone), so no caller queued
+    /// beside the purge waits for more than one piece's deletion.
     ///
     /// # Errors
     /// A database error; what was deleted before it stays deleted.
@@ -655,32 +659,45 @@ impl Store {
         }
     }
 
-    /// Deletes transfer `id`'s pieces, [`PIECE_PURGE_BATCH`] per
-    /// transaction, then the transfer; yields the pieces deleted. For a
-    /// transfer that is over (finished, or past its expiry or grace): a
-    /// gigabyte takes longer than a request may (on SQLite `secure_delete`
-    /// overwrites every page), so a finish runs it in the background.
+    /// Deletes transfer `id`'s pieces, in order, as many per transaction
+    /// as fit in [`BATCH_BYTES`] (at least one), then the transfer; yields
+    /// the pieces deleted. On SQLite `secure_delete` overwrites every byte
+    /// deleted, so each deletion declares its pieces' bytes to the writer.
+    /// For a transfer that is over (finished, or past its expiry or grace):
+    /// no piece is added to it any more. A gigabyte takes longer than a
+    /// request may, so a finish runs it in the background.
     ///
     /// # Errors
     /// A database error; what was deleted before it stays deleted, and the
     /// purge deletes the rest.
     pub async fn delete_transfer(&self, id: &str) -> Result<u64, StoreError> {
+        const FRONT: &str = "SELECT bytes FROM transfer_pieces WHERE transfer_id = $1 \
+             ORDER BY file, piece LIMIT $2";
         let mut total = 0;
         loop {
+            let sizes: Vec<i64> = on_pool!(self, pool =>
+                sqlx::query_scalar(FRONT).bind(id).bind(PIECES_LOOKED_AT).fetch_all(pool).await?
+            );
+            if sizes.is_empty() {
+                break;
+            }
+            let (pieces, bytes) = front_within(&sizes, BATCH_BYTES);
             let owned = id.to_owned();
-            let n = write_tx!(self, conn => {
+            let n = write_tx!(self, weight = LIGHT + bytes, conn => {
                 Ok(sqlx::query(
                     "DELETE FROM transfer_pieces WHERE transfer_id = $1 AND (file, piece) IN \
-                     (SELECT file, piece FROM transfer_pieces WHERE transfer_id = $1 LIMIT $2)",
+                     (SELECT file, piece FROM transfer_pieces WHERE transfer_id = $1 \
+                     ORDER BY file, piece LIMIT $2)",
                 )
                 .bind(&owned)
-                .bind(PIECE_PURGE_BATCH)
+                .bind(pieces)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected())
             })?;
             total += n;
-            if n < PIECE_PURGE_BATCH as u64 {
+            if n == 0 {
+                // Gone meanwhile (another instance's purge).
                 break;
             }
         }
@@ -693,5 +710,35 @@ impl Store {
             Ok(())
         })?;
         Ok(total)
+    }
+}
+
+/// How many of the first pieces of `sizes` (bytes each, in order) add up to
+/// at most `bound`, at least one, and their bytes.
+fn front_within(sizes: &[i64], bound: u64) -> (i64, u64) {
+    let mut pieces = 0;
+    let mut bytes: u64 = 0;
+    for &size in sizes {
+        let size = u64::try_from(size).unwrap_or(0);
+        if pieces > 0 && bytes.saturating_add(size) > bound {
+            break;
+        }
+        pieces += 1;
+        bytes = bytes.saturating_add(size);
+    }
+    (pieces, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::front_within;
+
+    #[test]
+    fn a_deletion_takes_the_pieces_that_fit_in_the_bound() {
+        let mib = 1 << 20;
+        assert_eq!(front_within(&[4 * mib, 4 * mib], 1 << 20), (1, 4 << 20));
+        assert_eq!(front_within(&[mib / 2, mib / 2, 1], 1 << 20), (2, 1 << 20));
+        assert_eq!(front_within(&[10; 300], 1 << 20), (300, 3000));
+        assert_eq!(front_within(&[1, 4 * mib], 1 << 20), (1, 1));
     }
 }

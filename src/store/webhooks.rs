@@ -12,7 +12,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, change_tx, on_pool, write_tx};
+use super::{LIGHT, Store, StoreError, UNBOUNDED, change_tx, on_pool, write_tx};
 use crate::audit::Kind;
 use crate::id::Id;
 
@@ -211,7 +211,10 @@ impl Store {
             bodies.push((event.seq, event.kind.as_str(), make_body(event)));
         }
         let url_hashes = url_hashes.to_vec();
-        let deliveries = change_tx!(self, conn => {
+        // Each body once per receiver: a page of events can be a few MB.
+        let bodies_bytes: u64 = bodies.iter().map(|(_, _, body)| body.len() as u64).sum();
+        let weight = LIGHT + bodies_bytes * url_hashes.len() as u64;
+        let deliveries = change_tx!(self, weight = weight, conn => {
             // Compare-and-set before any insert: a worker that lost the
             // race stops here, and no event gets two deliveries.
             let moved = sqlx::query("UPDATE webhook_cursor SET seq = $1 WHERE id = 1 AND seq = $2")
@@ -348,7 +351,8 @@ impl Store {
     pub async fn purge_webhook_deliveries(&self, before: i64) -> Result<u64, StoreError> {
         const SQL: &str = "DELETE FROM webhook_deliveries \
              WHERE delivered_at < $1 OR failed_at < $1";
-        write_tx!(self, conn => {
+        // However many finished since the last pass: of unknown size.
+        write_tx!(self, weight = UNBOUNDED, conn => {
             Ok(sqlx::query(SQL).bind(before).execute(&mut *conn).await?.rows_affected())
         })
     }

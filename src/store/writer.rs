@@ -12,6 +12,37 @@
 //! caller only; the others commit. If the commit itself fails, every caller
 //! in the batch gets an error and nothing of the batch is kept.
 //!
+//! A change's cost bounds the batch too, not only the count. Each change
+//! declares the bytes it writes (a file piece up to ~4 MiB of ciphertext;
+//! a deletion of pieces their bytes, which `secure_delete` overwrites; most
+//! changes a few pages). A change over [`BATCH_BYTES`] (1 MiB) is *large*:
+//! a transaction holds at most one, first, and the small changes after it
+//! add up to at most the bound. While both kinds wait, batches alternate:
+//! one led by the oldest large change, then one of the small changes queued
+//! meanwhile, which pass the large changes queued before them. So a small
+//! change (a create) waits for the transaction in progress and its own,
+//! which holds at most one large change: never for several pieces written
+//! and fsynced together, nor for every piece queued ahead of it; and a
+//! large change waits for at most one batch of small ones per large one
+//! ahead of it. Passing is safe: a caller is answered only after its own
+//! commit, so two changes queued at once come from callers neither of
+//! whom has heard back, and neither can have relied on the other; one
+//! caller's changes are queued one after the other, and run in that order.
+//! A close still waits for everything queued before it. Counting changes
+//! only, a batch of 64 could hold many 4 MiB pieces, and creates queued
+//! behind them waited for all: during two uploads of 1 GiB, creates fell
+//! from 3,334/s (p50 2.3 ms, max 10 ms) to 63/s (p50 123 ms, max 268 ms)
+//! (issue 15). Measured with `scripts/bench.sh --uploads` (2 cores, load
+//! about 4, SQLite, 32 connections, two 1 GiB uploads at ~100 MB/s),
+//! creates during the uploads, before: 448/s, p50 66 ms, p99 155 ms, max
+//! 183 ms; with the byte bound alone (in order): 676/s, p50 43 ms, max
+//! 157 ms; with small changes passing large ones: 776/s, p50 36 ms, p99
+//! 100 ms, max 121 ms, uploads as fast; a second run at load 2, before
+//! 473/s, p50 61 ms, p99 172 ms; after 1,043/s, p50 28 ms, p99 103 ms
+//! (the longest waits, 346 and 478 ms, vary with the disk). What is left
+//! is the piece being written when a create arrives: one writer writes
+//! one thing at a time.
+//!
 //! Checkpoints: the write connection never copies the WAL into the
 //! database file inside a commit (`wal_autocheckpoint=0` on it: SQLite would
 //! do so once the WAL passes 1,000 pages, with every queued caller waiting
@@ -37,6 +68,7 @@
 //! handler while the other holds the lock, and the other waits the same
 //! way.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -81,6 +113,28 @@ const LONG_REST: i64 = 4 * SHORT_COPY;
 /// does.
 const TRUNCATE_WAIT_MS: u64 = 20;
 
+/// The most bytes of changes a transaction takes besides its first one,
+/// and the size above which a change is large. Each change declares what
+/// it writes ([`Writer::change`]): a file piece its ciphertext, a deletion
+/// of pieces their bytes (`secure_delete` overwrites them), most changes
+/// [`LIGHT`]. A large change is always the first of its transaction and
+/// never shares it with another large one, so no caller waits for several
+/// pieces written and fsynced together (issue 15: with batches of several
+/// 4 MiB pieces, creates waited 123 ms at the median during two uploads of
+/// 1 GiB). 1 MiB is a few ms of writing: 64 small changes stay well under
+/// it, and a piece is over it.
+pub const BATCH_BYTES: u64 = 1 << 20;
+
+/// What a change that declares nothing writes: its rows and their index
+/// entries, a few pages. [`BATCH`] of them stay well within
+/// [`BATCH_BYTES`], so for them the count is the bound.
+pub(crate) const LIGHT: u64 = 4096;
+
+/// The weight of a change whose size is not known before it runs (a
+/// `DELETE` of whatever has expired): taken as over [`BATCH_BYTES`], so it
+/// goes first in its transaction and shares it with no other large change.
+pub(crate) const UNBOUNDED: u64 = BATCH_BYTES + 1;
+
 /// How many changes may wait for the writer before callers wait to queue.
 const QUEUE: usize = 4 * BATCH;
 
@@ -102,6 +156,9 @@ pub(crate) struct Writer {
 struct Counts {
     transactions: AtomicU64,
     changes: AtomicU64,
+    large: AtomicU64,
+    most_large: AtomicU64,
+    most_bytes: AtomicU64,
 }
 
 /// What a SQLite database's writer has committed since it started.
@@ -111,6 +168,14 @@ pub struct WriteStats {
     pub transactions: u64,
     /// Changes kept in them (not failed, not undone by their own choice).
     pub changes: u64,
+    /// Changes run in them that declared more than [`BATCH_BYTES`] (file
+    /// pieces, their deletion), kept or not.
+    pub large: u64,
+    /// The most such changes in one transaction: the byte bound keeps it
+    /// at one.
+    pub most_large: u64,
+    /// The most bytes the changes of one transaction declared.
+    pub most_bytes: u64,
 }
 
 impl fmt::Debug for Writer {
@@ -136,6 +201,8 @@ trait Job: Send {
     /// True when the caller stopped waiting (its request was cancelled):
     /// the change is then not made at all.
     fn abandoned(&self) -> bool;
+    /// The bytes the change declared it writes (see [`BATCH_BYTES`]).
+    fn weight(&self) -> u64;
     /// Runs the change on `conn`; false if it failed or asked to be
     /// undone (its savepoint is then rolled back).
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
@@ -146,6 +213,7 @@ trait Job: Send {
 
 struct Typed<T, F> {
     change: Option<F>,
+    weight: u64,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -159,6 +227,10 @@ where
 {
     fn abandoned(&self) -> bool {
         self.reply.is_closed()
+    }
+
+    fn weight(&self) -> u64 {
+        self.weight
     }
 
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
@@ -237,31 +309,40 @@ impl Writer {
 
     /// Transactions and changes committed so far.
     pub(crate) fn stats(&self) -> WriteStats {
+        let count = |n: &AtomicU64| n.load(Ordering::Relaxed);
         WriteStats {
-            transactions: self.counts.transactions.load(Ordering::Relaxed),
-            changes: self.counts.changes.load(Ordering::Relaxed),
+            transactions: count(&self.counts.transactions),
+            changes: count(&self.counts.changes),
+            large: count(&self.counts.large),
+            most_large: count(&self.counts.most_large),
+            most_bytes: count(&self.counts.most_bytes),
         }
     }
 
-    /// Runs `change` in the writer's next transaction, inside a savepoint of
-    /// its own, and yields its result once that transaction is committed
-    /// (durably). `change` must only write through the connection it is
-    /// given and must not commit or roll back itself.
+    /// Runs `change` in the writer's next transaction that has room for
+    /// its `weight` (the bytes it writes, see [`BATCH_BYTES`]), inside a
+    /// savepoint of its own, and yields its result once that transaction is
+    /// committed (durably). Changes run in the order queued, except that
+    /// small ones may pass large ones (see the module's documentation).
+    /// `change` must only write through the connection it is given and must
+    /// not commit or roll back itself.
     ///
     /// # Errors
     /// `change`'s own error (its savepoint rolled back, nothing of it kept);
     /// [`StoreError::Batch`] when the transaction it ran in could not begin or
     /// commit (nothing of it kept); [`StoreError::WriterStopped`] after
     /// [`Writer::close`].
-    pub(crate) async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
+    pub(crate) async fn write<T, F>(&self, weight: u64, change: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
             + Send
             + 'static,
     {
-        self.change(move |conn| Box::pin(async move { Ok((change(conn).await?, true)) }))
-            .await
+        self.change(weight, move |conn| {
+            Box::pin(async move { Ok((change(conn).await?, true)) })
+        })
+        .await
     }
 
     /// Like [`Writer::write`], for a change that decides itself whether it
@@ -271,7 +352,7 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Writer::write`].
-    pub(crate) async fn change<T, F>(&self, change: F) -> Result<T, StoreError>
+    pub(crate) async fn change<T, F>(&self, weight: u64, change: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<(T, bool), StoreError>>
@@ -281,6 +362,7 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let job = Typed {
             change: Some(change),
+            weight,
             result: None,
             reply,
         };
@@ -444,22 +526,39 @@ async fn run(
     committed: mpsc::Sender<()>,
     busy_timeout: Duration,
 ) {
-    let mut msgs = Vec::with_capacity(BATCH);
+    let mut received = Vec::with_capacity(BATCH);
+    // Taken from the channel and not yet run, in the order queued: what a
+    // batch full by count or bytes left, and large changes waiting for a
+    // batch they lead.
+    let mut queued: VecDeque<Msg> = VecDeque::with_capacity(BATCH);
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH);
     let mut checkpoint = None;
-    while rx.recv_many(&mut msgs, BATCH).await > 0 {
-        let mut close = None;
-        for msg in msgs.drain(..) {
-            match msg {
-                Msg::Job(job) if close.is_none() => batch.push(job),
-                // Queued after a close: the caller hears WriterStopped.
-                Msg::Job(_) => {}
-                // The checkpointer sends one at a time.
-                Msg::Checkpoint(finish, reply) => checkpoint = Some((finish, reply)),
-                Msg::Close(done) => close = Some(done),
+    // Whether the last batch held a large change (see `take_batch`).
+    let mut after_large = false;
+    loop {
+        if queued.is_empty() {
+            if rx.recv_many(&mut received, BATCH).await == 0 {
+                return;
+            }
+            queued.extend(received.drain(..));
+        }
+        // Up to a batch of small changes in sight, behind the large ones
+        // waiting for a batch of their own (as many as the channel held).
+        let mut small = queued
+            .iter()
+            .filter(|msg| !matches!(msg, Msg::Job(job) if large(job.as_ref())))
+            .count();
+        while small < BATCH {
+            match rx.try_recv() {
+                Ok(msg) => {
+                    small += usize::from(!matches!(&msg, Msg::Job(job) if large(job.as_ref())));
+                    queued.push_back(msg);
+                }
+                Err(_) => break,
             }
         }
-        batch.retain(|job| !job.abandoned());
+        let close = take_batch(&mut queued, &mut batch, &mut checkpoint, after_large);
+        after_large = batch.iter().any(|job| large(job.as_ref()));
         if !batch.is_empty() {
             commit(&mut conn, &mut batch, &counts).await;
             // Full: a checkpoint is already due.
@@ -469,6 +568,8 @@ async fn run(
             let _ = reply.send(finish_checkpoint(&mut conn, finish, busy_timeout).await);
         }
         if let Some(done) = close {
+            // What was queued after the close is dropped: its callers hear
+            // WriterStopped.
             if let Err(e) = conn.close().await {
                 tracing::warn!(error = %e, "closing the SQLite write connection");
             }
@@ -476,6 +577,89 @@ async fn run(
             return;
         }
     }
+}
+
+/// True for a change over [`BATCH_BYTES`]: one per transaction at most.
+fn large(job: &dyn Job) -> bool {
+    job.weight() > BATCH_BYTES
+}
+
+/// Moves the next batch out of `queued` into `batch`: up to [`BATCH`]
+/// changes, at most one of them large (over [`BATCH_BYTES`]) and first,
+/// the others adding up to at most [`BATCH_BYTES`]. The oldest large change
+/// leads the batch unless the last batch (`after_large`) held one and small
+/// changes are waiting: those then go first, in a batch of their own, so
+/// that large and small batches alternate while both kinds are queued.
+/// Small changes are taken in the order queued and may pass large ones
+/// queued before them (never a close). A checkpoint met on the way goes
+/// into `checkpoint` (it runs after the batch); a close reached with
+/// nothing queued before it is returned.
+fn take_batch(
+    queued: &mut VecDeque<Msg>,
+    batch: &mut Vec<Box<dyn Job>>,
+    checkpoint: &mut Option<(Finish, oneshot::Sender<Result<bool, StoreError>>)>,
+    after_large: bool,
+) -> Option<oneshot::Sender<()>> {
+    // Nobody waits for these: dropped unrun.
+    queued.retain(|msg| !matches!(msg, Msg::Job(job) if job.abandoned()));
+    // Changes queued after a close are never run: the search stops there.
+    let before_close = queued
+        .iter()
+        .position(|msg| matches!(msg, Msg::Close(_)))
+        .unwrap_or(queued.len());
+    let first_large = queued
+        .iter()
+        .take(before_close)
+        .position(|msg| matches!(msg, Msg::Job(job) if large(job.as_ref())));
+    let small_waits = queued
+        .iter()
+        .take(before_close)
+        .any(|msg| matches!(msg, Msg::Job(job) if !large(job.as_ref())));
+    if let Some(i) = first_large
+        && (!after_large || !small_waits)
+        && let Some(Msg::Job(job)) = queued.remove(i)
+    {
+        batch.push(job);
+    }
+    // The bytes declared by the changes after the batch's first.
+    let mut rest: u64 = 0;
+    let mut i = 0;
+    while i < queued.len() {
+        match &queued[i] {
+            Msg::Job(job) if large(job.as_ref()) => {
+                // Waits for a batch it leads.
+                i += 1;
+            }
+            Msg::Job(job) => {
+                let weight = job.weight();
+                if !batch.is_empty() {
+                    if batch.len() >= BATCH || rest.saturating_add(weight) > BATCH_BYTES {
+                        return None;
+                    }
+                    rest = rest.saturating_add(weight);
+                }
+                if let Some(Msg::Job(job)) = queued.remove(i) {
+                    batch.push(job);
+                }
+            }
+            Msg::Checkpoint(..) => {
+                // The checkpointer sends one at a time.
+                if let Some(Msg::Checkpoint(finish, reply)) = queued.remove(i) {
+                    *checkpoint = Some((finish, reply));
+                }
+            }
+            Msg::Close(_) => {
+                // A close waits for every change queued before it.
+                if i == 0
+                    && let Some(Msg::Close(done)) = queued.pop_front()
+                {
+                    return Some(done);
+                }
+                return None;
+            }
+        }
+    }
+    None
 }
 
 /// Runs `batch` in one transaction and answers every caller.
@@ -487,6 +671,13 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>, coun
         .map(StoreError::from);
     let began = failed.is_none();
     let mut succeeded = 0;
+    let bytes = batch
+        .iter()
+        .fold(0u64, |sum, job| sum.saturating_add(job.weight()));
+    let large = batch
+        .iter()
+        .filter(|job| job.weight() > BATCH_BYTES)
+        .count() as u64;
     for job in batch.iter_mut() {
         if failed.is_some() {
             break;
@@ -523,11 +714,100 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>, coun
     if failed.is_none() {
         counts.transactions.fetch_add(1, Ordering::Relaxed);
         counts.changes.fetch_add(succeeded, Ordering::Relaxed);
+        counts.large.fetch_add(large, Ordering::Relaxed);
+        counts.most_large.fetch_max(large, Ordering::Relaxed);
+        counts.most_bytes.fetch_max(bytes, Ordering::Relaxed);
     }
     if let Some(e) = &failed {
         tracing::error!(error = %e, changes = batch.len(), "a batch of SQLite writes failed");
     }
     for job in batch.drain(..) {
         job.answer(failed.as_ref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queued change that only has a weight (which names it here).
+    struct Weighed(u64);
+
+    impl Job for Weighed {
+        fn abandoned(&self) -> bool {
+            false
+        }
+        fn weight(&self) -> u64 {
+            self.0
+        }
+        fn run<'c>(&'c mut self, _: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+            Box::pin(async { true })
+        }
+        fn answer(self: Box<Self>, _: Option<&StoreError>) {}
+    }
+
+    const PIECE: u64 = 4 << 20;
+
+    fn queue(weights: &[u64]) -> VecDeque<Msg> {
+        weights
+            .iter()
+            .map(|&weight| Msg::Job(Box::new(Weighed(weight))))
+            .collect()
+    }
+
+    /// The weights of the next batch taken from `queued`.
+    fn next(queued: &mut VecDeque<Msg>, after_large: bool) -> Vec<u64> {
+        let mut batch = vec![];
+        let mut checkpoint = None;
+        take_batch(queued, &mut batch, &mut checkpoint, after_large);
+        batch.iter().map(|job| job.weight()).collect()
+    }
+
+    #[test]
+    fn large_changes_lead_batches_that_alternate_with_small_ones() {
+        // Pieces p and q, creates 1 to 4.
+        let (p, q) = (PIECE, PIECE + 1);
+        let mut queued = queue(&[p, 1, q, 2]);
+        assert_eq!(next(&mut queued, false), [p, 1, 2], "q waits");
+        queued.extend(queue(&[3, 4]));
+        assert_eq!(next(&mut queued, true), [3, 4], "the small ones pass q");
+        assert_eq!(next(&mut queued, false), [q]);
+        assert!(queued.is_empty());
+    }
+
+    #[test]
+    fn small_changes_after_the_first_stay_within_the_byte_bound() {
+        let half = BATCH_BYTES / 2;
+        let mut queued = queue(&[half, half, half, 1]);
+        assert_eq!(next(&mut queued, false), [half, half, half]);
+        assert_eq!(next(&mut queued, false), [1]);
+    }
+
+    #[test]
+    fn a_close_waits_for_every_change_queued_before_it() {
+        let (done, _closed) = oneshot::channel();
+        let mut queued = queue(&[PIECE, PIECE + 1]);
+        queued.push_back(Msg::Close(done));
+        queued.extend(queue(&[9]));
+        let mut batch = vec![];
+        let mut checkpoint = None;
+        assert!(take_batch(&mut queued, &mut batch, &mut checkpoint, false).is_none());
+        assert_eq!(
+            batch[0].weight(),
+            PIECE,
+            "the second piece waits, and the close behind it"
+        );
+        batch.clear();
+        assert!(take_batch(&mut queued, &mut batch, &mut checkpoint, true).is_some());
+        assert_eq!(
+            batch[0].weight(),
+            PIECE + 1,
+            "then the second piece and the close"
+        );
+        assert_eq!(
+            queued.len(),
+            1,
+            "the change queued after the close never runs"
+        );
     }
 }
