@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, change_tx, on_pool, write_tx};
+use super::{LIGHT, Store, StoreError, UNBOUNDED, change_tx, on_pool, write_tx};
 use crate::id::Id;
 use crate::secret::ReceiptState;
 
@@ -98,7 +98,9 @@ impl Store {
         let (passphrase, created_at, expires_at) = (s.passphrase, s.created_at, s.expires_at);
         let status_hash = s.status_hash.clone();
         let ciphertext = s.ciphertext.to_vec();
-        write_tx!(self, conn => {
+        // Up to 64 KiB: the writer bounds the bytes of a transaction.
+        let weight = LIGHT + ciphertext.len() as u64;
+        write_tx!(self, weight = weight, conn => {
             let (seq,): (i64,) = sqlx::query_as(
                 "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash) \
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
@@ -242,7 +244,9 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
-            let n: u64 = write_tx!(self, conn => {
+            // 250 rows of up to 64 KiB each, zeroed by `secure_delete`: a
+            // large change, which shares its transaction with small ones only.
+            let n: u64 = write_tx!(self, weight = UNBOUNDED, conn => {
                 Ok(sqlx::query(sql)
                     .bind(before)
                     .bind(PURGE_BATCH)
