@@ -514,18 +514,9 @@ async fn secrets_kept_before_the_creation_order_key_come_through(backend: Backen
 
     let app = common::spawn_app_on(db, handoff::config::Settings::without_rate_limits).await;
     let state = |status: &Id| {
-        let app = &app;
-        let url = format!("{}/api/v1/status/{}", app.base, status.as_str());
+        let (app, path) = (&app, format!("/api/v1/status/{}", status.as_str()));
         async move {
-            let got: serde_json::Value = app
-                .http
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let got: serde_json::Value = app.get(&path).await.json().await.unwrap();
             got["state"].as_str().unwrap().to_owned()
         }
     };
@@ -539,11 +530,8 @@ async fn secrets_kept_before_the_creation_order_key_come_through(backend: Backen
     } in &rows
     {
         let meta = app
-            .http
-            .get(format!("{}/api/v1/secrets/{}", app.base, id.as_str()))
-            .send()
+            .get(&format!("/api/v1/secrets/{}", id.as_str()))
             .await
-            .unwrap()
             .status()
             .as_u16();
         let live = *expires_at > T0 && read_at.is_none() && destroyed_at.is_none();
