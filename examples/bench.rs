@@ -905,6 +905,30 @@ async fn one_transfer(
     Ok((up, down))
 }
 
+/// What each benchmark upload sends: one 4 MiB piece of age ciphertext
+/// (to a throwaway recipient: the server checks its header, not its
+/// contents), sent `pieces` times to make `mib` MiB, and a manifest.
+struct Upload {
+    piece: Arc<Vec<u8>>,
+    /// Base64, as the declaration carries it.
+    manifest: String,
+    pieces: u64,
+}
+
+impl Upload {
+    fn of(mib: u64) -> anyhow::Result<Upload> {
+        let recipient = age::x25519::Identity::generate().to_public();
+        Ok(Upload {
+            piece: Arc::new(age::encrypt(&recipient, &vec![0x5a; 4 << 20])?),
+            manifest: STANDARD.encode(age::encrypt(
+                &recipient,
+                br#"{"v":1,"files":[{"name":"bench.bin","size":0}]}"#,
+            )?),
+            pieces: mib.div_ceil(4).max(1),
+        })
+    }
+}
+
 async fn files(
     server: &str,
     label: &str,
@@ -913,13 +937,11 @@ async fn files(
     pid: Option<u32>,
 ) -> anyhow::Result<()> {
     let ceiling = loopback_ceiling().await?;
-    let recipient = age::x25519::Identity::generate().to_public();
-    let piece = Arc::new(age::encrypt(&recipient, &vec![0x5a; 4 << 20])?);
-    let manifest = STANDARD.encode(age::encrypt(
-        &recipient,
-        br#"{"v":1,"files":[{"name":"bench.bin","size":0}]}"#,
-    )?);
-    let pieces = mib.div_ceil(4).max(1);
+    let Upload {
+        piece,
+        manifest,
+        pieces,
+    } = Upload::of(mib)?;
     let idle = pid.map(rss_kib).transpose()?.unwrap_or(0);
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample_rss(pid, stop.clone());
@@ -1035,13 +1057,11 @@ async fn uploads(
         base: server.trim_end_matches('/').to_owned(),
         kind: Kind::Handoff,
     };
-    let recipient = age::x25519::Identity::generate().to_public();
-    let piece = Arc::new(age::encrypt(&recipient, &vec![0x5a; 4 << 20])?);
-    let manifest = STANDARD.encode(age::encrypt(
-        &recipient,
-        br#"{"v":1,"files":[{"name":"bench.bin","size":0}]}"#,
-    )?);
-    let pieces = mib.div_ceil(4).max(1);
+    let Upload {
+        piece,
+        manifest,
+        pieces,
+    } = Upload::of(mib)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let timer = {

@@ -1002,3 +1002,46 @@ async fn a_secret_takes_pages_of_its_own_only_where_links_look_it_up() {
     }
     db.close().await.unwrap();
 }
+
+/// A create declares its ciphertext's bytes to the writer: 64 creates of
+/// 60 KiB each, queued at once, go in transactions of at most the byte
+/// bound besides their first (about 4 MiB in all: at least 4
+/// transactions), not in one or two as 64 changes of a few rows would.
+#[tokio::test]
+async fn large_secrets_are_weighed_by_their_ciphertext() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let before = store.write_stats().unwrap();
+    let creates: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let id = Id::random();
+                let ciphertext = vec![(i % 251) as u8; 60 << 10];
+                store
+                    .insert_secret(&NewSecret {
+                        id: &id,
+                        template: "text",
+                        passphrase: false,
+                        created_at: T0,
+                        expires_at: T0 + 60,
+                        status_hash: Id::random().digest(),
+                        ciphertext: &ciphertext,
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for c in creates {
+        c.await.unwrap().unwrap();
+    }
+    let after = store.write_stats().unwrap();
+    assert_eq!(after.changes - before.changes, 64);
+    assert!(
+        after.transactions - before.transactions >= 4,
+        "64 creates of 60 KiB in {} transactions",
+        after.transactions - before.transactions
+    );
+    assert!(after.most_bytes <= BATCH_BYTES + (64 << 10), "{after:?}");
+    store.close().await;
+}

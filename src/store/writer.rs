@@ -674,10 +674,7 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>, coun
     let bytes = batch
         .iter()
         .fold(0u64, |sum, job| sum.saturating_add(job.weight()));
-    let large = batch
-        .iter()
-        .filter(|job| job.weight() > BATCH_BYTES)
-        .count() as u64;
+    let large = batch.iter().filter(|job| large(job.as_ref())).count() as u64;
     for job in batch.iter_mut() {
         if failed.is_some() {
             break;
