@@ -585,6 +585,25 @@ impl Store {
         }
     }
 
+    /// Between two transactions of a long run of them (a purge): lets the
+    /// checkpoints catch up with what they wrote, so the WAL stays short
+    /// and no request waits for a long copy (see
+    /// [`writer::Writer::catch_up_wal`]). A no-op on PostgreSQL and in
+    /// memory.
+    ///
+    /// # Errors
+    /// A database error.
+    pub(crate) async fn catch_up_wal(&self) -> Result<(), StoreError> {
+        if let Store::Sqlite(Sqlite {
+            writer: Some(writer),
+            ..
+        }) = self
+        {
+            writer.catch_up_wal().await?;
+        }
+        Ok(())
+    }
+
     /// Gives the SQLite file's free pages back to the file system, at most
     /// [`VACUUM_PAGES`] per transaction (through the writer, between other
     /// changes), until none are left. Yields the pages released.
@@ -638,6 +657,7 @@ impl Store {
             if after == 0 || after >= before {
                 return Ok(released);
             }
+            writer.catch_up_wal().await?;
         }
     }
 

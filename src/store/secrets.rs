@@ -217,7 +217,9 @@ impl Store {
     /// is over, in statements of at most [`PURGE_BATCH`] rows, each committed
     /// on its own: on SQLite the writer runs other callers' changes between
     /// them, so a purge of a million rows never holds the write lock for
-    /// long.
+    /// long; and between two statements the purge waits for the WAL to be
+    /// copied to its end ([`Store::catch_up_wal`]), so it never outruns the
+    /// checkpoints.
     ///
     /// # Errors
     /// A database error; the batches before it stay purged.
@@ -258,6 +260,7 @@ impl Store {
             if n < PURGE_BATCH as u64 {
                 return Ok(total);
             }
+            self.catch_up_wal().await?;
         }
     }
 }

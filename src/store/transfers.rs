@@ -700,6 +700,7 @@ impl Store {
                 // Gone meanwhile (another instance's purge).
                 break;
             }
+            self.catch_up_wal().await?;
         }
         let owned = id.to_owned();
         write_tx!(self, conn => {

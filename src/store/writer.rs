@@ -59,7 +59,9 @@
 //! searching a larger WAL index), which made creates slower than with the
 //! copy inside commits (issue 15). [`Writer::truncate_wal`] ends a round
 //! with `TRUNCATE` instead, for the purge: old frames (deleted ciphertext)
-//! then leave the WAL file.
+//! then leave the WAL file. A caller that writes much in many transactions
+//! (a purge) waits for a round between them ([`Writer::catch_up_wal`]), so
+//! its writes never outrun the copies.
 //!
 //! Reads keep their pooled connections (WAL: readers never wait for the
 //! writer). Every state change of the store comes here; a second writer on
@@ -147,8 +149,8 @@ pub(crate) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Msg>,
-    /// Asks the checkpointer for a round that ends with `TRUNCATE`.
-    truncates: mpsc::Sender<oneshot::Sender<Result<bool, StoreError>>>,
+    /// Asks the checkpointer for a round now, and how it is to end.
+    rounds: mpsc::Sender<(Finish, oneshot::Sender<Result<bool, StoreError>>)>,
     counts: Arc<Counts>,
 }
 
@@ -272,19 +274,19 @@ impl Writer {
     ) -> Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
         let (committed, commits) = mpsc::channel(1);
-        let (truncates, truncate_asks) = mpsc::channel(1);
+        let (rounds, asked_rounds) = mpsc::channel(1);
         let counts = Arc::new(Counts::default());
         let checkpoints = Checkpoints {
             pool,
             writer: queue.downgrade(),
             commits,
-            truncates: truncate_asks,
+            asked: asked_rounds,
         };
         tokio::spawn(run(conn, rx, counts.clone(), committed, busy_timeout));
         tokio::spawn(checkpoints.run());
         Writer {
             queue,
-            truncates,
+            rounds,
             counts,
         }
     }
@@ -299,9 +301,31 @@ impl Writer {
     /// # Errors
     /// A database error, or [`StoreError::WriterStopped`].
     pub(crate) async fn truncate_wal(&self) -> Result<bool, StoreError> {
+        self.round_now(Finish::Truncate).await
+    }
+
+    /// Copies the WAL into the database file up to its end now (the bulk
+    /// beside the writer, the rest between two of its batches), so that the
+    /// next transaction writes it again from its beginning. For a caller
+    /// that writes much in many transactions (a purge, a release of free
+    /// pages): calling this between them keeps its writes from outrunning
+    /// the checkpoints. Without it, every round found the WAL grown by
+    /// more than a short rest (a purge of a million expired secrets appends
+    /// megabytes per transaction), and either left it growing or made the
+    /// writer copy the long rest while every request waited: 30–480 ms
+    /// pauses of the writer, 195 ms waits for creates (issue 15). Yields
+    /// false when a reader kept the copy from the WAL's end.
+    ///
+    /// # Errors
+    /// As [`Writer::truncate_wal`].
+    pub(crate) async fn catch_up_wal(&self) -> Result<bool, StoreError> {
+        self.round_now(Finish::Passive).await
+    }
+
+    async fn round_now(&self, finish: Finish) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.truncates
-            .send(reply)
+        self.rounds
+            .send((finish, reply))
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
@@ -402,30 +426,35 @@ struct Checkpoints {
     writer: mpsc::WeakSender<Msg>,
     /// One message for one or more commits since the last round.
     commits: mpsc::Receiver<()>,
-    /// Rounds asked for by [`Writer::truncate_wal`].
-    truncates: mpsc::Receiver<oneshot::Sender<Result<bool, StoreError>>>,
+    /// Rounds asked for by [`Writer::truncate_wal`] and
+    /// [`Writer::catch_up_wal`].
+    asked: mpsc::Receiver<(Finish, oneshot::Sender<Result<bool, StoreError>>)>,
 }
 
 impl Checkpoints {
     /// A round after commits (at most every [`CHECKPOINT_EVERY`]) or when
     /// asked for one that truncates, until the writer stops.
     async fn run(mut self) {
+        // Rounds of its own wait for this; asked rounds never do (a purge
+        // waits for one between each two of its transactions).
+        let mut next_own = tokio::time::Instant::now();
         loop {
             let asked = tokio::select! {
                 biased;
-                Some(reply) = self.truncates.recv() => Some(reply),
-                committed = self.commits.recv() => match committed {
+                Some(asked) = self.asked.recv() => Some(asked),
+                committed = async {
+                    tokio::time::sleep_until(next_own).await;
+                    self.commits.recv().await
+                } => match committed {
                     Some(()) => None,
                     None => return,
                 },
             };
-            let finish = if asked.is_some() {
-                Finish::Truncate
-            } else {
-                Finish::Passive
-            };
-            let result = self.round(finish).await;
-            match asked {
+            let finish = asked
+                .as_ref()
+                .map_or(Finish::Passive, |(finish, _)| *finish);
+            let result = self.round(finish, asked.is_some()).await;
+            match asked.map(|(_, reply)| reply) {
                 Some(reply) => {
                     let _ = reply.send(result);
                 }
@@ -436,7 +465,7 @@ impl Checkpoints {
                         }
                         tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log");
                     }
-                    tokio::time::sleep(CHECKPOINT_EVERY).await;
+                    next_own = tokio::time::Instant::now() + CHECKPOINT_EVERY;
                 }
             }
         }
@@ -444,8 +473,12 @@ impl Checkpoints {
 
     /// Copies the WAL into the database file: bulk copies beside the
     /// writer until one copies little, then the rest on the writer's
-    /// connection. True when the copy reached the WAL's end.
-    async fn round(&self, finish: Finish) -> Result<bool, StoreError> {
+    /// connection. True when the copy reached the WAL's end. A round that
+    /// was `asked` for always ends on the writer (its caller waits for it,
+    /// and writes nothing meanwhile, so the rest is what others wrote
+    /// during the last bulk copy); one of its own only when that rest is
+    /// short.
+    async fn round(&self, finish: Finish, asked: bool) -> Result<bool, StoreError> {
         let mut backfilled: Option<i64> = None;
         let mut frames = 0;
         let mut copied = 0;
@@ -459,6 +492,7 @@ impl Checkpoints {
                 return Ok(false);
             }
             frames = in_wal;
+            tracing::debug!(in_wal, done, "bulk checkpoint");
             // Frames this copy took (what it found backfilled before it
             // is not known the first time; after a restart of the WAL the
             // count starts again from nothing).
@@ -471,7 +505,11 @@ impl Checkpoints {
         // A small WAL is not worth the writer's pause; and while the writer
         // appends faster than the bulk copies catch up (a purge's deletes),
         // the rest would be long: the WAL then goes on to a later round.
-        if finish == Finish::Passive && (frames < SHORT_COPY || copied > LONG_REST) {
+        if finish == Finish::Passive && backfilled == Some(frames) {
+            // The bulk reached the WAL's end: nothing is left to copy.
+            return Ok(true);
+        }
+        if !asked && (frames < SHORT_COPY || copied > LONG_REST) {
             return Ok(false);
         }
         let queue = self.writer.upgrade().ok_or(StoreError::WriterStopped)?;
@@ -565,7 +603,14 @@ async fn run(
             let _ = committed.try_send(());
         }
         if let Some((finish, reply)) = checkpoint.take() {
-            let _ = reply.send(finish_checkpoint(&mut conn, finish, busy_timeout).await);
+            let began_at = std::time::Instant::now();
+            let done = finish_checkpoint(&mut conn, finish, busy_timeout).await;
+            tracing::debug!(
+                ?finish,
+                micros = began_at.elapsed().as_micros() as u64,
+                "checkpoint finished on the writer"
+            );
+            let _ = reply.send(done);
         }
         if let Some(done) = close {
             // What was queued after the close is dropped: its callers hear
@@ -664,6 +709,7 @@ fn take_batch(
 
 /// Runs `batch` in one transaction and answers every caller.
 async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>, counts: &Counts) {
+    let began_at = std::time::Instant::now();
     let mut failed: Option<StoreError> = conn
         .execute("BEGIN IMMEDIATE")
         .await
@@ -708,6 +754,13 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>, coun
         // Fails harmlessly when SQLite already rolled back.
         let _ = conn.execute("ROLLBACK").await;
     }
+    tracing::debug!(
+        changes = batch.len(),
+        bytes,
+        large,
+        micros = began_at.elapsed().as_micros() as u64,
+        "write transaction"
+    );
     if failed.is_none() {
         counts.transactions.fetch_add(1, Ordering::Relaxed);
         counts.changes.fetch_add(succeeded, Ordering::Relaxed);
