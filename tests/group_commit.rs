@@ -1096,7 +1096,7 @@ async fn a_purge_keeps_the_wal_short() {
     // The WAL file is never shortened while the server writes (only the
     // purge pass's last step truncates it, not run here): its length is
     // the most it ever held.
-    let longest = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let longest = std::fs::metadata(&wal).map_or(0, |m| m.len());
     let batches = 2 * 20_000_u64.div_ceil(PURGE_BATCH as u64);
     let restarts = u64::from(wal_frames(&wal).0 - before);
     assert!(
