@@ -432,8 +432,9 @@ struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// A round after commits (at most every [`CHECKPOINT_EVERY`]) or when
-    /// asked for one that truncates, until the writer stops.
+    /// A round of its own after commits (at most every
+    /// [`CHECKPOINT_EVERY`]), or one asked for ([`Writer::truncate_wal`],
+    /// [`Writer::catch_up_wal`]) at once, until the writer stops.
     async fn run(mut self) {
         // Rounds of its own wait for this; asked rounds never do (a purge
         // waits for one between each two of its transactions).
@@ -853,6 +854,70 @@ mod tests {
             queued.len(),
             1,
             "the change queued after the close never runs"
+        );
+    }
+
+    /// A change that writes row `n`, then fails (its statement names a
+    /// table that does not exist) when `fails`.
+    struct Writes {
+        n: i64,
+        fails: bool,
+    }
+
+    impl Job for Writes {
+        fn abandoned(&self) -> bool {
+            false
+        }
+        fn weight(&self) -> u64 {
+            LIGHT
+        }
+        fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+            Box::pin(async move {
+                let wrote = sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                    .bind(self.n)
+                    .execute(&mut *conn)
+                    .await
+                    .is_ok();
+                let failed = self.fails
+                    && sqlx::query("INSERT INTO missing VALUES (1)")
+                        .execute(&mut *conn)
+                        .await
+                        .is_err();
+                wrote && !failed
+            })
+        }
+        fn answer(self: Box<Self>, _: Option<&StoreError>) {}
+    }
+
+    /// The statements between changes go to SQLite together: a change
+    /// that fails, in the middle of a batch, at its end or at its start,
+    /// is rolled back to its own savepoint (what it wrote before failing
+    /// is gone), and the others are committed.
+    #[tokio::test]
+    async fn a_failing_change_is_undone_wherever_it_stands_in_its_batch() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        conn.execute("CREATE TABLE t (n INTEGER)").await.unwrap();
+        let counts = Counts::default();
+        for changes in [
+            vec![(1, false), (2, true), (3, false), (4, true)],
+            vec![(5, true), (6, false)],
+        ] {
+            let mut batch: Vec<Box<dyn Job>> = changes
+                .into_iter()
+                .map(|(n, fails)| Box::new(Writes { n, fails }) as Box<dyn Job>)
+                .collect();
+            commit(&mut conn, &mut batch, &counts).await;
+        }
+        let kept: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(kept, [1, 3, 6]);
+        assert_eq!(counts.transactions.load(Ordering::Relaxed), 2);
+        assert_eq!(counts.changes.load(Ordering::Relaxed), 3);
+        assert!(
+            conn.execute("BEGIN").await.is_ok(),
+            "no transaction left open"
         );
     }
 }
