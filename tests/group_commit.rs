@@ -1125,7 +1125,7 @@ async fn long_runs_of_writes_keep_the_wal_short() {
     }
     // About one transaction's frames (1.1–1.3 MB measured); without the
     // catch-up 73–79 MB, 8.7 MB and 26 MB.
-    const SHORT: u64 = 4 << 20;
+    let short: u64 = 4 << 20;
 
     truncate_wal(db.url(), &wal).await;
     let before = wal_frames(&wal).0;
@@ -1138,7 +1138,7 @@ async fn long_runs_of_writes_keep_the_wal_short() {
     let restarts = u64::from(wal_frames(&wal).0 - before);
     let longest = wal_length(&wal);
     assert!(
-        longest <= SHORT,
+        longest <= short,
         "the WAL reached {longest} bytes during a purge of 20,000 secrets"
     );
     assert!(
@@ -1151,7 +1151,7 @@ async fn long_runs_of_writes_keep_the_wal_short() {
     let longest = wal_length(&wal);
     assert!(released > 3_000, "{released} pages released");
     assert!(
-        longest <= SHORT,
+        longest <= short,
         "the WAL reached {longest} bytes while {released} free pages were released"
     );
 
@@ -1160,7 +1160,7 @@ async fn long_runs_of_writes_keep_the_wal_short() {
     let longest = wal_length(&wal);
     assert_eq!((purged.transfers, purged.pieces), (1, 24));
     assert!(
-        longest <= SHORT,
+        longest <= short,
         "the WAL reached {longest} bytes while 24 pieces of 1 MiB were deleted"
     );
     store.close().await;
