@@ -113,52 +113,59 @@ start_handoff() {
     wait_up "$label" "${URL[$label]}/healthz"
 }
 
-# An SQL expression for a random id shaped like the server's: 22 characters
-# of the base64url alphabet. The fills' ids spread over the whole id index as
-# the server's do (sequential or hex ids would leave the index's pages that new
-# secrets go to few and hot). $1 is the engine's random index 0..63.
+# An SQL expression for an id shaped like the server's (src/id.rs): the
+# second it was made (40 bits) and 128 random bits, 28 characters of the
+# base64url alphabet. $1 is the engine's random index 0..63, $2 the second
+# (an integer expression), $3 the engine's cast to an integer.
 ALPHABET='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-random_id_sql() {
-    local parts=()
-    for _ in $(seq 22); do parts+=("substr('$ALPHABET', 1 + $1, 1)"); done
-    local IFS='|'
-    echo "${parts[*]}" | sed 's/|/ || /g'
+timestamped_id_sql() {
+    local parts=() shift_by
+    for shift_by in 34 28 22 16 10 4; do
+        parts+=("substr('$ALPHABET', (1 + ((($2) >> $shift_by) & 63))$3, 1)")
+    done
+    parts+=("substr('$ALPHABET', (1 + (((($2) & 15) << 2) | (($1) & 3)))$3, 1)")
+    for _ in $(seq 21); do parts+=("substr('$ALPHABET', (1 + $1)$3, 1)"); done
+    local joined
+    printf -v joined '%s || ' "${parts[@]}"
+    echo "${joined% || }"
 }
-SQLITE_ID=$(random_id_sql "abs(random()) % 64")
-POSTGRES_ID=$(random_id_sql "floor(random() * 64)::int")
+# The fills spread their secrets' creation over a day (i of N), the way a
+# server that made them would have: ids and status entries of different
+# seconds, new secrets' entries apart from theirs.
+SQLITE_NOW="CAST(strftime('%s', 'now') AS INTEGER)"
+SQLITE_MADE="$SQLITE_NOW - \$DAYS * 86400 + i * 86400 / \$N"
+POSTGRES_MADE="extract(epoch FROM now())::bigint - 86400 + i * 86400 / \$N"
 
-# fill_sqlite FILE N / fill_postgres URL N: N live secrets, straight into the
-# tables (the server has made them), outside any timed part.
+# fill_sqlite FILE N [DAYS]: N secrets made over a day, DAYS (default 1)
+# days ago, each living a day and a half, straight into the tables (as the
+# server makes them), outside any timed part; the WAL the fill wrote is
+# emptied before the timed part (else its first truncation is timed).
 fill_sqlite() {
+    local made="${SQLITE_MADE//\$DAYS/${3:-1}}"
+    made="${made//\$N/$2}"
     sqlite3 "$1" "PRAGMA busy_timeout=30000; BEGIN;
         CREATE TEMP TABLE before AS SELECT coalesce(max(seq), 0) AS seq FROM secrets;
-        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2),
+            m(i, made) AS (SELECT i, $made FROM n)
         INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
-            SELECT $SQLITE_ID, 'text', 0, strftime('%s', 'now'), strftime('%s', 'now') + 86400, randomblob(32) FROM n;
+            SELECT $(timestamped_id_sql "abs(random()) % 64" made ""), 'text', 0, made, made + 129600,
+                   randomblob(32) FROM m;
         INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext)
             SELECT seq, expires_at, randomblob(476) FROM secrets WHERE seq > (SELECT seq FROM before);
         COMMIT; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 }
-# fill_expired FILE N: N secrets that expired eight days ago (past the
-# receipts' retention), for the purge to delete; the WAL the fill wrote is
-# emptied before the timed part (else its first truncation is timed).
+# fill_expired FILE N: N secrets that expired more than eight days ago (past
+# the receipts' retention), for the purge to delete.
 fill_expired() {
-    sqlite3 "$1" "PRAGMA busy_timeout=30000; BEGIN;
-        CREATE TEMP TABLE before AS SELECT coalesce(max(seq), 0) AS seq FROM secrets;
-        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
-        INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
-            SELECT $SQLITE_ID, 'text', 0, strftime('%s', 'now') - 9 * 86400,
-                   strftime('%s', 'now') - 8 * 86400, randomblob(32) FROM n;
-        INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext)
-            SELECT seq, expires_at, randomblob(476) FROM secrets WHERE seq > (SELECT seq FROM before);
-        COMMIT; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+    fill_sqlite "$1" "$2" 10
 }
 fill_postgres() {
+    local made="${POSTGRES_MADE//\$N/$2}"
     psql -q "$1" -c "CREATE TEMP TABLE before AS SELECT coalesce(max(seq), 0) AS seq FROM secrets" \
         -c "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash)
-            SELECT $POSTGRES_ID, 'text', false, extract(epoch FROM now())::bigint,
-                   extract(epoch FROM now())::bigint + 86400, sha256(i::text::bytea)
-            FROM generate_series(1, $2) i" \
+            SELECT $(timestamped_id_sql "floor(random() * 64)::int" made "::int"), 'text', false, made,
+                   made + 129600, sha256(i::text::bytea)
+            FROM (SELECT i, $made AS made FROM generate_series(1, $2) i) m" \
         -c "INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext)
             SELECT seq, expires_at, decode(repeat(md5(id), 15), 'hex') FROM secrets WHERE seq > (SELECT seq FROM before)" \
         -c "ANALYZE" >/dev/null

@@ -39,7 +39,7 @@ async fn create_answers_with_link_expiry_and_status_url(app: TestApp) {
     let location = res.headers()["location"].to_str().unwrap().to_owned();
     let body: Value = res.json().await.unwrap();
     let id = body["id"].as_str().unwrap();
-    assert_eq!(id.len(), 22);
+    assert_eq!(id.len(), handoff::id::TIMESTAMPED_LEN);
     assert_eq!(location, format!("/api/v1/secrets/{id}"));
     assert_eq!(body["url"], format!("{}/s/{id}", app.base));
     assert_eq!(body["expires_at"], "2026-11-22T01:00:00Z");

@@ -438,6 +438,9 @@ struct OldSecret {
     expires_at: i64,
     read_at: Option<i64>,
     destroyed_at: Option<i64>,
+    /// Destroyed through its status token after the migrations, instead of
+    /// revealed.
+    destroy_by_status: bool,
 }
 
 enum Bind<'a> {
@@ -449,8 +452,9 @@ enum Bind<'a> {
 /// Secrets kept by a release before migration 11 (their ciphertexts keyed
 /// by the secret's id) come through it as they were: an unread one still
 /// reveals its very bytes, once; a read one, a destroyed one and an expired
-/// one keep their receipts and give nothing; a new secret made afterwards
-/// works beside them.
+/// one keep their receipts and give nothing; an unread one is destroyed by
+/// its (random) status token; a new secret made afterwards works beside
+/// them, its timestamped status token included (migration 12).
 async fn secrets_kept_before_the_creation_order_key_come_through(backend: Backend) {
     use base64::{Engine, engine::general_purpose::STANDARD};
     use common::T0;
@@ -470,6 +474,7 @@ async fn secrets_kept_before_the_creation_order_key_come_through(backend: Backen
                 expires_at,
                 read_at,
                 destroyed_at,
+                destroy_by_status: false,
             }
         };
     let rows = [
@@ -478,6 +483,10 @@ async fn secrets_kept_before_the_creation_order_key_come_through(backend: Backen
         old(3, 600, T0 + 3_600, None, Some(T0 - 20)),
         old(4, 600, T0 - 1, None, None),
         old(5, 70_000, T0 + 7_200, None, None),
+        OldSecret {
+            destroy_by_status: true,
+            ..old(6, 600, T0 + 3_600, None, None)
+        },
     ];
     for s in &rows {
         execute(
@@ -527,6 +536,7 @@ async fn secrets_kept_before_the_creation_order_key_come_through(backend: Backen
         expires_at,
         read_at,
         destroyed_at,
+        destroy_by_status,
     } in &rows
     {
         let meta = app
@@ -536,6 +546,19 @@ async fn secrets_kept_before_the_creation_order_key_come_through(backend: Backen
             .as_u16();
         let live = *expires_at > T0 && read_at.is_none() && destroyed_at.is_none();
         assert_eq!(meta, if live { 200 } else { 404 }, "{ciphertext:?}");
+        if *destroy_by_status {
+            let path = format!("/api/v1/status/{}/destroy", status.as_str());
+            assert_eq!(
+                app.post_json(&path, &serde_json::json!({}))
+                    .await
+                    .status()
+                    .as_u16(),
+                200
+            );
+            assert_eq!(state(status).await, "destroyed");
+            assert_eq!(app.reveal(id.as_str()).await.status().as_u16(), 404);
+            continue;
+        }
         let revealed = app.reveal(id.as_str()).await;
         if live {
             assert_eq!(revealed.status().as_u16(), 200);
@@ -559,8 +582,12 @@ async fn secrets_kept_before_the_creation_order_key_come_through(backend: Backen
         }
     }
     let made = app.create_text("made after the migration").await;
+    assert_eq!(made.id.len(), handoff::id::TIMESTAMPED_LEN);
     let revealed = app.reveal(&made.id).await;
     assert_eq!(revealed.status().as_u16(), 200);
+    let status = made.status_url.rsplit_once("/status/").unwrap().1;
+    assert_eq!(status.len(), handoff::id::TIMESTAMPED_LEN);
+    assert_eq!(app.status(&made).await["state"], "read");
 }
 
 with_each_backend!(secrets_kept_before_the_creation_order_key_come_through);

@@ -284,7 +284,7 @@ async fn signature_verifies_with_the_secret_and_not_another(app: TestApp) {
     assert_eq!(hit.header("content-type"), "application/json");
     assert_eq!(
         hit.header("x-handoff-delivery").len(),
-        handoff::id::ENCODED_LEN
+        handoff::id::RANDOM_LEN
     );
 }
 

@@ -50,9 +50,9 @@ pub(crate) async fn create_secret(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidExpiry, e.to_string()))?;
     let file = decode_upload(&req.ciphertext, settings.max_secret_bytes)?;
 
-    let id = Id::random();
-    let status_token = Id::random();
     let now = state.clock.now();
+    let id = Id::timestamped(now);
+    let status_token = Id::timestamped(now);
     let expires_at = now + lifetime;
     state
         .store

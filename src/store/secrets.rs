@@ -17,7 +17,11 @@ pub struct NewSecret<'a> {
     pub passphrase: bool,
     pub created_at: i64,
     pub expires_at: i64,
-    /// [`Id::digest`] of the creator's status token.
+    /// [`Id::digest`] of the creator's status token. The API makes the id
+    /// and the token both timestamped with `created_at`
+    /// ([`Id::timestamped`]); a secret with a random (22-character) id is
+    /// found by its random status token's hash alone, as those made before
+    /// migration 0012 are.
     pub status_hash: Vec<u8>,
     pub ciphertext: &'a [u8],
 }
@@ -57,6 +61,59 @@ impl Receipt {
 /// 2,000 vacuumed pages per step, creates during a purge of 200,000
 /// waited up to 261 ms (issue 15).
 pub const PURGE_BATCH: i64 = 250;
+
+/// How a status token finds its secret's row. A timestamped token (see
+/// [`crate::id`]) by the second it starts with and its hash, through the
+/// index `secrets_status` (created_at, status_hash), whose new entries go to
+/// its end; a random token (secrets made before migration 0012) by its hash
+/// alone, through the partial unique index `secrets_random_status`, which
+/// holds those secrets only (their ids are 22 characters long).
+struct StatusLookup {
+    /// The token's second, for a timestamped token.
+    created_at: Option<i64>,
+    /// [`Id::digest`] of the token.
+    hash: Vec<u8>,
+}
+
+impl StatusLookup {
+    fn of(status: &Id) -> StatusLookup {
+        StatusLookup {
+            created_at: status.timestamp(),
+            hash: status.digest(),
+        }
+    }
+
+    /// The receipt's query: parameters the second (if any), then the hash.
+    fn receipt_sql(&self) -> &'static str {
+        match self.created_at {
+            Some(_) => {
+                "SELECT id, template, created_at, expires_at, read_at, destroyed_at FROM secrets \
+                 WHERE created_at = $1 AND status_hash = $2"
+            }
+            None => {
+                "SELECT id, template, created_at, expires_at, read_at, destroyed_at FROM secrets \
+                 WHERE status_hash = $1 AND length(id) = 22"
+            }
+        }
+    }
+
+    /// The deletion of the unread, unexpired ciphertext: parameters the
+    /// second (if any), the hash, then the time now.
+    fn destroy_sql(&self) -> &'static str {
+        match self.created_at {
+            Some(_) => {
+                "DELETE FROM secret_ciphertexts WHERE secret_seq = \
+                 (SELECT seq FROM secrets WHERE created_at = $1 AND status_hash = $2) \
+                 AND expires_at > $3 RETURNING secret_seq"
+            }
+            None => {
+                "DELETE FROM secret_ciphertexts WHERE secret_seq = \
+                 (SELECT seq FROM secrets WHERE status_hash = $1 AND length(id) = 22) \
+                 AND expires_at > $2 RETURNING secret_seq"
+            }
+        }
+    }
+}
 
 /// Rows removed by one purge.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -181,27 +238,32 @@ impl Store {
         })
     }
 
+    /// What the creator's status page shows, found by the status token as
+    /// [`StatusLookup`] says.
     pub(crate) async fn receipt(&self, status: &Id) -> Result<Option<Receipt>, StoreError> {
-        const SQL: &str = "SELECT id, template, created_at, expires_at, read_at, destroyed_at \
-             FROM secrets WHERE status_hash = $1";
-        let receipt = on_pool!(self, pool =>
-            sqlx::query_as::<_, Receipt>(SQL).bind(status.digest()).fetch_optional(pool).await?
-        );
+        let lookup = StatusLookup::of(status);
+        let receipt = on_pool!(self, pool => {
+            let query = sqlx::query_as::<_, Receipt>(lookup.receipt_sql());
+            let query = match lookup.created_at {
+                Some(created_at) => query.bind(created_at),
+                None => query,
+            };
+            query.bind(&lookup.hash).fetch_optional(pool).await?
+        });
         Ok(receipt)
     }
 
-    /// Destroys an unread secret for its creator. True if there was a copy to destroy.
+    /// Destroys an unread secret for its creator (found as in
+    /// [`Store::receipt`]). True if there was a copy to destroy.
     pub(crate) async fn destroy(&self, status: &Id, now: i64) -> Result<bool, StoreError> {
-        let status_hash = status.digest();
+        let lookup = StatusLookup::of(status);
         change_tx!(self, conn => {
-            let seq: Option<(i64,)> = sqlx::query_as(
-                "DELETE FROM secret_ciphertexts WHERE secret_seq = \
-                 (SELECT seq FROM secrets WHERE status_hash = $1) AND expires_at > $2 RETURNING secret_seq",
-            )
-            .bind(&status_hash)
-            .bind(now)
-            .fetch_optional(&mut *conn)
-            .await?;
+            let query = sqlx::query_as(lookup.destroy_sql());
+            let query = match lookup.created_at {
+                Some(created_at) => query.bind(created_at),
+                None => query,
+            };
+            let seq: Option<(i64,)> = query.bind(&lookup.hash).bind(now).fetch_optional(&mut *conn).await?;
             if let Some((seq,)) = &seq {
                 sqlx::query("UPDATE secrets SET destroyed_at = $2 WHERE seq = $1")
                     .bind(seq)
