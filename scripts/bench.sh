@@ -168,7 +168,7 @@ fill_postgres() {
             FROM (SELECT i, $made AS made FROM generate_series(1, $2) i) m" \
         -c "INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext)
             SELECT seq, expires_at, decode(repeat(md5(id), 15), 'hex') FROM secrets WHERE seq > (SELECT seq FROM before)" \
-        -c "ANALYZE" >/dev/null
+        -c "ANALYZE" -c "CHECKPOINT" >/dev/null
 }
 
 # start_postgres LABEL BINARY [ROWS]
@@ -285,29 +285,29 @@ if [[ "${1:-}" == "--uploads" ]]; then
     exit 0
 fi
 
+# wanted LABEL: whether BENCH_SERVERS (if set) names it. Servers not wanted
+# are not started, so that they neither share the machine nor, for the
+# filled ones, leave the fill's writes to the disk during the timed part.
+wanted() {
+    [[ -z "${BENCH_SERVERS:-}" || " $BENCH_SERVERS " == *" $1 "* ]]
+}
 LABELS=()
-start_handoff sqlite "$NEW" "sqlite://$TMP/sqlite.db" && LABELS+=(sqlite)
-start_postgres postgres "$NEW" && LABELS+=(postgres)
+wanted sqlite && start_handoff sqlite "$NEW" "sqlite://$TMP/sqlite.db" && LABELS+=(sqlite)
+wanted postgres && start_postgres postgres "$NEW" && LABELS+=(postgres)
 if [[ -n "${BENCH_BASELINE:-}" ]]; then
-    start_handoff sqlite-base "$BENCH_BASELINE" "sqlite://$TMP/sqlite-base.db" && LABELS+=(sqlite-base)
-    start_postgres postgres-base "$BENCH_BASELINE" && LABELS+=(postgres-base)
+    wanted sqlite-base && start_handoff sqlite-base "$BENCH_BASELINE" "sqlite://$TMP/sqlite-base.db" &&
+        LABELS+=(sqlite-base)
+    wanted postgres-base && start_postgres postgres-base "$BENCH_BASELINE" && LABELS+=(postgres-base)
 fi
 if [[ "${BENCH_ROWS:-0}" -gt 0 ]]; then
     echo "filling sqlite-full and postgres-full with $BENCH_ROWS secrets each"
-    start_handoff sqlite-full "$NEW" "sqlite://$TMP/sqlite-full.db" &&
+    wanted sqlite-full && start_handoff sqlite-full "$NEW" "sqlite://$TMP/sqlite-full.db" &&
         fill_sqlite "$TMP/sqlite-full.db" "$BENCH_ROWS" && LABELS+=(sqlite-full)
-    start_postgres postgres-full "$NEW" "$BENCH_ROWS" && LABELS+=(postgres-full)
+    wanted postgres-full && start_postgres postgres-full "$NEW" "$BENCH_ROWS" && LABELS+=(postgres-full)
+    # What the fills wrote reaches the disk before anything is timed.
+    sync
 fi
-start_snappass && LABELS+=(snappass)
-if [[ -n "${BENCH_SERVERS:-}" ]]; then
-    # Only these (fewer servers sharing the machine, longer cells: e.g. the
-    # 1M-row ratio alone, BENCH_ROWS=1000000 BENCH_SERVERS="sqlite sqlite-full").
-    kept=()
-    for label in "${LABELS[@]}"; do
-        if [[ " $BENCH_SERVERS " == *" $label "* ]]; then kept+=("$label"); fi
-    done
-    LABELS=("${kept[@]}")
-fi
+wanted snappass && start_snappass && LABELS+=(snappass)
 
 {
     echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
