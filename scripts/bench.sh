@@ -134,7 +134,7 @@ timestamped_id_sql() {
 # seconds, new secrets' entries apart from theirs.
 SQLITE_NOW="CAST(strftime('%s', 'now') AS INTEGER)"
 SQLITE_MADE="$SQLITE_NOW - \$DAYS * 86400 + i * 86400 / \$N"
-POSTGRES_MADE="extract(epoch FROM now())::bigint - 86400 + i * 86400 / \$N"
+POSTGRES_MADE="extract(epoch FROM now())::bigint - 86400 + i::bigint * 86400 / \$N"
 
 # fill_sqlite FILE N [DAYS]: N secrets made over a day, DAYS (default 1)
 # days ago, each living a day and a half, straight into the tables (as the
