@@ -326,3 +326,55 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both kinds of status token find their secret through an index, never
+    /// by reading the table: each query's condition names the columns of
+    /// `secrets_status`, or the predicate of the partial index
+    /// `secrets_random_status` (without `length(id) = 22` in the query,
+    /// SQLite cannot use that index and reads every secret). Checked on
+    /// SQLite's plans; tests/schema.rs holds PostgreSQL's indexes to the
+    /// same definitions.
+    #[tokio::test]
+    async fn status_tokens_find_their_secret_through_an_index() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let Store::Sqlite(db) = &store else {
+            panic!("an in-memory SQLite store");
+        };
+        let tokens = [
+            (Id::timestamped(1_796_000_000), "secrets_status"),
+            (Id::random(), "secrets_random_status"),
+        ];
+        for (token, index) in tokens {
+            let lookup = StatusLookup::of(&token);
+            for sql in [lookup.receipt_sql(), lookup.destroy_sql()] {
+                let explain = format!("EXPLAIN QUERY PLAN {sql}");
+                let query =
+                    sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
+                let query = match lookup.created_at {
+                    Some(created_at) => query.bind(created_at),
+                    None => query,
+                };
+                let plan: Vec<String> = query
+                    .bind(&lookup.hash)
+                    .bind(0_i64)
+                    .fetch_all(&db.pool)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(_, _, _, detail)| detail)
+                    .collect();
+                assert!(
+                    plan.iter().any(|d| d.starts_with("SEARCH secrets USING")
+                        && d.contains(&format!("INDEX {index} (")))
+                        && !plan.iter().any(|d| d.starts_with("SCAN")),
+                    "{sql}: {plan:?}"
+                );
+            }
+        }
+        store.close().await;
+    }
+}
