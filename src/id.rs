@@ -12,7 +12,8 @@
 //!   what the prefix tells is when the secret was made, which its metadata
 //!   tells any holder of the link anyway.
 //!
-//! Parsing accepts exactly these two shapes, so a value that reaches the
+//! Parsing accepts exactly the shape each kind of id has ([`Id::parse`] the
+//! random one, [`Id::parse_secret`] either), so a value that reaches the
 //! store has already been checked.
 
 use std::fmt;
@@ -56,13 +57,24 @@ impl Id {
         Id(URL_SAFE_NO_PAD.encode(bytes))
     }
 
-    /// Accepts exactly the forms [`Id::random`] and [`Id::timestamped`] make.
+    /// Accepts exactly the 22-character form [`Id::random`] makes: every id
+    /// and token but a secret's.
     pub(crate) fn parse(text: &str) -> Option<Id> {
-        let bytes = match text.len() {
-            RANDOM_LEN => 16,
-            TIMESTAMPED_LEN => 21,
-            _ => return None,
-        };
+        Id::decoded(text, RANDOM_LEN, 16)
+    }
+
+    /// A secret's id or status token: the 28-character form
+    /// [`Id::timestamped`] makes, or the random one of secrets made before
+    /// migration 0012.
+    pub(crate) fn parse_secret(text: &str) -> Option<Id> {
+        Id::decoded(text, TIMESTAMPED_LEN, 21).or_else(|| Id::parse(text))
+    }
+
+    /// `text` if it is `len` characters of base64url spelling `bytes` bytes.
+    fn decoded(text: &str, len: usize, bytes: usize) -> Option<Id> {
+        if text.len() != len {
+            return None;
+        }
         let decoded = URL_SAFE_NO_PAD.decode(text).ok()?;
         // Re-encoding rejects non-canonical trailing bits, so one id has one spelling.
         (decoded.len() == bytes && URL_SAFE_NO_PAD.encode(&decoded) == text)
@@ -142,7 +154,14 @@ mod tests {
         let b = Id::timestamped(now);
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), TIMESTAMPED_LEN);
-        assert_eq!(Id::parse(a.as_str()).as_ref(), Some(&a));
+        assert_eq!(Id::parse_secret(a.as_str()).as_ref(), Some(&a));
+        assert_eq!(
+            Id::parse(a.as_str()),
+            None,
+            "not where a random id is asked for"
+        );
+        let old = Id::random();
+        assert_eq!(Id::parse_secret(old.as_str()), Some(old));
         // 40 bits of seconds are the first 6 characters and 4 bits of the 7th.
         let decoded = URL_SAFE_NO_PAD.decode(a.as_str()).unwrap();
         assert_eq!(&decoded[..5], &now.to_be_bytes()[3..]);
@@ -175,9 +194,10 @@ mod tests {
             "AAAAAAAAAAAAAAAAAAAAAAAAAA.A",
         ] {
             assert!(Id::parse(bad).is_none(), "{bad:?} should not parse");
+            assert!(Id::parse_secret(bad).is_none(), "{bad:?} should not parse");
         }
         assert!(Id::parse("AAAAAAAAAAAAAAAAAAAAAA").is_some());
-        assert!(Id::parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_some());
+        assert!(Id::parse_secret("AAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_some());
     }
 
     #[test]

@@ -220,7 +220,7 @@ impl Link {
         let (base, id) = url
             .rsplit_once("/s/")
             .ok_or_else(|| anyhow!("this is not a handoff link (no /s/ in it)"))?;
-        let id = Id::parse(id.trim_end_matches('/'))
+        let id = Id::parse_secret(id.trim_end_matches('/'))
             .ok_or_else(|| anyhow!("the link's id is damaged"))?;
         Ok(Link {
             base: base.to_owned(),
@@ -354,5 +354,9 @@ mod tests {
         );
         assert!(Link::parse(&format!("https://h.example/s/{id}")).is_err());
         assert!(Link::parse(&format!("https://h.example/s/{id}#")).is_err());
+        // The links the server makes now, with a timestamped id.
+        let id = Id::timestamped(1_796_000_000);
+        let url = format!("https://h.example/s/{id}#{}", key.to_fragment());
+        assert_eq!(Link::parse(&url).unwrap().id, id);
     }
 }

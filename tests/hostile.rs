@@ -221,7 +221,15 @@ async fn control_characters_are_refused_at_the_edge(backend: Backend) {
 async fn lease_ids_are_checked_before_leases(backend: Backend) {
     let s = scene(backend).await;
     let path = format!("/api/v1/inbox/{}/ack", s.request_id);
-    for bad in ["", "short", &"A".repeat(23), "AAAAAAAAAAAAAAAAAAAAA="] {
+    // A secret's id is 28 characters; a lease id is 22.
+    let secret_shaped = handoff::id::Id::timestamped(common::T0).to_string();
+    for bad in [
+        "",
+        "short",
+        &"A".repeat(23),
+        "AAAAAAAAAAAAAAAAAAAAA=",
+        &secret_shaped,
+    ] {
         let res = s.collector(&path, json!({ "lease_id": bad })).await;
         assert_error(res, 400, "invalid_lease_id").await;
     }

@@ -131,7 +131,7 @@ async fn secret_meta(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Meta>, ApiError> {
-    let id = Id::parse(&id).ok_or_else(ApiError::gone)?;
+    let id = Id::parse_secret(&id).ok_or_else(ApiError::gone)?;
     let meta = state
         .store
         .secret_meta(&id, state.clock.now())
@@ -144,7 +144,7 @@ pub(crate) async fn reveal_secret(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Revealed>, ApiError> {
-    let id = Id::parse(&id).ok_or_else(ApiError::gone)?;
+    let id = Id::parse_secret(&id).ok_or_else(ApiError::gone)?;
     let bytes = state
         .store
         .reveal(&id, state.clock.now())
@@ -181,7 +181,7 @@ async fn status(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<Status>, ApiError> {
-    let token = Id::parse(&token).ok_or_else(unknown_status)?;
+    let token = Id::parse_secret(&token).ok_or_else(unknown_status)?;
     let receipt = state
         .store
         .receipt(&token)
@@ -194,7 +194,7 @@ async fn destroy(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<Status>, ApiError> {
-    let token = Id::parse(&token).ok_or_else(unknown_status)?;
+    let token = Id::parse_secret(&token).ok_or_else(unknown_status)?;
     let now = state.clock.now();
     destroy_for_creator(&state, &token).await?;
     let receipt = state

@@ -238,7 +238,7 @@ async fn secret(
     PagePath(id): PagePath<String>,
 ) -> Result<Response, PageError> {
     let frame = Frame::new(&state, &headers);
-    let meta = match Id::parse(link_id(&id)) {
+    let meta = match Id::parse_secret(link_id(&id)) {
         Some(id) => state.store.secret_meta(&id, state.clock.now()).await?,
         None => None,
     };
@@ -271,7 +271,7 @@ async fn status(
     PagePath(token): PagePath<String>,
 ) -> Result<Response, PageError> {
     let frame = Frame::new(&state, &headers);
-    let receipt = match Id::parse(&token) {
+    let receipt = match Id::parse_secret(&token) {
         Some(t) => state.store.receipt(&t).await?,
         None => None,
     };
@@ -300,7 +300,7 @@ async fn destroy(
     PagePath(token): PagePath<String>,
     PageForm(form): PageForm<Confirmation>,
 ) -> Result<Response, PageError> {
-    let Some(t) = Id::parse(&token) else {
+    let Some(t) = Id::parse_secret(&token) else {
         return Ok(not_found_page(&state, &headers));
     };
     if !form.confirmed() {
