@@ -530,6 +530,81 @@ async fn bad_pieces_are_refused_and_not_stored(app: TestApp) {
     upload_all(&api, &sent).await;
 }
 
+/// A refusal the server decides before reading the piece (an unknown
+/// token, a piece out of range, the wrong media type, a complete transfer)
+/// still reaches a client that goes on sending the whole piece meanwhile, as
+/// HTTP/1.1 clients do (reqwest, browsers, `handoff send`). It failed now
+/// and then in CI with reqwest's "broken pipe" instead of the 409: the
+/// server answered and closed with the body unread, and the kernel reset
+/// the connection under the client's writes.
+async fn a_refused_piece_is_answered_to_a_client_still_sending_it(app: TestApp) {
+    let api = Api::of(&app);
+    let sent = declare(&api, vec![("a", noise(PIECE_SIZE + 5, 4))], "").await;
+    let (id, token) = (sent.id.as_str(), sent.upload_token.as_str());
+    let piece = &sent.files[0].pieces[0];
+    let octets = "application/octet-stream";
+    for (f, p, token, media_type, status, code) in [
+        ("0", "2", token, octets, 400, "bad_request"),
+        ("0", "0", token, "text/plain", 415, "unsupported_media_type"),
+        ("0", "0", "not-the-token", octets, 404, "not_found"),
+    ] {
+        let (got, answer) = put_while_sending(&app, id, token, f, p, media_type, piece).await;
+        assert_eq!(got, status, "{answer}");
+        assert!(answer.contains(code), "{answer}");
+    }
+    assert_eq!(count(&app, "transfer_pieces").await, 0);
+    upload_all(&api, &sent).await;
+    assert_eq!(api.complete(id, token).await.status(), 200);
+    let (got, answer) = put_while_sending(&app, id, token, "0", "0", octets, piece).await;
+    assert_eq!(got, 409, "{answer}");
+    assert!(answer.contains("\"complete\""), "{answer}");
+}
+
+/// PUTs `body` as piece `f`/`p` from a socket whose send buffer is a few
+/// KiB, so that the server's receive buffer and this one together hold a
+/// small part of a piece: the rest is sent only as fast as the server reads
+/// it. Returns the status and the whole answer.
+async fn put_while_sending(
+    app: &TestApp,
+    id: &str,
+    token: &str,
+    f: &str,
+    p: &str,
+    media_type: &str,
+    body: &[u8],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(4096).unwrap();
+    let mut conn = socket.connect(app.addr).await.unwrap();
+    let head = format!(
+        "PUT /api/v1/transfers/{id}/files/{f}/pieces/{p} HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: {media_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        app.addr,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(body)
+        .await
+        .expect("the server reads the piece before it answers");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        conn.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
 /// Sends only the head of a PUT of piece 0/0 declaring `len` bytes, and
 /// reads the answer: the server must answer without waiting for the body.
 async fn head_only_put(app: &TestApp, id: &str, token: &str, len: usize) -> (u16, String) {
@@ -787,6 +862,7 @@ async fn an_expired_upload_takes_nothing_more(app: TestApp) {
 on_both_backends!(
     round_trip_of_a_9_mib_file_and_an_empty_one,
     an_upload_resumes_where_it_stopped,
+    a_refused_piece_is_answered_to_a_client_still_sending_it,
     an_incomplete_transfer_is_never_downloadable,
     an_oversized_transfer_is_refused_before_anything_is_stored,
     bad_pieces_are_refused_and_not_stored,

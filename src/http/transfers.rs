@@ -244,7 +244,7 @@ fn piece_too_large() -> ApiError {
 }
 
 /// Reads a piece's body, at most [`PIECE_CIPHERTEXT_MAX`] bytes.
-async fn read_piece(body: Body) -> Result<Bytes, ApiError> {
+async fn read_piece(body: &mut Body) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, PIECE_CIPHERTEXT_MAX);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
@@ -278,33 +278,66 @@ fn check_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// [`put_piece`], closing the connection after a refusal: the body may not
-/// have been read (it is refused unread where it can be), so the connection
-/// cannot carry another request, and the client must not try.
+/// [`put_piece`], reading what is left of a refused piece before answering.
+///
+/// Most refusals come before the body is read (an unknown transfer, a piece
+/// out of range, a complete transfer, the wrong media type). Answering then
+/// and closing with the body unread makes the kernel reset the connection,
+/// and a client still sending its piece, as HTTP/1.1 clients do, gets the
+/// reset on its next write and never reads the answer (reqwest and browsers
+/// report a broken pipe instead of the 409). So the rest of the body is read
+/// and dropped first, at most another [`PIECE_CIPHERTEXT_MAX`] bytes (what an
+/// accepted piece costs; the request timeout bounds the time). A body
+/// declared larger than that is not waited for: it is answered at once, on
+/// its head, and the connection closed.
 async fn put_piece_or_close(
     state: State<AppState>,
     path: ApiPath<(String, String, String)>,
     headers: HeaderMap,
-    body: Body,
+    mut body: Body,
 ) -> Response {
-    match put_piece(state, path, headers, body).await {
+    match put_piece(state, path, headers, &mut body).await {
         Ok(status) => status.into_response(),
         Err(e) => {
+            let read_to_end = drain(&mut body).await;
             let mut res = e.into_response();
-            res.headers_mut().insert(
-                header::CONNECTION,
-                axum::http::HeaderValue::from_static("close"),
-            );
+            if !read_to_end {
+                res.headers_mut().insert(
+                    header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
             res
         }
     }
+}
+
+/// Reads and drops the rest of `body`, at most [`PIECE_CIPHERTEXT_MAX`]
+/// bytes; true when it was read to its end. A body that declares more than
+/// that (its `Content-Length`) is not read at all.
+async fn drain(body: &mut Body) -> bool {
+    use axum::body::HttpBody;
+    let mut left = PIECE_CIPHERTEXT_MAX as u64;
+    if body.size_hint().lower() > left {
+        return false;
+    }
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return false };
+        if let Some(data) = frame.data_ref() {
+            let Some(rest) = left.checked_sub(data.len() as u64) else {
+                return false;
+            };
+            left = rest;
+        }
+    }
+    true
 }
 
 async fn put_piece(
     State(state): State<AppState>,
     ApiPath((id, file, piece)): ApiPath<(String, String, String)>,
     headers: HeaderMap,
-    body: Body,
+    body: &mut Body,
 ) -> Result<StatusCode, ApiError> {
     // Refused before a byte of the body is read, when its length is known.
     let declared_len = headers
