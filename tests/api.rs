@@ -74,7 +74,12 @@ async fn revealed_ciphertext_decrypts_with_the_link_key(app: TestApp) {
 async fn second_reveal_is_gone(app: TestApp) {
     let made = app.create_text("once").await;
     assert_eq!(app.reveal(&made.id).await.status(), 200);
+    app.clock.advance(60);
     assert_error(app.reveal(&made.id).await, 404, "not_found").await;
+    // The read time is the first reveal's; the second changed nothing.
+    let status = app.status(&made).await;
+    assert_eq!(status["state"], "read");
+    assert_eq!(status["read_at"], "2026-11-22T00:00:00Z");
     assert_error(
         app.get(&format!("/api/v1/secrets/{}", made.id)).await,
         404,
@@ -225,9 +230,15 @@ async fn creator_can_destroy_an_unread_secret(app: TestApp) {
     let status: Value = app.status(&made).await;
     assert_eq!(status["state"], "destroyed");
     assert_eq!(status["destroyed_at"], "2026-11-22T00:00:00Z");
+    // A reveal that finds no ciphertext marks nothing read.
+    assert_eq!(status["read_at"], Value::Null);
 
     let expired = app.create_text("too late").await;
     app.clock.advance(3_600);
+    assert_error(app.reveal(&expired.id).await, 404, "not_found").await;
+    let status: Value = app.status(&expired).await;
+    assert_eq!(status["state"], "expired");
+    assert_eq!(status["read_at"], Value::Null);
     let res = app
         .post_json(
             &format!("/api/v1{}/destroy", app.status_path(&expired)),
