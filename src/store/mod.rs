@@ -211,6 +211,38 @@ pub struct Sqlite {
     writer: Option<writer::Writer>,
 }
 
+impl Sqlite {
+    /// A change that is one query: `sql` (one or more statements, `$N` the
+    /// Nth of `args`) with `args`, kept or undone as `decode` says from the
+    /// rows it returned. On a database file it goes through the writer,
+    /// sent together with the writer's own SQL before a change
+    /// ([`writer::Writer::query`]: one hand-off to SQLite's thread instead
+    /// of two); on an in-memory database, in a transaction of its own.
+    ///
+    /// # Errors
+    /// A database error, or what `decode` returns.
+    pub(crate) async fn one_query_change<T: Send + 'static>(
+        &self,
+        weight: u64,
+        sql: &'static str,
+        args: sqlx::sqlite::SqliteArguments,
+        decode: writer::Decode<T>,
+    ) -> Result<T, StoreError> {
+        if let Some(writer) = &self.writer {
+            return writer.query(weight, sql, args, decode).await;
+        }
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query_with(sql, args).fetch_all(&mut *tx).await?;
+        let (value, keep) = decode(rows)?;
+        if keep {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(value)
+    }
+}
+
 impl std::ops::Deref for Sqlite {
     type Target = SqlitePool;
 

@@ -79,7 +79,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::time::Duration;
 
-use sqlx::{Connection, Executor, SqliteConnection, SqlitePool};
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Connection, Either, Executor, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
@@ -205,9 +207,15 @@ trait Job: Send {
     fn abandoned(&self) -> bool;
     /// The bytes the change declared it writes (see [`BATCH_BYTES`]).
     fn weight(&self) -> u64;
-    /// Runs the change on `conn`; false if it failed or asked to be
-    /// undone (its savepoint is then rolled back).
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
+    /// Runs `before` (the end of the change before it, the start of its
+    /// own savepoint), then the change, on `conn`: `Ok(false)` if the
+    /// change failed or asked to be undone (its savepoint is then rolled
+    /// back), `Err` if `before` failed (the transaction is then lost).
+    fn run<'c>(
+        &'c mut self,
+        conn: &'c mut SqliteConnection,
+        before: Before,
+    ) -> BoxFuture<'c, Result<bool, StoreError>>;
     /// Answers the caller: its own result when the batch committed (or when
     /// its own change failed), `failed` otherwise.
     fn answer(self: Box<Self>, failed: Option<&StoreError>);
@@ -235,31 +243,143 @@ where
         self.weight
     }
 
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+    fn run<'c>(
+        &'c mut self,
+        conn: &'c mut SqliteConnection,
+        before: Before,
+    ) -> BoxFuture<'c, Result<bool, StoreError>> {
         Box::pin(async move {
+            conn.execute(before.sql).await?;
             let Some(change) = self.change.take() else {
-                return false;
+                return Ok(false);
             };
             let (result, keep) = match change(conn).await {
                 Ok((value, keep)) => (Ok(value), keep),
                 Err(e) => (Err(e), false),
             };
             self.result = Some(result);
-            keep
+            Ok(keep)
         })
     }
 
     fn answer(self: Box<Self>, failed: Option<&StoreError>) {
-        let answer = match (self.result, failed) {
-            // Its own failure says more than the batch's.
-            (Some(Err(own)), _) => Err(own),
-            (Some(Ok(value)), None) => Ok(value),
-            (_, Some(batch)) => Err(StoreError::Batch(batch.to_string())),
-            (None, None) => Err(StoreError::Batch("the change was not run".to_owned())),
-        };
-        // A caller that stopped waiting has nobody to tell.
-        let _ = self.reply.send(answer);
+        answer(self.result, failed, self.reply);
     }
+}
+
+/// Answers a caller: its own result when the batch committed (or when its
+/// own change failed), `failed` otherwise.
+fn answer<T>(
+    result: Option<Result<T, StoreError>>,
+    failed: Option<&StoreError>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+) {
+    let answer = match (result, failed) {
+        // Its own failure says more than the batch's.
+        (Some(Err(own)), _) => Err(own),
+        (Some(Ok(value)), None) => Ok(value),
+        (_, Some(batch)) => Err(StoreError::Batch(batch.to_string())),
+        (None, None) => Err(StoreError::Batch("the change was not run".to_owned())),
+    };
+    // A caller that stopped waiting has nobody to tell.
+    let _ = reply.send(answer);
+}
+
+/// Makes a [`OneQuery`] change's value from the rows its statements
+/// returned, and says whether the change is kept.
+pub(crate) type Decode<T> = fn(Vec<SqliteRow>) -> Result<(T, bool), StoreError>;
+
+/// A change that is one query (of one or more statements): the writer
+/// sends it in the same query as the SQL before it ([`Before`]), so the
+/// change costs one hand-off to the connection's thread in sqlx and back
+/// instead of two ([`Writer::query`]).
+struct OneQuery<T> {
+    sql: &'static str,
+    args: Option<SqliteArguments>,
+    /// The change's value from the rows its statements returned, and
+    /// whether it is kept.
+    decode: Decode<T>,
+    weight: u64,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send + 'static> Job for OneQuery<T> {
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn weight(&self) -> u64 {
+        self.weight
+    }
+
+    fn run<'c>(
+        &'c mut self,
+        conn: &'c mut SqliteConnection,
+        before: Before,
+    ) -> BoxFuture<'c, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let sql = format!("{}; {}", before.sql, self.sql);
+            let args = self.args.take().unwrap_or_default();
+            // Each statement that completes yields its result, so the
+            // count tells whether a failure was `before`'s or the change's.
+            let mut completed = 0;
+            let mut rows = Vec::new();
+            let mut results =
+                (&mut *conn).fetch_many(sqlx::query_with(sqlx::AssertSqlSafe(sql), args));
+            let outcome = loop {
+                match results.try_next().await {
+                    Ok(Some(Either::Left(_))) => completed += 1,
+                    Ok(Some(Either::Right(row))) => rows.push(row),
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            drop(results);
+            let result = match outcome {
+                Err(e) if completed < before.statements => return Err(e.into()),
+                Err(e) => Err(e.into()),
+                Ok(()) => (self.decode)(rows),
+            };
+            let (result, keep) = match result {
+                Ok((value, keep)) => (Ok(value), keep),
+                Err(e) => (Err(e), false),
+            };
+            self.result = Some(result);
+            Ok(keep)
+        })
+    }
+
+    fn answer(self: Box<Self>, failed: Option<&StoreError>) {
+        answer(self.result, failed, self.reply);
+    }
+}
+
+/// What the writer runs before a change (the end of the change before it
+/// in the transaction, and a savepoint for this one), and its count of
+/// statements.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Before {
+    sql: &'static str,
+    statements: usize,
+}
+
+impl Before {
+    /// Before the first change of a transaction.
+    const FIRST: Before = Before {
+        sql: "BEGIN IMMEDIATE; SAVEPOINT change",
+        statements: 2,
+    };
+    /// After a change that is kept.
+    const AFTER_KEPT: Before = Before {
+        sql: "RELEASE change; SAVEPOINT change",
+        statements: 2,
+    };
+    /// After a change that failed or asked to be undone.
+    const AFTER_UNDONE: Before = Before {
+        sql: "ROLLBACK TO change; RELEASE change; SAVEPOINT change",
+        statements: 3,
+    };
 }
 
 impl Writer {
@@ -386,6 +506,38 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let job = Typed {
             change: Some(change),
+            weight,
+            result: None,
+            reply,
+        };
+        self.queue
+            .send(Msg::Job(Box::new(job)))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Like [`Writer::change`], for a change that is one query: `sql`
+    /// (one or more statements; a statement's `$N` is the Nth of `args`)
+    /// runs in the same query as what the writer runs before a change, so
+    /// it costs one hand-off to SQLite's thread instead of two. `decode`
+    /// makes the caller's value from the rows the statements returned, and
+    /// says whether the change is kept.
+    ///
+    /// # Errors
+    /// As [`Writer::write`], and what `decode` returns.
+    pub(crate) async fn query<T: Send + 'static>(
+        &self,
+        weight: u64,
+        sql: &'static str,
+        args: SqliteArguments,
+        decode: Decode<T>,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = OneQuery {
+            sql,
+            args: Some(args),
+            decode,
             weight,
             result: None,
             reply,
@@ -713,27 +865,30 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>, coun
     let large = batch.iter().filter(|job| large(job.as_ref())).count() as u64;
     let mut failed: Option<StoreError> = None;
     let mut succeeded = 0;
-    // What SQLite runs before the next change: each `execute` is a hand-off
-    // to the connection's thread and back, so the end of one change's
-    // savepoint and the start of the next go together (3 hand-offs instead
-    // of 4 for a reveal, 2 + k instead of 3 + k for a change of k
-    // statements; issue 15: thread hand-offs were a fifth of the CPU).
-    // Whether the last change run is kept (its savepoint released) or
-    // undone (rolled back to); none yet.
+    // What SQLite runs before the next change: each query is a hand-off to
+    // the connection's thread and back, so the end of one change's
+    // savepoint and the start of the next go together, and with the next
+    // change itself when it is one query (1 hand-off for a create or a
+    // reveal, 1 + k for a change of k statements; issue 15: thread
+    // hand-offs were a fifth of the CPU). Whether the last change run is
+    // kept (its savepoint released) or undone (rolled back to); none yet.
     let mut last_kept: Option<bool> = None;
     for job in batch.iter_mut() {
         let before = match last_kept {
-            None => "BEGIN IMMEDIATE; SAVEPOINT change",
-            Some(true) => "RELEASE change; SAVEPOINT change",
-            Some(false) => "ROLLBACK TO change; RELEASE change; SAVEPOINT change",
+            None => Before::FIRST,
+            Some(true) => Before::AFTER_KEPT,
+            Some(false) => Before::AFTER_UNDONE,
         };
-        if let Err(e) = conn.execute(before).await {
-            failed = Some(e.into());
-            break;
+        match job.run(conn, before).await {
+            Ok(ok) => {
+                succeeded += u64::from(ok);
+                last_kept = Some(ok);
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
         }
-        let ok = job.run(conn).await;
-        succeeded += u64::from(ok);
-        last_kept = Some(ok);
     }
     if failed.is_none() {
         let end = match last_kept {
@@ -786,8 +941,12 @@ mod tests {
         fn weight(&self) -> u64 {
             self.0
         }
-        fn run<'c>(&'c mut self, _: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
-            Box::pin(async { true })
+        fn run<'c>(
+            &'c mut self,
+            _: &'c mut SqliteConnection,
+            _: Before,
+        ) -> BoxFuture<'c, Result<bool, StoreError>> {
+            Box::pin(async { Ok(true) })
         }
         fn answer(self: Box<Self>, _: Option<&StoreError>) {}
     }
@@ -871,8 +1030,13 @@ mod tests {
         fn weight(&self) -> u64 {
             LIGHT
         }
-        fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+        fn run<'c>(
+            &'c mut self,
+            conn: &'c mut SqliteConnection,
+            before: Before,
+        ) -> BoxFuture<'c, Result<bool, StoreError>> {
             Box::pin(async move {
+                conn.execute(before.sql).await?;
                 let wrote = sqlx::query("INSERT INTO t (n) VALUES ($1)")
                     .bind(self.n)
                     .execute(&mut *conn)
@@ -883,10 +1047,29 @@ mod tests {
                         .execute(&mut *conn)
                         .await
                         .is_err();
-                wrote && !failed
+                Ok(wrote && !failed)
             })
         }
         fn answer(self: Box<Self>, _: Option<&StoreError>) {}
+    }
+
+    /// [`Writes`] as one query ([`OneQuery`]), sent with the SQL before it.
+    fn writes_in_one_query(n: i64, fails: bool) -> Box<dyn Job> {
+        let mut args = SqliteArguments::default();
+        sqlx::Arguments::add(&mut args, n).unwrap();
+        let (reply, _) = oneshot::channel::<Result<(), StoreError>>();
+        Box::new(OneQuery {
+            sql: if fails {
+                "INSERT INTO t (n) VALUES ($1); INSERT INTO missing VALUES (1)"
+            } else {
+                "INSERT INTO t (n) VALUES ($1)"
+            },
+            args: Some(args),
+            decode: |_| Ok(((), true)),
+            weight: LIGHT,
+            result: None,
+            reply,
+        })
     }
 
     /// The statements between changes go to SQLite together: a change
@@ -898,13 +1081,37 @@ mod tests {
         let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
         conn.execute("CREATE TABLE t (n INTEGER)").await.unwrap();
         let counts = Counts::default();
+        // (n, fails, one query): changes of both kinds, side by side.
         for changes in [
-            vec![(1, false), (2, true), (3, false), (4, true)],
-            vec![(5, true), (6, false)],
+            vec![
+                (1, false, false),
+                (2, true, false),
+                (3, false, false),
+                (4, true, false),
+            ],
+            vec![(5, true, false), (6, false, false)],
+            vec![
+                (7, false, true),
+                (8, true, true),
+                (9, false, false),
+                (10, true, true),
+            ],
+            vec![
+                (11, true, true),
+                (12, false, true),
+                (13, true, false),
+                (14, false, true),
+            ],
         ] {
             let mut batch: Vec<Box<dyn Job>> = changes
                 .into_iter()
-                .map(|(n, fails)| Box::new(Writes { n, fails }) as Box<dyn Job>)
+                .map(|(n, fails, one_query)| {
+                    if one_query {
+                        writes_in_one_query(n, fails)
+                    } else {
+                        Box::new(Writes { n, fails }) as Box<dyn Job>
+                    }
+                })
                 .collect();
             commit(&mut conn, &mut batch, &counts).await;
         }
@@ -912,12 +1119,63 @@ mod tests {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-        assert_eq!(kept, [1, 3, 6]);
-        assert_eq!(counts.transactions.load(Ordering::Relaxed), 2);
-        assert_eq!(counts.changes.load(Ordering::Relaxed), 3);
+        assert_eq!(kept, [1, 3, 6, 7, 9, 12, 14]);
+        assert_eq!(counts.transactions.load(Ordering::Relaxed), 4);
+        assert_eq!(counts.changes.load(Ordering::Relaxed), 7);
         assert!(
             conn.execute("BEGIN").await.is_ok(),
             "no transaction left open"
         );
+    }
+
+    /// A change of one query, sent with the writer's SQL before it, tells
+    /// its own failure (the change is undone, its caller gets the error,
+    /// the batch goes on) from a failure of the SQL before it (the
+    /// transaction is lost): by how many statements completed.
+    #[tokio::test]
+    async fn a_one_query_change_tells_its_own_failure_from_the_transactions() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        let insert = |k: i64| {
+            let mut args = SqliteArguments::default();
+            sqlx::Arguments::add(&mut args, k).unwrap();
+            let (reply, answer) = oneshot::channel();
+            let job = OneQuery {
+                sql: "INSERT INTO t (k) VALUES ($1) RETURNING k",
+                args: Some(args),
+                decode: |rows| Ok((rows.len(), true)),
+                weight: LIGHT,
+                result: None,
+                reply,
+            };
+            (job, answer)
+        };
+        let (mut first, kept) = insert(1);
+        assert!(first.run(&mut conn, Before::FIRST).await.unwrap());
+        Box::new(first).answer(None);
+        assert_eq!(kept.await.unwrap().unwrap(), 1, "one row returned");
+
+        // The same key again: its own failure, after its savepoint began.
+        let (mut second, refused) = insert(1);
+        assert!(!second.run(&mut conn, Before::AFTER_KEPT).await.unwrap());
+        Box::new(second).answer(None);
+        let own = refused.await.unwrap().unwrap_err();
+        assert!(matches!(own, StoreError::Sqlx(_)), "{own}");
+
+        // A BEGIN inside the open transaction fails before the change runs.
+        let (mut third, _) = insert(2);
+        let lost = third.run(&mut conn, Before::FIRST).await;
+        assert!(lost.is_err(), "the SQL before the change failed");
+
+        conn.execute("ROLLBACK TO change; RELEASE change; COMMIT")
+            .await
+            .unwrap();
+        let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM t")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "the second was undone and the third never ran");
     }
 }
