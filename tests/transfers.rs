@@ -573,7 +573,7 @@ async fn put_while_sending(
     media_type: &str,
     body: &[u8],
 ) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_send_buffer_size(4096).unwrap();
     let mut conn = socket.connect(app.addr).await.unwrap();
@@ -588,13 +588,21 @@ async fn put_while_sending(
     conn.write_all(body)
         .await
         .expect("the server reads the piece before it answers");
+    read_answer(conn, "answered").await
+}
+
+/// Reads an HTTP/1.1 answer to its end (the request said `Connection:
+/// close`): its status and the whole text; `expect` says what a timeout of
+/// 10 s means.
+async fn read_answer(mut conn: tokio::net::TcpStream, expect: &str) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
     let mut answer = Vec::new();
     tokio::time::timeout(
         std::time::Duration::from_secs(10),
         conn.read_to_end(&mut answer),
     )
     .await
-    .expect("answered")
+    .expect(expect)
     .unwrap();
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let status = answer
@@ -608,7 +616,7 @@ async fn put_while_sending(
 /// Sends only the head of a PUT of piece 0/0 declaring `len` bytes, and
 /// reads the answer: the server must answer without waiting for the body.
 async fn head_only_put(app: &TestApp, id: &str, token: &str, len: usize) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut conn = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let head = format!(
         "PUT /api/v1/transfers/{id}/files/0/pieces/0 HTTP/1.1\r\nHost: {}\r\n\
@@ -617,21 +625,7 @@ async fn head_only_put(app: &TestApp, id: &str, token: &str, len: usize) -> (u16
         app.addr
     );
     conn.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        conn.read_to_end(&mut answer),
-    )
-    .await
-    .expect("answered without the body")
-    .unwrap();
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, answer)
+    read_answer(conn, "answered without the body").await
 }
 
 async fn wrong_or_missing_tokens_get_404(app: TestApp) {

@@ -253,18 +253,27 @@ where
             let Some(change) = self.change.take() else {
                 return Ok(false);
             };
-            let (result, keep) = match change(conn).await {
-                Ok((value, keep)) => (Ok(value), keep),
-                Err(e) => (Err(e), false),
-            };
-            self.result = Some(result);
-            Ok(keep)
+            Ok(settle(&mut self.result, change(conn).await))
         })
     }
 
     fn answer(self: Box<Self>, failed: Option<&StoreError>) {
         answer(self.result, failed, self.reply);
     }
+}
+
+/// Keeps a change's outcome for its caller in `result`; true if the change
+/// is kept (it succeeded and asked to be).
+fn settle<T>(
+    result: &mut Option<Result<T, StoreError>>,
+    outcome: Result<(T, bool), StoreError>,
+) -> bool {
+    let (value, keep) = match outcome {
+        Ok((value, keep)) => (Ok(value), keep),
+        Err(e) => (Err(e), false),
+    };
+    *result = Some(value);
+    keep
 }
 
 /// Answers a caller: its own result when the batch committed (or when its
@@ -336,17 +345,12 @@ impl<T: Send + 'static> Job for OneQuery<T> {
                 }
             };
             drop(results);
-            let result = match outcome {
+            let outcome = match outcome {
                 Err(e) if completed < before.statements => return Err(e.into()),
                 Err(e) => Err(e.into()),
                 Ok(()) => (self.decode)(rows),
             };
-            let (result, keep) = match result {
-                Ok((value, keep)) => (Ok(value), keep),
-                Err(e) => (Err(e), false),
-            };
-            self.result = Some(result);
-            Ok(keep)
+            Ok(settle(&mut self.result, outcome))
         })
     }
 
