@@ -111,7 +111,9 @@ async fn the_example_ciphertext_is_accepted() {
 /// Every documented path answers its documented methods and 405 to the
 /// others, so a method added to a documented path without documenting it
 /// fails here (a wholly new path is caught by the next test). Every
-/// operation also documents 431 and 500, which any request can get.
+/// operation also documents 431 and 500, which any request can get, and
+/// every operation that takes a body 408, which a body too slow to arrive
+/// gets (tests/rejections.rs).
 #[tokio::test]
 async fn documented_paths_answer_exactly_their_documented_methods() {
     let app = spawn_app_with(
@@ -143,6 +145,9 @@ async fn documented_paths_answer_exactly_their_documented_methods() {
                         assert!(!responses[status].is_null(), "{m} {path} lists {status}");
                     }
                     assert!(!responses["405"].is_null(), "{m} {path} lists 405");
+                    if !op["requestBody"].is_null() {
+                        assert!(!responses["408"].is_null(), "{m} {path} lists 408");
+                    }
                 }
                 None => {
                     assert_eq!(res.status(), 405, "{m} {path}");

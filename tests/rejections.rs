@@ -170,6 +170,23 @@ async fn a_slow_body_is_the_clients_408() {
     assert!(head.contains("application/json"), "{head}");
     assert!(body.contains(r#""error":"request_timeout""#), "{body}");
 
+    // A file piece: a transfer declared with half its body, and a piece
+    // the server refuses (no such transfer) and reads to its end before
+    // answering, which never comes: both the client's 408.
+    for head in [
+        "POST /api/v1/transfers HTTP/1.1\r\nContent-Type: application/json".to_owned(),
+        format!(
+            "PUT /api/v1/transfers/{}/files/0/pieces/0 HTTP/1.1\r\n\
+             Authorization: Bearer {}\r\nContent-Type: application/octet-stream",
+            handoff::id::Id::random(),
+            handoff::id::Id::random()
+        ),
+    ] {
+        let (head, body) = send_half_a_body(&app, &head, 4096).await;
+        assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+        assert!(body.contains(r#""error":"request_timeout""#), "{body}");
+    }
+
     let (head, body) = send_half_a_body(
         &app,
         &format!(
