@@ -123,12 +123,11 @@ pub struct Purged {
     pub receipts: u64,
 }
 
-/// A create on SQLite, in one query of two statements (see [`REVEAL`] for
-/// why one query) ($1 id, $2 template,
+/// A create on SQLite, in one query of two statements ($1 id, $2 template,
 /// $3 passphrase, $4 created_at, $5 expires_at, $6 status_hash, $7
-/// ciphertext): the secret's row, then its ciphertext's row keyed by the
-/// secret's rowid (`seq`). A failing first statement (a duplicate id) stops
-/// the query before the second.
+/// ciphertext; [`REVEAL`] says why one query): the secret's row, then its
+/// ciphertext's row keyed by the secret's rowid (`seq`). A failing first
+/// statement (a duplicate id) stops the query before the second.
 const CREATE: &str = "INSERT INTO secrets (id, template, passphrase, created_at, expires_at, status_hash) \
      VALUES ($1, $2, $3, $4, $5, $6); \
      INSERT INTO secret_ciphertexts (secret_seq, expires_at, ciphertext) \

@@ -221,11 +221,58 @@ trait Job: Send {
     fn answer(self: Box<Self>, failed: Option<&StoreError>);
 }
 
-struct Typed<T, F> {
-    change: Option<F>,
+/// A queued change's caller: the weight it declared, what the change
+/// yielded, and where the answer goes. Both kinds of change hold one.
+struct Caller<T> {
     weight: u64,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T> Caller<T> {
+    /// A caller of a change declaring `weight` bytes, and where its answer
+    /// arrives.
+    fn new(weight: u64) -> (Caller<T>, oneshot::Receiver<Result<T, StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        let caller = Caller {
+            weight,
+            result: None,
+            reply,
+        };
+        (caller, answer)
+    }
+
+    /// Keeps the change's outcome for the caller; true if the change is
+    /// kept (it succeeded and asked to be).
+    fn settle(&mut self, outcome: Result<(T, bool), StoreError>) -> bool {
+        let (value, keep) = match outcome {
+            Ok((value, keep)) => (Ok(value), keep),
+            Err(e) => (Err(e), false),
+        };
+        self.result = Some(value);
+        keep
+    }
+
+    /// Answers: the change's own result when the batch committed (or when
+    /// the change itself failed), `failed` otherwise.
+    fn answer(self, failed: Option<&StoreError>) {
+        let answer = match (self.result, failed) {
+            // Its own failure says more than the batch's.
+            (Some(Err(own)), _) => Err(own),
+            (Some(Ok(value)), None) => Ok(value),
+            (_, Some(batch)) => Err(StoreError::Batch(batch.to_string())),
+            (None, None) => Err(StoreError::Batch("the change was not run".to_owned())),
+        };
+        // A caller that stopped waiting has nobody to tell.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// A change written as a closure over the write connection
+/// ([`Writer::change`]).
+struct Typed<T, F> {
+    change: Option<F>,
+    caller: Caller<T>,
 }
 
 impl<T, F> Job for Typed<T, F>
@@ -236,11 +283,11 @@ where
         + 'static,
 {
     fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+        self.caller.reply.is_closed()
     }
 
     fn weight(&self) -> u64 {
-        self.weight
+        self.caller.weight
     }
 
     fn run<'c>(
@@ -253,45 +300,13 @@ where
             let Some(change) = self.change.take() else {
                 return Ok(false);
             };
-            Ok(settle(&mut self.result, change(conn).await))
+            Ok(self.caller.settle(change(conn).await))
         })
     }
 
     fn answer(self: Box<Self>, failed: Option<&StoreError>) {
-        answer(self.result, failed, self.reply);
+        self.caller.answer(failed);
     }
-}
-
-/// Keeps a change's outcome for its caller in `result`; true if the change
-/// is kept (it succeeded and asked to be).
-fn settle<T>(
-    result: &mut Option<Result<T, StoreError>>,
-    outcome: Result<(T, bool), StoreError>,
-) -> bool {
-    let (value, keep) = match outcome {
-        Ok((value, keep)) => (Ok(value), keep),
-        Err(e) => (Err(e), false),
-    };
-    *result = Some(value);
-    keep
-}
-
-/// Answers a caller: its own result when the batch committed (or when its
-/// own change failed), `failed` otherwise.
-fn answer<T>(
-    result: Option<Result<T, StoreError>>,
-    failed: Option<&StoreError>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-) {
-    let answer = match (result, failed) {
-        // Its own failure says more than the batch's.
-        (Some(Err(own)), _) => Err(own),
-        (Some(Ok(value)), None) => Ok(value),
-        (_, Some(batch)) => Err(StoreError::Batch(batch.to_string())),
-        (None, None) => Err(StoreError::Batch("the change was not run".to_owned())),
-    };
-    // A caller that stopped waiting has nobody to tell.
-    let _ = reply.send(answer);
 }
 
 /// Makes a [`OneQuery`] change's value from the rows its statements
@@ -308,18 +323,16 @@ struct OneQuery<T> {
     /// The change's value from the rows its statements returned, and
     /// whether it is kept.
     decode: Decode<T>,
-    weight: u64,
-    result: Option<Result<T, StoreError>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
+    caller: Caller<T>,
 }
 
 impl<T: Send + 'static> Job for OneQuery<T> {
     fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+        self.caller.reply.is_closed()
     }
 
     fn weight(&self) -> u64 {
-        self.weight
+        self.caller.weight
     }
 
     fn run<'c>(
@@ -350,12 +363,12 @@ impl<T: Send + 'static> Job for OneQuery<T> {
                 Err(e) => Err(e.into()),
                 Ok(()) => (self.decode)(rows),
             };
-            Ok(settle(&mut self.result, outcome))
+            Ok(self.caller.settle(outcome))
         })
     }
 
     fn answer(self: Box<Self>, failed: Option<&StoreError>) {
-        answer(self.result, failed, self.reply);
+        self.caller.answer(failed);
     }
 }
 
@@ -363,7 +376,7 @@ impl<T: Send + 'static> Job for OneQuery<T> {
 /// in the transaction, and a savepoint for this one), and its count of
 /// statements.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Before {
+struct Before {
     sql: &'static str,
     statements: usize,
 }
@@ -507,18 +520,12 @@ impl Writer {
             + Send
             + 'static,
     {
-        let (reply, answer) = oneshot::channel();
+        let (caller, answer) = Caller::new(weight);
         let job = Typed {
             change: Some(change),
-            weight,
-            result: None,
-            reply,
+            caller,
         };
-        self.queue
-            .send(Msg::Job(Box::new(job)))
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        self.submit(Box::new(job), answer).await
     }
 
     /// Like [`Writer::change`], for a change that is one query: `sql`
@@ -537,17 +544,24 @@ impl Writer {
         args: SqliteArguments,
         decode: Decode<T>,
     ) -> Result<T, StoreError> {
-        let (reply, answer) = oneshot::channel();
+        let (caller, answer) = Caller::new(weight);
         let job = OneQuery {
             sql,
             args: Some(args),
             decode,
-            weight,
-            result: None,
-            reply,
+            caller,
         };
+        self.submit(Box::new(job), answer).await
+    }
+
+    /// Queues `job` and waits for its caller's `answer`.
+    async fn submit<T>(
+        &self,
+        job: Box<dyn Job>,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         self.queue
-            .send(Msg::Job(Box::new(job)))
+            .send(Msg::Job(job))
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
@@ -1061,7 +1075,7 @@ mod tests {
     fn writes_in_one_query(n: i64, fails: bool) -> Box<dyn Job> {
         let mut args = SqliteArguments::default();
         sqlx::Arguments::add(&mut args, n).unwrap();
-        let (reply, _) = oneshot::channel::<Result<(), StoreError>>();
+        let (caller, _) = Caller::new(LIGHT);
         Box::new(OneQuery {
             sql: if fails {
                 "INSERT INTO t (n) VALUES ($1); INSERT INTO missing VALUES (1)"
@@ -1070,9 +1084,7 @@ mod tests {
             },
             args: Some(args),
             decode: |_| Ok(((), true)),
-            weight: LIGHT,
-            result: None,
-            reply,
+            caller,
         })
     }
 
@@ -1145,14 +1157,12 @@ mod tests {
         let insert = |k: i64| {
             let mut args = SqliteArguments::default();
             sqlx::Arguments::add(&mut args, k).unwrap();
-            let (reply, answer) = oneshot::channel();
+            let (caller, answer) = Caller::new(LIGHT);
             let job = OneQuery {
                 sql: "INSERT INTO t (k) VALUES ($1) RETURNING k",
                 args: Some(args),
                 decode: |rows| Ok((rows.len(), true)),
-                weight: LIGHT,
-                result: None,
-                reply,
+                caller,
             };
             (job, answer)
         };
