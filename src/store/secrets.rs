@@ -405,4 +405,44 @@ mod tests {
         }
         store.close().await;
     }
+
+    /// A database in memory has no writer task: a create and a reveal, each
+    /// one query, run in a transaction of their own there, with the same
+    /// outcomes (the server takes `sqlite::memory:` as a database URL).
+    #[tokio::test]
+    async fn creates_and_reveals_in_memory_keep_their_guarantees() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let (id, status) = (Id::timestamped(1_000), Id::timestamped(1_000));
+        let secret = NewSecret {
+            id: &id,
+            template: "text",
+            passphrase: false,
+            created_at: 1_000,
+            expires_at: 2_000,
+            status_hash: status.digest(),
+            ciphertext: b"age ciphertext",
+        };
+        store.insert_secret(&secret).await.unwrap();
+        assert!(
+            store.insert_secret(&secret).await.is_err(),
+            "a duplicate id is refused"
+        );
+        let Store::Sqlite(db) = &store else {
+            panic!("an in-memory SQLite store");
+        };
+        let copies: i64 = sqlx::query_scalar("SELECT count(*) FROM secret_ciphertexts")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(copies, 1, "the refused create kept nothing");
+
+        assert_eq!(
+            store.reveal(&id, 1_500).await.unwrap().as_deref(),
+            Some(&b"age ciphertext"[..])
+        );
+        assert_eq!(store.reveal(&id, 1_600).await.unwrap(), None);
+        let receipt = store.receipt(&status).await.unwrap().unwrap();
+        assert_eq!(receipt.read_at, Some(1_500), "the first reveal's time");
+        store.close().await;
+    }
 }
