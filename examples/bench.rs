@@ -32,7 +32,10 @@
 //! phase ends early when every secret is revealed), and GETs of a static
 //! asset (`/assets/favicon.svg`, handoff only). With `--pid` it samples the
 //! server's resident set (`VmRSS` of the process and its children, from
-//! `/proc`) every 20 ms and reports the largest. Snappass (PyPI `snappass`)
+//! `/proc`) every 20 ms and reports the largest, and the largest anonymous
+//! part (`RssAnon`: heap and stacks; the rest is file-backed, mostly the
+//! pages of the binary's code the kernel mapped, which it can drop and read
+//! again under memory pressure). Snappass (PyPI `snappass`)
 //! is driven through its form (`POST /` with `Accept: application/json`),
 //! its preview page (`GET /TOKEN`) and its reveal (`POST /TOKEN`).
 //!
@@ -49,7 +52,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -165,8 +168,15 @@ async fn main() -> ExitCode {
             ops,
         } => load(kind, &server, &label, conns, seconds, pid, &ops).await,
         Command::Fsync { dir, seconds } => fsync(&dir, seconds),
-        Command::Rss { pid, label } => rss_kib(pid)
-            .map(|kib| println!("{label} idle RSS {:.1} MB\n@rss\t{label}\t{kib}", mb(kib))),
+        Command::Rss { pid, label } => Resident::of(pid).map(|r| {
+            println!(
+                "{label} idle RSS {:.1} MB (anonymous {:.1} MB)\n@rss\t{label}\t{}\t{}",
+                mb(r.total),
+                mb(r.anonymous),
+                r.total,
+                r.anonymous
+            );
+        }),
         Command::Summary { file } => summary(&file),
         Command::Files {
             server,
@@ -197,26 +207,51 @@ fn mb(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// `VmRSS` of `pid` and of its children (gunicorn's workers), in KiB.
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    let own = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))?;
-    let mut total = own;
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for task in tasks.flatten() {
-            let children =
-                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
-                total += rss_kib(child).unwrap_or(0);
+/// A process's resident set with its children's (gunicorn's workers), in
+/// KiB: all of it (`VmRSS`) and its anonymous part (`RssAnon`: heap, stacks).
+#[derive(Clone, Copy, Default)]
+struct Resident {
+    total: u64,
+    anonymous: u64,
+}
+
+impl Resident {
+    /// Reads `/proc/PID/status` of `pid` and of its children.
+    fn of(pid: u32) -> anyhow::Result<Resident> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("reading /proc/{pid}/status"))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .ok_or_else(|| anyhow!("no {name} in /proc/{pid}/status"))
+        };
+        let mut sum = Resident {
+            total: field("VmRSS:")?,
+            anonymous: field("RssAnon:")?,
+        };
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            for task in tasks.flatten() {
+                let children =
+                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                    let child = Resident::of(child).unwrap_or_default();
+                    sum.total += child.total;
+                    sum.anonymous += child.anonymous;
+                }
             }
         }
+        Ok(sum)
     }
-    Ok(total)
+
+    /// The larger of each part (the two may peak at different moments).
+    fn max(self, other: Resident) -> Resident {
+        Resident {
+            total: self.total.max(other.total),
+            anonymous: self.anonymous.max(other.anonymous),
+        }
+    }
 }
 
 fn sample_payload(n: u64) -> Vec<u8> {
@@ -499,19 +534,8 @@ async fn load(
         base: server.trim_end_matches('/').to_owned(),
         kind,
     };
-    let peak = Arc::new(AtomicU64::new(0));
-    let running = Arc::new(AtomicBool::new(true));
-    let sampler = pid.map(|pid| {
-        let (peak, running) = (peak.clone(), running.clone());
-        tokio::spawn(async move {
-            while running.load(Ordering::Relaxed) {
-                if let Ok(kib) = rss_kib(pid) {
-                    peak.fetch_max(kib, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = pid.map(|pid| sample_rss(Some(pid), stop.clone()));
     let made: Made = Arc::default();
     let mut ops = vec![Op::Create, Op::Meta, Op::Reveal];
     if kind == Kind::Handoff {
@@ -577,11 +601,17 @@ async fn load(
             failed = true;
         }
     }
-    running.store(false, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     if let Some(s) = sampler {
-        s.await.ok();
-        let kib = peak.load(Ordering::Relaxed);
-        println!("@rssload\t{label}\t{kib}");
+        let peak = s.await?;
+        println!(
+            "{label} RSS under load at {conns} conns {:.1} MB at most (anonymous {:.1} MB)\n\
+             @rssload\t{label}\t{conns}\t{}\t{}",
+            mb(peak.total),
+            mb(peak.anonymous),
+            peak.total,
+            peak.anonymous
+        );
     }
     if failed {
         bail!("some requests failed");
@@ -629,8 +659,9 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
     let mut labels: Vec<String> = Vec::new();
     let mut conns_seen: BTreeSet<usize> = BTreeSet::new();
     let mut fsync: Option<f64> = None;
-    let mut idle: BTreeMap<String, u64> = BTreeMap::new();
-    let mut loaded: BTreeMap<String, u64> = BTreeMap::new();
+    let mut idle: BTreeMap<String, Resident> = BTreeMap::new();
+    // The largest under load, per label and concurrency.
+    let mut loaded: BTreeMap<(String, usize), Resident> = BTreeMap::new();
     // (label, rows, seconds until the last expired secret was gone, if it
     // was gone before the load ended)
     let mut purge: Option<(String, u64, Option<f64>)> = None;
@@ -669,13 +700,22 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
                 purge = Some(((*label).to_owned(), rows.parse()?, None));
             }
             ["@fsync", rate] => fsync = Some(rate.parse()?),
-            ["@rss", label, kib] => {
-                idle.insert((*label).to_owned(), kib.parse()?);
+            ["@rss", label, total, anonymous] => {
+                let r = Resident {
+                    total: total.parse()?,
+                    anonymous: anonymous.parse()?,
+                };
+                idle.insert((*label).to_owned(), r);
             }
-            ["@rssload", label, kib] => {
-                let kib: u64 = kib.parse()?;
-                let e = loaded.entry((*label).to_owned()).or_default();
-                *e = (*e).max(kib);
+            ["@rssload", label, conns, total, anonymous] => {
+                let r = Resident {
+                    total: total.parse()?,
+                    anonymous: anonymous.parse()?,
+                };
+                let e = loaded
+                    .entry(((*label).to_owned(), conns.parse()?))
+                    .or_default();
+                *e = e.max(r);
             }
             _ => {}
         }
@@ -704,14 +744,25 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
             }
         }
     }
-    println!("== resident set (MB): idle, largest under load ==");
+    println!(
+        "== resident set (MB): idle, and the largest under load at each concurrency; \
+         (in brackets) its anonymous part, heap and stacks; the rest is file-backed, \
+         mostly the binary's code =="
+    );
     for label in &labels {
-        let show = |v: Option<&u64>| v.map_or("-".to_owned(), |k| format!("{:.1}", mb(*k)));
-        println!(
-            "{label:<14} idle {:>6}  load {:>6}",
-            show(idle.get(label)),
-            show(loaded.get(label))
-        );
+        let show = |v: Option<&Resident>| {
+            v.map_or("-".to_owned(), |r| {
+                format!("{:.1} ({:.1})", mb(r.total), mb(r.anonymous))
+            })
+        };
+        let mut line = format!("{label:<14} idle {:>12}", show(idle.get(label)));
+        for &c in &conns_seen {
+            line.push_str(&format!(
+                "  {c} conns {:>12}",
+                show(loaded.get(&(label.clone(), c)))
+            ));
+        }
+        println!("{line}");
     }
     if let Some(fsync) = fsync {
         println!(
@@ -799,13 +850,13 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Samples `pid`'s resident set every 20 ms until `stop`; yields the largest (KiB).
-fn sample_rss(pid: Option<u32>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+/// Samples `pid`'s resident set every 20 ms until `stop`; yields the largest.
+fn sample_rss(pid: Option<u32>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Resident> {
     tokio::spawn(async move {
-        let mut peak = 0;
+        let mut peak = Resident::default();
         while !stop.load(Ordering::Relaxed) {
             if let Some(pid) = pid {
-                peak = peak.max(rss_kib(pid).unwrap_or(0));
+                peak = peak.max(Resident::of(pid).unwrap_or_default());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -980,7 +1031,7 @@ async fn files(
         manifest,
         pieces,
     } = Upload::of(mib)?;
-    let idle = pid.map(rss_kib).transpose()?.unwrap_or(0);
+    let idle = pid.map(Resident::of).transpose()?.unwrap_or_default();
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample_rss(pid, stop.clone());
     let http = reqwest::Client::new();
@@ -1014,14 +1065,16 @@ async fn files(
         mbs(bytes, up),
         mbs(bytes, down),
         ceiling / 1e6,
-        mb(idle),
-        mb(peak)
+        mb(idle.total),
+        mb(peak.total)
     );
     println!(
-        "@files\t{label}\t{transfers}\t{mib}\t{:.0}\t{:.0}\t{:.0}\t{idle}\t{peak}",
+        "@files\t{label}\t{transfers}\t{mib}\t{:.0}\t{:.0}\t{:.0}\t{}\t{}",
         mbs(bytes, up),
         mbs(bytes, down),
-        ceiling / 1e6
+        ceiling / 1e6,
+        idle.total,
+        peak.total
     );
     Ok(())
 }
