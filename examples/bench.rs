@@ -535,7 +535,7 @@ async fn load(
         kind,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let sampler = pid.map(|pid| sample_rss(Some(pid), stop.clone()));
+    let sampler = sample_rss(pid, stop.clone());
     let made: Made = Arc::default();
     let mut ops = vec![Op::Create, Op::Meta, Op::Reveal];
     if kind == Kind::Handoff {
@@ -602,8 +602,8 @@ async fn load(
         }
     }
     stop.store(true, Ordering::Relaxed);
-    if let Some(s) = sampler {
-        let peak = s.await?;
+    let peak = sampler.await?;
+    if pid.is_some() {
         println!(
             "{label} RSS under load at {conns} conns {:.1} MB at most (anonymous {:.1} MB)\n\
              @rssload\t{label}\t{conns}\t{}\t{}",

@@ -354,14 +354,16 @@ if [[ "${BENCH_PURGE:-0}" -gt 0 ]]; then
         done
         printf '@purge\tsqlite-purge\t%s\t%s\n' "$BENCH_PURGE" "$(echo "$(date +%s.%N) - $started" | bc)" >"$TMP/purge-done"
     ) &
-    PIDS+=("$!")
+    probe=$!
+    PIDS+=("$probe")
     "$BENCH" load --kind handoff --ops create --server "${URL[sqlite-purge]}" --label sqlite-purge \
         --conns 32 --seconds "${BENCH_PURGE_SECONDS:-60}" --pid "${PID[sqlite-purge]}" | tee -a "$RESULTS" || failed=1
-    # The purge goes on after the load if it has not finished: wait for its
-    # end (at most BENCH_PURGE_WAIT seconds more, default 600), so the run
-    # says how long a purge of that many secrets takes.
-    for ((i = 0; i < ${BENCH_PURGE_WAIT:-600} * 2; i++)); do
-        [[ -s "$TMP/purge-done" ]] && break
+    # The purge goes on after the load if it has not finished: wait for the
+    # probe to see its end (at most BENCH_PURGE_WAIT seconds more, default
+    # 600; not at all if the load failed), so the run says how long a purge
+    # of that many secrets takes.
+    for ((i = 0; failed == 0 && i < ${BENCH_PURGE_WAIT:-600} * 2; i++)); do
+        kill -0 "$probe" 2>/dev/null || break
         sleep 0.5
     done
     if [[ -s "$TMP/purge-done" ]]; then
