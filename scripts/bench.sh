@@ -36,6 +36,14 @@
 # waits for the purge to end (at most BENCH_PURGE_WAIT seconds, default 600)
 # and prints how long it took from the start of the load.
 #
+# BENCH_MEMORY_LIMIT="MIB..." adds sqlite-capMIB for each: this build on an
+# empty SQLite file inside a memory control group limited to MIB MiB, which
+# counts its heap and the page cache it brings in (its code, copied into the
+# group before it starts, and its database files), as a container's memory
+# limit does; after the summary, what each group was charged at most and how
+# often it reached its limit. It needs a memory control group the script may
+# make (root, as a rule); without one the run says so and goes on.
+#
 # PostgreSQL: fresh databases are made through HANDOFF_BENCH_POSTGRES_URL
 # (default postgres://postgres@127.0.0.1:5432/test) and dropped afterwards;
 # if that server cannot be reached the PostgreSQL runs are skipped.
@@ -71,7 +79,8 @@ TMP="$(mktemp -d)"
 RESULTS="$TMP/results"
 PIDS=()
 PG_DBS=()
-declare -A URL PID KIND
+declare -A URL PID KIND GROUP
+GROUPS_MADE=()
 
 cleanup() {
     for p in "${PIDS[@]}"; do
@@ -80,6 +89,9 @@ cleanup() {
     done
     for db in "${PG_DBS[@]}"; do
         psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    for group in "${GROUPS_MADE[@]}"; do
+        rmdir "$group" 2>/dev/null || true
     done
     rm -rf "$TMP"
 }
@@ -112,6 +124,84 @@ start_handoff() {
     PIDS+=("$!")
     URL[$label]="http://127.0.0.1:$port"
     KIND[$label]=handoff
+    wait_up "$label" "${URL[$label]}/healthz"
+}
+
+# memory_group NAME: makes a memory control group NAME beside this script's
+# own and prints its directory; fails (printing why on stderr) where there is
+# none to make: no memory controller, cgroup v2 without it delegated to
+# this script's group, or no permission (it usually takes root).
+memory_group() {
+    local name="$1" line path mount root dir
+    # mount_of FSTYPE [OPTION]: the mount point and root of the first such
+    # mount (mountinfo: the fields after " - " are type, source, options).
+    mount_of() {
+        awk -v type="$1" -v option="${2:-}" '{
+            split($0, halves, " - "); split(halves[2], after, " ")
+            if (after[1] == type && (option == "" || after[3] ~ ("(^|,)" option "(,|$)"))) {
+                print $5, $4; exit
+            }
+        }' /proc/self/mountinfo
+    }
+    if line="$(grep -m1 '^[0-9]*:[^:]*memory[^:]*:' /proc/self/cgroup)"; then
+        # cgroup v1: a hierarchy of its own for memory.
+        path="${line#*:*:}"
+        read -r mount root < <(mount_of cgroup memory) || true
+    elif line="$(grep -m1 '^0::' /proc/self/cgroup)"; then
+        path="${line#0::}"
+        read -r mount root < <(mount_of cgroup2) || true
+    fi
+    if [[ -z "${mount:-}" ]]; then
+        echo "no memory control group hierarchy is mounted" >&2
+        return 1
+    fi
+    # The group's path is from the hierarchy's root, which a container may
+    # have mounted below it.
+    [[ "$root" == / ]] || path="${path#"$root"}"
+    dir="$mount${path%/}/$name"
+    if ! mkdir "$dir" 2>/dev/null; then
+        echo "cannot make $dir" >&2
+        return 1
+    fi
+    if [[ ! -e "$dir/memory.max" && ! -e "$dir/memory.limit_in_bytes" ]]; then
+        rmdir "$dir"
+        echo "the memory controller is not enabled below ${dir%/*}" >&2
+        return 1
+    fi
+    echo "$dir"
+}
+
+# start_capped MIB: this build on an empty SQLite file, inside a memory
+# control group limited to MIB MiB (label sqlite-capMIB). The group counts
+# the server's heap and the page cache it brings in: its code and its
+# database files. The binary is copied from inside the group first, so the
+# pages of its code are charged to it (the build's copy in the page cache is
+# charged to whoever read it first, and would never count against the
+# limit).
+start_capped() {
+    local mib="$1" label="sqlite-cap$1" group port
+    if ! group="$(memory_group "handoff-bench-$$-$label")"; then
+        echo "$label: skipped, no memory control group to run it in" >&2
+        return 1
+    fi
+    GROUPS_MADE+=("$group")
+    if [[ -e "$group/memory.max" ]]; then
+        echo "$((mib * 1048576))" >"$group/memory.max"
+        echo 0 >"$group/memory.swap.max" 2>/dev/null || true
+    else
+        echo "$((mib * 1048576))" >"$group/memory.limit_in_bytes"
+    fi
+    port="$(free_port)"
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    bash -c 'echo $$ >"$1/cgroup.procs" && cp "$2" "$3" && exec "$3" serve "${@:4}"' \
+        _ "$group" "$NEW" "$TMP/handoff-$label" --listen "127.0.0.1:$port" \
+        --database-url "sqlite://$TMP/$label.db" --create-limit 0 --reveal-limit 0 \
+        2>"$TMP/$label.log" &
+    PID[$label]=$!
+    PIDS+=("$!")
+    URL[$label]="http://127.0.0.1:$port"
+    KIND[$label]=handoff
+    GROUP[$label]="$group"
     wait_up "$label" "${URL[$label]}/healthz"
 }
 
@@ -309,6 +399,9 @@ if [[ "${BENCH_ROWS:-0}" -gt 0 ]]; then
     # What the fills wrote reaches the disk before anything is timed.
     sync
 fi
+for mib in ${BENCH_MEMORY_LIMIT:-}; do
+    wanted "sqlite-cap$mib" && start_capped "$mib" && LABELS+=("sqlite-cap$mib")
+done
 wanted snappass && start_snappass && LABELS+=(snappass)
 
 {
@@ -376,4 +469,17 @@ echo "after the run: $(uptime | sed 's/.*load/load/')" | tee -a "$RESULTS"
 echo
 sed -n '1,3p' "$RESULTS"
 "$BENCH" summary "$RESULTS"
+for label in "${LABELS[@]}"; do
+    group="${GROUP[$label]:-}"
+    [[ -n "$group" ]] || continue
+    # What the group was charged at most (cgroup v2 memory.peak, v1
+    # memory.max_usage_in_bytes) and how often it hit its limit.
+    peak="$(cat "$group/memory.peak" 2>/dev/null || cat "$group/memory.max_usage_in_bytes")"
+    if [[ -e "$group/memory.events" ]]; then
+        hits="$(awk '$1 == "max" {print $2}' "$group/memory.events")"
+    else
+        hits="$(cat "$group/memory.failcnt")"
+    fi
+    echo "$label: charged at most $((peak / 1048576)) MiB of its ${label#sqlite-cap} MiB limit; reached the limit $hits times"
+done
 exit "$failed"
