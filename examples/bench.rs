@@ -653,9 +653,34 @@ struct Cell {
     slow: u64,
 }
 
+impl Cell {
+    /// One cell for the rounds of a cell (`BENCH_ROUNDS`): the median of
+    /// each figure, the longest wait of all, the slow waits of all.
+    fn median_of(rounds: &[Cell]) -> Cell {
+        let median = |figure: fn(&Cell) -> f64| {
+            let mut v: Vec<f64> = rounds.iter().map(figure).collect();
+            v.sort_by(f64::total_cmp);
+            match v.len() {
+                0 => 0.0,
+                n if n % 2 == 1 => v[n / 2],
+                n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+            }
+        };
+        Cell {
+            rate: median(|c| c.rate),
+            p50: median(|c| c.p50),
+            p99: median(|c| c.p99),
+            max: rounds.iter().map(|c| c.max).fold(0.0, f64::max),
+            p999: median(|c| c.p999),
+            slow: rounds.iter().map(|c| c.slow).sum(),
+        }
+    }
+}
+
 fn summary(file: &std::path::Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file)?;
-    let mut cells: BTreeMap<(String, String, usize), Cell> = BTreeMap::new();
+    // Every round of each (label, op, conns), in the order they ran.
+    let mut rounds: BTreeMap<(String, String, usize), Vec<Cell>> = BTreeMap::new();
     let mut labels: Vec<String> = Vec::new();
     let mut conns_seen: BTreeSet<usize> = BTreeSet::new();
     let mut fsync: Option<f64> = None;
@@ -674,21 +699,21 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
                     labels.push((*label).to_owned());
                 }
                 conns_seen.insert(conns);
-                cells.insert(
-                    ((*label).to_owned(), (*op).to_owned(), conns),
-                    Cell {
+                rounds
+                    .entry(((*label).to_owned(), (*op).to_owned(), conns))
+                    .or_default()
+                    .push(Cell {
                         rate: rate.parse()?,
                         p50: p50.parse()?,
                         p99: p99.parse()?,
                         max: max.parse()?,
                         p999: 0.0,
                         slow: 0,
-                    },
-                );
+                    });
             }
             ["@tail", label, op, conns, p999, slow] => {
                 let key = ((*label).to_owned(), (*op).to_owned(), conns.parse()?);
-                if let Some(cell) = cells.get_mut(&key) {
+                if let Some(cell) = rounds.get_mut(&key).and_then(|r| r.last_mut()) {
                     cell.p999 = p999.parse()?;
                     cell.slow = slow.parse()?;
                 }
@@ -720,7 +745,18 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
             _ => {}
         }
     }
-    println!("== summary: ops/s, p50 / p99 in ms ==");
+    let cells: BTreeMap<(String, String, usize), Cell> = rounds
+        .iter()
+        .map(|(key, r)| (key.clone(), Cell::median_of(r)))
+        .collect();
+    let most_rounds = rounds.values().map(Vec::len).max().unwrap_or(0);
+    if most_rounds > 1 {
+        println!(
+            "== summary: ops/s, p50 / p99 in ms; each the median of its {most_rounds} rounds =="
+        );
+    } else {
+        println!("== summary: ops/s, p50 / p99 in ms ==");
+    }
     println!(
         "{:<14} {:<6} {:>5} {:>9} {:>9} {:>9} {:>9}",
         "server", "op", "conns", "ops/s", "p50", "p99", "p99/p50"
@@ -782,16 +818,41 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
     }
     let full: Vec<&String> = labels.iter().filter(|l| l.ends_with("-full")).collect();
     if !full.is_empty() {
-        println!("== p99 on a filled database ÷ p99 on an empty one (BENCH_ROWS) ==");
+        if most_rounds > 1 {
+            println!(
+                "== p99 on a filled database ÷ p99 on an empty one (BENCH_ROWS): \
+                 of the medians, and (in brackets) the lowest and highest of the rounds' own =="
+            );
+        } else {
+            println!("== p99 on a filled database ÷ p99 on an empty one (BENCH_ROWS) ==");
+        }
         for label in full {
             let empty = label.trim_end_matches("-full");
             for &c in &conns_seen {
                 let ratio = |op: &str| {
-                    let get = |l: &str| cells.get(&(l.to_owned(), op.to_owned(), c));
-                    match (get(label), get(empty)) {
-                        (Some(f), Some(e)) if e.p99 > 0.0 => format!("{:.2}", f.p99 / e.p99),
-                        _ => "-".to_owned(),
+                    let key = |l: &str| (l.to_owned(), op.to_owned(), c);
+                    let (Some(f), Some(e)) = (cells.get(&key(label)), cells.get(&key(empty)))
+                    else {
+                        return "-".to_owned();
+                    };
+                    if e.p99 <= 0.0 {
+                        return "-".to_owned();
                     }
+                    let mut text = format!("{:.2}", f.p99 / e.p99);
+                    // Round i of one beside round i of the other: they ran
+                    // next to each other.
+                    let per_round: Vec<f64> = rounds[&key(label)]
+                        .iter()
+                        .zip(&rounds[&key(empty)])
+                        .filter(|(_, e)| e.p99 > 0.0)
+                        .map(|(f, e)| f.p99 / e.p99)
+                        .collect();
+                    if per_round.len() > 1 {
+                        let low = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+                        let high = per_round.iter().copied().fold(0.0, f64::max);
+                        text.push_str(&format!(" ({low:.2}-{high:.2})"));
+                    }
+                    text
                 };
                 println!(
                     "{label:<14} {c:>4} conns  create {}  reveal {}  meta {}",

@@ -21,6 +21,13 @@
 # handoff binary (an older build) that runs beside this one as sqlite-base and
 # postgres-base: the before/after comparison in one interleaved run.
 #
+# BENCH_ROUNDS=N runs the whole sequence of cells N times over (default
+# 1); the summary gives each figure as the median of its rounds, and each
+# p99 ratio of a filled database to an empty one also as the lowest and
+# highest of the rounds' own ratios. A p99 of a few seconds on a small
+# machine moves by 10-15 % from one run to the next; a ratio that is to
+# tell 10 % apart needs the rounds.
+#
 # BENCH_ROWS=N adds sqlite-full and postgres-full: this build on a database
 # that holds N live secrets (476 random bytes each, inserted by SQL before the
 # run), for the ratio of p99 with N rows to p99 on an empty database.
@@ -406,18 +413,20 @@ wanted snappass && start_snappass && LABELS+=(snappass)
 
 {
     echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
-    echo "$SECONDS_PER_OP s per operation; connections: $CONNS; servers: ${LABELS[*]}"
+    echo "$SECONDS_PER_OP s per operation; connections: $CONNS; rounds: ${BENCH_ROUNDS:-1}; servers: ${LABELS[*]}"
 } | tee "$RESULTS"
 "$BENCH" fsync --dir "$TMP" --seconds 2 | tee -a "$RESULTS"
 for label in "${LABELS[@]}"; do
     "$BENCH" rss --pid "${PID[$label]}" --label "$label" | tee -a "$RESULTS"
 done
 failed=0
-for conns in $CONNS; do
-    for label in "${LABELS[@]}"; do
-        timeout "$((SECONDS_PER_OP * 4 + 120))" "$BENCH" load --kind "${KIND[$label]}" \
-            --server "${URL[$label]}" --label "$label" --conns "$conns" \
-            --seconds "$SECONDS_PER_OP" --pid "${PID[$label]}" | tee -a "$RESULTS" || failed=1
+for ((round = 1; round <= ${BENCH_ROUNDS:-1}; round++)); do
+    for conns in $CONNS; do
+        for label in "${LABELS[@]}"; do
+            timeout "$((SECONDS_PER_OP * 4 + 120))" "$BENCH" load --kind "${KIND[$label]}" \
+                --server "${URL[$label]}" --label "$label" --conns "$conns" \
+                --seconds "$SECONDS_PER_OP" --pid "${PID[$label]}" | tee -a "$RESULTS" || failed=1
+        done
     done
 done
 if [[ "${BENCH_PURGE:-0}" -gt 0 ]]; then
