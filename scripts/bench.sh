@@ -26,7 +26,8 @@
 # p99 ratio of a filled database to an empty one also as the lowest and
 # highest of the rounds' own ratios. A p99 of a few seconds on a small
 # machine moves by 10-15 % from one run to the next; a ratio that is to
-# tell 10 % apart needs the rounds.
+# tell 10 % apart needs the rounds. The resident set under load is the
+# first round's.
 #
 # BENCH_ROWS=N adds sqlite-full and postgres-full: this build on a database
 # that holds N live secrets (476 random bytes each, inserted by SQL before the
