@@ -677,6 +677,18 @@ impl Cell {
     }
 }
 
+/// The `@purge` line of a `BENCH_PURGE` run.
+struct Purge {
+    label: String,
+    /// Expired secrets the file held.
+    rows: u64,
+    /// Seconds the creates ran for.
+    load: f64,
+    /// Seconds from the start of the load until the last expired secret was
+    /// gone; `None` if it was not gone `BENCH_PURGE_WAIT` s after the load.
+    took: Option<f64>,
+}
+
 fn summary(file: &std::path::Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file)?;
     // Every round of each (label, op, conns), in the order they ran.
@@ -687,9 +699,7 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
     let mut idle: BTreeMap<String, Resident> = BTreeMap::new();
     // The largest under load, per label and concurrency, in the first round.
     let mut loaded: BTreeMap<(String, usize), Resident> = BTreeMap::new();
-    // (label, rows, seconds until the last expired secret was gone, if it
-    // was gone before the load ended)
-    let mut purge: Option<(String, u64, Option<f64>)> = None;
+    let mut purge: Option<Purge> = None;
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         match f.as_slice() {
@@ -718,11 +728,21 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
                     cell.slow = slow.parse()?;
                 }
             }
-            ["@purge", label, rows, seconds] => {
-                purge = Some(((*label).to_owned(), rows.parse()?, Some(seconds.parse()?)));
+            ["@purge", label, rows, load, took] => {
+                purge = Some(Purge {
+                    label: (*label).to_owned(),
+                    rows: rows.parse()?,
+                    load: load.parse()?,
+                    took: Some(took.parse()?),
+                });
             }
-            ["@purge", label, rows] => {
-                purge = Some(((*label).to_owned(), rows.parse()?, None));
+            ["@purge", label, rows, load] => {
+                purge = Some(Purge {
+                    label: (*label).to_owned(),
+                    rows: rows.parse()?,
+                    load: load.parse()?,
+                    took: None,
+                });
             }
             ["@fsync", rate] => fsync = Some(rate.parse()?),
             ["@rss", label, total, anonymous] => {
@@ -869,13 +889,19 @@ fn summary(file: &std::path::Path) -> anyhow::Result<()> {
             }
         }
     }
-    if let Some((label, rows, seconds)) = &purge {
+    if let Some(Purge {
+        label,
+        rows,
+        load,
+        took,
+    }) = &purge
+    {
         println!(
             "== creates on {rows} expired secrets, without a purge and while one runs (BENCH_PURGE) =="
         );
-        match seconds {
+        match took {
             Some(s) => println!(
-                "{label:<14} the purge took {s:.1} s from the start of the load (creates ran for the first BENCH_PURGE_SECONDS)"
+                "{label:<14} the purge took {s:.1} s from the start of the load (creates ran for the first {load} s)"
             ),
             None => println!(
                 "{label:<14} the purge had not finished BENCH_PURGE_WAIT seconds after the load ended"

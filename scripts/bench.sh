@@ -122,11 +122,15 @@ wait_up() {
     return 1
 }
 
+# Words put before the binary when a server starts (start_capped's way into
+# a memory control group); none as a rule.
+LAUNCHER=()
+
 # start_handoff LABEL BINARY DATABASE_URL [SERVE OPTIONS...]
 start_handoff() {
     local label="$1" bin="$2" db="$3" port
     port="$(free_port)"
-    "$bin" serve --listen "127.0.0.1:$port" --database-url "$db" \
+    "${LAUNCHER[@]}" "$bin" serve --listen "127.0.0.1:$port" --database-url "$db" \
         --create-limit 0 --reveal-limit 0 "${@:4}" 2>"$TMP/$label.log" &
     PID[$label]=$!
     PIDS+=("$!")
@@ -199,18 +203,15 @@ start_capped() {
     else
         echo "$((mib * 1048576))" >"$group/memory.limit_in_bytes"
     fi
-    port="$(free_port)"
-    # shellcheck disable=SC2016 # expanded by the inner shell
-    bash -c 'echo $$ >"$1/cgroup.procs" && cp "$2" "$3" && exec "$3" serve "${@:4}"' \
-        _ "$group" "$NEW" "$TMP/handoff-$label" --listen "127.0.0.1:$port" \
-        --database-url "sqlite://$TMP/$label.db" --create-limit 0 --reveal-limit 0 \
-        2>"$TMP/$label.log" &
-    PID[$label]=$!
-    PIDS+=("$!")
-    URL[$label]="http://127.0.0.1:$port"
-    KIND[$label]=handoff
     GROUP[$label]="$group"
-    wait_up "$label" "${URL[$label]}/healthz"
+    # The shell joins the group, copies the binary ($3) and becomes the copy.
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    LAUNCHER=(bash -c 'echo $$ >"$1/cgroup.procs" && cp "$3" "$2" && exec "$2" "${@:4}"'
+        _ "$group" "$TMP/handoff-$label")
+    local started=0
+    start_handoff "$label" "$NEW" "sqlite://$TMP/$label.db" || started=1
+    LAUNCHER=()
+    return "$started"
 }
 
 # An SQL expression for an id shaped like the server's (src/id.rs): the
@@ -325,11 +326,11 @@ fi
 files_run() {
     local transfers="${BENCH_TRANSFERS:-4}" mib="${BENCH_MIB:-1024}" label labels=()
     local extra=(--max-transfer-bytes "$(( (mib + 64) * 1024 * 1024 ))")
-    start_handoff_files sqlite "sqlite://$TMP/files.db" "${extra[@]}" && labels+=(sqlite)
+    start_handoff sqlite "$NEW" "sqlite://$TMP/files.db" "${extra[@]}" && labels+=(sqlite)
     local db="handoff_bench_$$_files"
     if psql -q "$ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null 2>&1; then
         PG_DBS+=("$db")
-        start_handoff_files postgres "${ADMIN_URL%/*}/$db" "${extra[@]}" && labels+=(postgres)
+        start_handoff postgres "$NEW" "${ADMIN_URL%/*}/$db" "${extra[@]}" && labels+=(postgres)
     else
         echo "postgres: skipped, cannot create a database through $ADMIN_URL"
     fi
@@ -339,19 +340,6 @@ files_run() {
             --transfers "$transfers" --mib "$mib" --pid "${PID[$label]}"
         kill "${PID[$label]}" 2>/dev/null || true
     done
-}
-
-# start_handoff_files LABEL DATABASE_URL EXTRA_FLAGS...
-start_handoff_files() {
-    local label="$1" db="$2" port
-    shift 2
-    port="$(free_port)"
-    "$NEW" serve --listen "127.0.0.1:$port" --database-url "$db" \
-        --create-limit 0 --reveal-limit 0 "$@" 2>"$TMP/$label.log" &
-    PID[$label]=$!
-    PIDS+=("$!")
-    URL[$label]="http://127.0.0.1:$port"
-    wait_up "$label" "${URL[$label]}/healthz"
 }
 
 if [[ "${1:-}" == "--files" ]]; then
@@ -455,7 +443,8 @@ if [[ "${BENCH_PURGE:-0}" -gt 0 ]]; then
         while [[ "$(sqlite3 "$TMP/sqlite-purge.db" "PRAGMA busy_timeout=5000; SELECT COUNT(*) FROM (SELECT 1 FROM secrets WHERE expires_at < strftime('%s', 'now') - 7 * 86400 LIMIT 1)" 2>/dev/null | tail -1)" != 0 ]]; do
             sleep 0.5
         done
-        printf '@purge\tsqlite-purge\t%s\t%s\n' "$BENCH_PURGE" "$(echo "$(date +%s.%N) - $started" | bc)" >"$TMP/purge-done"
+        printf '@purge\tsqlite-purge\t%s\t%s\t%s\n' "$BENCH_PURGE" "${BENCH_PURGE_SECONDS:-60}" \
+            "$(echo "$(date +%s.%N) - $started" | bc)" >"$TMP/purge-done"
     ) &
     probe=$!
     PIDS+=("$probe")
@@ -472,7 +461,7 @@ if [[ "${BENCH_PURGE:-0}" -gt 0 ]]; then
     if [[ -s "$TMP/purge-done" ]]; then
         tee -a "$RESULTS" <"$TMP/purge-done"
     else
-        printf '@purge\tsqlite-purge\t%s\n' "$BENCH_PURGE" | tee -a "$RESULTS"
+        printf '@purge\tsqlite-purge\t%s\t%s\n' "$BENCH_PURGE" "${BENCH_PURGE_SECONDS:-60}" | tee -a "$RESULTS"
     fi
 fi
 echo "after the run: $(uptime | sed 's/.*load/load/')" | tee -a "$RESULTS"
